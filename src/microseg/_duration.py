@@ -1,0 +1,54 @@
+"""Durations written in plain words: ``1 day``, ``36 hours``, ``3 years``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = ["Duration", "parse_duration"]
+
+_UNITS = {
+    "second": "seconds",
+    "minute": "minutes",
+    "hour": "hours",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "year": "years",
+}
+_PATTERN = re.compile(r"^\s*(\d+)\s*([a-z]+?)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time; months and years are calendar steps, the rest exact."""
+
+    amount: int
+    unit: str  # plural unit name: seconds .. years
+
+    def __str__(self) -> str:
+        unit = self.unit if self.amount != 1 else self.unit[:-1]
+        return f"{self.amount} {unit}"
+
+    def approx_timedelta(self) -> timedelta:
+        """The duration as a timedelta (months = 30.44 days, years = 365.25 days)."""
+        days = {"months": 30.436875, "years": 365.2425}
+        if self.unit in days:
+            return timedelta(days=self.amount * days[self.unit])
+        return timedelta(**{self.unit: self.amount})
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``"<N> <unit>"`` where unit is second..year, singular or plural.
+
+    >>> parse_duration("3 years")
+    Duration(amount=3, unit='years')
+    """
+    match = _PATTERN.match(text.lower())
+    if not match or match.group(2) not in _UNITS:
+        raise ValueError(
+            f"{text!r} is not a duration; write a whole number and a unit, "
+            "e.g. '1 day', '12 hours', '3 years' (units: " + ", ".join(_UNITS) + ")"
+        )
+    return Duration(int(match.group(1)), _UNITS[match.group(2)])

@@ -1,0 +1,47 @@
+"""The ``microseg`` command line: thin over :class:`microseg.Workspace`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from microseg.cli import _data, _shop
+from microseg.cli._common import State
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="microseg",
+    help="Customer segmentation and micro-segmentation engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Path = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        envvar="MICROSEG_WORKSPACE",
+        help="Workspace folder (default: the current folder).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON for every command."),
+) -> None:
+    ctx.obj = State(workspace=workspace, json=json_out)
+
+
+app.command()(_data.init)
+app.command()(_shop.synth)
+app.command()(_data.ingest)
+app.command()(_data.status)
+app.command()(_data.rejects)
+app.command()(_shop.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,80 @@
+"""What every command shares: the global options, output, and error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from microseg.errors import MicrosegError
+from microseg.workspace import Workspace
+
+__all__ = ["State", "console", "err_console", "fail", "progress_bar", "state"]
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+@dataclass
+class State:
+    workspace: Path | None = None
+    json: bool = False
+
+    def open(self) -> Workspace:
+        return Workspace.open(self.workspace)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn microseg errors into one plain line and an exit code; no traceback."""
+    try:
+        yield
+    except MicrosegError as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:  # argument parsing (dates, durations) at the edge
+        raise fail(str(exc), 2) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on stderr, or nothing when quiet (--json) or not a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:<45}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def update(message: str, done: int, total: int) -> None:
+            bar.update(task, description=message, completed=done, total=max(total, 1))
+
+        yield update

@@ -1,0 +1,187 @@
+"""Commands over the workspace's data: init, ingest, status, rejects."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from microseg.cli._common import console, emit_json, fail, handled, progress_bar, state
+from microseg.ingest import LoadReport
+from microseg.workspace import Workspace, WorkspaceStatus
+
+__all__ = ["init", "ingest", "rejects", "render_report", "render_status", "status"]
+
+
+class TableKind(str, Enum):
+    customers = "customers"
+    events = "events"
+    products = "products"
+
+
+def init(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Folder for the new workspace."),
+    name: str = typer.Option(None, help="Workspace name (default: the folder name)."),
+    timezone: str = typer.Option("UTC", help="IANA time zone for naive timestamps."),
+    currency: str = typer.Option("EUR", help="ISO currency code."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create a workspace: microseg.yaml, segments/ and the DuckDB store."""
+    with handled():
+        ws = Workspace.init(directory, name=name, timezone=timezone, currency=currency)
+        ws.close()
+    if json_out or state(ctx).json:
+        emit_json({"path": str(directory), "config": str(directory / "microseg.yaml")})
+    else:
+        console.print(f"Created workspace in [bold]{directory}[/]; next: microseg ingest ...")
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise fail(f"--map {item!r}: write SOURCE_COLUMN=CANONICAL_COLUMN", 2)
+        mapping[src] = dst
+    return mapping
+
+
+def render_report(report: LoadReport) -> None:
+    table = Table(title=f"{report.kind}: load {report.load_id}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("rows read", report.rows_read),
+        ("accepted", report.accepted),
+        ("duplicates (already loaded)", report.duplicates),
+        ("rejected", report.rejected),
+        ("new customers", report.new_customers),
+        ("customers merged", report.merged_customers),
+        ("seconds", report.seconds),
+    ):
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+    if report.reasons:
+        console.print(
+            "rejected rows by problem: "
+            + ", ".join(f"{k} {v:,}" for k, v in report.reasons.items())
+            + "  (see `microseg rejects`)"
+        )
+
+
+def ingest(
+    ctx: typer.Context,
+    kind: TableKind = typer.Argument(..., help="Which table the files feed."),
+    paths: list[Path] = typer.Argument(..., help="CSV, Parquet or JSON Lines files."),
+    map_: list[str] = typer.Option(
+        [], "--map", help="Rename a column: SOURCE=CANONICAL (repeatable)."
+    ),
+    source: str = typer.Option(None, help="A named source from microseg.yaml (its column map)."),
+    format_: str = typer.Option(None, "--format", help="csv, parquet or jsonl (default: suffix)."),
+    valid_from: str = typer.Option(
+        None, help="Customers: column saying when each row's values became true."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON, no progress bar."),
+) -> None:
+    """Load files into the workspace: validated, de-duplicated, atomic."""
+    quiet = json_out or state(ctx).json
+    mapping = _parse_map(map_)
+    with handled():
+        ws = state(ctx).open()
+        try:
+            with progress_bar(not quiet) as progress:
+                report = ws.ingest(
+                    kind.value,  # type: ignore[arg-type]
+                    list(paths),
+                    map=mapping,
+                    source=source,
+                    format=format_,
+                    valid_from=valid_from,
+                    progress=progress,
+                )
+        finally:
+            ws.close()
+    if quiet:
+        emit_json(report.to_dict())
+    else:
+        render_report(report)
+
+
+def render_status(status: WorkspaceStatus) -> None:
+    console.print(f"[bold]{status.name}[/]  ({status.path})")
+    table = Table(show_header=True)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in status.tables.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    if status.first_event:
+        console.print(f"events from {status.first_event:%Y-%m-%d} to {status.last_event:%Y-%m-%d} (UTC)")
+        console.print(
+            "by type: " + ", ".join(f"{k} {v:,}" for k, v in status.event_types.items())
+        )
+    for family, names in status.attributes.items():
+        console.print(f"{family}: {', '.join(names) or '-'}")
+    if status.unclassified:
+        console.print(f"unclassified: {', '.join(status.unclassified)}")
+    if status.last_load:
+        last = status.last_load
+        console.print(
+            f"last refresh: load {last['load_id']} ({last['kind']}) at {last['at']:%Y-%m-%d %H:%M} UTC"
+        )
+    if status.rejects:
+        console.print(f"[yellow]{status.rejects:,} rejected rows[/]: see `microseg rejects`")
+
+
+def status(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """Tables, row counts, date range, rejects and the last refresh."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            result = ws.status()
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json(result.to_dict())
+    else:
+        render_status(result)
+
+
+def rejects(
+    ctx: typer.Context,
+    load: int = typer.Option(None, help="Only this load id."),
+    limit: int = typer.Option(50, help="How many rows to show (0: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rows that were not loaded, with file, row, column and the reason."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json(frame)
+        return
+    if not frame:
+        console.print("No rejected rows.")
+        return
+    table = Table()
+    for column in ("load", "source", "row", "line", "column", "value", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in frame:
+        table.add_row(
+            str(row["load_id"]),
+            str(row["source"]),
+            str(row["row"]),
+            "" if row["line"] is None else str(row["line"]),
+            row["column"] or "",
+            row["value"] or "",
+            row["reason"],
+        )
+    console.print(table)

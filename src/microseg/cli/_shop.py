@@ -1,0 +1,91 @@
+"""Commands that make data: synth and demo."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from microseg.cli._common import console, emit_json, handled, progress_bar, state
+from microseg.cli._data import render_status
+
+__all__ = ["demo", "synth"]
+
+
+def synth(
+    ctx: typer.Context,
+    customers: int = typer.Option(5000, help="Number of customers."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same bytes."),
+    months: int = typer.Option(24, help="Months of history."),
+    end: str = typer.Option("2026-10-31", help="Last day of history (YYYY-MM-DD)."),
+    out: Path = typer.Option(..., help="Folder to write the Parquet files into."),
+    bad_rows: float = typer.Option(0.0, help="Fraction of deliberately bad event rows."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write a synthetic shop (customers, events, products, planted segments) to Parquet."""
+    from microseg.synth import generate_shop
+
+    quiet = json_out or state(ctx).json
+    with handled(), progress_bar(not quiet) as progress:
+        result = generate_shop(
+            out,
+            customers=customers,
+            seed=seed,
+            months=months,
+            end=date.fromisoformat(end),
+            bad_rows=bad_rows,
+            progress=(lambda done, total: progress("generating", done, total)) if progress else None,
+        )
+    data = {
+        "out": str(result.out_dir),
+        "counts": result.counts,
+        "files": {k: str(v) for k, v in result.paths.items()},
+        "event_files": [str(p) for p in result.event_files],
+        "seed": result.seed,
+    }
+    if quiet:
+        emit_json(data)
+        return
+    table = Table(title=f"synthetic shop in {out}", show_header=False)
+    for key, value in result.counts.items():
+        table.add_row(key, f"{value:,}")
+    console.print(table)
+
+
+def demo(
+    ctx: typer.Context,
+    directory: Path = typer.Option(Path("microseg-demo"), "--dir", help="Where to build it."),
+    customers: int = typer.Option(5000, help="Customers in the synthetic shop."),
+    seed: int = typer.Option(42, help="Random seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Build a synthetic shop in a fresh workspace, load it, and show what is there."""
+    from microseg.demo import run_demo
+
+    quiet = json_out or state(ctx).json
+    with handled(), progress_bar(not quiet) as progress:
+        result = run_demo(directory, customers=customers, seed=seed, progress=progress)
+    if quiet:
+        emit_json(result.to_dict())
+        return
+    console.rule("[bold]microseg demo[/]")
+    for report in result.loads:
+        console.print(
+            f"loaded {report.kind:<9} {report.accepted:>9,} accepted  "
+            f"{report.duplicates:>6,} duplicates  {report.rejected:>5,} rejected  "
+            f"({report.seconds:.2f} s) from {', '.join(Path(s).name for s in report.sources)}"
+        )
+    console.print()
+    render_status(result.status)
+    if result.planted:
+        table = Table(title="planted micro-segments (ground truth)")
+        table.add_column("segment")
+        table.add_column("customers", justify="right")
+        for name, count in result.planted.items():
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+    console.print(
+        f"\nWorkspace: {result.path}   try: microseg --workspace {result.path} status"
+    )

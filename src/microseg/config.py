@@ -1,0 +1,272 @@
+"""The workspace configuration, ``microseg.yaml``.
+
+The file is parsed into pydantic models with ``extra="forbid"``; every problem
+is reported with the file, the line and the field path, and a misspelt key gets
+a "did you mean". See docs/getting-started.md for an annotated example.
+"""
+
+from __future__ import annotations
+
+import difflib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from microseg._duration import Duration, parse_duration
+from microseg.errors import ConfigError
+
+__all__ = [
+    "FAMILIES",
+    "AttributeSpec",
+    "IngestSettings",
+    "RetentionSettings",
+    "SourceSpec",
+    "StoreSettings",
+    "WorkspaceConfig",
+    "load_config",
+    "render_default_config",
+]
+
+FAMILIES = ("geographic", "demographic", "psychographic", "behavioral")
+
+AttributeType = Literal["text", "number", "boolean", "date", "timestamp", "list"]
+SourceKind = Literal["customers", "events", "products"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+class AttributeSpec(_Model):
+    """Declared type of a customer attribute (otherwise inferred from the first file)."""
+
+    type: AttributeType
+    separator: str = Field(default="|", min_length=1, description="list items in CSV cells")
+
+
+class SourceSpec(_Model):
+    """A named source: which table it feeds and how its columns map to canonical names."""
+
+    kind: SourceKind
+    map: dict[str, str] = Field(default_factory=dict, description="source column -> canonical")
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+
+
+class IngestSettings(_Model):
+    future_tolerance: str = "1 day"
+    csv_delimiter: str | None = None
+
+    @field_validator("future_tolerance")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def future_tolerance_duration(self) -> Duration:
+        return parse_duration(self.future_tolerance)
+
+
+class RetentionSettings(_Model):
+    """How long raw data is kept before governance discards it (None: forever)."""
+
+    events: str | None = "3 years"
+    rejects: str | None = "1 year"
+
+    @field_validator("events", "rejects")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        return _check_duration(value)
+
+
+class StoreSettings(_Model):
+    path: str = "microseg.duckdb"
+    memory_limit: str = "2GB"
+    threads: int | None = Field(default=None, ge=1)
+
+
+class WorkspaceConfig(_Model):
+    """The whole of ``microseg.yaml``."""
+
+    version: Literal[1] = 1
+    name: str = "my-shop"
+    timezone: str = "UTC"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    families: dict[Literal["geographic", "demographic", "psychographic", "behavioral"], list[str]] = (
+        Field(default_factory=dict)
+    )
+    sensitive: list[str] = Field(default_factory=list)
+    attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (use an IANA name)"
+            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_family_per_attribute(self) -> WorkspaceConfig:
+        seen: dict[str, str] = {}
+        for family, names in self.families.items():
+            for name in names:
+                if name in seen and seen[name] != family:
+                    raise ValueError(
+                        f"attribute {name!r} is listed under both {seen[name]} and {family}; "
+                        "keep it in one family"
+                    )
+                seen[name] = family
+        return self
+
+    def family_of(self, attribute: str) -> str | None:
+        """The family an attribute is declared in, or None when unclassified."""
+        for family, names in self.families.items():
+            if attribute in names:
+                return family
+        return None
+
+
+def render_default_config(name: str, *, timezone: str = "UTC", currency: str = "EUR") -> str:
+    """The commented ``microseg.yaml`` written by ``microseg init``."""
+    return f"""\
+# microseg workspace configuration. Reference: docs/getting-started.md
+version: 1
+name: {name}
+timezone: {timezone}      # naive timestamps in source files are read in this zone
+currency: {currency}
+
+# The four families of segmentation. Attributes not listed are allowed and
+# reported as "unclassified" by `microseg status`.
+families:
+  geographic: [country, region, city, urban_rural, climate]
+  demographic: [birth_date, gender, income_band, education, marital_status, household_size, occupation]
+  psychographic: [interests, lifestyle, values]
+  behavioral: [preferred_channel]
+
+# Sensitive attributes: used by the bias audit, excluded from discovery by default.
+sensitive: [religion, ethnicity]
+
+# Declared attribute types (others are inferred from the first file that has them).
+attributes:
+  interests: {{type: list, separator: "|"}}
+  lifestyle: {{type: list, separator: "|"}}
+  values: {{type: list, separator: "|"}}
+
+# Named sources: `microseg ingest events orders.csv --source shop` applies the map.
+sources: {{}}
+#  shop:
+#    kind: events
+#    map: {{OrderDate: timestamp, Client: customer_id, Total: amount}}
+
+ingest:
+  future_tolerance: 1 day   # events further in the future than this are rejected
+
+retention:
+  events: 3 years           # older raw data is discarded before segmenting
+  rejects: 1 year
+
+store:
+  path: microseg.duckdb
+  memory_limit: 2GB
+"""
+
+
+def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each field path in a YAML document to its 1-based line."""
+    index: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                index[sub] = key.start_mark.line + 1
+                walk(value, sub)
+                index[sub] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _did_you_mean(model: type[BaseModel], loc: tuple[str | int, ...], key: str) -> str:
+    target: Any = model
+    for part in loc[:-1]:
+        fields = getattr(target, "model_fields", None)
+        if fields is None or not isinstance(part, str) or part not in fields:
+            return ""
+        annotation = fields[part].annotation
+        target = annotation if isinstance(annotation, type) else None
+    fields = getattr(target, "model_fields", None)
+    if not fields:
+        return ""
+    close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(fields)}"
+
+
+def _describe(error: Any, model: type[BaseModel]) -> str:
+    loc = tuple(p for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        return f"unknown field {key!r}{_did_you_mean(model, loc, key)}"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def load_config(path: str | Path) -> WorkspaceConfig:
+    """Read and validate ``microseg.yaml``; raise :class:`ConfigError` naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found", where=str(path), hint="run `microseg init DIR` first"
+        ) from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"not valid YAML: {problem}", where=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top level", where=f"{path}:1")
+    try:
+        return WorkspaceConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_index(text)
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{path}:{line}: {field}: {_describe(error, WorkspaceConfig)}")
+        first, *rest = problems
+        raise ConfigError(
+            "\n".join([first.split(": ", 1)[1], *rest]) if rest else first.split(": ", 1)[1],
+            where=first.split(": ", 1)[0],
+        ) from None

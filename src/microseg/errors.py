@@ -1,0 +1,67 @@
+"""The exceptions microseg raises.
+
+Every error a user can meet derives from :class:`MicrosegError` and, where it
+resembles one, from the matching built-in as well, so ``except ValueError``
+keeps working for callers who do not know microseg::
+
+    MicrosegError
+    ├── ConfigError(MicrosegError, ValueError)      microseg.yaml is invalid
+    ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
+    └── IngestError(MicrosegError, ValueError)      a source cannot be read at all
+        └── SourceNotFoundError(IngestError, FileNotFoundError)
+
+Errors carry where the problem is (file, line, field path, column) and what to
+do about it; the CLI and the service turn them into messages, nothing else does.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "IngestError",
+    "MicrosegError",
+    "SourceNotFoundError",
+    "WorkspaceError",
+]
+
+
+class MicrosegError(Exception):
+    """Root of every error microseg raises on purpose.
+
+    Parameters
+    ----------
+    message:
+        What is wrong, in plain words.
+    where:
+        The place: a file, ``file:line``, a field path or a row.
+    hint:
+        What the user can do about it.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        self.message = message
+        self.where = where
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class ConfigError(MicrosegError, ValueError):
+    """The workspace configuration (microseg.yaml) is invalid."""
+
+
+class WorkspaceError(MicrosegError, RuntimeError):
+    """The workspace is missing, already exists, or cannot be opened."""
+
+
+class IngestError(MicrosegError, ValueError):
+    """A source cannot be read at all: wrong format, missing required column."""
+
+
+class SourceNotFoundError(IngestError, FileNotFoundError):
+    """A source file does not exist."""

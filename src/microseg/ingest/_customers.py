@@ -1,0 +1,215 @@
+"""Loading customers: attribute history kept as versions (SCD type 2).
+
+A file may carry any subset of attributes. Each row becomes a new version of its
+customer when it changes something: provided values replace the current ones,
+attributes the row does not carry (absent column or empty cell) keep their value.
+The version is valid from the row's ``valid_from`` (or ``updated_at``) column, or
+the load time. Updates dated before the customer's current version are rejected
+with a reason, so history is never rewritten silently.
+"""
+
+from __future__ import annotations
+
+from microseg.config import WorkspaceConfig
+from microseg.errors import IngestError
+from microseg.ingest._convert import Params, convert
+from microseg.ingest._identity import normalised_identifiers, resolve_identities
+from microseg.ingest._load import LoadContext, Problem, problems_list, sniff_types, text
+from microseg.ingest._load import unreadable
+from microseg.ingest._sources import OpenedSource
+from microseg.store import IDENTITY_TYPES, ident
+
+__all__ = ["VALID_FROM_ALIASES", "load_customers"]
+
+VALID_FROM_ALIASES = ("valid_from", "updated_at")
+_RESERVED = ("valid_to", "load_id")
+_WHAT = {
+    "number": "a number",
+    "boolean": "true or false",
+    "date": "a date",
+    "timestamp": "a timestamp",
+    "list": "a list",
+    "text": "text",
+}
+
+
+def _valid_from_column(opened: OpenedSource, valid_from: str | None) -> str | None:
+    if valid_from is not None:
+        if valid_from not in opened.columns:
+            raise IngestError(
+                f"the valid-from column {valid_from!r} is not in the file",
+                where=opened.source.name,
+                hint="columns are: " + ", ".join(opened.columns),
+            )
+        return valid_from
+    return next((c for c in VALID_FROM_ALIASES if c in opened.columns), None)
+
+
+def _attribute_types(
+    ctx: LoadContext, opened: OpenedSource, attrs: list[str], config: WorkspaceConfig
+) -> dict[str, str]:
+    stored = ctx.store.attribute_columns()
+    types = {a: stored[a] for a in attrs if a in stored}
+    types.update({a: config.attributes[a].type for a in attrs if a not in types and a in config.attributes})
+    rest = {a: opened.columns[a] for a in attrs if a not in types}
+    if rest:
+        types.update(sniff_types(ctx.store, opened.view, rest))
+    return types
+
+
+def load_customers(
+    ctx: LoadContext,
+    opened: OpenedSource,
+    *,
+    config: WorkspaceConfig,
+    valid_from: str | None,
+    index: int,
+    total: int,
+) -> None:
+    """Load one opened source of customers (inside the caller's transaction)."""
+    cols = opened.columns
+    name = opened.source.name
+    if not any(t in cols for t in IDENTITY_TYPES):
+        raise IngestError(
+            "missing required column 'customer_id' (or email, phone, anonymous_id)",
+            where=name,
+            hint="map the customer column with --map SOURCE=customer_id",
+        )
+    clash = [c for c in cols if c in _RESERVED]
+    if clash:
+        raise IngestError(
+            f"column {clash[0]!r} is reserved by microseg", where=name, hint="rename it with --map"
+        )
+    vf_column = _valid_from_column(opened, valid_from)
+    attrs = [
+        c for c in cols if c not in IDENTITY_TYPES and not (c == vf_column and c in VALID_FROM_ALIASES)
+    ]
+    store = ctx.store
+    ctx.step(f"validating {name}", index * 3, total * 3)
+    types = _attribute_types(ctx, opened, attrs, config)
+    params = Params()
+    ids = normalised_identifiers(cols)
+    select = {f"id_{t}": e for t, e in ids.items()}
+    problems = [
+        Problem(
+            "customer_id",
+            " AND ".join(f"{e} IS NULL" for e in ids.values()),
+            "NULL",
+            text("missing required field 'customer_id' (no customer_id, email, phone or "
+                 "anonymous_id on this row; an e-mail needs an @)"),
+            "missing_customer",
+        )
+    ]
+    if vf_column:
+        conv = convert(vf_column, cols[vf_column], "timestamp", params)
+        select["valid_from"] = f"coalesce({conv.value}, {params.add(ctx.now)}::TIMESTAMP)"
+        problems.append(unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01"))
+    else:
+        select["valid_from"] = f"{params.add(ctx.now)}::TIMESTAMP"
+    for attr in attrs:
+        kind = types[attr]
+        spec = config.attributes.get(attr)
+        conv = convert(
+            attr, cols[attr], kind, params, separator=spec.separator if spec else "|"  # type: ignore[arg-type]
+        )
+        select[attr] = conv.value
+        problems.append(
+            unreadable(attr, conv, _WHAT[kind], f"attribute {attr} holds {_WHAT[kind]}")
+        )
+    body = ", ".join(f"{expr} AS {ident(n)}" for n, expr in select.items())
+    store.execute("DROP TABLE IF EXISTS _stage")
+    store.execute(
+        f"CREATE TEMP TABLE _stage AS SELECT *, len(_problems) = 0 AS _ok FROM "
+        f"(SELECT _row, _line, {body}, {problems_list(problems)} AS _problems "
+        f"FROM {ident(opened.view)})",
+        params.values,
+    )
+    ctx.rows_read += int(store.scalar("SELECT count(*) FROM _stage")) + len(opened.parse_rejects)
+    ctx.rejected += ctx.write_rejects(opened, "_stage")
+
+    ctx.step(f"stitching identities in {name}", index * 3 + 1, total * 3)
+    outcome = resolve_identities(store, "_stage", load_id=ctx.load_id, now=ctx.now)
+    ctx.new_customers += outcome.new_customers
+    ctx.merged_customers += outcome.merged_customers
+
+    ctx.step(f"writing {name}", index * 3 + 2, total * 3)
+    stored = store.attribute_columns()
+    for attr in attrs:
+        if attr not in stored:
+            store.add_attribute(attr, types[attr])
+    _apply_versions(ctx, opened, attrs)
+    store.refresh_customer_view()
+
+
+def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) -> None:
+    store = ctx.store
+    join = " AND ".join(f"r.id_{t} IS NOT DISTINCT FROM s.id_{t}" for t in IDENTITY_TYPES)
+    provided = ", ".join(f"s.{ident(a)}" for a in attrs)
+    store.execute("DROP TABLE IF EXISTS _versions")
+    store.execute(
+        f"""CREATE TEMP TABLE _versions AS
+        SELECT r.resolved_id AS customer_id, s.valid_from, s._row, s._line
+               {', ' + provided if attrs else ''},
+               row_number() OVER (PARTITION BY r.resolved_id ORDER BY s.valid_from, s._row)
+                   AS _round
+        FROM _stage s JOIN _resolved r ON {join} WHERE s._ok"""
+    )
+    rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
+    all_attrs = list(store.attribute_columns())
+    changed = " OR ".join(
+        f"(v.{ident(a)} IS NOT NULL AND v.{ident(a)} IS DISTINCT FROM h.{ident(a)})" for a in attrs
+    ) or "false"
+    values = ", ".join(
+        f"coalesce(v.{ident(a)}, h.{ident(a)}) AS {ident(a)}" if a in attrs else f"h.{ident(a)}"
+        for a in all_attrs
+    )
+    for round_ in range(1, rounds + 1):
+        store.execute("DROP TABLE IF EXISTS _cand")
+        store.execute(
+            f"""CREATE TEMP TABLE _cand AS
+            SELECT *, changed AND NOT is_new AND valid_from < cur_from AS backdated,
+                   changed AND NOT (NOT is_new AND valid_from < cur_from) AS apply
+            FROM (SELECT v.customer_id, v.valid_from, v._row, v._line,
+                         {values + ',' if all_attrs else ''}
+                         h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
+                         ({changed}) AS changed
+                  FROM _versions v
+                  LEFT JOIN customer_history h
+                    ON h.customer_id = v.customer_id AND h.valid_to IS NULL
+                  WHERE v._round = $round)""",
+            {"round": round_},
+        )
+        store.execute(
+            """INSERT INTO rejects
+            SELECT $load, 'customers', $src, c._row, c._line, NULL, NULL, 'backdated_update',
+                   'update dated ' || strftime(c.valid_from, '%Y-%m-%d %H:%M:%S') ||
+                   ' UTC is older than the current version of customer ' || c.customer_id ||
+                   ' (valid from ' || strftime(c.cur_from, '%Y-%m-%d %H:%M:%S') ||
+                   ' UTC); load attribute history in time order', to_json(r), $now
+            FROM _cand c JOIN """ + ident(opened.view) + """ r ON r._row = c._row
+            WHERE c.backdated""",
+            {"load": ctx.load_id, "src": opened.source.name, "now": ctx.now},
+        )
+        store.execute(
+            "UPDATE customer_history SET valid_to = c.valid_from FROM _cand c "
+            "WHERE c.apply AND customer_history.customer_id = c.customer_id "
+            "AND customer_history.valid_to IS NULL"
+        )
+        names = ", ".join(ident(a) for a in all_attrs)
+        store.execute(
+            f"INSERT INTO customer_history (customer_id, valid_from, valid_to, load_id"
+            f"{', ' + names if names else ''}) SELECT customer_id, valid_from, NULL, $load"
+            f"{', ' + names if names else ''} FROM _cand WHERE apply",
+            {"load": ctx.load_id},
+        )
+        row = store.fetchone(
+            "SELECT count(*) FILTER (apply OR (is_new AND NOT changed)), "
+            "count(*) FILTER (NOT changed AND NOT is_new), count(*) FILTER (backdated) FROM _cand"
+        )
+        assert row is not None
+        ctx.accepted += int(row[0])
+        ctx.duplicates += int(row[1])
+        ctx.rejected += int(row[2])
+        if row[2]:
+            key = "backdated_update"
+            ctx.reasons[key] = ctx.reasons.get(key, 0) + int(row[2])

@@ -1,0 +1,198 @@
+"""Loading events: validate, stitch identities, de-duplicate, append."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from microseg.ingest._convert import Params, convert
+from microseg.ingest._identity import normalised_identifiers, resolve_identities
+from microseg.ingest._load import LoadContext, Problem, missing, problems_list, sniff_types, text
+from microseg.ingest._load import unreadable
+from microseg.ingest._sources import OpenedSource
+from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, ident
+from microseg.errors import IngestError
+
+__all__ = ["CANONICAL", "load_events"]
+
+_TEXT = ("event_id", "type", "product_id", "category", "channel", "order_id", "campaign", "query")
+_NUMBERS = {"amount": "number", "quantity": "integer", "discount": "number"}
+CANONICAL = (*[c for c in EVENT_COLUMNS if c != "properties"], *IDENTITY_TYPES)
+
+
+def _check_columns(opened: OpenedSource) -> None:
+    cols = opened.columns
+    for required in ("timestamp", "type"):
+        if required not in cols:
+            raise IngestError(
+                f"missing required column {required!r}",
+                where=opened.source.name,
+                hint="rename the column or map it with --map SOURCE=" + required,
+            )
+    if not any(t in cols for t in IDENTITY_TYPES):
+        raise IngestError(
+            "missing required column 'customer_id' (or email, phone, anonymous_id)",
+            where=opened.source.name,
+            hint="map the customer column with --map SOURCE=customer_id",
+        )
+
+
+def _stage_sql(
+    ctx: LoadContext, opened: OpenedSource, params: Params, future_limit: datetime
+) -> str:
+    cols = opened.columns
+    ids = normalised_identifiers(cols)
+    select: dict[str, str] = {f"id_{t}": expr for t, expr in ids.items()}
+    problems: list[Problem] = [
+        Problem(
+            "customer_id",
+            " AND ".join(f"{e} IS NULL" for e in ids.values()),
+            "NULL",
+            text(
+                "missing required field 'customer_id' (no customer_id, email, phone or "
+                "anonymous_id on this row; an e-mail needs an @)"
+            ),
+            "missing_customer",
+        )
+    ]
+    for name in _TEXT:
+        select[name] = convert(name, cols[name], "text", params).value if name in cols else "NULL"
+    ts = convert("timestamp", cols["timestamp"], "timestamp", params)
+    select["timestamp"] = ts.value
+    problems.append(missing("timestamp", ts.raw_text, "when the event happened"))
+    problems.append(
+        unreadable(
+            "timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z"
+        )
+    )
+    problems.append(
+        Problem(
+            "timestamp",
+            f"{ts.value} > {params.add(future_limit)}",
+            ts.raw_text,
+            f"{text('timestamp ')} || strftime({ts.value}, '%Y-%m-%d %H:%M:%S') || "
+            f"{text(' UTC is in the future (more than the tolerance after the load time ')} "
+            f"|| strftime({params.add(ctx.now)}::TIMESTAMP, '%Y-%m-%d %H:%M:%S') || "
+            f"{text(' UTC); check the clock or time zone of the export')}",
+            "future_timestamp",
+        )
+    )
+    problems.append(missing("type", select["type"], "what happened, e.g. purchase or view"))
+    for name, target in _NUMBERS.items():
+        if name not in cols:
+            select[name] = "NULL"
+            continue
+        conv = convert(name, cols[name], target, params)  # type: ignore[arg-type]
+        select[name] = conv.value
+        what = "a whole number" if target == "integer" else "a number"
+        problems.append(unreadable(name, conv, what, "use digits with a dot for decimals"))
+    if "quantity" in cols:
+        problems.append(
+            Problem(
+                "quantity",
+                f"lower({select['type']}) = 'purchase' AND {select['quantity']} < 0",
+                select["quantity"] + "::VARCHAR",
+                f"{text('negative quantity ')} || {select['quantity']} || "
+                f"{text(' on a purchase; record returned items as return events')}",
+                "negative_quantity",
+            )
+        )
+    select["properties"] = _properties(ctx, opened, params)
+    body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
+    return (
+        f"SELECT *, len(_problems) = 0 AS _ok FROM (SELECT _row, _line, {body}, "
+        f"{problems_list(problems)} AS _problems FROM {ident(opened.view)})"
+    )
+
+
+def _properties(ctx: LoadContext, opened: OpenedSource, params: Params) -> str:
+    """Non-canonical columns, typed, as a JSON object without null members."""
+    extras = {c: t for c, t in opened.columns.items() if c not in CANONICAL}
+    if not extras:
+        return "NULL::JSON"
+    kinds = sniff_types(ctx.store, opened.view, extras)
+    parts = []
+    for column, kind in kinds.items():
+        target = {"number": "number", "boolean": "boolean"}.get(kind, "json")
+        conv = convert(column, extras[column], target, params)  # type: ignore[arg-type]
+        parts.append(f"{params.add(column)}, {conv.value}")
+    merged = f"json_merge_patch('{{}}', json_object({', '.join(parts)}))"
+    return f"nullif({merged}, '{{}}'::JSON)"
+
+
+def load_events(
+    ctx: LoadContext, opened: OpenedSource, *, future_limit: datetime, index: int, total: int
+) -> None:
+    """Load one opened source of events into the store (inside the caller's transaction)."""
+    _check_columns(opened)
+    store = ctx.store
+    name = opened.source.name
+    ctx.step(f"validating {name}", index * 4, total * 4)
+    params = Params()
+    store.execute("DROP TABLE IF EXISTS _stage")
+    store.execute(
+        f"CREATE TEMP TABLE _stage AS {_stage_sql(ctx, opened, params, future_limit)}",
+        params.values,
+    )
+    staged = int(store.scalar("SELECT count(*) FROM _stage"))
+    ctx.rows_read += staged + len(opened.parse_rejects)
+    ctx.rejected += ctx.write_rejects(opened, "_stage")
+
+    ctx.step(f"de-duplicating {name}", index * 4 + 1, total * 4)
+    _fill_missing_event_ids(store)
+    has_events = store.scalar("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)")
+    existing = (
+        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+        if has_events
+        else ""
+    )
+    store.execute("DROP TABLE IF EXISTS _fresh")
+    store.execute(
+        "CREATE TEMP TABLE _fresh AS SELECT * FROM (SELECT * FROM _stage WHERE _ok "
+        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1) s "
+        f"WHERE true {existing}"
+    )
+    ok = int(store.scalar("SELECT count(*) FROM _stage WHERE _ok"))
+    fresh = int(store.scalar("SELECT count(*) FROM _fresh"))
+    ctx.duplicates += ok - fresh
+
+    ctx.step(f"stitching identities in {name}", index * 4 + 2, total * 4)
+    outcome = resolve_identities(store, "_fresh", load_id=ctx.load_id, now=ctx.now)
+    ctx.new_customers += outcome.new_customers
+    ctx.merged_customers += outcome.merged_customers
+
+    ctx.step(f"writing {name}", index * 4 + 3, total * 4)
+    present = [t for t in IDENTITY_TYPES if t in opened.columns]
+    if present == ["customer_id"]:
+        join = "r.id_customer_id = f.id_customer_id"
+    else:
+        join = " AND ".join(
+            f"r.id_{t} IS NOT DISTINCT FROM f.id_{t}" for t in IDENTITY_TYPES
+        )
+    columns = [c for c in EVENT_COLUMNS if c != "customer_id"]
+    store.execute(
+        f"INSERT INTO events ({', '.join(ident(c) for c in EVENT_COLUMNS)}, load_id) "
+        f"SELECT f.event_id, r.resolved_id, {', '.join('f.' + ident(c) for c in columns[1:])}, "
+        f"$load FROM _fresh f JOIN _resolved r ON {join}",
+        {"load": ctx.load_id},
+    )
+    ctx.accepted += fresh
+
+
+def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]
+    """Rows without an event_id get a stable one: a hash of their canonical fields plus
+    their occurrence number among identical rows of this source, so that genuinely
+    repeated rows all stay while re-loading the same rows adds nothing."""
+    missing_ids = store.scalar("SELECT count(*) FROM _stage WHERE _ok AND event_id IS NULL")
+    if not missing_ids:
+        return
+    fields = [f"id_{t}" for t in IDENTITY_TYPES] + [
+        c for c in EVENT_COLUMNS if c not in ("event_id", "customer_id")
+    ]
+    content = "md5(to_json([" + ", ".join(f"{ident(f)}::VARCHAR" for f in fields) + "]))"
+    store.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stage AS
+        SELECT * EXCLUDE (_h) REPLACE (
+            coalesce(event_id, 'h-' || substr(md5(_h || ':' ||
+                row_number() OVER (PARTITION BY _h ORDER BY _row)), 1, 24)) AS event_id)
+        FROM (SELECT *, CASE WHEN event_id IS NULL THEN {content} END AS _h FROM _stage)"""
+    )

@@ -1,0 +1,226 @@
+"""Machinery shared by the customer, event and product loaders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from microseg.ingest._convert import Conversion, Params, is_text_type
+from microseg.ingest._sources import OpenedSource
+from microseg.store import Store, ident
+
+__all__ = ["LoadContext", "LoadReport", "Problem", "Progress", "problems_list", "sniff_types"]
+
+#: progress(message, done, total)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one ``ingest`` did: nothing handed in goes uncounted."""
+
+    kind: str
+    load_id: int
+    sources: tuple[str, ...]
+    rows_read: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    new_customers: int = 0
+    merged_customers: int = 0
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = list(self.sources)
+        return data
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One check: when ``condition`` holds, the row is rejected for ``reason`` (SQL text)."""
+
+    column: str
+    condition: str
+    value: str
+    reason: str  # SQL expression building the message
+    code: str = "invalid"  # short stable name of the check, for counts and filters
+
+
+def problems_list(problems: list[Problem]) -> str:
+    """SQL list of the problems a row has (empty when it is fine)."""
+    if not problems:
+        return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
+    items = ", ".join(
+        f"CASE WHEN {p.condition} THEN struct_pack(col := '{p.column}', val := {p.value}, "
+        f"reason := {p.reason}, code := '{p.code}') END"
+        for p in problems
+    )
+    return f"list_filter([{items}], lambda x: x IS NOT NULL)"
+
+
+def text(message: str) -> str:
+    """A SQL string literal of one of microseg's own messages (never of user data)."""
+    return "'" + message.replace("'", "''") + "'"
+
+
+def unreadable(column: str, conv: Conversion, what: str, hint: str) -> Problem:
+    return Problem(
+        column,
+        conv.failed,
+        conv.raw_text,
+        f"{text('could not read ' + chr(39))} || {conv.raw_text} || "
+        f"{text(chr(39) + ' as ' + what + '; ' + hint)}",
+        "unreadable_" + column,
+    )
+
+
+def missing(column: str, expr: str, what: str) -> Problem:
+    return Problem(
+        column,
+        f"{expr} IS NULL",
+        "NULL",
+        text(f"missing required field '{column}' ({what})"),
+        "missing_" + column,
+    )
+
+
+@dataclass
+class LoadContext:
+    """State of one load: its id, its clock, and the running counts."""
+
+    store: Store
+    kind: str
+    load_id: int
+    now: datetime
+    progress: Progress | None = None
+    started: float = field(default_factory=time.perf_counter)
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    new_customers: int = 0
+    merged_customers: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def step(self, message: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(message, done, total)
+
+    def write_rejects(self, opened: OpenedSource, stage: str) -> int:
+        """Copy the rejected rows of ``stage`` (and unparseable lines) to ``rejects``."""
+        store = self.store
+        params = {"load": self.load_id, "kind": self.kind, "src": opened.source.name, "now": self.now}
+        store.execute(
+            f"""INSERT INTO rejects
+            SELECT $load, $kind, $src, p._row, p._line, p.x.col, p.x.val, p.x.code, p.x.reason,
+                   to_json(r), $now
+            FROM (SELECT _row, _line, unnest(_problems) AS x FROM {ident(stage)} WHERE NOT _ok) p
+            JOIN {ident(opened.view)} r ON r._row = p._row""",
+            params,
+        )
+        bad_rows = int(store.scalar(f"SELECT count(*) FROM {ident(stage)} WHERE NOT _ok"))
+        csv_like = opened.source.format == "csv"
+        for reject in opened.parse_rejects:
+            store.execute(
+                "INSERT INTO rejects VALUES ($load, $kind, $src, $row, $line, NULL, NULL, "
+                "'malformed_line', $reason, to_json($raw::VARCHAR), $now)",
+                {
+                    **params,
+                    "row": reject.line - 1 if csv_like else reject.line,
+                    "line": reject.line,
+                    "reason": reject.reason,
+                    "raw": reject.raw,
+                },
+            )
+        for reason, count in store.fetchall(
+            f"SELECT x.code, count(DISTINCT _row) FROM "
+            f"(SELECT _row, unnest(_problems) AS x FROM {ident(stage)} WHERE NOT _ok) "
+            "GROUP BY 1"
+        ):
+            key = str(reason)
+            self.reasons[key] = self.reasons.get(key, 0) + int(count)
+        if opened.parse_rejects:
+            self.reasons["malformed_line"] = self.reasons.get("malformed_line", 0) + len(
+                opened.parse_rejects
+            )
+        return bad_rows + len(opened.parse_rejects)
+
+    def report(self, sources: tuple[str, ...]) -> LoadReport:
+        return LoadReport(
+            kind=self.kind,
+            load_id=self.load_id,
+            sources=sources,
+            rows_read=self.rows_read,
+            accepted=self.accepted,
+            duplicates=self.duplicates,
+            rejected=self.rejected,
+            new_customers=self.new_customers,
+            merged_customers=self.merged_customers,
+            seconds=round(time.perf_counter() - self.started, 3),
+            reasons=dict(sorted(self.reasons.items())),
+        )
+
+
+def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, str]:
+    """Attribute type of each text column, from all its values: number, boolean, date or text.
+
+    Non-text columns keep their native type. One scan over the source.
+    """
+    result: dict[str, str] = {}
+    text_columns = [c for c, t in columns.items() if is_text_type(t)]
+    for column, sql_type in columns.items():
+        if column not in text_columns:
+            result[column] = _native_type(sql_type)
+    if not text_columns:
+        return result
+    checks = []
+    for column in text_columns:
+        v = f"nullif(trim({ident(column)}), '')"
+        checks += [
+            f"count({v})",
+            f"count(TRY_CAST({v} AS DOUBLE))",
+            f"count(CASE WHEN lower({v}) IN ('true', 'false', 'yes', 'no') THEN 1 END)",
+            f"count(CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+            f"THEN TRY_CAST({v} AS DATE) END)",
+            f"count(CASE WHEN starts_with({v}, '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) "
+            "AS VARCHAR[]) END)",
+        ]
+    row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")
+    assert row is not None
+    for i, column in enumerate(text_columns):
+        present, numbers, booleans, dates, lists = row[i * 5 : i * 5 + 5]
+        if present and numbers == present:
+            result[column] = "number"
+        elif present and booleans == present:
+            result[column] = "boolean"
+        elif present and dates == present:
+            result[column] = "date"
+        elif present and lists == present:
+            result[column] = "list"
+        else:
+            result[column] = "text"
+    return result
+
+
+def _native_type(sql_type: str) -> str:
+    upper = sql_type.upper()
+    if upper.endswith("[]"):
+        return "list"
+    if upper == "BOOLEAN":
+        return "boolean"
+    if upper == "DATE":
+        return "date"
+    if upper.startswith("TIMESTAMP"):
+        return "timestamp"
+    if any(upper.startswith(t) for t in ("TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "U",
+                                          "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+        return "number"
+    return "text"
+
+
+__all__ += ["Params", "missing", "text", "unreadable"]

@@ -1,0 +1,23 @@
+"""The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
+
+from microseg.store._schema import (
+    ATTRIBUTE_SQL_TYPES,
+    EVENT_COLUMNS,
+    IDENTITY_TYPES,
+    PRODUCT_COLUMNS,
+    SCHEMA_VERSION,
+)
+from microseg.store._sql import ident, idents
+from microseg.store._store import Store, utc_naive
+
+__all__ = [
+    "ATTRIBUTE_SQL_TYPES",
+    "EVENT_COLUMNS",
+    "IDENTITY_TYPES",
+    "PRODUCT_COLUMNS",
+    "SCHEMA_VERSION",
+    "Store",
+    "ident",
+    "idents",
+    "utc_naive",
+]

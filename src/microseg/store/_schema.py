@@ -1,0 +1,89 @@
+"""The canonical tables of a workspace store and the migrations that create them.
+
+``customer_history`` grows one column per customer attribute as files bring
+them (see :mod:`microseg.store._attributes`); everything else is fixed here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ATTRIBUTE_SQL_TYPES",
+    "EVENT_COLUMNS",
+    "IDENTITY_TYPES",
+    "MIGRATIONS",
+    "PRODUCT_COLUMNS",
+    "SCHEMA_VERSION",
+]
+
+#: Canonical event columns after identity resolution, with their store types.
+EVENT_COLUMNS: Final[dict[str, str]] = {
+    "event_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "timestamp": "TIMESTAMP",  # UTC, naive
+    "type": "VARCHAR",
+    "amount": "DOUBLE",
+    "quantity": "BIGINT",
+    "product_id": "VARCHAR",
+    "category": "VARCHAR",
+    "channel": "VARCHAR",
+    "order_id": "VARCHAR",
+    "campaign": "VARCHAR",
+    "discount": "DOUBLE",
+    "query": "VARCHAR",
+    "properties": "JSON",
+}
+
+PRODUCT_COLUMNS: Final[dict[str, str]] = {
+    "product_id": "VARCHAR",
+    "category": "VARCHAR",
+    "brand": "VARCHAR",
+    "price": "DOUBLE",
+    "tags": "VARCHAR[]",
+    "properties": "JSON",
+}
+
+#: Identifiers that stitch one customer across channels, in order of precedence.
+IDENTITY_TYPES: Final[tuple[str, ...]] = ("customer_id", "email", "phone", "anonymous_id")
+
+#: Attribute types of the configuration and the store type that holds them.
+ATTRIBUTE_SQL_TYPES: Final[dict[str, str]] = {
+    "text": "VARCHAR",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "list": "VARCHAR[]",
+}
+
+_EVENTS_DDL = ", ".join(f'"{name}" {sql}' for name, sql in EVENT_COLUMNS.items())
+_PRODUCTS_DDL = ", ".join(f'"{name}" {sql}' for name, sql in PRODUCT_COLUMNS.items())
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        """CREATE TABLE loads (
+            load_id BIGINT, kind VARCHAR, sources VARCHAR[], started_at TIMESTAMP,
+            finished_at TIMESTAMP, rows_read BIGINT, accepted BIGINT, duplicates BIGINT,
+            rejected BIGINT, new_customers BIGINT, merged_customers BIGINT)""",
+        """CREATE TABLE customer_registry (
+            customer_id VARCHAR, first_seen TIMESTAMP, minted BOOLEAN,
+            merged_into VARCHAR, load_id BIGINT)""",
+        """CREATE TABLE customer_history (
+            customer_id VARCHAR, valid_from TIMESTAMP, valid_to TIMESTAMP, load_id BIGINT)""",
+        f"CREATE TABLE events ({_EVENTS_DDL}, load_id BIGINT)",
+        f"CREATE TABLE products ({_PRODUCTS_DDL}, updated_at TIMESTAMP, load_id BIGINT)",
+        """CREATE TABLE identities (
+            id_type VARCHAR, id_value VARCHAR, customer_id VARCHAR,
+            first_seen TIMESTAMP, load_id BIGINT)""",
+        """CREATE TABLE merges (
+            loser VARCHAR, survivor VARCHAR, via_type VARCHAR, via_value VARCHAR,
+            merged_at TIMESTAMP, load_id BIGINT)""",
+        """CREATE TABLE rejects (
+            load_id BIGINT, kind VARCHAR, source VARCHAR, "row" BIGINT, line BIGINT,
+            "column" VARCHAR, value VARCHAR, problem VARCHAR, reason VARCHAR, raw JSON, rejected_at TIMESTAMP)""",
+    ),
+)
+
+SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

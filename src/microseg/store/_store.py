@@ -1,0 +1,186 @@
+"""The workspace store: one DuckDB file, reached through Ibis and, for loads, DuckDB itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+from ibis.backends.duckdb import Backend
+
+from microseg.errors import WorkspaceError
+from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
+from microseg.store._sql import ident
+
+__all__ = ["Store"]
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+_SYSTEM_HISTORY_COLUMNS = ("customer_id", "valid_from", "valid_to", "load_id")
+
+
+class Store:
+    """Connection to a workspace's DuckDB file, with its schema kept current.
+
+    All timestamps in the store are naive UTC. The session time zone is set to the
+    workspace zone so that naive timestamps read from files are taken as local time.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        timezone: str = "UTC",
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.timezone = timezone
+        try:
+            self.ibis: Backend = ibis.duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WorkspaceError(
+                f"cannot open the store: {exc}",
+                where=str(self.path),
+                hint="another microseg process may hold it open; wait for it to finish",
+            ) from None
+        self.con: duckdb.DuckDBPyConnection = self.ibis.con
+        self._set_timezone()
+        if memory_limit:
+            self.execute(f"SET memory_limit = '{_plain_setting(memory_limit)}'")
+        if threads:
+            self.execute(f"SET threads = {int(threads)}")
+        self.execute("SET preserve_insertion_order = false")
+        if not read_only:
+            self._migrate()
+
+    def _set_timezone(self) -> None:
+        # SET does not take prepared parameters; the zone name was validated by the config.
+        self.execute(f"SET TimeZone = '{_plain_setting(self.timezone)}'")
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        tables = set(self.table_names())
+        version = 0
+        if "meta" in tables:
+            row = self.fetchone("SELECT value FROM meta WHERE key = 'schema_version'")
+            version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"the store has schema version {version}, newer than this microseg "
+                f"({SCHEMA_VERSION})",
+                where=str(self.path),
+                hint="upgrade microseg",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    self.execute(statement)
+            self.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', $1)", [str(SCHEMA_VERSION)]
+            )
+            self.refresh_customer_view()
+
+    def table_names(self) -> list[str]:
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        )
+        return [r[0] for r in rows]
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of a table or view (in the main schema or temp)."""
+        rows = self.fetchall(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = $1 ORDER BY ordinal_position",
+            [table],
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def attribute_columns(self) -> dict[str, str]:
+        """Customer attribute name -> microseg attribute type, as stored."""
+        reverse = {sql: name for name, sql in ATTRIBUTE_SQL_TYPES.items()}
+        return {
+            name: reverse.get(sql, "text")
+            for name, sql in self.columns("customer_history").items()
+            if name not in _SYSTEM_HISTORY_COLUMNS
+        }
+
+    def add_attribute(self, name: str, attribute_type: str) -> None:
+        sql_type = ATTRIBUTE_SQL_TYPES[attribute_type]
+        self.execute(f"ALTER TABLE customer_history ADD COLUMN {ident(name)} {sql_type}")
+
+    def refresh_customer_view(self) -> None:
+        """(Re)create the ``customers`` view: current attributes of every live customer."""
+        attrs = [c for c in self.columns("customer_history") if c not in _SYSTEM_HISTORY_COLUMNS]
+        select = "".join(f", h.{ident(a)}" for a in attrs)
+        self.execute(
+            f"""CREATE OR REPLACE VIEW customers AS
+            SELECT r.customer_id{select}
+            FROM customer_registry r
+            LEFT JOIN customer_history h
+              ON h.customer_id = r.customer_id AND h.valid_to IS NULL
+            WHERE r.merged_into IS NULL"""
+        )
+
+    # -- execution ----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block atomically: everything or, on any exception or kill, nothing."""
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        else:
+            self.execute("COMMIT")
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run a statement to completion (DuckDB wants every result consumed)."""
+        self.fetchall(sql, params)
+
+    def fetchall(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
+        cursor = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+        return cursor.fetchall()
+
+    def fetchone(self, sql: str, params: Params | None = None) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def next_load_id(self) -> int:
+        return int(self.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM loads"))
+
+    def table(self, name: str) -> ibis.Table:
+        return self.ibis.table(name)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _plain_setting(value: str) -> str:
+    """Guard settings that must be inlined (DuckDB SET takes no parameters)."""
+    if not all(ch.isalnum() or ch in "._-/+ " for ch in value):
+        raise WorkspaceError(f"invalid setting value {value!r}")
+    return value
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """A timezone-aware instant as the naive UTC timestamp the store keeps."""
+    from datetime import UTC
+
+    if moment.tzinfo is None:
+        raise ValueError("expected a timezone-aware datetime")
+    return moment.astimezone(UTC).replace(tzinfo=None)
