@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ibis
 
@@ -179,21 +180,31 @@ class Workspace:
     # -- data out -----------------------------------------------------------------------------
 
     def customers(self, as_of: AsOf | None = None) -> ibis.Table:
-        """Every live customer with attributes as they were at ``as_of`` (default: now).
+        """Every live customer with attributes as they were at ``as_of`` (default: current).
 
+        ``as_of`` is exclusive, as everywhere: the values in force just before that instant;
+        a bare date means the end of that day.
         Attributes come from their history; ``age`` (whole years at ``as_of``) is derived
         from ``birth_date`` when the workspace has one and no ``age`` of its own.
         """
         moment = self.as_of(as_of)
         history = self.store.table("customer_history")
         registry = self.store.table("customer_registry")
-        current = history.filter(
-            (history.valid_from <= moment) & (history.valid_to.isnull() | (history.valid_to > moment))
-        ).drop("valid_from", "valid_to", "load_id")
+        if as_of is None:
+            in_force = history.valid_to.isnull()
+        else:
+            # as_of is exclusive, as for events: the version in force just before it
+            in_force = (history.valid_from < moment) & (
+                history.valid_to.isnull() | (history.valid_to >= moment)
+            )
+        current = history.filter(in_force).drop("valid_from", "valid_to", "load_id")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
         table = live.left_join(current, "customer_id").drop("customer_id_right")
         if "birth_date" in table.columns and "age" not in table.columns:
-            day = moment.date()
+            # the last calendar day that as_of includes, in the workspace zone: as_of is
+            # exclusive, so a bare date (the next midnight) gives that date itself
+            last = (moment - timedelta(microseconds=1)).replace(tzinfo=UTC)
+            day = last.astimezone(ZoneInfo(self.config.timezone)).date()
             born = table.birth_date
             later_birthday = (born.month() > day.month) | (
                 (born.month() == day.month) & (born.day() > day.day)

@@ -41,7 +41,8 @@ class Conversion:
 
 
 def is_text_type(sql_type: str) -> bool:
-    return sql_type.upper() in ("VARCHAR", "JSON") or sql_type.upper().startswith("VARCHAR")
+    upper = sql_type.upper()
+    return upper in ("VARCHAR", "JSON", "TEXT") or upper.startswith("VARCHAR(")
 
 
 def _is_numeric(sql_type: str) -> bool:

@@ -55,7 +55,9 @@ def _stage_sql(
         )
     ]
     for name in _TEXT:
-        select[name] = convert(name, cols[name], "text", params).value if name in cols else "NULL"
+        select[name] = (
+            convert(name, cols[name], "text", params).value if name in cols else "NULL::VARCHAR"
+        )
     ts = convert("timestamp", cols["timestamp"], "timestamp", params)
     select["timestamp"] = ts.value
     problems.append(missing("timestamp", ts.raw_text, "when the event happened"))
@@ -79,7 +81,7 @@ def _stage_sql(
     problems.append(missing("type", select["type"], "what happened, e.g. purchase or view"))
     for name, target in _NUMBERS.items():
         if name not in cols:
-            select[name] = "NULL"
+            select[name] = f"NULL::{EVENT_COLUMNS[name]}"
             continue
         conv = convert(name, cols[name], target, params)  # type: ignore[arg-type]
         select[name] = conv.value

@@ -32,7 +32,7 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
     problems = []
     for column, target in _TARGETS.items():
         if column not in cols:
-            select[column] = "NULL"
+            select[column] = f"NULL::{PRODUCT_COLUMNS[column]}"
             continue
         conv = convert(column, cols[column], target, params)  # type: ignore[arg-type]
         select[column] = conv.value

@@ -243,8 +243,8 @@ def _open_csv(
         params,
     )
     bad = store.fetchall(
-        f"SELECT line, error_type, error_message, csv_line FROM {ident(errors_table)} "
-        "ORDER BY line"
+        "SELECT line, any_value(error_type), string_agg(DISTINCT error_message, '; '), "
+        f"any_value(csv_line) FROM {ident(errors_table)} GROUP BY line ORDER BY line"
     )
     rejects = [
         ParseReject(int(line), f"malformed CSV line ({kind.lower()}): {message}", raw)

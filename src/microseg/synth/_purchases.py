@@ -13,7 +13,7 @@ from ._arrow import draw, draw_rows, repeat_index, segmented_cumsum
 from ._calendar import Calendar
 from ._catalog import Catalog
 from ._population import Population
-from ._segments import LAPSING_VIPS, SEGMENT_NAMES, Tables
+from ._segments import LAPSING_VIPS, Tables
 
 Arr = npt.NDArray[Any]
 
@@ -23,6 +23,7 @@ WEDDING_LEAD_DAYS = 60.0
 MAX_CANDIDATES = 3000
 _WEDDING_POOLS = {"fashion": 0.35, "home": 0.25, "travel": 0.25, "beauty": 0.15}
 _FAMILY_POOLS = {"grocery": 0.5, "home": 0.3, "toys": 0.2}
+_MULTI_UNIT = [v.CATEGORIES.index(c) for c in ("home", "toys", "beauty")]
 
 
 def _pool_probs(mapping: dict[str, float]) -> Arr:
@@ -169,11 +170,8 @@ def purchase_details(
     pool = np.where(festive, v.POOLS.index("seasonal"), pool)
     product = catalog.draw(rng, pool)
     category = catalog.category[product]
-    bulk = np.where(
-        category == v.CATEGORIES.index("grocery"),
-        1.2,
-        np.where(np.isin(category, [6, 7, 8]), 0.2, 0.05),
-    )
+    bulk = np.where(category == v.CATEGORIES.index("grocery"), 1.2, 0.05)
+    bulk = np.where(np.isin(category, _MULTI_UNIT), 0.2, bulk)
     quantity = 1 + rng.poisson(bulk)
     channel = np.where(rng.random(m) < 0.7, pop.preferred[cust], draw_rows(rng, tables.channel, seg))
 
@@ -192,5 +190,3 @@ def purchase_details(
     amount = np.maximum(np.round(raw, 2), 0.01)
     return PurchaseDetails(pool, product, quantity, channel, discount, amount)
 
-
-FAMILY = SEGMENT_NAMES.index("family-essentials")

@@ -75,9 +75,9 @@ class Behaviour:
     spend: float = 1.0
     discount: tuple[float, float, float] = (0.12, 0.05, 0.3)
     return_rate: float = 0.06
-    views_per_purchase: float = 1.0
-    searches_per_purchase: float = 0.3
-    view_rate: float = 0.03
+    views_per_purchase: float = 0.6
+    searches_per_purchase: float = 0.15
+    view_rate: float = 0.02
     search_rate: float = 0.01
     abandon_rate: float = 0.005
     query_pool: tuple[str, float] = ("deals", 0.0)
@@ -98,7 +98,7 @@ _PLANTED = (
         Behaviour(
             "seasonal-sporty-travelers", 0.09, (25, 35), (1.0, 0.0, 0.0),
             (0.05, 0.2, 0.4, 0.25, 0.1), (0.1, 0.1, 0.45, 0.3, 0.05),
-            (0.6, 0.35, 0.05, 0.0), (0.55, 0.35, 0.10), (4.0, 50.0), (1.0, 12.0),
+            (0.6, 0.35, 0.05, 0.0), (0.55, 0.35, 0.10), (4.0, 85.0), (1.0, 12.0),
             {"sports": 0.5, "travel": 0.45, "fashion": 0.05},
             interests={"travel": 1.0, "sports": 1.0, "outdoors": 0.4},
             lifestyle={"traveler": 0.97, "sporty": 0.97}, values={"quality": 0.5},
@@ -118,12 +118,12 @@ _PLANTED = (
         Behaviour(
             "anime-sneaker-fans", 0.09, (18, 30), (0.35, 0.6, 0.05),
             (0.35, 0.35, 0.2, 0.08, 0.02), (0.5, 0.2, 0.25, 0.05, 0.0),
-            (0.9, 0.1, 0.0, 0.0), (0.45, 0.5, 0.05), (4.0, 45.0), (1.5, 12.0),
+            (0.9, 0.1, 0.0, 0.0), (0.45, 0.5, 0.05), (4.0, 72.0), (1.5, 12.0),
             {"anime": 0.55, "character_sneakers": 0.4, "books": 0.05},
             interests={"anime": 1.0, "gaming": 0.97, "music": 0.3},
             lifestyle={"anime_fan": 0.98, "technophile": 0.1}, values={"novelty": 0.7},
             occupation={"student": 4.0, "artist": 1.5},
-            spend=0.9, return_rate=0.05, searches_per_purchase=1.2, search_rate=0.03,
+            spend=0.9, return_rate=0.05, searches_per_purchase=0.6, search_rate=0.015,
             query_pool=("character_sneakers", 0.7), email=(0.5, 0.0, 0.0),
         ),
     ),
@@ -139,7 +139,7 @@ _PLANTED = (
         Behaviour(
             "single-tech-buyers", 0.10, (22, 45), (0.33, 0.65, 0.02),
             (0.05, 0.15, 0.35, 0.3, 0.15), (0.05, 0.15, 0.4, 0.3, 0.1),
-            (1.0, 0.0, 0.0, 0.0), (0.6, 0.4, 0.0), (4.0, 30.0), (1.0, 18.0),
+            (1.0, 0.0, 0.0, 0.0), (0.6, 0.4, 0.0), (4.0, 50.0), (1.0, 18.0),
             {"electronics": 0.9, "books": 0.05, "home": 0.05},
             interests={"technology": 1.0, "gaming": 0.4, "music": 0.3},
             lifestyle={"technophile": 0.98}, values={"novelty": 0.6, "quality": 0.5},
@@ -160,7 +160,7 @@ _PLANTED = (
         Behaviour(
             "family-essentials", 0.10, (28, 50), (0.55, 0.44, 0.01),
             (0.1, 0.3, 0.4, 0.15, 0.05), (0.25, 0.3, 0.3, 0.12, 0.03),
-            (0.0, 1.0, 0.0, 0.0), (0.3, 0.2, 0.5), (6.0, 30.0), (1.0, 25.0),
+            (0.0, 1.0, 0.0, 0.0), (0.3, 0.2, 0.5), (6.0, 56.0), (1.0, 25.0),
             {"grocery": 0.55, "home": 0.25, "toys": 0.2},
             interests={"home": 0.97, "cooking": 0.8},
             lifestyle={"family_oriented": 0.98, "homebody": 0.4},
@@ -184,8 +184,8 @@ _PLANTED = (
             (0.3, 0.5, 0.15, 0.05), (0.5, 0.2, 0.3), (1.0, 1.0), (1.0, 1.0),
             {"seasonal": 0.7, "toys": 0.12, "beauty": 0.09, "fashion": 0.09},
             interests={"home": 0.3, "cooking": 0.3}, values={"tradition": 0.8},
-            occasion_only=True, return_rate=0.08, views_per_purchase=2.0,
-            searches_per_purchase=0.8, view_rate=0.0, search_rate=0.0, abandon_rate=0.0,
+            occasion_only=True, return_rate=0.08, views_per_purchase=1.5,
+            searches_per_purchase=0.4, view_rate=0.0, search_rate=0.0, abandon_rate=0.0,
             query_pool=("holiday", 0.8), email=(0.6, 0.12, 0.3),
         ),
     ),
@@ -201,7 +201,7 @@ _PLANTED = (
         Behaviour(
             "deal-seekers", 0.10, (20, 65), (0.55, 0.43, 0.02),
             (0.4, 0.35, 0.2, 0.05, 0.0), (0.35, 0.3, 0.25, 0.08, 0.02),
-            (0.4, 0.4, 0.15, 0.05), (0.5, 0.45, 0.05), (4.0, 45.0), (1.0, 12.0),
+            (0.4, 0.4, 0.15, 0.05), (0.5, 0.45, 0.05), (4.0, 72.0), (1.0, 12.0),
             {"fashion": 0.3, "beauty": 0.2, "home": 0.2, "electronics": 0.15, "toys": 0.15},
             interests={"fashion": 0.5, "beauty": 0.4},
             lifestyle={"bargain_hunter": 0.98}, values={"price": 0.97},
@@ -221,7 +221,7 @@ _PLANTED = (
         Behaviour(
             "lapsing-vips", 0.08, (35, 65), (0.6, 0.39, 0.01),
             (0.0, 0.0, 0.1, 0.35, 0.55), (0.05, 0.05, 0.35, 0.4, 0.15),
-            (0.3, 0.55, 0.12, 0.03), (0.4, 0.3, 0.3), (8.0, 20.0), (6.0, 40.0),
+            (0.3, 0.55, 0.12, 0.03), (0.4, 0.3, 0.3), (8.0, 25.0), (6.0, 40.0),
             {"luxury": 0.6, "fashion": 0.25, "beauty": 0.15},
             interests={"fashion": 0.97, "beauty": 0.6, "travel": 0.4},
             lifestyle={"luxury": 0.97, "fashionista": 0.9}, values={"quality": 0.95},
@@ -235,11 +235,11 @@ _PLANTED = (
 BACKGROUND = Behaviour(
     BACKGROUND_SEGMENT, 0.34, (18, 85), (0.5, 0.48, 0.02),
     (0.2, 0.25, 0.3, 0.15, 0.1), (0.3, 0.2, 0.3, 0.15, 0.05),
-    (0.4, 0.4, 0.12, 0.08), (0.45, 0.25, 0.30), (1.5, 35.0), (1.5, 6.0),
+    (0.4, 0.4, 0.12, 0.08), (0.45, 0.25, 0.30), (1.5, 60.0), (1.5, 6.0),
     {"sports": 0.08, "travel": 0.05, "anime": 0.02, "electronics": 0.12, "fashion": 0.15,
      "grocery": 0.15, "home": 0.12, "toys": 0.06, "beauty": 0.1, "books": 0.1,
      "seasonal": 0.05},
-    tag_base=(0.2, 0.06, 0.3), never_buy=0.12, view_rate=0.05, search_rate=0.015,
+    tag_base=(0.2, 0.06, 0.3), never_buy=0.12, view_rate=0.035, search_rate=0.015,
     query_pool=("deals", 0.05),
 )
 

@@ -1,0 +1,243 @@
+"""``generate_shop``: stream the synthetic shop to Parquet, chunk by chunk."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import numbers
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from microseg.errors import MicrosegError
+
+from ._assemble import EVENT_SCHEMA, assemble
+from ._badrows import BAD_KINDS, inject, stringify
+from ._calendar import build_calendar
+from ._catalog import build_catalog
+from ._events import chunk_events
+from ._population import make_population
+from ._segments import PLANTED_SEGMENTS, build_tables
+
+EVENTS_PER_FILE = 20_000_000
+MAX_CUSTOMERS = 99_999_999
+MAX_CHUNK_CUSTOMERS = 1_000_000
+MAX_BAD_ROWS = 0.5
+_STALE = re.compile(r"^events(-\d{5})?\.parquet$|^bad_rows\.json$")
+
+
+class SynthError(MicrosegError, ValueError):
+    """An argument of :func:`generate_shop` is invalid."""
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What :func:`generate_shop` wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output directory.
+    paths : dict of str to Path
+        Each single file by name (``customers``, ``customer_updates``, ``products``,
+        ``ground_truth``, ``segments``, ``bad_rows`` when injected, and ``events`` when the
+        events fit in one file, else ``events-00000``, ``events-00001``, ...).
+    counts : dict of str to int
+        Rows written: ``customers``, ``events`` (bad rows included), ``products``,
+        ``customer_updates`` and ``bad_rows``.
+    seed : int
+        The seed used.
+    event_files : tuple of Path
+        All events files in order (``events.parquet`` alone, or the numbered parts).
+    """
+
+    out_dir: Path
+    paths: dict[str, Path]
+    counts: dict[str, int]
+    seed: int
+    event_files: tuple[Path, ...] = ()
+
+
+def _int_arg(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SynthError(f"{name} must be an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise SynthError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _check(
+    customers: Any, seed: Any, months: Any, end: Any, bad_rows: Any, chunk: Any, progress: Any
+) -> tuple[int, int, int, dt.date, float, int]:
+    if isinstance(customers, numbers.Integral) and not isinstance(customers, bool):
+        if customers < 1:
+            raise SynthError(f"customers must be a positive integer, got {customers!r}")
+    n = _int_arg("customers", customers, 1, MAX_CUSTOMERS)
+    s = _int_arg("seed", seed, 0, 2**63 - 1)
+    m = _int_arg("months", months, 1, 600)
+    if isinstance(end, dt.datetime) or not isinstance(end, dt.date):
+        raise SynthError(f"end must be a datetime.date, got {end!r}")
+    if not 1980 <= end.year <= 9000 or end.year - (m + 11) // 12 < 1975:
+        raise SynthError(f"history ending {end} over {m} months is out of range (1975-9000)")
+    if isinstance(bad_rows, bool) or not isinstance(bad_rows, numbers.Real):
+        raise SynthError(f"bad_rows must be a number, got {bad_rows!r}")
+    b = float(bad_rows)
+    if not 0.0 <= b <= MAX_BAD_ROWS:
+        raise SynthError(f"bad_rows must be a fraction in [0, {MAX_BAD_ROWS}], got {bad_rows!r}")
+    c = _int_arg("chunk_customers", chunk, 1, MAX_CHUNK_CUSTOMERS)
+    if progress is not None and not callable(progress):
+        raise SynthError(f"progress must be callable or None, got {progress!r}")
+    return n, s, m, end, b, c
+
+
+def generate_shop(
+    out_dir: str | Path,
+    *,
+    customers: int = 5000,
+    seed: int = 0,
+    months: int = 24,
+    end: dt.date = dt.date(2026, 10, 31),
+    bad_rows: float = 0.0,
+    chunk_customers: int = 100_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> SynthResult:
+    """Generate a deterministic synthetic shop and write it to ``out_dir``.
+
+    Customers are generated in chunks of ``chunk_customers`` with all their events, so memory
+    stays bounded whatever ``customers`` is. Output depends only on the arguments: the same
+    (``customers``, ``seed``, ``months``, ``end``, ``bad_rows``, ``chunk_customers``) give
+    byte-identical files. Changing ``chunk_customers`` changes the random streams and so the
+    data (not its distribution). Existing ``events*.parquet`` and ``bad_rows.json`` in
+    ``out_dir`` are removed; other files of the shop are overwritten.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output directory, created if missing.
+    customers : int
+        Number of customers (1 to 99,999,999).
+    seed : int
+        Non-negative random seed.
+    months : int
+        Length of the history in months.
+    end : datetime.date
+        Last day of the history (events are strictly before ``end`` + 1 day, UTC).
+    bad_rows : float
+        Fraction of deliberately bad event rows (0 to 0.5); when positive the events' timestamp,
+        amount and quantity are written as text and ``bad_rows.json`` counts each kind.
+    chunk_customers : int
+        Customers per chunk (1 to 1,000,000).
+    progress : callable, optional
+        Called with ``(customers_done, customers_total)`` after each chunk.
+
+    Returns
+    -------
+    SynthResult
+        Paths and row counts of what was written.
+
+    Raises
+    ------
+    SynthError
+        If an argument is invalid (a ``ValueError``).
+    """
+    n, s, m, e, b, c = _check(customers, seed, months, end, bad_rows, chunk_customers, progress)
+    return _write_shop(Path(out_dir), n, s, m, e, b, c, progress, EVENTS_PER_FILE)
+
+
+def _open(path: Path, schema: pa.Schema, stack: contextlib.ExitStack) -> pq.ParquetWriter:
+    writer = pq.ParquetWriter(path, schema, compression="zstd")
+    stack.callback(writer.close)
+    return writer
+
+
+def _write_shop(
+    out: Path,
+    customers: int,
+    seed: int,
+    months: int,
+    end: dt.date,
+    bad_rows: float,
+    chunk_customers: int,
+    progress: Callable[[int, int], None] | None,
+    events_per_file: int,
+) -> SynthResult:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if _STALE.match(old.name) and old.is_file():
+            old.unlink()
+    cal = build_calendar(end, months)
+    tables = build_tables()
+    catalog_seed, chunk_root = np.random.SeedSequence(seed).spawn(2)
+    catalog = build_catalog(np.random.default_rng(catalog_seed))
+    paths = {name: out / f"{name}.parquet" for name in
+             ("customers", "customer_updates", "products", "ground_truth")}
+    pq.write_table(catalog.table, paths["products"], compression="zstd")
+
+    n_chunks = math.ceil(customers / chunk_customers)
+    counts = {"customers": 0, "events": 0, "products": catalog.table.num_rows,
+              "customer_updates": 0, "bad_rows": 0}
+    bad_counts = dict.fromkeys(BAD_KINDS, 0)
+    event_files: list[Path] = []
+    next_event = next_order = 1
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, pq.ParquetWriter] = {}
+        events_writer: pq.ParquetWriter | None = None
+        in_file = 0
+        for i, chunk_seed in enumerate(chunk_root.spawn(n_chunks)):
+            pop_rng, event_rng, bad_rng = (np.random.default_rng(x) for x in chunk_seed.spawn(3))
+            first = i * chunk_customers
+            size = min(chunk_customers, customers - first)
+            pop = make_population(pop_rng, cal, tables, first + 1, size)
+            parts = chunk_events(event_rng, cal, tables, pop, catalog)
+            events, orders = assemble(
+                event_rng, parts, cal, pop, catalog, next_event, next_order, seed
+            )
+            next_event += events.num_rows
+            next_order += orders
+            if bad_rows > 0:
+                events, found = inject(bad_rng, stringify(events), bad_rows, end)
+                for kind, count in found.items():
+                    bad_counts[kind] += count
+            if events_writer is None or (in_file and in_file + events.num_rows > events_per_file):
+                if events_writer is not None:
+                    events_writer.close()
+                event_files.append(out / f"events-{len(event_files):05d}.parquet")
+                events_writer = _open(event_files[-1], events.schema, stack)
+                in_file = 0
+            events_writer.write_table(events)
+            in_file += events.num_rows
+            for name, table in (("customers", pop.customers), ("ground_truth", pop.truth),
+                                ("customer_updates", pop.updates)):
+                if name not in writers:
+                    writers[name] = _open(paths[name], table.schema, stack)
+                writers[name].write_table(table)
+                if name != "ground_truth":
+                    counts[name] += table.num_rows
+            counts["events"] += events.num_rows
+            if progress is not None:
+                progress(first + size, customers)
+    if len(event_files) == 1:
+        event_files[0] = event_files[0].replace(out / "events.parquet")
+        paths["events"] = event_files[0]
+    else:
+        paths.update({f.stem: f for f in event_files})
+    paths["segments"] = out / "segments.json"
+    segments = [segment.to_dict() for segment in PLANTED_SEGMENTS]
+    paths["segments"].write_text(json.dumps(segments, indent=2) + "\n", encoding="utf-8")
+    if bad_rows > 0:
+        counts["bad_rows"] = sum(bad_counts.values())
+        paths["bad_rows"] = out / "bad_rows.json"
+        manifest = {"fraction": bad_rows, "total": counts["bad_rows"], "kinds": bad_counts}
+        paths["bad_rows"].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return SynthResult(out, paths, counts, seed, tuple(event_files))
+
+
+

@@ -1,0 +1,68 @@
+"""Re-loading adds nothing; genuinely repeated rows all stay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from microseg import Workspace
+from tests.conftest import write
+
+NO_IDS = """
+customer_id,timestamp,type,amount
+C1,2025-03-01,purchase,20
+C1,2025-03-01,purchase,20
+C2,2025-03-02,purchase,5
+"""
+
+
+def _count(ws: Workspace) -> int:
+    return int(ws.events().count().to_pyarrow().as_py())
+
+
+def test_same_file_twice_adds_nothing(ws: Workspace, tmp_path: Path) -> None:
+    path = write(tmp_path / "orders.csv", NO_IDS)
+    first = ws.ingest("events", path)
+    second = ws.ingest("events", path)
+    # two identical purchases on the same day are two purchases, and both stay
+    assert (first.accepted, first.duplicates) == (3, 0)
+    assert (second.accepted, second.duplicates) == (0, 3)
+    assert _count(ws) == 3
+
+
+def test_overlapping_export_adds_only_new_rows(ws: Workspace, tmp_path: Path) -> None:
+    ws.ingest("events", write(tmp_path / "week1.csv", NO_IDS))
+    overlap = NO_IDS + "C1,2025-03-01,purchase,20\nC3,2025-03-09,purchase,7\n"
+    report = ws.ingest("events", write(tmp_path / "week1and2.csv", overlap))
+    # the third identical C1 purchase is new: the earlier export had two of them
+    assert (report.accepted, report.duplicates) == (2, 3)
+    assert _count(ws) == 5
+
+
+def test_event_id_dedup_across_formats_and_within_a_file(ws: Workspace, tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "event_id": ["a", "b", "b"],
+            "customer_id": ["C1", "C1", "C1"],
+            "timestamp": pa.array(["2025-01-01T00:00:00Z"] * 3),
+            "type": ["view", "view", "view"],
+        }
+    )
+    pq.write_table(table, tmp_path / "e.parquet")
+    first = ws.ingest("events", tmp_path / "e.parquet")
+    assert (first.accepted, first.duplicates) == (2, 1)
+    again = ws.ingest(
+        "events",
+        write(tmp_path / "e.csv", "event_id,customer_id,timestamp,type\na,C1,2025-01-01,view"),
+    )
+    assert (again.accepted, again.duplicates) == (0, 1)
+
+
+def test_loads_are_recorded(ws: Workspace, tmp_path: Path) -> None:
+    path = write(tmp_path / "orders.csv", NO_IDS)
+    ws.ingest("events", path)
+    ws.ingest("events", path)
+    rows = ws.store.fetchall("SELECT load_id, accepted, duplicates FROM loads ORDER BY load_id")
+    assert rows == [(1, 3, 0), (2, 0, 3)]
