@@ -75,9 +75,9 @@ class Behaviour:
     spend: float = 1.0
     discount: tuple[float, float, float] = (0.12, 0.05, 0.3)
     return_rate: float = 0.06
-    views_per_purchase: float = 0.6
+    views_per_purchase: float = 0.5
     searches_per_purchase: float = 0.15
-    view_rate: float = 0.02
+    view_rate: float = 0.018
     search_rate: float = 0.01
     abandon_rate: float = 0.005
     query_pool: tuple[str, float] = ("deals", 0.0)
@@ -184,7 +184,7 @@ _PLANTED = (
             (0.3, 0.5, 0.15, 0.05), (0.5, 0.2, 0.3), (1.0, 1.0), (1.0, 1.0),
             {"seasonal": 0.7, "toys": 0.12, "beauty": 0.09, "fashion": 0.09},
             interests={"home": 0.3, "cooking": 0.3}, values={"tradition": 0.8},
-            occasion_only=True, return_rate=0.08, views_per_purchase=1.5,
+            occasion_only=True, return_rate=0.08, views_per_purchase=1.0,
             searches_per_purchase=0.4, view_rate=0.0, search_rate=0.0, abandon_rate=0.0,
             query_pool=("holiday", 0.8), email=(0.6, 0.12, 0.3),
         ),
