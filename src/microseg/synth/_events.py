@@ -12,7 +12,13 @@ from ._arrow import draw, draw_rows, repeat_index
 from ._calendar import Calendar
 from ._catalog import Catalog
 from ._population import Population
-from ._purchases import PurchaseDetails, PurchaseTimes, purchase_details, purchase_times
+from ._purchases import (
+    PurchaseDetails,
+    PurchaseTimes,
+    add_campaign_purchases,
+    purchase_details,
+    purchase_times,
+)
 from ._segments import LAPSING_VIPS, Tables
 
 Arr = npt.NDArray[Any]
@@ -231,6 +237,7 @@ def chunk_events(
     """Generate all event parts of one chunk (unsorted, times in float days)."""
     times = purchase_times(rng, cal, tables, pop)
     mail, click_cust, click_t, click_campaign = _emails(rng, cal, tables, pop, times.death)
+    times = add_campaign_purchases(rng, cal, tables, pop, times, click_cust, click_t)
     campaign = _attribute(times, click_cust, click_t, click_campaign)
     det = purchase_details(rng, cal, tables, pop, catalog, times, campaign >= 0)
     return [

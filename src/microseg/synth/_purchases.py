@@ -34,7 +34,8 @@ def _pool_probs(mapping: dict[str, float]) -> Arr:
 class PurchaseTimes:
     """Purchases inside the history (customer index, float day, source) and customer state.
 
-    ``source`` is 0 for the buy-till-you-die process, 1 for occasions, 2 for weddings.
+    ``source`` is 0 for the buy-till-you-die process, 1 for occasions, 2 for weddings and 3 for
+    purchases triggered by an e-mail click.
     ``death`` is the day a customer became inactive (inf while active at the end).
     """
 
@@ -134,6 +135,32 @@ def purchase_times(
     src = np.concatenate(src_parts)
     inside = (t_all >= 0.0) & (t_all < cal.n_days)
     return PurchaseTimes(cust_all[inside], t_all[inside], src[inside], death, never)
+
+
+def add_campaign_purchases(
+    rng: np.random.Generator,
+    cal: Calendar,
+    tables: Tables,
+    pop: Population,
+    times: PurchaseTimes,
+    click_cust: Arr,
+    click_t: Arr,
+) -> PurchaseTimes:
+    """Add purchases triggered by e-mail clicks (source 3), 10 minutes to 2 days later.
+
+    Only customers still active (before their dropout) buy this way.
+    """
+    buy = rng.random(click_cust.shape[0]) < tables.click_buy[pop.seg[click_cust]]
+    cust = click_cust[buy]
+    t = click_t[buy] + rng.uniform(10.0 / 1440.0, 2.0, cust.shape[0])
+    inside = (t < cal.n_days) & (t < times.death[cust]) & ~times.never_buy[cust]
+    return PurchaseTimes(
+        np.concatenate([times.cust, cust[inside]]),
+        np.concatenate([times.t, t[inside]]),
+        np.concatenate([times.source, np.full(int(inside.sum()), 3, np.int64)]),
+        times.death,
+        times.never_buy,
+    )
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class Behaviour:
     abandon_rate: float = 0.005
     query_pool: tuple[str, float] = ("deals", 0.0)
     email: tuple[float, float, float] = (0.6, 0.25, 0.15)  # opt-in, open, click given open
+    click_buy: float = 0.08  # probability that an e-mail click leads to a purchase
     pre_window: float = 0.2
 
 
@@ -186,7 +187,7 @@ _PLANTED = (
             interests={"home": 0.3, "cooking": 0.3}, values={"tradition": 0.8},
             occasion_only=True, return_rate=0.08, views_per_purchase=1.0,
             searches_per_purchase=0.4, view_rate=0.0, search_rate=0.0, abandon_rate=0.0,
-            query_pool=("holiday", 0.8), email=(0.6, 0.12, 0.3),
+            query_pool=("holiday", 0.8), email=(0.6, 0.12, 0.3), click_buy=0.0,
         ),
     ),
     (
@@ -206,7 +207,7 @@ _PLANTED = (
             interests={"fashion": 0.5, "beauty": 0.4},
             lifestyle={"bargain_hunter": 0.98}, values={"price": 0.97},
             spend=0.9, discount=(0.93, 0.25, 0.7), return_rate=0.28, abandon_rate=0.03,
-            query_pool=("deals", 0.6), email=(0.9, 0.6, 0.6),
+            query_pool=("deals", 0.6), email=(0.9, 0.6, 0.6), click_buy=0.5,
         ),
     ),
     (
@@ -295,6 +296,7 @@ class Tables:
     query_pool: Arr
     query_share: Arr
     email: Arr
+    click_buy: Arr
     pre_window: Arr
 
 
@@ -330,5 +332,6 @@ def build_tables() -> Tables:
         query_pool=np.asarray([v.QUERY_POOL_NAMES.index(b.query_pool[0]) for b in bs]),
         query_share=np.asarray([b.query_pool[1] for b in bs]),
         email=np.asarray([b.email for b in bs]),
+        click_buy=np.asarray([b.click_buy for b in bs]),
         pre_window=np.asarray([b.pre_window for b in bs]),
     )
