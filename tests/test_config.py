@@ -45,9 +45,12 @@ def test_bad_values_are_located(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(_config(tmp_path, text))
     message = str(info.value)
-    assert ":2: timezone: unknown time zone 'Europe/Pariss'; did you mean 'Europe/Paris'?" in message
+    assert (
+        ":2: timezone: unknown time zone 'Europe/Pariss'; did you mean 'Europe/Paris'?" in message
+    )
     assert ":3: currency" in message
-    assert ":5: retention.events" in message and "'forever' is not a duration" in message
+    assert ":5: retention.events" in message
+    assert "'forever' is not a duration" in message
 
 
 def test_attribute_in_two_families(tmp_path: Path) -> None:

@@ -26,8 +26,10 @@ def to_store_time(value: AsOf, timezone: str) -> datetime:
     if isinstance(value, str):
         text = value.strip()
         try:
-            return to_store_time(date.fromisoformat(text), timezone) if len(text) == 10 else (
-                to_store_time(datetime.fromisoformat(text.replace("Z", "+00:00")), timezone)
+            return (
+                to_store_time(date.fromisoformat(text), timezone)
+                if len(text) == 10
+                else (to_store_time(datetime.fromisoformat(text.replace("Z", "+00:00")), timezone))
             )
         except ValueError:
             raise ValueError(

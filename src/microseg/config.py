@@ -90,7 +90,7 @@ class RetentionSettings(_Model):
 
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
-    memory_limit: str = "2GB"
+    memory_limit: str = "1GB"
     threads: int | None = Field(default=None, ge=1)
 
 
@@ -101,9 +101,9 @@ class WorkspaceConfig(_Model):
     name: str = "my-shop"
     timezone: str = "UTC"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    families: dict[Literal["geographic", "demographic", "psychographic", "behavioral"], list[str]] = (
-        Field(default_factory=dict)
-    )
+    families: dict[
+        Literal["geographic", "demographic", "psychographic", "behavioral"], list[str]
+    ] = Field(default_factory=dict)
     sensitive: list[str] = Field(default_factory=list)
     attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
@@ -156,9 +156,10 @@ currency: {currency}
 # reported as "unclassified" by `microseg status`.
 families:
   geographic: [country, region, city, urban_rural, climate]
-  demographic: [birth_date, gender, income_band, education, marital_status, household_size, occupation]
+  demographic: [birth_date, gender, income_band, education, marital_status,
+                household_size, occupation, religion]
   psychographic: [interests, lifestyle, values]
-  behavioral: [preferred_channel]
+  behavioral: [preferred_channel, signup_date]
 
 # Sensitive attributes: used by the bias audit, excluded from discovery by default.
 sensitive: [religion, ethnicity]
@@ -184,7 +185,7 @@ retention:
 
 store:
   path: microseg.duckdb
-  memory_limit: 2GB
+  memory_limit: 1GB
 """
 
 

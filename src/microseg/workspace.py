@@ -96,7 +96,9 @@ class Workspace:
             )
         root.mkdir(parents=True, exist_ok=True)
         (root / "segments").mkdir(exist_ok=True)
-        text = render_default_config(name or root.resolve().name, timezone=timezone, currency=currency)
+        text = render_default_config(
+            name or root.resolve().name, timezone=timezone, currency=currency
+        )
         config_path = root / CONFIG_FILE
         config_path.write_text(text, encoding="utf-8")
         load_config(config_path)  # the template must itself be valid

@@ -50,7 +50,8 @@ def test_wrong_format(workspace: Path, tmp_path: Path) -> None:
     unknown = tmp_path / "events.xlsx"
     unknown.write_text("x")
     line = _one_line_error(run("--workspace", str(workspace), "ingest", "events", str(unknown)))
-    assert "cannot tell the format" in line and "--format" in line
+    assert "cannot tell the format" in line
+    assert "--format" in line
 
 
 def test_missing_required_column(workspace: Path, tmp_path: Path) -> None:
@@ -59,7 +60,16 @@ def test_missing_required_column(workspace: Path, tmp_path: Path) -> None:
     line = _one_line_error(run("--workspace", str(workspace), "ingest", "events", str(path)))
     assert line.startswith(f"error: {path}: missing required column 'timestamp'")
     # the hint works: map the column
-    ok = run("--workspace", str(workspace), "ingest", "events", str(path), "--map", "when=timestamp", "--json")
+    ok = run(
+        "--workspace",
+        str(workspace),
+        "ingest",
+        "events",
+        str(path),
+        "--map",
+        "when=timestamp",
+        "--json",
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["accepted"] == 1
 
@@ -93,7 +103,9 @@ def test_ingest_status_rejects_json(workspace: Path, tmp_path: Path) -> None:
     rejects = json.loads(run("-w", str(workspace), "rejects", "--json").stdout)
     assert [(r["row"], r["column"], r["value"]) for r in rejects] == [(2, "timestamp", "never")]
     text = run("-w", str(workspace), "rejects")
-    assert text.returncode == 0 and "never" in text.stdout and "timestamp" in text.stdout
+    assert text.returncode == 0
+    assert "never" in text.stdout
+    assert "timestamp" in text.stdout
 
 
 def test_workspace_from_environment(workspace: Path, tmp_path: Path) -> None:
@@ -110,12 +122,15 @@ def test_workspace_from_environment(workspace: Path, tmp_path: Path) -> None:
 
 def test_not_a_workspace(tmp_path: Path) -> None:
     line = _one_line_error(run("status", cwd=tmp_path))
-    assert "not a microseg workspace" in line and "microseg init" in line
+    assert "not a microseg workspace" in line
+    assert "microseg init" in line
 
 
 def test_bad_config_is_reported_with_line(workspace: Path) -> None:
     config = workspace / "microseg.yaml"
     config.write_text(config.read_text().replace("currency: EUR", "curency: EUR"))
     result = run("-w", str(workspace), "status")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "microseg.yaml:5" in result.stderr and "did you mean 'currency'?" in result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "microseg.yaml:5" in result.stderr
+    assert "did you mean 'currency'?" in result.stderr

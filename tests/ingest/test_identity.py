@@ -18,7 +18,9 @@ def test_email_and_phone_are_normalised(ws: Workspace, tmp_path: Path) -> None:
         "customers",
         write(
             tmp_path / "c.csv",
-            "customer_id,email,phone\nC1,  Ana@Example.COM ,+33 6 12 34 56 78\nC2,,0033 6 99 88 77 66",
+            "customer_id,email,phone\n"
+            "C1,  Ana@Example.COM ,+33 6 12 34 56 78\n"
+            "C2,,0033 6 99 88 77 66",
         ),
     )
     ids = set(ws.store.fetchall("SELECT id_type, id_value, customer_id FROM identities"))
@@ -47,7 +49,8 @@ def test_anonymous_browsing_is_stitched_on_login(ws: Workspace, tmp_path: Path) 
         ),
     )
     minted = _owner(ws)["v1"]
-    assert minted.startswith("u-") and _owner(ws)["v2"] == minted
+    assert minted.startswith("u-")
+    assert _owner(ws)["v2"] == minted
     report = ws.ingest(
         "events",
         write(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -12,10 +12,10 @@ from microseg.cli._common import console, emit_json, fail, handled, progress_bar
 from microseg.ingest import LoadReport
 from microseg.workspace import Workspace, WorkspaceStatus
 
-__all__ = ["init", "ingest", "rejects", "render_report", "render_status", "status"]
+__all__ = ["ingest", "init", "rejects", "render_report", "render_status", "status"]
 
 
-class TableKind(str, Enum):
+class TableKind(StrEnum):
     customers = "customers"
     events = "events"
     products = "products"
@@ -94,7 +94,7 @@ def ingest(
         try:
             with progress_bar(not quiet) as progress:
                 report = ws.ingest(
-                    kind.value,  # type: ignore[arg-type]
+                    kind.value,
                     list(paths),
                     map=mapping,
                     source=source,
@@ -119,10 +119,10 @@ def render_status(status: WorkspaceStatus) -> None:
         table.add_row(name, f"{count:,}")
     console.print(table)
     if status.first_event:
-        console.print(f"events from {status.first_event:%Y-%m-%d} to {status.last_event:%Y-%m-%d} (UTC)")
         console.print(
-            "by type: " + ", ".join(f"{k} {v:,}" for k, v in status.event_types.items())
+            f"events from {status.first_event:%Y-%m-%d} to {status.last_event:%Y-%m-%d} (UTC)"
         )
+        console.print("by type: " + ", ".join(f"{k} {v:,}" for k, v in status.event_types.items()))
     for family, names in status.attributes.items():
         console.print(f"{family}: {', '.join(names) or '-'}")
     if status.unclassified:
@@ -130,7 +130,8 @@ def render_status(status: WorkspaceStatus) -> None:
     if status.last_load:
         last = status.last_load
         console.print(
-            f"last refresh: load {last['load_id']} ({last['kind']}) at {last['at']:%Y-%m-%d %H:%M} UTC"
+            f"last refresh: load {last['load_id']} ({last['kind']}) "
+            f"at {last['at']:%Y-%m-%d %H:%M} UTC"
         )
     if status.rejects:
         console.print(f"[yellow]{status.rejects:,} rejected rows[/]: see `microseg rejects`")

@@ -36,7 +36,9 @@ def synth(
             months=months,
             end=date.fromisoformat(end),
             bad_rows=bad_rows,
-            progress=(lambda done, total: progress("generating", done, total)) if progress else None,
+            progress=(lambda done, total: progress("generating", done, total))
+            if progress
+            else None,
         )
     data = {
         "out": str(result.out_dir),
@@ -86,6 +88,4 @@ def demo(
         for name, count in result.planted.items():
             table.add_row(name, f"{count:,}")
         console.print(table)
-    console.print(
-        f"\nWorkspace: {result.path}   try: microseg --workspace {result.path} status"
-    )
+    console.print(f"\nWorkspace: {result.path}   try: microseg --workspace {result.path} status")

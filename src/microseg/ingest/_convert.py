@@ -8,6 +8,7 @@ reasons) travel as named parameters, never as SQL text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +33,11 @@ class Params:
         self.values[name] = value
         return f"${name}"
 
+    def used_in(self, sql: str) -> dict[str, Any]:
+        """The parameters a statement refers to (DuckDB refuses unused ones)."""
+        used = set(re.findall(r"\$(p\d+)\b", sql))
+        return {k: v for k, v in self.values.items() if k in used}
+
 
 @dataclass(frozen=True)
 class Conversion:
@@ -47,7 +53,7 @@ def is_text_type(sql_type: str) -> bool:
 
 def _is_numeric(sql_type: str) -> bool:
     upper = sql_type.upper()
-    return upper.startswith(_NUMERIC) or upper.startswith("U") and upper[1:].startswith(_NUMERIC)
+    return upper.startswith(_NUMERIC) or (upper.startswith("U") and upper[1:].startswith(_NUMERIC))
 
 
 def convert(
@@ -62,10 +68,7 @@ def convert(
         value = f"to_json({col})" if not is_text_type(source_type) else f"to_json({text})"
         return Conversion(value, never, text)
     if target == "text":
-        if upper.endswith("[]"):
-            value = f"array_to_string({col}, {params.add(separator)})"
-        else:
-            value = text
+        value = f"array_to_string({col}, {params.add(separator)})" if upper.endswith("[]") else text
         return Conversion(value, never, text)
     if target in ("number", "integer"):
         if _is_numeric(upper):
@@ -91,7 +94,10 @@ def convert(
             f"CASE WHEN lower({text}) IN {truthy} THEN true "
             f"WHEN lower({text}) IN {falsy} THEN false END"
         )
-        bad = f"({text} IS NOT NULL AND lower({text}) NOT IN {truthy} AND lower({text}) NOT IN {falsy})"
+        bad = (
+            f"({text} IS NOT NULL AND lower({text}) NOT IN {truthy} "
+            f"AND lower({text}) NOT IN {falsy})"
+        )
         return Conversion(value, bad, text)
     if target == "date":
         if upper == "DATE":
@@ -126,5 +132,8 @@ def convert(
         f"WHEN {text} IS NOT NULL THEN list_filter(list_transform(string_split({text}, {sep}), "
         "lambda x: trim(x)), lambda x: x <> '') END"
     )
-    bad = f"({text} IS NOT NULL AND starts_with({text}, '[') AND TRY_CAST({as_json} AS VARCHAR[]) IS NULL)"
+    bad = (
+        f"({text} IS NOT NULL AND starts_with({text}, '[') "
+        f"AND TRY_CAST({as_json} AS VARCHAR[]) IS NULL)"
+    )
     return Conversion(value, bad, text)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from microseg.config import WorkspaceConfig
 from microseg.errors import IngestError
 from microseg.ingest._convert import Params, convert
-from microseg.ingest._identity import normalised_identifiers, resolve_identities
-from microseg.ingest._load import LoadContext, Problem, problems_list, sniff_types, text
-from microseg.ingest._load import unreadable
+from microseg.ingest._identity import KEY, normalised_identifiers, resolve_identities
+from microseg.ingest._load import LoadContext, Problem, sniff_types, text, unreadable
 from microseg.ingest._sources import OpenedSource
 from microseg.store import IDENTITY_TYPES, ident
 
@@ -50,7 +49,9 @@ def _attribute_types(
 ) -> dict[str, str]:
     stored = ctx.store.attribute_columns()
     types = {a: stored[a] for a in attrs if a in stored}
-    types.update({a: config.attributes[a].type for a in attrs if a not in types and a in config.attributes})
+    types.update(
+        {a: config.attributes[a].type for a in attrs if a not in types and a in config.attributes}
+    )
     rest = {a: opened.columns[a] for a in attrs if a not in types}
     if rest:
         types.update(sniff_types(ctx.store, opened.view, rest))
@@ -82,7 +83,9 @@ def load_customers(
         )
     vf_column = _valid_from_column(opened, valid_from)
     attrs = [
-        c for c in cols if c not in IDENTITY_TYPES and not (c == vf_column and c in VALID_FROM_ALIASES)
+        c
+        for c in cols
+        if c not in IDENTITY_TYPES and not (c == vf_column and c in VALID_FROM_ALIASES)
     ]
     store = ctx.store
     ctx.step(f"validating {name}", index * 3, total * 3)
@@ -95,37 +98,37 @@ def load_customers(
             "customer_id",
             " AND ".join(f"{e} IS NULL" for e in ids.values()),
             "NULL",
-            text("missing required field 'customer_id' (no customer_id, email, phone or "
-                 "anonymous_id on this row; an e-mail needs an @)"),
+            text(
+                "missing required field 'customer_id' (no customer_id, email, phone or "
+                "anonymous_id on this row; an e-mail needs an @)"
+            ),
             "missing_customer",
         )
     ]
     if vf_column:
         conv = convert(vf_column, cols[vf_column], "timestamp", params)
         select["valid_from"] = f"coalesce({conv.value}, {params.add(ctx.now)}::TIMESTAMP)"
-        problems.append(unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01"))
+        problems.append(
+            unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01")
+        )
     else:
         select["valid_from"] = f"{params.add(ctx.now)}::TIMESTAMP"
     for attr in attrs:
         kind = types[attr]
         spec = config.attributes.get(attr)
         conv = convert(
-            attr, cols[attr], kind, params, separator=spec.separator if spec else "|"  # type: ignore[arg-type]
+            attr,
+            cols[attr],
+            kind,  # type: ignore[arg-type]
+            params,
+            separator=spec.separator if spec else "|",
         )
         select[attr] = conv.value
         problems.append(
             unreadable(attr, conv, _WHAT[kind], f"attribute {attr} holds {_WHAT[kind]}")
         )
-    body = ", ".join(f"{expr} AS {ident(n)}" for n, expr in select.items())
-    store.execute("DROP TABLE IF EXISTS _stage")
-    store.execute(
-        f"CREATE TEMP TABLE _stage AS SELECT *, len(_problems) = 0 AS _ok FROM "
-        f"(SELECT _row, _line, {body}, {problems_list(problems)} AS _problems "
-        f"FROM {ident(opened.view)})",
-        params.values,
-    )
-    ctx.rows_read += int(store.scalar("SELECT count(*) FROM _stage")) + len(opened.parse_rejects)
-    ctx.rejected += ctx.write_rejects(opened, "_stage")
+    select["_key"] = KEY
+    ctx.stage(opened, select, problems, params)
 
     ctx.step(f"stitching identities in {name}", index * 3 + 1, total * 3)
     outcome = resolve_identities(store, "_stage", load_id=ctx.load_id, now=ctx.now)
@@ -143,22 +146,25 @@ def load_customers(
 
 def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) -> None:
     store = ctx.store
-    join = " AND ".join(f"r.id_{t} IS NOT DISTINCT FROM s.id_{t}" for t in IDENTITY_TYPES)
     provided = ", ".join(f"s.{ident(a)}" for a in attrs)
     store.execute("DROP TABLE IF EXISTS _versions")
     store.execute(
         f"""CREATE TEMP TABLE _versions AS
         SELECT r.resolved_id AS customer_id, s.valid_from, s._row, s._line
-               {', ' + provided if attrs else ''},
+               {", " + provided if attrs else ""},
                row_number() OVER (PARTITION BY r.resolved_id ORDER BY s.valid_from, s._row)
                    AS _round
-        FROM _stage s JOIN _resolved r ON {join} WHERE s._ok"""
+        FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok"""
     )
     rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
     all_attrs = list(store.attribute_columns())
-    changed = " OR ".join(
-        f"(v.{ident(a)} IS NOT NULL AND v.{ident(a)} IS DISTINCT FROM h.{ident(a)})" for a in attrs
-    ) or "false"
+    changed = (
+        " OR ".join(
+            f"(v.{ident(a)} IS NOT NULL AND v.{ident(a)} IS DISTINCT FROM h.{ident(a)})"
+            for a in attrs
+        )
+        or "false"
+    )
     values = ", ".join(
         f"coalesce(v.{ident(a)}, h.{ident(a)}) AS {ident(a)}" if a in attrs else f"h.{ident(a)}"
         for a in all_attrs
@@ -170,7 +176,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
             SELECT *, changed AND NOT is_new AND valid_from < cur_from AS backdated,
                    changed AND NOT (NOT is_new AND valid_from < cur_from) AS apply
             FROM (SELECT v.customer_id, v.valid_from, v._row, v._line,
-                         {values + ',' if all_attrs else ''}
+                         {values + "," if all_attrs else ""}
                          h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
                          ({changed}) AS changed
                   FROM _versions v
@@ -186,7 +192,9 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
                    ' UTC is older than the current version of customer ' || c.customer_id ||
                    ' (valid from ' || strftime(c.cur_from, '%Y-%m-%d %H:%M:%S') ||
                    ' UTC); load attribute history in time order', to_json(r), $now
-            FROM _cand c JOIN """ + ident(opened.view) + """ r ON r._row = c._row
+            FROM _cand c JOIN """
+            + ident(opened.view)
+            + """ r ON r._row = c._row
             WHERE c.backdated""",
             {"load": ctx.load_id, "src": opened.source.name, "now": ctx.now},
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from microseg.errors import IngestError
 from microseg.ingest._convert import Params, convert
-from microseg.ingest._identity import normalised_identifiers, resolve_identities
-from microseg.ingest._load import LoadContext, Problem, missing, problems_list, sniff_types, text
-from microseg.ingest._load import unreadable
+from microseg.ingest._identity import KEY, normalised_identifiers, resolve_identities
+from microseg.ingest._load import LoadContext, Problem, missing, properties_json, text, unreadable
 from microseg.ingest._sources import OpenedSource
 from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, ident
-from microseg.errors import IngestError
 
 __all__ = ["CANONICAL", "load_events"]
 
@@ -36,9 +35,9 @@ def _check_columns(opened: OpenedSource) -> None:
         )
 
 
-def _stage_sql(
+def _stage_columns(
     ctx: LoadContext, opened: OpenedSource, params: Params, future_limit: datetime
-) -> str:
+) -> tuple[dict[str, str], list[Problem]]:
     cols = opened.columns
     ids = normalised_identifiers(cols)
     select: dict[str, str] = {f"id_{t}": expr for t, expr in ids.items()}
@@ -62,9 +61,7 @@ def _stage_sql(
     select["timestamp"] = ts.value
     problems.append(missing("timestamp", ts.raw_text, "when the event happened"))
     problems.append(
-        unreadable(
-            "timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z"
-        )
+        unreadable("timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z")
     )
     problems.append(
         Problem(
@@ -99,11 +96,8 @@ def _stage_sql(
             )
         )
     select["properties"] = _properties(ctx, opened, params)
-    body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
-    return (
-        f"SELECT *, len(_problems) = 0 AS _ok FROM (SELECT _row, _line, {body}, "
-        f"{problems_list(problems)} AS _problems FROM {ident(opened.view)})"
-    )
+    select["_key"] = KEY  # refers to the id_ columns above (DuckDB reuses aliases)
+    return select, problems
 
 
 def _properties(ctx: LoadContext, opened: OpenedSource, params: Params) -> str:
@@ -111,14 +105,7 @@ def _properties(ctx: LoadContext, opened: OpenedSource, params: Params) -> str:
     extras = {c: t for c, t in opened.columns.items() if c not in CANONICAL}
     if not extras:
         return "NULL::JSON"
-    kinds = sniff_types(ctx.store, opened.view, extras)
-    parts = []
-    for column, kind in kinds.items():
-        target = {"number": "number", "boolean": "boolean"}.get(kind, "json")
-        conv = convert(column, extras[column], target, params)  # type: ignore[arg-type]
-        parts.append(f"{params.add(column)}, {conv.value}")
-    merged = f"json_merge_patch('{{}}', json_object({', '.join(parts)}))"
-    return f"nullif({merged}, '{{}}'::JSON)"
+    return properties_json(ctx, opened, extras, params)
 
 
 def load_events(
@@ -130,54 +117,46 @@ def load_events(
     name = opened.source.name
     ctx.step(f"validating {name}", index * 4, total * 4)
     params = Params()
-    store.execute("DROP TABLE IF EXISTS _stage")
-    store.execute(
-        f"CREATE TEMP TABLE _stage AS {_stage_sql(ctx, opened, params, future_limit)}",
-        params.values,
-    )
-    staged = int(store.scalar("SELECT count(*) FROM _stage"))
-    ctx.rows_read += staged + len(opened.parse_rejects)
-    ctx.rejected += ctx.write_rejects(opened, "_stage")
+    select, problems = _stage_columns(ctx, opened, params, future_limit)
+    ctx.stage(opened, select, problems, params)
 
     ctx.step(f"de-duplicating {name}", index * 4 + 1, total * 4)
     _fill_missing_event_ids(store)
-    has_events = store.scalar("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)")
-    existing = (
-        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
-        if has_events
-        else ""
-    )
-    store.execute("DROP TABLE IF EXISTS _fresh")
+    # repeats inside the file: the first occurrence of an event_id wins
     store.execute(
-        "CREATE TEMP TABLE _fresh AS SELECT * FROM (SELECT * FROM _stage WHERE _ok "
-        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1) s "
-        f"WHERE true {existing}"
+        "CREATE OR REPLACE TEMP TABLE _repeats AS SELECT event_id, min(_row) AS first_row "
+        "FROM _stage WHERE _ok GROUP BY event_id HAVING count(*) > 1"
     )
+    repeats = int(store.scalar("SELECT count(*) FROM _repeats"))
+    has_events = store.scalar("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)")
+    conditions = ["s._ok"]
+    if repeats:
+        conditions.append(
+            "NOT EXISTS (SELECT 1 FROM _repeats d WHERE d.event_id = s.event_id "
+            "AND d.first_row <> s._row)"
+        )
+    if has_events:
+        conditions.append("NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)")
     ok = int(store.scalar("SELECT count(*) FROM _stage WHERE _ok"))
-    fresh = int(store.scalar("SELECT count(*) FROM _fresh"))
-    ctx.duplicates += ok - fresh
 
     ctx.step(f"stitching identities in {name}", index * 4 + 2, total * 4)
-    outcome = resolve_identities(store, "_fresh", load_id=ctx.load_id, now=ctx.now)
+    outcome = resolve_identities(store, "_stage", load_id=ctx.load_id, now=ctx.now)
     ctx.new_customers += outcome.new_customers
     ctx.merged_customers += outcome.merged_customers
 
     ctx.step(f"writing {name}", index * 4 + 3, total * 4)
-    present = [t for t in IDENTITY_TYPES if t in opened.columns]
-    if present == ["customer_id"]:
-        join = "r.id_customer_id = f.id_customer_id"
-    else:
-        join = " AND ".join(
-            f"r.id_{t} IS NOT DISTINCT FROM f.id_{t}" for t in IDENTITY_TYPES
-        )
     columns = [c for c in EVENT_COLUMNS if c != "customer_id"]
-    store.execute(
+    # one pass: only accepted rows that are not repeats of this file or of the store
+    written = store.fetchone(
         f"INSERT INTO events ({', '.join(ident(c) for c in EVENT_COLUMNS)}, load_id) "
-        f"SELECT f.event_id, r.resolved_id, {', '.join('f.' + ident(c) for c in columns[1:])}, "
-        f"$load FROM _fresh f JOIN _resolved r ON {join}",
+        f"SELECT s.event_id, r.resolved_id, {', '.join('s.' + ident(c) for c in columns[1:])}, "
+        f"$load FROM _stage s JOIN _resolved r ON r._key = s._key "
+        f"WHERE {' AND '.join(conditions)}",
         {"load": ctx.load_id},
     )
-    ctx.accepted += fresh
+    inserted = int(written[0]) if written else 0
+    ctx.accepted += inserted
+    ctx.duplicates += ok - inserted
 
 
 def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,16 @@ import pyarrow as pa
 
 from microseg.store import IDENTITY_TYPES, Store, ident
 
-__all__ = ["IdentityOutcome", "normalised_identifiers", "resolve_identities"]
+__all__ = ["KEY", "IdentityOutcome", "normalised_identifiers", "resolve_identities"]
+
+_PLAIN = "id_email IS NULL AND id_phone IS NULL AND id_anonymous_id IS NULL"
+#: One text key per combination of identifiers on a row (the customer id alone when that
+#: is all the row has), computed over the columns id_customer_id .. id_anonymous_id.
+KEY = (
+    f"CASE WHEN {_PLAIN} THEN id_customer_id ELSE concat_ws(chr(31), "
+    "coalesce(id_customer_id, ''), coalesce(id_email, ''), coalesce(id_phone, ''), "
+    "coalesce(id_anonymous_id, '')) END"
+)
 
 
 def normalised_identifiers(columns: dict[str, str]) -> dict[str, str]:
@@ -83,21 +92,20 @@ def resolve_identities(store: Store, stage: str, *, load_id: int, now: datetime)
     """Give every accepted row of ``stage`` a customer; create ``_resolved`` for the join.
 
     ``stage`` has the normalised identifier columns ``id_customer_id``, ``id_email``,
-    ``id_phone``, ``id_anonymous_id`` and the flag ``_ok``. The result table ``_resolved``
-    has the same four columns and ``resolved_id``; join on them with IS NOT DISTINCT FROM.
+    ``id_phone``, ``id_anonymous_id``, their :data:`KEY` as ``_key`` and the flag ``_ok``.
+    The result table ``_resolved`` maps ``_key`` to ``resolved_id``.
     """
     cols = [f"id_{t}" for t in IDENTITY_TYPES]
+    plain = _PLAIN
     store.execute("DROP TABLE IF EXISTS _keys")
     store.execute(
-        f"CREATE TEMP TABLE _keys AS SELECT DISTINCT {', '.join(cols)} FROM {ident(stage)} "
-        "WHERE _ok"
+        f"CREATE TEMP TABLE _keys AS SELECT DISTINCT _key, {', '.join(cols)} "
+        f"FROM {ident(stage)} WHERE _ok"
     )
-    plain = "id_email IS NULL AND id_phone IS NULL AND id_anonymous_id IS NULL"
     store.execute("DROP TABLE IF EXISTS _resolved")
     store.execute(
         f"""CREATE TEMP TABLE _resolved AS
-        SELECT k.id_customer_id, k.id_email, k.id_phone, k.id_anonymous_id,
-               coalesce(i.customer_id, k.id_customer_id) AS resolved_id,
+        SELECT k._key, coalesce(i.customer_id, k.id_customer_id) AS resolved_id,
                i.customer_id IS NULL AS is_new
         FROM _keys k
         LEFT JOIN identities i ON i.id_type = 'customer_id' AND i.id_value = k.id_customer_id
@@ -209,7 +217,7 @@ def _stitch(
         }
     )
     store.con.register("_linked", resolved)
-    store.execute("INSERT INTO _resolved SELECT * FROM _linked")
+    store.execute(f"INSERT INTO _resolved SELECT {KEY}, resolved_id FROM _linked")
     store.con.unregister("_linked")
     if new_identities:
         store.con.register(

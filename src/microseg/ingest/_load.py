@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from microseg.ingest._convert import Conversion, Params, is_text_type
+from microseg.ingest._convert import Conversion, Params, convert, is_text_type
 from microseg.ingest._sources import OpenedSource
 from microseg.store import Store, ident
 
@@ -111,22 +111,73 @@ class LoadContext:
         if self.progress is not None:
             self.progress(message, done, total)
 
-    def write_rejects(self, opened: OpenedSource, stage: str) -> int:
-        """Copy the rejected rows of ``stage`` (and unparseable lines) to ``rejects``."""
+    def stage(
+        self,
+        opened: OpenedSource,
+        select: dict[str, str],
+        problems: list[Problem],
+        params: Params,
+    ) -> int:
+        """Create ``_stage`` (converted columns, ``_ok``) and reject its bad rows.
+
+        The problem list of a row is only built for rows that have one, so a clean
+        file pays for one boolean per row. Returns the number of rows read.
+        """
         store = self.store
-        params = {"load": self.load_id, "kind": self.kind, "src": opened.source.name, "now": self.now}
+        body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
+        any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
+        sql = (
+            f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT _row, _line, {body}, "
+            f"NOT ({any_problem}) AS _ok FROM {ident(opened.view)}"
+        )
+        store.execute(sql, params.used_in(sql))
+        staged = int(store.scalar("SELECT count(*) FROM _stage"))
+        self.rows_read += staged + len(opened.parse_rejects)
+        bad = int(store.scalar("SELECT count(*) FROM _stage WHERE NOT _ok"))
+        if bad:
+            sql = (
+                f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT _row, _line, "
+                f"{problems_list(problems)} AS _problems FROM {ident(opened.view)} "
+                "WHERE _row IN (SELECT _row FROM _stage WHERE NOT _ok)"
+            )
+            store.execute(sql, params.used_in(sql))
+            self._write_rejects(opened)
+        self._write_parse_rejects(opened)
+        self.rejected += bad + len(opened.parse_rejects)
+        return staged
+
+    def _write_rejects(self, opened: OpenedSource) -> None:
+        store = self.store
+        params = {
+            "load": self.load_id,
+            "kind": self.kind,
+            "src": opened.source.name,
+            "now": self.now,
+        }
         store.execute(
             f"""INSERT INTO rejects
             SELECT $load, $kind, $src, p._row, p._line, p.x.col, p.x.val, p.x.code, p.x.reason,
                    to_json(r), $now
-            FROM (SELECT _row, _line, unnest(_problems) AS x FROM {ident(stage)} WHERE NOT _ok) p
+            FROM (SELECT _row, _line, unnest(_problems) AS x FROM _bad) p
             JOIN {ident(opened.view)} r ON r._row = p._row""",
             params,
         )
-        bad_rows = int(store.scalar(f"SELECT count(*) FROM {ident(stage)} WHERE NOT _ok"))
+        for code, count in store.fetchall(
+            "SELECT x.code, count(DISTINCT _row) FROM "
+            "(SELECT _row, unnest(_problems) AS x FROM _bad) GROUP BY 1"
+        ):
+            self.reasons[str(code)] = self.reasons.get(str(code), 0) + int(count)
+
+    def _write_parse_rejects(self, opened: OpenedSource) -> None:
+        params = {
+            "load": self.load_id,
+            "kind": self.kind,
+            "src": opened.source.name,
+            "now": self.now,
+        }
         csv_like = opened.source.format == "csv"
         for reject in opened.parse_rejects:
-            store.execute(
+            self.store.execute(
                 "INSERT INTO rejects VALUES ($load, $kind, $src, $row, $line, NULL, NULL, "
                 "'malformed_line', $reason, to_json($raw::VARCHAR), $now)",
                 {
@@ -137,18 +188,10 @@ class LoadContext:
                     "raw": reject.raw,
                 },
             )
-        for reason, count in store.fetchall(
-            f"SELECT x.code, count(DISTINCT _row) FROM "
-            f"(SELECT _row, unnest(_problems) AS x FROM {ident(stage)} WHERE NOT _ok) "
-            "GROUP BY 1"
-        ):
-            key = str(reason)
-            self.reasons[key] = self.reasons.get(key, 0) + int(count)
         if opened.parse_rejects:
             self.reasons["malformed_line"] = self.reasons.get("malformed_line", 0) + len(
                 opened.parse_rejects
             )
-        return bad_rows + len(opened.parse_rejects)
 
     def report(self, sources: tuple[str, ...]) -> LoadReport:
         return LoadReport(
@@ -164,6 +207,32 @@ class LoadContext:
             seconds=round(time.perf_counter() - self.started, 3),
             reasons=dict(sorted(self.reasons.items())),
         )
+
+
+def properties_json(
+    ctx: LoadContext, opened: OpenedSource, extras: dict[str, str], params: Params
+) -> str:
+    """Non-canonical columns as one JSON object, typed: numbers stay numbers.
+
+    Typed sources (Parquet, frames) keep their types; text sources (CSV, JSON Lines)
+    get each column's type from its values.
+    """
+    if opened.source.format in ("csv", "jsonl"):
+        kinds = sniff_types(ctx.store, opened.view, extras)
+    else:
+        kinds = dict.fromkeys(extras, "native")
+    parts = []
+    for column, kind in kinds.items():
+        if kind in ("number", "boolean"):
+            value = convert(column, extras[column], kind, params).value  # type: ignore[arg-type]
+        elif is_text_type(extras[column]):
+            value = f"nullif(trim({ident(column)}), '')"
+        else:
+            value = ident(column)
+        parts.append((column, value))
+    packed = ", ".join(f"{ident(c)} := {v}" for c, v in parts)
+    all_null = " AND ".join(f"{v} IS NULL" for _, v in parts)
+    return f"CASE WHEN {all_null} THEN NULL ELSE to_json(struct_pack({packed})) END"
 
 
 def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, str]:
@@ -217,10 +286,23 @@ def _native_type(sql_type: str) -> str:
         return "date"
     if upper.startswith("TIMESTAMP"):
         return "timestamp"
-    if any(upper.startswith(t) for t in ("TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "U",
-                                          "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+    if any(
+        upper.startswith(t)
+        for t in (
+            "TINYINT",
+            "SMALLINT",
+            "INT",
+            "BIGINT",
+            "HUGEINT",
+            "U",
+            "FLOAT",
+            "DOUBLE",
+            "DECIMAL",
+            "REAL",
+        )
+    ):
         return "number"
     return "text"
 
 
-__all__ += ["Params", "missing", "text", "unreadable"]
+__all__ += ["Params", "missing", "properties_json", "text", "unreadable"]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from microseg.errors import IngestError
 from microseg.ingest._convert import Params, convert
-from microseg.ingest._load import LoadContext, missing, problems_list, sniff_types, unreadable
+from microseg.ingest._load import LoadContext, missing, properties_json, unreadable
 from microseg.ingest._sources import OpenedSource
 from microseg.store import PRODUCT_COLUMNS, ident
 
 __all__ = ["CANONICAL", "load_products"]
 
 CANONICAL = tuple(c for c in PRODUCT_COLUMNS if c != "properties")
-_TARGETS = {"product_id": "text", "category": "text", "brand": "text", "price": "number",
-            "tags": "list"}
+_TARGETS = {
+    "product_id": "text",
+    "category": "text",
+    "brand": "text",
+    "price": "number",
+    "tags": "list",
+}
 
 
 def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: int) -> None:
@@ -40,28 +45,8 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
             problems.append(unreadable(column, conv, "a number", "use digits with a dot"))
     problems.insert(0, missing("product_id", select["product_id"], "the product's identifier"))
     extras = {c: t for c, t in cols.items() if c not in CANONICAL}
-    if extras:
-        kinds = sniff_types(store, opened.view, extras)
-        parts = []
-        for column, kind in kinds.items():
-            target = {"number": "number", "boolean": "boolean"}.get(kind, "json")
-            conv = convert(column, extras[column], target, params)  # type: ignore[arg-type]
-            parts.append(f"{params.add(column)}, {conv.value}")
-        select["properties"] = (
-            f"nullif(json_merge_patch('{{}}', json_object({', '.join(parts)})), '{{}}'::JSON)"
-        )
-    else:
-        select["properties"] = "NULL::JSON"
-    body = ", ".join(f"{expr} AS {ident(n)}" for n, expr in select.items())
-    store.execute("DROP TABLE IF EXISTS _stage")
-    store.execute(
-        f"CREATE TEMP TABLE _stage AS SELECT *, len(_problems) = 0 AS _ok FROM "
-        f"(SELECT _row, _line, {body}, {problems_list(problems)} AS _problems "
-        f"FROM {ident(opened.view)})",
-        params.values,
-    )
-    ctx.rows_read += int(store.scalar("SELECT count(*) FROM _stage")) + len(opened.parse_rejects)
-    ctx.rejected += ctx.write_rejects(opened, "_stage")
+    select["properties"] = properties_json(ctx, opened, extras, params) if extras else "NULL::JSON"
+    ctx.stage(opened, select, problems, params)
 
     ctx.step(f"writing {name}", index * 2 + 1, total * 2)
     provided = [c for c in PRODUCT_COLUMNS if c in cols or (c == "properties" and extras)]
@@ -70,11 +55,14 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
         for c in PRODUCT_COLUMNS
         if c != "product_id"
     )
-    changed = " OR ".join(
-        f"(s.{ident(c)} IS NOT NULL AND s.{ident(c)} IS DISTINCT FROM p.{ident(c)})"
-        for c in provided
-        if c != "product_id"
-    ) or "false"
+    changed = (
+        " OR ".join(
+            f"(s.{ident(c)} IS NOT NULL AND s.{ident(c)} IS DISTINCT FROM p.{ident(c)})"
+            for c in provided
+            if c != "product_id"
+        )
+        or "false"
+    )
     store.execute("DROP TABLE IF EXISTS _cand")
     store.execute(
         f"""CREATE TEMP TABLE _cand AS

@@ -174,7 +174,9 @@ def open_source(
     try:
         if source.format == "frame":
             assert source.table is not None
-            table = source.table.append_column("_row", pa.array(range(1, source.table.num_rows + 1)))
+            table = source.table.append_column(
+                "_row", pa.array(range(1, source.table.num_rows + 1))
+            )
             store.con.register(raw_view, table)
             line_expr = "NULL::BIGINT"
         elif source.format == "parquet":

@@ -82,7 +82,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             merged_at TIMESTAMP, load_id BIGINT)""",
         """CREATE TABLE rejects (
             load_id BIGINT, kind VARCHAR, source VARCHAR, "row" BIGINT, line BIGINT,
-            "column" VARCHAR, value VARCHAR, problem VARCHAR, reason VARCHAR, raw JSON, rejected_at TIMESTAMP)""",
+            "column" VARCHAR, value VARCHAR, problem VARCHAR, reason VARCHAR, raw JSON,
+            rejected_at TIMESTAMP)""",
     ),
 )
 

@@ -16,10 +16,10 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 def draw_rows(rng: np.random.Generator, probs: Arr, rows: Arr) -> Arr:
     """Draw one category per row from ``probs[rows]`` (rows of a 2-D probability table)."""
-    cum = np.cumsum(probs, axis=1)
+    cum = np.asarray(np.cumsum(probs, axis=1), dtype=np.float64)
     cum[:, -1] = 1.0
-    u = rng.random(rows.shape[0])
-    return (u[:, None] >= cum[rows]).sum(axis=1).astype(np.int64)
+    u = np.asarray(rng.random(rows.shape[0]))
+    return np.asarray((u[:, None] >= cum[rows]).sum(axis=1), dtype=np.int64)
 
 
 def draw(rng: np.random.Generator, probs: Sequence[float] | Arr, n: int) -> Arr:
@@ -48,19 +48,23 @@ def segmented_cumsum(values: Arr, owner: Arr, n_owners: int) -> Arr:
     return np.asarray(cs - base[owner])
 
 
-def _fixed(parts: list[Arr], n: int) -> pa.Array:
+def _fixed(parts: list[Arr], n: int, valid: Arr | None = None) -> pa.Array:
+    """String array whose rows are the concatenated byte columns ``parts`` (nulls where not
+    ``valid``)."""
     width = sum(p.shape[1] for p in parts)
+    if n * width >= 2**31:
+        raise OverflowError("string column too large for one chunk")
     buf = np.empty((n, width), dtype=np.uint8)
     col = 0
     for p in parts:
         buf[:, col : col + p.shape[1]] = p
         col += p.shape[1]
-    offsets = np.arange(n + 1, dtype=np.int64) * width
-    if n * width < 2**31 - 1:
-        return pa.StringArray.from_buffers(
-            n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buf)
-        )
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(width)
+    bitmap, nulls = None, 0
+    if valid is not None and not bool(np.all(valid)):
+        bitmap = pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))
+        nulls = int(n - np.count_nonzero(valid))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf), bitmap, nulls)
 
 
 def _text(text: str, n: int) -> Arr:
@@ -68,8 +72,11 @@ def _text(text: str, n: int) -> Arr:
     return np.broadcast_to(raw, (n, raw.shape[0]))
 
 
-def decimal_ids(prefix: str, numbers: Arr, width: int, suffix: str = "") -> pa.Array:
-    """Strings ``prefix + zero-padded number + suffix`` (e.g. ``C00000001``)."""
+def decimal_ids(
+    prefix: str, numbers: Arr, width: int, suffix: str = "", valid: Arr | None = None
+) -> pa.Array:
+    """Strings ``prefix + zero-padded number + suffix`` (e.g. ``C00000001``), null where not
+    ``valid``."""
     nums = np.asarray(numbers, dtype=np.int64)
     n = nums.shape[0]
     digits = np.empty((n, width), dtype=np.uint8)
@@ -77,7 +84,7 @@ def decimal_ids(prefix: str, numbers: Arr, width: int, suffix: str = "") -> pa.A
     for j in range(width - 1, -1, -1):
         digits[:, j] = rest % 10 + 48
         rest //= 10
-    return _fixed([_text(prefix, n), digits, _text(suffix, n)], n)
+    return _fixed([_text(prefix, n), digits, _text(suffix, n)], n, valid)
 
 
 def hex_ids(prefix: str, values: Arr) -> pa.Array:

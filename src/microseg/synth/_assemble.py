@@ -47,27 +47,27 @@ EVENT_SCHEMA = pa.schema(
 )
 
 _FIELDS: dict[str, tuple[type[Any], Any]] = {
-    "cust": (np.int64, None),
+    "cust": (np.int32, None),
     "t": (np.float64, None),
-    "type": (np.int64, None),
-    "channel": (np.int64, None),
+    "type": (np.int8, None),
+    "channel": (np.int8, None),
     "has_cid": (np.bool_, True),
     "has_anon": (np.bool_, False),
     "amount": (np.float64, np.nan),
-    "quantity": (np.int64, 0),
-    "product": (np.int64, -1),
-    "category": (np.int64, -1),
-    "purchase": (np.int64, -1),
-    "campaign": (np.int64, -1),
+    "quantity": (np.int32, 0),
+    "product": (np.int32, -1),
+    "category": (np.int8, -1),
+    "purchase": (np.int32, -1),
+    "campaign": (np.int16, -1),
     "discount": (np.float64, np.nan),
-    "query": (np.int64, -1),
-    "page": (np.int64, -1),
+    "query": (np.int16, -1),
+    "page": (np.int8, -1),
 }
 # Device probabilities (mobile, desktop, tablet) by channel (web, app, store, email).
 _DEVICE = np.asarray([[0.35, 0.55, 0.1], [0.85, 0.0, 0.15], [1.0, 0.0, 0.0], [0.6, 0.33, 0.07]])
 
 
-def _column(parts: list[dict[str, Arr]], name: str) -> Arr:
+def _column(parts: list[dict[str, Any]], name: str) -> Arr:
     dtype, default = _FIELDS[name]
     arrays = []
     for part in parts:
@@ -85,7 +85,7 @@ def anonymous_ids(numbers: Arr, seed: int) -> pa.Array:
 
 def assemble(
     rng: np.random.Generator,
-    parts: list[dict[str, Arr]],
+    parts: list[dict[str, Any]],
     cal: Calendar,
     pop: Population,
     catalog: Catalog,
@@ -105,19 +105,19 @@ def assemble(
     purchase, kind, channel = cols["purchase"], cols["type"], cols["channel"]
     is_purchase = kind == v.PURCHASE
     n_orders = int(is_purchase.sum())
-    order_number = np.full(int(purchase.max()) + 1 if n else 0, -1, dtype=np.int64)
-    order_number[purchase[is_purchase]] = first_order + np.arange(n_orders)
-    row_order = np.where(purchase >= 0, order_number[np.maximum(purchase, 0)], -1)
-    if order_number.shape[0] == 0:
-        row_order = np.full(n, -1, dtype=np.int64)
+    row_order = np.full(n, -1, dtype=np.int64)
+    if n_orders:
+        order_number = np.full(int(purchase.max()) + 1, -1, dtype=np.int64)
+        order_number[purchase[is_purchase]] = first_order + np.arange(n_orders)
+        row_order = np.where(purchase >= 0, order_number[np.maximum(purchase, 0)], -1)
     device = draw_rows(rng, _DEVICE, channel)
     device = np.where((channel == v.STORE) | (kind == v.EMAIL_SENT), -1, device)
 
     quantity = cols["quantity"]
     table = pa.table(
         {
-            "event_id": decimal_ids("E", first_event + np.arange(n), 10),
-            "customer_id": take_rows(pop.ids, cols["cust"], cols["has_cid"]),
+            "event_id": decimal_ids("E", first_event + np.arange(n, dtype=np.int64), 10),
+            "customer_id": decimal_ids("C", pop.numbers[cols["cust"]], 8, valid=cols["has_cid"]),
             "anonymous_id": take_rows(
                 anonymous_ids(pop.numbers, seed), cols["cust"], cols["has_anon"]
             ),
@@ -134,11 +134,7 @@ def assemble(
             ),
             "category": take_names(v.CATEGORIES, cols["category"]),
             "channel": take_names(v.CHANNELS, channel),
-            "order_id": take_rows(
-                decimal_ids("O", first_order + np.arange(n_orders), 10),
-                np.maximum(row_order - first_order, 0),
-                row_order >= 0,
-            ),
+            "order_id": decimal_ids("O", np.maximum(row_order, 0), 10, valid=row_order >= 0),
             "campaign": take_names(cal.campaigns.names, cols["campaign"]),
             "discount": float_column(cols["discount"]),
             "query": take_names(v.QUERIES, cols["query"]),

@@ -60,18 +60,23 @@ def _split(rng: np.random.Generator, total: int) -> list[int]:
     return counts
 
 
+def _ints(rng: np.random.Generator, high: int, n: int) -> list[int]:
+    return [int(i) for i in np.asarray(rng.integers(0, high, n))]
+
+
 def _pick(rng: np.random.Generator, pool: Arr, k: int) -> Arr:
     k = min(k, pool.shape[0])
     return np.sort(rng.choice(pool, size=k, replace=False)) if k else pool[:0]
 
 
-def _replace(column: pa.ChunkedArray, rows: Arr, values: Arr) -> pa.Array:
+def _replace(column: pa.ChunkedArray, rows: Arr, values: list[str]) -> pa.Array:
     """Replace ``column`` at ``rows`` (any order) with ``values``."""
     order = np.argsort(rows, kind="stable")
     mask = np.zeros(len(column), dtype=bool)
     mask[rows] = True
+    ordered = [values[int(i)] for i in order]
     return pc.replace_with_mask(
-        column.combine_chunks(), pa.array(mask), pa.array(values[order], type=pa.string())
+        column.combine_chunks(), pa.array(mask), pa.array(ordered, type=pa.string())
     )
 
 
@@ -94,7 +99,8 @@ def inject(
     negative = chosen[want["bad_amount"] :]
     used[chosen] = True
     k_missing, k_bad_ts = want["missing_customer"], want["bad_timestamp"]
-    chosen = _pick(rng, np.flatnonzero(known & ~used), k_missing + k_bad_ts + want["future_timestamp"])
+    k_other = k_missing + k_bad_ts + want["future_timestamp"]
+    chosen = _pick(rng, np.flatnonzero(known & ~used), k_other)
     missing = chosen[:k_missing]
     bad_ts = chosen[k_missing : k_missing + k_bad_ts]
     future = chosen[k_missing + k_bad_ts :]
@@ -111,20 +117,14 @@ def inject(
     }
     end_s = (end - dt.date(1970, 1, 1)).days * 86_400
     future_s = end_s + rng.integers(2 * 365 * 86_400, 5 * 365 * 86_400, future.shape[0])
-    stamps = np.concatenate(
-        [
-            np.asarray(_BAD_TIMESTAMPS, dtype=object)[rng.integers(0, 6, bad_ts.shape[0])],
-            np.asarray(iso_strings(future_s).to_pylist(), dtype=object),
-        ]
-    )
+    stamps = [_BAD_TIMESTAMPS[i] for i in _ints(rng, 6, bad_ts.shape[0])]
+    stamps += iso_strings(np.asarray(future_s)).to_pylist()
     columns["timestamp"] = _replace(
         events.column("timestamp"), np.concatenate([bad_ts, future]), stamps
     )
-    amounts = np.asarray(_BAD_AMOUNTS, dtype=object)[rng.integers(0, 6, bad_amount.shape[0])]
+    amounts = [_BAD_AMOUNTS[i] for i in _ints(rng, 6, bad_amount.shape[0])]
     columns["amount"] = _replace(events.column("amount"), bad_amount, amounts)
-    quantities = np.asarray(_NEGATIVE_QUANTITIES, dtype=object)[
-        rng.integers(0, 3, negative.shape[0])
-    ]
+    quantities = [_NEGATIVE_QUANTITIES[i] for i in _ints(rng, 3, negative.shape[0])]
     columns["quantity"] = _replace(events.column("quantity"), negative, quantities)
     for name, column in columns.items():
         events = events.set_column(events.schema.get_field_index(name), name, column)

@@ -91,6 +91,19 @@ class Calendar:
         """Microseconds since the Unix epoch of the history's first instant."""
         return self.start_epoch_day * SECONDS_PER_DAY * 1_000_000
 
+    def seasonal_days(self, rng: np.random.Generator, profile: Arr) -> Arr:
+        """Draw one day of the history per entry, weighted by that entry's seasonal profile."""
+        lo = self.table_offset
+        weights = self.profile[:, lo : lo + self.n_days]
+        cum = np.asarray(np.cumsum(weights, axis=1), dtype=np.float64)
+        cum /= cum[:, -1:]
+        u = np.asarray(rng.random(profile.shape[0]))
+        days = np.zeros(profile.shape[0], dtype=np.int64)
+        for k in range(cum.shape[0]):
+            rows = profile == k
+            days[rows] = np.searchsorted(cum[k], u[rows], side="right")
+        return np.asarray(np.minimum(days, self.n_days - 1))
+
     def day_index(self, t: Arr) -> Arr:
         """Index into the day tables for float days ``t`` (clipped to the table)."""
         idx = np.floor(t).astype(np.int64) + self.table_offset
@@ -145,8 +158,8 @@ def build_calendar(end: dt.date, months: int) -> Calendar:
     retail = np.ones(n_table, dtype=np.float64)
     retail[occasion == 0] = 1.4
     retail[occasion == 1] = 1.3
-    retail[occasion == 2] = 2.5
-    retail[occasion == 3] = 1.8
+    retail[occasion == 2] = 3.0
+    retail[occasion == 3] = 2.0
     summer = np.where((month >= 4) & (month <= 8), 2.0, 0.35)
     profile = np.stack([np.ones(n_table), retail, summer])
     occasions = tuple(

@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from . import _vocab as v
 from ._arrow import draw, draw_rows, repeat_index
+from ._behaviour import LAPSING_VIPS, Tables
 from ._calendar import Calendar
 from ._catalog import Catalog
 from ._population import Population
@@ -19,14 +20,14 @@ from ._purchases import (
     purchase_details,
     purchase_times,
 )
-from ._segments import LAPSING_VIPS, Tables
 
 Arr = npt.NDArray[Any]
-Part = dict[str, Arr]
+Part = dict[str, Any]
 
 MINUTE = 1.0 / 1440.0
-NEWSLETTER_SEND_PROB = 0.03
-PROMO_SEND_PROB = 0.4
+NEWSLETTER_SEND_PROB = 0.025
+PROMO_SEND_PROB = 0.3
+SEND_FROM = 9.0 / 24.0  # campaigns go out from 09:00 UTC on their day
 ATTRIBUTION_DAYS = 7.0
 ANONYMOUS_SHARE = 0.065  # of customers who signed up at least 14 days into the history
 _KEY_SHIFT = 2**36
@@ -82,13 +83,13 @@ def _emails(
         sent = (rng.random((n, hi - lo), dtype=np.float32) < send_prob[None, lo:hi]) & opted[
             :, None
         ]
-        sent &= camp.day[None, lo:hi] + 0.5 > pop.signup_t[:, None]
+        sent &= camp.day[None, lo:hi] + SEND_FROM > pop.signup_t[:, None]
         rows, cols = np.nonzero(sent)
         cust_parts.append(rows)
         camp_parts.append(cols + lo)
     cust = np.concatenate(cust_parts)
     campaign = np.concatenate(camp_parts)
-    t_sent = camp.day[campaign] + rng.uniform(9.0, 12.0, cust.shape[0]) / 24.0
+    t_sent = camp.day[campaign] + SEND_FROM + rng.uniform(0.0, 3.0, cust.shape[0]) / 24.0
     alive = t_sent < death[cust] + 56.0
     factor = np.where(alive, 1.0, np.where(seg[cust] == LAPSING_VIPS, 0.0, 0.15))
     opened = rng.random(cust.shape[0]) < p_open[cust] * factor
@@ -98,19 +99,25 @@ def _emails(
     t_click = t_open + rng.uniform(0.5, 15.0, cust.shape[0]) * MINUTE
     parts = [
         {"cust": cust, "t": t_sent, "type": v.EMAIL_SENT, "campaign": campaign},
-        {"cust": cust[opened], "t": t_open[opened], "type": v.EMAIL_OPEN,
-         "campaign": campaign[opened]},
-        {"cust": cust[clicked], "t": t_click[clicked], "type": v.EMAIL_CLICK,
-         "campaign": campaign[clicked]},
+        {
+            "cust": cust[opened],
+            "t": t_open[opened],
+            "type": v.EMAIL_OPEN,
+            "campaign": campaign[opened],
+        },
+        {
+            "cust": cust[clicked],
+            "t": t_click[clicked],
+            "type": v.EMAIL_CLICK,
+            "campaign": campaign[clicked],
+        },
     ]
     for part in parts:
         part["channel"] = np.full(part["cust"].shape[0], v.EMAIL)
     return parts, cust[clicked], t_click[clicked], campaign[clicked]
 
 
-def _attribute(
-    times: PurchaseTimes, click_cust: Arr, click_t: Arr, click_campaign: Arr
-) -> Arr:
+def _attribute(times: PurchaseTimes, click_cust: Arr, click_t: Arr, click_campaign: Arr) -> Arr:
     """Campaign of the last click by the same customer within a week before each purchase."""
     if click_cust.shape[0] == 0:
         return np.full(times.cust.shape[0], -1, np.int64)
@@ -140,35 +147,64 @@ def _purchase_parts(
     category = catalog.category[det.product]
     common = {"product": det.product, "category": category, "quantity": det.quantity}
     parts: list[Part] = [
-        {"cust": cust, "t": t, "type": v.PURCHASE, "channel": det.channel, "amount": det.amount,
-         "purchase": pid, "campaign": campaign, "discount": det.discount, **common},
+        {
+            "cust": cust,
+            "t": t,
+            "type": v.PURCHASE,
+            "channel": det.channel,
+            "amount": det.amount,
+            "purchase": pid,
+            "campaign": campaign,
+            "discount": det.discount,
+            **common,
+        },
     ]
     ret = rng.random(m) < tables.return_rate[seg]
     parts.append(
-        {"cust": cust[ret], "t": t[ret] + rng.uniform(3.0, 30.0, int(ret.sum())),
-         "type": v.RETURN, "channel": det.channel[ret], "amount": det.amount[ret],
-         "purchase": pid[ret], **{k: a[ret] for k, a in common.items()}}
+        {
+            "cust": cust[ret],
+            "t": t[ret] + rng.uniform(3.0, 30.0, int(ret.sum())),
+            "type": v.RETURN,
+            "channel": det.channel[ret],
+            "amount": det.amount[ret],
+            "purchase": pid[ret],
+            **{k: a[ret] for k, a in common.items()},
+        }
     )
     online = np.flatnonzero(det.channel != v.STORE)
     signup = pop.signup_t[cust]
     parts.append(
-        {"cust": cust[online], "t": _before(rng, t[online], signup[online], 2 * MINUTE, 0.125),
-         "type": v.CART_ADD, "channel": det.channel[online],
-         **{k: a[online] for k, a in common.items()}}
+        {
+            "cust": cust[online],
+            "t": _before(rng, t[online], signup[online], 2 * MINUTE, 0.125),
+            "type": v.CART_ADD,
+            "channel": det.channel[online],
+            **{k: a[online] for k, a in common.items()},
+        }
     )
     owner, _ = repeat_index(rng.poisson(tables.views_per_purchase[seg[online]]))
     src = online[owner]
     page = np.where(rng.random(src.shape[0]) < 0.7, 0, 1)
     parts.append(
-        {"cust": cust[src], "t": _before(rng, t[src], signup[src], 0.01, 3.0), "type": v.VIEW,
-         "channel": det.channel[src], "product": np.where(page == 0, det.product[src], -1),
-         "category": category[src], "page": page}
+        {
+            "cust": cust[src],
+            "t": _before(rng, t[src], signup[src], 0.01, 3.0),
+            "type": v.VIEW,
+            "channel": det.channel[src],
+            "product": np.where(page == 0, det.product[src], -1),
+            "category": category[src],
+            "page": page,
+        }
     )
     owner, _ = repeat_index(rng.poisson(tables.searches_per_purchase[seg]))
     parts.append(
-        {"cust": cust[owner], "t": _before(rng, t[owner], signup[owner], 0.02, 2.0),
-         "type": v.SEARCH, "channel": _online_channel(rng, pop, cust[owner]),
-         "query": _query(rng, tables, pop, cust[owner])}
+        {
+            "cust": cust[owner],
+            "t": _before(rng, t[owner], signup[owner], 0.02, 2.0),
+            "type": v.SEARCH,
+            "channel": _online_channel(rng, pop, cust[owner]),
+            "query": _query(rng, tables, pop, cust[owner]),
+        }
     )
     return parts
 
@@ -187,30 +223,64 @@ def _browsing(
     weeks = np.maximum(b - a, 0.0) / 7.0
     intensity = rng.gamma(2.0, 0.5, n) * np.where(times.never_buy, 3.0, 1.0)
     parts: list[Part] = []
-    for kind, rate in ((v.VIEW, tables.view_rate), (v.SEARCH, tables.search_rate),
-                       (v.CART_ADD, tables.abandon_rate)):
+    for kind, rate in (
+        (v.VIEW, tables.view_rate),
+        (v.SEARCH, tables.search_rate),
+        (v.CART_ADD, tables.abandon_rate),
+    ):
         lam = rate[seg] * weeks * (intensity if kind == v.VIEW else 1.0)
         cust, _ = repeat_index(rng.poisson(lam))
         t = a[cust] + rng.random(cust.shape[0]) * (b[cust] - a[cust])
         channel = _online_channel(rng, pop, cust)
         if kind == v.SEARCH:
-            parts.append({"cust": cust, "t": t, "type": kind, "channel": channel,
-                          "query": _query(rng, tables, pop, cust)})
+            parts.append(
+                {
+                    "cust": cust,
+                    "t": t,
+                    "type": kind,
+                    "channel": channel,
+                    "query": _query(rng, tables, pop, cust),
+                }
+            )
             continue
         product = catalog.draw(rng, draw_rows(rng, tables.pools, seg[cust]))
         category = catalog.category[product]
         if kind == v.VIEW:
             page = draw(rng, [0.6, 0.25, 0.15], cust.shape[0])
-            parts.append({"cust": cust, "t": t, "type": kind, "channel": channel, "page": page,
-                          "product": np.where(page == 0, product, -1),
-                          "category": np.where(page <= 1, category, -1)})
+            parts.append(
+                {
+                    "cust": cust,
+                    "t": t,
+                    "type": kind,
+                    "channel": channel,
+                    "page": page,
+                    "product": np.where(page == 0, product, -1),
+                    "category": np.where(page <= 1, category, -1),
+                }
+            )
             continue
         quantity = 1 + rng.poisson(0.2, cust.shape[0])
-        parts.append({"cust": cust, "t": t, "type": v.CART_ADD, "channel": channel,
-                      "product": product, "category": category, "quantity": quantity})
-        parts.append({"cust": cust, "t": t + rng.uniform(2.0, 40.0, cust.shape[0]) * MINUTE,
-                      "type": v.ABANDON, "channel": channel, "product": product,
-                      "category": category})
+        parts.append(
+            {
+                "cust": cust,
+                "t": t,
+                "type": v.CART_ADD,
+                "channel": channel,
+                "product": product,
+                "category": category,
+                "quantity": quantity,
+            }
+        )
+        parts.append(
+            {
+                "cust": cust,
+                "t": t + rng.uniform(2.0, 40.0, cust.shape[0]) * MINUTE,
+                "type": v.ABANDON,
+                "channel": channel,
+                "product": product,
+                "category": category,
+            }
+        )
     return parts
 
 
@@ -223,11 +293,25 @@ def _anonymous(
     owner, _ = repeat_index(2 + rng.poisson(2.0, who.shape[0]))
     cust = who[owner]
     product = catalog.draw(rng, draw_rows(rng, tables.pools, pop.seg[cust]))
-    anon = {"cust": cust, "t": pop.signup_t[cust] - rng.uniform(0.02, 14.0, cust.shape[0]),
-            "type": v.VIEW, "channel": v.WEB, "has_cid": False, "has_anon": True,
-            "product": product, "category": catalog.category[product], "page": 0}
-    login = {"cust": who, "t": pop.signup_t[who] + rng.uniform(0.0, 10.0, who.shape[0]) * MINUTE,
-             "type": v.VIEW, "channel": v.WEB, "has_anon": True, "page": 2}
+    anon = {
+        "cust": cust,
+        "t": pop.signup_t[cust] - rng.uniform(0.02, 14.0, cust.shape[0]),
+        "type": v.VIEW,
+        "channel": v.WEB,
+        "has_cid": False,
+        "has_anon": True,
+        "product": product,
+        "category": catalog.category[product],
+        "page": 0,
+    }
+    login = {
+        "cust": who,
+        "t": pop.signup_t[who] + rng.uniform(0.0, 10.0, who.shape[0]) * MINUTE,
+        "type": v.VIEW,
+        "channel": v.WEB,
+        "has_anon": True,
+        "page": 2,
+    }
     return [anon, login]
 
 

@@ -12,8 +12,9 @@ import pyarrow.compute as pc
 
 from . import _vocab as v
 from ._arrow import decimal_ids, draw, draw_rows, int_column, list_column, take_names, take_rows
+from ._behaviour import FAMILY_ESSENTIALS, LAPSING_VIPS, Tables
 from ._calendar import PRE_WINDOW_DAYS, SECONDS_PER_DAY, Calendar
-from ._segments import LAPSING_VIPS, SEGMENT_NAMES, Tables
+from ._segments import SEGMENT_NAMES
 
 Arr = npt.NDArray[Any]
 
@@ -24,7 +25,7 @@ MARRIAGE_SHARE = 0.2  # of single background customers aged 23+
 CHILD_SHARE = 0.3  # of those who marry
 
 _CITY_COUNTRY = np.asarray([c[0] for c in v.CITIES], dtype=np.int64)
-_CITY_FIRST = np.asarray([int(np.argmax(_CITY_COUNTRY == k)) for k in range(len(v.COUNTRIES))])
+_CITY_FIRST = np.searchsorted(_CITY_COUNTRY, np.arange(len(v.COUNTRIES)))
 _CITY_COUNT = np.bincount(_CITY_COUNTRY, minlength=len(v.COUNTRIES))
 _CLIMATES = tuple(sorted({c[3] for c in v.CITIES}))
 _CITY_CLIMATE = np.asarray([_CLIMATES.index(c[3]) for c in v.CITIES], dtype=np.int64)
@@ -80,7 +81,8 @@ def _phones(rng: np.random.Generator, country: Arr) -> pa.Array:
     national = pc.binary_join_element_wise("0", digits, "")
     style = draw(rng, [0.5, 0.35, 0.15], n)
     missing = rng.random(n) < MISSING_PHONE_SHARE
-    out = pc.if_else(pa.array(style == 0), spaced, pc.if_else(pa.array(style == 1), compact, national))
+    out = pc.if_else(pa.array(style == 1), compact, national)
+    out = pc.if_else(pa.array(style == 0), spaced, out)
     return pc.if_else(pa.array(missing), pa.nulls(n, pa.string()), out)
 
 
@@ -113,15 +115,15 @@ def _household(rng: np.random.Generator, marital: Arr, seg: Arr) -> Arr:
         ],
         1 + rng.poisson(0.2, n),
     )
-    family = seg == SEGMENT_NAMES.index("family-essentials")
+    family = seg == FAMILY_ESSENTIALS
     size = np.where(family, 3 + rng.poisson(1.0, n), size)
-    return np.minimum(size, 8).astype(np.int32)
+    return np.asarray(np.minimum(size, 8), dtype=np.int32)
 
 
 def _update_time(rng: np.random.Generator, signup_t: Arr, n_days: int, lead: float) -> Arr:
     lo = np.maximum(signup_t, 0.0) + lead
     t = lo + rng.random(signup_t.shape[0]) * (n_days - lo)
-    return np.where(lo < n_days - 1.0, np.minimum(t, n_days - 1e-3), np.nan)
+    return np.asarray(np.where(lo < n_days - 1.0, np.minimum(t, n_days - 1e-3), np.nan))
 
 
 def make_population(
@@ -132,7 +134,8 @@ def make_population(
     seg = draw(rng, tables.share, n)
     n_days = cal.n_days
     pre = rng.random(n) < tables.pre_window[seg]
-    day = np.where(pre, -rng.integers(1, PRE_WINDOW_DAYS + 1, n), rng.integers(0, n_days, n))
+    inside = cal.seasonal_days(rng, tables.profile[seg])  # acquisition follows the seasons
+    day = np.where(pre, -rng.integers(1, PRE_WINDOW_DAYS + 1, n), inside)
     vip = seg == LAPSING_VIPS
     day = np.where(vip, np.minimum(rng.integers(-120, 60, n), n_days - 1), day)
     signup_t = day + rng.uniform(8.0, 22.0, n) / 24.0
@@ -140,7 +143,7 @@ def make_population(
     country = draw(rng, [c[1] for c in v.COUNTRIES], n)
     city = _cities(rng, country)
     urban = draw(rng, [0.6, 0.3, 0.1], n)
-    family = seg == SEGMENT_NAMES.index("family-essentials")
+    family = seg == FAMILY_ESSENTIALS
     urban = np.where(family & (urban == 0) & (rng.random(n) < 0.5), 1, urban)
 
     lo, hi = tables.age[seg, 0], tables.age[seg, 1]
@@ -170,9 +173,7 @@ def make_population(
             "customer_id": ids,
             "email": _emails(rng, numbers),
             "phone": _phones(rng, country),
-            "signup_date": pa.array(
-                (cal.start_epoch_day + day).astype(np.int32), type=pa.date32()
-            ),
+            "signup_date": pa.array((cal.start_epoch_day + day).astype(np.int32), type=pa.date32()),
             "country": take_names([c[0] for c in v.COUNTRIES], country),
             "region": take_names([c[1] for c in v.CITIES], city),
             "city": take_names([c[2] for c in v.CITIES], city),
@@ -254,4 +255,3 @@ def make_population(
         truth=truth,
         updates=updates,
     )
-

@@ -10,10 +10,10 @@ import numpy.typing as npt
 
 from . import _vocab as v
 from ._arrow import draw, draw_rows, repeat_index, segmented_cumsum
+from ._behaviour import LAPSING_VIPS, Tables
 from ._calendar import Calendar
 from ._catalog import Catalog
 from ._population import Population
-from ._segments import LAPSING_VIPS, Tables
 
 Arr = npt.NDArray[Any]
 
@@ -200,7 +200,8 @@ def purchase_details(
     bulk = np.where(category == v.CATEGORIES.index("grocery"), 1.2, 0.05)
     bulk = np.where(np.isin(category, _MULTI_UNIT), 0.2, bulk)
     quantity = 1 + rng.poisson(bulk)
-    channel = np.where(rng.random(m) < 0.7, pop.preferred[cust], draw_rows(rng, tables.channel, seg))
+    other = draw_rows(rng, tables.channel, seg)
+    channel = np.where(rng.random(m) < 0.7, pop.preferred[cust], other)
 
     black_friday = occasion == 2
     prob = tables.discount[seg, 0]
@@ -216,4 +217,3 @@ def purchase_details(
     raw = catalog.price[product] * quantity * (1.0 - discount) * level[cust] * noise
     amount = np.maximum(np.round(raw, 2), 0.01)
     return PurchaseDetails(pool, product, quantity, channel, discount, amount)
-

@@ -19,18 +19,20 @@ import pyarrow.parquet as pq
 
 from microseg.errors import MicrosegError
 
-from ._assemble import EVENT_SCHEMA, assemble
+from ._assemble import assemble
 from ._badrows import BAD_KINDS, inject, stringify
+from ._behaviour import build_tables
 from ._calendar import build_calendar
 from ._catalog import build_catalog
 from ._events import chunk_events
 from ._population import make_population
-from ._segments import PLANTED_SEGMENTS, build_tables
+from ._segments import PLANTED_SEGMENTS
 
 EVENTS_PER_FILE = 20_000_000
 MAX_CUSTOMERS = 99_999_999
 MAX_CHUNK_CUSTOMERS = 1_000_000
 MAX_BAD_ROWS = 0.5
+_UNIQUE_COLUMNS = ("event_id", "order_id", "customer_id", "email", "phone")
 _STALE = re.compile(r"^events(-\d{5})?\.parquet$|^bad_rows\.json$")
 
 
@@ -77,9 +79,9 @@ def _int_arg(name: str, value: Any, low: int, high: int) -> int:
 def _check(
     customers: Any, seed: Any, months: Any, end: Any, bad_rows: Any, chunk: Any, progress: Any
 ) -> tuple[int, int, int, dt.date, float, int]:
-    if isinstance(customers, numbers.Integral) and not isinstance(customers, bool):
-        if customers < 1:
-            raise SynthError(f"customers must be a positive integer, got {customers!r}")
+    integral = isinstance(customers, numbers.Integral) and not isinstance(customers, bool)
+    if integral and customers < 1:
+        raise SynthError(f"customers must be a positive integer, got {customers!r}")
     n = _int_arg("customers", customers, 1, MAX_CUSTOMERS)
     s = _int_arg("seed", seed, 0, 2**63 - 1)
     m = _int_arg("months", months, 1, 600)
@@ -153,7 +155,11 @@ def generate_shop(
 
 
 def _open(path: Path, schema: pa.Schema, stack: contextlib.ExitStack) -> pq.ParquetWriter:
-    writer = pq.ParquetWriter(path, schema, compression="zstd")
+    # unique ids gain nothing from dictionary encoding
+    dictionary = [name for name in schema.names if name not in _UNIQUE_COLUMNS]
+    writer = pq.ParquetWriter(
+        path, schema, compression="zstd", compression_level=3, use_dictionary=dictionary
+    )
     stack.callback(writer.close)
     return writer
 
@@ -177,13 +183,20 @@ def _write_shop(
     tables = build_tables()
     catalog_seed, chunk_root = np.random.SeedSequence(seed).spawn(2)
     catalog = build_catalog(np.random.default_rng(catalog_seed))
-    paths = {name: out / f"{name}.parquet" for name in
-             ("customers", "customer_updates", "products", "ground_truth")}
+    paths = {
+        name: out / f"{name}.parquet"
+        for name in ("customers", "customer_updates", "products", "ground_truth")
+    }
     pq.write_table(catalog.table, paths["products"], compression="zstd")
 
     n_chunks = math.ceil(customers / chunk_customers)
-    counts = {"customers": 0, "events": 0, "products": catalog.table.num_rows,
-              "customer_updates": 0, "bad_rows": 0}
+    counts = {
+        "customers": 0,
+        "events": 0,
+        "products": catalog.table.num_rows,
+        "customer_updates": 0,
+        "bad_rows": 0,
+    }
     bad_counts = dict.fromkeys(BAD_KINDS, 0)
     event_files: list[Path] = []
     next_event = next_order = 1
@@ -214,8 +227,11 @@ def _write_shop(
                 in_file = 0
             events_writer.write_table(events)
             in_file += events.num_rows
-            for name, table in (("customers", pop.customers), ("ground_truth", pop.truth),
-                                ("customer_updates", pop.updates)):
+            for name, table in (
+                ("customers", pop.customers),
+                ("ground_truth", pop.truth),
+                ("customer_updates", pop.updates),
+            ):
                 if name not in writers:
                     writers[name] = _open(paths[name], table.schema, stack)
                 writers[name].write_table(table)
@@ -238,6 +254,3 @@ def _write_shop(
         manifest = {"fraction": bad_rows, "total": counts["bad_rows"], "kinds": bad_counts}
         paths["bad_rows"].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return SynthResult(out, paths, counts, seed, tuple(event_files))
-
-
-
