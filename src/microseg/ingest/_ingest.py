@@ -105,5 +105,16 @@ def ingest(
                 "merged": report.merged_customers,
             },
         )
+        _drop_scratch(store)
     ctx.step("done", 1, 1)
     return report
+
+
+def _drop_scratch(store: Store) -> None:
+    """Drop the load's temporary tables and views before the commit, which then has only
+    the canonical tables to make durable (and peaks far lower in memory)."""
+    for name, kind in store.fetchall(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = 'temp'"
+    ):
+        what = "VIEW" if kind == "VIEW" else "TABLE"
+        store.execute(f"DROP {what} IF EXISTS temp.{ident(name)}")

@@ -68,6 +68,9 @@ class SynthResult:
     event_files: tuple[Path, ...] = ()
 
 
+ROW_GROUP_ROWS = 122_880
+
+
 def _int_arg(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise SynthError(f"{name} must be an integer, got {value!r}")
@@ -225,7 +228,8 @@ def _write_shop(
                 event_files.append(out / f"events-{len(event_files):05d}.parquet")
                 events_writer = _open(event_files[-1], events.schema, stack)
                 in_file = 0
-            events_writer.write_table(events)
+            # row groups of DuckDB's size: readers can scan them in parallel, in bounded memory
+            events_writer.write_table(events, row_group_size=ROW_GROUP_ROWS)
             in_file += events.num_rows
             for name, table in (
                 ("customers", pop.customers),
@@ -234,7 +238,7 @@ def _write_shop(
             ):
                 if name not in writers:
                     writers[name] = _open(paths[name], table.schema, stack)
-                writers[name].write_table(table)
+                writers[name].write_table(table, row_group_size=ROW_GROUP_ROWS)
                 if name != "ground_truth":
                     counts[name] += table.num_rows
             counts["events"] += events.num_rows
