@@ -27,13 +27,13 @@ from microseg.store import Store
 
 pause = sys.argv[3]
 if pause:
-    original = Store.execute
-    def execute(self, sql, params=None):
+    original = Store.fetchall
+    def fetchall(self, sql, params=None):
         if sql.startswith(pause):
             Path(sys.argv[4]).write_text("paused")
             time.sleep(600)
         return original(self, sql, params)
-    Store.execute = execute
+    Store.fetchall = fetchall
 ws = Workspace.open(sys.argv[1], clock=lambda: datetime(2026, 1, 15, 12, tzinfo=UTC))
 print("loading", flush=True)
 ws.ingest("events", [sys.argv[2]])
@@ -109,7 +109,7 @@ def seeded(tmp_path: Path) -> Path:
     [
         "INSERT INTO loads",  # last statement of the transaction: events already written
         "INSERT INTO events",  # while appending
-        "INSERT INTO rejects",  # early: after validation
+        "CREATE TEMP TABLE _keys",  # early: after validation, before identity stitching
     ],
 )
 def test_sigkill_inside_the_transaction(seeded: Path, tmp_path: Path, pause: str) -> None:

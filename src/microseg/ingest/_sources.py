@@ -180,12 +180,15 @@ def open_source(
             store.con.register(raw_view, table)
             line_expr = "NULL::BIGINT"
         elif source.format == "parquet":
-            rel = store.con.sql(
-                "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
-                "FROM read_parquet($path, file_row_number = true)",
-                params={"path": str(source.path)},
+            # The reader's Python API takes the path as an argument, not as SQL text. (A view
+            # over a relation built from a *parameterised* query makes DuckDB's commit slow.)
+            store.con.read_parquet(str(source.path), file_row_number=True).to_view(
+                raw_view + "_file"
             )
-            rel.to_view(raw_view)
+            store.execute(
+                f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "
+                f"(file_row_number), file_row_number + 1 AS _row FROM {ident(raw_view + '_file')}"
+            )
             line_expr = "NULL::BIGINT"
         elif source.format == "csv":
             rejects = _open_csv(store, source, raw_view, csv_delimiter)
