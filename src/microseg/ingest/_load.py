@@ -106,6 +106,7 @@ class LoadContext:
     new_customers: int = 0
     merged_customers: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    last_ok: int = 0  # accepted rows of the source staged last
 
     def step(self, message: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -117,23 +118,31 @@ class LoadContext:
         select: dict[str, str],
         problems: list[Problem],
         params: Params,
-    ) -> int:
-        """Create ``_stage`` (converted columns, ``_ok``) and reject its bad rows.
+        *,
+        keep: list[str] | None = None,
+    ) -> str:
+        """Create ``_stage`` (converted columns and ``_ok``) and reject its bad rows.
 
-        The problem list of a row is only built for rows that have one, so a clean
-        file pays for one boolean per row. Returns the number of rows read.
+        ``keep`` limits the materialised columns (``_row``, ``_line`` and ``_ok`` always
+        stay). The returned query (taking ``params``) computes every column again from
+        the source, for a caller that would rather read the source once more than keep
+        a wide copy. The problem list of a row is only built for rows that have one, so
+        a clean file pays for one boolean per row.
         """
         store = self.store
         body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
         any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
-        sql = (
-            f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT _row, _line, {body}, "
-            f"NOT ({any_problem}) AS _ok FROM {ident(opened.view)}"
-        )
+        query = f"SELECT _row, _line, {body}, NOT ({any_problem}) AS _ok FROM {ident(opened.view)}"
+        columns = "*"
+        if keep is not None:
+            columns = ", ".join(ident(c) for c in ["_row", "_line", *keep, "_ok"])
+        sql = f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {columns} FROM ({query})"
         store.execute(sql, params.used_in(sql))
-        staged = int(store.scalar("SELECT count(*) FROM _stage"))
+        row = store.fetchone("SELECT count(*), count(*) FILTER (NOT _ok) FROM _stage")
+        assert row is not None
+        staged, bad = int(row[0]), int(row[1])
+        self.last_ok = staged - bad
         self.rows_read += staged + len(opened.parse_rejects)
-        bad = int(store.scalar("SELECT count(*) FROM _stage WHERE NOT _ok"))
         if bad:
             sql = (
                 f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT _row, _line, "
@@ -144,7 +153,7 @@ class LoadContext:
             self._write_rejects(opened)
         self._write_parse_rejects(opened)
         self.rejected += bad + len(opened.parse_rejects)
-        return staged
+        return f"({query})"
 
     def _write_rejects(self, opened: OpenedSource) -> None:
         store = self.store
