@@ -15,7 +15,7 @@ from typing import Any
 from microseg.errors import WorkspaceError
 from microseg.ingest import LoadReport, Progress
 from microseg.synth import generate_shop
-from microseg.workspace import Clock, Workspace, WorkspaceStatus
+from microseg.workspace import TimeSource, Workspace, WorkspaceStatus
 
 __all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
 
@@ -63,7 +63,7 @@ def run_demo(
     root = Path(path)
     _fresh_folder(root)
     # The shop's clock stands just after its last day, so nothing loaded is "in the future".
-    clock: Clock = lambda: datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=UTC)  # noqa: E731
+    clock: TimeSource = lambda: datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=UTC)  # noqa: E731
     ws = Workspace.init(root, name="demo-shop", timezone="Europe/Paris", clock=clock)
     try:
         if progress:

@@ -16,12 +16,15 @@ from microseg._time import AsOf, to_store_time
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
 from microseg.errors import WorkspaceError
 from microseg.ingest import Kind, LoadReport, Progress, ingest
+from microseg.lang import BUILTIN_EVENT_TYPES, Clock, Schema, SegmentDefinition
+from microseg.lang.profile import Profile
+from microseg.segments import SegmentCatalog, SegmentRun, evaluate_profile, evaluate_segments
 from microseg.store import Store
 
-__all__ = ["CONFIG_FILE", "Workspace", "WorkspaceStatus"]
+__all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
 
 CONFIG_FILE = "microseg.yaml"
-Clock = Callable[[], datetime]
+TimeSource = Callable[[], datetime]
 
 
 def _system_clock() -> datetime:
@@ -65,7 +68,7 @@ class Workspace:
     >>> ws.customers(as_of="2025-06-30").to_pandas()                  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, config: WorkspaceConfig, *, clock: Clock = _system_clock):
+    def __init__(self, path: Path, config: WorkspaceConfig, *, clock: TimeSource = _system_clock):
         self.path = path
         self.config = config
         self._clock = clock
@@ -86,7 +89,7 @@ class Workspace:
         name: str | None = None,
         timezone: str = "UTC",
         currency: str = "EUR",
-        clock: Clock = _system_clock,
+        clock: TimeSource = _system_clock,
     ) -> Workspace:
         """Create a workspace in ``path`` (created if missing; must not hold one already)."""
         root = Path(path)
@@ -105,7 +108,9 @@ class Workspace:
         return cls.open(root, clock=clock)
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, clock: Clock = _system_clock) -> Workspace:
+    def open(
+        cls, path: str | Path | None = None, *, clock: TimeSource = _system_clock
+    ) -> Workspace:
         """Open the workspace at ``path``, ``$MICROSEG_WORKSPACE`` or the current folder."""
         root = Path(path or os.environ.get("MICROSEG_WORKSPACE") or ".")
         config_path = root / CONFIG_FILE
@@ -245,6 +250,96 @@ class Workspace:
         for name in self.store.attribute_columns():
             families[self.config.family_of(name) or "unclassified"].append(name)
         return families
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def schema(self) -> Schema:
+        """What rules may refer to: attributes (with derived ``age``), event types, segments."""
+        attributes = dict(self.store.attribute_columns())
+        if "birth_date" in attributes and "age" not in attributes:
+            attributes["age"] = "number"
+        seen = {str(r[0]) for r in self.store.fetchall("SELECT DISTINCT type FROM events")}
+        return Schema(
+            attributes=attributes,
+            event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
+        )
+
+    def segments(self) -> SegmentCatalog:
+        """The segment definitions in ``segments/`` (every file's problems raised at once)."""
+        return SegmentCatalog.load(self.path / "segments")
+
+    def validate_segments(
+        self, names: Sequence[str] | None = None, *, extra: SegmentDefinition | None = None
+    ) -> SegmentCatalog:
+        """Check definitions against the workspace; raise :class:`RuleError` listing problems."""
+        catalog = self.segments()
+        if extra is not None:
+            catalog = catalog.with_definition(extra)
+        catalog.check(self.schema(), list(names) if names else None)
+        return catalog
+
+    def clock(self, as_of: AsOf | None = None) -> Clock:
+        return Clock(self.as_of(as_of), self.config.timezone)
+
+    def evaluate(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        as_of: AsOf | None = None,
+        save: bool = True,
+    ) -> SegmentRun:
+        """Evaluate segments in batch at ``as_of``; members are stored as a snapshot.
+
+        All named segments (all of them by default) are evaluated together, with one
+        aggregation pass over the events.
+        """
+        catalog = self.validate_segments(names)
+        chosen = list(names) if names else sorted(catalog.definitions)
+        clock = self.clock(as_of)
+        return evaluate_segments(
+            self.store,
+            catalog,
+            chosen,
+            customers=self.customers(as_of=clock.as_of if as_of is not None else None),
+            events=self.events(),
+            clock=clock,
+            attribute_types=self.schema().attributes,
+            save=save,
+            evaluated_at=self.now(),
+        )
+
+    def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
+        """The members of one segment at ``as_of`` (evaluated now, not stored)."""
+        self.evaluate([name], as_of=as_of, save=False)
+        table = self.store.table("_segment_eval")
+        return table.filter(table[name]).select("customer_id").order_by("customer_id")
+
+    def profile(self, customer_id: str, *, as_of: AsOf | None = None) -> Profile:
+        """One customer's attributes at ``as_of`` and events before it, for the interpreter."""
+        clock = self.clock(as_of)
+        customers = self.customers(as_of=clock.as_of if as_of is not None else None)
+        rows = customers.filter(customers.customer_id == customer_id).to_pyarrow().to_pylist()
+        if not rows:
+            raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
+        events = self.store.table("events")
+        chosen = events.filter(
+            (events.customer_id == customer_id) & (events.timestamp < clock.as_of)
+        ).drop("load_id")
+        return Profile(
+            customer_id=customer_id,
+            attributes={k: v for k, v in rows[0].items() if k != "customer_id"},
+            events=chosen.to_pyarrow().to_pylist(),
+            attribute_types=self.schema().attributes,
+        )
+
+    def segments_of(
+        self, customer_id: str, *, as_of: AsOf | None = None, names: Sequence[str] | None = None
+    ) -> dict[str, bool]:
+        """Which segments one customer is in, by the per-profile interpreter."""
+        catalog = self.validate_segments(names)
+        chosen = list(names) if names else sorted(catalog.definitions)
+        profile = self.profile(customer_id, as_of=as_of)
+        return evaluate_profile(catalog, chosen, profile, self.clock(as_of))
 
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""

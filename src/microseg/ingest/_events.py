@@ -122,8 +122,14 @@ def load_events(
     # need, and convert the rest on the way into the events table: one read more of the
     # source is cheaper than a wide temporary copy (10M events: 24 s instead of 32 s).
     # Rows without ids need the copy, for the window that numbers identical rows.
-    lean = "event_id" in opened.columns and not store.scalar(
-        f"SELECT count(*) FROM {ident(opened.view)} WHERE {select['event_id']} IS NULL"
+    # (CSV and JSON Lines are already a temporary copy: reading it twice gains nothing.)
+    typed = opened.source.format in ("parquet", "frame")
+    lean = (
+        typed
+        and "event_id" in opened.columns
+        and not store.scalar(
+            f"SELECT count(*) FROM {ident(opened.view)} WHERE {select['event_id']} IS NULL"
+        )
     )
     keep = ["event_id", *(f"id_{t}" for t in IDENTITY_TYPES), "_key"] if lean else None
     query = ctx.stage(opened, select, problems, params, keep=keep)

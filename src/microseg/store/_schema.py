@@ -85,6 +85,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             "column" VARCHAR, value VARCHAR, problem VARCHAR, reason VARCHAR, raw JSON,
             rejected_at TIMESTAMP)""",
     ),
+    (
+        """CREATE TABLE memberships (
+            as_of TIMESTAMP, segment VARCHAR, version VARCHAR, customer_id VARCHAR)""",
+        """CREATE TABLE segment_runs (
+            as_of TIMESTAMP, segment VARCHAR, version VARCHAR, members BIGINT,
+            customers BIGINT, evaluated_at TIMESTAMP)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -163,6 +163,48 @@ class Store:
     def next_load_id(self) -> int:
         return int(self.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM loads"))
 
+    def membership_sizes(self, table: str, segments: list[str]) -> dict[str, int]:
+        """Members per segment in a table of boolean membership columns."""
+        if not segments:
+            return {}
+        counts = ", ".join(f"count(*) FILTER ({ident(s)})" for s in segments)
+        row = self.fetchone(f"SELECT {counts} FROM {ident(table)}")
+        assert row is not None
+        return {s: int(v) for s, v in zip(segments, row, strict=True)}
+
+    def replace_memberships(
+        self,
+        table: str,
+        *,
+        segment: str,
+        as_of: datetime,
+        version: str,
+        customers: int,
+        evaluated_at: datetime,
+    ) -> None:
+        """Store one segment's members at ``as_of`` (a snapshot), replacing the same run."""
+        key = {"as_of": as_of, "segment": segment, "version": version}
+        self.execute(
+            "DELETE FROM memberships WHERE as_of = $as_of AND segment = $segment "
+            "AND version = $version",
+            key,
+        )
+        self.execute(
+            "DELETE FROM segment_runs WHERE as_of = $as_of AND segment = $segment "
+            "AND version = $version",
+            key,
+        )
+        self.execute(
+            f"INSERT INTO memberships SELECT $as_of, $segment, $version, customer_id "
+            f"FROM {ident(table)} WHERE {ident(segment)}",
+            key,
+        )
+        self.execute(
+            f"INSERT INTO segment_runs SELECT $as_of, $segment, $version, "
+            f"count(*) FILTER ({ident(segment)}), $customers, $at FROM {ident(table)}",
+            {**key, "customers": customers, "at": evaluated_at},
+        )
+
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)
 

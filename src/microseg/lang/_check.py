@@ -1,0 +1,200 @@
+"""Type checking a rule tree against the workspace, before any query runs.
+
+Every problem is collected (with its field path) and reported at once; misspelt names
+of attributes, traits, segments and event types get a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+from microseg.lang._nodes import (
+    AllRule,
+    AnyRule,
+    AttributeRule,
+    BucketRule,
+    EventRule,
+    NotRule,
+    Predicate,
+    PropertyPredicate,
+    Rule,
+    SegmentRule,
+    SequenceRule,
+    TraitRule,
+    Window,
+)
+from microseg.lang._schema import EVENT_PROPERTY_TYPES, OPERATORS_BY_TYPE, Schema
+from microseg.lang._when import is_time_text
+
+__all__ = ["check_rule", "children", "find_cycle", "segment_references"]
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _operand_values(pred: Predicate) -> list[object]:
+    operand = pred.operand
+    return list(operand) if isinstance(operand, list | tuple) else [operand]
+
+
+def _check_predicate(pred: Predicate, kind: str, what: str, path: str) -> Iterator[tuple[str, str]]:
+    op = pred.op
+    allowed = OPERATORS_BY_TYPE[kind]
+    if op not in allowed:
+        choices = ", ".join(sorted(allowed))
+        yield path, f"{op} does not apply to {what} ({kind}); use one of {choices}"
+        return
+    if op == "is_null":
+        return
+    for value in _operand_values(pred):
+        if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            yield path, f"{what} is a number; {op} needs a number, got {value!r}"
+        elif kind in ("date", "timestamp") and not is_time_text(value):
+            yield (
+                path,
+                (
+                    f"{what} is a {kind}; {op} needs an ISO date or a relative time such as "
+                    f"'30 days ago', got {value!r}"
+                ),
+            )
+        elif kind == "boolean" and not isinstance(value, bool):
+            yield path, f"{what} is true or false; got {value!r}"
+        elif kind in ("text", "list") and not isinstance(value, str):
+            yield path, f"{what} is {kind}; {op} needs text, got {value!r} (quote it)"
+
+
+def _check_window(window: Window | None, path: str) -> Iterator[tuple[str, str]]:
+    if window is None:
+        return
+    for label, value in (("from", window.from_), ("to", window.to), ("since", window.since)):
+        if value is not None and not is_time_text(value):
+            yield (
+                f"{path}.window.{label}",
+                (f"{value!r} is not a time: write 'today', 'N days ago' or an ISO date"),
+            )
+
+
+def _property_kind(pred: PropertyPredicate) -> str:
+    return EVENT_PROPERTY_TYPES.get(pred.property, "json")
+
+
+def _check_event_type(name: str, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    if name != "any" and name not in schema.event_types:
+        hint = _suggest(name, schema.event_types)
+        if hint:  # an unseen type may be legitimate; a near-miss of a known one is a typo
+            yield path, f"unknown event type {name!r}{hint}"
+
+
+def _check_where(where: list[PropertyPredicate], path: str) -> Iterator[tuple[str, str]]:
+    for j, pred in enumerate(where):
+        yield from _check_predicate(
+            pred, _property_kind(pred), f"property {pred.property}", f"{path}.where[{j}]"
+        )
+
+
+def check_rule(rule: Rule, schema: Schema, path: str = "rule") -> list[tuple[str, str]]:
+    """All problems of ``rule`` as (field path, message)."""
+    return list(_check(rule, schema, path))
+
+
+def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(rule, AllRule | AnyRule):
+        items = rule.all if isinstance(rule, AllRule) else rule.any
+        label = "all" if isinstance(rule, AllRule) else "any"
+        for i, child in enumerate(items):
+            yield from _check(child, schema, f"{path}.{label}[{i}]")
+    elif isinstance(rule, NotRule):
+        yield from _check(rule.not_, schema, f"{path}.not")
+    elif isinstance(rule, AttributeRule):
+        kind = schema.attributes.get(rule.attribute)
+        if kind is None:
+            yield (
+                f"{path}.attribute",
+                f"unknown attribute {rule.attribute!r}"
+                + _suggest(rule.attribute, schema.attributes),
+            )
+        else:
+            yield from _check_predicate(rule, kind, f"attribute {rule.attribute}", path)
+    elif isinstance(rule, TraitRule):
+        kind = schema.traits.get(rule.trait)
+        if kind is None:
+            known = schema.traits
+            yield f"{path}.trait", f"unknown trait {rule.trait!r}{_suggest(rule.trait, known)}"
+        else:
+            yield from _check_predicate(rule, kind, f"trait {rule.trait}", path)
+    elif isinstance(rule, EventRule):
+        yield from _check_event_type(rule.event, schema, f"{path}.event")
+        yield from _check_where(rule.where, path)
+        yield from _check_window(rule.window, path)
+        name, test = rule.aggregate
+        if name in ("count", "distinct"):
+            yield from _check_predicate(test, "number", name, f"{path}.{name}")
+        else:
+            prop = getattr(test, "property", "")
+            kind = EVENT_PROPERTY_TYPES.get(prop, "number")
+            if name in ("sum", "avg") and kind != "number":
+                yield f"{path}.{name}.property", f"{name} needs a number property, {prop} is {kind}"
+            else:
+                yield from _check_predicate(test, kind, f"{name} of {prop}", f"{path}.{name}")
+    elif isinstance(rule, SequenceRule):
+        spec = rule.sequence
+        yield from _check_window(spec.window, f"{path}.sequence")
+        for i, step in enumerate(spec.steps):
+            step_path = f"{path}.sequence.steps[{i}]"
+            yield from _check_event_type(step.event, schema, f"{step_path}.event")
+            yield from _check_where(step.where, step_path)
+            if step.absent and i != len(spec.steps) - 1:
+                yield f"{step_path}.absent", "only the last step can be absent"
+    elif isinstance(rule, SegmentRule):
+        if rule.segment not in schema.segments:
+            hint = _suggest(rule.segment, schema.segments)
+            yield f"{path}.segment", f"unknown segment {rule.segment!r}{hint}"
+    elif isinstance(rule, BucketRule):
+        return
+
+
+def children(rule: Rule) -> list[Rule]:
+    if isinstance(rule, AllRule):
+        return list(rule.all)
+    if isinstance(rule, AnyRule):
+        return list(rule.any)
+    if isinstance(rule, NotRule):
+        return [rule.not_]
+    return []
+
+
+def segment_references(rule: Rule) -> set[str]:
+    found = {rule.segment} if isinstance(rule, SegmentRule) else set()
+    for child in children(rule):
+        found |= segment_references(child)
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle in segment references (name -> referenced names), as a path, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None

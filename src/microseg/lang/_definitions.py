@@ -1,0 +1,227 @@
+"""Segment definitions: YAML files in ``segments/`` (segments as code), or built in Python."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from microseg.lang._errors import Problem, RuleError
+from microseg.lang._nodes import KINDS, OPERATORS, Rule
+
+__all__ = ["SegmentDefinition", "load_definition", "parse_definition"]
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class SegmentDefinition(BaseModel):
+    """One segment: a name, words for people, and a rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    title: str | None = None
+    description: str | None = None
+    parent: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    rule: Rule
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(f"{value!r} is not a slug: use lower-case letters, digits and dashes")
+        return value
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        data["rule"] = self.model_dump(mode="json", by_alias=True, exclude_none=True)["rule"]
+        return yaml.safe_dump(_clean(data), sort_keys=False, allow_unicode=True)
+
+
+def _clean(value: Any) -> Any:
+    """Drop empty defaults (``where: []``, ``absent: false``) from a dumped rule."""
+    if isinstance(value, dict):
+        return {
+            k: _clean(v)
+            for k, v in value.items()
+            if not (k == "where" and v == []) and not (k == "absent" and v is False)
+        }
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    index: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                index[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Drop the union tags pydantic inserts where a rule is parsed.
+
+    A rule is parsed at ``rule``, at each item of ``all``/``any`` and at ``not``; the next
+    element of the location there is the tag (the rule's kind), not a field.
+    """
+    out: list[str | int] = []
+    expect_tag = False
+    for part in loc:
+        if expect_tag and part in KINDS:
+            expect_tag = False
+            out.append(part)
+            out.append("\0tag")
+            continue
+        expect_tag = False
+        if out and out[-1] == "\0tag":
+            out.pop()
+            out.pop()
+            if part == "not":
+                out.append(part)
+                expect_tag = True
+                continue
+            out.append(part)
+            continue
+        out.append(part)
+        at_list_item = isinstance(part, int) and len(out) >= 2 and out[-2] in ("all", "any")
+        if (part == "rule" and len(out) == 1) or at_list_item:
+            expect_tag = True
+    if out and out[-1] == "\0tag":
+        out.pop()
+        out.pop()
+    return tuple(out)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _data_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+_FIELDS = sorted(
+    {
+        *KINDS,
+        *OPERATORS,
+        "where",
+        "window",
+        "property",
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "distinct",
+        "steps",
+        "within",
+        "absent",
+        "last",
+        "from",
+        "to",
+        "since",
+        "salt",
+    }
+)
+
+
+def _message(error: Any, data: Any) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _FIELDS, n=1, cutoff=0.6)
+        return f"unknown field {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+    if kind == "rule_kind":
+        node = _data_at(data, _clean_loc(loc))
+        if isinstance(node, dict):
+            keys = [k for k in node if k in KINDS]
+            if len(keys) > 1:
+                return f"a rule has one kind, this one has {', '.join(keys)}; nest them under all:"
+            for key in node:
+                close = difflib.get_close_matches(str(key), KINDS, n=1, cutoff=0.6)
+                if close:
+                    return f"unknown rule kind {key!r}; did you mean {close[0]!r}?"
+        return str(error["msg"])
+    if kind == "missing":
+        return f"missing required field {str(loc[-1])!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def parse_definition(
+    data: Any, *, file: str | None = None, text: str | None = None
+) -> SegmentDefinition:
+    """Validate a definition (a mapping); raise :class:`RuleError` with every problem."""
+    if not isinstance(data, dict):
+        raise RuleError([Problem("(top level)", "expected a mapping with name and rule", file, 1)])
+    try:
+        return SegmentDefinition.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_index(text) if text else {}
+        problems = []
+        seen = set()
+        for error in exc.errors():
+            loc = _clean_loc(tuple(error["loc"]))
+            line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+            problem = Problem(_path(loc), _message(error, data), file, line)
+            if str(problem) not in seen:
+                seen.add(str(problem))
+                problems.append(problem)
+        raise RuleError(problems) from None
+
+
+def load_definition(path: str | Path) -> SegmentDefinition:
+    """Read one segment file."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise RuleError(
+            [Problem("(file)", f"not valid YAML: {getattr(exc, 'problem', exc)}", str(path), line)]
+        ) from None
+    definition = parse_definition(data, file=str(path), text=text)
+    if definition.name != path.stem:
+        raise RuleError(
+            [
+                Problem(
+                    "name",
+                    f"the name {definition.name!r} differs from the file name {path.stem!r}; "
+                    "make them the same",
+                    str(path),
+                    _line_index(text).get(("name",)),
+                )
+            ]
+        )
+    return definition

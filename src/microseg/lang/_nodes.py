@@ -1,0 +1,305 @@
+"""The rule tree: one pydantic model per node kind, a discriminated union over them.
+
+A node is a mapping with exactly one kind key (``all``, ``any``, ``not``, ``attribute``,
+``trait``, ``event``, ``sequence``, ``segment``, ``bucket``). Operators are fields of the
+nodes that compare a value; exactly one of them must be given. See docs/segments.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from microseg._duration import Duration, parse_duration
+
+__all__ = [
+    "KINDS",
+    "OPERATORS",
+    "AllRule",
+    "AnyRule",
+    "AttributeRule",
+    "BucketRule",
+    "EventRule",
+    "NotRule",
+    "Predicate",
+    "PropertyPredicate",
+    "Rule",
+    "SegmentRule",
+    "SequenceRule",
+    "SequenceSpec",
+    "SequenceStep",
+    "TraitRule",
+    "Window",
+]
+
+Scalar = Union[bool, int, float, str, date, datetime]  # noqa: UP007 (pydantic order matters)
+
+#: Every operator and whether its operand is a list.
+OPERATORS: dict[str, str] = {
+    "eq": "scalar",
+    "ne": "scalar",
+    "in": "list",
+    "not_in": "list",
+    "gt": "scalar",
+    "gte": "scalar",
+    "lt": "scalar",
+    "lte": "scalar",
+    "between": "pair",
+    "contains": "scalar",
+    "contains_any": "list",
+    "contains_all": "list",
+    "starts_with": "text",
+    "ends_with": "text",
+    "matches": "text",
+    "is_null": "bool",
+}
+KINDS = ("all", "any", "not", "attribute", "trait", "event", "sequence", "segment", "bucket")
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Predicate(_Node):
+    """Exactly one operator and its operand."""
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    gt: Scalar | None = None
+    gte: Scalar | None = None
+    lt: Scalar | None = None
+    lte: Scalar | None = None
+    between: tuple[Scalar, Scalar] | None = None
+    contains: Scalar | None = None
+    contains_any: list[Scalar] | None = None
+    contains_all: list[Scalar] | None = None
+    starts_with: str | None = None
+    ends_with: str | None = None
+    matches: str | None = None
+    is_null: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_operator(self) -> Predicate:
+        given = [name for name in OPERATORS if getattr(self, _field(name)) is not None]
+        if len(given) != 1:
+            what = "no operator" if not given else "operators " + ", ".join(given)
+            raise ValueError(
+                f"needs exactly one operator, got {what} (operators: {', '.join(OPERATORS)})"
+            )
+        if self.matches is not None:
+            import re
+
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: not a regular expression ({exc})") from None
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(n for n in OPERATORS if getattr(self, _field(n)) is not None)
+
+    @property
+    def operand(self) -> Any:
+        return getattr(self, _field(self.op))
+
+
+def _field(op: str) -> str:
+    return "in_" if op == "in" else op
+
+
+class Window(_Node):
+    """``{last: 90 days}``, ``{from: X, to: Y}`` or ``{since: X}``; times are relative or ISO."""
+
+    last: str | None = None
+    from_: str | date | datetime | None = Field(default=None, alias="from")
+    to: str | date | datetime | None = None
+    since: str | date | datetime | None = None
+
+    @field_validator("last")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Window:
+        forms = [
+            self.last is not None,
+            self.from_ is not None or self.to is not None,
+            self.since is not None,
+        ]
+        if sum(forms) != 1:
+            raise ValueError("write one of {last: ...}, {from: ..., to: ...} or {since: ...}")
+        return self
+
+    @property
+    def last_duration(self) -> Duration | None:
+        return parse_duration(self.last) if self.last else None
+
+
+class AllRule(_Node):
+    all: list[Rule] = Field(min_length=1)
+
+
+class AnyRule(_Node):
+    any: list[Rule] = Field(min_length=1)
+
+
+class NotRule(_Node):
+    not_: Rule = Field(alias="not")
+
+
+class AttributeRule(Predicate):
+    attribute: str
+
+
+class TraitRule(Predicate):
+    trait: str
+
+
+class PropertyPredicate(Predicate):
+    property: str
+
+
+class Aggregate(Predicate):
+    property: str
+
+
+class EventRule(_Node):
+    event: str
+    where: list[PropertyPredicate] = Field(default_factory=list)
+    window: Window | None = None
+    count: Predicate | None = None
+    sum: Aggregate | None = None
+    avg: Aggregate | None = None
+    min: Aggregate | None = None
+    max: Aggregate | None = None
+    distinct: Aggregate | None = None
+
+    @model_validator(mode="after")
+    def _one_aggregate(self) -> EventRule:
+        given = [a for a in ("count", "sum", "avg", "min", "max", "distinct") if getattr(self, a)]
+        if len(given) > 1:
+            raise ValueError(f"one aggregate test per event rule, got {', '.join(given)}")
+        return self
+
+    @property
+    def aggregate(self) -> tuple[str, Predicate]:
+        """The aggregate and its test; ``count >= 1`` when none is written."""
+        for name in ("count", "sum", "avg", "min", "max", "distinct"):
+            test = getattr(self, name)
+            if test is not None:
+                return name, test
+        return "count", Predicate(gte=1)
+
+
+class SequenceStep(_Node):
+    event: str
+    where: list[PropertyPredicate] = Field(default_factory=list)
+    within: str | None = None
+    absent: bool = False
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class SequenceSpec(_Node):
+    steps: list[SequenceStep] = Field(min_length=2)
+    window: Window | None = None
+
+    @model_validator(mode="after")
+    def _steps(self) -> SequenceSpec:
+        if self.steps[0].absent or self.steps[0].within:
+            raise ValueError("the first step cannot be absent or have within")
+        for i, step in enumerate(self.steps[1:], start=1):
+            if step.within is None:
+                raise ValueError(f"steps[{i}] needs within (how long after the step before)")
+        return self
+
+
+class SequenceRule(_Node):
+    sequence: SequenceSpec
+
+
+class SegmentRule(_Node):
+    segment: str
+
+
+class BucketSpec(_Node):
+    salt: str
+    from_: int = Field(alias="from", ge=0, le=100)
+    to: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> BucketSpec:
+        if self.from_ >= self.to:
+            raise ValueError("bucket needs from < to (buckets are 0 to 99, to is exclusive)")
+        return self
+
+
+class BucketRule(_Node):
+    bucket: BucketSpec
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        present = [k for k in KINDS if k in value]
+        if len(present) == 1:
+            return present[0]
+        return None
+    if isinstance(value, BaseModel):
+        for kind, model in _MODELS.items():
+            if isinstance(value, model):
+                return kind
+    return None
+
+
+Rule = Annotated[
+    Annotated[AllRule, Tag("all")]
+    | Annotated[AnyRule, Tag("any")]
+    | Annotated[NotRule, Tag("not")]
+    | Annotated[AttributeRule, Tag("attribute")]
+    | Annotated[TraitRule, Tag("trait")]
+    | Annotated[EventRule, Tag("event")]
+    | Annotated[SequenceRule, Tag("sequence")]
+    | Annotated[SegmentRule, Tag("segment")]
+    | Annotated[BucketRule, Tag("bucket")],
+    Discriminator(
+        _kind,
+        custom_error_type="rule_kind",
+        custom_error_message="a rule needs exactly one of: " + ", ".join(KINDS),
+    ),
+]
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "all": AllRule,
+    "any": AnyRule,
+    "not": NotRule,
+    "attribute": AttributeRule,
+    "trait": TraitRule,
+    "event": EventRule,
+    "sequence": SequenceRule,
+    "segment": SegmentRule,
+    "bucket": BucketRule,
+}
+
+for _model in (AllRule, AnyRule, NotRule):
+    _model.model_rebuild()

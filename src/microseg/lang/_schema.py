@@ -1,0 +1,57 @@
+"""What a rule may refer to in a workspace, and which operators suit which types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BUILTIN_EVENT_TYPES", "EVENT_PROPERTY_TYPES", "OPERATORS_BY_TYPE", "Schema"]
+
+#: Promoted event columns and their types; any other property is a key of ``properties``.
+EVENT_PROPERTY_TYPES: dict[str, str] = {
+    "event_id": "text",
+    "type": "text",
+    "timestamp": "timestamp",
+    "amount": "number",
+    "quantity": "number",
+    "discount": "number",
+    "product_id": "text",
+    "category": "text",
+    "channel": "text",
+    "order_id": "text",
+    "campaign": "text",
+    "query": "text",
+}
+
+BUILTIN_EVENT_TYPES = (
+    "purchase",
+    "return",
+    "view",
+    "search",
+    "cart_add",
+    "checkout_abandon",
+    "email_sent",
+    "email_open",
+    "email_click",
+)
+
+_ORDERED = {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_null"}
+_TEXTUAL = {"contains", "contains_any", "contains_all", "starts_with", "ends_with", "matches"}
+OPERATORS_BY_TYPE: dict[str, set[str]] = {
+    "text": _ORDERED | _TEXTUAL,
+    "number": _ORDERED,
+    "date": _ORDERED,
+    "timestamp": _ORDERED,
+    "boolean": {"eq", "ne", "is_null"},
+    "list": {"contains", "contains_any", "contains_all", "is_null"},
+    "json": _ORDERED | _TEXTUAL,  # a key of properties: the operand decides
+}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Attributes (name -> type), traits (name -> type), segments and event types known."""
+
+    attributes: dict[str, str] = field(default_factory=dict)
+    traits: dict[str, str] = field(default_factory=dict)
+    segments: frozenset[str] = frozenset()
+    event_types: frozenset[str] = frozenset(BUILTIN_EVENT_TYPES)

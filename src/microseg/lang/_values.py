@@ -1,0 +1,117 @@
+"""Operator semantics on Python values: the reference the batch lowering must match.
+
+A comparison on a missing value is false; ``is_null`` asks for missing values. ``eq``,
+``ne``, ``in`` and ``not_in`` are exact; ``contains``, ``starts_with``, ``ends_with`` and
+``matches`` ignore case. Properties outside the promoted columns are JSON values: an
+operand of text matches only text values, a number only numbers, a boolean only booleans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from microseg.lang._nodes import Predicate
+from microseg.lang._when import Clock
+
+__all__ = ["bucket_of", "compare", "json_value"]
+
+
+def bucket_of(customer_id: str, salt: str) -> int:
+    """Deterministic bucket in [0, 100): the low 64 bits of md5(salt:customer_id), mod 100."""
+    digest = hashlib.md5(f"{salt}:{customer_id}".encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "little") % 100
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def json_value(value: Any, operand: Any) -> Any:
+    """A JSON property value as the operand's type sees it (None when the types differ)."""
+    sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
+    if isinstance(sample, bool):
+        return value if isinstance(value, bool) else None
+    if _is_number(sample):
+        return float(value) if _is_number(value) else None
+    return value if isinstance(value, str) else None
+
+
+def _resolve(kind: str, operand: Any, clock: Clock) -> Any:
+    if isinstance(operand, list | tuple):
+        return [_resolve(kind, o, clock) for o in operand]
+    if kind == "date":
+        return clock.day(operand)
+    if kind == "timestamp":
+        return clock.instant(operand)
+    if kind == "number" or (kind == "json" and _is_number(operand)):
+        return float(operand)
+    return operand
+
+
+def compare(pred: Predicate, value: Any, kind: str, clock: Clock) -> bool:
+    """Apply ``pred`` to ``value`` of type ``kind``."""
+    op = pred.op
+    operand = pred.operand
+    if kind == "json":
+        value = json_value(value, operand)
+    if op == "is_null":
+        return (value is None) == bool(operand)
+    if value is None:
+        return False
+    operand = _resolve(kind, operand, clock)
+    if kind == "number" or (kind == "json" and isinstance(value, float)):
+        value = float(value)
+    if kind == "date" and isinstance(value, datetime):
+        value = value.date()
+    if kind == "list":
+        items = [str(v).lower() for v in value]
+        if op == "contains":
+            return str(operand).lower() in items
+        if op == "contains_any":
+            return any(str(o).lower() in items for o in operand)
+        if op == "contains_all":
+            return all(str(o).lower() in items for o in operand)
+        return False
+    if op == "eq":
+        return bool(value == operand)
+    if op == "ne":
+        return bool(value != operand)
+    if op == "in":
+        return value in operand
+    if op == "not_in":
+        return value not in operand
+    if op in ("gt", "gte", "lt", "lte", "between"):
+        return _ordered(op, value, operand)
+    text = str(value).lower()
+    if op == "contains":
+        return str(operand).lower() in text
+    if op == "contains_any":
+        return any(str(o).lower() in text for o in operand)
+    if op == "contains_all":
+        return all(str(o).lower() in text for o in operand)
+    if op == "starts_with":
+        return text.startswith(str(operand).lower())
+    if op == "ends_with":
+        return text.endswith(str(operand).lower())
+    if op == "matches":
+        return re.search(str(operand), str(value), re.IGNORECASE) is not None
+    raise ValueError(f"no evaluation rule for operator {op!r}")
+
+
+def _ordered(op: str, value: Any, operand: Any) -> bool:
+    try:
+        if op == "gt":
+            return bool(value > operand)
+        if op == "gte":
+            return bool(value >= operand)
+        if op == "lt":
+            return bool(value < operand)
+        if op == "lte":
+            return bool(value <= operand)
+        low, high = operand
+        return bool(low <= value <= high)
+    except TypeError:  # e.g. a date against a number: never true
+        return False

@@ -1,0 +1,211 @@
+"""The per-profile evaluator: one customer's attributes and events, in Python, no database.
+
+It interprets the same tree the batch compiler lowers to Ibis, and must agree with it for
+every customer, segment and ``as_of`` (tests/lang/test_agreement.py proves it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from microseg._duration import parse_duration
+from microseg.lang._nodes import (
+    AllRule,
+    AnyRule,
+    AttributeRule,
+    BucketRule,
+    EventRule,
+    NotRule,
+    PropertyPredicate,
+    Rule,
+    SegmentRule,
+    SequenceRule,
+    SequenceStep,
+    TraitRule,
+    Window,
+)
+from microseg.lang._schema import EVENT_PROPERTY_TYPES
+from microseg.lang._values import bucket_of, compare, json_value
+from microseg.lang._when import Clock
+
+__all__ = ["Profile", "ProfileEvaluator"]
+
+Event = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One customer: attributes as of the evaluation, events (timestamps naive UTC)."""
+
+    customer_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    events: Sequence[Event] = ()
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    attribute_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def _property(event: Event, name: str) -> Any:
+    if name in EVENT_PROPERTY_TYPES:
+        return event.get(name)
+    props = event.get("properties")
+    if isinstance(props, str):
+        props = json.loads(props)
+    return props.get(name) if isinstance(props, dict) else None
+
+
+def _window_bounds(window: Window | None, clock: Clock) -> tuple[datetime | None, datetime]:
+    if window is None:
+        return None, clock.as_of
+    return clock.window(window.last_duration, window.from_, window.to, window.since)
+
+
+class ProfileEvaluator:
+    """Evaluate rules for one profile at one ``as_of``.
+
+    ``segment_rule`` maps a segment name to its full rule (parent included), for
+    ``segment:`` references.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        clock: Clock,
+        *,
+        segment_rule: Callable[[str], Rule] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.clock = clock
+        self.segment_rule = segment_rule
+        self._segments: dict[str, bool] = {}
+        self.events = sorted(
+            (e for e in profile.events if e["timestamp"] < clock.as_of),
+            key=lambda e: e["timestamp"],
+        )
+
+    def segment(self, name: str) -> bool:
+        if name not in self._segments:
+            if self.segment_rule is None:
+                raise ValueError(f"segment {name!r} referenced but no segments are known")
+            self._segments[name] = self.holds(self.segment_rule(name))
+        return self._segments[name]
+
+    def holds(self, rule: Rule) -> bool:
+        if isinstance(rule, AllRule):
+            return all(self.holds(r) for r in rule.all)
+        if isinstance(rule, AnyRule):
+            return any(self.holds(r) for r in rule.any)
+        if isinstance(rule, NotRule):
+            return not self.holds(rule.not_)
+        if isinstance(rule, AttributeRule):
+            kind = self._attribute_kind(rule.attribute)
+            return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
+        if isinstance(rule, TraitRule):
+            value = self.profile.traits.get(rule.trait)
+            kind = "number" if isinstance(value, int | float) else "text"
+            return compare(rule, value, kind, self.clock)
+        if isinstance(rule, EventRule):
+            return self._event(rule)
+        if isinstance(rule, SequenceRule):
+            return self._sequence(rule)
+        if isinstance(rule, SegmentRule):
+            return self.segment(rule.segment)
+        if isinstance(rule, BucketRule):
+            spec = rule.bucket
+            return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
+        raise ValueError(f"no per-profile evaluation rule for {type(rule).__name__}")
+
+    def _attribute_kind(self, name: str) -> str:
+        if name in self.profile.attribute_types:
+            return str(self.profile.attribute_types[name])
+        value = self.profile.attributes.get(name)
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, int | float):
+            return "number"
+        if isinstance(value, datetime):
+            return "timestamp"
+        if isinstance(value, list | tuple):
+            return "list"
+        if hasattr(value, "isoformat"):
+            return "date"
+        return "text"
+
+    def _matches(
+        self,
+        event: Event,
+        kind: str,
+        where: Sequence[PropertyPredicate],
+    ) -> bool:
+        if kind != "any" and event.get("type") != kind:
+            return False
+        for pred in where:
+            prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
+            if not compare(pred, _property(event, pred.property), prop_kind, self.clock):
+                return False
+        return True
+
+    def _event(self, rule: EventRule) -> bool:
+        lower, upper = _window_bounds(rule.window, self.clock)
+        chosen = [
+            e
+            for e in self.events
+            if (lower is None or e["timestamp"] >= lower)
+            and e["timestamp"] < upper
+            and self._matches(e, rule.event, rule.where)
+        ]
+        name, test = rule.aggregate
+        if name == "count":
+            return compare(test, float(len(chosen)), "number", self.clock)
+        prop = test.property  # type: ignore[attr-defined]
+        kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        if name == "distinct":
+            raw = [_property(e, prop) for e in chosen]
+            values = (
+                {v for v in raw if v is not None}
+                if kind != "json"
+                else {v for v in raw if isinstance(v, str)}
+            )
+            return compare(test, float(len(values)), "number", self.clock)
+        numbers = [_property(e, prop) for e in chosen]
+        if kind == "json":
+            numbers = [json_value(v, 0.0) for v in numbers]
+        present = [v for v in numbers if v is not None]
+        if name == "sum":
+            value: Any = float(sum(present)) if present else 0.0
+        elif not present:
+            value = None
+        elif name == "avg":
+            value = float(sum(present)) / len(present)
+        elif name == "min":
+            value = min(present)
+        else:
+            value = max(present)
+        value_kind = "timestamp" if kind == "timestamp" else "number"
+        return compare(test, value, value_kind, self.clock)
+
+    def _step_events(self, step: SequenceStep) -> list[datetime]:
+        return [e["timestamp"] for e in self.events if self._matches(e, step.event, step.where)]
+
+    def _sequence(self, rule: SequenceRule) -> bool:
+        spec = rule.sequence
+        lower, upper = _window_bounds(spec.window, self.clock)
+        first = spec.steps[0]
+        previous = sorted(
+            {t for t in self._step_events(first) if (lower is None or t >= lower) and t < upper}
+        )
+        for step in spec.steps[1:]:
+            within = parse_duration(step.within or "0 days").approx_timedelta()
+            times = self._step_events(step)
+            if step.absent:
+                return any(
+                    t + within <= self.clock.as_of and not any(t < u <= t + within for u in times)
+                    for t in previous
+                )
+            previous = sorted({u for u in times if any(t < u <= t + within for t in previous)})
+            if not previous:
+                return False
+        return bool(previous)

@@ -1,0 +1,12 @@
+"""Segments: definitions on disk, evaluation in batch and per profile, memberships."""
+
+from microseg.segments._catalog import SegmentCatalog, definition_version
+from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_segments
+
+__all__ = [
+    "SegmentCatalog",
+    "SegmentRun",
+    "definition_version",
+    "evaluate_profile",
+    "evaluate_segments",
+]

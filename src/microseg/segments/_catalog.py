@@ -1,0 +1,108 @@
+"""The segments of a workspace: definitions on disk, validated together."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from microseg.lang import (
+    AllRule,
+    Problem,
+    Rule,
+    RuleError,
+    Schema,
+    SegmentDefinition,
+    SegmentRule,
+    check_rule,
+    find_cycle,
+    load_definition,
+    segment_references,
+)
+
+__all__ = ["SegmentCatalog", "definition_version"]
+
+
+def definition_version(definition: SegmentDefinition) -> str:
+    """A short hash of what decides membership (the rule and the parent), for snapshots."""
+    key = definition.model_dump_json(include={"rule", "parent"}, by_alias=True, exclude_none=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class SegmentCatalog:
+    """Definitions by name, with their files; the full rule of a segment includes its parents."""
+
+    definitions: dict[str, SegmentDefinition]
+    files: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path) -> SegmentCatalog:
+        """Read every ``*.yaml`` in ``folder``; collect every file's problems, raise once."""
+        definitions: dict[str, SegmentDefinition] = {}
+        files: dict[str, str] = {}
+        problems: list[Problem] = []
+        for path in sorted(folder.glob("*.y*ml")) if folder.exists() else []:
+            try:
+                definition = load_definition(path)
+            except RuleError as exc:
+                problems.extend(exc.problems)
+                continue
+            definitions[definition.name] = definition
+            files[definition.name] = str(path)
+        if problems:
+            raise RuleError(problems)
+        return cls(definitions, files)
+
+    def with_definition(
+        self, definition: SegmentDefinition, file: str | None = None
+    ) -> SegmentCatalog:
+        definitions = {**self.definitions, definition.name: definition}
+        files = {**self.files}
+        if file:
+            files[definition.name] = file
+        return SegmentCatalog(definitions, files)
+
+    def full_rule(self, name: str) -> Rule:
+        """The segment's rule AND its parent's full rule (a refinement narrows its parent)."""
+        definition = self.definitions[name]
+        if definition.parent is None:
+            return definition.rule
+        return AllRule(all=[SegmentRule(segment=definition.parent), definition.rule])
+
+    def check(self, schema: Schema, names: list[str] | None = None) -> None:
+        """Type-check the named definitions (all by default) and the reference graph."""
+        problems: list[Problem] = []
+        known = frozenset(self.definitions)
+        schema = Schema(schema.attributes, schema.traits, known, schema.event_types)
+        for name in names or sorted(self.definitions):
+            if name not in self.definitions:
+                import difflib
+
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(Problem("name", f"no segment named {name!r}{hint}"))
+                continue
+            definition = self.definitions[name]
+            file = self.files.get(name)
+            if definition.parent is not None and definition.parent not in known:
+                problems.append(
+                    Problem("parent", f"unknown parent segment {definition.parent!r}", file)
+                )
+            for path, message in check_rule(definition.rule, schema):
+                problems.append(Problem(path, message, file))
+        graph = {
+            n: segment_references(d.rule) | ({d.parent} if d.parent else set())
+            for n, d in self.definitions.items()
+        }
+        cycle = find_cycle(graph)
+        if cycle:
+            problems.append(
+                Problem(
+                    "rule",
+                    "segments refer to each other in a cycle: " + " -> ".join(cycle),
+                    self.files.get(cycle[0]),
+                )
+            )
+        if problems:
+            raise RuleError(problems)

@@ -1,0 +1,114 @@
+"""Evaluating segments: in batch over everyone (a snapshot at as_of), or for one profile."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import ibis.expr.types as ir
+
+from microseg.lang import Clock
+from microseg.lang.batch import BatchCompiler
+from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.segments._catalog import SegmentCatalog, definition_version
+from microseg.store import Store
+
+__all__ = ["SegmentRun", "evaluate_profile", "evaluate_segments"]
+
+RESULT_TABLE = "_segment_eval"
+
+
+@dataclass(frozen=True)
+class SegmentRun:
+    """One batch evaluation: sizes per segment at ``as_of``, and the definition versions."""
+
+    as_of: datetime
+    customers: int
+    sizes: dict[str, int]
+    versions: dict[str, str]
+    seconds: float
+    saved: bool = True
+    titles: dict[str, str | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat() + "Z",
+            "customers": self.customers,
+            "segments": [
+                {
+                    "name": name,
+                    "title": self.titles.get(name),
+                    "members": size,
+                    "share": round(size / self.customers, 4) if self.customers else 0.0,
+                    "version": self.versions[name],
+                }
+                for name, size in self.sizes.items()
+            ],
+            "seconds": self.seconds,
+            "saved": self.saved,
+        }
+
+
+def evaluate_segments(
+    store: Store,
+    catalog: SegmentCatalog,
+    names: list[str],
+    *,
+    customers: ir.Table,
+    events: ir.Table,
+    clock: Clock,
+    attribute_types: dict[str, str],
+    save: bool = True,
+    evaluated_at: datetime | None = None,
+) -> SegmentRun:
+    """Evaluate ``names`` together (one aggregation pass over the events).
+
+    The boolean membership columns land in the temporary table ``_segment_eval``; with
+    ``save`` the members are also written to ``memberships`` for ``as_of`` (replacing an
+    earlier evaluation of the same definition version at the same instant).
+    """
+    started = time.perf_counter()
+    compiler = BatchCompiler(
+        customers,
+        events,
+        clock,
+        attribute_types=attribute_types,
+        segment_rule=catalog.full_rule,
+    )
+    lowered = {name: compiler.segment(name) for name in names}
+    joined = compiler.table()
+    result = joined.select("customer_id", **{name: f(joined) for name, f in lowered.items()})
+    store.ibis.create_table(RESULT_TABLE, result, temp=True, overwrite=True)
+    sizes = store.membership_sizes(RESULT_TABLE, names)
+    total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
+    versions = {name: definition_version(catalog.definitions[name]) for name in names}
+    if save:
+        with store.transaction():
+            for name in names:
+                store.replace_memberships(
+                    RESULT_TABLE,
+                    segment=name,
+                    as_of=clock.as_of,
+                    version=versions[name],
+                    customers=total,
+                    evaluated_at=evaluated_at or clock.as_of,
+                )
+    return SegmentRun(
+        as_of=clock.as_of,
+        customers=total,
+        sizes=sizes,
+        versions=versions,
+        seconds=round(time.perf_counter() - started, 3),
+        saved=save,
+        titles={n: catalog.definitions[n].title for n in names},
+    )
+
+
+def evaluate_profile(
+    catalog: SegmentCatalog, names: list[str], profile: Profile, clock: Clock
+) -> dict[str, bool]:
+    """Membership of one profile in ``names``, in Python, without the database."""
+    evaluator = ProfileEvaluator(profile, clock, segment_rule=catalog.full_rule)
+    return {name: evaluator.segment(name) for name in names}

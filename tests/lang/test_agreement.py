@@ -1,0 +1,242 @@
+"""The batch compiler and the per-profile interpreter agree, customer by customer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from microseg import Workspace
+from microseg.lang import SegmentDefinition, parse_definition
+from microseg.lang.profile import Profile
+from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments
+from microseg.synth import generate_shop
+
+AS_OFS = ["2026-10-31", "2026-03-15T12:00:00Z", "2025-11-30"]
+
+RULES: dict[str, Any] = {
+    "young": {"attribute": "age", "between": [20, 30]},
+    "women-travel": {
+        "all": [
+            {"attribute": "gender", "eq": "female"},
+            {"attribute": "interests", "contains": "TRAVEL"},
+        ]
+    },
+    "not-married": {"not": {"attribute": "marital_status", "eq": "married"}},
+    "no-religion": {"attribute": "religion", "is_null": True},
+    "cities": {"attribute": "city", "in": ["Paris", "Lyon", "Berlin", "Madrid"]},
+    "not-cities": {"attribute": "city", "not_in": ["Paris", "Lyon"]},
+    "city-text": {
+        "any": [
+            {"attribute": "city", "starts_with": "pa"},
+            {"attribute": "city", "ends_with": "ON"},
+            {"attribute": "city", "matches": "^(ber|mad)"},
+            {"attribute": "city", "contains_any": ["ill", "xyz"]},
+        ]
+    },
+    "tags-all": {"attribute": "lifestyle", "contains_all": ["sporty", "traveler"]},
+    "tags-any": {"attribute": "values", "contains_any": ["price", "novelty"]},
+    "old-signup": {"attribute": "signup_date", "lt": "12 months ago"},
+    "recent-signup": {"attribute": "signup_date", "gte": "2026-01-01"},
+    "household": {"attribute": "household_size", "gt": 2},
+    "buyers": {"event": "purchase"},
+    "never-bought": {"event": "purchase", "count": {"eq": 0}},
+    "anime": {"event": "purchase", "where": [{"property": "category", "eq": "anime"}]},
+    "big-spenders-90d": {
+        "event": "purchase",
+        "window": {"last": "90 days"},
+        "sum": {"property": "amount", "gt": 150},
+    },
+    "avg-basket": {"event": "purchase", "avg": {"property": "amount", "gte": 40}},
+    "max-discount": {"event": "purchase", "max": {"property": "discount", "gt": 0.3}},
+    "min-amount": {"event": "purchase", "min": {"property": "amount", "lt": 10}},
+    "recent-activity": {"event": "any", "max": {"property": "timestamp", "gte": "30 days ago"}},
+    "many-categories": {
+        "event": "purchase",
+        "distinct": {"property": "category", "gte": 3},
+    },
+    "character-search": {
+        "event": "search",
+        "where": [{"property": "query", "contains": "character"}],
+        "window": {"from": "6 months ago", "to": "4 months ago"},
+    },
+    "mobile-views": {
+        "event": "view",
+        "where": [{"property": "device", "eq": "mobile"}],
+        "window": {"since": "2026-06-01"},
+        "count": {"gte": 3},
+    },
+    "device-distinct": {"event": "any", "distinct": {"property": "device", "gte": 2}},
+    "openers": {"event": "email_open", "window": {"last": "3 months"}},
+    "never-open": {
+        "all": [{"event": "email_sent"}, {"not": {"event": "email_open"}}],
+    },
+    "abandoned": {
+        "sequence": {
+            "steps": [
+                {"event": "cart_add"},
+                {"event": "purchase", "within": "2 days", "absent": True},
+            ],
+            "window": {"last": "60 days"},
+        }
+    },
+    "repeat-30d": {
+        "sequence": {"steps": [{"event": "purchase"}, {"event": "purchase", "within": "30 days"}]}
+    },
+    "view-cart-buy": {
+        "sequence": {
+            "steps": [
+                {"event": "view"},
+                {"event": "cart_add", "within": "1 day"},
+                {"event": "purchase", "within": "3 days"},
+            ]
+        }
+    },
+    "holdout": {"bucket": {"salt": "spring", "from": 0, "to": 10}},
+    "anime-young": {"all": [{"segment": "anime"}, {"segment": "young"}]},
+}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root: Path = tmp_path_factory.mktemp("agree")
+    data = generate_shop(root / "data", customers=600, seed=11)
+    ws = Workspace.init(
+        root / "ws",
+        timezone="Europe/Paris",
+        clock=lambda: datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
+    ws.ingest("customers", data.paths["customer_updates"])
+    ws.ingest("events", list(data.event_files))
+    yield ws
+    ws.close()
+
+
+def _profiles(ws: Workspace, as_of: str) -> list[Profile]:
+    clock = ws.clock(as_of)
+    attributes = ws.customers(as_of=as_of).to_pyarrow().to_pylist()
+    events = ws.events(as_of=as_of).drop("load_id").to_pyarrow().to_pylist()
+    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_customer[event["customer_id"]].append(event)
+    types = ws.schema().attributes
+    assert clock.as_of > datetime(2025, 1, 1)
+    return [
+        Profile(
+            customer_id=row["customer_id"],
+            attributes={k: v for k, v in row.items() if k != "customer_id"},
+            events=by_customer.get(row["customer_id"], []),
+            attribute_types=types,
+        )
+        for row in attributes
+    ]
+
+
+def _catalog(rules: dict[str, Any]) -> SegmentCatalog:
+    definitions = {
+        name: parse_definition({"name": name, "rule": rule}) for name, rule in rules.items()
+    }
+    return SegmentCatalog(definitions, {})
+
+
+def _compare(ws: Workspace, catalog: SegmentCatalog, as_of: str) -> dict[str, int]:
+    clock = ws.clock(as_of)
+    names = sorted(catalog.definitions)
+    catalog.check(ws.schema(), names)
+    evaluate_segments(
+        ws.store,
+        catalog,
+        names,
+        customers=ws.customers(as_of=as_of),
+        events=ws.events(),
+        clock=clock,
+        attribute_types=ws.schema().attributes,
+        save=False,
+    )
+    batch = {
+        row["customer_id"]: row for row in ws.store.table("_segment_eval").to_pyarrow().to_pylist()
+    }
+    sizes = dict.fromkeys(names, 0)
+    for profile in _profiles(ws, as_of):
+        one = evaluate_profile(catalog, names, profile, clock)
+        for name in names:
+            assert one[name] == batch[profile.customer_id][name], (
+                f"{name} disagrees for {profile.customer_id} at {as_of}"
+            )
+            sizes[name] += one[name]
+    return sizes
+
+
+@pytest.mark.parametrize("as_of", AS_OFS)
+def test_batch_and_profile_agree_on_every_customer(shop: Workspace, as_of: str) -> None:
+    sizes = _compare(shop, _catalog(RULES), as_of)
+    # the segments are not trivially empty or full (a test that could not fail proves little)
+    customers = int(shop.customers().count().to_pyarrow().as_py())
+    interesting = [n for n, s in sizes.items() if 0 < s < customers]
+    assert len(interesting) >= len(RULES) - 6, sizes
+
+
+# -- random trees --------------------------------------------------------------------------
+
+_LEAVES = [
+    {"attribute": "age", "gt": 40},
+    {"attribute": "age", "is_null": False},
+    {"attribute": "gender", "ne": "male"},
+    {"attribute": "city", "contains": "a"},
+    {"attribute": "interests", "contains_any": ["anime", "music"]},
+    {"attribute": "income_band", "in": ["high", "upper_middle"]},
+    {"attribute": "birth_date", "lte": "40 years ago"},
+    {"event": "purchase", "count": {"gte": 3}},
+    {"event": "return", "window": {"last": "6 months"}},
+    {"event": "view", "where": [{"property": "page_type", "eq": "product"}], "count": {"gt": 2}},
+    {
+        "event": "purchase",
+        "where": [{"property": "discount", "gt": 0}],
+        "sum": {"property": "amount", "lt": 50},
+    },
+    {"event": "email_click", "window": {"from": "1 year ago", "to": "3 months ago"}},
+    {"event": "any", "distinct": {"property": "channel", "gte": 2}},
+    {"event": "search", "where": [{"property": "query", "is_null": True}], "count": {"eq": 0}},
+    {
+        "sequence": {
+            "steps": [{"event": "view"}, {"event": "purchase", "within": "7 days", "absent": True}]
+        }
+    },
+    {"bucket": {"salt": "x", "from": 20, "to": 70}},
+]
+
+
+def _trees() -> st.SearchStrategy[dict[str, Any]]:
+    leaves = st.sampled_from(_LEAVES)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, min_size=1, max_size=3).map(lambda xs: {"all": xs}),
+            st.lists(inner, min_size=1, max_size=3).map(lambda xs: {"any": xs}),
+            inner.map(lambda x: {"not": x}),
+        ),
+        max_leaves=6,
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tree=_trees(), as_of=st.sampled_from(AS_OFS))
+def test_random_trees_agree(shop: Workspace, tree: dict[str, Any], as_of: str) -> None:
+    _compare(shop, _catalog({"random": tree}), as_of)
+
+
+def test_definition_round_trips_through_yaml() -> None:
+    import yaml
+
+    for name, rule in RULES.items():
+        definition = parse_definition({"name": name, "rule": rule})
+        again = parse_definition(yaml.safe_load(definition.to_yaml()))
+        assert again == definition
+        assert isinstance(again, SegmentDefinition)
