@@ -14,6 +14,7 @@ from typing import Any
 
 from microseg.errors import WorkspaceError
 from microseg.ingest import LoadReport, Progress
+from microseg.segments import SegmentRun
 from microseg.synth import generate_shop
 from microseg.workspace import TimeSource, Workspace, WorkspaceStatus
 
@@ -28,6 +29,7 @@ class DemoResult:
     loads: list[LoadReport]
     status: WorkspaceStatus
     planted: dict[str, int] = field(default_factory=dict)
+    segments: SegmentRun | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class DemoResult:
             "loads": [r.to_dict() for r in self.loads],
             "status": self.status.to_dict(),
             "planted_segments": self.planted,
+            "segments": self.segments.to_dict() if self.segments else None,
         }
 
 
@@ -77,6 +80,10 @@ def run_demo(
             ws.ingest("customers", shop.paths["customer_updates"], progress=progress),
             ws.ingest("events", list(shop.event_files), progress=progress),
         ]
+        examples = Path(__file__).parent / "segments" / "examples"
+        for example in sorted(examples.glob("*.yaml")):
+            shutil.copy(example, root / "segments" / example.name)
+        segments = ws.evaluate(as_of=end)
         planted: dict[str, int] = {}
         truth = shop.paths.get("ground_truth")
         if truth is not None:
@@ -85,7 +92,7 @@ def run_demo(
                 {"p": str(truth)},
             )
             planted = {str(k): int(v) for k, v in rows}
-        result = DemoResult(root, loads, ws.status(), planted)
+        result = DemoResult(root, loads, ws.status(), planted, segments)
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
         )

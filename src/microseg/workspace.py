@@ -16,7 +16,7 @@ from microseg._time import AsOf, to_store_time
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
 from microseg.errors import WorkspaceError
 from microseg.ingest import Kind, LoadReport, Progress, ingest
-from microseg.lang import BUILTIN_EVENT_TYPES, Clock, Schema, SegmentDefinition
+from microseg.lang import BUILTIN_EVENT_TYPES, Clock, Problem, Schema, SegmentDefinition
 from microseg.lang.profile import Profile
 from microseg.segments import SegmentCatalog, SegmentRun, evaluate_profile, evaluate_segments
 from microseg.store import Store
@@ -272,10 +272,11 @@ class Workspace:
         self, names: Sequence[str] | None = None, *, extra: SegmentDefinition | None = None
     ) -> SegmentCatalog:
         """Check definitions against the workspace; raise :class:`RuleError` listing problems."""
-        catalog = self.segments()
+        unparsed: list[Problem] = []
+        catalog = SegmentCatalog.load(self.path / "segments", problems=unparsed)
         if extra is not None:
             catalog = catalog.with_definition(extra)
-        catalog.check(self.schema(), list(names) if names else None)
+        catalog.check(self.schema(), list(names) if names else None, earlier=unparsed)
         return catalog
 
     def clock(self, as_of: AsOf | None = None) -> Clock:

@@ -71,6 +71,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert tables["events"] > 10_000
     assert tables["rejects"] == 0
     assert set(summary["planted_segments"]) >= {"deal-seekers", "lapsing-vips", "background"}
+    assert summary["segments"]["customers"] == 1500
     # running it again replaces its own folder; a foreign folder is refused
     again = _microseg(
         "demo", "--dir", str(tmp_path / "demo"), "--customers", "200", "--json", cwd=tmp_path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _data, _shop
+from microseg.cli import _data, _segments, _shop
 from microseg.cli._common import State
 
 __all__ = ["app", "main"]
@@ -41,6 +41,8 @@ app.command()(_data.ingest)
 app.command()(_data.status)
 app.command()(_data.rejects)
 app.command()(_shop.demo)
+app.command()(_segments.profile)
+app.add_typer(_segments.segment_app, name="segment")
 
 
 def main() -> None:

@@ -88,4 +88,17 @@ def demo(
         for name, count in result.planted.items():
             table.add_row(name, f"{count:,}")
         console.print(table)
-    console.print(f"\nWorkspace: {result.path}   try: microseg --workspace {result.path} status")
+    if result.segments is not None:
+        run = result.segments
+        table = Table(title=f"example segments (segments/*.yaml) as of {run.as_of:%Y-%m-%d}")
+        table.add_column("segment")
+        table.add_column("title")
+        table.add_column("members", justify="right")
+        table.add_column("share", justify="right")
+        for name, size in run.sizes.items():
+            share = size / run.customers if run.customers else 0.0
+            table.add_row(name, run.titles.get(name) or "", f"{size:,}", f"{share:.1%}")
+        console.print(table)
+    console.print(
+        f"\nWorkspace: {result.path}   next: microseg --workspace {result.path} segment evaluate"
+    )

@@ -37,11 +37,16 @@ class SegmentCatalog:
     files: dict[str, str]
 
     @classmethod
-    def load(cls, folder: Path) -> SegmentCatalog:
-        """Read every ``*.yaml`` in ``folder``; collect every file's problems, raise once."""
+    def load(cls, folder: Path, *, problems: list[Problem] | None = None) -> SegmentCatalog:
+        """Read every ``*.yaml`` in ``folder``; collect every file's problems, raise once.
+
+        With a ``problems`` list, files that do not parse are reported into it instead, so
+        that the others can still be checked and every problem shown together.
+        """
+        collect = problems
         definitions: dict[str, SegmentDefinition] = {}
         files: dict[str, str] = {}
-        problems: list[Problem] = []
+        problems = [] if collect is None else collect
         for path in sorted(folder.glob("*.y*ml")) if folder.exists() else []:
             try:
                 definition = load_definition(path)
@@ -50,7 +55,7 @@ class SegmentCatalog:
                 continue
             definitions[definition.name] = definition
             files[definition.name] = str(path)
-        if problems:
+        if problems and collect is None:
             raise RuleError(problems)
         return cls(definitions, files)
 
@@ -70,9 +75,18 @@ class SegmentCatalog:
             return definition.rule
         return AllRule(all=[SegmentRule(segment=definition.parent), definition.rule])
 
-    def check(self, schema: Schema, names: list[str] | None = None) -> None:
-        """Type-check the named definitions (all by default) and the reference graph."""
-        problems: list[Problem] = []
+    def check(
+        self,
+        schema: Schema,
+        names: list[str] | None = None,
+        *,
+        earlier: list[Problem] | None = None,
+    ) -> None:
+        """Type-check the named definitions (all by default) and the reference graph.
+
+        ``earlier`` problems (e.g. files that did not parse) are raised with the rest.
+        """
+        problems: list[Problem] = list(earlier or [])
         known = frozenset(self.definitions)
         schema = Schema(schema.attributes, schema.traits, known, schema.event_types)
         for name in names or sorted(self.definitions):

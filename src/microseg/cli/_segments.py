@@ -1,0 +1,162 @@
+"""Segment commands: validate, evaluate, members; and the profile of one customer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from microseg.cli._common import console, emit_json, fail, handled, state
+
+__all__ = ["profile", "segment_app"]
+
+segment_app = typer.Typer(help="Segments as code: validate, evaluate, list members.")
+
+AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
+
+
+class MembersFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+
+
+@segment_app.command("validate")
+def validate(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Segments to check (default: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check segment files against the workspace: every problem at once, with its line."""
+    quiet = json_out or state(ctx).json
+    from microseg.lang import RuleError
+
+    ws = None
+    with handled():
+        ws = state(ctx).open()
+        try:
+            catalog = ws.validate_segments(names or None)
+        except RuleError as exc:
+            if quiet:
+                emit_json({"valid": False, "problems": [p.__dict__ for p in exc.problems]})
+                raise typer.Exit(1) from None
+            for problem in exc.problems:
+                console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+            raise fail(f"{len(exc.problems)} problem(s) found") from None
+        finally:
+            ws.close()
+    chosen = names or sorted(catalog.definitions)
+    if quiet:
+        emit_json({"valid": True, "segments": chosen})
+    else:
+        console.print(f"[green]✓[/] {len(chosen)} segment(s) valid: {', '.join(chosen)}")
+
+
+@segment_app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Segments to evaluate (default: all)."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Evaluate segments together at --as-of and store the memberships as a snapshot."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            run = ws.evaluate(names or None, as_of=as_of)
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json(run.to_dict())
+        return
+    table = Table(
+        title=f"segments as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
+    )
+    table.add_column("segment")
+    table.add_column("members", justify="right")
+    table.add_column("share", justify="right")
+    for name, size in run.sizes.items():
+        share = size / run.customers if run.customers else 0.0
+        table.add_row(name, f"{size:,}", f"{share:.1%}")
+    console.print(table)
+    console.print(f"{run.seconds:.2f} s")
+
+
+@segment_app.command("members")
+def members(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The segment."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    format_: MembersFormat = typer.Option(MembersFormat.csv, "--format", help="Output format."),
+    out: Path = typer.Option(None, "--out", help="File to write (default: standard output)."),
+) -> None:
+    """One row per member, with a customer_id column."""
+    if format_ is MembersFormat.parquet and out is None:
+        raise fail("--format parquet needs --out FILE", 2)
+    with handled():
+        ws = state(ctx).open()
+        try:
+            table = ws.members(name, as_of=as_of)
+            if format_ is MembersFormat.parquet:
+                table.to_parquet(out)
+                return
+            rows = table.to_pyarrow().to_pylist()
+        finally:
+            ws.close()
+    if format_ is MembersFormat.json:
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+    else:
+        text = "customer_id\n" + "".join(f"{r['customer_id']}\n" for r in rows)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat() + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def profile(
+    ctx: typer.Context,
+    customer_id: str = typer.Argument(..., help="The customer."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One customer: attributes at --as-of, event counts, and segments (per-profile)."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            one = ws.profile(customer_id, as_of=as_of)
+            segments = ws.segments_of(customer_id, as_of=as_of)
+        finally:
+            ws.close()
+    counts: dict[str, int] = {}
+    for event in one.events:
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+    attributes = {k: _plain(v) for k, v in one.attributes.items()}
+    data: dict[str, Any] = {
+        "customer_id": customer_id,
+        "attributes": attributes,
+        "events": dict(sorted(counts.items())),
+        "segments": sorted(n for n, inside in segments.items() if inside),
+    }
+    if json_out or state(ctx).json:
+        emit_json(data)
+        return
+    table = Table(title=f"customer {customer_id}", show_header=False)
+    for key, value in attributes.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+    console.print("events: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    console.print("segments: " + (", ".join(data["segments"]) or "none"))
