@@ -16,9 +16,24 @@ from microseg._time import AsOf, to_store_time
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
 from microseg.errors import WorkspaceError
 from microseg.ingest import Kind, LoadReport, Progress, ingest
-from microseg.lang import BUILTIN_EVENT_TYPES, Clock, Problem, Schema, SegmentDefinition
-from microseg.lang.profile import Profile
-from microseg.segments import SegmentCatalog, SegmentRun, evaluate_profile, evaluate_segments
+from microseg.lang import (
+    BUILTIN_EVENT_TYPES,
+    Clock,
+    Problem,
+    Schema,
+    SegmentDefinition,
+    SegmentRule,
+)
+from microseg.lang._explain import Explanation, explain
+from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.segments import (
+    SegmentCatalog,
+    SegmentDiff,
+    SegmentRun,
+    evaluate_profile,
+    evaluate_segments,
+    segment_diff,
+)
 from microseg.store import Store
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
@@ -341,6 +356,54 @@ class Workspace:
         chosen = list(names) if names else sorted(catalog.definitions)
         profile = self.profile(customer_id, as_of=as_of)
         return evaluate_profile(catalog, chosen, profile, self.clock(as_of))
+
+    def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
+        """Why one customer is in or out of a segment, node by node (parent included)."""
+        catalog = self.validate_segments([name])
+        clock = self.clock(as_of)
+        evaluator = ProfileEvaluator(
+            self.profile(customer_id, as_of=as_of), clock, segment_rule=catalog.full_rule
+        )
+        definition = catalog.definitions[name]
+        own = explain(evaluator, definition.rule, "rule")
+        if definition.parent is None:
+            return own
+        parent = explain(evaluator, SegmentRule(segment=definition.parent), "parent")
+        holds = parent.holds and own.holds
+        text = "the parent segment and the rule must both hold"
+        return Explanation(name, holds, text, [parent, own])
+
+    def diff(
+        self, definition: SegmentDefinition, *, as_of: AsOf | None = None, sample: int = 10
+    ) -> SegmentDiff:
+        """Who would enter and who would leave if ``definition`` replaced the current one.
+
+        Nothing is saved: the edited rule and the current one are evaluated side by side.
+        """
+        catalog = self.segments()
+        edited = definition.model_copy(update={"name": definition.name + "--edited"})
+        current = definition.name in catalog.definitions
+        catalog = catalog.with_definition(edited)
+        names = [edited.name, *([definition.name] if current else [])]
+        catalog.check(self.schema(), names)
+        clock = self.clock(as_of)
+        run = evaluate_segments(
+            self.store,
+            catalog,
+            names,
+            customers=self.customers(as_of=clock.as_of if as_of is not None else None),
+            events=self.events(),
+            clock=clock,
+            attribute_types=self.schema().attributes,
+            save=False,
+        )
+        return segment_diff(
+            self.store,
+            definition.name,
+            edited.name if current else None,
+            run,
+            sample=sample,
+        )
 
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""

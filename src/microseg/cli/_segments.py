@@ -160,3 +160,56 @@ def profile(
     console.print(table)
     console.print("events: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     console.print("segments: " + (", ".join(data["segments"]) or "none"))
+
+
+@segment_app.command("explain")
+def explain(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The segment."),
+    customer_id: str = typer.Argument(..., help="The customer."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Why a customer is in or out of a segment, node by node, with the deciding values."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            result = ws.explain(name, customer_id, as_of=as_of)
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json({"segment": name, "customer_id": customer_id, **result.to_dict()})
+        return
+    verdict = "in" if result.holds else "not in"
+    reasons = "; ".join(f"{leaf.path} {leaf.text}" for leaf in result.decisive())
+    console.print(f"[bold]{customer_id} is {verdict} {name}[/]: {reasons}", highlight=False)
+    for line in result.lines():
+        console.print(line, highlight=False)
+
+
+@segment_app.command("diff")
+def diff(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="The edited definition (not saved yet)."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Who would enter and who would leave if FILE replaced the current definition."""
+    from microseg.lang import load_definition
+
+    with handled():
+        if not file.exists():
+            raise fail(f"{file}: file not found")
+        definition = load_definition(file)
+        ws = state(ctx).open()
+        try:
+            result = ws.diff(definition, as_of=as_of)
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json(result.to_dict())
+        return
+    before = "new segment" if result.before is None else f"{result.before:,}"
+    console.print(f"[bold]{result.name}[/] as of {result.as_of}: {before} -> {result.after:,}")
+    console.print(f"  entering: {result.entering:,}  e.g. {', '.join(result.entering_sample)}")
+    console.print(f"  leaving:  {result.leaving:,}  e.g. {', '.join(result.leaving_sample)}")

@@ -149,6 +149,11 @@ class ProfileEvaluator:
         return True
 
     def _event(self, rule: EventRule) -> bool:
+        value, kind = self.event_value(rule)
+        return compare(rule.aggregate[1], value, kind, self.clock)
+
+    def event_value(self, rule: EventRule) -> tuple[Any, str]:
+        """The aggregate an event rule tests, and its type (number or timestamp)."""
         lower, upper = _window_bounds(rule.window, self.clock)
         chosen = [
             e
@@ -159,23 +164,23 @@ class ProfileEvaluator:
         ]
         name, test = rule.aggregate
         if name == "count":
-            return compare(test, float(len(chosen)), "number", self.clock)
+            return float(len(chosen)), "number"
         prop = test.property  # type: ignore[attr-defined]
         kind = EVENT_PROPERTY_TYPES.get(prop, "json")
         if name == "distinct":
             raw = [_property(e, prop) for e in chosen]
-            values = (
-                {v for v in raw if v is not None}
-                if kind != "json"
-                else {v for v in raw if isinstance(v, str)}
-            )
-            return compare(test, float(len(values)), "number", self.clock)
+            if kind == "json":
+                values = {v for v in raw if isinstance(v, str)}
+            else:
+                values = {v for v in raw if v is not None}
+            return float(len(values)), "number"
         numbers = [_property(e, prop) for e in chosen]
         if kind == "json":
             numbers = [json_value(v, 0.0) for v in numbers]
         present = [v for v in numbers if v is not None]
+        value: Any
         if name == "sum":
-            value: Any = float(sum(present)) if present else 0.0
+            value = float(sum(present)) if present else 0.0
         elif not present:
             value = None
         elif name == "avg":
@@ -184,8 +189,7 @@ class ProfileEvaluator:
             value = min(present)
         else:
             value = max(present)
-        value_kind = "timestamp" if kind == "timestamp" else "number"
-        return compare(test, value, value_kind, self.clock)
+        return value, "timestamp" if kind == "timestamp" else "number"
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
         return [e["timestamp"] for e in self.events if self._matches(e, step.event, step.where)]

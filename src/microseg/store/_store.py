@@ -205,6 +205,22 @@ class Store:
             {**key, "customers": customers, "at": evaluated_at},
         )
 
+    def membership_changes(
+        self, table: str, old: str | None, new: str, *, sample: int
+    ) -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
+        """(count, sample ids) entering and leaving between two membership columns."""
+        was = ident(old) if old else "false"
+        results = []
+        for condition in (f"{ident(new)} AND NOT {was}", f"{was} AND NOT {ident(new)}"):
+            count = int(self.scalar(f"SELECT count(*) FROM {ident(table)} WHERE {condition}"))
+            ids = self.fetchall(
+                f"SELECT customer_id FROM {ident(table)} WHERE {condition} "
+                "ORDER BY customer_id LIMIT $n",
+                {"n": sample},
+            )
+            results.append((count, [str(r[0]) for r in ids]))
+        return results[0], results[1]
+
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)
 

@@ -1,0 +1,154 @@
+"""Why a customer is in or out of a segment: the per-profile evaluation, node by node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from microseg.lang._nodes import (
+    AllRule,
+    AnyRule,
+    AttributeRule,
+    BucketRule,
+    EventRule,
+    NotRule,
+    Predicate,
+    PropertyPredicate,
+    Rule,
+    SegmentRule,
+    SequenceRule,
+    TraitRule,
+    Window,
+)
+from microseg.lang._values import bucket_of
+from microseg.lang.profile import ProfileEvaluator
+
+__all__ = ["Explanation", "explain"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One node: its path, whether it held, what decided it, and its children."""
+
+    path: str
+    holds: bool
+    text: str
+    children: list[Explanation] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "holds": self.holds,
+            "text": self.text,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+    def decisive(self) -> list[Explanation]:
+        """The leaves that decided the outcome (failing parts of an all, passing of an any)."""
+        if not self.children:
+            return [self]
+        chosen = [c for c in self.children if c.holds == self.holds] or self.children
+        return [leaf for c in chosen for leaf in c.decisive()]
+
+    def lines(self, depth: int = 0) -> list[str]:
+        mark = "✓" if self.holds else "✗"
+        out = [f"{'  ' * depth}{mark} {self.path}: {self.text}"]
+        for child in self.children:
+            out.extend(child.lines(depth + 1))
+        return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None:
+        return "missing"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _test(pred: Predicate) -> str:
+    operand = pred.operand
+    if pred.op == "between":
+        return f"between {_show(operand[0])} and {_show(operand[1])}"
+    if pred.op == "is_null":
+        return "is missing" if operand else "is present"
+    if isinstance(operand, list):
+        return f"{pred.op} [{', '.join(_show(o) for o in operand)}]"
+    return f"{pred.op} {_show(operand)}"
+
+
+def _window(window: Window | None) -> str:
+    if window is None:
+        return ""
+    if window.last:
+        return f" in the last {window.last}"
+    if window.since is not None:
+        return f" since {window.since}"
+    return f" from {window.from_ or 'the start'} to {window.to or 'as_of'}"
+
+
+def _where(where: list[PropertyPredicate]) -> str:
+    if not where:
+        return ""
+    return " where " + " and ".join(f"{p.property} {_test(p)}" for p in where)
+
+
+def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Explanation:
+    """Explain ``rule`` for the evaluator's profile; ``holds`` always equals the evaluation."""
+    holds = evaluator.holds(rule)
+    if isinstance(rule, AllRule | AnyRule):
+        label = "all" if isinstance(rule, AllRule) else "any"
+        items = rule.all if isinstance(rule, AllRule) else rule.any
+        kids = [explain(evaluator, r, f"{path}.{label}[{i}]") for i, r in enumerate(items)]
+        held = sum(k.holds for k in kids)
+        return Explanation(path, holds, f"{held} of {len(kids)} hold ({label} needed)", kids)
+    if isinstance(rule, NotRule):
+        kid = explain(evaluator, rule.not_, f"{path}.not")
+        return Explanation(path, holds, "not: the rule below must not hold", [kid])
+    if isinstance(rule, AttributeRule):
+        value = evaluator.profile.attributes.get(rule.attribute)
+        verb = "is" if holds else "is not"
+        text = f"{rule.attribute} = {_show(value)} {verb} {_test(rule)}"
+        if value is None and rule.op != "is_null":
+            text = f"{rule.attribute} is missing, so {_test(rule)} is false"
+        return Explanation(path, holds, text)
+    if isinstance(rule, TraitRule):
+        value = evaluator.profile.traits.get(rule.trait)
+        return Explanation(
+            path,
+            holds,
+            f"{rule.trait} = {_show(value)} {'is' if holds else 'is not'} {_test(rule)}",
+        )
+    if isinstance(rule, EventRule):
+        return Explanation(path, holds, _event_text(evaluator, rule, holds))
+    if isinstance(rule, SequenceRule):
+        steps = " then ".join(
+            f"{'no ' if s.absent else ''}{s.event}{_where(s.where)}"
+            + (f" within {s.within}" if s.within else "")
+            for s in rule.sequence.steps
+        )
+        found = "happened" if holds else "did not happen"
+        return Explanation(path, holds, f"sequence {steps}{_window(rule.sequence.window)} {found}")
+    if isinstance(rule, SegmentRule):
+        return Explanation(path, holds, f"{'in' if holds else 'not in'} segment {rule.segment}")
+    if isinstance(rule, BucketRule):
+        spec = rule.bucket
+        bucket = bucket_of(evaluator.profile.customer_id, spec.salt)
+        inside = "is" if holds else "is not"
+        return Explanation(path, holds, f"bucket {bucket} {inside} in [{spec.from_}, {spec.to})")
+    raise ValueError(f"no explanation for {type(rule).__name__}")
+
+
+def _event_text(evaluator: ProfileEvaluator, rule: EventRule, holds: bool) -> str:
+    value, _ = evaluator.event_value(rule)
+    name, test = rule.aggregate
+    what = f"{rule.event} events{_where(rule.where)}{_window(rule.window)}"
+    prop = getattr(test, "property", None)
+    subject = f"count of {what}" if name == "count" else f"{name} of {prop} over {what}"
+    verb = "is" if holds else "is not"
+    return f"{subject} = {_show(value)} {verb} {_test(test)}"

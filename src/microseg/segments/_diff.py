@@ -1,0 +1,56 @@
+"""The effect of an edit before it is saved: who enters, who leaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from microseg.segments._evaluate import RESULT_TABLE, SegmentRun
+from microseg.store import Store
+
+__all__ = ["SegmentDiff", "segment_diff"]
+
+
+@dataclass(frozen=True)
+class SegmentDiff:
+    """Sizes before and after an edit, and who would enter or leave (counts and samples)."""
+
+    name: str
+    as_of: str
+    customers: int
+    before: int | None  # None: the segment is new
+    after: int
+    entering: int
+    leaving: int
+    entering_sample: list[str]
+    leaving_sample: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def segment_diff(
+    store: Store, name: str, edited: str | None, run: SegmentRun, *, sample: int = 10
+) -> SegmentDiff:
+    """Compare the current segment ``name`` with ``edited`` in the last evaluation's table.
+
+    ``edited`` is the column of the edited definition when the segment exists; when it
+    does not, the new definition was evaluated under ``name + '--edited'`` and every
+    member enters.
+    """
+    new_column = edited or name + "--edited"
+    old_column = name if edited else None
+    entering, leaving = store.membership_changes(
+        RESULT_TABLE, old_column, new_column, sample=sample
+    )
+    return SegmentDiff(
+        name=name,
+        as_of=run.as_of.isoformat() + "Z",
+        customers=run.customers,
+        before=run.sizes.get(name) if edited else None,
+        after=run.sizes[new_column],
+        entering=entering[0],
+        leaving=leaving[0],
+        entering_sample=entering[1],
+        leaving_sample=leaving[1],
+    )
