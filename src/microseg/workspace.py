@@ -27,13 +27,16 @@ from microseg.lang import (
 from microseg.lang._explain import Explanation, explain
 from microseg.lang.profile import Profile, ProfileEvaluator
 from microseg.segments import (
+    Grid,
     SegmentCatalog,
     SegmentDiff,
     SegmentRun,
     evaluate_profile,
     evaluate_segments,
+    parse_dimension,
     segment_diff,
 )
+from microseg.segments._grid import build_grid
 from microseg.store import Store
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
@@ -404,6 +407,51 @@ class Workspace:
             run,
             sample=sample,
         )
+
+    def grid(
+        self,
+        dimensions: Sequence[str],
+        *,
+        as_of: AsOf | None = None,
+        min_size: int = 50,
+    ) -> Grid:
+        """Every combination of ``dimensions`` with size, share and net revenue.
+
+        Dimensions: ``gender`` (its values), ``age:18,25,35`` (bands of a number),
+        ``interests=travel`` (a list or text value), ``segment:NAME`` (membership). Cells
+        smaller than ``min_size`` are hidden and counted. See docs/segments.md.
+        """
+        if min_size < 1:
+            raise ValueError(f"min_size must be at least 1, got {min_size}")
+        catalog = self.segments()
+        schema = self.schema()
+        dims = [parse_dimension(d, schema, set(catalog.definitions)) for d in dimensions]
+        if not dims:
+            raise ValueError("give at least one dimension, e.g. gender or age:18,25,35")
+        used = [d.name for d in dims if d.kind == "segment"]
+        if used:
+            catalog.check(schema, used)
+        clock = self.clock(as_of)
+        return build_grid(
+            catalog,
+            dims,
+            customers=self.customers(as_of=clock.as_of if as_of is not None else None),
+            events=self.events(),
+            clock=clock,
+            attribute_types=schema.attributes,
+            min_size=min_size,
+        )
+
+    def save_segment(self, definition: SegmentDefinition, *, overwrite: bool = False) -> Path:
+        """Write a definition to ``segments/NAME.yaml`` after checking it."""
+        path = self.path / "segments" / f"{definition.name}.yaml"
+        if path.exists() and not overwrite:
+            raise WorkspaceError(
+                "a segment with this name exists", where=str(path), hint="choose another name"
+            )
+        self.validate_segments([definition.name], extra=definition)
+        path.write_text(definition.to_yaml(), encoding="utf-8")
+        return path
 
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""

@@ -213,3 +213,57 @@ def diff(
     console.print(f"[bold]{result.name}[/] as of {result.as_of}: {before} -> {result.after:,}")
     console.print(f"  entering: {result.entering:,}  e.g. {', '.join(result.entering_sample)}")
     console.print(f"  leaving:  {result.leaving:,}  e.g. {', '.join(result.leaving_sample)}")
+
+
+@segment_app.command("grid")
+def grid(
+    ctx: typer.Context,
+    dimensions: list[str] = typer.Argument(
+        ..., help="gender, age:18,25,35 (bands), interests=travel, segment:NAME."
+    ),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    min_size: int = typer.Option(50, "--min-size", help="Hide cells smaller than this."),
+    limit: int = typer.Option(30, help="Show the largest N cells (0: all)."),
+    save_cell: int = typer.Option(None, "--save-cell", help="Save cell N (1-based) as a segment."),
+    name: str = typer.Option(None, "--name", help="Name of the saved segment."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Layer dimensions into every combination cell, with size, share and revenue."""
+    if save_cell is not None and not name:
+        raise fail("--save-cell needs --name NAME", 2)
+    with handled():
+        ws = state(ctx).open()
+        try:
+            result = ws.grid(dimensions, as_of=as_of, min_size=min_size)
+            saved = None
+            if save_cell is not None:
+                if not 1 <= save_cell <= len(result.cells):
+                    raise fail(f"--save-cell: choose 1 to {len(result.cells)}", 2)
+                saved = ws.save_segment(result.definition(save_cell - 1, name))
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
+        return
+    table = Table(title=f"grid as of {result.as_of} ({result.customers:,} customers)")
+    table.add_column("#", justify="right")
+    for dim in result.dimensions:
+        table.add_column(dim.label)
+    for label in ("customers", "share", "revenue"):
+        table.add_column(label, justify="right")
+    shown = result.cells if not limit else result.cells[:limit]
+    for i, cell in enumerate(shown, start=1):
+        table.add_row(
+            str(i),
+            *cell.values.values(),
+            f"{cell.size:,}",
+            f"{cell.share:.1%}",
+            f"{cell.revenue:,.0f}",
+        )
+    console.print(table)
+    console.print(
+        f"{result.hidden_cells:,} cells under {result.min_size} customers hidden "
+        f"({result.hidden_customers:,} customers)"
+    )
+    if saved:
+        console.print(f"saved cell {save_cell} as {saved}")

@@ -46,11 +46,14 @@ class SegmentDefinition(BaseModel):
 def _clean(value: Any) -> Any:
     """Drop empty defaults (``where: []``, ``absent: false``) from a dumped rule."""
     if isinstance(value, dict):
-        return {
+        kept = {
             k: _clean(v)
             for k, v in value.items()
             if not (k == "where" and v == []) and not (k == "absent" and v is False)
         }
+        # the kind (and a property) first, as people write them
+        first = [k for k in (*KINDS, "property") if k in kept]
+        return {k: kept[k] for k in [*first, *(k for k in kept if k not in first)]}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value

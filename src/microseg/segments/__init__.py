@@ -3,13 +3,19 @@
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.segments._diff import SegmentDiff, segment_diff
 from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_segments
+from microseg.segments._grid import Dimension, Grid, GridCell, build_grid, parse_dimension
 
 __all__ = [
+    "Dimension",
+    "Grid",
+    "GridCell",
     "SegmentCatalog",
     "SegmentDiff",
     "SegmentRun",
+    "build_grid",
     "definition_version",
     "evaluate_profile",
     "evaluate_segments",
+    "parse_dimension",
     "segment_diff",
 ]

@@ -1,0 +1,227 @@
+"""The layering grid: every combination of chosen dimensions, with size, share and value.
+
+Micro-segmentation made visible: pick dimensions (attributes, bands of a numeric
+attribute, list values, segment memberships), see every cell, hide cells too small to act
+on or to protect anonymity, and save any cell as a segment definition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
+from microseg.lang._errors import Problem, RuleError
+from microseg.lang.batch import BatchCompiler
+from microseg.segments._catalog import SegmentCatalog
+
+__all__ = ["Dimension", "Grid", "GridCell", "build_grid", "parse_dimension"]
+
+MISSING = "(missing)"
+_DIM = re.compile(r"^(segment:)?([A-Za-z0-9_-]+)(?::([-0-9.,]+)|=(.+))?$")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """``gender`` (values), ``age:18,25,35`` (bands), ``interests=travel``, ``segment:NAME``."""
+
+    text: str
+    kind: str  # value | bands | contains | segment
+    name: str
+    edges: tuple[float, ...] = ()
+    value: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.text
+
+
+def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
+    match = _DIM.match(text.strip())
+    if not match:
+        raise RuleError(
+            [Problem(text, "write NAME, NAME:EDGE,EDGE,..., NAME=VALUE or segment:NAME")]
+        )
+    is_segment, name, edges, value = match.groups()
+    if is_segment:
+        if name not in segments:
+            raise RuleError([Problem(text, f"unknown segment {name!r}")])
+        return Dimension(text, "segment", name)
+    kind = schema.attributes.get(name)
+    if kind is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(schema.attributes), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise RuleError([Problem(text, f"unknown attribute {name!r}{hint}")])
+    if edges:
+        if kind != "number":
+            raise RuleError([Problem(text, f"bands need a number attribute; {name} is {kind}")])
+        cuts = tuple(sorted(float(e) for e in edges.split(",") if e))
+        return Dimension(text, "bands", name, edges=cuts)
+    if value is not None:
+        if kind not in ("list", "text"):
+            raise RuleError(
+                [Problem(text, f"NAME=VALUE needs a text or list attribute; {name} is {kind}")]
+            )
+        return Dimension(text, "contains", name, value=value)
+    if kind in ("number", "date", "timestamp"):
+        raise RuleError([Problem(text, f"{name} is a {kind}: give bands, e.g. {name}:18,25,35,50")])
+    if kind == "list":
+        raise RuleError([Problem(text, f"{name} is a list: pick a value, e.g. {name}=travel")])
+    return Dimension(text, "value", name)
+
+
+def _number(edge: float) -> str:
+    return str(int(edge)) if edge.is_integer() else str(edge)
+
+
+def _band_labels(edges: tuple[float, ...]) -> list[str]:
+    labels = [f"< {_number(edges[0])}"]
+    labels += [f"{_number(a)}-{_number(b)}" for a, b in pairwise(edges)]
+    labels.append(f">= {_number(edges[-1])}")
+    return labels
+
+
+@dataclass(frozen=True)
+class GridCell:
+    values: dict[str, str]
+    size: int
+    share: float
+    revenue: float
+
+    def rule(self, dimensions: list[Dimension]) -> dict[str, Any]:
+        """The cell as a rule in the language (all of one predicate per dimension)."""
+        parts: list[dict[str, Any]] = []
+        for dim in dimensions:
+            value = self.values[dim.label]
+            if dim.kind == "segment":
+                seg = {"segment": dim.name}
+                parts.append(seg if value == "in" else {"not": seg})
+            elif dim.kind == "contains":
+                pred = {"attribute": dim.name, "contains": dim.value}
+                parts.append(pred if value == "yes" else {"not": pred})
+            elif value == MISSING:
+                parts.append({"attribute": dim.name, "is_null": True})
+            elif dim.kind == "bands":
+                index = _band_labels(dim.edges).index(value)
+                if index > 0:
+                    parts.append({"attribute": dim.name, "gte": dim.edges[index - 1]})
+                if index < len(dim.edges):
+                    parts.append({"attribute": dim.name, "lt": dim.edges[index]})
+            else:
+                typed: Any = {"true": True, "false": False}.get(value, value)
+                parts.append({"attribute": dim.name, "eq": typed})
+        return parts[0] if len(parts) == 1 else {"all": parts}
+
+
+@dataclass(frozen=True)
+class Grid:
+    as_of: str
+    customers: int
+    dimensions: list[Dimension]
+    cells: list[GridCell]
+    min_size: int
+    hidden_cells: int
+    hidden_customers: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of,
+            "customers": self.customers,
+            "dimensions": [d.label for d in self.dimensions],
+            "min_size": self.min_size,
+            "hidden_cells": self.hidden_cells,
+            "hidden_customers": self.hidden_customers,
+            "cells": [c.__dict__ for c in self.cells],
+        }
+
+    def definition(self, index: int, name: str, title: str | None = None) -> SegmentDefinition:
+        """Cell ``index`` (0-based, as listed) as a segment definition to save."""
+        cell = self.cells[index]
+        words = ", ".join(f"{k} {v}" for k, v in cell.values.items())
+        return parse_definition(
+            {"name": name, "title": title or words, "rule": cell.rule(self.dimensions)}
+        )
+
+
+def _column(dim: Dimension, table: ir.Table, seg: dict[str, Any]) -> ir.StringValue:
+    if dim.kind == "segment":
+        return seg[dim.name](table).ifelse("in", "out")
+    column = table[dim.name]
+    if dim.kind == "contains":
+        if dim.value is None:
+            raise ValueError("contains dimension without a value")
+        lowered = dim.value.lower()
+        if column.type().is_array():
+            hit = column.map(lambda x: x.lower()).contains(lowered)
+        else:
+            hit = column.lower().contains(lowered)
+        return hit.fill_null(False).ifelse("yes", "no")
+    if dim.kind == "bands":
+        labels = _band_labels(dim.edges)
+        cases = [(column < dim.edges[0], labels[0])]
+        for i in range(1, len(dim.edges)):
+            cases.append((column < dim.edges[i], labels[i]))
+        banded = ibis.cases(*cases, else_=labels[-1])
+        return column.isnull().ifelse(MISSING, banded)
+    return column.cast("string").fill_null(MISSING)
+
+
+def build_grid(
+    catalog: SegmentCatalog,
+    dimensions: list[Dimension],
+    *,
+    customers: ir.Table,
+    events: ir.Table,
+    clock: Clock,
+    attribute_types: dict[str, str],
+    min_size: int = 50,
+) -> Grid:
+    compiler = BatchCompiler(
+        customers, events, clock, attribute_types=attribute_types, segment_rule=catalog.full_rule
+    )
+    seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
+    table = compiler.table()
+    before = events.filter(events.timestamp < ibis.literal(clock.as_of))
+    signed = before.type.cases(
+        ("purchase", 1.0), ("return", -1.0), else_=0.0
+    ) * before.amount.fill_null(0).cast("float64")
+    revenue = before.group_by("customer_id").aggregate(revenue=signed.sum())
+    table = table.left_join(revenue, "customer_id").drop("customer_id_right")
+    labelled = table.mutate(
+        **{f"_d{i}": _column(d, table, seg) for i, d in enumerate(dimensions)},
+        _revenue=table.revenue.fill_null(0.0),
+    )
+    keys = [f"_d{i}" for i in range(len(dimensions))]
+    counts = labelled.group_by(keys).aggregate(
+        size=labelled.count(), revenue=labelled._revenue.sum()
+    )
+    rows = counts.order_by([ibis.desc("size"), *keys]).to_pyarrow().to_pylist()
+    total = sum(int(r["size"]) for r in rows)
+    shown = [r for r in rows if int(r["size"]) >= min_size]
+    hidden = [r for r in rows if int(r["size"]) < min_size]
+    cells = [
+        GridCell(
+            values={d.label: str(r[k]) for d, k in zip(dimensions, keys, strict=True)},
+            size=int(r["size"]),
+            share=round(int(r["size"]) / total, 4) if total else 0.0,
+            revenue=round(float(r["revenue"] or 0.0), 2),
+        )
+        for r in shown
+    ]
+    return Grid(
+        as_of=clock.as_of.isoformat() + "Z",
+        customers=total,
+        dimensions=dimensions,
+        cells=cells,
+        min_size=min_size,
+        hidden_cells=len(hidden),
+        hidden_customers=sum(int(r["size"]) for r in hidden),
+    )
