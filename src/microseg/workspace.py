@@ -20,6 +20,7 @@ from microseg.lang import (
     BUILTIN_EVENT_TYPES,
     Clock,
     Problem,
+    RuleError,
     Schema,
     SegmentDefinition,
     SegmentRule,
@@ -38,6 +39,7 @@ from microseg.segments import (
 )
 from microseg.segments._grid import build_grid
 from microseg.store import Store
+from microseg.traits import TraitCatalog, TraitRun, compute_traits, profile_traits
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
 
@@ -117,6 +119,7 @@ class Workspace:
             )
         root.mkdir(parents=True, exist_ok=True)
         (root / "segments").mkdir(exist_ok=True)
+        (root / "traits").mkdir(exist_ok=True)
         text = render_default_config(
             name or root.resolve().name, timezone=timezone, currency=currency
         )
@@ -279,8 +282,49 @@ class Workspace:
         seen = {str(r[0]) for r in self.store.fetchall("SELECT DISTINCT type FROM events")}
         return Schema(
             attributes=attributes,
+            traits=self.traits().types(),
             event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
         )
+
+    def traits(self) -> TraitCatalog:
+        """The built-in traits and those in ``traits/*.yaml``."""
+        return TraitCatalog.load(self.path / "traits")
+
+    def validate_traits(self) -> TraitCatalog:
+        catalog = self.traits()
+        catalog.check(self.schema())
+        return catalog
+
+    def compute_traits(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        as_of: AsOf | None = None,
+        save: bool = True,
+    ) -> TraitRun:
+        """Every trait (or ``names``) for every customer at ``as_of``, in one pass; stored."""
+        catalog = self.validate_traits()
+        chosen = list(names) if names else list(catalog.definitions)
+        unknown = [n for n in chosen if n not in catalog.definitions]
+        if unknown:
+            raise RuleError([Problem("traits", f"unknown trait {unknown[0]!r}")])
+        clock = self.clock(as_of)
+        return compute_traits(
+            self.store,
+            catalog,
+            chosen,
+            customers=self.customers(as_of=clock.as_of if as_of is not None else None),
+            events=self.events(),
+            clock=clock,
+            attribute_types=self.schema().attributes,
+            save=save,
+        )
+
+    def traits_of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
+        """One customer's traits, by the per-profile interpreter."""
+        catalog = self.traits()
+        profile = self.profile(customer_id, as_of=as_of)
+        return profile_traits(catalog, list(catalog.definitions), profile, self.clock(as_of))
 
     def segments(self) -> SegmentCatalog:
         """The segment definitions in ``segments/`` (every file's problems raised at once)."""
@@ -325,6 +369,7 @@ class Workspace:
             attribute_types=self.schema().attributes,
             save=save,
             evaluated_at=self.now(),
+            traits=self.traits(),
         )
 
     def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
@@ -358,14 +403,17 @@ class Workspace:
         catalog = self.validate_segments(names)
         chosen = list(names) if names else sorted(catalog.definitions)
         profile = self.profile(customer_id, as_of=as_of)
-        return evaluate_profile(catalog, chosen, profile, self.clock(as_of))
+        return evaluate_profile(catalog, chosen, profile, self.clock(as_of), traits=self.traits())
 
     def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
         """Why one customer is in or out of a segment, node by node (parent included)."""
         catalog = self.validate_segments([name])
         clock = self.clock(as_of)
         evaluator = ProfileEvaluator(
-            self.profile(customer_id, as_of=as_of), clock, segment_rule=catalog.full_rule
+            self.profile(customer_id, as_of=as_of),
+            clock,
+            segment_rule=catalog.full_rule,
+            trait_definition=self.traits().definitions.__getitem__,
         )
         definition = catalog.definitions[name]
         own = explain(evaluator, definition.rule, "rule")
@@ -399,6 +447,7 @@ class Workspace:
             clock=clock,
             attribute_types=self.schema().attributes,
             save=False,
+            traits=self.traits(),
         )
         return segment_diff(
             self.store,
@@ -440,6 +489,7 @@ class Workspace:
             clock=clock,
             attribute_types=schema.attributes,
             min_size=min_size,
+            trait_definition=self.traits().definitions.__getitem__,
         )
 
     def save_segment(self, definition: SegmentDefinition, *, overwrite: bool = False) -> Path:

@@ -139,6 +139,7 @@ def profile(
         try:
             one = ws.profile(customer_id, as_of=as_of)
             segments = ws.segments_of(customer_id, as_of=as_of)
+            traits = ws.traits_of(customer_id, as_of=as_of)
         finally:
             ws.close()
     counts: dict[str, int] = {}
@@ -149,6 +150,7 @@ def profile(
         "customer_id": customer_id,
         "attributes": attributes,
         "events": dict(sorted(counts.items())),
+        "traits": traits,
         "segments": sorted(n for n, inside in segments.items() if inside),
     }
     if json_out or state(ctx).json:
@@ -159,6 +161,12 @@ def profile(
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
     console.print("events: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    shown = ", ".join(
+        f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in traits.items()
+        if v is not None
+    )
+    console.print("traits: " + shown)
     console.print("segments: " + (", ".join(data["segments"]) or "none"))
 
 

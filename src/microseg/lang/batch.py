@@ -9,6 +9,7 @@ literals, never as SQL text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,23 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from microseg._duration import parse_duration
+from microseg.lang._expr import (
+    AddExpr,
+    AggregateExpr,
+    AttributeExpr,
+    CaseExpr,
+    CoalesceExpr,
+    DaysSinceExpr,
+    DivExpr,
+    Expr,
+    MaxOfExpr,
+    MinOfExpr,
+    MulExpr,
+    SubExpr,
+    TraitDefinition,
+    TraitExpr,
+    ValueExpr,
+)
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
@@ -37,6 +55,7 @@ from microseg.lang._nodes import (
 from microseg.lang._schema import EVENT_PROPERTY_TYPES
 from microseg.lang._values import _is_number
 from microseg.lang._when import Clock
+from microseg.lang.profile import _operands
 
 __all__ = ["BatchCompiler"]
 
@@ -66,12 +85,15 @@ class BatchCompiler:
         *,
         attribute_types: dict[str, str],
         segment_rule: Callable[[str], Rule] | None = None,
+        trait_definition: Callable[[str], TraitDefinition] | None = None,
     ) -> None:
         self.customers = customers
         self.events = events.filter(events.timestamp < _lit(clock.as_of))
         self.clock = clock
         self.attribute_types = attribute_types
         self.segment_rule = segment_rule
+        self.trait_definition = trait_definition
+        self._traits: dict[str, Callable[[ir.Table], ir.Value]] = {}
         self._aggregates: dict[str, ir.Scalar] = {}
         self._defaults: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
@@ -116,7 +138,9 @@ class BatchCompiler:
             kind = self.attribute_types.get(rule.attribute, "text")
             return lambda t: self._compare(rule, t[rule.attribute], kind)
         if isinstance(rule, TraitRule):
-            return lambda t: self._compare(rule, t[rule.trait], "number")
+            trait = self.trait(rule.trait)
+            kind = self.trait_definition(rule.trait).type if self.trait_definition else "number"
+            return lambda t: self._compare(rule, trait(t), kind)
         if isinstance(rule, EventRule):
             return self._event(rule)
         if isinstance(rule, SequenceRule):
@@ -247,38 +271,136 @@ class BatchCompiler:
             cond = cond & self._compare(pred, column, prop_kind)
         return cond
 
-    def _event(self, rule: EventRule) -> Callable[[ir.Table], ir.BooleanValue]:
-        key = rule.model_dump_json(by_alias=True, exclude_none=True)
+    def _aggregate(
+        self,
+        agg: str,
+        kind: str,
+        prop: str | None,
+        where: list[PropertyPredicate],
+        window: Window | None,
+    ) -> tuple[str, str]:
+        """Register a conditional aggregate of the single events pass; (column, type)."""
+        key = json.dumps(
+            [
+                agg,
+                kind,
+                prop,
+                [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in where],
+                window.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if window
+                else None,
+            ],
+            sort_keys=True,
+        )
+        value_kind = "number"
+        if agg in ("min", "max") and prop is not None and self._property(prop)[1] == "timestamp":
+            value_kind = "timestamp"
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
-            cond = self._matches(rule.event, rule.where, rule.window)
-            agg, test = rule.aggregate
-            if agg == "count":
+            cond = self._matches(kind, where, window)
+            if agg == "count" or prop is None:
                 self._aggregates[name] = self.events.event_id.count(where=cond)
                 self._defaults[name] = 0
             else:
-                prop = test.property  # type: ignore[attr-defined]
-                column, kind = self._property(prop)
+                column, prop_kind = self._property(prop)
                 if agg == "distinct":
-                    if kind == "json":
+                    if prop_kind == "json":
                         column = column.str
                     self._aggregates[name] = column.nunique(where=cond)
                     self._defaults[name] = 0
                 else:
-                    if kind == "json":
+                    if prop_kind == "json":
                         column = column.float
-                    if kind != "timestamp":
+                    if prop_kind != "timestamp":
                         column = column.cast("float64")
                     reducer = {"sum": "sum", "avg": "mean", "min": "min", "max": "max"}[agg]
                     self._aggregates[name] = getattr(column, reducer)(where=cond)
                     self._defaults[name] = 0.0 if agg == "sum" else None
-        name = self._keys[key]
+        return self._keys[key], value_kind
+
+    def _event(self, rule: EventRule) -> Callable[[ir.Table], ir.BooleanValue]:
         agg, test = rule.aggregate
-        prop_kind = "number"
-        if agg in ("min", "max"):
-            prop_kind = "timestamp" if self._property(test.property)[1] == "timestamp" else "number"  # type: ignore[attr-defined]
-        return lambda t: self._compare(test, t[name], prop_kind)
+        name, kind = self._aggregate(
+            agg, rule.event, getattr(test, "property", None), rule.where, rule.window
+        )
+        return lambda t: self._compare(test, t[name], kind)
+
+    # -- expressions (traits) ----------------------------------------------------------------
+
+    def trait(self, name: str) -> Callable[[ir.Table], ir.Value]:
+        if name not in self._traits:
+            if self.trait_definition is None:
+                raise ValueError(f"trait {name!r} referenced but no traits are known")
+            self._traits[name] = self.value(self.trait_definition(name).value)
+        return self._traits[name]
+
+    def value(self, expr: Expr) -> Callable[[ir.Table], ir.Value]:
+        """A function of the joined table giving the expression's column."""
+        if isinstance(expr, ValueExpr):
+            literal: Any = expr.value
+            if literal is None:
+                return lambda t: ibis.null()
+            if _is_number(literal):
+                return lambda t: ibis.literal(float(literal))
+            return lambda t: ibis.literal(literal)
+        if isinstance(expr, AttributeExpr):
+            kind = self.attribute_types.get(expr.attribute, "text")
+            if kind == "number":
+                return lambda t: t[expr.attribute].cast("float64")
+            return lambda t: t[expr.attribute]
+        if isinstance(expr, TraitExpr):
+            return self.trait(expr.trait)
+        if isinstance(expr, AggregateExpr):
+            name, _ = self._aggregate(
+                expr.aggregate, expr.event, expr.property, expr.where, expr.window
+            )
+            return lambda t: t[name]
+        if isinstance(expr, AddExpr | SubExpr | MulExpr | DivExpr):
+            parts = [self.value(e) for e in _operands(expr)]
+
+            def arithmetic(t: ir.Table) -> ir.Value:
+                values = [p(t).cast("float64") for p in parts]
+                if isinstance(expr, DivExpr):
+                    return values[0] / values[1].nullif(0.0)
+                result = values[0]
+                for v in values[1:]:
+                    if isinstance(expr, AddExpr):
+                        result = result + v
+                    elif isinstance(expr, SubExpr):
+                        result = result - v
+                    else:
+                        result = result * v
+                return result
+
+            return arithmetic
+        if isinstance(expr, CoalesceExpr):
+            items = [self.value(e) for e in expr.coalesce]
+            return lambda t: ibis.coalesce(*(i(t) for i in items))
+        if isinstance(expr, MaxOfExpr | MinOfExpr):
+            many = expr.max_of if isinstance(expr, MaxOfExpr) else expr.min_of
+            items = [self.value(e) for e in many]
+            pick = ibis.greatest if isinstance(expr, MaxOfExpr) else ibis.least
+            return lambda t: pick(*(i(t) for i in items))
+        if isinstance(expr, DaysSinceExpr):
+            inner = self.value(expr.days_since)
+            as_of = _lit(self.clock.as_of)
+
+            def days(t: ir.Table) -> ir.Value:
+                seconds = as_of.epoch_seconds() - inner(t).epoch_seconds()
+                return (seconds / 86400).floor().cast("float64")
+
+            return days
+        if isinstance(expr, CaseExpr):
+            rows = [(self.rule(r.when), self.value(r.then)) for r in expr.case]
+            otherwise = self.value(expr.else_) if expr.else_ is not None else None
+
+            def case(t: ir.Table) -> ir.Value:
+                branches = [(w(t), v(t)) for w, v in rows]
+                return ibis.cases(*branches, else_=otherwise(t) if otherwise else None)
+
+            return case
+        raise ValueError(f"no batch lowering for {type(expr).__name__}")
 
     def _step_table(self, step: SequenceStep, window: Window | None = None) -> ir.Table:
         cond = self._matches(step.event, step.where, window)

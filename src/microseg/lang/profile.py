@@ -7,12 +7,30 @@ every customer, segment and ``as_of`` (tests/lang/test_agreement.py proves it).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from microseg._duration import parse_duration
+from microseg.lang._expr import (
+    AddExpr,
+    AggregateExpr,
+    AttributeExpr,
+    CaseExpr,
+    CoalesceExpr,
+    DaysSinceExpr,
+    DivExpr,
+    Expr,
+    MaxOfExpr,
+    MinOfExpr,
+    MulExpr,
+    SubExpr,
+    TraitDefinition,
+    TraitExpr,
+    ValueExpr,
+)
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
@@ -29,7 +47,7 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import EVENT_PROPERTY_TYPES
-from microseg.lang._values import bucket_of, compare, json_value
+from microseg.lang._values import _is_number, bucket_of, compare, json_value
 from microseg.lang._when import Clock
 
 __all__ = ["Profile", "ProfileEvaluator"]
@@ -76,11 +94,14 @@ class ProfileEvaluator:
         clock: Clock,
         *,
         segment_rule: Callable[[str], Rule] | None = None,
+        trait_definition: Callable[[str], TraitDefinition] | None = None,
     ) -> None:
         self.profile = profile
         self.clock = clock
         self.segment_rule = segment_rule
+        self.trait_definition = trait_definition
         self._segments: dict[str, bool] = {}
+        self._traits: dict[str, Any] = {}
         self.events = sorted(
             (e for e in profile.events if e["timestamp"] < clock.as_of),
             key=lambda e: e["timestamp"],
@@ -104,8 +125,14 @@ class ProfileEvaluator:
             kind = self._attribute_kind(rule.attribute)
             return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
         if isinstance(rule, TraitRule):
-            value = self.profile.traits.get(rule.trait)
-            kind = "number" if isinstance(value, int | float) else "text"
+            value = self.trait(rule.trait)
+            kind = (
+                "boolean"
+                if isinstance(value, bool)
+                else ("number" if isinstance(value, int | float) else "text")
+            )
+            if self.trait_definition is not None:
+                kind = self.trait_definition(rule.trait).type
             return compare(rule, value, kind, self.clock)
         if isinstance(rule, EventRule):
             return self._event(rule)
@@ -154,30 +181,43 @@ class ProfileEvaluator:
 
     def event_value(self, rule: EventRule) -> tuple[Any, str]:
         """The aggregate an event rule tests, and its type (number or timestamp)."""
-        lower, upper = _window_bounds(rule.window, self.clock)
+        name, test = rule.aggregate
+        prop = getattr(test, "property", None)
+        return self.aggregate(name, rule.event, prop, rule.where, rule.window)
+
+    def aggregate(
+        self,
+        name: str,
+        kind: str,
+        prop: str | None,
+        where: Sequence[PropertyPredicate],
+        window: Window | None,
+    ) -> tuple[Any, str]:
+        """count/sum/avg/min/max/distinct over the matching events, and its type."""
+        lower, upper = _window_bounds(window, self.clock)
         chosen = [
             e
             for e in self.events
             if (lower is None or e["timestamp"] >= lower)
             and e["timestamp"] < upper
-            and self._matches(e, rule.event, rule.where)
+            and self._matches(e, kind, where)
         ]
-        name, test = rule.aggregate
-        if name == "count":
+        if name == "count" or prop is None:
             return float(len(chosen)), "number"
-        prop = test.property  # type: ignore[attr-defined]
-        kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
         if name == "distinct":
             raw = [_property(e, prop) for e in chosen]
-            if kind == "json":
+            if prop_kind == "json":
                 values = {v for v in raw if isinstance(v, str)}
             else:
                 values = {v for v in raw if v is not None}
             return float(len(values)), "number"
         numbers = [_property(e, prop) for e in chosen]
-        if kind == "json":
+        if prop_kind == "json":
             numbers = [json_value(v, 0.0) for v in numbers]
         present = [v for v in numbers if v is not None]
+        if prop_kind != "timestamp":
+            present = [float(v) for v in present]
         value: Any
         if name == "sum":
             value = float(sum(present)) if present else 0.0
@@ -189,7 +229,54 @@ class ProfileEvaluator:
             value = min(present)
         else:
             value = max(present)
-        return value, "timestamp" if kind == "timestamp" else "number"
+        return value, "timestamp" if prop_kind == "timestamp" else "number"
+
+    # -- expressions (traits) ------------------------------------------------------------
+
+    def trait(self, name: str) -> Any:
+        if name in self.profile.traits:
+            return self.profile.traits[name]
+        if name not in self._traits:
+            if self.trait_definition is None:
+                raise ValueError(f"trait {name!r} referenced but no traits are known")
+            self._traits[name] = self.value(self.trait_definition(name).value)
+        return self._traits[name]
+
+    def value(self, expr: Expr) -> Any:
+        """The value of an expression for this profile (None when missing)."""
+        if isinstance(expr, ValueExpr):
+            literal: Any = expr.value
+            return float(literal) if _is_number(literal) else literal
+        if isinstance(expr, AttributeExpr):
+            value: Any = self.profile.attributes.get(expr.attribute)
+            return float(value) if _is_number(value) else value
+        if isinstance(expr, TraitExpr):
+            return self.trait(expr.trait)
+        if isinstance(expr, AggregateExpr):
+            return self.aggregate(
+                expr.aggregate, expr.event, expr.property, expr.where, expr.window
+            )[0]
+        if isinstance(expr, AddExpr | SubExpr | MulExpr | DivExpr):
+            return _arithmetic(expr, [self.value(e) for e in _operands(expr)])
+        if isinstance(expr, CoalesceExpr):
+            return next((v for v in (self.value(e) for e in expr.coalesce) if v is not None), None)
+        if isinstance(expr, MaxOfExpr | MinOfExpr):
+            items = expr.max_of if isinstance(expr, MaxOfExpr) else expr.min_of
+            present = [v for v in (self.value(e) for e in items) if v is not None]
+            if not present:
+                return None
+            return max(present) if isinstance(expr, MaxOfExpr) else min(present)
+        if isinstance(expr, DaysSinceExpr):
+            moment = self.value(expr.days_since)
+            if moment is None:
+                return None
+            return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
+        if isinstance(expr, CaseExpr):
+            for row in expr.case:
+                if self.holds(row.when):
+                    return self.value(row.then)
+            return self.value(expr.else_) if expr.else_ is not None else None
+        raise ValueError(f"no per-profile evaluation rule for {type(expr).__name__}")
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
         return [e["timestamp"] for e in self.events if self._matches(e, step.event, step.where)]
@@ -213,3 +300,26 @@ class ProfileEvaluator:
             if not previous:
                 return False
         return bool(previous)
+
+
+def _operands(expr: AddExpr | SubExpr | MulExpr | DivExpr) -> list[Expr]:
+    if isinstance(expr, AddExpr):
+        return list(expr.add)
+    if isinstance(expr, SubExpr):
+        return list(expr.sub)
+    if isinstance(expr, MulExpr):
+        return list(expr.mul)
+    return list(expr.div)
+
+
+def _arithmetic(expr: AddExpr | SubExpr | MulExpr | DivExpr, values: list[Any]) -> Any:
+    if any(v is None for v in values):
+        return None
+    numbers = [float(v) for v in values]
+    if isinstance(expr, AddExpr):
+        return float(sum(numbers))
+    if isinstance(expr, SubExpr):
+        return numbers[0] - numbers[1]
+    if isinstance(expr, MulExpr):
+        return float(math.prod(numbers))
+    return None if numbers[1] == 0 else numbers[0] / numbers[1]

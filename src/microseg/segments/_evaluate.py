@@ -14,6 +14,7 @@ from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import Store
+from microseg.traits import TraitCatalog
 
 __all__ = ["SegmentRun", "evaluate_profile", "evaluate_segments"]
 
@@ -62,6 +63,7 @@ def evaluate_segments(
     attribute_types: dict[str, str],
     save: bool = True,
     evaluated_at: datetime | None = None,
+    traits: TraitCatalog | None = None,
 ) -> SegmentRun:
     """Evaluate ``names`` together (one aggregation pass over the events).
 
@@ -76,6 +78,7 @@ def evaluate_segments(
         clock,
         attribute_types=attribute_types,
         segment_rule=catalog.full_rule,
+        trait_definition=traits.definitions.__getitem__ if traits else None,
     )
     lowered = {name: compiler.segment(name) for name in names}
     joined = compiler.table()
@@ -107,8 +110,18 @@ def evaluate_segments(
 
 
 def evaluate_profile(
-    catalog: SegmentCatalog, names: list[str], profile: Profile, clock: Clock
+    catalog: SegmentCatalog,
+    names: list[str],
+    profile: Profile,
+    clock: Clock,
+    *,
+    traits: TraitCatalog | None = None,
 ) -> dict[str, bool]:
     """Membership of one profile in ``names``, in Python, without the database."""
-    evaluator = ProfileEvaluator(profile, clock, segment_rule=catalog.full_rule)
+    evaluator = ProfileEvaluator(
+        profile,
+        clock,
+        segment_rule=catalog.full_rule,
+        trait_definition=traits.definitions.__getitem__ if traits else None,
+    )
     return {name: evaluator.segment(name) for name in names}

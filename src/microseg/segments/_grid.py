@@ -183,9 +183,15 @@ def build_grid(
     clock: Clock,
     attribute_types: dict[str, str],
     min_size: int = 50,
+    trait_definition: Any = None,
 ) -> Grid:
     compiler = BatchCompiler(
-        customers, events, clock, attribute_types=attribute_types, segment_rule=catalog.full_rule
+        customers,
+        events,
+        clock,
+        attribute_types=attribute_types,
+        segment_rule=catalog.full_rule,
+        trait_definition=trait_definition,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     table = compiler.table()

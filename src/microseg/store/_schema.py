@@ -92,6 +92,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             as_of TIMESTAMP, segment VARCHAR, version VARCHAR, members BIGINT,
             customers BIGINT, evaluated_at TIMESTAMP)""",
     ),
+    (
+        """CREATE TABLE trait_values (
+            as_of TIMESTAMP, customer_id VARCHAR, trait VARCHAR, number DOUBLE,
+            text VARCHAR, flag BOOLEAN)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -221,6 +221,47 @@ class Store:
             results.append((count, [str(r[0]) for r in ids]))
         return results[0], results[1]
 
+    def trait_summary(self, table: str, types: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """Per trait: how many customers have a value, and its mean or most common value."""
+        summary: dict[str, dict[str, Any]] = {}
+        for name, kind in types.items():
+            col = ident(name)
+            if kind == "number":
+                row = self.fetchone(
+                    f"SELECT count({col}), avg({col}), min({col}), max({col}) FROM {ident(table)}"
+                )
+                assert row is not None
+                summary[name] = {
+                    "present": int(row[0]),
+                    "mean": row[1],
+                    "min": row[2],
+                    "max": row[3],
+                }
+            else:
+                rows = self.fetchall(
+                    f"SELECT {col}::VARCHAR, count(*) FROM {ident(table)} GROUP BY 1 "
+                    "ORDER BY 2 DESC, 1 LIMIT 6"
+                )
+                present = self.scalar(f"SELECT count({col}) FROM {ident(table)}")
+                summary[name] = {"present": int(present), "top": {str(k): int(v) for k, v in rows}}
+        return summary
+
+    def replace_trait_values(self, table: str, types: dict[str, str], *, as_of: datetime) -> None:
+        """Store trait values at ``as_of`` (long: one row per customer and trait)."""
+        for name, kind in types.items():
+            self.execute(
+                "DELETE FROM trait_values WHERE as_of = $as_of AND trait = $trait",
+                {"as_of": as_of, "trait": name},
+            )
+            value = {"number": "number", "text": "text", "boolean": "flag"}[kind]
+            columns = {"number": "NULL", "text": "NULL", "flag": "NULL"}
+            columns[value] = ident(name)
+            self.execute(
+                f"INSERT INTO trait_values SELECT $as_of, customer_id, $trait, "
+                f"{columns['number']}, {columns['text']}, {columns['flag']} FROM {ident(table)}",
+                {"as_of": as_of, "trait": name},
+            )
+
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)
 

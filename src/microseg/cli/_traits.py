@@ -1,0 +1,78 @@
+"""Trait commands: list and compute."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from microseg.cli._common import console, emit_json, handled, state
+
+__all__ = ["traits_app"]
+
+traits_app = typer.Typer(help="Traits: per-customer values written in the rule language.")
+
+AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
+
+
+@traits_app.command("list")
+def list_traits(
+    ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """Built-in and workspace traits, with their type and formula."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            catalog = ws.validate_traits()
+        finally:
+            ws.close()
+    rows = [
+        {
+            "name": d.name,
+            "type": d.type,
+            "formula": d.formula or d.description or "",
+            "source": catalog.files[d.name],
+        }
+        for d in catalog.definitions.values()
+    ]
+    if json_out or state(ctx).json:
+        emit_json(rows)
+        return
+    table = Table(title="traits")
+    for column in ("name", "type", "formula", "source"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["type"], row["formula"].strip(), row["source"])
+    console.print(table)
+
+
+@traits_app.command("compute")
+def compute(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(None, help="Traits to compute (default: all)."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compute traits for every customer at --as-of (one pass) and store them."""
+    with handled():
+        ws = state(ctx).open()
+        try:
+            run = ws.compute_traits(names or None, as_of=as_of)
+        finally:
+            ws.close()
+    if json_out or state(ctx).json:
+        emit_json(run.to_dict())
+        return
+    table = Table(
+        title=f"traits as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
+    )
+    table.add_column("trait")
+    table.add_column("present", justify="right")
+    table.add_column("mean / most common")
+    for name, info in run.summary.items():
+        if "mean" in info:
+            shown = "-" if info["mean"] is None else f"{info['mean']:,.2f}"
+        else:
+            shown = ", ".join(f"{k} {v:,}" for k, v in info["top"].items())
+        table.add_row(name, f"{info['present']:,}", shown)
+    console.print(table)
+    console.print(f"{run.seconds:.2f} s")

@@ -1,0 +1,172 @@
+"""The expression half of the language: per-customer values for traits.
+
+An expression is a mapping with one kind key:
+
+``value`` (a literal), ``attribute``, ``trait``, ``aggregate`` (over filtered events in a
+window: count, sum, avg, min, max, distinct), ``add``/``sub``/``mul``/``div`` (arithmetic;
+division by zero is missing), ``coalesce`` (first present value), ``days_since`` (whole days
+from a timestamp to ``as_of``), ``max_of``/``min_of`` (of several expressions) and ``case``
+(a table of ``when: rule, then: expr``; the first matching row gives the value).
+Missing values propagate through arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from microseg.lang._nodes import PropertyPredicate, Rule, Scalar, Window
+
+__all__ = ["EXPR_KINDS", "Expr", "TraitDefinition"]
+
+EXPR_KINDS = (
+    "value",
+    "attribute",
+    "trait",
+    "aggregate",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "coalesce",
+    "days_since",
+    "max_of",
+    "min_of",
+    "case",
+)
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ValueExpr(_Node):
+    value: Scalar | None
+
+
+class AttributeExpr(_Node):
+    attribute: str
+
+
+class TraitExpr(_Node):
+    trait: str
+
+
+class AggregateExpr(_Node):
+    aggregate: Literal["count", "sum", "avg", "min", "max", "distinct"]
+    event: str
+    property: str | None = None
+    where: list[PropertyPredicate] = Field(default_factory=list)
+    window: Window | None = None
+
+    @model_validator(mode="after")
+    def _property_needed(self) -> AggregateExpr:
+        if self.aggregate != "count" and self.property is None:
+            raise ValueError(f"{self.aggregate} needs a property, e.g. property: amount")
+        return self
+
+
+class AddExpr(_Node):
+    add: list[Expr] = Field(min_length=2)
+
+
+class SubExpr(_Node):
+    sub: list[Expr] = Field(min_length=2, max_length=2)
+
+
+class MulExpr(_Node):
+    mul: list[Expr] = Field(min_length=2)
+
+
+class DivExpr(_Node):
+    div: list[Expr] = Field(min_length=2, max_length=2)
+
+
+class CoalesceExpr(_Node):
+    coalesce: list[Expr] = Field(min_length=1)
+
+
+class DaysSinceExpr(_Node):
+    days_since: Expr
+
+
+class MaxOfExpr(_Node):
+    max_of: list[Expr] = Field(min_length=2)
+
+
+class MinOfExpr(_Node):
+    min_of: list[Expr] = Field(min_length=2)
+
+
+class When(_Node):
+    when: Rule
+    then: Expr
+
+
+class CaseExpr(_Node):
+    case: list[When] = Field(min_length=1)
+    else_: Expr | None = Field(default=None, alias="else")
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        present = [k for k in EXPR_KINDS if k in value]
+        return present[0] if len(present) == 1 else None
+    for kind, model in _MODELS.items():
+        if isinstance(value, model):
+            return kind
+    return None
+
+
+Expr = Annotated[
+    Annotated[ValueExpr, Tag("value")]
+    | Annotated[AttributeExpr, Tag("attribute")]
+    | Annotated[TraitExpr, Tag("trait")]
+    | Annotated[AggregateExpr, Tag("aggregate")]
+    | Annotated[AddExpr, Tag("add")]
+    | Annotated[SubExpr, Tag("sub")]
+    | Annotated[MulExpr, Tag("mul")]
+    | Annotated[DivExpr, Tag("div")]
+    | Annotated[CoalesceExpr, Tag("coalesce")]
+    | Annotated[DaysSinceExpr, Tag("days_since")]
+    | Annotated[MaxOfExpr, Tag("max_of")]
+    | Annotated[MinOfExpr, Tag("min_of")]
+    | Annotated[CaseExpr, Tag("case")],
+    Discriminator(
+        _kind,
+        custom_error_type="expr_kind",
+        custom_error_message="an expression needs exactly one of: " + ", ".join(EXPR_KINDS),
+    ),
+]
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "value": ValueExpr,
+    "attribute": AttributeExpr,
+    "trait": TraitExpr,
+    "aggregate": AggregateExpr,
+    "add": AddExpr,
+    "sub": SubExpr,
+    "mul": MulExpr,
+    "div": DivExpr,
+    "coalesce": CoalesceExpr,
+    "days_since": DaysSinceExpr,
+    "max_of": MaxOfExpr,
+    "min_of": MinOfExpr,
+    "case": CaseExpr,
+}
+
+for _model in _MODELS.values():
+    _model.model_rebuild()
+
+
+class TraitDefinition(BaseModel):
+    """A named per-customer value: ``traits/NAME.yaml`` or a built-in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["number", "text", "boolean"] = "number"
+    description: str | None = None
+    formula: str | None = None
+    value: Expr

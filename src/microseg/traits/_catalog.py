@@ -1,0 +1,157 @@
+"""The traits of a workspace: the built-in library plus ``traits/*.yaml``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
+from microseg.lang._check import _check_event_type, _check_where, _check_window
+from microseg.lang._expr import (
+    AggregateExpr,
+    AttributeExpr,
+    CaseExpr,
+    DaysSinceExpr,
+    Expr,
+    TraitDefinition,
+    TraitExpr,
+)
+
+__all__ = ["BUILTIN_FILE", "TraitCatalog"]
+
+BUILTIN_FILE = Path(__file__).parent / "builtin.yaml"
+
+
+def _parse(data: Any, file: str) -> TraitDefinition:
+    try:
+        return TraitDefinition.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(
+                ".".join(str(p) for p in e["loc"]) or "(top level)",
+                str(e["msg"]).removeprefix("Value error, "),
+                file,
+            )
+            for e in exc.errors()
+        ]
+        raise RuleError(problems) from None
+
+
+def _children(expr: Any) -> list[Any]:
+    out: list[Any] = []
+    for value in expr.__dict__.values():
+        items = value if isinstance(value, list) else [value]
+        out.extend(i for i in items if isinstance(i, BaseModel))
+    return out
+
+
+def _walk(expr: Any) -> list[Any]:
+    found = [expr]
+    for child in _children(expr):
+        found.extend(_walk(child))
+    return found
+
+
+@dataclass
+class TraitCatalog:
+    definitions: dict[str, TraitDefinition]
+    files: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> TraitCatalog:
+        definitions: dict[str, TraitDefinition] = {}
+        files: dict[str, str] = {}
+        problems: list[Problem] = []
+        for item in yaml.safe_load(BUILTIN_FILE.read_text(encoding="utf-8")):
+            definition = _parse(item, str(BUILTIN_FILE))
+            definitions[definition.name] = definition
+            files[definition.name] = "built-in"
+        for path in sorted(folder.glob("*.y*ml")) if folder and folder.exists() else []:
+            try:
+                definition = _parse(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+            except RuleError as exc:
+                problems.extend(exc.problems)
+                continue
+            except yaml.YAMLError as exc:
+                problems.append(Problem("(file)", f"not valid YAML: {exc}", str(path)))
+                continue
+            if definition.name in definitions:
+                problems.append(
+                    Problem(
+                        "name",
+                        f"trait {definition.name!r} is already defined "
+                        f"({files[definition.name]}); choose another name",
+                        str(path),
+                    )
+                )
+                continue
+            definitions[definition.name] = definition
+            files[definition.name] = str(path)
+        if problems:
+            raise RuleError(problems)
+        return cls(definitions, files)
+
+    def types(self) -> dict[str, str]:
+        return {name: d.type for name, d in self.definitions.items()}
+
+    def check(self, schema: Schema) -> None:
+        """Names, types and cycles of every trait; raise with every problem."""
+        problems: list[Problem] = []
+        graph: dict[str, set[str]] = {}
+        for name, definition in self.definitions.items():
+            file = self.files[name]
+            graph[name] = set()
+            for node in _walk(definition.value):
+                if isinstance(node, TraitExpr):
+                    graph[name].add(node.trait)
+                    if node.trait not in self.definitions:
+                        close = difflib.get_close_matches(node.trait, list(self.definitions), n=1)
+                        hint = f"; did you mean {close[0]!r}?" if close else ""
+                        problems.append(
+                            Problem("value", f"unknown trait {node.trait!r}{hint}", file)
+                        )
+                elif isinstance(node, AttributeExpr) and node.attribute not in schema.attributes:
+                    problems.append(Problem("value", f"unknown attribute {node.attribute!r}", file))
+                elif isinstance(node, AggregateExpr):
+                    for path, message in [
+                        *_check_event_type(node.event, schema, "value.event"),
+                        *_check_where(node.where, "value"),
+                        *_check_window(node.window, "value"),
+                    ]:
+                        problems.append(Problem(path, message, file))
+                elif isinstance(node, CaseExpr):
+                    for row in node.case:
+                        for path, message in check_rule(row.when, schema, "value.case.when"):
+                            problems.append(Problem(path, message, file))
+                elif isinstance(node, DaysSinceExpr) and not _is_time(node.days_since):
+                    problems.append(
+                        Problem(
+                            "value.days_since",
+                            "needs a timestamp, e.g. the max of property timestamp",
+                            file,
+                        )
+                    )
+        cycle = find_cycle(graph)
+        if cycle:
+            problems.append(
+                Problem(
+                    "value",
+                    "traits refer to each other in a cycle: " + " -> ".join(cycle),
+                    self.files[cycle[0]],
+                )
+            )
+        if problems:
+            raise RuleError(problems)
+
+
+def _is_time(expr: Expr) -> bool:
+    return (
+        isinstance(expr, AggregateExpr)
+        and expr.aggregate in ("min", "max")
+        and (expr.property == "timestamp")
+    )

@@ -1,0 +1,134 @@
+"""Traits: built-ins and user traits agree between batch and per-profile, and feed rules."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from microseg import Workspace
+from microseg.lang import RuleError, parse_definition
+from microseg.segments import SegmentCatalog, evaluate_profile
+from microseg.traits import TraitCatalog, profile_traits
+from tests.lang.test_agreement import _profiles, shop  # noqa: F401  (fixture)
+
+BUILTIN_NAMES = [
+    "days_since_last_purchase",
+    "purchase_count",
+    "repeat_purchase_count",
+    "total_spend",
+    "avg_order_value",
+    "tenure_days",
+    "mean_days_between_purchases",
+    "return_rate",
+    "cart_abandonment_rate",
+    "view_to_purchase_rate",
+    "email_open_rate_90d",
+    "email_click_rate_90d",
+    "days_since_last_email_open",
+    "discount_share",
+    "omnichannel",
+    "spend_trend_90d",
+    "lifecycle_stage",
+]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+def test_builtin_names_are_there() -> None:
+    assert set(BUILTIN_NAMES) <= set(TraitCatalog.load().definitions)
+
+
+@pytest.mark.parametrize("as_of", ["2026-10-31", "2026-02-01T08:00:00Z"])
+def test_every_trait_agrees_for_every_customer(shop: Workspace, as_of: str) -> None:  # noqa: F811
+    run = shop.compute_traits(as_of=as_of, save=False)
+    batch = {r["customer_id"]: r for r in shop.store.table("_trait_eval").to_pyarrow().to_pylist()}
+    catalog = shop.traits()
+    names = list(catalog.definitions)
+    clock = shop.clock(as_of)
+    for profile in _profiles(shop, as_of):
+        single = profile_traits(catalog, names, profile, clock)
+        for name in names:
+            assert _same(single[name], batch[profile.customer_id][name]), (
+                f"{name} for {profile.customer_id} at {as_of}: "
+                f"{single[name]!r} vs {batch[profile.customer_id][name]!r}"
+            )
+    stages = run.summary["lifecycle_stage"]["top"]
+    assert len(stages) >= 4, stages  # the stages really split the shop
+
+
+def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
+    rules = {
+        "champions": {
+            "all": [{"trait": "purchase_count", "gte": 5}, {"trait": "return_rate", "lt": 0.2}]
+        },
+        "at-risk": {"trait": "lifecycle_stage", "in": ["at_risk", "lapsed"]},
+        "omni": {"trait": "omnichannel", "eq": True},
+        "unknown-open": {"trait": "email_open_rate_90d", "is_null": True},
+    }
+    catalog = SegmentCatalog(
+        {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
+    )
+    catalog.check(shop.schema())
+    from microseg.segments import evaluate_segments
+
+    as_of = "2026-10-31"
+    clock = shop.clock(as_of)
+    traits = shop.traits()
+    evaluate_segments(
+        shop.store,
+        catalog,
+        list(rules),
+        customers=shop.customers(as_of=as_of),
+        events=shop.events(),
+        clock=clock,
+        attribute_types=shop.schema().attributes,
+        save=False,
+        traits=traits,
+    )
+    batch = {
+        r["customer_id"]: r for r in shop.store.table("_segment_eval").to_pyarrow().to_pylist()
+    }
+    sizes = dict.fromkeys(rules, 0)
+    for profile in _profiles(shop, as_of):
+        one = evaluate_profile(catalog, list(rules), profile, clock, traits=traits)
+        for name in rules:
+            assert one[name] == batch[profile.customer_id][name], (name, profile.customer_id)
+            sizes[name] += one[name]
+    assert all(0 < s < len(batch) for s in sizes.values()), sizes
+
+
+def test_user_trait_file_and_errors(shop: Workspace) -> None:  # noqa: F811
+    folder: Path = shop.path / "traits"
+    path = folder / "big_basket.yaml"
+    path.write_text(
+        "name: big_basket\ntype: boolean\nvalue:\n  case:\n"
+        "    - when: {trait: avg_order_value, gte: 100}\n      then: {value: true}\n"
+        "  else: {value: false}\n"
+    )
+    bad = folder / "broken.yaml"
+    bad.write_text("name: broken\nvalue:\n  div: [{trait: purchse_count}, {value: 2}]\n")
+    try:
+        with pytest.raises(
+            RuleError, match="unknown trait 'purchse_count'; did you mean 'purchase_count'"
+        ):
+            shop.validate_traits()
+        bad.unlink()
+        run = shop.compute_traits(["big_basket"], as_of="2026-10-31", save=True)
+        top = run.summary["big_basket"]["top"]
+        assert set(top) == {"true", "false"}
+        stored = shop.store.scalar("SELECT count(*) FROM trait_values WHERE trait = 'big_basket'")
+        assert stored == run.customers
+    finally:
+        path.unlink(missing_ok=True)
+        bad.unlink(missing_ok=True)
