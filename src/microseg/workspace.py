@@ -39,7 +39,13 @@ from microseg.segments import (
 )
 from microseg.segments._grid import build_grid
 from microseg.store import Store
-from microseg.traits import TraitCatalog, TraitRun, compute_traits, profile_traits
+from microseg.traits import (
+    TraitCatalog,
+    TraitRun,
+    compute_cuts,
+    compute_traits,
+    profile_traits,
+)
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
 
@@ -324,7 +330,32 @@ class Workspace:
         """One customer's traits, by the per-profile interpreter."""
         catalog = self.traits()
         profile = self.profile(customer_id, as_of=as_of)
-        return profile_traits(catalog, list(catalog.definitions), profile, self.clock(as_of))
+        clock = self.clock(as_of)
+        return profile_traits(
+            catalog, list(catalog.definitions), profile, clock, cuts=self.score_cuts(clock)
+        )
+
+    def score_cuts(self, clock: Clock) -> dict[str, list[float]]:
+        """Population cut points of the scores (RFM) at the clock's as_of.
+
+        Those stored by ``compute_traits`` at that very instant are reused; otherwise they
+        are computed now (a few small queries).
+        """
+        stored = self.store.latest_trait_cuts(clock.as_of)
+        exact = self.store.scalar(
+            "SELECT count(*) FROM trait_cuts WHERE as_of = $a", {"a": clock.as_of}
+        )
+        if stored and exact:
+            return stored
+        catalog = self.traits()
+        return compute_cuts(
+            catalog,
+            list(catalog.definitions),
+            customers=self.customers(as_of=clock.as_of),
+            events=self.events(),
+            clock=clock,
+            attribute_types=self.schema().attributes,
+        )
 
     def segments(self) -> SegmentCatalog:
         """The segment definitions in ``segments/`` (every file's problems raised at once)."""
@@ -370,6 +401,7 @@ class Workspace:
             save=save,
             evaluated_at=self.now(),
             traits=self.traits(),
+            cuts=self.score_cuts(clock),
         )
 
     def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
@@ -403,7 +435,10 @@ class Workspace:
         catalog = self.validate_segments(names)
         chosen = list(names) if names else sorted(catalog.definitions)
         profile = self.profile(customer_id, as_of=as_of)
-        return evaluate_profile(catalog, chosen, profile, self.clock(as_of), traits=self.traits())
+        clock = self.clock(as_of)
+        return evaluate_profile(
+            catalog, chosen, profile, clock, traits=self.traits(), cuts=self.score_cuts(clock)
+        )
 
     def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
         """Why one customer is in or out of a segment, node by node (parent included)."""
@@ -414,6 +449,7 @@ class Workspace:
             clock,
             segment_rule=catalog.full_rule,
             trait_definition=self.traits().definitions.__getitem__,
+            cuts=self.score_cuts(clock),
         )
         definition = catalog.definitions[name]
         own = explain(evaluator, definition.rule, "rule")
@@ -448,6 +484,7 @@ class Workspace:
             attribute_types=self.schema().attributes,
             save=False,
             traits=self.traits(),
+            cuts=self.score_cuts(clock),
         )
         return segment_diff(
             self.store,
@@ -490,6 +527,7 @@ class Workspace:
             attribute_types=schema.attributes,
             min_size=min_size,
             trait_definition=self.traits().definitions.__getitem__,
+            cuts=self.score_cuts(clock),
         )
 
     def save_segment(self, definition: SegmentDefinition, *, overwrite: bool = False) -> Path:

@@ -57,7 +57,8 @@ def test_every_trait_agrees_for_every_customer(shop: Workspace, as_of: str) -> N
     names = list(catalog.definitions)
     clock = shop.clock(as_of)
     for profile in _profiles(shop, as_of):
-        single = profile_traits(catalog, names, profile, clock)
+        # one profile is scored with the population's cut points, as stored by batch
+        single = profile_traits(catalog, names, profile, clock, cuts=run.cuts)
         for name in names:
             assert _same(single[name], batch[profile.customer_id][name]), (
                 f"{name} for {profile.customer_id} at {as_of}: "
@@ -65,6 +66,9 @@ def test_every_trait_agrees_for_every_customer(shop: Workspace, as_of: str) -> N
             )
     stages = run.summary["lifecycle_stage"]["top"]
     assert len(stages) >= 4, stages  # the stages really split the shop
+    groups = run.summary["rfm_group"]["top"]
+    assert len(groups) >= 5, groups
+    assert len(run.cuts) == 3 and all(len(c) == 4 for c in run.cuts.values())
 
 
 def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
@@ -75,6 +79,8 @@ def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
         "at-risk": {"trait": "lifecycle_stage", "in": ["at_risk", "lapsed"]},
         "omni": {"trait": "omnichannel", "eq": True},
         "unknown-open": {"trait": "email_open_rate_90d", "is_null": True},
+        "rfm-champions": {"trait": "rfm_group", "eq": "Champions"},
+        "rfm-top-spend": {"trait": "rfm_monetary", "eq": 5},
     }
     catalog = SegmentCatalog(
         {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
@@ -85,6 +91,7 @@ def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
     as_of = "2026-10-31"
     clock = shop.clock(as_of)
     traits = shop.traits()
+    cuts = shop.score_cuts(clock)
     evaluate_segments(
         shop.store,
         catalog,
@@ -95,13 +102,14 @@ def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
         attribute_types=shop.schema().attributes,
         save=False,
         traits=traits,
+        cuts=cuts,
     )
     batch = {
         r["customer_id"]: r for r in shop.store.table("_segment_eval").to_pyarrow().to_pylist()
     }
     sizes = dict.fromkeys(rules, 0)
     for profile in _profiles(shop, as_of):
-        one = evaluate_profile(catalog, list(rules), profile, clock, traits=traits)
+        one = evaluate_profile(catalog, list(rules), profile, clock, traits=traits, cuts=cuts)
         for name in rules:
             assert one[name] == batch[profile.customer_id][name], (name, profile.customer_id)
             sizes[name] += one[name]

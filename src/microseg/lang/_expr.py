@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from microseg.lang._nodes import PropertyPredicate, Rule, Scalar, Window
 
-__all__ = ["EXPR_KINDS", "Expr", "TraitDefinition"]
+__all__ = ["EXPR_KINDS", "Expr", "ScoreExpr", "TraitDefinition", "score_of"]
 
 EXPR_KINDS = (
     "value",
@@ -34,6 +34,7 @@ EXPR_KINDS = (
     "max_of",
     "min_of",
     "case",
+    "score",
 )
 
 
@@ -99,6 +100,22 @@ class MinOfExpr(_Node):
     min_of: list[Expr] = Field(min_length=2)
 
 
+class ScoreExpr(_Node):
+    """A quantile score (1..bins) of an expression against the population's cut points.
+
+    The cut points are the population quantiles of the expression, computed in batch at
+    ``as_of`` and stored, so one profile can be scored later without the population.
+    """
+
+    score: Expr
+    bins: int = Field(default=5, ge=2, le=20)
+    higher_is_better: bool = True
+
+    @property
+    def key(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
 class When(_Node):
     when: Rule
     then: Expr
@@ -132,7 +149,8 @@ Expr = Annotated[
     | Annotated[DaysSinceExpr, Tag("days_since")]
     | Annotated[MaxOfExpr, Tag("max_of")]
     | Annotated[MinOfExpr, Tag("min_of")]
-    | Annotated[CaseExpr, Tag("case")],
+    | Annotated[CaseExpr, Tag("case")]
+    | Annotated[ScoreExpr, Tag("score")],
     Discriminator(
         _kind,
         custom_error_type="expr_kind",
@@ -154,6 +172,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "max_of": MaxOfExpr,
     "min_of": MinOfExpr,
     "case": CaseExpr,
+    "score": ScoreExpr,
 }
 
 for _model in _MODELS.values():
@@ -170,3 +189,11 @@ class TraitDefinition(BaseModel):
     description: str | None = None
     formula: str | None = None
     value: Expr
+
+
+def score_of(value: float | None, cuts: list[float], *, higher_is_better: bool) -> float | None:
+    """1 + the number of cut points the value is beyond (strictly); None when missing."""
+    if value is None:
+        return None
+    beyond = sum(1 for c in cuts if (value > c if higher_is_better else value < c))
+    return float(1 + beyond)

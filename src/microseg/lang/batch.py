@@ -31,6 +31,7 @@ from microseg.lang._expr import (
     MaxOfExpr,
     MinOfExpr,
     MulExpr,
+    ScoreExpr,
     SubExpr,
     TraitDefinition,
     TraitExpr,
@@ -86,6 +87,7 @@ class BatchCompiler:
         attribute_types: dict[str, str],
         segment_rule: Callable[[str], Rule] | None = None,
         trait_definition: Callable[[str], TraitDefinition] | None = None,
+        cuts: dict[str, list[float]] | None = None,
     ) -> None:
         self.customers = customers
         self.events = events.filter(events.timestamp < _lit(clock.as_of))
@@ -93,6 +95,7 @@ class BatchCompiler:
         self.attribute_types = attribute_types
         self.segment_rule = segment_rule
         self.trait_definition = trait_definition
+        self.cuts = cuts or {}
         self._traits: dict[str, Callable[[ir.Table], ir.Value]] = {}
         self._aggregates: dict[str, ir.Scalar] = {}
         self._defaults: dict[str, Any] = {}
@@ -391,6 +394,21 @@ class BatchCompiler:
                 return (seconds / 86400).floor().cast("float64")
 
             return days
+        if isinstance(expr, ScoreExpr):
+            if expr.key not in self.cuts:
+                raise ValueError("cut points for a score are missing: compute them first")
+            cuts = self.cuts[expr.key]
+            inner_value = self.value(expr.score)
+
+            def score(t: ir.Table) -> ir.Value:
+                v = inner_value(t).cast("float64")
+                result: ir.Value = ibis.literal(1.0)
+                for c in cuts:
+                    beyond = (v > c) if expr.higher_is_better else (v < c)
+                    result = result + beyond.ifelse(1.0, 0.0)
+                return v.isnull().ifelse(ibis.null().cast("float64"), result)
+
+            return score
         if isinstance(expr, CaseExpr):
             rows = [(self.rule(r.when), self.value(r.then)) for r in expr.case]
             otherwise = self.value(expr.else_) if expr.else_ is not None else None

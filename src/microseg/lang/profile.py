@@ -26,10 +26,12 @@ from microseg.lang._expr import (
     MaxOfExpr,
     MinOfExpr,
     MulExpr,
+    ScoreExpr,
     SubExpr,
     TraitDefinition,
     TraitExpr,
     ValueExpr,
+    score_of,
 )
 from microseg.lang._nodes import (
     AllRule,
@@ -95,8 +97,10 @@ class ProfileEvaluator:
         *,
         segment_rule: Callable[[str], Rule] | None = None,
         trait_definition: Callable[[str], TraitDefinition] | None = None,
+        cuts: Mapping[str, list[float]] | None = None,
     ) -> None:
         self.profile = profile
+        self.cuts = cuts or {}
         self.clock = clock
         self.segment_rule = segment_rule
         self.trait_definition = trait_definition
@@ -271,6 +275,13 @@ class ProfileEvaluator:
             if moment is None:
                 return None
             return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
+        if isinstance(expr, ScoreExpr):
+            if expr.key not in self.cuts:
+                raise ValueError(
+                    "cut points for a score are missing: run `microseg traits compute`"
+                )
+            inner = self.value(expr.score)
+            return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
         if isinstance(expr, CaseExpr):
             for row in expr.case:
                 if self.holds(row.when):

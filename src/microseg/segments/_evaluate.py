@@ -64,6 +64,7 @@ def evaluate_segments(
     save: bool = True,
     evaluated_at: datetime | None = None,
     traits: TraitCatalog | None = None,
+    cuts: dict[str, list[float]] | None = None,
 ) -> SegmentRun:
     """Evaluate ``names`` together (one aggregation pass over the events).
 
@@ -79,6 +80,7 @@ def evaluate_segments(
         attribute_types=attribute_types,
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
+        cuts=cuts,
     )
     lowered = {name: compiler.segment(name) for name in names}
     joined = compiler.table()
@@ -116,6 +118,7 @@ def evaluate_profile(
     clock: Clock,
     *,
     traits: TraitCatalog | None = None,
+    cuts: dict[str, list[float]] | None = None,
 ) -> dict[str, bool]:
     """Membership of one profile in ``names``, in Python, without the database."""
     evaluator = ProfileEvaluator(
@@ -123,5 +126,6 @@ def evaluate_profile(
         clock,
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
+        cuts=cuts,
     )
     return {name: evaluator.segment(name) for name in names}

@@ -184,6 +184,7 @@ def build_grid(
     attribute_types: dict[str, str],
     min_size: int = 50,
     trait_definition: Any = None,
+    cuts: dict[str, list[float]] | None = None,
 ) -> Grid:
     compiler = BatchCompiler(
         customers,
@@ -192,6 +193,7 @@ def build_grid(
         attribute_types=attribute_types,
         segment_rule=catalog.full_rule,
         trait_definition=trait_definition,
+        cuts=cuts,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     table = compiler.table()

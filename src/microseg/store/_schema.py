@@ -97,6 +97,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             as_of TIMESTAMP, customer_id VARCHAR, trait VARCHAR, number DOUBLE,
             text VARCHAR, flag BOOLEAN)""",
     ),
+    ("CREATE TABLE trait_cuts (as_of TIMESTAMP, score VARCHAR, cuts DOUBLE[])",),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -156,7 +156,7 @@ class Store:
         rows = self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
         row = self.fetchone(sql, params)
         return row[0] if row else None
 
@@ -239,8 +239,8 @@ class Store:
                 }
             else:
                 rows = self.fetchall(
-                    f"SELECT {col}::VARCHAR, count(*) FROM {ident(table)} GROUP BY 1 "
-                    "ORDER BY 2 DESC, 1 LIMIT 6"
+                    f"SELECT {col}::VARCHAR, count(*) FROM {ident(table)} "
+                    f"WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12"
                 )
                 present = self.scalar(f"SELECT count({col}) FROM {ident(table)}")
                 summary[name] = {"present": int(present), "top": {str(k): int(v) for k, v in rows}}
@@ -261,6 +261,27 @@ class Store:
                 f"{columns['number']}, {columns['text']}, {columns['flag']} FROM {ident(table)}",
                 {"as_of": as_of, "trait": name},
             )
+
+    def replace_trait_cuts(self, cuts: dict[str, list[float]], *, as_of: datetime) -> None:
+        """Store the population cut points of scores, so one profile can be scored later."""
+        for score, points in cuts.items():
+            self.execute(
+                "DELETE FROM trait_cuts WHERE as_of = $as_of AND score = $score",
+                {"as_of": as_of, "score": score},
+            )
+            self.execute(
+                "INSERT INTO trait_cuts VALUES ($as_of, $score, $cuts)",
+                {"as_of": as_of, "score": score, "cuts": points},
+            )
+
+    def latest_trait_cuts(self, as_of: datetime) -> dict[str, list[float]]:
+        """The cut points of the latest computation at or before ``as_of``."""
+        rows = self.fetchall(
+            "SELECT score, cuts FROM trait_cuts WHERE as_of = (SELECT max(as_of) FROM "
+            "trait_cuts WHERE as_of <= $as_of)",
+            {"as_of": as_of},
+        )
+        return {str(score): [float(c) for c in cuts] for score, cuts in rows}
 
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)

@@ -1,6 +1,13 @@
 """Traits: named per-customer values written in the rule language's expression half."""
 
 from microseg.traits._catalog import BUILTIN_FILE, TraitCatalog
-from microseg.traits._compute import TraitRun, compute_traits, profile_traits
+from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
 
-__all__ = ["BUILTIN_FILE", "TraitCatalog", "TraitRun", "compute_traits", "profile_traits"]
+__all__ = [
+    "BUILTIN_FILE",
+    "TraitCatalog",
+    "TraitRun",
+    "compute_cuts",
+    "compute_traits",
+    "profile_traits",
+]

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import ibis.expr.types as ir
+from pydantic import BaseModel
 
 from microseg.lang import Clock
+from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import Profile, ProfileEvaluator
 from microseg.store import Store
 from microseg.traits._catalog import TraitCatalog
 
-__all__ = ["TraitRun", "compute_traits", "profile_traits"]
+__all__ = ["TraitRun", "compute_cuts", "compute_traits", "profile_traits"]
 
 RESULT_TABLE = "_trait_eval"
 
@@ -27,6 +29,7 @@ class TraitRun:
     summary: dict[str, dict[str, Any]]
     seconds: float
     saved: bool
+    cuts: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,14 +52,26 @@ def compute_traits(
     attribute_types: dict[str, str],
     save: bool = True,
 ) -> TraitRun:
-    """All ``names`` for every customer in one aggregation pass; stored long when ``save``."""
+    """All ``names`` for every customer in one aggregation pass; stored long when ``save``.
+
+    Scores (RFM) first need their population cut points: one small query each.
+    """
     started = time.perf_counter()
+    cuts = compute_cuts(
+        traits,
+        names,
+        customers=customers,
+        events=events,
+        clock=clock,
+        attribute_types=attribute_types,
+    )
     compiler = BatchCompiler(
         customers,
         events,
         clock,
         attribute_types=attribute_types,
         trait_definition=traits.definitions.__getitem__,
+        cuts=cuts,
     )
     lowered = {name: compiler.trait(name) for name in names}
     joined = compiler.table()
@@ -68,11 +83,78 @@ def compute_traits(
     if save:
         with store.transaction():
             store.replace_trait_values(RESULT_TABLE, types, as_of=clock.as_of)
-    return TraitRun(clock.as_of, total, summary, round(time.perf_counter() - started, 3), save)
+            store.replace_trait_cuts(cuts, as_of=clock.as_of)
+    return TraitRun(
+        clock.as_of, total, summary, round(time.perf_counter() - started, 3), save, cuts
+    )
+
+
+def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
+    """Score nodes used by ``names`` and the traits they depend on, dependencies first."""
+    found: list[ScoreExpr] = []
+    seen: set[str] = set()
+
+    def visit_trait(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        visit(traits.definitions[name].value)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, TraitExpr):
+            visit_trait(node.trait)
+        for value in node.__dict__.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, BaseModel) and not isinstance(item, TraitExpr):
+                    visit(item)
+                elif isinstance(item, TraitExpr):
+                    visit_trait(item.trait)
+        if isinstance(node, ScoreExpr) and node.key not in {s.key for s in found}:
+            found.append(node)
+
+    for name in names:
+        visit_trait(name)
+    return found
+
+
+def compute_cuts(
+    traits: TraitCatalog,
+    names: list[str],
+    *,
+    customers: ir.Table,
+    events: ir.Table,
+    clock: Clock,
+    attribute_types: dict[str, str],
+) -> dict[str, list[float]]:
+    """Population quantiles (1/bins .. (bins-1)/bins) of every score's expression."""
+    cuts: dict[str, list[float]] = {}
+    for node in _scores(traits, names):
+        compiler = BatchCompiler(
+            customers,
+            events,
+            clock,
+            attribute_types=attribute_types,
+            trait_definition=traits.definitions.__getitem__,
+            cuts=cuts,
+        )
+        value = compiler.value(node.score)
+        table = compiler.table()
+        values = table.select(v=value(table).cast("float64")).filter(lambda t: t.v.notnull())
+        quantiles = {f"q{i}": values.v.quantile(i / node.bins) for i in range(1, node.bins)}
+        row = values.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
+        cuts[node.key] = [float(row[k]) for k in quantiles if row[k] is not None]
+    return cuts
 
 
 def profile_traits(
-    traits: TraitCatalog, names: list[str], profile: Profile, clock: Clock
+    traits: TraitCatalog,
+    names: list[str],
+    profile: Profile,
+    clock: Clock,
+    *,
+    cuts: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
-    evaluator = ProfileEvaluator(profile, clock, trait_definition=traits.definitions.__getitem__)
+    evaluator = ProfileEvaluator(
+        profile, clock, trait_definition=traits.definitions.__getitem__, cuts=cuts
+    )
     return {name: evaluator.trait(name) for name in names}
