@@ -68,7 +68,8 @@ def test_every_trait_agrees_for_every_customer(shop: Workspace, as_of: str) -> N
     assert len(stages) >= 4, stages  # the stages really split the shop
     groups = run.summary["rfm_group"]["top"]
     assert len(groups) >= 5, groups
-    assert len(run.cuts) == 3 and all(len(c) == 4 for c in run.cuts.values())
+    assert len(run.cuts) == 3
+    assert all(len(c) == 4 for c in run.cuts.values())
 
 
 def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
