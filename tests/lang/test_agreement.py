@@ -99,6 +99,11 @@ RULES: dict[str, Any] = {
         }
     },
     "holdout": {"bucket": {"salt": "spring", "from": 0, "to": 10}},
+    "december-weekend": {
+        "event": "purchase",
+        "where": [{"property": "month", "eq": 12}, {"property": "weekday", "gte": 6}],
+    },
+    "night-owls": {"event": "view", "where": [{"property": "hour", "lt": 6}], "count": {"gte": 2}},
     "anime-young": {"all": [{"segment": "anime"}, {"segment": "young"}]},
 }
 

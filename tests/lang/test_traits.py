@@ -32,6 +32,13 @@ BUILTIN_NAMES = [
     "omnichannel",
     "spend_trend_90d",
     "lifecycle_stage",
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_group",
+    "top_category",
+    "peak_purchase_month",
+    "occasion_share",
 ]
 
 

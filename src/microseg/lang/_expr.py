@@ -55,7 +55,7 @@ class TraitExpr(_Node):
 
 
 class AggregateExpr(_Node):
-    aggregate: Literal["count", "sum", "avg", "min", "max", "distinct"]
+    aggregate: Literal["count", "sum", "avg", "min", "max", "distinct", "mode"]
     event: str
     property: str | None = None
     where: list[PropertyPredicate] = Field(default_factory=list)

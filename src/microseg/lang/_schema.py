@@ -20,7 +20,15 @@ EVENT_PROPERTY_TYPES: dict[str, str] = {
     "order_id": "text",
     "campaign": "text",
     "query": "text",
+    # derived from the timestamp, in the workspace time zone
+    "month": "number",  # 1-12
+    "day": "number",  # day of the month, 1-31
+    "weekday": "number",  # 1 = Monday .. 7 = Sunday
+    "hour": "number",  # 0-23
 }
+
+#: Properties computed from an event's timestamp in the workspace time zone.
+DERIVED_TIME_PROPERTIES = ("month", "day", "weekday", "hour")
 
 BUILTIN_EVENT_TYPES = (
     "purchase",

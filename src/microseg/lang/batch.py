@@ -53,7 +53,7 @@ from microseg.lang._nodes import (
     TraitRule,
     Window,
 )
-from microseg.lang._schema import EVENT_PROPERTY_TYPES
+from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
 from microseg.lang._values import _is_number
 from microseg.lang._when import Clock
 from microseg.lang.profile import _operands
@@ -64,6 +64,16 @@ __all__ = ["BatchCompiler"]
 @ibis.udf.scalar.builtin(name="md5_number_lower")  # type: ignore[untyped-decorator]
 def _md5_low(value: str) -> dt.UInt64:
     """DuckDB's low 64 bits of md5, as in :func:`microseg.lang._values.bucket_of`."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
+def _utc_instant(zone: str, ts: dt.timestamp) -> dt.Timestamp(timezone="UTC"):  # type: ignore[valid-type]
+    """DuckDB's timezone(): a naive timestamp read in ``zone``, as an instant."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
+def _instant_to_local(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.timestamp:  # type: ignore[valid-type]
+    """DuckDB's timezone(): an instant as local time in ``zone`` (naive)."""
 
 
 def _lit(value: Any) -> ir.Value:
@@ -101,6 +111,7 @@ class BatchCompiler:
         self._defaults: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
         self._sequences: dict[str, ir.Table] = {}
+        self._modes: dict[str, ir.Table] = {}
         self._segments: dict[str, Callable[[ir.Table], ir.BooleanValue]] = {}
 
     # -- the joined table ------------------------------------------------------------------
@@ -113,6 +124,8 @@ class BatchCompiler:
             fills = {k: v for k, v in self._defaults.items() if v is not None}
             if fills:
                 base = base.mutate(**{k: base[k].fill_null(v) for k, v in fills.items()})
+        for name, top in self._modes.items():
+            base = base.left_join(top.rename({name: "_v"}), "customer_id").drop("customer_id_right")
         for name, holders in self._sequences.items():
             marked = holders.select("customer_id").distinct().mutate(**{name: ibis.literal(True)})
             base = base.left_join(marked, "customer_id").drop("customer_id_right")
@@ -247,7 +260,20 @@ class BatchCompiler:
 
     # -- events ------------------------------------------------------------------------------
 
+    def _local_time(self) -> ir.TimestampValue:
+        instant = _utc_instant("UTC", self.events.timestamp)
+        return _instant_to_local(self.clock.timezone, instant)
+
     def _property(self, name: str) -> tuple[ir.Value, str]:
+        if name in DERIVED_TIME_PROPERTIES:
+            local = self._local_time()
+            parts = {
+                "month": local.month(),
+                "day": local.day(),
+                "weekday": local.day_of_week.index() + 1,
+                "hour": local.hour(),
+            }
+            return parts[name].cast("float64"), "number"
         if name in EVENT_PROPERTY_TYPES:
             return self.events[name], EVENT_PROPERTY_TYPES[name]
         return self.events.properties[name], "json"
@@ -298,11 +324,16 @@ class BatchCompiler:
         value_kind = "number"
         if agg in ("min", "max") and prop is not None and self._property(prop)[1] == "timestamp":
             value_kind = "timestamp"
+        if agg == "mode" and prop is not None:
+            column, prop_kind = self._property(prop)
+            value_kind = prop_kind
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
             cond = self._matches(kind, where, window)
-            if agg == "count" or prop is None:
+            if agg == "mode" and prop is not None:
+                self._modes[name] = self._mode(prop, cond)
+            elif agg == "count" or prop is None:
                 self._aggregates[name] = self.events.event_id.count(where=cond)
                 self._defaults[name] = 0
             else:
@@ -321,6 +352,21 @@ class BatchCompiler:
                     self._aggregates[name] = getattr(column, reducer)(where=cond)
                     self._defaults[name] = 0.0 if agg == "sum" else None
         return self._keys[key], value_kind
+
+    def _mode(self, prop: str, cond: ir.BooleanValue) -> ir.Table:
+        """Most frequent value per customer among matching events; ties: the smallest."""
+        column, kind = self._property(prop)
+        if kind == "json":
+            column = column.str
+        chosen = self.events.mutate(_v=column).filter(cond)
+        chosen = chosen.filter(chosen._v.notnull())
+        counted = chosen.group_by(["customer_id", "_v"]).aggregate(_n=chosen.count())
+        ranked = counted.mutate(
+            _r=ibis.row_number().over(
+                group_by="customer_id", order_by=[ibis.desc("_n"), ibis.asc("_v")]
+            )
+        )
+        return ranked.filter(ranked._r == 0).select("customer_id", "_v")
 
     def _event(self, rule: EventRule) -> Callable[[ir.Table], ir.BooleanValue]:
         agg, test = rule.aggregate

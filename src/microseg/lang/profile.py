@@ -48,7 +48,7 @@ from microseg.lang._nodes import (
     TraitRule,
     Window,
 )
-from microseg.lang._schema import EVENT_PROPERTY_TYPES
+from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
 from microseg.lang._values import _is_number, bucket_of, compare, json_value
 from microseg.lang._when import Clock
 
@@ -68,7 +68,18 @@ class Profile:
     attribute_types: Mapping[str, str] = field(default_factory=dict)
 
 
-def _property(event: Event, name: str) -> Any:
+def _property(event: Event, name: str, clock: Clock | None = None) -> Any:
+    if name in DERIVED_TIME_PROPERTIES:
+        if clock is None:
+            raise ValueError(f"{name} needs the workspace time zone")
+        local = clock.local(event["timestamp"])
+        parts = {
+            "month": local.month,
+            "day": local.day,
+            "weekday": local.isoweekday(),
+            "hour": local.hour,
+        }
+        return float(parts[name])
     if name in EVENT_PROPERTY_TYPES:
         return event.get(name)
     props = event.get("properties")
@@ -175,7 +186,8 @@ class ProfileEvaluator:
             return False
         for pred in where:
             prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
-            if not compare(pred, _property(event, pred.property), prop_kind, self.clock):
+            value = _property(event, pred.property, self.clock)
+            if not compare(pred, value, prop_kind, self.clock):
                 return False
         return True
 
@@ -209,14 +221,26 @@ class ProfileEvaluator:
         if name == "count" or prop is None:
             return float(len(chosen)), "number"
         prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        if name == "mode":
+            counts: dict[Any, int] = {}
+            for e in chosen:
+                v = _property(e, prop, self.clock)
+                if prop_kind == "json":
+                    v = v if isinstance(v, str) else None
+                if v is not None:
+                    counts[v] = counts.get(v, 0) + 1
+            if not counts:
+                return None, prop_kind
+            best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            return best, prop_kind
         if name == "distinct":
-            raw = [_property(e, prop) for e in chosen]
+            raw = [_property(e, prop, self.clock) for e in chosen]
             if prop_kind == "json":
                 values = {v for v in raw if isinstance(v, str)}
             else:
                 values = {v for v in raw if v is not None}
             return float(len(values)), "number"
-        numbers = [_property(e, prop) for e in chosen]
+        numbers = [_property(e, prop, self.clock) for e in chosen]
         if prop_kind == "json":
             numbers = [json_value(v, 0.0) for v in numbers]
         present = [v for v in numbers if v is not None]
