@@ -8,6 +8,7 @@ nodes that compare a value; exactly one of them must be given. See docs/segments
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cached_property
 from typing import Annotated, Any, Union
 
 from pydantic import (
@@ -107,11 +108,11 @@ class Predicate(_Node):
                 raise ValueError(f"matches: not a regular expression ({exc})") from None
         return self
 
-    @property
+    @cached_property
     def op(self) -> str:
         return next(n for n in OPERATORS if getattr(self, _field(n)) is not None)
 
-    @property
+    @cached_property
     def operand(self) -> Any:
         return getattr(self, _field(self.op))
 

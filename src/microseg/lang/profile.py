@@ -6,6 +6,7 @@ every customer, segment and ``as_of`` (tests/lang/test_agreement.py proves it).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +122,14 @@ class ProfileEvaluator:
             (e for e in profile.events if e["timestamp"] < clock.as_of),
             key=lambda e: e["timestamp"],
         )
+        # events by type, each list in time order, with its timestamps for bisecting windows
+        self._by_type: dict[str, list[Event]] = {"any": self.events}
+        for event in self.events:
+            self._by_type.setdefault(event["type"], []).append(event)
+        self._times = {k: [e["timestamp"] for e in v] for k, v in self._by_type.items()}
+        self._parsed: dict[int, dict[str, Any]] = {}
+        self._indexes: dict[tuple[str, str], dict[Any, list[Event]]] = {}
+        self._filters: dict[tuple[str, tuple[Any, ...]], tuple[list[Event], list[datetime]]] = {}
 
     def segment(self, name: str) -> bool:
         if name not in self._segments:
@@ -176,6 +185,48 @@ class ProfileEvaluator:
             return "date"
         return "text"
 
+    def _select(
+        self,
+        kind: str,
+        where: Sequence[PropertyPredicate],
+        lower: datetime | None,
+        upper: datetime,
+    ) -> list[Event]:
+        """Events of ``kind`` in [lower, upper) that satisfy ``where``, in time order."""
+        events, times = self._filtered(kind, where)
+        start = bisect.bisect_left(times, lower) if lower is not None else 0
+        end = bisect.bisect_left(times, upper)
+        return events[start:end]
+
+    def _filtered(
+        self, kind: str, where: Sequence[PropertyPredicate]
+    ) -> tuple[list[Event], list[datetime]]:
+        """All events of ``kind`` satisfying ``where`` (memoised: rules share filters)."""
+        if not where:
+            return self._by_type.get(kind, []), self._times.get(kind, [])
+        key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
+        if key not in self._filters:
+            candidates = self._by_type.get(kind, [])
+            first, rest = where[0], list(where[1:])
+            if first.op == "eq" and EVENT_PROPERTY_TYPES.get(first.property) in ("text", "number"):
+                # an index of (type, property) -> value -> events, built once and shared
+                candidates = self._index(kind, first.property).get(first.operand, [])
+            else:
+                rest = list(where)
+            chosen = [e for e in candidates if self._matches(e, "any", rest)]
+            self._filters[key] = (chosen, [e["timestamp"] for e in chosen])
+        return self._filters[key]
+
+    def _index(self, kind: str, prop: str) -> dict[Any, list[Event]]:
+        if (kind, prop) not in self._indexes:
+            index: dict[Any, list[Event]] = {}
+            for event in self._by_type.get(kind, []):
+                value = _property(event, prop, self.clock)
+                if value is not None:
+                    index.setdefault(value, []).append(event)
+            self._indexes[(kind, prop)] = index
+        return self._indexes[(kind, prop)]
+
     def _matches(
         self,
         event: Event,
@@ -186,10 +237,27 @@ class ProfileEvaluator:
             return False
         for pred in where:
             prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
-            value = _property(event, pred.property, self.clock)
-            if not compare(pred, value, prop_kind, self.clock):
+            if prop_kind == "json":
+                value = self._properties(event).get(pred.property)
+            else:
+                value = _property(event, pred.property, self.clock)
+            if pred.op == "eq" and prop_kind in ("text", "number"):
+                if value is None or value != pred.operand:  # the common case, without compare
+                    return False
+            elif not compare(pred, value, prop_kind, self.clock):
                 return False
         return True
+
+    def _properties(self, event: Event) -> Mapping[str, Any]:
+        """An event's ``properties`` as a mapping (parsed once per event)."""
+        props = event.get("properties")
+        if isinstance(props, str):
+            key = id(event)
+            if key not in self._parsed:
+                parsed = json.loads(props)
+                self._parsed[key] = parsed if isinstance(parsed, dict) else {}
+            return self._parsed[key]
+        return props if isinstance(props, Mapping) else {}
 
     def _event(self, rule: EventRule) -> bool:
         value, kind = self.event_value(rule)
@@ -211,13 +279,7 @@ class ProfileEvaluator:
     ) -> tuple[Any, str]:
         """count/sum/avg/min/max/distinct over the matching events, and its type."""
         lower, upper = _window_bounds(window, self.clock)
-        chosen = [
-            e
-            for e in self.events
-            if (lower is None or e["timestamp"] >= lower)
-            and e["timestamp"] < upper
-            and self._matches(e, kind, where)
-        ]
+        chosen = self._select(kind, where, lower, upper)
         if name == "count" or prop is None:
             return float(len(chosen)), "number"
         prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
@@ -314,7 +376,9 @@ class ProfileEvaluator:
         raise ValueError(f"no per-profile evaluation rule for {type(expr).__name__}")
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
-        return [e["timestamp"] for e in self.events if self._matches(e, step.event, step.where)]
+        return [
+            e["timestamp"] for e in self._select(step.event, step.where, None, self.clock.as_of)
+        ]
 
     def _sequence(self, rule: SequenceRule) -> bool:
         spec = rule.sequence
@@ -325,13 +389,23 @@ class ProfileEvaluator:
         )
         for step in spec.steps[1:]:
             within = parse_duration(step.within or "0 days").approx_timedelta()
-            times = self._step_events(step)
+            times = sorted(self._step_events(step))
             if step.absent:
-                return any(
-                    t + within <= self.clock.as_of and not any(t < u <= t + within for u in times)
-                    for t in previous
-                )
-            previous = sorted({u for u in times if any(t < u <= t + within for t in previous)})
+                # some t whose whole period has passed with no event in (t, t + within]
+                for t in previous:
+                    if t + within > self.clock.as_of:
+                        continue
+                    nxt = bisect.bisect_right(times, t)
+                    if nxt == len(times) or times[nxt] > t + within:
+                        return True
+                return False
+            # events u with some previous t in [u - within, u)
+            kept = []
+            for u in times:
+                i = bisect.bisect_left(previous, u - within)
+                if i < len(previous) and previous[i] < u:
+                    kept.append(u)
+            previous = sorted(set(kept))
             if not previous:
                 return False
         return bool(previous)
