@@ -167,7 +167,8 @@ def main() -> None:
         "One customer with 1,000 events (two years), 50 segments: windows, where filters, "
         "sum/avg/distinct/max aggregates, sequences (repeat purchase, abandoned cart), "
         "segment references, a bucket. Each run builds a fresh evaluator and evaluates all 50.\n\n"
-        "| runs | p50 ms | p95 ms | p99 ms | max ms | target p99 |\n|---:|---:|---:|---:|---:|---:|\n"
+        "| runs | p50 ms | p95 ms | p99 ms | max ms | target p99 |\n"
+        "|---:|---:|---:|---:|---:|---:|\n"
         f"| {result['runs']} | {result['p50_ms']} | {result['p95_ms']} | {result['p99_ms']} "
         f"| {result['max_ms']} | 1 ms |\n"
     )
