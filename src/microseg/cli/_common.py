@@ -17,7 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from microseg.errors import MicrosegError
 from microseg.workspace import Workspace
 
-__all__ = ["State", "console", "err_console", "fail", "progress_bar", "state"]
+__all__ = ["AS_OF_HELP", "State", "console", "err_console", "fail", "progress_bar", "state"]
+
+AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
 
 console = Console()
 err_console = Console(stderr=True)

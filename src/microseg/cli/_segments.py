@@ -12,13 +12,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from microseg.cli._common import console, emit_json, fail, handled, state
+from microseg.cli._common import AS_OF_HELP, console, emit_json, fail, handled, state
 
 __all__ = ["profile", "segment_app"]
 
 segment_app = typer.Typer(help="Segments as code: validate, evaluate, list members.")
-
-AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
 
 
 class MembersFormat(StrEnum):

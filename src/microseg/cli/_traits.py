@@ -5,13 +5,11 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from microseg.cli._common import console, emit_json, handled, state
+from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, state
 
 __all__ = ["traits_app"]
 
 traits_app = typer.Typer(help="Traits: per-customer values written in the rule language.")
-
-AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
 
 
 @traits_app.command("list")

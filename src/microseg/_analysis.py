@@ -1,0 +1,321 @@
+"""The analysis half of the Workspace facade: traits, segments, explain, diff, grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+from microseg._time import AsOf
+from microseg.config import WorkspaceConfig
+from microseg.errors import WorkspaceError
+from microseg.lang import (
+    BUILTIN_EVENT_TYPES,
+    Clock,
+    Problem,
+    RuleError,
+    Schema,
+    SegmentDefinition,
+    SegmentRule,
+)
+from microseg.lang._explain import Explanation, explain
+from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.segments import (
+    Grid,
+    SegmentCatalog,
+    SegmentDiff,
+    SegmentRun,
+    evaluate_profile,
+    evaluate_segments,
+    parse_dimension,
+    segment_diff,
+)
+from microseg.segments._grid import build_grid
+from microseg.store import Store
+from microseg.traits import (
+    TraitCatalog,
+    TraitRun,
+    compute_cuts,
+    compute_traits,
+    profile_traits,
+)
+
+__all__ = ["AnalysisMixin"]
+
+
+class AnalysisMixin:
+    """Methods of :class:`microseg.Workspace` over the rule language (see docs/segments.md)."""
+
+    path: Path
+    config: WorkspaceConfig
+    store: Store
+
+    if TYPE_CHECKING:
+
+        def customers(self, as_of: AsOf | None = None) -> ibis.Table: ...
+
+        def events(self, as_of: AsOf | None = None) -> ibis.Table: ...
+
+        def as_of(self, value: AsOf | None) -> Any: ...
+
+        def now(self) -> Any: ...
+
+    def _inputs(self, clock: Clock, as_of: AsOf | None) -> dict[str, Any]:
+        """What every batch evaluation reads: customers as of, events, clock, types."""
+        return {
+            "customers": self.customers(as_of=clock.as_of if as_of is not None else None),
+            "events": self.events(),
+            "clock": clock,
+            "attribute_types": self.schema().attributes,
+        }
+
+    def schema(self) -> Schema:
+        """What rules may refer to: attributes (with derived ``age``), event types, segments."""
+        attributes = dict(self.store.attribute_columns())
+        if "birth_date" in attributes and "age" not in attributes:
+            attributes["age"] = "number"
+        seen = {str(r[0]) for r in self.store.fetchall("SELECT DISTINCT type FROM events")}
+        return Schema(
+            attributes=attributes,
+            traits=self.traits().types(),
+            event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
+        )
+
+    def traits(self) -> TraitCatalog:
+        """The built-in traits and those in ``traits/*.yaml``."""
+        return TraitCatalog.load(self.path / "traits")
+
+    def validate_traits(self) -> TraitCatalog:
+        catalog = self.traits()
+        catalog.check(self.schema())
+        return catalog
+
+    def compute_traits(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        as_of: AsOf | None = None,
+        save: bool = True,
+    ) -> TraitRun:
+        """Every trait (or ``names``) for every customer at ``as_of``, in one pass; stored."""
+        catalog = self.validate_traits()
+        chosen = list(names) if names else list(catalog.definitions)
+        unknown = [n for n in chosen if n not in catalog.definitions]
+        if unknown:
+            raise RuleError([Problem("traits", f"unknown trait {unknown[0]!r}")])
+        clock = self.clock(as_of)
+        return compute_traits(
+            self.store,
+            catalog,
+            chosen,
+            **self._inputs(clock, as_of),
+            save=save,
+        )
+
+    def traits_of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
+        """One customer's traits, by the per-profile interpreter."""
+        catalog = self.traits()
+        profile = self.profile(customer_id, as_of=as_of)
+        clock = self.clock(as_of)
+        return profile_traits(
+            catalog, list(catalog.definitions), profile, clock, cuts=self.score_cuts(clock)
+        )
+
+    def score_cuts(self, clock: Clock) -> dict[str, list[float]]:
+        """Population cut points of the scores (RFM) at the clock's as_of.
+
+        Those stored by ``compute_traits`` at that very instant are reused; otherwise they
+        are computed now (a few small queries).
+        """
+        stored = self.store.latest_trait_cuts(clock.as_of)
+        exact = self.store.scalar(
+            "SELECT count(*) FROM trait_cuts WHERE as_of = $a", {"a": clock.as_of}
+        )
+        if stored and exact:
+            return stored
+        catalog = self.traits()
+        return compute_cuts(
+            catalog,
+            list(catalog.definitions),
+            customers=self.customers(as_of=clock.as_of),
+            events=self.events(),
+            clock=clock,
+            attribute_types=self.schema().attributes,
+        )
+
+    def segments(self) -> SegmentCatalog:
+        """The segment definitions in ``segments/`` (every file's problems raised at once)."""
+        return SegmentCatalog.load(self.path / "segments")
+
+    def validate_segments(
+        self, names: Sequence[str] | None = None, *, extra: SegmentDefinition | None = None
+    ) -> SegmentCatalog:
+        """Check definitions against the workspace; raise :class:`RuleError` listing problems."""
+        unparsed: list[Problem] = []
+        catalog = SegmentCatalog.load(self.path / "segments", problems=unparsed)
+        if extra is not None:
+            catalog = catalog.with_definition(extra)
+        catalog.check(self.schema(), list(names) if names else None, earlier=unparsed)
+        return catalog
+
+    def clock(self, as_of: AsOf | None = None) -> Clock:
+        return Clock(self.as_of(as_of), self.config.timezone)
+
+    def evaluate(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        as_of: AsOf | None = None,
+        save: bool = True,
+    ) -> SegmentRun:
+        """Evaluate segments in batch at ``as_of``; members are stored as a snapshot.
+
+        All named segments (all of them by default) are evaluated together, with one
+        aggregation pass over the events.
+        """
+        catalog = self.validate_segments(names)
+        chosen = list(names) if names else sorted(catalog.definitions)
+        clock = self.clock(as_of)
+        return evaluate_segments(
+            self.store,
+            catalog,
+            chosen,
+            **self._inputs(clock, as_of),
+            save=save,
+            evaluated_at=self.now(),
+            traits=self.traits(),
+            cuts=self.score_cuts(clock),
+        )
+
+    def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
+        """The members of one segment at ``as_of`` (evaluated now, not stored)."""
+        self.evaluate([name], as_of=as_of, save=False)
+        table = self.store.table("_segment_eval")
+        return table.filter(table[name]).select("customer_id").order_by("customer_id")
+
+    def profile(self, customer_id: str, *, as_of: AsOf | None = None) -> Profile:
+        """One customer's attributes at ``as_of`` and events before it, for the interpreter."""
+        clock = self.clock(as_of)
+        customers = self.customers(as_of=clock.as_of if as_of is not None else None)
+        rows = customers.filter(customers.customer_id == customer_id).to_pyarrow().to_pylist()
+        if not rows:
+            raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
+        events = self.store.table("events")
+        chosen = events.filter(
+            (events.customer_id == customer_id) & (events.timestamp < clock.as_of)
+        ).drop("load_id")
+        return Profile(
+            customer_id=customer_id,
+            attributes={k: v for k, v in rows[0].items() if k != "customer_id"},
+            events=chosen.to_pyarrow().to_pylist(),
+            attribute_types=self.schema().attributes,
+        )
+
+    def segments_of(
+        self, customer_id: str, *, as_of: AsOf | None = None, names: Sequence[str] | None = None
+    ) -> dict[str, bool]:
+        """Which segments one customer is in, by the per-profile interpreter."""
+        catalog = self.validate_segments(names)
+        chosen = list(names) if names else sorted(catalog.definitions)
+        profile = self.profile(customer_id, as_of=as_of)
+        clock = self.clock(as_of)
+        return evaluate_profile(
+            catalog, chosen, profile, clock, traits=self.traits(), cuts=self.score_cuts(clock)
+        )
+
+    def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
+        """Why one customer is in or out of a segment, node by node (parent included)."""
+        catalog = self.validate_segments([name])
+        clock = self.clock(as_of)
+        evaluator = ProfileEvaluator(
+            self.profile(customer_id, as_of=as_of),
+            clock,
+            segment_rule=catalog.full_rule,
+            trait_definition=self.traits().definitions.__getitem__,
+            cuts=self.score_cuts(clock),
+        )
+        definition = catalog.definitions[name]
+        own = explain(evaluator, definition.rule, "rule")
+        if definition.parent is None:
+            return own
+        parent = explain(evaluator, SegmentRule(segment=definition.parent), "parent")
+        holds = parent.holds and own.holds
+        text = "the parent segment and the rule must both hold"
+        return Explanation(name, holds, text, [parent, own])
+
+    def diff(
+        self, definition: SegmentDefinition, *, as_of: AsOf | None = None, sample: int = 10
+    ) -> SegmentDiff:
+        """Who would enter and who would leave if ``definition`` replaced the current one.
+
+        Nothing is saved: the edited rule and the current one are evaluated side by side.
+        """
+        catalog = self.segments()
+        edited = definition.model_copy(update={"name": definition.name + "--edited"})
+        current = definition.name in catalog.definitions
+        catalog = catalog.with_definition(edited)
+        names = [edited.name, *([definition.name] if current else [])]
+        catalog.check(self.schema(), names)
+        clock = self.clock(as_of)
+        run = evaluate_segments(
+            self.store,
+            catalog,
+            names,
+            **self._inputs(clock, as_of),
+            save=False,
+            traits=self.traits(),
+            cuts=self.score_cuts(clock),
+        )
+        return segment_diff(
+            self.store,
+            definition.name,
+            edited.name if current else None,
+            run,
+            sample=sample,
+        )
+
+    def grid(
+        self,
+        dimensions: Sequence[str],
+        *,
+        as_of: AsOf | None = None,
+        min_size: int = 50,
+    ) -> Grid:
+        """Every combination of ``dimensions`` with size, share and net revenue.
+
+        Dimensions: ``gender`` (its values), ``age:18,25,35`` (bands of a number),
+        ``interests=travel`` (a list or text value), ``segment:NAME`` (membership). Cells
+        smaller than ``min_size`` are hidden and counted. See docs/segments.md.
+        """
+        if min_size < 1:
+            raise ValueError(f"min_size must be at least 1, got {min_size}")
+        catalog = self.segments()
+        schema = self.schema()
+        dims = [parse_dimension(d, schema, set(catalog.definitions)) for d in dimensions]
+        if not dims:
+            raise ValueError("give at least one dimension, e.g. gender or age:18,25,35")
+        used = [d.name for d in dims if d.kind == "segment"]
+        if used:
+            catalog.check(schema, used)
+        clock = self.clock(as_of)
+        return build_grid(
+            catalog,
+            dims,
+            **self._inputs(clock, as_of),
+            min_size=min_size,
+            trait_definition=self.traits().definitions.__getitem__,
+            cuts=self.score_cuts(clock),
+        )
+
+    def save_segment(self, definition: SegmentDefinition, *, overwrite: bool = False) -> Path:
+        """Write a definition to ``segments/NAME.yaml`` after checking it."""
+        path = self.path / "segments" / f"{definition.name}.yaml"
+        if path.exists() and not overwrite:
+            raise WorkspaceError(
+                "a segment with this name exists", where=str(path), hint="choose another name"
+            )
+        self.validate_segments([definition.name], extra=definition)
+        path.write_text(definition.to_yaml(), encoding="utf-8")
+        return path
