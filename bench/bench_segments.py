@@ -1,0 +1,118 @@
+"""Batch evaluation: every built-in trait and 50 varied segments over a synthetic shop.
+
+    python bench/bench_segments.py                    # 1M customers (~14M events)
+    python bench/bench_segments.py --customers 200000
+
+It generates the shop, ingests it (not timed here: see bench_ingest.py), then times
+``compute_traits`` (all built-ins, one aggregation pass plus the RFM cut points) and
+``evaluate`` (50 segments together, one aggregation pass plus the sequence joins).
+Each measurement runs in its own process, so its peak RSS is its own.
+Writes bench/results/segments.json and bench/results/segments.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work" / "segments"
+sys.path.insert(0, str(HERE))
+
+AS_OF = "2026-10-31"
+
+
+def _rss() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _prepare(customers: int) -> dict[str, object]:
+    from bench_profile import _segments
+
+    from microseg import Workspace
+    from microseg.synth import generate_shop
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    shop = generate_shop(WORK / "data", customers=customers, seed=3, end=date(2026, 10, 31))
+    ws = Workspace.init(
+        WORK / "ws", timezone="Europe/Paris", clock=lambda: datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    ws.ingest("customers", shop.paths["customers"], valid_from="signup_date")
+    ws.ingest("events", list(shop.event_files))
+    for name, rule in _segments().items():
+        (WORK / "ws" / "segments" / f"{name}.yaml").write_text(
+            json.dumps({"name": name, "rule": rule})  # JSON is YAML
+        )
+    ws.close()
+    return {"customers": customers, "events": shop.counts["events"]}
+
+
+def _measure(what: str) -> dict[str, object]:
+    from microseg import Workspace
+
+    ws = Workspace.open(WORK / "ws", clock=lambda: datetime(2026, 11, 1, tzinfo=UTC))
+    start = time.perf_counter()
+    if what == "traits":
+        run = ws.compute_traits(as_of=AS_OF, save=False)
+        count = len(run.summary)
+    else:
+        result = ws.evaluate(as_of=AS_OF, save=False)
+        count = len(result.sizes)
+    seconds = time.perf_counter() - start
+    ws.close()
+    return {"what": what, "items": count, "seconds": round(seconds, 2), "peak_rss_mib": _rss()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_measure(args.child)))
+        return
+    from _machine import describe
+
+    shop = _prepare(args.customers)
+    rows = []
+    for what in ("traits", "segments"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", what], capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+    result = {"machine": describe(), "shop": shop, "runs": rows}
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "segments.json").write_text(json.dumps(result, indent=2) + "\n")
+    m = result["machine"]
+    lines = [
+        "# Batch evaluation: traits and segments",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; DuckDB {m['duckdb']}, "
+        f"Ibis {m['ibis']}. Reproduce: `python bench/bench_segments.py "
+        f"--customers {shop['customers']}`.",
+        "",
+        f"Shop: {shop['customers']:,} customers, {shop['events']:,} events; as_of {AS_OF}.",
+        "",
+        "| workload | items | seconds | peak RSS MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        label = "all built-in traits" if row["what"] == "traits" else "50 segments together"
+        lines.append(f"| {label} | {row['items']} | {row['seconds']} | {row['peak_rss_mib']:,} |")
+    (out_dir / "segments.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
