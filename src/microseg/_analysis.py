@@ -85,7 +85,7 @@ class AnalysisMixin:
 
     def traits(self) -> TraitCatalog:
         """The built-in traits and those in ``traits/*.yaml``."""
-        return TraitCatalog.load(self.path / "traits")
+        return TraitCatalog.load(self.path / "traits", settings=self.config.lifecycle.model_dump())
 
     def validate_traits(self) -> TraitCatalog:
         catalog = self.traits()

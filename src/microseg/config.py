@@ -22,6 +22,7 @@ __all__ = [
     "FAMILIES",
     "AttributeSpec",
     "IngestSettings",
+    "LifecycleSettings",
     "RetentionSettings",
     "SourceSpec",
     "StoreSettings",
@@ -88,6 +89,23 @@ class RetentionSettings(_Model):
         return _check_duration(value)
 
 
+class LifecycleSettings(_Model):
+    """Thresholds (days) of the built-in ``lifecycle_stage`` trait."""
+
+    new_days: int = Field(default=30, ge=1)
+    active_days: int = Field(default=90, ge=1)
+    at_risk_days: int = Field(default=180, ge=1)
+    reactivation_gap_days: int = Field(default=365, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleSettings:
+        if not self.active_days < self.at_risk_days:
+            raise ValueError("active_days must be less than at_risk_days")
+        if not self.active_days < self.reactivation_gap_days:
+            raise ValueError("active_days must be less than reactivation_gap_days")
+        return self
+
+
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
     memory_limit: str = "1GB"
@@ -109,6 +127,7 @@ class WorkspaceConfig(_Model):
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("timezone")
@@ -182,6 +201,12 @@ ingest:
 retention:
   events: 3 years           # older raw data is discarded before segmenting
   rejects: 1 year
+
+lifecycle:                  # thresholds (days) of the lifecycle_stage trait
+  new_days: 30
+  active_days: 90
+  at_risk_days: 180
+  reactivation_gap_days: 365
 
 store:
   path: microseg.duckdb

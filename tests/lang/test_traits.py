@@ -148,3 +148,36 @@ def test_user_trait_file_and_errors(shop: Workspace) -> None:  # noqa: F811
     finally:
         path.unlink(missing_ok=True)
         bad.unlink(missing_ok=True)
+
+
+def test_lifecycle_thresholds_come_from_the_config(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    def stage(new_days: int) -> str:
+        root = tmp_path / f"ws{new_days}"
+        ws = Workspace.init(root, clock=lambda: datetime(2026, 1, 15, tzinfo=UTC))
+        config = root / "microseg.yaml"
+        config.write_text(config.read_text().replace("new_days: 30", f"new_days: {new_days}"))
+        ws.close()
+        ws = Workspace.open(root, clock=lambda: datetime(2026, 1, 15, tzinfo=UTC))
+        ws.ingest(
+            "events",
+            pd.DataFrame(
+                {
+                    "customer_id": ["A"],
+                    "timestamp": ["2026-01-11T09:00:00Z"],
+                    "type": ["purchase"],
+                    "amount": [30.0],
+                }
+            ),
+        )
+        value = ws.traits_of("A", as_of="2026-01-14")["lifecycle_stage"]
+        batch = ws.compute_traits(["lifecycle_stage"], as_of="2026-01-14", save=False)
+        ws.close()
+        assert batch.summary["lifecycle_stage"]["top"] == {value: 1}
+        return str(value)
+
+    assert stage(30) == "new"
+    assert stage(2) == "active"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from microseg.config import LifecycleSettings
 from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
 from microseg.lang._check import _check_event_type, _check_where, _check_window
 from microseg.lang._expr import (
@@ -63,11 +66,18 @@ class TraitCatalog:
     files: dict[str, str]
 
     @classmethod
-    def load(cls, folder: Path | None = None) -> TraitCatalog:
+    def load(
+        cls, folder: Path | None = None, *, settings: Mapping[str, int] | None = None
+    ) -> TraitCatalog:
+        """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``."""
         definitions: dict[str, TraitDefinition] = {}
         files: dict[str, str] = {}
         problems: list[Problem] = []
-        for item in yaml.safe_load(BUILTIN_FILE.read_text(encoding="utf-8")):
+        values = {**LifecycleSettings().model_dump(), **(settings or {})}
+        text = string.Template(BUILTIN_FILE.read_text(encoding="utf-8")).substitute(
+            {k: str(int(v)) for k, v in values.items()}
+        )
+        for item in yaml.safe_load(text):
             definition = _parse(item, str(BUILTIN_FILE))
             definitions[definition.name] = definition
             files[definition.name] = "built-in"
