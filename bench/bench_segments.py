@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "segments"
@@ -62,12 +63,56 @@ def _measure(what: str) -> dict[str, object]:
     if what == "traits":
         run = ws.compute_traits(as_of=AS_OF, save=False)
         count = len(run.summary)
-    else:
-        result = ws.evaluate(as_of=AS_OF, save=False)
-        count = len(result.sizes)
+        seconds = time.perf_counter() - start
+        ws.close()
+        return {"what": what, "items": count, "seconds": round(seconds, 2), "peak_rss_mib": _rss()}
+    result = ws.evaluate(as_of=AS_OF, save=False)
     seconds = time.perf_counter() - start
+    baseline_seconds, baseline_sizes = _baseline(ws)
     ws.close()
-    return {"what": what, "items": count, "seconds": round(seconds, 2), "peak_rss_mib": _rss()}
+    mismatched = {
+        n: (result.sizes[n], baseline_sizes.get(n))
+        for n in result.sizes
+        if result.sizes[n] != baseline_sizes.get(n)
+    }
+    return {
+        "what": what,
+        "items": len(result.sizes),
+        "seconds": round(seconds, 2),
+        "baseline_seconds": round(baseline_seconds, 2),
+        "ratio_to_baseline": round(seconds / baseline_seconds, 2),
+        "sizes_match_baseline": not mismatched,
+        "mismatched": mismatched,
+        "peak_rss_mib": _rss(),
+    }
+
+
+def _baseline(ws: Any) -> tuple[float, dict[str, int]]:
+    """The hand-written query (bench/sql/segments_baseline.sql) on the same store."""
+    from datetime import timedelta
+
+    from microseg._duration import parse_duration
+
+    clock = ws.clock(AS_OF)
+    params = {
+        "as_of": clock.as_of,
+        "age_day": (clock.as_of - timedelta(microseconds=1)).date().isoformat(),
+        "d7": clock.as_of - timedelta(days=7),
+        "d30": clock.as_of - timedelta(days=30),
+        "d90": clock.as_of - timedelta(days=90),
+        "m6": clock.back(parse_duration("6 months")),
+        "m4": clock.back(parse_duration("4 months")),
+        **{f"w{i}": clock.as_of - timedelta(days=90 + 30 * i) for i in range(7)},
+    }
+    # the last calendar day as_of includes, in the workspace zone
+    params["age_day"] = clock.today().isoformat()
+    query = (HERE / "sql" / "segments_baseline.sql").read_text()
+    start = time.perf_counter()
+    ws.store.execute(f"CREATE OR REPLACE TEMP TABLE _baseline AS {query}", params)
+    seconds = time.perf_counter() - start
+    names = [c for c in ws.store.columns("_baseline") if c != "customer_id"]
+    sizes = ws.store.membership_sizes("_baseline", names)
+    return seconds, sizes
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from microseg.lang import (
     Schema,
     SegmentDefinition,
     SegmentRule,
+    TraitRule,
+    children,
 )
 from microseg.lang._explain import Explanation, explain
 from microseg.lang.profile import Profile, ProfileEvaluator
@@ -68,17 +70,21 @@ class AnalysisMixin:
             "customers": self.customers(as_of=clock.as_of if as_of is not None else None),
             "events": self.events(),
             "clock": clock,
-            "attribute_types": self.schema().attributes,
+            "attribute_types": self.attribute_types(),
         }
 
-    def schema(self) -> Schema:
-        """What rules may refer to: attributes (with derived ``age``), event types, segments."""
+    def attribute_types(self) -> dict[str, str]:
+        """Attribute name -> type, with ``age`` derived from ``birth_date``."""
         attributes = dict(self.store.attribute_columns())
         if "birth_date" in attributes and "age" not in attributes:
             attributes["age"] = "number"
+        return attributes
+
+    def schema(self) -> Schema:
+        """What rules may refer to: attributes (with derived ``age``), event types, segments."""
         seen = {str(r[0]) for r in self.store.fetchall("SELECT DISTINCT type FROM events")}
         return Schema(
-            attributes=attributes,
+            attributes=self.attribute_types(),
             traits=self.traits().types(),
             event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
         )
@@ -186,7 +192,7 @@ class AnalysisMixin:
             save=save,
             evaluated_at=self.now(),
             traits=self.traits(),
-            cuts=self.score_cuts(clock),
+            cuts=self.score_cuts(clock) if _uses_traits(catalog, chosen) else {},
         )
 
     def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
@@ -319,3 +325,23 @@ class AnalysisMixin:
         self.validate_segments([definition.name], extra=definition)
         path.write_text(definition.to_yaml(), encoding="utf-8")
         return path
+
+
+def _uses_traits(catalog: SegmentCatalog, names: Sequence[str]) -> bool:
+    """Whether any of the segments (with parents and references) tests a trait."""
+    seen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in catalog.definitions:
+            continue
+        seen.add(name)
+        stack = [catalog.full_rule(name)]
+        while stack:
+            rule = stack.pop()
+            if isinstance(rule, TraitRule):
+                return True
+            if isinstance(rule, SegmentRule):
+                pending.append(rule.segment)
+            stack.extend(children(rule))
+    return False
