@@ -55,7 +55,7 @@ def _prepare(customers: int) -> dict[str, object]:
     return {"customers": customers, "events": shop.counts["events"]}
 
 
-def _measure(what: str) -> dict[str, object]:
+def _measure(what: str, with_pandas: bool = True) -> dict[str, object]:
     from microseg import Workspace
 
     ws = Workspace.open(WORK / "ws", clock=lambda: datetime(2026, 11, 1, tzinfo=UTC))
@@ -69,6 +69,7 @@ def _measure(what: str) -> dict[str, object]:
     result = ws.evaluate(as_of=AS_OF, save=False)
     seconds = time.perf_counter() - start
     baseline_seconds, baseline_sizes = _baseline(ws)
+    pandas = _pandas(ws) if with_pandas else None
     ws.close()
     mismatched = {
         n: (result.sizes[n], baseline_sizes.get(n))
@@ -84,19 +85,33 @@ def _measure(what: str) -> dict[str, object]:
         "sizes_match_baseline": not mismatched,
         "mismatched": mismatched,
         "peak_rss_mib": _rss(),
+        **(
+            {
+                "pandas_load_seconds": pandas[0],
+                "pandas_seconds": pandas[1],
+                "pandas_ratio": round(pandas[1] / seconds, 2),
+                "pandas_sizes_match": pandas[2] == result.sizes,
+                "pandas_mismatched": {
+                    n: (result.sizes[n], pandas[2].get(n))
+                    for n in result.sizes
+                    if result.sizes[n] != pandas[2].get(n)
+                },
+            }
+            if pandas
+            else {}
+        ),
     }
 
 
-def _baseline(ws: Any) -> tuple[float, dict[str, int]]:
-    """The hand-written query (bench/sql/segments_baseline.sql) on the same store."""
+def _params(ws: Any) -> dict[str, Any]:
     from datetime import timedelta
 
     from microseg._duration import parse_duration
 
     clock = ws.clock(AS_OF)
-    params = {
+    return {
         "as_of": clock.as_of,
-        "age_day": (clock.as_of - timedelta(microseconds=1)).date().isoformat(),
+        "age_day": clock.today().isoformat(),
         "d7": clock.as_of - timedelta(days=7),
         "d30": clock.as_of - timedelta(days=30),
         "d90": clock.as_of - timedelta(days=90),
@@ -104,8 +119,24 @@ def _baseline(ws: Any) -> tuple[float, dict[str, int]]:
         "m4": clock.back(parse_duration("4 months")),
         **{f"w{i}": clock.as_of - timedelta(days=90 + 30 * i) for i in range(7)},
     }
-    # the last calendar day as_of includes, in the workspace zone
-    params["age_day"] = clock.today().isoformat()
+
+
+def _pandas(ws: Any) -> tuple[float, float, dict[str, int]]:
+    """The same segments one by one in pandas: (load seconds, evaluate seconds, sizes)."""
+    from _pandas_segments import load_frames, segments
+
+    params = _params(ws)
+    start = time.perf_counter()
+    events, people = load_frames(ws.store, params["as_of"], params["age_day"])
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    sizes = {name: int(f(events, people).sum()) for name, f in segments(params).items()}
+    return round(loaded, 2), round(time.perf_counter() - start, 2), sizes
+
+
+def _baseline(ws: Any) -> tuple[float, dict[str, int]]:
+    """The hand-written query (bench/sql/segments_baseline.sql) on the same store."""
+    params = _params(ws)
     query = (HERE / "sql" / "segments_baseline.sql").read_text()
     start = time.perf_counter()
     ws.store.execute(f"CREATE OR REPLACE TEMP TABLE _baseline AS {query}", params)
@@ -119,9 +150,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--child")
+    parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_measure(args.child)))
+        return
+    if args.render:
+        saved = json.loads((HERE / "results" / "segments.json").read_text())
+        (HERE / "results" / "segments.md").write_text(_markdown(saved))
         return
     from _machine import describe
 
@@ -140,6 +176,12 @@ def main() -> None:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "segments.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "segments.md").write_text(_markdown(result))
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    shop = result["shop"]
+    rows = result["runs"]
     m = result["machine"]
     lines = [
         "# Batch evaluation: traits and segments",
@@ -156,7 +198,38 @@ def main() -> None:
     for row in rows:
         label = "all built-in traits" if row["what"] == "traits" else "50 segments together"
         lines.append(f"| {label} | {row['items']} | {row['seconds']} | {row['peak_rss_mib']:,} |")
-    (out_dir / "segments.md").write_text("\n".join(lines) + "\n")
+    seg = next(r for r in rows if r["what"] == "segments")
+
+    def same(ok: bool, diff: dict[str, Any]) -> str:
+        return (
+            "yes"
+            if ok
+            else "all but " + ", ".join(f"{k} {v[0]} vs {v[1]}" for k, v in diff.items())
+        )
+
+    lines += [
+        "",
+        "The same 50 segments computed by one hand-written DuckDB query "
+        "(bench/sql/segments_baseline.sql), in the same process on the same store:",
+        "",
+        "| microseg s | hand-written query s | ratio | same sizes |",
+        "|---:|---:|---:|---|",
+        f"| {seg['seconds']} | {seg['baseline_seconds']} | {seg['ratio_to_baseline']}x "
+        f"| {same(seg['sizes_match_baseline'], seg['mismatched'])} |",
+    ]
+    if "pandas_seconds" in seg:
+        lines += [
+            "",
+            "The same 50 segments one by one in pandas (bench/_pandas_segments.py), on frames "
+            "loaded from the store beforehand (loading not counted):",
+            "",
+            "| microseg s | pandas s | pandas / microseg | pandas load s | same sizes |",
+            "|---:|---:|---:|---:|---|",
+            f"| {seg['seconds']} | {seg['pandas_seconds']} | {seg['pandas_ratio']}x "
+            f"| {seg['pandas_load_seconds']} "
+            f"| {same(seg['pandas_sizes_match'], seg['pandas_mismatched'])} |",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
