@@ -41,3 +41,21 @@ def test_dimension_errors(shop: Workspace) -> None:  # noqa: F811
         shop.grid(["age"])
     with pytest.raises(RuleError, match="pick a value"):
         shop.grid(["interests"])
+
+
+def test_trait_dimensions_and_saved_cells(shop: Workspace) -> None:  # noqa: F811
+    grid = shop.grid(
+        ["lifecycle_stage", "purchase_count:2,5", "omnichannel"], as_of="2026-10-31", min_size=1
+    )
+    stages = {c.values["lifecycle_stage"] for c in grid.cells}
+    assert {"active", "lapsed", "prospect"} <= stages
+    for index in (0, len(grid.cells) // 2):
+        cell = grid.cells[index]
+        definition = grid.definition(index, f"trait-cell-{index}")
+        assert "trait" in definition.to_yaml()
+        path = shop.save_segment(definition)
+        try:
+            run = shop.evaluate([definition.name], as_of="2026-10-31", save=False)
+            assert run.sizes[definition.name] == cell.size
+        finally:
+            path.unlink()

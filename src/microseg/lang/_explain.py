@@ -118,7 +118,7 @@ def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Expl
             text = f"{rule.attribute} is missing, so {_test(rule)} is false"
         return Explanation(path, holds, text)
     if isinstance(rule, TraitRule):
-        value = evaluator.profile.traits.get(rule.trait)
+        value = evaluator.trait(rule.trait)
         return Explanation(
             path,
             holds,

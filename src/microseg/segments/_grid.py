@@ -35,6 +35,7 @@ class Dimension:
     name: str
     edges: tuple[float, ...] = ()
     value: str | None = None
+    source: str = "attribute"  # attribute | trait
 
     @property
     def label(self) -> str:
@@ -52,29 +53,33 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
         if name not in segments:
             raise RuleError([Problem(text, f"unknown segment {name!r}")])
         return Dimension(text, "segment", name)
+    source = "attribute"
     kind = schema.attributes.get(name)
+    if kind is None and name in schema.traits:
+        source, kind = "trait", {"boolean": "boolean"}.get(schema.traits[name], schema.traits[name])
     if kind is None:
         import difflib
 
-        close = difflib.get_close_matches(name, list(schema.attributes), n=1)
+        known = [*schema.attributes, *schema.traits]
+        close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise RuleError([Problem(text, f"unknown attribute {name!r}{hint}")])
+        raise RuleError([Problem(text, f"unknown attribute or trait {name!r}{hint}")])
     if edges:
         if kind != "number":
             raise RuleError([Problem(text, f"bands need a number attribute; {name} is {kind}")])
         cuts = tuple(sorted(float(e) for e in edges.split(",") if e))
-        return Dimension(text, "bands", name, edges=cuts)
+        return Dimension(text, "bands", name, edges=cuts, source=source)
     if value is not None:
         if kind not in ("list", "text"):
             raise RuleError(
                 [Problem(text, f"NAME=VALUE needs a text or list attribute; {name} is {kind}")]
             )
-        return Dimension(text, "contains", name, value=value)
+        return Dimension(text, "contains", name, value=value, source=source)
     if kind in ("number", "date", "timestamp"):
         raise RuleError([Problem(text, f"{name} is a {kind}: give bands, e.g. {name}:18,25,35,50")])
     if kind == "list":
         raise RuleError([Problem(text, f"{name} is a list: pick a value, e.g. {name}=travel")])
-    return Dimension(text, "value", name)
+    return Dimension(text, "value", name, source=source)
 
 
 def _number(edge: float) -> str:
@@ -104,19 +109,19 @@ class GridCell:
                 seg = {"segment": dim.name}
                 parts.append(seg if value == "in" else {"not": seg})
             elif dim.kind == "contains":
-                pred = {"attribute": dim.name, "contains": dim.value}
+                pred = {dim.source: dim.name, "contains": dim.value}
                 parts.append(pred if value == "yes" else {"not": pred})
             elif value == MISSING:
-                parts.append({"attribute": dim.name, "is_null": True})
+                parts.append({dim.source: dim.name, "is_null": True})
             elif dim.kind == "bands":
                 index = _band_labels(dim.edges).index(value)
                 if index > 0:
-                    parts.append({"attribute": dim.name, "gte": dim.edges[index - 1]})
+                    parts.append({dim.source: dim.name, "gte": dim.edges[index - 1]})
                 if index < len(dim.edges):
-                    parts.append({"attribute": dim.name, "lt": dim.edges[index]})
+                    parts.append({dim.source: dim.name, "lt": dim.edges[index]})
             else:
                 typed: Any = {"true": True, "false": False}.get(value, value)
-                parts.append({"attribute": dim.name, "eq": typed})
+                parts.append({dim.source: dim.name, "eq": typed})
         return parts[0] if len(parts) == 1 else {"all": parts}
 
 
@@ -151,10 +156,12 @@ class Grid:
         )
 
 
-def _column(dim: Dimension, table: ir.Table, seg: dict[str, Any]) -> ir.StringValue:
+def _column(
+    dim: Dimension, table: ir.Table, seg: dict[str, Any], traits: dict[str, Any]
+) -> ir.StringValue:
     if dim.kind == "segment":
         return seg[dim.name](table).ifelse("in", "out")
-    column = table[dim.name]
+    column = traits[dim.name](table) if dim.source == "trait" else table[dim.name]
     if dim.kind == "contains":
         if dim.value is None:
             raise ValueError("contains dimension without a value")
@@ -196,6 +203,7 @@ def build_grid(
         cuts=cuts,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
+    trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}
     table = compiler.table()
     before = events.filter(events.timestamp < ibis.literal(clock.as_of))
     signed = before.type.cases(
@@ -204,7 +212,7 @@ def build_grid(
     revenue = before.group_by("customer_id").aggregate(revenue=signed.sum())
     table = table.left_join(revenue, "customer_id").drop("customer_id_right")
     labelled = table.mutate(
-        **{f"_d{i}": _column(d, table, seg) for i, d in enumerate(dimensions)},
+        **{f"_d{i}": _column(d, table, seg, trait_columns) for i, d in enumerate(dimensions)},
         _revenue=table.revenue.fill_null(0.0),
     )
     keys = [f"_d{i}" for i in range(len(dimensions))]
