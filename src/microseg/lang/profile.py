@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,7 +121,7 @@ class ProfileEvaluator:
         self._traits: dict[str, Any] = {}
         self.events = sorted(
             (e for e in profile.events if e["timestamp"] < clock.as_of),
-            key=lambda e: e["timestamp"],
+            key=operator.itemgetter("timestamp"),
         )
         # events by type, each list in time order, with its timestamps for bisecting windows
         self._by_type: dict[str, list[Event]] = {"any": self.events}
@@ -243,6 +244,9 @@ class ProfileEvaluator:
                 value = _property(event, pred.property, self.clock)
             if pred.op == "eq" and prop_kind in ("text", "number"):
                 if value is None or value != pred.operand:  # the common case, without compare
+                    return False
+            elif pred.op == "eq" and prop_kind == "json" and isinstance(pred.operand, str):
+                if not isinstance(value, str) or value != pred.operand:
                     return False
             elif not compare(pred, value, prop_kind, self.clock):
                 return False
