@@ -17,7 +17,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from microseg.errors import MicrosegError
 from microseg.workspace import Workspace
 
-__all__ = ["AS_OF_HELP", "State", "console", "err_console", "fail", "progress_bar", "state"]
+__all__ = [
+    "AS_OF_HELP",
+    "State",
+    "console",
+    "err_console",
+    "fail",
+    "open_workspace",
+    "progress_bar",
+    "state",
+]
 
 AS_OF_HELP = "ISO date (the end of that day) or timestamp, e.g. 2026-01-01T00:00:00Z."
 
@@ -48,6 +57,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def open_workspace(ctx: typer.Context) -> Iterator[Workspace]:
+    """The workspace named by the global options, closed when the block ends."""
+    ws = state(ctx).open()
+    try:
+        yield ws
+    finally:
+        ws.close()
 
 
 @contextmanager

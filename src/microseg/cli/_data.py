@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from microseg.cli._common import console, emit_json, fail, handled, progress_bar, state
+from microseg.cli._common import (
+    console,
+    emit_json,
+    fail,
+    handled,
+    open_workspace,
+    progress_bar,
+    state,
+)
 from microseg.ingest import LoadReport
 from microseg.workspace import Workspace, WorkspaceStatus
 
@@ -89,21 +97,16 @@ def ingest(
     """Load files into the workspace: validated, de-duplicated, atomic."""
     quiet = json_out or state(ctx).json
     mapping = _parse_map(map_)
-    with handled():
-        ws = state(ctx).open()
-        try:
-            with progress_bar(not quiet) as progress:
-                report = ws.ingest(
-                    kind.value,
-                    list(paths),
-                    map=mapping,
-                    source=source,
-                    format=format_,
-                    valid_from=valid_from,
-                    progress=progress,
-                )
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws, progress_bar(not quiet) as progress:
+        report = ws.ingest(
+            kind.value,
+            list(paths),
+            map=mapping,
+            source=source,
+            format=format_,
+            valid_from=valid_from,
+            progress=progress,
+        )
     if quiet:
         emit_json(report.to_dict())
     else:
@@ -141,12 +144,8 @@ def status(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
     """Tables, row counts, date range, rejects and the last refresh."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            result = ws.status()
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        result = ws.status()
     if json_out or state(ctx).json:
         emit_json(result.to_dict())
     else:
@@ -160,12 +159,8 @@ def rejects(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rows that were not loaded, with file, row, column and the reason."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
     if json_out or state(ctx).json:
         emit_json(frame)
         return

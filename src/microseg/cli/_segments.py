@@ -12,7 +12,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from microseg.cli._common import AS_OF_HELP, console, emit_json, fail, handled, state
+from microseg.cli._common import (
+    AS_OF_HELP,
+    console,
+    emit_json,
+    fail,
+    handled,
+    open_workspace,
+    state,
+)
 
 __all__ = ["profile", "segment_app"]
 
@@ -35,9 +43,7 @@ def validate(
     quiet = json_out or state(ctx).json
     from microseg.lang import RuleError
 
-    ws = None
-    with handled():
-        ws = state(ctx).open()
+    with handled(), open_workspace(ctx) as ws:
         try:
             catalog = ws.validate_segments(names or None)
         except RuleError as exc:
@@ -47,8 +53,6 @@ def validate(
             for problem in exc.problems:
                 console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
             raise fail(f"{len(exc.problems)} problem(s) found") from None
-        finally:
-            ws.close()
     chosen = names or sorted(catalog.definitions)
     if quiet:
         emit_json({"valid": True, "segments": chosen})
@@ -64,12 +68,8 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Evaluate segments together at --as-of and store the memberships as a snapshot."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            run = ws.evaluate(names or None, as_of=as_of)
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        run = ws.evaluate(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         return
@@ -97,16 +97,12 @@ def members(
     """One row per member, with a customer_id column."""
     if format_ is MembersFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
-    with handled():
-        ws = state(ctx).open()
-        try:
-            table = ws.members(name, as_of=as_of)
-            if format_ is MembersFormat.parquet:
-                table.to_parquet(out)
-                return
-            rows = table.to_pyarrow().to_pylist()
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        table = ws.members(name, as_of=as_of)
+        if format_ is MembersFormat.parquet:
+            table.to_parquet(out)
+            return
+        rows = table.to_pyarrow().to_pylist()
     if format_ is MembersFormat.json:
         text = "".join(json.dumps(r) + "\n" for r in rows)
     else:
@@ -132,14 +128,10 @@ def profile(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One customer: attributes at --as-of, event counts, and segments (per-profile)."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            one = ws.profile(customer_id, as_of=as_of)
-            segments = ws.segments_of(customer_id, as_of=as_of)
-            traits = ws.traits_of(customer_id, as_of=as_of)
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        one = ws.profile(customer_id, as_of=as_of)
+        segments = ws.segments_of(customer_id, as_of=as_of)
+        traits = ws.traits_of(customer_id, as_of=as_of)
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
@@ -177,12 +169,8 @@ def explain(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Why a customer is in or out of a segment, node by node, with the deciding values."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            result = ws.explain(name, customer_id, as_of=as_of)
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        result = ws.explain(name, customer_id, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json({"segment": name, "customer_id": customer_id, **result.to_dict()})
         return
@@ -207,11 +195,8 @@ def diff(
         if not file.exists():
             raise fail(f"{file}: file not found")
         definition = load_definition(file)
-        ws = state(ctx).open()
-        try:
+        with open_workspace(ctx) as ws:
             result = ws.diff(definition, as_of=as_of)
-        finally:
-            ws.close()
     if json_out or state(ctx).json:
         emit_json(result.to_dict())
         return
@@ -237,17 +222,13 @@ def grid(
     """Layer dimensions into every combination cell, with size, share and revenue."""
     if save_cell is not None and not name:
         raise fail("--save-cell needs --name NAME", 2)
-    with handled():
-        ws = state(ctx).open()
-        try:
-            result = ws.grid(dimensions, as_of=as_of, min_size=min_size)
-            saved = None
-            if save_cell is not None:
-                if not 1 <= save_cell <= len(result.cells):
-                    raise fail(f"--save-cell: choose 1 to {len(result.cells)}", 2)
-                saved = ws.save_segment(result.definition(save_cell - 1, name))
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        result = ws.grid(dimensions, as_of=as_of, min_size=min_size)
+        saved = None
+        if save_cell is not None:
+            if not 1 <= save_cell <= len(result.cells):
+                raise fail(f"--save-cell: choose 1 to {len(result.cells)}", 2)
+            saved = ws.save_segment(result.definition(save_cell - 1, name))
     if json_out or state(ctx).json:
         emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
         return

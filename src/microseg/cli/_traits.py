@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, state
+from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
 
 __all__ = ["traits_app"]
 
@@ -17,12 +17,8 @@ def list_traits(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
     """Built-in and workspace traits, with their type and formula."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            catalog = ws.validate_traits()
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        catalog = ws.validate_traits()
     rows = [
         {
             "name": d.name,
@@ -51,12 +47,8 @@ def compute(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Compute traits for every customer at --as-of (one pass) and store them."""
-    with handled():
-        ws = state(ctx).open()
-        try:
-            run = ws.compute_traits(names or None, as_of=as_of)
-        finally:
-            ws.close()
+    with handled(), open_workspace(ctx) as ws:
+        run = ws.compute_traits(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         return
