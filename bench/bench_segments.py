@@ -150,10 +150,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--child")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
     parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_measure(args.child)))
+        print(json.dumps(_measure(args.child, with_pandas=not args.no_pandas)))
         return
     if args.render:
         saved = json.loads((HERE / "results" / "segments.json").read_text())
@@ -164,8 +165,9 @@ def main() -> None:
     shop = _prepare(args.customers)
     rows = []
     for what in ("traits", "segments"):
+        extra = ["--no-pandas"] if args.no_pandas else []
         out = subprocess.run(
-            [sys.executable, __file__, "--child", what], capture_output=True, text=True
+            [sys.executable, __file__, "--child", what, *extra], capture_output=True, text=True
         )
         if out.returncode != 0:
             raise SystemExit(out.stderr)
@@ -175,8 +177,9 @@ def main() -> None:
     result = {"machine": describe(), "shop": shop, "runs": rows}
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "segments.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "segments.md").write_text(_markdown(result))
+    stem = "segments" if args.customers == 1_000_000 else f"segments-{args.customers}"
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(_markdown(result))
 
 
 def _markdown(result: dict[str, Any]) -> str:
