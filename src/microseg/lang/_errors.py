@@ -17,9 +17,9 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<definition>"
-        if self.line is not None:
-            where += f":{self.line}"
+        if self.file is None:
+            return f"{self.path}: {self.message}"
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: {self.path}: {self.message}"
 
 
@@ -36,6 +36,7 @@ class RuleError(MicrosegError, ValueError):
         return "\n".join(str(p) for p in self.problems)
 
 
-def _where(problem: Problem) -> str:
-    where = problem.file or "<definition>"
-    return f"{where}:{problem.line}" if problem.line is not None else where
+def _where(problem: Problem) -> str | None:
+    if problem.file is None:
+        return None
+    return f"{problem.file}:{problem.line}" if problem.line is not None else problem.file
