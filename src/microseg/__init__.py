@@ -12,6 +12,7 @@ from microseg.errors import (
     WorkspaceError,
 )
 from microseg.ingest import LoadReport
+from microseg.lang import RuleError
 from microseg.workspace import Workspace, WorkspaceStatus
 
 __version__ = "0.1.0"
@@ -21,6 +22,7 @@ __all__ = [
     "IngestError",
     "LoadReport",
     "MicrosegError",
+    "RuleError",
     "SourceNotFoundError",
     "Workspace",
     "WorkspaceConfig",

@@ -7,8 +7,11 @@ keeps working for callers who do not know microseg::
     MicrosegError
     ├── ConfigError(MicrosegError, ValueError)      microseg.yaml is invalid
     ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
-    └── IngestError(MicrosegError, ValueError)      a source cannot be read at all
-        └── SourceNotFoundError(IngestError, FileNotFoundError)
+    ├── IngestError(MicrosegError, ValueError)      a source cannot be read at all
+    │   └── SourceNotFoundError(IngestError, FileNotFoundError)
+    ├── RuleError(MicrosegError, ValueError)        a segment or trait definition is invalid
+    │                                               (microseg.lang; .problems lists them all)
+    └── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
 
 Errors carry where the problem is (file, line, field path, column) and what to
 do about it; the CLI and the service turn them into messages, nothing else does.
