@@ -181,3 +181,23 @@ def test_lifecycle_thresholds_come_from_the_config(tmp_path: Path) -> None:
 
     assert stage(30) == "new"
     assert stage(2) == "active"
+
+
+def test_trait_file_errors(tmp_path: Path) -> None:
+    folder = tmp_path / "traits"
+    folder.mkdir()
+    (folder / "dup.yaml").write_text("name: purchase_count\nvalue: {value: 1}\n")
+    (folder / "bad.yaml").write_text("name: bad\nvalue: {aggregat: count, event: purchase}\n")
+    (folder / "loop_a.yaml").write_text("name: loop_a\nvalue: {trait: loop_b}\n")
+    (folder / "loop_b.yaml").write_text("name: loop_b\nvalue: {trait: loop_a}\n")
+    with pytest.raises(RuleError) as info:
+        TraitCatalog.load(folder)
+    text = str(info.value)
+    assert "trait 'purchase_count' is already defined (built-in)" in text
+    assert "bad.yaml" in text
+    (folder / "dup.yaml").unlink()
+    (folder / "bad.yaml").unlink()
+    from microseg.lang import Schema
+
+    with pytest.raises(RuleError, match="cycle: loop_a -> loop_b -> loop_a"):
+        TraitCatalog.load(folder).check(Schema())
