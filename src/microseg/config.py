@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from microseg._duration import Duration, parse_duration
+from microseg._text import line_index
 from microseg.errors import ConfigError
 
 __all__ = [
@@ -214,31 +215,6 @@ store:
 """
 
 
-def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
-    """Map each field path in a YAML document to its 1-based line."""
-    index: dict[tuple[str | int, ...], int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, key.value)
-                index[sub] = key.start_mark.line + 1
-                walk(value, sub)
-                index[sub] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    if root is not None:
-        walk(root, ())
-    return index
-
-
 def _did_you_mean(model: type[BaseModel], loc: tuple[str | int, ...], key: str) -> str:
     target: Any = model
     for part in loc[:-1]:
@@ -284,7 +260,7 @@ def load_config(path: str | Path) -> WorkspaceConfig:
     try:
         return WorkspaceConfig.model_validate(data)
     except ValidationError as exc:
-        lines = _line_index(text)
+        lines = line_index(text)
         problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])

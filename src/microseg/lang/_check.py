@@ -6,9 +6,9 @@ of attributes, traits, segments and event types get a "did you mean".
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
+from microseg._text import did_you_mean
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
@@ -28,11 +28,6 @@ from microseg.lang._schema import EVENT_PROPERTY_TYPES, OPERATORS_BY_TYPE, Schem
 from microseg.lang._when import is_time_text
 
 __all__ = ["check_rule", "children", "find_cycle", "segment_references"]
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _operand_values(pred: Predicate) -> list[object]:
@@ -83,7 +78,7 @@ def _property_kind(pred: PropertyPredicate) -> str:
 
 def _check_event_type(name: str, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
     if name != "any" and name not in schema.event_types:
-        hint = _suggest(name, schema.event_types)
+        hint = did_you_mean(name, schema.event_types)
         if hint:  # an unseen type may be legitimate; a near-miss of a known one is a typo
             yield path, f"unknown event type {name!r}{hint}"
 
@@ -114,7 +109,7 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
             yield (
                 f"{path}.attribute",
                 f"unknown attribute {rule.attribute!r}"
-                + _suggest(rule.attribute, schema.attributes),
+                + did_you_mean(rule.attribute, schema.attributes),
             )
         else:
             yield from _check_predicate(rule, kind, f"attribute {rule.attribute}", path)
@@ -122,7 +117,7 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
         kind = schema.traits.get(rule.trait)
         if kind is None:
             known = schema.traits
-            yield f"{path}.trait", f"unknown trait {rule.trait!r}{_suggest(rule.trait, known)}"
+            yield f"{path}.trait", f"unknown trait {rule.trait!r}{did_you_mean(rule.trait, known)}"
         else:
             yield from _check_predicate(rule, kind, f"trait {rule.trait}", path)
     elif isinstance(rule, EventRule):
@@ -150,7 +145,7 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
                 yield f"{step_path}.absent", "only the last step can be absent"
     elif isinstance(rule, SegmentRule):
         if rule.segment not in schema.segments:
-            hint = _suggest(rule.segment, schema.segments)
+            hint = did_you_mean(rule.segment, schema.segments)
             yield f"{path}.segment", f"unknown segment {rule.segment!r}{hint}"
     elif isinstance(rule, BucketRule):
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from microseg._text import did_you_mean, line_index
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang._nodes import KINDS, OPERATORS, Rule
 
@@ -57,29 +57,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
-
-
-def _line_index(text: str) -> dict[tuple[str | int, ...], int]:
-    index: dict[tuple[str | int, ...], int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
-        index.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, key.value)
-                index[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    if root is not None:
-        walk(root, ())
-    return index
 
 
 def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -162,8 +139,7 @@ def _message(error: Any, data: Any) -> str:
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        close = difflib.get_close_matches(key, _FIELDS, n=1, cutoff=0.6)
-        return f"unknown field {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        return f"unknown field {key!r}" + did_you_mean(key, _FIELDS)
     if kind == "rule_kind":
         node = _data_at(data, _clean_loc(loc))
         if isinstance(node, dict):
@@ -171,9 +147,9 @@ def _message(error: Any, data: Any) -> str:
             if len(keys) > 1:
                 return f"a rule has one kind, this one has {', '.join(keys)}; nest them under all:"
             for key in node:
-                close = difflib.get_close_matches(str(key), KINDS, n=1, cutoff=0.6)
-                if close:
-                    return f"unknown rule kind {key!r}; did you mean {close[0]!r}?"
+                hint = did_you_mean(str(key), KINDS)
+                if hint:
+                    return f"unknown rule kind {key!r}{hint}"
         return str(error["msg"])
     if kind == "missing":
         return f"missing required field {str(loc[-1])!r}"
@@ -189,7 +165,7 @@ def parse_definition(
     try:
         return SegmentDefinition.model_validate(data)
     except ValidationError as exc:
-        lines = _line_index(text) if text else {}
+        lines = line_index(text) if text else {}
         problems = []
         seen = set()
         for error in exc.errors():
@@ -223,7 +199,7 @@ def load_definition(path: str | Path) -> SegmentDefinition:
                     f"the name {definition.name!r} differs from the file name {path.stem!r}; "
                     "make them the same",
                     str(path),
-                    _line_index(text).get(("name",)),
+                    line_index(text).get(("name",)),
                 )
             ]
         )

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from microseg._text import did_you_mean
 from microseg.lang import (
     AllRule,
     Problem,
@@ -91,10 +92,7 @@ class SegmentCatalog:
         schema = Schema(schema.attributes, schema.traits, known, schema.event_types)
         for name in names or sorted(self.definitions):
             if name not in self.definitions:
-                import difflib
-
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, sorted(known))
                 problems.append(Problem("name", f"no segment named {name!r}{hint}"))
                 continue
             definition = self.definitions[name]

@@ -15,6 +15,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from microseg._text import did_you_mean
 from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang.batch import BatchCompiler
@@ -58,11 +59,7 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
     if kind is None and name in schema.traits:
         source, kind = "trait", {"boolean": "boolean"}.get(schema.traits[name], schema.traits[name])
     if kind is None:
-        import difflib
-
-        known = [*schema.attributes, *schema.traits]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, [*schema.attributes, *schema.traits])
         raise RuleError([Problem(text, f"unknown attribute or trait {name!r}{hint}")])
     if edges:
         if kind != "number":

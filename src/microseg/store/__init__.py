@@ -8,7 +8,7 @@ from microseg.store._schema import (
     SCHEMA_VERSION,
 )
 from microseg.store._sql import ident, idents
-from microseg.store._store import Store, utc_naive
+from microseg.store._store import Store
 
 __all__ = [
     "ATTRIBUTE_SQL_TYPES",
@@ -19,5 +19,4 @@ __all__ = [
     "Store",
     "ident",
     "idents",
-    "utc_naive",
 ]

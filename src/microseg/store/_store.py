@@ -295,12 +295,3 @@ def _plain_setting(value: str) -> str:
     if not all(ch.isalnum() or ch in "._-/+ " for ch in value):
         raise WorkspaceError(f"invalid setting value {value!r}")
     return value
-
-
-def utc_naive(moment: datetime) -> datetime:
-    """A timezone-aware instant as the naive UTC timestamp the store keeps."""
-    from datetime import UTC
-
-    if moment.tzinfo is None:
-        raise ValueError("expected a timezone-aware datetime")
-    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from microseg._text import did_you_mean
 from microseg.config import LifecycleSettings
 from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
 from microseg.lang._check import _check_event_type, _check_where, _check_window
@@ -120,8 +120,7 @@ class TraitCatalog:
                 if isinstance(node, TraitExpr):
                     graph[name].add(node.trait)
                     if node.trait not in self.definitions:
-                        close = difflib.get_close_matches(node.trait, list(self.definitions), n=1)
-                        hint = f"; did you mean {close[0]!r}?" if close else ""
+                        hint = did_you_mean(node.trait, self.definitions)
                         problems.append(
                             Problem("value", f"unknown trait {node.trait!r}{hint}", file)
                         )

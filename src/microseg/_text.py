@@ -1,0 +1,40 @@
+"""Small helpers for user-facing messages: YAML line numbers and "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import yaml
+
+__all__ = ["did_you_mean", "line_index"]
+
+
+def line_index(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each field path in a YAML document to its 1-based line (keys: the key's line)."""
+    index: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                index[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def did_you_mean(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, or ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""
