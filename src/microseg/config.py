@@ -27,6 +27,7 @@ __all__ = [
     "RetentionSettings",
     "SourceSpec",
     "StoreSettings",
+    "ValueSettings",
     "WorkspaceConfig",
     "load_config",
     "render_default_config",
@@ -107,6 +108,29 @@ class LifecycleSettings(_Model):
         return self
 
 
+class ValueSettings(_Model):
+    """Customer value models (``microseg clv``): docs/value.md."""
+
+    model: Literal["bgnbd", "pareto-nbd"] = "bgnbd"
+    unit: Literal["day", "week"] = "week"
+    purchase_event: str = "purchase"
+    return_event: str = "return"
+    net_returns: bool = Field(default=True, description="scale repeat spend by 1 - returned share")
+    horizon_months: int = Field(default=12, ge=1, le=120)
+    monthly_discount_rate: float = Field(default=0.01, ge=0.0, lt=1.0)
+    churn_thresholds: tuple[float, float] = (0.3, 0.7)
+    penalizer: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueSettings:
+        low, high = self.churn_thresholds
+        if not 0.0 < low < high < 1.0:
+            raise ValueError(
+                "churn_thresholds must be two probabilities, low < high, e.g. [0.3, 0.7]"
+            )
+        return self
+
+
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
     memory_limit: str = "1GB"
@@ -129,6 +153,7 @@ class WorkspaceConfig(_Model):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    value: ValueSettings = Field(default_factory=ValueSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("timezone")
@@ -208,6 +233,14 @@ lifecycle:                  # thresholds (days) of the lifecycle_stage trait
   active_days: 90
   at_risk_days: 180
   reactivation_gap_days: 365
+
+value:                      # customer value models (microseg clv; docs/value.md)
+  model: bgnbd              # or pareto-nbd
+  unit: week                # time unit of frequency, recency and T: day or week
+  net_returns: true         # repeat spend scaled by 1 - the customer's returned share
+  horizon_months: 12        # clv horizon
+  monthly_discount_rate: 0.01
+  churn_thresholds: [0.3, 0.7]   # P(alive) below 0.3: high churn risk; below 0.7: medium
 
 store:
   path: microseg.duckdb

@@ -11,7 +11,9 @@ keeps working for callers who do not know microseg::
     │   └── SourceNotFoundError(IngestError, FileNotFoundError)
     ├── RuleError(MicrosegError, ValueError)        a segment or trait definition is invalid
     │                                               (microseg.lang; .problems lists them all)
-    └── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
+    ├── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
+    └── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
+                                                    (.result holds the optimiser's result)
 
 Errors carry where the problem is (file, line, field path, column) and what to
 do about it; the CLI and the service turn them into messages, nothing else does.
@@ -23,6 +25,7 @@ __all__ = [
     "ConfigError",
     "IngestError",
     "MicrosegError",
+    "ModelFitError",
     "SourceNotFoundError",
     "WorkspaceError",
 ]
@@ -68,3 +71,23 @@ class IngestError(MicrosegError, ValueError):
 
 class SourceNotFoundError(IngestError, FileNotFoundError):
     """A source file does not exist."""
+
+
+class ModelFitError(MicrosegError, RuntimeError):
+    """A value model could not be fitted: the optimiser failed or the data cannot identify it.
+
+    ``result`` carries the optimiser's own result (a ``scipy.optimize.OptimizeResult``)
+    when there is one, so the caller can inspect the last point, the message and the
+    number of iterations.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: object | None = None,
+        where: str | None = None,
+        hint: str | None = None,
+    ):
+        self.result = result
+        super().__init__(message, where=where, hint=hint)

@@ -6,7 +6,9 @@ An expression is a mapping with one kind key:
 window: count, sum, avg, min, max, distinct), ``add``/``sub``/``mul``/``div`` (arithmetic;
 division by zero is missing), ``coalesce`` (first present value), ``days_since`` (whole days
 from a timestamp to ``as_of``), ``max_of``/``min_of`` (of several expressions) and ``case``
-(a table of ``when: rule, then: expr``; the first matching row gives the value).
+(a table of ``when: rule, then: expr``; the first matching row gives the value), ``score``
+(a quantile score against stored population cut points) and ``model`` (an output of the
+fitted customer value models: docs/value.md).
 Missing values propagate through arithmetic.
 """
 
@@ -16,9 +18,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from microseg._duration import parse_duration
 from microseg.lang._nodes import PropertyPredicate, Rule, Scalar, Window
 
-__all__ = ["EXPR_KINDS", "Expr", "ScoreExpr", "TraitDefinition", "score_of"]
+__all__ = [
+    "EXPR_KINDS",
+    "MODEL_OUTPUTS",
+    "Expr",
+    "ModelExpr",
+    "ScoreExpr",
+    "TraitDefinition",
+    "score_of",
+]
 
 EXPR_KINDS = (
     "value",
@@ -35,7 +46,18 @@ EXPR_KINDS = (
     "min_of",
     "case",
     "score",
+    "model",
 )
+
+#: Outputs of the value models (``microseg clv fit``) and whether they need a horizon.
+MODEL_OUTPUTS = {
+    "p_alive": False,
+    "expected_purchases": True,
+    "p_any_purchase": True,
+    "expected_spend": False,
+    "clv": True,
+    "churn_risk": False,
+}
 
 
 class _Node(BaseModel):
@@ -116,6 +138,34 @@ class ScoreExpr(_Node):
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
 
+class ModelExpr(_Node):
+    """An output of the fitted value models for the customer's summary at ``as_of``.
+
+    ``horizon`` (e.g. ``90 days``, ``12 months``) is the prediction period of
+    ``expected_purchases``, ``p_any_purchase`` and ``clv`` (whose default is the workspace's
+    ``value.horizon_months``). Missing for customers without a purchase before ``as_of``.
+    """
+
+    model: Literal[
+        "p_alive", "expected_purchases", "p_any_purchase", "expected_spend", "clv", "churn_risk"
+    ]
+    horizon: str | None = None
+
+    @model_validator(mode="after")
+    def _horizon(self) -> ModelExpr:
+        if self.horizon is not None:
+            parse_duration(self.horizon)
+            if not MODEL_OUTPUTS[self.model]:
+                raise ValueError(f"{self.model} takes no horizon")
+        elif MODEL_OUTPUTS[self.model] and self.model != "clv":
+            raise ValueError(f"{self.model} needs a horizon, e.g. horizon: 90 days")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
 class When(_Node):
     when: Rule
     then: Expr
@@ -150,7 +200,8 @@ Expr = Annotated[
     | Annotated[MaxOfExpr, Tag("max_of")]
     | Annotated[MinOfExpr, Tag("min_of")]
     | Annotated[CaseExpr, Tag("case")]
-    | Annotated[ScoreExpr, Tag("score")],
+    | Annotated[ScoreExpr, Tag("score")]
+    | Annotated[ModelExpr, Tag("model")],
     Discriminator(
         _kind,
         custom_error_type="expr_kind",
@@ -173,6 +224,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "min_of": MinOfExpr,
     "case": CaseExpr,
     "score": ScoreExpr,
+    "model": ModelExpr,
 }
 
 for _model in _MODELS.values():
