@@ -10,7 +10,7 @@ import bisect
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from microseg.lang._expr import (
     Expr,
     MaxOfExpr,
     MinOfExpr,
+    ModelExpr,
     MulExpr,
     ScoreExpr,
     SubExpr,
@@ -52,11 +53,13 @@ from microseg.lang._nodes import (
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
 from microseg.lang._values import _is_number, bucket_of, compare, json_value
-from microseg.lang._when import Clock
+from microseg.lang._when import Clock, is_time_text
 
-__all__ = ["Profile", "ProfileEvaluator"]
+__all__ = ["ModelScorer", "Profile", "ProfileEvaluator", "ProfileIndex"]
 
 Event = Mapping[str, Any]
+#: Scores a value-model output for one customer's events at the clock's as_of.
+ModelScorer = Callable[[ModelExpr, Sequence[Event], Clock], Any]
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,199 @@ def _window_bounds(window: Window | None, clock: Clock) -> tuple[datetime | None
     return clock.window(window.last_duration, window.from_, window.to, window.since)
 
 
+class ProfileIndex:
+    """One customer's events, sorted and indexed once, for evaluations at any ``as_of``.
+
+    Events are grouped by type in time order; filters that rules share (``where`` lists)
+    are computed on first use and kept. The real-time path keeps one index per customer and
+    calls :meth:`add` when an event arrives: the event is inserted into every list and
+    filter it belongs to, so nothing is rebuilt. Evaluators cut everything at their own
+    ``as_of`` by bisection.
+    """
+
+    def __init__(self, events: Iterable[Event] = (), timezone: str = "UTC") -> None:
+        self.timezone = timezone
+        self._zone = Clock(datetime(2000, 1, 1), timezone)  # local time of derived properties
+        self.events: list[Event] = sorted(events, key=operator.itemgetter("timestamp"))
+        self._by_type: dict[str, list[Event]] = {"any": self.events}
+        for event in self.events:
+            self._by_type.setdefault(event["type"], []).append(event)
+        self._times = {k: [e["timestamp"] for e in v] for k, v in self._by_type.items()}
+        self._parsed: dict[int, dict[str, Any]] = {}
+        self._indexes: dict[tuple[str, str], dict[Any, list[Event]]] = {}
+        self._filters: dict[tuple[Any, ...], _Filter] = {}
+        # property values aligned with the by-type lists: (kind, property, as_text) -> values
+        self._type_values: dict[tuple[str, str, bool], list[Any]] = {}
+        self._relative: dict[int, tuple[Sequence[PropertyPredicate], bool]] = {}
+
+    def times(self, kind: str) -> list[datetime]:
+        return self._times.get(kind, [])
+
+    def add(self, event: Event) -> None:
+        """Insert one event (any time) into the lists, indexes and filters it belongs to."""
+        moment = event["timestamp"]
+        for kind in ("any", event["type"]):
+            events = self._by_type.setdefault(kind, [])
+            times = self._times.setdefault(kind, [])
+            at = bisect.bisect_right(times, moment)
+            events.insert(at, event)
+            times.insert(at, moment)
+            for (of, prop, as_text), values in self._type_values.items():
+                if of == kind:
+                    values.insert(at, self._value(event, prop, as_text))
+        for (kind, prop), index in self._indexes.items():
+            if kind in ("any", event["type"]):
+                value = _property(event, prop, self._zone)
+                if value is not None:
+                    bisect.insort_right(
+                        index.setdefault(value, []), event, key=operator.itemgetter("timestamp")
+                    )
+        for chosen in self._filters.values():
+            if chosen.kind in ("any", event["type"]) and self.matches(
+                event, chosen.where, chosen.clock
+            ):
+                at = bisect.bisect_right(chosen.times, moment)
+                chosen.events.insert(at, event)
+                chosen.times.insert(at, moment)
+                for (prop, as_text), values in chosen.values.items():
+                    values.insert(at, self._value(event, prop, as_text))
+
+    def filtered(
+        self, kind: str, where: Sequence[PropertyPredicate], clock: Clock
+    ) -> tuple[list[Event], list[datetime]]:
+        """All events of ``kind`` satisfying ``where``, in time order (memoised)."""
+        if not where:
+            return self._by_type.get(kind, []), self._times.get(kind, [])
+        key = self._key(kind, where, clock)
+        if key not in self._filters:
+            candidates = self._by_type.get(kind, [])
+            first, rest = where[0], list(where[1:])
+            if first.op == "eq" and EVENT_PROPERTY_TYPES.get(first.property) in ("text", "number"):
+                # an index of (type, property) -> value -> events, built once and shared
+                candidates = self._index(kind, first.property).get(first.operand, [])
+            else:
+                rest = list(where)
+            chosen = [e for e in candidates if self.matches(e, rest, clock)]
+            self._filters[key] = _Filter(
+                kind, list(where), clock, chosen, [e["timestamp"] for e in chosen]
+            )
+        found = self._filters[key]
+        return found.events, found.times
+
+    def values(
+        self,
+        kind: str,
+        where: Sequence[PropertyPredicate],
+        clock: Clock,
+        prop: str,
+        *,
+        as_text: bool,
+    ) -> list[Any]:
+        """A property of every event of :meth:`filtered`, aligned with it (memoised).
+
+        Numbers for sums and extremes (JSON values read as numbers, timestamps kept), or,
+        with ``as_text``, values to count distinct (JSON values only when text).
+        """
+        events, _ = self.filtered(kind, where, clock)
+        if not where:
+            key = (kind, prop, as_text)
+            if key not in self._type_values:
+                self._type_values[key] = [self._value(e, prop, as_text) for e in events]
+            return self._type_values[key]
+        chosen = self._filters[self._key(kind, where, clock)]
+        if (prop, as_text) not in chosen.values:
+            chosen.values[(prop, as_text)] = [self._value(e, prop, as_text) for e in events]
+        return chosen.values[(prop, as_text)]
+
+    def _value(self, event: Event, prop: str, as_text: bool) -> Any:
+        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        value = _property(event, prop, self._zone)
+        if prop_kind == "json":
+            if as_text:
+                return value if isinstance(value, str) else None
+            return json_value(value, 0.0)
+        if as_text or value is None or prop_kind == "timestamp":
+            return value
+        return float(value)
+
+    def _key(self, kind: str, where: Sequence[PropertyPredicate], clock: Clock) -> tuple[Any, ...]:
+        # whether the where list compares with relative times, looked up once per list
+        seen = self._relative.get(id(where))
+        if seen is None or seen[0] is not where:
+            seen = (where, any(_time_operand(p) for p in where))
+            self._relative[id(where)] = seen
+        relative = seen[1]
+        return (
+            kind,
+            tuple((p.property, p.op, repr(p.operand)) for p in where),
+            clock.as_of if relative else None,
+        )
+
+    def _index(self, kind: str, prop: str) -> dict[Any, list[Event]]:
+        if (kind, prop) not in self._indexes:
+            index: dict[Any, list[Event]] = {}
+            for event in self._by_type.get(kind, []):
+                value = _property(event, prop, self._zone)
+                if value is not None:
+                    index.setdefault(value, []).append(event)
+            self._indexes[(kind, prop)] = index
+        return self._indexes[(kind, prop)]
+
+    def matches(self, event: Event, where: Sequence[PropertyPredicate], clock: Clock) -> bool:
+        for pred in where:
+            prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
+            if prop_kind == "json":
+                value = self.properties(event).get(pred.property)
+            else:
+                value = _property(event, pred.property, clock)
+            if pred.op == "eq" and prop_kind in ("text", "number"):
+                if value is None or value != pred.operand:  # the common case, without compare
+                    return False
+            elif pred.op == "eq" and prop_kind == "json" and isinstance(pred.operand, str):
+                if not isinstance(value, str) or value != pred.operand:
+                    return False
+            elif not compare(pred, value, prop_kind, clock):
+                return False
+        return True
+
+    def properties(self, event: Event) -> Mapping[str, Any]:
+        """An event's ``properties`` as a mapping (parsed once per event)."""
+        props = event.get("properties")
+        if isinstance(props, str):
+            key = id(event)
+            if key not in self._parsed:
+                parsed = json.loads(props)
+                self._parsed[key] = parsed if isinstance(parsed, dict) else {}
+            return self._parsed[key]
+        return props if isinstance(props, Mapping) else {}
+
+
+@dataclass
+class _Filter:
+    """The events of one (type, where) filter, in time order, and how to test new ones."""
+
+    kind: str
+    where: list[PropertyPredicate]
+    clock: Clock
+    events: list[Event]
+    times: list[datetime]
+    values: dict[tuple[str, bool], list[Any]] = field(default_factory=dict)
+
+
+def _time_operand(pred: PropertyPredicate) -> bool:
+    """Whether a predicate compares with a time that depends on ``as_of``."""
+    operand = pred.operand
+    values = operand if isinstance(operand, list | tuple) else [operand]
+    return any(is_time_text(v) for v in values)
+
+
 class ProfileEvaluator:
     """Evaluate rules for one profile at one ``as_of``.
 
     ``segment_rule`` maps a segment name to its full rule (parent included), for
-    ``segment:`` references.
+    ``segment:`` references. ``index`` is the profile's :class:`ProfileIndex` when the
+    caller keeps one between evaluations (the real-time path); otherwise one is built from
+    ``profile.events``.
     """
 
     def __init__(
@@ -111,26 +302,32 @@ class ProfileEvaluator:
         segment_rule: Callable[[str], Rule] | None = None,
         trait_definition: Callable[[str], TraitDefinition] | None = None,
         cuts: Mapping[str, list[float]] | None = None,
+        models: ModelScorer | None = None,
+        index: ProfileIndex | None = None,
     ) -> None:
         self.profile = profile
         self.cuts = cuts or {}
+        self.models = models
         self.clock = clock
         self.segment_rule = segment_rule
         self.trait_definition = trait_definition
         self._segments: dict[str, bool] = {}
         self._traits: dict[str, Any] = {}
-        self.events = sorted(
-            (e for e in profile.events if e["timestamp"] < clock.as_of),
-            key=operator.itemgetter("timestamp"),
-        )
-        # events by type, each list in time order, with its timestamps for bisecting windows
-        self._by_type: dict[str, list[Event]] = {"any": self.events}
-        for event in self.events:
-            self._by_type.setdefault(event["type"], []).append(event)
-        self._times = {k: [e["timestamp"] for e in v] for k, v in self._by_type.items()}
-        self._parsed: dict[int, dict[str, Any]] = {}
-        self._indexes: dict[tuple[str, str], dict[Any, list[Event]]] = {}
-        self._filters: dict[tuple[str, tuple[Any, ...]], tuple[list[Event], list[datetime]]] = {}
+        if index is None:
+            index = ProfileIndex(
+                (e for e in profile.events if e["timestamp"] < clock.as_of), clock.timezone
+            )
+        elif index.timezone != clock.timezone:
+            raise ValueError(
+                f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}"
+            )
+        self.index = index
+
+    @property
+    def events(self) -> list[Event]:
+        """The profile's events before ``as_of``, in time order."""
+        times = self.index.times("any")
+        return self.index.events[: bisect.bisect_left(times, self.clock.as_of)]
 
     def segment(self, name: str) -> bool:
         if name not in self._segments:
@@ -194,74 +391,22 @@ class ProfileEvaluator:
         upper: datetime,
     ) -> list[Event]:
         """Events of ``kind`` in [lower, upper) that satisfy ``where``, in time order."""
-        events, times = self._filtered(kind, where)
-        start = bisect.bisect_left(times, lower) if lower is not None else 0
-        end = bisect.bisect_left(times, upper)
+        events, _ = self.index.filtered(kind, where, self.clock)
+        start, end = self._span(kind, where, lower, upper)
         return events[start:end]
 
-    def _filtered(
-        self, kind: str, where: Sequence[PropertyPredicate]
-    ) -> tuple[list[Event], list[datetime]]:
-        """All events of ``kind`` satisfying ``where`` (memoised: rules share filters)."""
-        if not where:
-            return self._by_type.get(kind, []), self._times.get(kind, [])
-        key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
-        if key not in self._filters:
-            candidates = self._by_type.get(kind, [])
-            first, rest = where[0], list(where[1:])
-            if first.op == "eq" and EVENT_PROPERTY_TYPES.get(first.property) in ("text", "number"):
-                # an index of (type, property) -> value -> events, built once and shared
-                candidates = self._index(kind, first.property).get(first.operand, [])
-            else:
-                rest = list(where)
-            chosen = [e for e in candidates if self._matches(e, "any", rest)]
-            self._filters[key] = (chosen, [e["timestamp"] for e in chosen])
-        return self._filters[key]
-
-    def _index(self, kind: str, prop: str) -> dict[Any, list[Event]]:
-        if (kind, prop) not in self._indexes:
-            index: dict[Any, list[Event]] = {}
-            for event in self._by_type.get(kind, []):
-                value = _property(event, prop, self.clock)
-                if value is not None:
-                    index.setdefault(value, []).append(event)
-            self._indexes[(kind, prop)] = index
-        return self._indexes[(kind, prop)]
-
-    def _matches(
+    def _span(
         self,
-        event: Event,
         kind: str,
         where: Sequence[PropertyPredicate],
-    ) -> bool:
-        if kind != "any" and event.get("type") != kind:
-            return False
-        for pred in where:
-            prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
-            if prop_kind == "json":
-                value = self._properties(event).get(pred.property)
-            else:
-                value = _property(event, pred.property, self.clock)
-            if pred.op == "eq" and prop_kind in ("text", "number"):
-                if value is None or value != pred.operand:  # the common case, without compare
-                    return False
-            elif pred.op == "eq" and prop_kind == "json" and isinstance(pred.operand, str):
-                if not isinstance(value, str) or value != pred.operand:
-                    return False
-            elif not compare(pred, value, prop_kind, self.clock):
-                return False
-        return True
-
-    def _properties(self, event: Event) -> Mapping[str, Any]:
-        """An event's ``properties`` as a mapping (parsed once per event)."""
-        props = event.get("properties")
-        if isinstance(props, str):
-            key = id(event)
-            if key not in self._parsed:
-                parsed = json.loads(props)
-                self._parsed[key] = parsed if isinstance(parsed, dict) else {}
-            return self._parsed[key]
-        return props if isinstance(props, Mapping) else {}
+        lower: datetime | None,
+        upper: datetime,
+    ) -> tuple[int, int]:
+        """Positions [start, end) of the window in the filtered events (bisection)."""
+        _, times = self.index.filtered(kind, where, self.clock)
+        start = bisect.bisect_left(times, lower) if lower is not None else 0
+        end = bisect.bisect_left(times, min(upper, self.clock.as_of))
+        return start, max(start, end)
 
     def _event(self, rule: EventRule) -> bool:
         value, kind = self.event_value(rule)
@@ -283,16 +428,15 @@ class ProfileEvaluator:
     ) -> tuple[Any, str]:
         """count/sum/avg/min/max/distinct over the matching events, and its type."""
         lower, upper = _window_bounds(window, self.clock)
-        chosen = self._select(kind, where, lower, upper)
+        start, end = self._span(kind, where, lower, upper)
         if name == "count" or prop is None:
-            return float(len(chosen)), "number"
+            return float(end - start), "number"
         prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        as_text = name in ("mode", "distinct")
+        chosen = self.index.values(kind, where, self.clock, prop, as_text=as_text)[start:end]
         if name == "mode":
             counts: dict[Any, int] = {}
-            for e in chosen:
-                v = _property(e, prop, self.clock)
-                if prop_kind == "json":
-                    v = v if isinstance(v, str) else None
+            for v in chosen:
                 if v is not None:
                     counts[v] = counts.get(v, 0) + 1
             if not counts:
@@ -300,18 +444,8 @@ class ProfileEvaluator:
             best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
             return best, prop_kind
         if name == "distinct":
-            raw = [_property(e, prop, self.clock) for e in chosen]
-            if prop_kind == "json":
-                values = {v for v in raw if isinstance(v, str)}
-            else:
-                values = {v for v in raw if v is not None}
-            return float(len(values)), "number"
-        numbers = [_property(e, prop, self.clock) for e in chosen]
-        if prop_kind == "json":
-            numbers = [json_value(v, 0.0) for v in numbers]
-        present = [v for v in numbers if v is not None]
-        if prop_kind != "timestamp":
-            present = [float(v) for v in present]
+            return float(len(set(chosen) - {None})), "number"
+        present = [v for v in chosen if v is not None]
         value: Any
         if name == "sum":
             value = float(sum(present)) if present else 0.0
@@ -372,6 +506,10 @@ class ProfileEvaluator:
                 )
             inner = self.value(expr.score)
             return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
+        if isinstance(expr, ModelExpr):
+            if self.models is None:
+                raise ValueError("no fitted value model: run `microseg clv fit`")
+            return self.models(expr, self.events, self.clock)
         if isinstance(expr, CaseExpr):
             for row in expr.case:
                 if self.holds(row.when):
@@ -380,9 +518,9 @@ class ProfileEvaluator:
         raise ValueError(f"no per-profile evaluation rule for {type(expr).__name__}")
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
-        return [
-            e["timestamp"] for e in self._select(step.event, step.where, None, self.clock.as_of)
-        ]
+        _, times = self.index.filtered(step.event, step.where, self.clock)
+        start, end = self._span(step.event, step.where, None, self.clock.as_of)
+        return times[start:end]
 
     def _sequence(self, rule: SequenceRule) -> bool:
         spec = rule.sequence
@@ -404,10 +542,13 @@ class ProfileEvaluator:
                         return True
                 return False
             # events u with some previous t in [u - within, u)
+            last = step is spec.steps[-1]
             kept = []
             for u in times:
                 i = bisect.bisect_left(previous, u - within)
                 if i < len(previous) and previous[i] < u:
+                    if last:
+                        return True  # one is enough for the last step
                     kept.append(u)
             previous = sorted(set(kept))
             if not previous:
