@@ -23,7 +23,8 @@ from microseg.lang import (
     children,
 )
 from microseg.lang._explain import Explanation, explain
-from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.lang._expr import ModelExpr
+from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments import (
     Grid,
     SegmentCatalog,
@@ -42,7 +43,12 @@ from microseg.traits import (
     compute_cuts,
     compute_traits,
     profile_traits,
+    walk_expr,
 )
+from microseg.value._summary import Summary, profile_summary
+
+if TYPE_CHECKING:
+    from microseg.value._fit import ValueFit
 
 __all__ = ["AnalysisMixin"]
 
@@ -64,14 +70,55 @@ class AnalysisMixin:
 
         def now(self) -> Any: ...
 
-    def _inputs(self, clock: Clock, as_of: AsOf | None) -> dict[str, Any]:
-        """What every batch evaluation reads: customers as of, events, clock, types."""
+        def require_value_fit(self, clock: Clock) -> ValueFit: ...
+
+        def model_scores(self, clock: Clock, wanted: list[ModelExpr]) -> Any: ...
+
+    def _inputs(self, clock: Clock, as_of: AsOf | None, *, models: bool = False) -> dict[str, Any]:
+        """What every batch evaluation reads: customers as of, events, clock, types.
+
+        With ``models``, the customers carry the value-model outputs that the traits use,
+        scored at the clock's ``as_of`` with the stored fit (when there is one).
+        """
+        customers = self.customers(as_of=clock.as_of if as_of is not None else None)
+        if models:
+            customers = self._with_model_columns(customers, clock)
         return {
-            "customers": self.customers(as_of=clock.as_of if as_of is not None else None),
+            "customers": customers,
             "events": self.events(),
             "clock": clock,
             "attribute_types": self.attribute_types(),
         }
+
+    def _with_model_columns(self, customers: ibis.Table, clock: Clock) -> ibis.Table:
+        wanted = {
+            node.key: node
+            for definition in self.traits().definitions.values()
+            for node in walk_expr(definition.value)
+            if isinstance(node, ModelExpr)
+        }
+        if not wanted or self.store.latest_value_fit(clock.as_of) is None:
+            return customers
+        scores = ibis.memtable(self.model_scores(clock, list(wanted.values())))
+        scores = scores.rename(_model_customer="customer_id")
+        joined = customers.left_join(scores, customers.customer_id == scores._model_customer)
+        return joined.drop("_model_customer")
+
+    def _model_scorer(self, clock: Clock) -> ModelScorer | None:
+        """The per-profile twin of :meth:`_with_model_columns` (no database query per call)."""
+        if self.store.latest_value_fit(clock.as_of) is None:
+            return None
+        fit = self.require_value_fit(clock)
+        settings = self.config.value
+        summaries: dict[int, Summary | None] = {}
+
+        def score(expr: ModelExpr, events: Sequence[Any], at: Clock) -> Any:
+            key = id(events)
+            if key not in summaries:
+                summaries[key] = profile_summary(events, at, settings, unit=fit.unit)
+            return fit.profile_output(expr, summaries[key])
+
+        return score
 
     def attribute_types(self) -> dict[str, str]:
         """Attribute name -> type, with ``age`` derived from ``birth_date``."""
@@ -90,8 +137,13 @@ class AnalysisMixin:
         )
 
     def traits(self) -> TraitCatalog:
-        """The built-in traits and those in ``traits/*.yaml``."""
-        return TraitCatalog.load(self.path / "traits", settings=self.config.lifecycle.model_dump())
+        """The built-in traits and those in ``traits/*.yaml``; the value-model traits
+        (``p_alive``, ``clv_12m``, ...) once a value model has been fitted."""
+        return TraitCatalog.load(
+            self.path / "traits",
+            settings=self.config.lifecycle.model_dump(),
+            value_traits=self.store.latest_value_fit() is not None,
+        )
 
     def validate_traits(self) -> TraitCatalog:
         catalog = self.traits()
@@ -116,7 +168,7 @@ class AnalysisMixin:
             self.store,
             catalog,
             chosen,
-            **self._inputs(clock, as_of),
+            **self._inputs(clock, as_of, models=True),
             save=save,
         )
 
@@ -126,7 +178,12 @@ class AnalysisMixin:
         profile = self.profile(customer_id, as_of=as_of)
         clock = self.clock(as_of)
         return profile_traits(
-            catalog, list(catalog.definitions), profile, clock, cuts=self.score_cuts(clock)
+            catalog,
+            list(catalog.definitions),
+            profile,
+            clock,
+            cuts=self.score_cuts(clock),
+            models=self._model_scorer(clock),
         )
 
     def score_cuts(self, clock: Clock) -> dict[str, list[float]]:
@@ -188,7 +245,7 @@ class AnalysisMixin:
             self.store,
             catalog,
             chosen,
-            **self._inputs(clock, as_of),
+            **self._inputs(clock, as_of, models=_uses_traits(catalog, chosen)),
             save=save,
             evaluated_at=self.now(),
             traits=self.traits(),
@@ -228,7 +285,13 @@ class AnalysisMixin:
         profile = self.profile(customer_id, as_of=as_of)
         clock = self.clock(as_of)
         return evaluate_profile(
-            catalog, chosen, profile, clock, traits=self.traits(), cuts=self.score_cuts(clock)
+            catalog,
+            chosen,
+            profile,
+            clock,
+            traits=self.traits(),
+            cuts=self.score_cuts(clock),
+            models=self._model_scorer(clock),
         )
 
     def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
@@ -241,6 +304,7 @@ class AnalysisMixin:
             segment_rule=catalog.full_rule,
             trait_definition=self.traits().definitions.__getitem__,
             cuts=self.score_cuts(clock),
+            models=self._model_scorer(clock),
         )
         definition = catalog.definitions[name]
         own = explain(evaluator, definition.rule, "rule")
@@ -269,7 +333,7 @@ class AnalysisMixin:
             self.store,
             catalog,
             names,
-            **self._inputs(clock, as_of),
+            **self._inputs(clock, as_of, models=True),
             save=False,
             traits=self.traits(),
             cuts=self.score_cuts(clock),
@@ -309,7 +373,7 @@ class AnalysisMixin:
         return build_grid(
             catalog,
             dims,
-            **self._inputs(clock, as_of),
+            **self._inputs(clock, as_of, models=True),
             min_size=min_size,
             trait_definition=self.traits().definitions.__getitem__,
             cuts=self.score_cuts(clock),

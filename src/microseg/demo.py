@@ -16,6 +16,7 @@ from microseg.errors import WorkspaceError
 from microseg.ingest import LoadReport, Progress
 from microseg.segments import SegmentRun
 from microseg.synth import generate_shop
+from microseg.value._fit import ValueFit
 from microseg.workspace import TimeSource, Workspace, WorkspaceStatus
 
 __all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
@@ -30,6 +31,8 @@ class DemoResult:
     status: WorkspaceStatus
     planted: dict[str, int] = field(default_factory=dict)
     segments: SegmentRun | None = None
+    value_fit: dict[str, Any] | None = None
+    value: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +41,8 @@ class DemoResult:
             "status": self.status.to_dict(),
             "planted_segments": self.planted,
             "segments": self.segments.to_dict() if self.segments else None,
+            "value_fit": self.value_fit,
+            "value_by_planted_segment": self.value,
         }
 
 
@@ -52,6 +57,50 @@ def _fresh_folder(path: Path) -> None:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / DEMO_MARKER).write_text("made by microseg demo; safe to delete\n", encoding="utf-8")
+
+
+def fit_summary(fit: ValueFit) -> dict[str, Any]:
+    """The fitted parameters under their usual names, rounded for display."""
+    return {
+        "model": fit.model,
+        "unit": fit.unit,
+        "buyers": fit.customers,
+        "purchase": {k: round(float(v), 4) for k, v in fit.purchase.params_.items()},
+        "spend": (
+            {k: round(float(v), 4) for k, v in fit.spend.params_.items()} if fit.spend else None
+        ),
+    }
+
+
+def _value_by_segment(ws: Workspace, truth: Path, as_of: date) -> list[dict[str, Any]]:
+    """Buyers, mean P(alive), 12-month value and churn risk of each planted segment."""
+    ws.store.con.register("_demo_predictions", ws.predict_value(as_of=as_of))
+    try:
+        rows = ws.store.fetchall(
+            """SELECT t.segment, count(*), count(p.customer_id), avg(p.p_alive), sum(p.clv),
+                      avg(p.clv), avg(CASE WHEN p.churn_risk = 'high' THEN 1.0 ELSE 0.0 END)
+               FROM read_parquet($p) t LEFT JOIN _demo_predictions p USING (customer_id)
+               GROUP BY 1 ORDER BY 6 DESC NULLS LAST""",
+            {"p": str(truth)},
+        )
+    finally:
+        ws.store.con.unregister("_demo_predictions")
+    return [
+        {
+            "segment": str(segment),
+            "customers": int(n),
+            "buyers": int(buyers),
+            "mean_p_alive": _round(alive, 3),
+            "clv_12m": _round(total, 2),
+            "clv_12m_per_buyer": _round(mean, 2),
+            "high_churn_risk_share": _round(high, 3),
+        }
+        for segment, n, buyers, alive, total, mean, high in rows
+    ]
+
+
+def _round(value: Any, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def run_demo(
@@ -92,7 +141,11 @@ def run_demo(
                 {"p": str(truth)},
             )
             planted = {str(k): int(v) for k, v in rows}
-        result = DemoResult(root, loads, ws.status(), planted, segments)
+        if progress:
+            progress("fitting the value models", 0, 1)
+        fit = ws.fit_value(as_of=end)
+        value = _value_by_segment(ws, truth, end) if truth is not None else []
+        result = DemoResult(root, loads, ws.status(), planted, segments, fit_summary(fit), value)
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
         )

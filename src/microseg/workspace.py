@@ -14,6 +14,7 @@ import ibis
 
 from microseg._analysis import AnalysisMixin
 from microseg._time import AsOf, to_store_time
+from microseg._value import ValueMixin
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
 from microseg.errors import WorkspaceError
 from microseg.ingest import Kind, LoadReport, Progress, ingest
@@ -56,7 +57,7 @@ class WorkspaceStatus:
         return data
 
 
-class Workspace(AnalysisMixin):
+class Workspace(AnalysisMixin, ValueMixin):
     """A microseg workspace: ``microseg.yaml``, ``segments/`` and the store.
 
     Examples

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _data, _segments, _shop, _traits
+from microseg.cli import _data, _segments, _shop, _traits, _value
 from microseg.cli._common import State
 
 __all__ = ["app", "main"]
@@ -44,6 +44,7 @@ app.command()(_shop.demo)
 app.command()(_segments.profile)
 app.add_typer(_segments.segment_app, name="segment")
 app.add_typer(_traits.traits_app, name="traits")
+app.add_typer(_value.clv_app, name="clv")
 
 
 def main() -> None:

@@ -99,6 +99,42 @@ def demo(
             share = size / run.customers if run.customers else 0.0
             table.add_row(name, run.titles.get(name) or "", f"{size:,}", f"{share:.1%}")
         console.print(table)
+    if result.value_fit is not None:
+        fit = result.value_fit
+        params = ", ".join(f"{k} {v:g}" for k, v in fit["purchase"].items())
+        spend = ", ".join(f"{k} {v:g}" for k, v in (fit["spend"] or {}).items())
+        console.print(
+            f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
+            f"{params}; Gamma-Gamma {spend or 'not fitted'}"
+        )
+    if result.value:
+        table = Table(title="value of the planted segments (next 12 months)")
+        for column in (
+            "segment",
+            "buyers",
+            "mean P(alive)",
+            "clv per buyer",
+            "clv total",
+            "high churn risk",
+        ):
+            if column == "segment":
+                table.add_column(column, no_wrap=True)
+            else:
+                table.add_column(column, justify="right")
+        for row in result.value:
+            table.add_row(
+                row["segment"],
+                f"{row['buyers']:,}",
+                _maybe(row["mean_p_alive"], "{:.2f}"),
+                _maybe(row["clv_12m_per_buyer"], "{:,.2f}"),
+                _maybe(row["clv_12m"], "{:,.0f}"),
+                _maybe(row["high_churn_risk_share"], "{:.0%}"),
+            )
+        console.print(table)
     console.print(
         f"\nWorkspace: {result.path}   next: microseg --workspace {result.path} segment evaluate"
     )
+
+
+def _maybe(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)

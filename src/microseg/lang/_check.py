@@ -90,6 +90,19 @@ def _check_where(where: list[PropertyPredicate], path: str) -> Iterator[tuple[st
         )
 
 
+#: The built-in value-model traits (traits/value.yaml), known once a model is fitted.
+VALUE_TRAITS = frozenset(
+    {
+        "p_alive",
+        "expected_purchases_90d",
+        "p_purchase_90d",
+        "expected_spend",
+        "clv_12m",
+        "churn_risk",
+    }
+)
+
+
 def check_rule(rule: Rule, schema: Schema, path: str = "rule") -> list[tuple[str, str]]:
     """All problems of ``rule`` as (field path, message)."""
     return list(_check(rule, schema, path))
@@ -117,7 +130,15 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
         kind = schema.traits.get(rule.trait)
         if kind is None:
             known = schema.traits
-            yield f"{path}.trait", f"unknown trait {rule.trait!r}{did_you_mean(rule.trait, known)}"
+            if rule.trait in VALUE_TRAITS:
+                yield (
+                    f"{path}.trait",
+                    f"{rule.trait} is a value-model trait and no value model is fitted yet: "
+                    "run `microseg clv fit` first",
+                )
+            else:
+                hint = did_you_mean(rule.trait, known)
+                yield f"{path}.trait", f"unknown trait {rule.trait!r}{hint}"
         else:
             yield from _check_predicate(rule, kind, f"trait {rule.trait}", path)
     elif isinstance(rule, EventRule):

@@ -165,6 +165,12 @@ class ModelExpr(_Node):
     def key(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
+    @property
+    def column(self) -> str:
+        """The column that holds this output in batch tables."""
+        horizon = (self.horizon or "").replace(" ", "_")
+        return f"_m_{self.model}_{horizon}" if horizon else f"_m_{self.model}"
+
 
 class When(_Node):
     when: Rule

@@ -30,6 +30,7 @@ from microseg.lang._expr import (
     Expr,
     MaxOfExpr,
     MinOfExpr,
+    ModelExpr,
     MulExpr,
     ScoreExpr,
     SubExpr,
@@ -455,6 +456,11 @@ class BatchCompiler:
                 return v.isnull().ifelse(ibis.null().cast("float64"), result)
 
             return score
+        if isinstance(expr, ModelExpr):
+            if expr.column not in self.customers.columns:
+                raise ValueError("no fitted value model: run `microseg clv fit`")
+            column = expr.column
+            return lambda t: t[column]
         if isinstance(expr, CaseExpr):
             rows = [(self.rule(r.when), self.value(r.then)) for r in expr.case]
             otherwise = self.value(expr.else_) if expr.else_ is not None else None

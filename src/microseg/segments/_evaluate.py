@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 
 from microseg.lang import Clock
 from microseg.lang.batch import BatchCompiler
-from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import Store
 from microseg.traits import TraitCatalog
@@ -119,6 +119,7 @@ def evaluate_profile(
     *,
     traits: TraitCatalog | None = None,
     cuts: dict[str, list[float]] | None = None,
+    models: ModelScorer | None = None,
 ) -> dict[str, bool]:
     """Membership of one profile in ``names``, in Python, without the database."""
     evaluator = ProfileEvaluator(
@@ -127,5 +128,6 @@ def evaluate_profile(
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
         cuts=cuts,
+        models=models,
     )
     return {name: evaluator.segment(name) for name in names}

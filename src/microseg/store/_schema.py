@@ -98,6 +98,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             text VARCHAR, flag BOOLEAN)""",
     ),
     ("CREATE TABLE trait_cuts (as_of TIMESTAMP, score VARCHAR, cuts DOUBLE[])",),
+    (
+        """CREATE TABLE value_fits (
+            fit_id BIGINT, as_of TIMESTAMP, fitted_at TIMESTAMP, model VARCHAR, unit VARCHAR,
+            customers BIGINT, fit JSON)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -282,6 +283,44 @@ class Store:
             {"as_of": as_of},
         )
         return {str(score): [float(c) for c in cuts] for score, cuts in rows}
+
+    def save_value_fit(
+        self,
+        fit: dict[str, Any],
+        *,
+        as_of: datetime,
+        fitted_at: datetime,
+        model: str,
+        unit: str,
+        customers: int,
+    ) -> int:
+        """Store a fitted value model (parameters and diagnostics as JSON); its id."""
+        fit_id = int(self.scalar("SELECT coalesce(max(fit_id), 0) + 1 FROM value_fits"))
+        self.execute(
+            "INSERT INTO value_fits VALUES ($id, $as_of, $at, $model, $unit, $n, $fit)",
+            {
+                "id": fit_id,
+                "as_of": as_of,
+                "at": fitted_at,
+                "model": model,
+                "unit": unit,
+                "n": customers,
+                "fit": json.dumps(fit),
+            },
+        )
+        return fit_id
+
+    def latest_value_fit(self, as_of: datetime | None = None) -> dict[str, Any] | None:
+        """The latest fit calibrated at or before ``as_of`` (any fit when None), or None."""
+        row = self.fetchone(
+            "SELECT fit_id, as_of, fitted_at, model, unit, customers, fit FROM value_fits "
+            "WHERE $as_of IS NULL OR as_of <= $as_of ORDER BY as_of DESC, fit_id DESC LIMIT 1",
+            {"as_of": as_of},
+        )
+        if row is None:
+            return None
+        keys = ("fit_id", "as_of", "fitted_at", "model", "unit", "customers")
+        return {**dict(zip(keys, row[:6], strict=True)), "fit": json.loads(row[6])}
 
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)

@@ -6,6 +6,7 @@ should recover.
 """
 
 from ._badrows import BAD_KINDS
+from ._btyd import BTYDParams, generate_btyd_events
 from ._segments import BACKGROUND_SEGMENT, PLANTED_SEGMENTS, SEGMENT_SHARES, PlantedSegment
 from ._vocab import EVENT_TYPES
 from ._writer import EVENTS_PER_FILE, SynthError, SynthResult, generate_shop
@@ -17,8 +18,10 @@ __all__ = [
     "EVENT_TYPES",
     "PLANTED_SEGMENTS",
     "SEGMENT_SHARES",
+    "BTYDParams",
     "PlantedSegment",
     "SynthError",
     "SynthResult",
+    "generate_btyd_events",
     "generate_shop",
 ]

@@ -1,13 +1,15 @@
 """Traits: named per-customer values written in the rule language's expression half."""
 
-from microseg.traits._catalog import BUILTIN_FILE, TraitCatalog
+from microseg.traits._catalog import BUILTIN_FILE, VALUE_FILE, TraitCatalog, walk_expr
 from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
 
 __all__ = [
     "BUILTIN_FILE",
+    "VALUE_FILE",
     "TraitCatalog",
     "TraitRun",
     "compute_cuts",
     "compute_traits",
     "profile_traits",
+    "walk_expr",
 ]

@@ -25,9 +25,11 @@ from microseg.lang._expr import (
     TraitExpr,
 )
 
-__all__ = ["BUILTIN_FILE", "TraitCatalog"]
+__all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
 
 BUILTIN_FILE = Path(__file__).parent / "builtin.yaml"
+#: Value-model traits, present once a value model has been fitted.
+VALUE_FILE = Path(__file__).parent / "value.yaml"
 
 
 def _parse(data: Any, file: str) -> TraitDefinition:
@@ -53,10 +55,11 @@ def _children(expr: Any) -> list[Any]:
     return out
 
 
-def _walk(expr: Any) -> list[Any]:
+def walk_expr(expr: Any) -> list[Any]:
+    """An expression node and every node below it."""
     found = [expr]
     for child in _children(expr):
-        found.extend(_walk(child))
+        found.extend(walk_expr(child))
     return found
 
 
@@ -67,9 +70,17 @@ class TraitCatalog:
 
     @classmethod
     def load(
-        cls, folder: Path | None = None, *, settings: Mapping[str, int] | None = None
+        cls,
+        folder: Path | None = None,
+        *,
+        settings: Mapping[str, int] | None = None,
+        value_traits: bool = False,
     ) -> TraitCatalog:
-        """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``."""
+        """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``.
+
+        ``value_traits`` adds the value-model traits (``p_alive``, ``clv_12m``, ...): the
+        workspace does so once a value model has been fitted.
+        """
         definitions: dict[str, TraitDefinition] = {}
         files: dict[str, str] = {}
         problems: list[Problem] = []
@@ -77,7 +88,10 @@ class TraitCatalog:
         text = string.Template(BUILTIN_FILE.read_text(encoding="utf-8")).substitute(
             {k: str(int(v)) for k, v in values.items()}
         )
-        for item in yaml.safe_load(text):
+        items = yaml.safe_load(text)
+        if value_traits:
+            items += yaml.safe_load(VALUE_FILE.read_text(encoding="utf-8"))
+        for item in items:
             definition = _parse(item, str(BUILTIN_FILE))
             definitions[definition.name] = definition
             files[definition.name] = "built-in"
@@ -116,7 +130,7 @@ class TraitCatalog:
         for name, definition in self.definitions.items():
             file = self.files[name]
             graph[name] = set()
-            for node in _walk(definition.value):
+            for node in walk_expr(definition.value):
                 if isinstance(node, TraitExpr):
                     graph[name].add(node.trait)
                     if node.trait not in self.definitions:

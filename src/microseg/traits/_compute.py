@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from microseg.lang import Clock
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
-from microseg.lang.profile import Profile, ProfileEvaluator
+from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.store import Store
 from microseg.traits._catalog import TraitCatalog
 
@@ -153,8 +153,9 @@ def profile_traits(
     clock: Clock,
     *,
     cuts: dict[str, list[float]] | None = None,
+    models: ModelScorer | None = None,
 ) -> dict[str, Any]:
     evaluator = ProfileEvaluator(
-        profile, clock, trait_definition=traits.definitions.__getitem__, cuts=cuts
+        profile, clock, trait_definition=traits.definitions.__getitem__, cuts=cuts, models=models
     )
     return {name: evaluator.trait(name) for name in names}
