@@ -137,12 +137,14 @@ class AnalysisMixin:
         )
 
     def traits(self) -> TraitCatalog:
-        """The built-in traits and those in ``traits/*.yaml``; the value-model traits
-        (``p_alive``, ``clv_12m``, ...) once a value model has been fitted."""
+        """The built-in traits and those in ``traits/*.yaml``: with ``spend_share_<category>``
+        for the 20 most purchased categories, and the value-model traits (``p_alive``,
+        ``clv_12m``, ...) once a value model has been fitted."""
         return TraitCatalog.load(
             self.path / "traits",
             settings=self.config.lifecycle.model_dump(),
             value_traits=self.store.latest_value_fit() is not None,
+            categories=self.store.purchase_categories(),
         )
 
     def validate_traits(self) -> TraitCatalog:

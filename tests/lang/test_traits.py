@@ -201,3 +201,17 @@ def test_trait_file_errors(tmp_path: Path) -> None:
 
     with pytest.raises(RuleError, match="cycle: loop_a -> loop_b -> loop_a"):
         TraitCatalog.load(folder).check(Schema())
+
+
+def test_category_spend_shares(shop: Workspace) -> None:  # noqa: F811
+    """One spend_share_<category> per purchased category; a buyer's shares sum to 1."""
+    categories = shop.store.purchase_categories()
+    names = [n for n in shop.traits().definitions if n.startswith("spend_share_")]
+    assert len(names) == len(categories) >= 5
+    run = shop.compute_traits(names, as_of="2026-10-31", save=False)
+    rows = shop.store.table("_trait_eval").to_pyarrow().to_pylist()
+    buyers = [r for r in rows if r[names[0]] is not None]
+    assert len(buyers) > 100
+    for row in buyers:
+        assert math.isclose(sum(row[n] for n in names), 1.0, rel_tol=1e-9)
+    assert set(run.summary) == set(names)

@@ -42,6 +42,7 @@ class Store:
     ) -> None:
         self.path = Path(path)
         self.timezone = timezone
+        self._categories: tuple[tuple[Any, int], list[str]] | None = None
         try:
             self.ibis: Backend = ibis.duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -283,6 +284,20 @@ class Store:
             {"as_of": as_of},
         )
         return {str(score): [float(c) for c in cuts] for score, cuts in rows}
+
+    def purchase_categories(self, limit: int = 20) -> list[str]:
+        """The ``limit`` most purchased categories (most purchases first); cached per load."""
+        stamp = self.scalar("SELECT max(load_id) FROM loads")
+        cached = self._categories
+        if cached is None or cached[0] != (stamp, limit):
+            rows = self.fetchall(
+                "SELECT category FROM events WHERE type = 'purchase' AND category IS NOT NULL "
+                "GROUP BY category ORDER BY count(*) DESC, category LIMIT $n",
+                {"n": limit},
+            )
+            self._categories = ((stamp, limit), [str(r[0]) for r in rows])
+            cached = self._categories
+        return list(cached[1])
 
     def save_value_fit(
         self,

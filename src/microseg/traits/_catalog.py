@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from microseg.lang._expr import (
     TraitExpr,
 )
 
-__all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
+__all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "category_share_traits", "walk_expr"]
 
 BUILTIN_FILE = Path(__file__).parent / "builtin.yaml"
 #: Value-model traits, present once a value model has been fitted.
@@ -55,6 +56,33 @@ def _children(expr: Any) -> list[Any]:
     return out
 
 
+def category_share_traits(categories: Sequence[str]) -> list[dict[str, Any]]:
+    """``spend_share_<category>``: the share of purchase spend in each category."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for category in categories:
+        slug = re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_") or "blank"
+        name = f"spend_share_{slug}"
+        if name in seen:
+            continue
+        seen.add(name)
+        spend = {
+            "aggregate": "sum",
+            "event": "purchase",
+            "property": "amount",
+            "where": [{"property": "category", "eq": category}],
+        }
+        out.append(
+            {
+                "name": name,
+                "formula": f"share of purchase spend in the category {category!r} "
+                "(its purchase amounts / gross_spend)",
+                "value": {"div": [spend, {"trait": "gross_spend"}]},
+            }
+        )
+    return out
+
+
 def walk_expr(expr: Any) -> list[Any]:
     """An expression node and every node below it."""
     found = [expr]
@@ -75,11 +103,13 @@ class TraitCatalog:
         *,
         settings: Mapping[str, int] | None = None,
         value_traits: bool = False,
+        categories: Sequence[str] = (),
     ) -> TraitCatalog:
         """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``.
 
         ``value_traits`` adds the value-model traits (``p_alive``, ``clv_12m``, ...): the
-        workspace does so once a value model has been fitted.
+        workspace does so once a value model has been fitted. ``categories`` adds one
+        ``spend_share_<category>`` trait per purchase category.
         """
         definitions: dict[str, TraitDefinition] = {}
         files: dict[str, str] = {}
@@ -89,6 +119,7 @@ class TraitCatalog:
             {k: str(int(v)) for k, v in values.items()}
         )
         items = yaml.safe_load(text)
+        items += category_share_traits(categories)
         if value_traits:
             items += yaml.safe_load(VALUE_FILE.read_text(encoding="utf-8"))
         for item in items:
