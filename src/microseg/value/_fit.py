@@ -22,7 +22,7 @@ from microseg._duration import parse_duration
 from microseg.config import ValueSettings
 from microseg.errors import ModelFitError
 from microseg.lang._expr import ModelExpr
-from microseg.value._models import BGNBD, GammaGamma, ParetoNBD, churn_risk, clv
+from microseg.value._models import BGNBD, DAYS_PER_MONTH, GammaGamma, ParetoNBD, churn_risk, clv
 from microseg.value._summary import Summary, unit_days
 
 __all__ = ["PURCHASE_MODELS", "ValueFit", "fit_value", "model_column"]
@@ -31,7 +31,6 @@ PURCHASE_MODELS: dict[str, type[BGNBD] | type[ParetoNBD]] = {
     "bgnbd": BGNBD,
     "pareto-nbd": ParetoNBD,
 }
-DAYS_PER_MONTH = 30.436875
 
 Array = npt.NDArray[np.float64]
 
@@ -143,12 +142,23 @@ class ValueFit:
             for v in (summary.frequency, summary.recency, summary.T, summary.monetary_value)
         )
         value = self.outputs(f, r, t, m, [expr])[model_column(expr)][0]
-        return str(value) if expr.model == "churn_risk" else float(value)
+        if expr.model == "churn_risk":
+            return str(value)
+        return None if np.isnan(value) else float(value)
 
     def _spend(self, frequency: Array, monetary_value: Array) -> Array:
+        ok = self._spendable(frequency)
+        out = np.full(frequency.shape, np.nan)
+        if self.spend is not None and ok.any():
+            out[ok] = self.spend.expected_spend(frequency[ok], np.clip(monetary_value[ok], 0, None))
+        return out
+
+    def _spendable(self, frequency: Array) -> npt.NDArray[np.bool_]:
+        """Rows whose expected spend is finite (Gamma-Gamma with q <= 1 has no mean)."""
         if self.spend is None:
-            return np.full(frequency.shape, np.nan)
-        return np.asarray(self.spend.expected_spend(frequency, monetary_value), np.float64)
+            return np.zeros(frequency.shape, dtype=bool)
+        p, q = float(self.spend.params_["p"]), float(self.spend.params_["q"])
+        return np.asarray(p * frequency + q - 1.0 > 0)
 
     def _clv(
         self,
@@ -158,27 +168,30 @@ class ValueFit:
         monetary_value: Array,
         horizon: str | None,
     ) -> Array:
-        if self.spend is None:
-            return np.full(frequency.shape, np.nan)
+        out = np.full(frequency.shape, np.nan)
+        ok = self._spendable(frequency)
+        if self.spend is None or not ok.any():
+            return out
         if horizon is None:
             months = self.settings.horizon_months
         else:
             days = parse_duration(horizon).approx_timedelta().total_seconds() / 86400.0
             months = max(1, round(days / DAYS_PER_MONTH))
-        return np.asarray(
+        out[ok] = np.asarray(
             clv(
                 self.purchase,
                 self.spend,
-                frequency,
-                recency,
-                T,
-                monetary_value,
+                frequency[ok],
+                recency[ok],
+                T[ok],
+                np.clip(monetary_value[ok], 0, None),
                 horizon_months=months,
                 monthly_discount_rate=self.settings.monthly_discount_rate,
                 unit_days=unit_days(self.unit),
             ),
             np.float64,
         )
+        return out
 
     def score_table(self, summary: pa.Table, wanted: Sequence[ModelExpr]) -> pa.Table:
         """customer_id and every wanted output, for a summary table from the store."""
@@ -193,7 +206,13 @@ class ValueFit:
             columns["monetary_value"],
             wanted,
         )
-        return pa.table({"customer_id": summary.column("customer_id"), **outputs})
+        columns = {
+            name: pa.array(values, mask=np.isnan(values))
+            if values.dtype.kind == "f"
+            else pa.array(values)
+            for name, values in outputs.items()
+        }  # a value that cannot be computed is missing (null), as in the per-profile path
+        return pa.table({"customer_id": summary.column("customer_id"), **columns})
 
 
 def fit_value(

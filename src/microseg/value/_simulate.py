@@ -34,8 +34,12 @@ def _on_grid(
         return recency, ages
     if not resolution > 0:
         raise ValueError(f"resolution must be > 0, got {resolution!r}")
-    # floor both: recency <= T stays true
-    return np.floor(recency / resolution) * resolution, np.floor(ages / resolution) * resolution
+    # floor both, so recency <= T stays true; the small offset keeps ages already on the
+    # grid (k/7 divided by 1/7 can come out just below k) where they are
+    return (
+        np.floor(recency / resolution + 1e-9) * resolution,
+        np.floor(ages / resolution + 1e-9) * resolution,
+    )
 
 
 def simulate_bgnbd(

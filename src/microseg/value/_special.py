@@ -62,9 +62,14 @@ class LogValue:
 
 
 def _hyp_series(
-    b: FloatArray, c: FloatArray, z: FloatArray
+    b: FloatArray, c: FloatArray, z: FloatArray, grad: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """S = sum_k (b)_k/(c)_k z^k for c > b > 0, 0 <= z <= 0.9, with dS/db, dS/dc, dS/dz."""
+    """S = sum_k (b)_k/(c)_k z^k for c > b > 0, 0 <= z <= 0.9, with dS/db, dS/dc, dS/dz.
+
+    Terms are built in blocks (a cumulative product of the term ratios); the first block
+    is sized for the largest z, so most calls need one block. Without ``grad`` the
+    derivatives are left at 0.
+    """
     n = z.size
     total = np.ones(n)
     d_b = np.zeros(n)
@@ -74,31 +79,32 @@ def _hyp_series(
     log_db = np.zeros(n)
     log_dc = np.zeros(n)
     active = np.flatnonzero(z > 0)
-    offsets = np.arange(_BLOCK, dtype=np.float64)
+    z_max = float(z.max()) if n else 0.0
+    block = int(np.clip(np.ceil(-40.0 / np.log(max(z_max, 1e-300))) + 2, 4, _BLOCK))
     k0 = 1
     while active.size:
-        k = k0 + offsets
+        k = k0 + np.arange(block, dtype=np.float64)
         bb = b[active, None] + (k - 1)
         cc = c[active, None] + (k - 1)
-        zz = z[active, None]
-        ratio_c = bb / cc  # (b)_k/(c)_k over (b)_{k-1}/(c)_{k-1}
-        terms = last[active, None] * np.cumprod(ratio_c * zz, axis=1)
-        # k * c_k z^(k-1) = k * t_{k-1} * ratio_c, which needs no division by z
-        previous = np.concatenate([last[active, None], terms[:, :-1]], axis=1)
-        slope_terms = k * previous * ratio_c
-        cum_db = log_db[active, None] + np.cumsum(1.0 / bb, axis=1)
-        cum_dc = log_dc[active, None] - np.cumsum(1.0 / cc, axis=1)
-        total[active] += terms.sum(axis=1)
-        d_b[active] += (terms * cum_db).sum(axis=1)
-        d_c[active] += (terms * cum_dc).sum(axis=1)
-        d_z[active] += slope_terms.sum(axis=1)
-        last[active] = terms[:, -1]
-        log_db[active] = cum_db[:, -1]
-        log_dc[active] = cum_dc[:, -1]
         zr = z[active]
+        ratio = bb / cc
+        ratio *= zr[:, None]
+        terms = np.cumprod(ratio, axis=1)
+        terms *= last[active, None]
+        total[active] += terms.sum(axis=1)
+        if grad:
+            cum_db = log_db[active, None] + np.cumsum(1.0 / bb, axis=1)
+            cum_dc = log_dc[active, None] - np.cumsum(1.0 / cc, axis=1)
+            d_b[active] += (terms * cum_db).sum(axis=1)
+            d_c[active] += (terms * cum_dc).sum(axis=1)
+            d_z[active] += (terms * k).sum(axis=1) / zr  # sum of k c_k z^(k-1)
+            log_db[active] = cum_db[:, -1]
+            log_dc[active] = cum_dc[:, -1]
+        last[active] = terms[:, -1]
         tail = last[active] * (k[-1] + 1.0 / (1.0 - zr)) / (1.0 - zr) ** 2
         active = active[tail > 1e-17 * total[active]]
-        k0 += _BLOCK
+        k0 += block
+        block = _BLOCK
     # rows with z == 0 have only the first term; the slope there is b / c
     zero = z <= 0
     d_z[zero] = b[zero] / c[zero]
@@ -106,17 +112,24 @@ def _hyp_series(
 
 
 def _log_f_series(
-    e_big: FloatArray, e_small: FloatArray, big: float, small: float, t: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+    e_big: FloatArray,
+    e_small: FloatArray,
+    big: float,
+    small: float,
+    t: FloatArray,
+    grad: bool = True,
+) -> tuple[FloatArray, FloatArray | None]:
     """log F and its gradient in (e_M, e_m, M, m) by the Euler-transformed series."""
     log_big = np.log(big + t)
     log_small = np.log(small + t)
     a = e_big + e_small - 1.0
     z = (big - small) / (big + t)
-    s, s_b, s_c, s_z = _hyp_series(e_big, e_big + e_small, z)
+    s, s_b, s_c, s_z = _hyp_series(e_big, e_big + e_small, z, grad)
     value = -e_big * log_big + (1.0 - e_small) * log_small - np.log(a) + np.log(s)
+    if not grad:
+        return value, None
     dz = s_z / s
-    grad = np.stack(
+    gradient = np.stack(
         [
             -log_big - 1.0 / a + (s_b + s_c) / s,
             -log_small - 1.0 / a + s_c / s,
@@ -124,7 +137,7 @@ def _log_f_series(
             (1.0 - e_small) / (small + t) - dz / (big + t),
         ]
     )
-    return value, grad
+    return value, gradient
 
 
 def _newton_edge(
@@ -150,8 +163,13 @@ def _newton_edge(
 
 
 def _log_f_quadrature(
-    e_big: FloatArray, e_small: FloatArray, big: float, small: float, t: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+    e_big: FloatArray,
+    e_small: FloatArray,
+    big: float,
+    small: float,
+    t: FloatArray,
+    grad: bool = True,
+) -> tuple[FloatArray, FloatArray | None]:
     """log F and its gradient in (e_M, e_m, M, m) by quadrature, for z close to 1.
 
     In w = log(m + tau) the integrand (with its Jacobian) is exp(psi(w)),
@@ -196,8 +214,10 @@ def _log_f_quadrature(
     log_terms = np.concatenate(log_weights, axis=1) + (1.0 - e_small[:, None]) * w
     log_terms = log_terms - e_big[:, None] * log_big_tau
     value = logsumexp(log_terms, axis=1)
+    if not grad:
+        return value, None
     weights = np.exp(log_terms - value[:, None])
-    grad = np.stack(
+    gradient = np.stack(
         [
             -(weights * log_big_tau).sum(axis=1),
             -(weights * w).sum(axis=1),
@@ -205,11 +225,17 @@ def _log_f_quadrature(
             -e_small * (weights * np.exp(-w)).sum(axis=1),
         ]
     )
-    return value, grad
+    return value, gradient
 
 
 def log_f(
-    e_alpha: FloatArray, e_beta: FloatArray, alpha: float, beta: float, t: FloatArray
+    e_alpha: FloatArray,
+    e_beta: FloatArray,
+    alpha: float,
+    beta: float,
+    t: FloatArray,
+    *,
+    grad: bool = True,
 ) -> LogValue:
     """log of F(t) = int_t^inf (alpha+tau)^-e_alpha (beta+tau)^-e_beta dtau, with gradient.
 
@@ -222,16 +248,19 @@ def log_f(
         e_big, e_small, big, small = e_beta, e_alpha, beta, alpha
     z = (big - small) / (big + t)
     value = np.empty(t.size)
-    grad = np.empty((4, t.size))
+    gradient = np.empty((4, t.size)) if grad else None
     near = z > SERIES_MAX_Z
     for mask, method in ((~near, _log_f_series), (near, _log_f_quadrature)):
         if mask.any():
-            v, g = method(e_big[mask], e_small[mask], big, small, t[mask])
+            v, g = method(e_big[mask], e_small[mask], big, small, t[mask], grad)
             value[mask] = v
-            grad[:, mask] = g
+            if gradient is not None and g is not None:
+                gradient[:, mask] = g
+    if gradient is None:
+        return LogValue(value, None)
     # back from (e_M, e_m, M, m) to (e_alpha, alpha, e_beta, beta)
     order = [0, 2, 1, 3] if alpha >= beta else [1, 3, 0, 2]
-    return LogValue(value, grad[order])
+    return LogValue(value, gradient[order])
 
 
 def _log_direct(
@@ -279,8 +308,8 @@ def log_interval(
     once per pair. Rows need t1 >= t0; an empty interval gives -inf. The gradient is with
     respect to (shift_alpha, alpha, e_beta, beta).
     """
-    f0 = log_f(shift_alpha + at0.x, np.full(at0.x.size, e_beta), alpha, beta, at0.t)
-    f1 = log_f(shift_alpha + at1.x, np.full(at1.x.size, e_beta), alpha, beta, at1.t)
+    f0 = log_f(shift_alpha + at0.x, np.full(at0.x.size, e_beta), alpha, beta, at0.t, grad=grad)
+    f1 = log_f(shift_alpha + at1.x, np.full(at1.x.size, e_beta), alpha, beta, at1.t, grad=grad)
     lf0 = f0.value[at0.inverse]
     delta = f1.value[at1.inverse] - lf0
     short = delta > -SHORT_INTERVAL
