@@ -12,6 +12,7 @@ keeps working for callers who do not know microseg::
     ├── RuleError(MicrosegError, ValueError)        a segment or trait definition is invalid
     │                                               (microseg.lang; .problems lists them all)
     ├── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
+    ├── DiscoveryError(MicrosegError, ValueError)   bad discovery parameters (microseg.discover)
     └── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
                                                     (.result holds the optimiser's result)
 

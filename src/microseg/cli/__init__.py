@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _data, _segments, _shop, _traits, _value
+from microseg.cli import _data, _discover, _segments, _shop, _traits, _value
 from microseg.cli._common import State
 
 __all__ = ["app", "main"]
@@ -45,6 +45,7 @@ app.command()(_segments.profile)
 app.add_typer(_segments.segment_app, name="segment")
 app.add_typer(_traits.traits_app, name="traits")
 app.add_typer(_value.clv_app, name="clv")
+app.add_typer(_discover.discover_app, name="discover")
 
 
 def main() -> None:

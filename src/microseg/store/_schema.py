@@ -103,6 +103,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             fit_id BIGINT, as_of TIMESTAMP, fitted_at TIMESTAMP, model VARCHAR, unit VARCHAR,
             customers BIGINT, fit JSON)""",
     ),
+    (
+        """CREATE TABLE discovery_runs (
+            run_id BIGINT, as_of TIMESTAMP, created_at TIMESTAMP, method VARCHAR,
+            customers BIGINT, clusters BIGINT, run JSON)""",
+        """CREATE TABLE discovery_assignments (
+            run_id BIGINT, customer_id VARCHAR, macro VARCHAR, cluster INTEGER)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -1,0 +1,100 @@
+"""Cluster descriptions: the features that set a cluster apart, and a short name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from microseg.discover._features import Feature
+
+__all__ = ["distinguishing", "make_name"]
+
+Array = np.ndarray[Any, Any]
+
+# (high, low) words for well-known traits; others read "high X" / "low X".
+_WORDS: dict[str, tuple[str, str]] = {
+    "total_spend": ("high spend", "low spend"),
+    "gross_spend": ("high spend", "low spend"),
+    "avg_order_value": ("big baskets", "small baskets"),
+    "purchase_count": ("frequent", "infrequent"),
+    "repeat_purchase_count": ("frequent", "infrequent"),
+    "mean_days_between_purchases": ("slow to return", "quick to return"),
+    "days_since_last_purchase": ("lapsing", "recent"),
+    "days_since_first_purchase": ("long-standing", "newer"),
+    "tenure_days": ("long-standing", "newer"),
+    "discount_share": ("deal-driven", "full-price"),
+    "return_rate": ("high returns", "few returns"),
+    "cart_abandonment_rate": ("cart abandoners", "cart finishers"),
+    "email_open_rate_90d": ("e-mail openers", "e-mail ignorers"),
+    "email_click_rate_90d": ("e-mail clickers", "non-clickers"),
+    "days_since_last_email_open": ("e-mail ignorers", "e-mail openers"),
+    "web_share": ("web buyers", "off the web"),
+    "app_share": ("app buyers", "off the app"),
+    "store_share": ("in-store buyers", "online buyers"),
+    "omnichannel": ("omnichannel", "single-channel"),
+    "spend_trend_90d": ("growing spend", "shrinking spend"),
+    "occasion_share": ("occasion buyers", "everyday buyers"),
+}
+
+
+def distinguishing(
+    scaled: Array, raw: Array, features: list[Feature], rows: Array, *, top: int = 5
+) -> list[dict[str, Any]]:
+    """The ``top`` features by absolute standardized difference (cluster vs everyone).
+
+    ``scaled`` is standardized over everyone, so the difference is the cluster's mean of it;
+    encoded values also get their lift (share in the cluster / share overall).
+    """
+    diffs = scaled[rows].mean(axis=0)
+    order = np.argsort(-np.abs(diffs), kind="stable")[:top]
+    result = []
+    for j in order:
+        f = features[j]
+        item: dict[str, Any] = {
+            "feature": f.name,
+            "std_diff": round(float(diffs[j]), 3),
+            "cluster_mean": _mean(raw[rows, j]),
+            "overall_mean": _mean(raw[:, j]),
+        }
+        if f.kind in ("contains", "equals", "flag") and item["overall_mean"]:
+            item["lift"] = round((item["cluster_mean"] or 0.0) / item["overall_mean"], 2)
+        result.append(item)
+    return result
+
+
+def _mean(values: Array) -> float | None:
+    present = values[~np.isnan(values)]
+    return round(float(present.mean()), 4) if present.size else None
+
+
+def make_name(features: list[Feature], top: list[dict[str, Any]], *, words: int = 3) -> str:
+    """A short name from the strongest differences, e.g. "High spend, frequent, travel lovers"."""
+    by_name = {f.name: f for f in features}
+    parts: list[str] = []
+    for item in top:
+        if abs(item["std_diff"]) < 0.4 or len(parts) == words:
+            continue
+        phrase = _phrase(by_name[item["feature"]], item["std_diff"] > 0)
+        if phrase not in parts:
+            parts.append(phrase)
+    if not parts:
+        return "Typical customers"
+    text = ", ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def _phrase(f: Feature, high: bool) -> str:
+    if f.field in _WORDS and f.kind in ("number", "flag"):
+        return _WORDS[f.field][0 if high else 1]
+    if f.field.startswith("spend_share_"):
+        category = f.field.removeprefix("spend_share_").replace("_", " ")
+        return f"{category} buyers" if high else f"few {category} purchases"
+    value = (f.value or "").replace("_", " ")
+    if f.kind == "contains":
+        if f.field == "interests":
+            return f"{value} lovers" if high else f"not into {value}"
+        return value if high else f"not {value}"
+    if f.kind == "equals":
+        return f"{f.field.replace('_', ' ')} {value}" if high else f"not {value}"
+    return f"{'high' if high else 'low'} {f.label()}"

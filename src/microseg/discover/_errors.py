@@ -1,0 +1,11 @@
+"""The error discovery raises on bad parameters or data it cannot cluster."""
+
+from __future__ import annotations
+
+from microseg.errors import MicrosegError
+
+__all__ = ["DiscoveryError"]
+
+
+class DiscoveryError(MicrosegError, ValueError):
+    """A discovery parameter is invalid, or the data leaves nothing to cluster."""

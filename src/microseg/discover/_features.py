@@ -1,0 +1,263 @@
+"""Feature preparation: traits and attributes -> one numeric matrix, with notes.
+
+Every feature keeps its *source* (a trait or an attribute, and for encoded values the
+value tested), so that a split on it can be written back as a node of the rule language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from scipy.stats import skew
+
+from microseg.discover._errors import DiscoveryError
+
+__all__ = ["DEFAULT_ATTRIBUTE_FAMILIES", "Feature", "FeatureMatrix", "build_features"]
+
+#: Attribute families used by default (list attributes such as interests are encoded).
+DEFAULT_ATTRIBUTE_FAMILIES: tuple[str, ...] = ("psychographic",)
+
+#: Numeric traits left out by default: scores and groupings of other traits, cyclic values.
+_SKIPPED_TRAITS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "peak_purchase_month")
+
+_MAX_LEVELS = 12  # one-hot columns per text or list attribute, most common values first
+_DUPLICATE_CORR = 0.98
+
+Source = Literal["trait", "attribute"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column: where it comes from and how it was encoded.
+
+    ``kind`` is ``number`` (raw value, optionally ``log1p`` for clustering), ``flag`` (a
+    boolean trait or attribute), ``contains`` (a list holds ``value``) or ``equals`` (a text
+    equals ``value``).
+    """
+
+    name: str
+    source: Source
+    field: str
+    kind: Literal["number", "flag", "contains", "equals"]
+    value: str | None = None
+    log: bool = False
+
+    def label(self) -> str:
+        """Words for names and tables, e.g. ``total spend`` or ``interests: travel``."""
+        base = self.field.replace("_", " ")
+        return f"{base}: {self.value}" if self.value is not None else base
+
+
+@dataclass
+class FeatureMatrix:
+    """Customers x features: raw values (NaN for missing) and the standardized matrix."""
+
+    customer_ids: np.ndarray[Any, Any]
+    features: list[Feature]
+    raw: np.ndarray[Any, Any]
+    scaled: np.ndarray[Any, Any]
+    missing: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sensitive_used: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "features": [f.name for f in self.features],
+            "log1p": [f.name for f in self.features if f.log],
+            "imputed": self.missing,
+            "notes": self.notes,
+            "sensitive_used": self.sensitive_used,
+        }
+
+
+def build_features(
+    traits: pa.Table,
+    customers: pa.Table,
+    *,
+    trait_names: Sequence[str] | None,
+    attribute_names: Sequence[str] | None,
+    families: Mapping[str, Sequence[str]],
+    sensitive: Sequence[str],
+    allow_sensitive: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> FeatureMatrix:
+    """Encode the chosen traits and attributes of every customer (``traits`` order).
+
+    Default traits: every numeric or boolean trait but scores and ``exclude``; default
+    attributes: those of :data:`DEFAULT_ATTRIBUTE_FAMILIES`. Sensitive attributes are
+    refused unless listed in ``allow_sensitive``.
+    """
+    ids = traits.column("customer_id").to_numpy(zero_copy_only=False)
+    by_id = {cid: i for i, cid in enumerate(customers.column("customer_id").to_pylist())}
+    order = np.array([by_id.get(cid, -1) for cid in ids])
+    notes: list[str] = []
+    sensitive_used = _check_sensitive(attribute_names, sensitive, allow_sensitive)
+    if attribute_names is None:
+        attribute_names = [
+            name
+            for family in DEFAULT_ATTRIBUTE_FAMILIES
+            for name in families.get(family, [])
+            if name in customers.column_names and name not in sensitive
+        ]
+    columns: list[tuple[Feature, np.ndarray[Any, Any]]] = []
+    for name in _chosen_traits(traits, trait_names, exclude):
+        columns.extend(_encode(traits.column(name), "trait", name, None))
+    for name in attribute_names:
+        if name not in customers.column_names:
+            raise DiscoveryError(f"unknown attribute {name!r}", where="attributes")
+        columns.extend(_encode(customers.column(name), "attribute", name, order))
+    if not columns:
+        raise DiscoveryError("no features to cluster on", hint="name traits or attributes")
+    return _finish(ids, columns, notes, sensitive_used)
+
+
+def _check_sensitive(
+    attributes: Sequence[str] | None, sensitive: Sequence[str], allowed: Sequence[str]
+) -> list[str]:
+    named = [a for a in attributes or () if a in sensitive]
+    refused = [a for a in named if a not in allowed]
+    if refused:
+        raise DiscoveryError(
+            f"{refused[0]!r} is a sensitive attribute (microseg.yaml `sensitive`)",
+            where="attributes",
+            hint=f"pass allow_sensitive=[{refused[0]!r}] (--allow-sensitive) to use it on purpose",
+        )
+    return named
+
+
+def _chosen_traits(
+    traits: pa.Table, names: Sequence[str] | None, exclude: Sequence[str]
+) -> list[str]:
+    if names is not None:
+        missing = [n for n in names if n not in traits.column_names]
+        if missing:
+            raise DiscoveryError(f"unknown or non-computed trait {missing[0]!r}", where="traits")
+        return list(names)
+    chosen = []
+    for name in traits.column_names:
+        kind = traits.schema.field(name).type
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        if (numeric or pa.types.is_boolean(kind)) and name not in (*_SKIPPED_TRAITS, *exclude):
+            chosen.append(name)
+    return chosen
+
+
+def _encode(
+    column: pa.ChunkedArray, source: Source, name: str, order: np.ndarray[Any, Any] | None
+) -> list[tuple[Feature, np.ndarray[Any, Any]]]:
+    values = column.to_pylist()
+    if order is not None:
+        values = [values[i] if i >= 0 else None for i in order]
+    kind = column.type
+    if pa.types.is_boolean(kind):
+        flag = np.array([np.nan if v is None else float(v) for v in values])
+        return [(Feature(name, source, name, "flag"), flag)]
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        # 9 decimals: trait sums recomputed by the store differ in their last bits, and
+        # discovery must not (determinism with a seed)
+        number = np.round(np.array([np.nan if v is None else float(v) for v in values]), 9)
+        return [(Feature(name, source, name, "number"), number)]
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        sets = [{str(x).lower() for x in v} if v else set() for v in values]
+        levels = _top_levels(x for s in sets for x in s)
+        return [
+            (
+                Feature(f"{name}={lvl}", source, name, "contains", lvl),
+                np.array([float(lvl in s) for s in sets]),
+            )
+            for lvl in levels
+        ]
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        levels = _top_levels(v for v in values if v is not None)
+        return [
+            (
+                Feature(f"{name}={lvl}", source, name, "equals", lvl),
+                np.array([float(v == lvl) for v in values]),
+            )
+            for lvl in levels
+        ]
+    raise DiscoveryError(
+        f"{source} {name!r} has type {kind}, which discovery cannot encode",
+        where=f"{source}s",
+        hint="use number, boolean, text or list values",
+    )
+
+
+def _top_levels(values: Any) -> list[str]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    ranked = sorted(counts, key=lambda v: (-counts[v], v))
+    return ranked[:_MAX_LEVELS]
+
+
+def _finish(
+    ids: np.ndarray[Any, Any],
+    columns: list[tuple[Feature, np.ndarray[Any, Any]]],
+    notes: list[str],
+    sensitive_used: list[str],
+) -> FeatureMatrix:
+    kept: list[tuple[Feature, np.ndarray[Any, Any]]] = []
+    missing: dict[str, int] = {}
+    for feature, raw in columns:
+        present = raw[~np.isnan(raw)]
+        if present.size == 0 or np.ptp(present) == 0:
+            notes.append(f"dropped {feature.name}: constant")
+            continue
+        gaps = int(raw.size - present.size)
+        if gaps:
+            missing[feature.name] = gaps
+        log = bool(
+            feature.kind == "number"
+            and present.min() >= 0
+            and present.size > 2
+            and float(skew(present)) > 1.0
+        )
+        if log:
+            feature = Feature(feature.name, feature.source, feature.field, feature.kind, None, True)
+        kept.append((feature, raw))
+    transformed = [_transform(f, raw) for f, raw in kept]
+    keep = _drop_duplicates([f for f, _ in kept], transformed, notes)
+    features = [kept[i][0] for i in keep]
+    missing = {f.name: missing[f.name] for f in features if f.name in missing}
+    raw_matrix = np.column_stack([kept[i][1] for i in keep])
+    matrix = np.column_stack([transformed[i] for i in keep])
+    std = matrix.std(axis=0)
+    scaled = (matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    if missing:
+        notes.append(
+            "imputed missing values with the median: "
+            + ", ".join(f"{k} ({v})" for k, v in missing.items())
+        )
+    return FeatureMatrix(ids, features, raw_matrix, scaled, missing, notes, sensitive_used)
+
+
+def _transform(feature: Feature, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    values = np.log1p(raw) if feature.log else raw.copy()
+    gaps = np.isnan(values)
+    if gaps.any():
+        values[gaps] = float(np.median(values[~gaps]))
+    return values
+
+
+def _drop_duplicates(
+    features: list[Feature], columns: list[np.ndarray[Any, Any]], notes: list[str]
+) -> list[int]:
+    if len(columns) < 2:
+        return list(range(len(columns)))
+    corr = np.corrcoef(np.column_stack(columns), rowvar=False)
+    keep: list[int] = []
+    for i in range(len(columns)):
+        twin = next((j for j in keep if abs(corr[i, j]) > _DUPLICATE_CORR), None)
+        if twin is None:
+            keep.append(i)
+        else:
+            notes.append(
+                f"dropped {features[i].name}: |corr| {abs(corr[i, twin]):.3f} "
+                f"with {features[twin].name}"
+            )
+    return keep

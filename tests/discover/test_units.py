@@ -1,0 +1,133 @@
+"""Fast checks of the pieces: estimators, merging, features, surrogate rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from microseg.discover import (
+    DiscoveryError,
+    GaussianMixtureClusters,
+    KMeansClusters,
+    build_features,
+    merge_small,
+    surrogate_rule,
+)
+
+
+def _blobs(seed: int = 0) -> np.ndarray:
+    rng = np.random.RandomState(seed)
+    return np.r_[
+        rng.normal(0, 0.3, (60, 2)), rng.normal(5, 0.3, (60, 2)), rng.normal(10, 0.3, (60, 2))
+    ]
+
+
+@pytest.mark.parametrize("model", [KMeansClusters, GaussianMixtureClusters])
+def test_estimator_contract_and_k_choice(model: type[KMeansClusters]) -> None:
+    estimator = model(min_clusters=2, max_clusters=6, random_state=3)
+    assert estimator.fit(_blobs()) is estimator
+    assert estimator.n_clusters_ == 3
+    assert len(set(estimator.labels_.tolist())) == 3
+    assert set(estimator.scores_) == {2, 3, 4, 5, 6}
+    assert not hasattr(model(), "labels_")  # nothing learned before fit
+
+
+def test_bad_parameter_message_comes_from_the_constraint() -> None:
+    with pytest.raises(
+        DiscoveryError,
+        match=r"'max_clusters' parameter of KMeansClusters must be an int in the range "
+        r"\[2, inf\)\. Got 1 instead",
+    ):
+        KMeansClusters(max_clusters=1).fit(_blobs())
+
+
+def test_same_seed_same_labels() -> None:
+    a = KMeansClusters(random_state=5).fit(_blobs()).labels_
+    b = KMeansClusters(random_state=5).fit(_blobs()).labels_
+    assert a.tolist() == b.tolist()
+
+
+def test_small_clusters_merge_into_nearest_sibling() -> None:
+    X = np.r_[np.zeros((100, 1)), np.full((10, 1), 1.0), np.full((80, 1), 9.0)]
+    labels = np.r_[np.zeros(100), np.ones(10), np.full(80, 2)].astype(int)
+    merged, count = merge_small(X, labels, 50)
+    assert count == 1
+    assert sorted(np.bincount(merged).tolist()) == [80, 110]
+    assert len(set(merged[:110].tolist())) == 1  # the 10 joined the near cluster at 0
+
+
+def _tables() -> tuple[pa.Table, pa.Table]:
+    traits = pa.table(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "total_spend": [1.0, 2.0, None, 400.0],
+            "flat": [1.0, 1.0, 1.0, 1.0],
+            "twin": [2.0, 4.0, None, 800.0],
+            "lifecycle_stage": ["new", "new", "active", "active"],
+        }
+    )
+    customers = pa.table(
+        {
+            "customer_id": ["d", "c", "b", "a"],
+            "interests": [["travel"], None, ["Travel", "anime"], ["anime"]],
+            "religion": ["x", None, "y", "x"],
+        }
+    )
+    return traits, customers
+
+
+def test_features_note_constant_duplicate_and_imputed() -> None:
+    traits, customers = _tables()
+    m = build_features(
+        traits,
+        customers,
+        trait_names=None,
+        attribute_names=None,
+        families={"psychographic": ["interests"], "demographic": ["religion"]},
+        sensitive=["religion"],
+    )
+    names = [f.name for f in m.features]
+    assert names == ["total_spend", "interests=anime", "interests=travel"]
+    assert m.missing == {"total_spend": 1}
+    assert any("flat: constant" in n for n in m.notes)
+    assert any("twin: |corr|" in n for n in m.notes)
+    assert m.raw[:, 2].tolist() == [0.0, 1.0, 0.0, 1.0]  # a, b, c, d; case ignored
+    assert np.allclose(m.scaled.mean(axis=0), 0)
+
+
+def test_sensitive_attribute_refused_unless_allowed() -> None:
+    traits, customers = _tables()
+    args = {
+        "trait_names": ["total_spend"],
+        "attribute_names": ["religion"],
+        "families": {},
+        "sensitive": ["religion"],
+    }
+    with pytest.raises(DiscoveryError, match="sensitive"):
+        build_features(traits, customers, **args)  # type: ignore[arg-type]
+    m = build_features(traits, customers, allow_sensitive=["religion"], **args)  # type: ignore[arg-type]
+    assert m.sensitive_used == ["religion"]
+    assert "religion=x" in [f.name for f in m.features]
+
+
+def test_surrogate_rule_counts_match_the_rule_semantics() -> None:
+    rng = np.random.RandomState(0)
+    spend = rng.uniform(0, 100, 400)
+    spend[:40] = np.nan  # missing: lte must also take them, as the tree did
+    travel = (rng.uniform(size=400) < 0.5).astype(float)
+    raw = np.c_[spend, travel]
+    from microseg.discover import Feature
+
+    features = [
+        Feature("total_spend", "trait", "total_spend", "number"),
+        Feature("interests=travel", "attribute", "interests", "contains", "travel"),
+    ]
+    target = (np.nan_to_num(spend, nan=0) <= 30) & (travel == 1)
+    rule = surrogate_rule(raw, features, target, np.ones(400, dtype=bool), None, min_leaf=5)
+    assert rule.precision == 1.0
+    assert rule.recall == 1.0
+    assert rule.members == int(target.sum())
+    text = str(rule.rule)
+    assert "'is_null': True" in text
+    assert "'contains': 'travel'" in text
