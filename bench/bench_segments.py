@@ -2,18 +2,23 @@
 
     python bench/bench_segments.py                    # 1M customers (~14M events)
     python bench/bench_segments.py --customers 200000
+    python bench/bench_segments.py --reuse            # keep the shop for the next --reuse run
 
 It generates the shop, ingests it (not timed here: see bench_ingest.py), then times
-``compute_traits`` (all built-ins, one aggregation pass plus the RFM cut points) and
-``evaluate`` (50 segments together, one aggregation pass plus the sequence joins).
-Each measurement runs in its own process, so its peak RSS is its own.
-Writes bench/results/segments.json and bench/results/segments.md.
+``compute_traits`` (all built-ins, one aggregation pass plus the RFM cut points),
+``evaluate`` (50 segments together, stored in ``_segment_eval``), the hand-written DuckDB
+query (bench/sql/segments_baseline.sql) and the same segments one by one in pandas.
+Each measurement runs in its own process, so its peak RSS is its own. With ``--reuse`` the
+ingested workspace stays in bench/.work/segments/<customers> and later runs start from it.
+Writes bench/results/segments.json and bench/results/segments.md (segments-<n>.* for
+other sizes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -24,83 +29,94 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-WORK = HERE / ".work" / "segments"
+WORK_ROOT = HERE / ".work" / "segments"
 sys.path.insert(0, str(HERE))
 
 AS_OF = "2026-10-31"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _rss() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def _prepare(customers: int) -> dict[str, object]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _work(customers: int) -> Path:
+    return WORK_ROOT / str(customers)
+
+
+def _prepare(customers: int, *, reuse: bool) -> dict[str, object]:
+    """Generate and ingest the shop, or with ``reuse`` take the one a previous run kept."""
     from bench_profile import _segments
 
     from microseg import Workspace
     from microseg.synth import generate_shop
 
-    shutil.rmtree(WORK, ignore_errors=True)
-    shop = generate_shop(WORK / "data", customers=customers, seed=3, end=date(2026, 10, 31))
-    ws = Workspace.init(
-        WORK / "ws", timezone="Europe/Paris", clock=lambda: datetime(2026, 11, 1, tzinfo=UTC)
-    )
+    work = _work(customers)
+    saved = work / "shop.json"
+    if reuse and saved.exists():
+        return dict(json.loads(saved.read_text()))
+    shutil.rmtree(work, ignore_errors=True)
+    shop = generate_shop(work / "data", customers=customers, seed=3, end=date(2026, 10, 31))
+    ws = Workspace.init(work / "ws", timezone="Europe/Paris", clock=lambda: NOW)
     ws.ingest("customers", shop.paths["customers"], valid_from="signup_date")
     ws.ingest("events", list(shop.event_files))
     for name, rule in _segments().items():
-        (WORK / "ws" / "segments" / f"{name}.yaml").write_text(
+        (work / "ws" / "segments" / f"{name}.yaml").write_text(
             json.dumps({"name": name, "rule": rule})  # JSON is YAML
         )
     ws.close()
-    return {"customers": customers, "events": shop.counts["events"]}
+    shutil.rmtree(work / "data", ignore_errors=True)
+    prepared = {"customers": customers, "events": shop.counts["events"]}
+    saved.write_text(json.dumps(prepared))
+    return prepared
 
 
-def _measure(what: str, with_pandas: bool = True) -> dict[str, object]:
+def _measure(what: str, customers: int) -> dict[str, Any]:
+    """One measurement, in this (child) process: seconds, peak RSS and, for segments, sizes."""
     from microseg import Workspace
 
-    ws = Workspace.open(WORK / "ws", clock=lambda: datetime(2026, 11, 1, tzinfo=UTC))
-    start = time.perf_counter()
-    if what == "traits":
+    ws = Workspace.open(_work(customers) / "ws", clock=lambda: NOW)
+    # the machine is shared: the 1-minute load before, and CPU seconds beside wall seconds
+    row: dict[str, Any] = {"what": what, "load_before": round(os.getloadavg()[0], 2)}
+    cpu = _cpu()
+    if what == "pandas":
+        # the frames are loaded first, and that load is timed apart
+        from _pandas_segments import load_frames, segments
+
+        params = _params(ws)
+        start = time.perf_counter()
+        events, people = load_frames(ws.store, params["as_of"], params["age_day"])
+        row["load_seconds"] = round(time.perf_counter() - start, 2)
+        start, cpu = time.perf_counter(), _cpu()
+        row["sizes"] = {n: int(f(events, people).sum()) for n, f in segments(params).items()}
+    elif what == "baseline":
+        params = _params(ws)
+        query = (HERE / "sql" / "segments_baseline.sql").read_text()
+        start = time.perf_counter()
+        ws.store.execute(f"CREATE OR REPLACE TEMP TABLE _baseline AS {query}", params)
+        names = [c for c in ws.store.columns("_baseline") if c != "customer_id"]
+        row["sizes"] = ws.store.membership_sizes("_baseline", names)
+    elif what == "segments":
+        start = time.perf_counter()
+        result = ws.evaluate(as_of=AS_OF, save=False)
+        row["items"] = len(result.sizes)
+        row["sizes"] = result.sizes
+    elif what == "traits":
+        start = time.perf_counter()
         run = ws.compute_traits(as_of=AS_OF, save=False)
-        count = len(run.summary)
-        seconds = time.perf_counter() - start
-        ws.close()
-        return {"what": what, "items": count, "seconds": round(seconds, 2), "peak_rss_mib": _rss()}
-    result = ws.evaluate(as_of=AS_OF, save=False)
-    seconds = time.perf_counter() - start
-    baseline_seconds, baseline_sizes = _baseline(ws)
-    pandas = _pandas(ws) if with_pandas else None
+        row["items"] = len(run.summary)
+    else:
+        raise SystemExit(f"unknown measurement {what!r}")
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    row["cpu_seconds"] = round(_cpu() - cpu, 2)
+    row["peak_rss_mib"] = _rss()
     ws.close()
-    mismatched = {
-        n: (result.sizes[n], baseline_sizes.get(n))
-        for n in result.sizes
-        if result.sizes[n] != baseline_sizes.get(n)
-    }
-    return {
-        "what": what,
-        "items": len(result.sizes),
-        "seconds": round(seconds, 2),
-        "baseline_seconds": round(baseline_seconds, 2),
-        "ratio_to_baseline": round(seconds / baseline_seconds, 2),
-        "sizes_match_baseline": not mismatched,
-        "mismatched": mismatched,
-        "peak_rss_mib": _rss(),
-        **(
-            {
-                "pandas_load_seconds": pandas[0],
-                "pandas_seconds": pandas[1],
-                "pandas_ratio": round(pandas[1] / seconds, 2),
-                "pandas_sizes_match": pandas[2] == result.sizes,
-                "pandas_mismatched": {
-                    n: (result.sizes[n], pandas[2].get(n))
-                    for n in result.sizes
-                    if result.sizes[n] != pandas[2].get(n)
-                },
-            }
-            if pandas
-            else {}
-        ),
-    }
+    return row
 
 
 def _params(ws: Any) -> dict[str, Any]:
@@ -121,29 +137,69 @@ def _params(ws: Any) -> dict[str, Any]:
     }
 
 
-def _pandas(ws: Any) -> tuple[float, float, dict[str, int]]:
-    """The same segments one by one in pandas: (load seconds, evaluate seconds, sizes)."""
-    from _pandas_segments import load_frames, segments
+def _best(what: str, customers: int, repeat: int) -> dict[str, Any]:
+    """The fastest of ``repeat`` runs (the machine is shared), with every run's seconds."""
+    rows = [_child(what, customers) for _ in range(repeat)]
+    done = [r for r in rows if "error" not in r]
+    if not done:
+        return rows[0]
+    best = min(done, key=lambda r: float(r["seconds"]))
+    if repeat > 1:
+        best["all_seconds"] = [r.get("seconds") for r in rows]
+    return best
 
-    params = _params(ws)
-    start = time.perf_counter()
-    events, people = load_frames(ws.store, params["as_of"], params["age_day"])
-    loaded = time.perf_counter() - start
-    start = time.perf_counter()
-    sizes = {name: int(f(events, people).sum()) for name, f in segments(params).items()}
-    return round(loaded, 2), round(time.perf_counter() - start, 2), sizes
+
+def _child(what: str, customers: int) -> dict[str, Any]:
+    """Run one measurement in a fresh process; a failure is recorded, not raised."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--customers", str(customers)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+        return {"what": what, "error": lines[-1] if lines else f"exit {out.returncode}"}
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return row
 
 
-def _baseline(ws: Any) -> tuple[float, dict[str, int]]:
-    """The hand-written query (bench/sql/segments_baseline.sql) on the same store."""
-    params = _params(ws)
-    query = (HERE / "sql" / "segments_baseline.sql").read_text()
-    start = time.perf_counter()
-    ws.store.execute(f"CREATE OR REPLACE TEMP TABLE _baseline AS {query}", params)
-    seconds = time.perf_counter() - start
-    names = [c for c in ws.store.columns("_baseline") if c != "customer_id"]
-    sizes = ws.store.membership_sizes("_baseline", names)
-    return seconds, sizes
+def _differences(sizes: dict[str, int], other: dict[str, int]) -> dict[str, list[int | None]]:
+    return {n: [sizes[n], other.get(n)] for n in sizes if sizes[n] != other.get(n)}
+
+
+def _segments_row(
+    seg: dict[str, Any], base: dict[str, Any], pandas: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The segments measurement with its comparisons, as results/segments.json records it."""
+    if "error" in seg:
+        return seg
+    row = {k: v for k, v in seg.items() if k != "sizes"}
+    if "error" in base:
+        row["baseline_error"] = base["error"]
+    else:
+        mismatched = _differences(seg["sizes"], base["sizes"])
+        row |= {
+            "baseline_seconds": base["seconds"],
+            "baseline_cpu_seconds": base["cpu_seconds"],
+            "baseline_peak_rss_mib": base["peak_rss_mib"],
+            "ratio_to_baseline": round(seg["seconds"] / base["seconds"], 2),
+            "sizes_match_baseline": not mismatched,
+            "mismatched": mismatched,
+        }
+    if pandas is not None and "error" not in pandas:
+        differ = _differences(seg["sizes"], pandas["sizes"])
+        row |= {
+            "pandas_load_seconds": pandas["load_seconds"],
+            "pandas_seconds": pandas["seconds"],
+            "pandas_cpu_seconds": pandas["cpu_seconds"],
+            "pandas_peak_rss_mib": pandas["peak_rss_mib"],
+            "pandas_ratio": round(pandas["seconds"] / seg["seconds"], 2),
+            "pandas_sizes_match": not differ,
+            "pandas_mismatched": differ,
+        }
+    elif pandas is not None:
+        row["pandas_error"] = pandas["error"]
+    return row
 
 
 def main() -> None:
@@ -151,35 +207,48 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--child")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
+    parser.add_argument("--reuse", action="store_true", help="reuse (and keep) the ingested shop")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best")
     parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
     args = parser.parse_args()
+    stem = "segments" if args.customers == 1_000_000 else f"segments-{args.customers}"
+    out_dir = HERE / "results"
     if args.child:
-        print(json.dumps(_measure(args.child, with_pandas=not args.no_pandas)))
+        print(json.dumps(_measure(args.child, args.customers)))
         return
     if args.render:
-        saved = json.loads((HERE / "results" / "segments.json").read_text())
-        (HERE / "results" / "segments.md").write_text(_markdown(saved))
+        saved = json.loads((out_dir / f"{stem}.json").read_text())
+        (out_dir / f"{stem}.md").write_text(_markdown(saved))
         return
     from _machine import describe
 
-    shop = _prepare(args.customers)
-    rows = []
-    for what in ("traits", "segments"):
-        extra = ["--no-pandas"] if args.no_pandas else []
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", what, *extra], capture_output=True, text=True
-        )
-        if out.returncode != 0:
-            raise SystemExit(out.stderr)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(rows[-1], flush=True)
-    shutil.rmtree(WORK, ignore_errors=True)
-    result = {"machine": describe(), "shop": shop, "runs": rows}
-    out_dir = HERE / "results"
+    shop = _prepare(args.customers, reuse=args.reuse)
+    traits = _best("traits", args.customers, args.repeat)
+    print(traits, flush=True)
+    measured = {}
+    for what in ("segments", "baseline") + (() if args.no_pandas else ("pandas",)):
+        measured[what] = _best(what, args.customers, args.repeat)
+        print({k: v for k, v in measured[what].items() if k != "sizes"}, flush=True)
+    if not args.reuse:
+        shutil.rmtree(_work(args.customers), ignore_errors=True)
+    segments = _segments_row(measured["segments"], measured["baseline"], measured.get("pandas"))
+    result = {
+        "machine": describe(),
+        "shop": shop,
+        "repeat": args.repeat,
+        "runs": [traits, segments],
+    }
     out_dir.mkdir(exist_ok=True)
-    stem = "segments" if args.customers == 1_000_000 else f"segments-{args.customers}"
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / f"{stem}.md").write_text(_markdown(result))
+
+
+def _seconds(row: dict[str, Any]) -> str:
+    """The best run's seconds, with all runs' when there were several."""
+    runs = row.get("all_seconds")
+    if not runs:
+        return str(row["seconds"])
+    return f"{row['seconds']} (runs: {', '.join(str(r) for r in runs)})"
 
 
 def _markdown(result: dict[str, Any]) -> str:
@@ -189,19 +258,35 @@ def _markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Batch evaluation: traits and segments",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; DuckDB {m['duckdb']}, "
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, shared with other "
+        f"work (the 1-minute load before each measurement is given); DuckDB {m['duckdb']}, "
         f"Ibis {m['ibis']}. Reproduce: `python bench/bench_segments.py "
-        f"--customers {shop['customers']}`.",
+        f"--customers {shop['customers']}"
+        + (f" --repeat {result['repeat']}" if result.get("repeat", 1) > 1 else "")
+        + "`. Each measurement runs in its own process"
+        + (
+            f"; the fastest of {result['repeat']} runs is shown."
+            if result.get("repeat", 1) > 1
+            else "."
+        ),
         "",
         f"Shop: {shop['customers']:,} customers, {shop['events']:,} events; as_of {AS_OF}.",
         "",
-        "| workload | items | seconds | peak RSS MiB |",
-        "|---|---:|---:|---:|",
+        "| workload | items | seconds | CPU seconds | peak RSS MiB | load before |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         label = "all built-in traits" if row["what"] == "traits" else "50 segments together"
-        lines.append(f"| {label} | {row['items']} | {row['seconds']} | {row['peak_rss_mib']:,} |")
+        if "error" in row:
+            lines.append(f"| {label} | | failed: {row['error']} | | | |")
+            continue
+        lines.append(
+            f"| {label} | {row['items']} | {_seconds(row)} | {row.get('cpu_seconds', '')} "
+            f"| {row['peak_rss_mib']:,} | {row.get('load_before', '')} |"
+        )
     seg = next(r for r in rows if r["what"] == "segments")
+    if "error" in seg:
+        return "\n".join(lines) + "\n"
 
     def same(ok: bool, diff: dict[str, Any]) -> str:
         return (
@@ -210,26 +295,32 @@ def _markdown(result: dict[str, Any]) -> str:
             else "all but " + ", ".join(f"{k} {v[0]} vs {v[1]}" for k, v in diff.items())
         )
 
-    lines += [
-        "",
-        "The same 50 segments computed by one hand-written DuckDB query "
-        "(bench/sql/segments_baseline.sql), in the same process on the same store:",
-        "",
-        "| microseg s | hand-written query s | ratio | same sizes |",
-        "|---:|---:|---:|---|",
-        f"| {seg['seconds']} | {seg['baseline_seconds']} | {seg['ratio_to_baseline']}x "
-        f"| {same(seg['sizes_match_baseline'], seg['mismatched'])} |",
-    ]
+    if "baseline_seconds" in seg:
+        lines += [
+            "",
+            "The same 50 segments computed by one hand-written DuckDB query "
+            "(bench/sql/segments_baseline.sql) on the same store:",
+            "",
+            "| microseg s | hand-written query s | ratio | query CPU s | query peak RSS MiB "
+            "| same sizes |",
+            "|---:|---:|---:|---:|---:|---|",
+            f"| {seg['seconds']} | {seg['baseline_seconds']} | {seg['ratio_to_baseline']}x "
+            f"| {seg.get('baseline_cpu_seconds', '')} "
+            f"| {seg.get('baseline_peak_rss_mib', 0):,} "
+            f"| {same(seg['sizes_match_baseline'], seg['mismatched'])} |",
+        ]
     if "pandas_seconds" in seg:
         lines += [
             "",
             "The same 50 segments one by one in pandas (bench/_pandas_segments.py), on frames "
             "loaded from the store beforehand (loading not counted):",
             "",
-            "| microseg s | pandas s | pandas / microseg | pandas load s | same sizes |",
-            "|---:|---:|---:|---:|---|",
+            "| microseg s | pandas s | pandas / microseg | pandas CPU s | pandas load s "
+            "| pandas peak RSS MiB | same sizes |",
+            "|---:|---:|---:|---:|---:|---:|---|",
             f"| {seg['seconds']} | {seg['pandas_seconds']} | {seg['pandas_ratio']}x "
-            f"| {seg['pandas_load_seconds']} "
+            f"| {seg.get('pandas_cpu_seconds', '')} | {seg['pandas_load_seconds']} "
+            f"| {seg.get('pandas_peak_rss_mib', 0):,} "
             f"| {same(seg['pandas_sizes_match'], seg['pandas_mismatched'])} |",
         ]
     return "\n".join(lines) + "\n"

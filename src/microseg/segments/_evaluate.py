@@ -85,7 +85,9 @@ def evaluate_segments(
     lowered = {name: compiler.segment(name) for name in names}
     joined = compiler.table()
     result = joined.select("customer_id", **{name: f(joined) for name, f in lowered.items()})
-    store.ibis.create_table(RESULT_TABLE, result, temp=True, overwrite=True)
+    # dropped, then created: ``overwrite=True`` would write every row twice (a copy)
+    store.ibis.drop_table(RESULT_TABLE, database=("temp", "main"), force=True)
+    store.ibis.create_table(RESULT_TABLE, result, temp=True)
     sizes = store.membership_sizes(RESULT_TABLE, names)
     total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
     versions = {name: definition_version(catalog.definitions[name]) for name in names}

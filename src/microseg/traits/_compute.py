@@ -52,9 +52,10 @@ def compute_traits(
     attribute_types: dict[str, str],
     save: bool = True,
 ) -> TraitRun:
-    """All ``names`` for every customer in one aggregation pass; stored long when ``save``.
+    """All ``names`` for every customer in one query; stored long when ``save``.
 
-    Scores (RFM) first need their population cut points: one small query each.
+    Scores (RFM) first need their population cut points: one query for all of them (one
+    more for scores of scores).
     """
     started = time.perf_counter()
     cuts = compute_cuts(
@@ -76,7 +77,9 @@ def compute_traits(
     lowered = {name: compiler.trait(name) for name in names}
     joined = compiler.table()
     result = joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
-    store.ibis.create_table(RESULT_TABLE, result, temp=True, overwrite=True)
+    # dropped, then created: ``overwrite=True`` would write every row twice (a copy)
+    store.ibis.drop_table(RESULT_TABLE, database=("temp", "main"), force=True)
+    store.ibis.create_table(RESULT_TABLE, result, temp=True)
     types: dict[str, str] = {n: traits.definitions[n].type for n in names}
     summary = store.trait_summary(RESULT_TABLE, types)
     total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
@@ -91,6 +94,11 @@ def compute_traits(
 
 def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
     """Score nodes used by ``names`` and the traits they depend on, dependencies first."""
+    return _scores_below([TraitExpr(trait=name) for name in names], traits)
+
+
+def _scores_below(roots: list[Any], traits: TraitCatalog) -> list[ScoreExpr]:
+    """Score nodes in ``roots`` and the traits they refer to, dependencies first."""
     found: list[ScoreExpr] = []
     seen: set[str] = set()
 
@@ -112,8 +120,8 @@ def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
         if isinstance(node, ScoreExpr) and node.key not in {s.key for s in found}:
             found.append(node)
 
-    for name in names:
-        visit_trait(name)
+    for root in roots:
+        visit(root)
     return found
 
 
@@ -126,9 +134,21 @@ def compute_cuts(
     clock: Clock,
     attribute_types: dict[str, str],
 ) -> dict[str, list[float]]:
-    """Population quantiles (1/bins .. (bins-1)/bins) of every score's expression."""
+    """Population quantiles (1/bins .. (bins-1)/bins) of every score's expression.
+
+    One query computes every score whose expression needs no other score's cut points;
+    scores of scores wait for a later round.
+    """
     cuts: dict[str, list[float]] = {}
-    for node in _scores(traits, names):
+    pending = _scores(traits, names)
+    while pending:
+        ready = [
+            node
+            for node in pending
+            if all(inner.key in cuts for inner in _scores_below([node.score], traits))
+        ]
+        if not ready:
+            raise ValueError("scores depend on each other in a cycle")
         compiler = BatchCompiler(
             customers,
             events,
@@ -137,12 +157,18 @@ def compute_cuts(
             trait_definition=traits.definitions.__getitem__,
             cuts=cuts,
         )
-        value = compiler.value(node.score)
+        values = [compiler.value(node.score) for node in ready]
         table = compiler.table()
-        values = table.select(v=value(table).cast("float64")).filter(lambda t: t.v.notnull())
-        quantiles = {f"q{i}": values.v.quantile(i / node.bins) for i in range(1, node.bins)}
-        row = values.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
-        cuts[node.key] = [float(row[k]) for k in quantiles if row[k] is not None]
+        quantiles = {
+            f"q{i}": value(table)
+            .cast("float64")
+            .quantile([k / node.bins for k in range(1, node.bins)])
+            for i, (node, value) in enumerate(zip(ready, values, strict=True))
+        }
+        row = table.aggregate(**quantiles).to_pyarrow().to_pylist()[0]
+        for i, node in enumerate(ready):
+            cuts[node.key] = [float(q) for q in row[f"q{i}"] or [] if q is not None]
+        pending = [node for node in pending if node.key not in cuts]
     return cuts
 
 

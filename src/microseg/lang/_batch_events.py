@@ -1,0 +1,515 @@
+"""The events side of the batch evaluator: what rules read from the events, as queries.
+
+Rules register what they need (conditional aggregates, modes, sequences) while they are
+lowered; :meth:`EventQueries.join` then builds the queries, once everything is known:
+
+- aggregates are grouped into passes over the events, one ``group_by(customer_id)`` each:
+  an event type with many aggregates gets a pass over its own events, the others share one;
+- each pass (and each mode, and the sequences) reads the events on its own, with a column
+  for each JSON property view and local-time part it uses, computed once per event:
+  parsing JSON and converting time zones cost far more than the comparisons on them;
+- all sequences are decided in one pass over the events that match any step, by window
+  functions over each customer's events in time order (see ``_sequence_table``): DuckDB
+  runs them as partitioned sorts, which spill to disk, unlike the range joins of event
+  pairs they replace.
+
+No part shares a derived table with another: Ibis would write it as a common table
+expression, and DuckDB materializes such a table in full (all events before ``as_of``).
+Values from rules reach the backend only as Ibis literals, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from microseg._duration import parse_duration
+from microseg.lang._nodes import (
+    Predicate,
+    PropertyPredicate,
+    SequenceRule,
+    SequenceSpec,
+    SequenceStep,
+    Window,
+)
+from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
+from microseg.lang._values import _is_number
+from microseg.lang._when import Clock
+
+__all__ = ["EventQueries"]
+
+#: Lowers one predicate on a column of a given type (the compiler's comparisons).
+Compare = Callable[[Predicate, ir.Value, str], ir.BooleanValue]
+
+#: An event type with at least this many aggregates gets a pass of its own (see _passes).
+_OWN_PASS = 4
+
+
+@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
+def _utc_instant(zone: str, ts: dt.timestamp) -> dt.Timestamp(timezone="UTC"):  # type: ignore[valid-type]
+    """DuckDB's timezone(): a naive timestamp read in ``zone``, as an instant."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
+def _instant_to_local(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.timestamp:  # type: ignore[valid-type]
+    """DuckDB's timezone(): an instant as local time in ``zone`` (naive)."""
+
+
+def _lit(value: Any) -> ir.Value:
+    return ibis.literal(value)
+
+
+def _json_view(operand: Any) -> str:
+    """Which typed view of a JSON property an operand compares with: bool, float or str."""
+    sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
+    if isinstance(sample, bool):
+        return "bool"
+    if _is_number(sample):
+        return "float"
+    return "str"
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Which events an aggregate, a mode or a sequence step reads."""
+
+    kind: str
+    where: tuple[PropertyPredicate, ...]
+    window: Window | None
+
+    def key(self) -> str:
+        return json.dumps(
+            [
+                self.kind,
+                [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in self.where],
+                self.window.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if self.window
+                else None,
+            ],
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    """A conditional aggregate (or mode) of one property, or a count when ``prop`` is None."""
+
+    agg: str
+    prop: str | None
+    events: _Filter
+
+    @property
+    def reads(self) -> tuple[str, str] | None:
+        """The property the aggregate reduces, with the JSON view it reads."""
+        if self.prop is None:
+            return None
+        return self.prop, "float" if self.agg in ("sum", "avg", "min", "max") else "str"
+
+
+class EventQueries:
+    """The aggregates, modes and sequences that rules read from ``events`` at ``clock``."""
+
+    def __init__(self, events: ir.Table, clock: Clock, compare: Compare) -> None:
+        self.events = events
+        self.clock = clock
+        self._compare = compare
+        self._keys: dict[str, str] = {}
+        self._aggregates: dict[str, _Aggregate] = {}
+        self._defaults: dict[str, Any] = {}
+        self._modes: dict[str, _Aggregate] = {}
+        self._sequences: dict[str, SequenceSpec] = {}
+        self._columns: dict[tuple[str, str], str] = {}
+        self._parts = 0
+
+    # -- registration ----------------------------------------------------------------------
+
+    def _window(self, window: Window | None) -> tuple[datetime | None, datetime]:
+        if window is None:
+            return None, self.clock.as_of
+        return self.clock.window(window.last_duration, window.from_, window.to, window.since)
+
+    @staticmethod
+    def _property_kind(name: str) -> str:
+        if name in DERIVED_TIME_PROPERTIES:
+            return "number"
+        return EVENT_PROPERTY_TYPES.get(name, "json")
+
+    def aggregate(
+        self,
+        agg: str,
+        kind: str,
+        prop: str | None,
+        where: list[PropertyPredicate],
+        window: Window | None,
+    ) -> tuple[str, str]:
+        """Register a conditional aggregate of the events pass; (column, type)."""
+        key = json.dumps(
+            [
+                agg,
+                kind,
+                prop,
+                [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in where],
+                window.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if window
+                else None,
+            ],
+            sort_keys=True,
+        )
+        value_kind = "number"
+        if agg in ("min", "max") and prop is not None and self._property_kind(prop) == "timestamp":
+            value_kind = "timestamp"
+        if agg == "mode" and prop is not None:
+            value_kind = self._property_kind(prop)
+        if key not in self._keys:
+            name = f"_e{len(self._keys)}"
+            self._keys[key] = name
+            spec = _Aggregate(agg, prop, _Filter(kind, tuple(where), window))
+            if agg == "mode" and prop is not None:
+                self._modes[name] = spec
+            else:
+                self._aggregates[name] = spec
+                if agg in ("count", "distinct") or prop is None:
+                    self._defaults[name] = 0
+                else:
+                    self._defaults[name] = 0.0 if agg == "sum" else None
+        return self._keys[key], value_kind
+
+    def sequence(self, rule: SequenceRule) -> str:
+        """Register a sequence; the column that says whether it holds."""
+        key = rule.model_dump_json(by_alias=True, exclude_none=True)
+        if key not in self._keys:
+            name = f"_s{len(self._keys)}"
+            self._keys[key] = name
+            self._sequences[name] = rule.sequence
+        return self._keys[key]
+
+    # -- the joined table --------------------------------------------------------------------
+
+    def join(self, customers: ir.Table) -> ir.Table:
+        """``customers`` joined with every registered aggregate, mode and sequence column.
+
+        Each part (a pass of aggregates, a mode, the sequences) reads the events on its own,
+        from the events table itself: parts that shared one derived table would make Ibis
+        write it as a common table expression, which DuckDB materializes in full.
+        """
+        base = customers
+        for kinds, specs in self._passes():
+            uses = [(spec.events, spec.reads) for spec in specs.values()]
+            rows = self._rows(kinds, uses)
+            typed = kinds is None or len(kinds) > 1
+            agg = rows.group_by("customer_id").aggregate(
+                **{name: self._reduce(rows, spec, typed=typed) for name, spec in specs.items()}
+            )
+            base = base.left_join(agg, "customer_id").drop("customer_id_right")
+        fills = {k: v for k, v in self._defaults.items() if v is not None}
+        if fills:
+            base = base.mutate(**{k: base[k].fill_null(v) for k, v in fills.items()})
+        for name, spec in self._modes.items():
+            top = self._mode(spec).rename({name: "_v"})
+            base = base.left_join(top, "customer_id").drop("customer_id_right")
+        if self._sequences:
+            holds = self._sequence_table()
+            base = base.left_join(holds, "customer_id").drop("customer_id_right")
+            base = base.mutate(**{name: base[name].fill_null(False) for name in self._sequences})
+        return base
+
+    def _passes(self) -> list[tuple[frozenset[str] | None, dict[str, _Aggregate]]]:
+        """The aggregates grouped into passes over the events: (event types read, specs).
+
+        An event type with many aggregates gets a pass over its own events only: every
+        conditional aggregate costs something for every row it sees, matching or not. The
+        other aggregates share one pass over their event types (all events for ``any``).
+        """
+        by_kind: dict[str, dict[str, _Aggregate]] = {}
+        for name, spec in self._aggregates.items():
+            by_kind.setdefault(spec.events.kind, {})[name] = spec
+        passes: list[tuple[frozenset[str] | None, dict[str, _Aggregate]]] = []
+        shared: dict[str, _Aggregate] = {}
+        for kind, specs in by_kind.items():
+            if kind != "any" and len(specs) >= _OWN_PASS:
+                passes.append((frozenset([kind]), specs))
+            else:
+                shared.update(specs)
+        if shared:
+            passes.append((_kinds(spec.events.kind for spec in shared.values()), shared))
+        return passes
+
+    # -- the rows each part reads ----------------------------------------------------------
+
+    def _rows(
+        self, kinds: frozenset[str] | None, uses: list[tuple[_Filter, tuple[str, str] | None]]
+    ) -> ir.Table:
+        """The events before ``as_of`` of ``kinds`` (all when None) for the filters ``uses``.
+
+        Each JSON property view and local-time part that the filters (or the property they
+        reduce) read becomes a column, computed once per event and only for the event
+        types whose filters read it. A JSON property is extracted once, then read as text,
+        number or boolean from that small value.
+        """
+        ev = self.events
+        keep = ev.timestamp < _lit(self.clock.as_of)
+        if kinds is not None:
+            only = sorted(kinds)
+            keep = keep & (ev.type == _lit(only[0]) if len(only) == 1 else ev.type.isin(only))
+        # the part's number keeps its rows a distinct expression even when another part
+        # reads the same events (DuckDB drops the unused column)
+        self._parts += 1
+        ev = ev.filter(keep).mutate(_part=ibis.literal(self._parts))
+        used: dict[tuple[str, str], set[str]] = {}
+        for events, reduced in uses:
+            reads = [(p.property, _json_view(p.operand)) for p in events.where]
+            for name, view in reads + ([reduced] if reduced else []):
+                if name in DERIVED_TIME_PROPERTIES:
+                    used.setdefault((name, ""), set()).add(events.kind)
+                elif name not in EVENT_PROPERTY_TYPES:
+                    used.setdefault((name, view), set()).add(events.kind)
+        sources: dict[str, set[str]] = {}
+        for (name, _), users in used.items():
+            sources.setdefault("" if name in DERIVED_TIME_PROPERTIES else name, set()).update(users)
+
+        def only_for(users: set[str], value: ir.Value) -> ir.Value:
+            if "any" in users or (kinds is not None and kinds <= users):
+                return value
+            return ev.type.isin(sorted(users)).ifelse(value, ibis.null(value.type()))
+
+        raw: dict[str, ir.Value] = {}
+        for i, (source, users) in enumerate(sorted(sources.items())):
+            if source:
+                raw[f"_j{i}"] = only_for(users, ev.properties[source])
+            else:
+                raw[f"_j{i}"] = only_for(users, self._local_time(ev.timestamp))
+        extracted = dict(zip(sorted(sources), raw, strict=True))
+        ev = ev.mutate(**raw) if raw else ev
+        views: dict[str, ir.Value] = {}
+        for name, view in sorted(used):
+            column = self._columns.setdefault((name, view), f"_p{len(self._columns)}")
+            if name in DERIVED_TIME_PROPERTIES:
+                views[column] = _time_part(ev[extracted[""]], name).cast("float64")
+            else:
+                views[column] = getattr(ev[extracted[name]], view)
+        return ev.mutate(**views) if views else ev
+
+    def _local_time(self, ts: ir.TimestampValue) -> ir.TimestampValue:
+        """``ts`` (naive UTC) as wall-clock time in the workspace zone.
+
+        The zone's UTC offset is looked up from its transitions, latest first (events are
+        mostly recent): converting each event with DuckDB's time zone functions costs
+        far more. Times before 1970 fall back to those functions.
+        """
+        periods = _offsets(self.clock.timezone, self.clock.as_of.year + 1)
+        offset = ibis.cases(
+            *((ts >= _lit(start), _lit(seconds)) for start, seconds in reversed(periods)),
+            else_=ibis.null("int64"),
+        )
+        converted = _instant_to_local(self.clock.timezone, _utc_instant("UTC", ts))
+        return offset.isnull().ifelse(converted, ts + offset.as_interval("s"))
+
+    def _property(self, ev: ir.Table, name: str, view: str = "str") -> tuple[ir.Value, str]:
+        """An event property on ``ev`` (from :meth:`_rows`) and its kind."""
+        if name in DERIVED_TIME_PROPERTIES:
+            return ev[self._columns[(name, "")]], "number"
+        if name in EVENT_PROPERTY_TYPES:
+            return ev[name], EVENT_PROPERTY_TYPES[name]
+        return ev[self._columns[(name, view)]], "json"
+
+    def _matches(self, ev: ir.Table, events: _Filter, *, typed: bool = True) -> ir.BooleanValue:
+        """Whether an event of ``ev`` is one of ``events``; without ``typed`` the caller
+        has already kept only events of that type."""
+        cond: ir.BooleanValue = ibis.literal(True)
+        if typed and events.kind != "any":
+            cond = ev.type == _lit(events.kind)
+        lower, upper = self._window(events.window)
+        if lower is not None:
+            cond = cond & (ev.timestamp >= _lit(lower))
+        if upper < self.clock.as_of:
+            cond = cond & (ev.timestamp < _lit(upper))
+        for pred in events.where:
+            column, prop_kind = self._property(ev, pred.property, _json_view(pred.operand))
+            cond = cond & self._compare(pred, column, prop_kind)
+        return cond
+
+    # -- aggregates and modes ----------------------------------------------------------------
+
+    def _reduce(self, ev: ir.Table, spec: _Aggregate, *, typed: bool = True) -> ir.Scalar:
+        cond = self._matches(ev, spec.events, typed=typed)
+        if spec.agg == "count" or spec.prop is None:
+            return ev.count(where=cond)
+        view = "str" if spec.agg == "distinct" else "float"
+        column, kind = self._property(ev, spec.prop, view)
+        if spec.agg == "distinct":
+            return column.nunique(where=cond)
+        if kind != "timestamp":
+            column = column.cast("float64")
+        reducer = {"sum": "sum", "avg": "mean", "min": "min", "max": "max"}[spec.agg]
+        result: ir.Scalar = getattr(column, reducer)(where=cond)
+        return result
+
+    def _mode(self, spec: _Aggregate) -> ir.Table:
+        """Most frequent value per customer among matching events; ties: the smallest."""
+        assert spec.prop is not None
+        kinds = _kinds([spec.events.kind])
+        ev = self._rows(kinds, [(spec.events, spec.reads)])
+        column, _ = self._property(ev, spec.prop, "str")
+        matching = self._matches(ev, spec.events, typed=kinds is None)
+        chosen = ev.filter(matching).select("customer_id", _v=column)
+        chosen = chosen.filter(chosen._v.notnull())
+        counted = chosen.group_by(["customer_id", "_v"]).aggregate(_n=chosen.count())
+        ranked = counted.mutate(
+            _r=ibis.row_number().over(
+                group_by="customer_id", order_by=[ibis.desc("_n"), ibis.asc("_v")]
+            )
+        )
+        return ranked.filter(ranked._r == 0).select("customer_id", "_v")
+
+    # -- sequences ---------------------------------------------------------------------------
+
+    def _sequence_table(self) -> ir.Table:
+        """One row per customer with a step-1 event: whether each sequence holds.
+
+        The rows are the events that match any step, with one flag per distinct step
+        filter. Over each customer's rows in time order (frames by timestamp, so that ties
+        are neither before nor after each other; timestamps are in microseconds):
+
+        - a middle step with span ``w`` is reached at a row with its flag when the latest
+          reached row of the step before, strictly earlier, is at most ``w`` earlier;
+        - a present last step holds after a reached row at ``t`` of the step before when
+          the next row with its flag, strictly later, is at most ``t + w``: then some
+          event lies in ``(t, t + w]``, and if one does, so does the next one;
+        - an absent last step holds at a reached row at ``t`` when ``t + w <= as_of`` and
+          that next row is missing or later than ``t + w``.
+
+        The next row with a flag depends on the flag only, so sequences that end with the
+        same step share that window; a sequence of two steps needs nothing else.
+        """
+        flags: dict[str, tuple[str, _Filter]] = {}
+        plans: dict[str, list[tuple[str, SequenceStep]]] = {}
+        for name, sequence in self._sequences.items():
+            plan = []
+            for step, events in zip(_live_steps(sequence), _step_filters(sequence), strict=True):
+                flag, _ = flags.setdefault(events.key(), (f"_f{len(flags)}", events))
+                plan.append((flag, step))
+            plans[name] = plan
+        filters = [f for _, f in flags.values()]
+        ev = self._rows(_kinds(f.kind for f in filters), [(f, None) for f in filters])
+        marked = ev.mutate(**{flag: self._matches(ev, f) for flag, f in flags.values()})
+        names = [flag for flag, _ in flags.values()]
+        relevant = marked[names[0]]
+        for flag in names[1:]:
+            relevant = relevant | marked[flag]
+        rows = marked.filter(relevant).select("customer_id", "timestamp", *names)
+        tick = ibis.interval(microseconds=1)
+        earlier = ibis.window(group_by="customer_id", order_by="timestamp", range=(None, -tick))
+        later = ibis.window(group_by="customer_id", order_by="timestamp", range=(tick, None))
+        lasts = sorted({plan[-1][0] for plan in plans.values()})
+        # microseconds to the next row with the flag: integers compare faster than
+        # timestamps shifted by intervals
+        rows = rows.mutate(
+            **{
+                f"{f}_gap": ibis.cases((rows[f], rows.timestamp))
+                .min()
+                .over(later)
+                .delta(rows.timestamp, unit="microsecond")
+                for f in lasts
+            }
+        )
+        reached = {name: plan[0][0] for name, plan in plans.items()}
+        for level in range(1, max(len(plan) for plan in plans.values()) - 1):
+            middle = {}
+            for name, plan in plans.items():
+                if level < len(plan) - 1:
+                    flag, step = plan[level]
+                    span = ibis.interval(microseconds=_micros(step))
+                    before = ibis.cases((rows[reached[name]], rows.timestamp)).max().over(earlier)
+                    reached[name] = f"{name}_{level}"
+                    middle[reached[name]] = rows[flag] & (before >= rows.timestamp - span)
+            rows = rows.mutate(**middle)
+        holds: dict[str, ir.BooleanValue] = {}
+        for name, plan in plans.items():
+            flag, step = plan[-1]
+            gap, span = rows[f"{flag}_gap"], _micros(step)
+            if step.absent:
+                ripe = rows.timestamp <= _lit(self.clock.as_of - timedelta(microseconds=span))
+                holds[name] = rows[reached[name]] & ripe & (gap.isnull() | (gap > span))
+            else:
+                holds[name] = rows[reached[name]] & (gap <= span)
+        # counting rows where it holds (a filter) rather than or-ing a boolean for every
+        # row: the filter tests the step flag first and skips the rest for most rows
+        return rows.group_by("customer_id").aggregate(
+            **{name: rows.count(where=cond) > 0 for name, cond in holds.items()}
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _offsets(zone: str, until: int) -> tuple[tuple[datetime, int], ...]:
+    """(start as naive UTC, UTC offset in seconds) of each period of ``zone`` from 1970 to
+    the start of the year ``until``, found by stepping half a day and bisecting each change
+    to the microsecond (Python's tz database, as the per-profile evaluator uses)."""
+    info = ZoneInfo(zone)
+
+    def offset(moment: datetime) -> int:
+        delta = moment.replace(tzinfo=UTC).astimezone(info).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    start, end = datetime(1970, 1, 1), datetime(until, 1, 1)
+    periods = [(start, offset(start))]
+    step = timedelta(hours=12)
+    moment = start
+    while moment < end:
+        later = moment + step
+        if offset(later) != periods[-1][1]:
+            low, high = moment, later  # the offset changes in (low, high]
+            while high - low > timedelta(microseconds=1):
+                middle = low + (high - low) // 2
+                low, high = (middle, high) if offset(middle) == periods[-1][1] else (low, middle)
+            periods.append((high, offset(high)))
+        moment = later
+    return tuple(periods)
+
+
+def _kinds(kinds: Iterable[str]) -> frozenset[str] | None:
+    """The event types some filters read; None when one of them reads any event."""
+    found = frozenset(kinds)
+    return None if "any" in found else found
+
+
+def _micros(step: SequenceStep) -> int:
+    """A step's ``within`` in microseconds (months and years approximated, as everywhere)."""
+    within = parse_duration(step.within or "0 days").approx_timedelta()
+    return int(within.total_seconds()) * 1_000_000
+
+
+def _live_steps(sequence: SequenceSpec) -> list[SequenceStep]:
+    """The steps the evaluators read: up to and including the first absent one."""
+    steps = []
+    for step in sequence.steps:
+        steps.append(step)
+        if step.absent:
+            break
+    return steps
+
+
+def _step_filters(sequence: SequenceSpec) -> list[_Filter]:
+    """The events each live step reads; the sequence's window bounds the first step only."""
+    return [
+        _Filter(step.event, tuple(step.where), sequence.window if i == 0 else None)
+        for i, step in enumerate(_live_steps(sequence))
+    ]
+
+
+def _time_part(local: ir.TimestampValue, name: str) -> ir.IntegerValue:
+    if name == "month":
+        return local.month()
+    if name == "day":
+        return local.day()
+    if name == "weekday":
+        return local.day_of_week.index() + 1
+    return local.hour()
