@@ -158,7 +158,9 @@ def _child(what: str, customers: int) -> dict[str, Any]:
     )
     if out.returncode != 0:
         lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
-        return {"what": what, "error": lines[-1] if lines else f"exit {out.returncode}"}
+        errors = [line for line in lines if "Error" in line or "Exception" in line]
+        found = errors or lines or [f"exit {out.returncode}"]
+        return {"what": what, "error": found[-1].strip()}
     row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return row
 

@@ -1,5 +1,6 @@
-"""The batch evaluator's query plan: sequences at ties and boundaries, JSON views, local time,
-and the shape of the compiled SQL that keeps memory bounded (see lang/batch.py)."""
+"""The batch evaluator's plan (lang/_batch_events.py): sequences at ties and boundaries, JSON
+views, local time, each checked by both evaluators, and the shape of the compiled SQL that
+keeps memory bounded."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from microseg import Workspace
 from microseg.lang import parse_definition
 from microseg.lang.batch import BatchCompiler
 from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments
-from microseg.segments._catalog import SegmentCatalog as Catalog
+from microseg.traits import TraitCatalog
+from microseg.traits._compute import _scores
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 AS_OF = "2026-01-14T12:00:00Z"
@@ -208,7 +210,9 @@ def test_json_views_and_local_time(shop: Workspace) -> None:
 
 
 def _sql(ws: Workspace, rules: dict[str, Any]) -> str:
-    catalog = Catalog({n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {})
+    catalog = SegmentCatalog(
+        {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
+    )
     traits = ws.traits()
     clock = ws.clock(AS_OF)
     compiler = BatchCompiler(
@@ -229,15 +233,14 @@ def _sql(ws: Workspace, rules: dict[str, Any]) -> str:
     )
 
 
-def _score_keys(traits: Any) -> list[str]:
-    from microseg.traits._compute import _scores
-
+def _score_keys(traits: TraitCatalog) -> list[str]:
     return [s.key for s in _scores(traits, list(traits.definitions))]
 
 
 def test_no_common_table_expression(shop: Workspace) -> None:
-    # DuckDB materializes a WITH query that is read more than once, in full: the events
-    # before as_of with every column. Each part of the plan reads the events on its own.
+    # DuckDB materializes a WITH query that is read more than once, in full (the old plan's
+    # was every event before as_of): each part of the plan reads the events on its own
+    # (the segments and every built-in trait here)
     sql = _sql(shop, {"repeat": REPEAT, "abandon": ABANDON, "funnel": FUNNEL})
     assert not re.search(r"^\s*WITH\b", sql, re.MULTILINE)
     # sequences are windows over the events in time order, not joins of event pairs
