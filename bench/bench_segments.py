@@ -37,6 +37,19 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _rss() -> int:
+    """This process's peak RSS in MiB: VmHWM, where Linux has it.
+
+    Not ``ru_maxrss``: across fork and exec it keeps the parent's peak, so every child
+    of a run that had just generated and ingested the shop reported the parent's peak
+    (17 GiB at 10M customers) instead of its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -265,6 +278,7 @@ def _markdown(result: dict[str, Any]) -> str:
         f"Ibis {m['ibis']}. Reproduce: `python bench/bench_segments.py "
         f"--customers {shop['customers']}"
         + (f" --repeat {result['repeat']}" if result.get("repeat", 1) > 1 else "")
+        + ("" if any("pandas_seconds" in r for r in rows) else " --no-pandas")
         + "`. Each measurement runs in its own process"
         + (
             f"; the fastest of {result['repeat']} runs is shown."

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from microseg.errors import WorkspaceError
+from microseg.errors import ModelFitError, WorkspaceError
 from microseg.ingest import LoadReport, Progress
 from microseg.segments import SegmentRun
 from microseg.synth import generate_shop
@@ -33,6 +33,7 @@ class DemoResult:
     segments: SegmentRun | None = None
     value_fit: dict[str, Any] | None = None
     value: list[dict[str, Any]] = field(default_factory=list)
+    value_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class DemoResult:
             "segments": self.segments.to_dict() if self.segments else None,
             "value_fit": self.value_fit,
             "value_by_planted_segment": self.value,
+            "value_error": self.value_error,
         }
 
 
@@ -143,9 +145,16 @@ def run_demo(
             planted = {str(k): int(v) for k, v in rows}
         if progress:
             progress("fitting the value models", 0, 1)
-        fit = ws.fit_value(as_of=end)
-        value = _value_by_segment(ws, truth, end) if truth is not None else []
-        result = DemoResult(root, loads, ws.status(), planted, segments, fit_summary(fit), value)
+        fitted: dict[str, Any] | None = None
+        value: list[dict[str, Any]] = []
+        value_error: str | None = None
+        try:
+            fitted = fit_summary(ws.fit_value(as_of=end))
+            value = _value_by_segment(ws, truth, end) if truth is not None else []
+        except ModelFitError as exc:
+            # a shop too small or too odd for the models still gets the rest of the demo
+            value_error = str(exc)
+        result = DemoResult(root, loads, ws.status(), planted, segments, fitted, value, value_error)
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
         )

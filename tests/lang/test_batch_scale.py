@@ -246,3 +246,34 @@ def test_no_common_table_expression(shop: Workspace) -> None:
     # sequences are windows over the events in time order, not joins of event pairs
     assert "OVER" in sql
     assert all("timestamp" not in on for on in re.findall(r"\bON\b(.*)", sql))
+
+
+def test_merged_plan_gives_the_same_table(shop: Workspace) -> None:
+    # the plan for large shops (parts merged by one aggregation, which spills) and the
+    # plain joins give the same segments and traits, value for value
+    rules = {"repeat": REPEAT, "abandon": ABANDON, "funnel": FUNNEL}
+    rules["gift"] = {"event": "view", "where": [{"property": "gift", "eq": True}]}
+    rules["labels"] = {"event": "any", "distinct": {"property": "label", "gte": 1}}
+    catalog = SegmentCatalog(
+        {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
+    )
+    traits = shop.traits()
+    compiler = BatchCompiler(
+        shop.customers(as_of=AS_OF),
+        shop.events(),
+        shop.clock(AS_OF),
+        attribute_types=shop.attribute_types(),
+        segment_rule=catalog.full_rule,
+        trait_definition=traits.definitions.__getitem__,
+        cuts={s: [1.0, 2.0, 3.0, 4.0] for s in _score_keys(traits)},
+    )
+    columns = {n: compiler.segment(n) for n in rules} | {
+        n: compiler.trait(n) for n in traits.definitions
+    }
+
+    def rows(merged: bool) -> list[dict[str, Any]]:
+        table = compiler.table(merged=merged)
+        chosen = table.select("customer_id", **{n: f(table) for n, f in columns.items()})
+        return sorted(chosen.to_pyarrow().to_pylist(), key=lambda r: r["customer_id"])
+
+    assert rows(merged=True) == rows(merged=False)

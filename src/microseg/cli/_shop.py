@@ -107,6 +107,8 @@ def demo(
             f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
             f"{params}; Gamma-Gamma {spend or 'not fitted'}"
         )
+    if result.value_error:
+        console.print(f"[yellow]value models not fitted:[/] {result.value_error}")
     if result.value:
         table = Table(title="value of the planted segments (next 12 months)")
         for column in (

@@ -5,17 +5,21 @@ lowered; :meth:`EventQueries.join` then builds the queries, once everything is k
 
 - aggregates are grouped into passes over the events, one ``group_by(customer_id)`` each:
   an event type with many aggregates gets a pass over its own events, the others share one;
-- each pass (and each mode, and the sequences) reads the events on its own, with a column
-  for each JSON property view and local-time part it uses, computed once per event:
-  parsing JSON and converting time zones cost far more than the comparisons on them;
+  distinct counts are counted apart, from distinct (customer, value) pairs;
+- each part (a pass, a distinct count, a mode, the sequences) reads the events on its own,
+  with a column for each JSON property view and local-time part it uses, computed once per
+  event: parsing JSON and converting time zones cost far more than comparing;
 - all sequences are decided in one pass over the events that match any step, by window
   functions over each customer's events in time order (see ``_sequence_table``): DuckDB
   runs them as partitioned sorts, which spill to disk, unlike the range joins of event
-  pairs they replace.
+  pairs they replace;
+- the parts' per-customer rows are joined to the customers; or, for shops too large for
+  that in DuckDB's memory, merged by one aggregation first, then joined once.
 
-No part shares a derived table with another: Ibis would write it as a common table
-expression, and DuckDB materializes such a table in full (all events before ``as_of``).
-Values from rules reach the backend only as Ibis literals, never as SQL text.
+In the merged plan every large step is an aggregation, a sort or a single join, which DuckDB
+spills to disk: memory stays within its limit at 10M customers. No part shares a derived
+table with another: Ibis would write it as a common table expression, which DuckDB
+materializes in full. Values from rules reach the backend only as Ibis literals.
 """
 
 from __future__ import annotations
@@ -194,33 +198,52 @@ class EventQueries:
 
     # -- the joined table --------------------------------------------------------------------
 
-    def join(self, customers: ir.Table) -> ir.Table:
+    def join(self, customers: ir.Table, *, merged: bool = False) -> ir.Table:
         """``customers`` joined with every registered aggregate, mode and sequence column.
 
-        Each part (a pass of aggregates, a mode, the sequences) reads the events on its own,
-        from the events table itself: parts that shared one derived table would make Ibis
-        write it as a common table expression, which DuckDB materializes in full.
+        Each part (a pass of aggregates, a distinct count, a mode, the sequences) reads the
+        events on its own, from the events table itself: parts that shared one derived
+        table would make Ibis write it as a common table expression, which DuckDB
+        materializes in full. The parts are joined to the customers one by one, the
+        fastest plan; or, with ``merged``, stacked and merged per customer by one more
+        aggregation, then joined once. The joins of a chain keep their hash tables at
+        once: at 10M customers five of them no longer fit DuckDB's memory (not even on
+        parts already materialized), while the merging aggregation spills to disk.
         """
+        parts = self._parts_tables()
         base = customers
-        for kinds, specs in self._passes():
-            uses = [(spec.events, spec.reads) for spec in specs.values()]
-            rows = self._rows(kinds, uses)
-            typed = kinds is None or len(kinds) > 1
-            agg = rows.group_by("customer_id").aggregate(
-                **{name: self._reduce(rows, spec, typed=typed) for name, spec in specs.items()}
-            )
-            base = base.left_join(agg, "customer_id").drop("customer_id_right")
-        fills = {k: v for k, v in self._defaults.items() if v is not None}
+        if merged and len(parts) > 1:
+            base = base.left_join(_merge(parts), "customer_id").drop("customer_id_right")
+        else:
+            for part in parts:
+                base = base.left_join(part, "customer_id").drop("customer_id_right")
+        fills: dict[str, Any] = {k: v for k, v in self._defaults.items() if v is not None}
+        fills |= dict.fromkeys(self._sequences, False)
         if fills:
             base = base.mutate(**{k: base[k].fill_null(v) for k, v in fills.items()})
-        for name, spec in self._modes.items():
-            top = self._mode(spec).rename({name: "_v"})
-            base = base.left_join(top, "customer_id").drop("customer_id_right")
-        if self._sequences:
-            holds = self._sequence_table()
-            base = base.left_join(holds, "customer_id").drop("customer_id_right")
-            base = base.mutate(**{name: base[name].fill_null(False) for name in self._sequences})
         return base
+
+    def _parts_tables(self) -> list[ir.Table]:
+        """Per-customer tables (customer_id and their columns) of every registered read."""
+        parts: list[ir.Table] = []
+        for kinds, specs in self._passes():
+            typed = kinds is None or len(kinds) > 1
+            distinct = {n: s for n, s in specs.items() if s.agg == "distinct" and s.prop}
+            plain = {n: s for n, s in specs.items() if n not in distinct}
+            if plain:
+                rows = self._rows(kinds, [(spec.events, spec.reads) for spec in plain.values()])
+                parts.append(
+                    rows.group_by("customer_id").aggregate(
+                        **{n: self._reduce(rows, spec, typed=typed) for n, spec in plain.items()}
+                    )
+                )
+            for name, spec in distinct.items():
+                parts.append(self._distinct(kinds, spec, typed=typed).rename({name: "_n"}))
+        for name, spec in self._modes.items():
+            parts.append(self._mode(spec).rename({name: "_v"}))
+        if self._sequences:
+            parts.append(self._sequence_table())
+        return parts
 
     def _passes(self) -> list[tuple[frozenset[str] | None, dict[str, _Aggregate]]]:
         """The aggregates grouped into passes over the events: (event types read, specs).
@@ -343,15 +366,28 @@ class EventQueries:
         cond = self._matches(ev, spec.events, typed=typed)
         if spec.agg == "count" or spec.prop is None:
             return ev.count(where=cond)
-        view = "str" if spec.agg == "distinct" else "float"
-        column, kind = self._property(ev, spec.prop, view)
-        if spec.agg == "distinct":
-            return column.nunique(where=cond)
+        column, kind = self._property(ev, spec.prop, "float")
         if kind != "timestamp":
             column = column.cast("float64")
         reducer = {"sum": "sum", "avg": "mean", "min": "min", "max": "max"}[spec.agg]
         result: ir.Scalar = getattr(column, reducer)(where=cond)
         return result
+
+    def _distinct(self, kinds: frozenset[str] | None, spec: _Aggregate, *, typed: bool) -> ir.Table:
+        """Distinct values per customer among matching events, as (customer_id, _n).
+
+        Distinct (customer, value) pairs, then counted: at 10M customers, a pass over all
+        events with ``count(DISTINCT ...)`` among its aggregates ran out of DuckDB's memory;
+        these two plain aggregations spill.
+        """
+        assert spec.prop is not None
+        ev = self._rows(kinds, [(spec.events, spec.reads)])
+        column, _ = self._property(ev, spec.prop, "str")
+        chosen = ev.filter(self._matches(ev, spec.events, typed=typed)).select(
+            "customer_id", _v=column
+        )
+        pairs = chosen.filter(chosen._v.notnull()).distinct()
+        return pairs.group_by("customer_id").aggregate(_n=pairs.count())
 
     def _mode(self, spec: _Aggregate) -> ir.Table:
         """Most frequent value per customer among matching events; ties: the smallest."""
@@ -473,6 +509,27 @@ def _offsets(zone: str, until: int) -> tuple[tuple[datetime, int], ...]:
             periods.append((high, offset(high)))
         moment = later
     return tuple(periods)
+
+
+def _merge(parts: list[ir.Table]) -> ir.Table:
+    """One row per customer with every part's columns.
+
+    Each part has one row per customer and columns of its own: the parts' rows are stacked
+    (with nulls for the other parts' columns), and the maximum of a column per customer is
+    its part's value. Plain columns keep the aggregation's state in DuckDB's spillable hash
+    table; ``any_value`` of one struct per part was faster but kept its state outside it and
+    ran out of memory at 10M customers.
+    """
+    types = {c: t for part in parts for c, t in part.schema().items() if c != "customer_id"}
+    aligned = [
+        part.select(
+            "customer_id",
+            **{c: part[c] if c in part.columns else ibis.null(t) for c, t in types.items()},
+        )
+        for part in parts
+    ]
+    rows = ibis.union(*aligned, distinct=False)
+    return rows.group_by("customer_id").aggregate(**{c: rows[c].max() for c in types})
 
 
 def _kinds(kinds: Iterable[str]) -> frozenset[str] | None:

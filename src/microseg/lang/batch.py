@@ -102,9 +102,14 @@ class BatchCompiler:
 
     # -- the joined table ------------------------------------------------------------------
 
-    def table(self) -> ir.Table:
-        """The customers joined with everything the rules read from the events."""
-        return self._events.join(self.customers)
+    def table(self, *, merged: bool = False) -> ir.Table:
+        """The customers joined with everything the rules read from the events.
+
+        ``merged`` merges the per-customer results by one aggregation before joining them
+        to the customers: slower, but it spills where the plain joins run out of memory
+        (see :meth:`~microseg.lang._batch_events.EventQueries.join`).
+        """
+        return self._events.join(self.customers, merged=merged)
 
     # -- rules ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import Store
 from microseg.traits import TraitCatalog
+from microseg.traits._compute import create_result
 
 __all__ = ["SegmentRun", "evaluate_profile", "evaluate_segments"]
 
@@ -83,11 +84,11 @@ def evaluate_segments(
         cuts=cuts,
     )
     lowered = {name: compiler.segment(name) for name in names}
-    joined = compiler.table()
-    result = joined.select("customer_id", **{name: f(joined) for name, f in lowered.items()})
-    # dropped, then created: ``overwrite=True`` would write every row twice (a copy)
-    store.ibis.drop_table(RESULT_TABLE, database=("temp", "main"), force=True)
-    store.ibis.create_table(RESULT_TABLE, result, temp=True)
+
+    def result(joined: ir.Table) -> ir.Table:
+        return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
+
+    create_result(store, RESULT_TABLE, compiler, result)
     sizes = store.membership_sizes(RESULT_TABLE, names)
     total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
     versions = {name: definition_version(catalog.definitions[name]) for name in names}

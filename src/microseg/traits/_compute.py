@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import ibis.expr.types as ir
 from pydantic import BaseModel
 
@@ -75,11 +77,11 @@ def compute_traits(
         cuts=cuts,
     )
     lowered = {name: compiler.trait(name) for name in names}
-    joined = compiler.table()
-    result = joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
-    # dropped, then created: ``overwrite=True`` would write every row twice (a copy)
-    store.ibis.drop_table(RESULT_TABLE, database=("temp", "main"), force=True)
-    store.ibis.create_table(RESULT_TABLE, result, temp=True)
+
+    def result(joined: ir.Table) -> ir.Table:
+        return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
+
+    create_result(store, RESULT_TABLE, compiler, result)
     types: dict[str, str] = {n: traits.definitions[n].type for n in names}
     summary = store.trait_summary(RESULT_TABLE, types)
     total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
@@ -90,6 +92,29 @@ def compute_traits(
     return TraitRun(
         clock.as_of, total, summary, round(time.perf_counter() - started, 3), save, cuts
     )
+
+
+def create_result(
+    store: Store,
+    name: str,
+    compiler: BatchCompiler,
+    select: Callable[[ir.Table], ir.Table],
+) -> None:
+    """Create the temporary table ``name`` from ``select`` of the compiler's joined table.
+
+    The plain plan joins the per-customer results to the customers, the fastest; when
+    DuckDB runs out of memory on it (at about 10M customers with the default 1 GB), the
+    merged plan, which spills to disk, is used instead. The table is dropped, then
+    created: ``overwrite=True`` would write every row twice (a copy).
+    """
+    for merged in (False, True):
+        store.ibis.drop_table(name, database=("temp", "main"), force=True)
+        try:
+            store.ibis.create_table(name, select(compiler.table(merged=merged)), temp=True)
+            return
+        except duckdb.OutOfMemoryException:
+            if merged:
+                raise
 
 
 def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
