@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import numpy as np
+import pyarrow as pa
 
 from microseg._time import AsOf
 from microseg.config import WorkspaceConfig
@@ -14,7 +17,11 @@ from microseg.errors import WorkspaceError
 from microseg.lang import (
     BUILTIN_EVENT_TYPES,
     Clock,
+    ClusterLookup,
+    ClusterRule,
+    ClusterSource,
     Problem,
+    Rule,
     RuleError,
     Schema,
     SegmentDefinition,
@@ -22,8 +29,9 @@ from microseg.lang import (
     TraitRule,
     children,
 )
+from microseg.lang._clusters import cluster_column
 from microseg.lang._explain import Explanation, explain
-from microseg.lang._expr import ModelExpr
+from microseg.lang._expr import CaseExpr, ModelExpr, TraitExpr
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments import (
     Grid,
@@ -74,21 +82,97 @@ class AnalysisMixin:
 
         def model_scores(self, clock: Clock, wanted: list[ModelExpr]) -> Any: ...
 
-    def _inputs(self, clock: Clock, as_of: AsOf | None, *, models: bool = False) -> dict[str, Any]:
+    def _inputs(
+        self,
+        clock: Clock,
+        as_of: AsOf | None,
+        *,
+        models: bool = False,
+        runs: Iterable[str | int] = (),
+    ) -> dict[str, Any]:
         """What every batch evaluation reads: customers as of, events, clock, types.
 
         With ``models``, the customers carry the value-model outputs that the traits use,
-        scored at the clock's ``as_of`` with the stored fit (when there is one).
+        scored at the clock's ``as_of`` with the stored fit (when there is one). For each
+        discovery run in ``runs`` (those ``cluster:`` nodes read), they carry the cluster
+        the run's assigner gives each customer at ``as_of``.
         """
-        customers = self.customers(as_of=clock.as_of if as_of is not None else None)
+        customers = self.customers(as_of=_instant(clock) if as_of is not None else None)
         if models:
             customers = self._with_model_columns(customers, clock)
+        lookup = self._cluster_lookup()
+        for source in {s.run_id: s for s in map(lookup, runs)}.values():
+            customers = self._with_cluster_column(customers, clock, as_of, source)
         return {
             "customers": customers,
             "events": self.events(),
             "clock": clock,
             "attribute_types": self.attribute_types(),
+            "clusters": lookup,
         }
+
+    def _cluster_lookup(self) -> ClusterLookup:
+        """Stored discovery runs by name or id, each loaded once (for ``cluster:`` nodes)."""
+        loaded: dict[str, ClusterSource] = {}
+
+        def lookup(run: str | int) -> ClusterSource:
+            key = str(run)
+            if key not in loaded:
+                from microseg.discover import load_assigner
+
+                loaded[key] = load_assigner(self.store, run)
+            return loaded[key]
+
+        return lookup
+
+    def _with_cluster_column(
+        self, customers: ibis.Table, clock: Clock, as_of: AsOf | None, source: ClusterSource
+    ) -> ibis.Table:
+        """``customers`` with the cluster of each in ``source``'s run, assigned at ``as_of``.
+
+        The run's features (traits and attributes) are computed at the clock's ``as_of``,
+        then assigned in numpy by the run's assigner: the per-profile evaluator asks the
+        same assigner for one profile.
+        """
+        catalog = self.traits()
+        missing = [t for t in source.traits if t not in catalog.definitions]
+        if missing:
+            raise WorkspaceError(
+                f"discovery run {source.name!r} uses the trait {missing[0]!r}, "
+                "which this workspace does not define now",
+                hint="fit the value models again (or restore the trait), or discover again",
+            )
+        inner = _cluster_runs([], None, catalog, source.traits)
+        lookup = self._cluster_lookup()
+        if any(lookup(run).run_id == source.run_id for run in inner):
+            raise WorkspaceError(
+                f"discovery run {source.name!r} clusters on a trait that tests its own clusters"
+            )
+        if source.traits:
+            compute_traits(
+                self.store,
+                catalog,
+                list(source.traits),
+                **self._inputs(clock, as_of, models=True, runs=inner),
+                save=False,
+            )
+            traits = self.store.table("_trait_eval").to_pyarrow()
+        else:
+            traits = customers.select("customer_id").to_pyarrow()
+        people = self.customers(as_of=_instant(clock) if as_of is not None else None)
+        attributes = people.select("customer_id", *source.attributes).to_pyarrow()
+        labels = source.assign_table(traits, attributes)
+        column = cluster_column(source.run_id)
+        assigned = ibis.memtable(
+            pa.table(
+                {
+                    "_cluster_customer": traits.column("customer_id"),
+                    column: pa.array(np.asarray(labels, dtype=np.int64)),
+                }
+            )
+        )
+        joined = customers.left_join(assigned, customers.customer_id == assigned._cluster_customer)
+        return joined.drop("_cluster_customer")
 
     def _with_model_columns(self, customers: ibis.Table, clock: Clock) -> ibis.Table:
         wanted = {
@@ -134,7 +218,18 @@ class AnalysisMixin:
             attributes=self.attribute_types(),
             traits=self.traits().types(),
             event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
+            clusters=self._cluster_names(),
         )
+
+    def _cluster_names(self) -> dict[str, dict[int, str]]:
+        """Each stored discovery run's name and id (as text) -> its clusters (id -> name)."""
+        lookup = self._cluster_lookup()
+        found: dict[str, dict[int, str]] = {}
+        rows = self.store.fetchall("SELECT run_id FROM discovery_runs WHERE assigner IS NOT NULL")
+        for (run_id,) in rows:
+            source = lookup(int(run_id))
+            found[str(source.run_id)] = found[source.name] = dict(source.clusters)
+        return found
 
     def traits(self) -> TraitCatalog:
         """The built-in traits and those in ``traits/*.yaml``: with ``spend_share_<category>``
@@ -166,11 +261,12 @@ class AnalysisMixin:
         if unknown:
             raise RuleError([Problem("traits", f"unknown trait {unknown[0]!r}")])
         clock = self.clock(as_of)
+        runs = _cluster_runs([], None, catalog, chosen)
         return compute_traits(
             self.store,
             catalog,
             chosen,
-            **self._inputs(clock, as_of, models=True),
+            **self._inputs(clock, as_of, models=True, runs=runs),
             save=save,
         )
 
@@ -186,6 +282,7 @@ class AnalysisMixin:
             clock,
             cuts=self.score_cuts(clock),
             models=self._model_scorer(clock),
+            clusters=self._cluster_lookup(),
         )
 
     def score_cuts(self, clock: Clock) -> dict[str, list[float]]:
@@ -204,7 +301,7 @@ class AnalysisMixin:
         return compute_cuts(
             catalog,
             list(catalog.definitions),
-            customers=self.customers(as_of=clock.as_of),
+            customers=self.customers(as_of=_instant(clock)),
             events=self.events(),
             clock=clock,
             attribute_types=self.schema().attributes,
@@ -243,14 +340,16 @@ class AnalysisMixin:
         catalog = self.validate_segments(names)
         chosen = list(names) if names else sorted(catalog.definitions)
         clock = self.clock(as_of)
+        traits = self.traits()
+        runs = _cluster_runs([SegmentRule(segment=n) for n in chosen], catalog, traits)
         return evaluate_segments(
             self.store,
             catalog,
             chosen,
-            **self._inputs(clock, as_of, models=_uses_traits(catalog, chosen)),
+            **self._inputs(clock, as_of, models=_uses_traits(catalog, chosen), runs=runs),
             save=save,
             evaluated_at=self.now(),
-            traits=self.traits(),
+            traits=traits,
             cuts=self.score_cuts(clock) if _uses_traits(catalog, chosen) else {},
         )
 
@@ -263,7 +362,7 @@ class AnalysisMixin:
     def profile(self, customer_id: str, *, as_of: AsOf | None = None) -> Profile:
         """One customer's attributes at ``as_of`` and events before it, for the interpreter."""
         clock = self.clock(as_of)
-        customers = self.customers(as_of=clock.as_of if as_of is not None else None)
+        customers = self.customers(as_of=_instant(clock) if as_of is not None else None)
         rows = customers.filter(customers.customer_id == customer_id).to_pyarrow().to_pylist()
         if not rows:
             raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
@@ -294,6 +393,7 @@ class AnalysisMixin:
             traits=self.traits(),
             cuts=self.score_cuts(clock),
             models=self._model_scorer(clock),
+            clusters=self._cluster_lookup(),
         )
 
     def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
@@ -307,6 +407,7 @@ class AnalysisMixin:
             trait_definition=self.traits().definitions.__getitem__,
             cuts=self.score_cuts(clock),
             models=self._model_scorer(clock),
+            clusters=self._cluster_lookup(),
         )
         definition = catalog.definitions[name]
         own = explain(evaluator, definition.rule, "rule")
@@ -331,11 +432,13 @@ class AnalysisMixin:
         names = [edited.name, *([definition.name] if current else [])]
         catalog.check(self.schema(), names)
         clock = self.clock(as_of)
+        traits = self.traits()
+        runs = _cluster_runs([SegmentRule(segment=n) for n in names], catalog, traits)
         run = evaluate_segments(
             self.store,
             catalog,
             names,
-            **self._inputs(clock, as_of, models=True),
+            **self._inputs(clock, as_of, models=True, runs=runs),
             save=False,
             traits=self.traits(),
             cuts=self.score_cuts(clock),
@@ -372,10 +475,12 @@ class AnalysisMixin:
         if used:
             catalog.check(schema, used)
         clock = self.clock(as_of)
+        rules = [SegmentRule(segment=n) for n in used]
+        runs = _cluster_runs(rules, catalog, self.traits(), [d.name for d in dims])
         return build_grid(
             catalog,
             dims,
-            **self._inputs(clock, as_of, models=True),
+            **self._inputs(clock, as_of, models=True, runs=runs),
             min_size=min_size,
             trait_definition=self.traits().definitions.__getitem__,
             cuts=self.score_cuts(clock),
@@ -411,3 +516,54 @@ def _uses_traits(catalog: SegmentCatalog, names: Sequence[str]) -> bool:
                 pending.append(rule.segment)
             stack.extend(children(rule))
     return False
+
+
+def _instant(clock: Clock) -> datetime:
+    """The clock's ``as_of`` as an aware instant (a naive one would be read as local time)."""
+    return clock.as_of.replace(tzinfo=UTC)
+
+
+def _cluster_runs(
+    rules: Iterable[Rule],
+    catalog: SegmentCatalog | None,
+    traits: TraitCatalog,
+    trait_names: Iterable[str] = (),
+) -> set[str | int]:
+    """The discovery runs that ``cluster:`` nodes read, in ``rules`` and what they use.
+
+    Followed: referenced segments (with parents) and traits (``case`` rows of their
+    definitions, and the traits those read), as well as the traits named in ``trait_names``.
+    """
+    found: set[str | int] = set()
+    seen_segments: set[str] = set()
+    seen_traits: set[str] = set()
+    stack: list[Rule] = list(rules)
+
+    def add_trait(name: str) -> None:
+        if name in seen_traits or name not in traits.definitions:
+            return
+        seen_traits.add(name)
+        for node in walk_expr(traits.definitions[name].value):
+            if isinstance(node, CaseExpr):
+                stack.extend(row.when for row in node.case)
+            elif isinstance(node, TraitExpr):
+                add_trait(node.trait)
+
+    for name in trait_names:
+        add_trait(name)
+    while stack:
+        rule = stack.pop()
+        if isinstance(rule, ClusterRule):
+            found.add(rule.cluster.run)
+        elif (
+            isinstance(rule, SegmentRule)
+            and catalog is not None
+            and rule.segment in catalog.definitions
+            and rule.segment not in seen_segments
+        ):
+            seen_segments.add(rule.segment)
+            stack.append(catalog.full_rule(rule.segment))
+        elif isinstance(rule, TraitRule):
+            add_trait(rule.trait)
+        stack.extend(children(rule))
+    return found

@@ -244,7 +244,7 @@ value:                      # customer value models (microseg clv; docs/value.md
 
 store:
   path: microseg.duckdb
-  memory_limit: 1GB
+  memory_limit: 1GB         # the database's working memory; about 8GB for 10 million customers
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,17 @@ def test_invalid_segment_lists_every_problem(demo: Path) -> None:
     finally:
         bad.unlink()
         typo.unlink()
+
+
+def test_out_of_memory_says_which_setting_to_raise(demo: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "small-memory"
+    shutil.copytree(demo, copy)
+    config = copy / "microseg.yaml"
+    config.write_text(config.read_text().replace("memory_limit: 1GB", "memory_limit: 3MB"))
+    before = run("-w", str(copy), "status", "--json")
+    failed = run("-w", str(copy), "segment", "evaluate", "--as-of", "2026-10-31")
+    assert failed.returncode == 1
+    assert "ran out of the memory it may use" in failed.stderr
+    assert "memory_limit" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert run("-w", str(copy), "status", "--json").stdout == before.stdout

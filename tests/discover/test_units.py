@@ -7,8 +7,10 @@ import pyarrow as pa
 import pytest
 
 from microseg.discover import (
+    BisectingKMeansClusters,
     DiscoveryError,
     GaussianMixtureClusters,
+    HDBSCANClusters,
     KMeansClusters,
     build_features,
     merge_small,
@@ -23,7 +25,9 @@ def _blobs(seed: int = 0) -> np.ndarray:
     ]
 
 
-@pytest.mark.parametrize("model", [KMeansClusters, GaussianMixtureClusters])
+@pytest.mark.parametrize(
+    "model", [KMeansClusters, GaussianMixtureClusters, BisectingKMeansClusters]
+)
 def test_estimator_contract_and_k_choice(model: type[KMeansClusters]) -> None:
     estimator = model(min_clusters=2, max_clusters=6, random_state=3)
     assert estimator.fit(_blobs()) is estimator
@@ -46,6 +50,52 @@ def test_same_seed_same_labels() -> None:
     a = KMeansClusters(random_state=5).fit(_blobs()).labels_
     b = KMeansClusters(random_state=5).fit(_blobs()).labels_
     assert a.tolist() == b.tolist()
+
+
+def _noisy_blobs() -> np.ndarray:
+    rng = np.random.RandomState(1)
+    return np.r_[_blobs(), rng.uniform([15, -15], [25, -5], (12, 2))]  # sparse, apart
+
+
+def test_hdbscan_contract_noise_and_radii() -> None:
+    X = _noisy_blobs()
+    model = HDBSCANClusters(min_cluster_size=20, random_state=0)
+    assert not hasattr(model, "labels_")
+    assert model.fit(X) is model
+    assert model.n_clusters_ == 3
+    assert (model.labels_[:180] >= 0).mean() > 0.95  # the blobs
+    assert (model.labels_[180:] == -1).all()  # too few and too sparse for a cluster
+    assert model.cluster_centers_.shape == (3, 2)
+    assert np.isfinite(model.radii_).all()
+    assert model.predict(np.array([[100.0, 100.0]])).tolist() == [-1]
+    with pytest.raises(DiscoveryError, match="'min_cluster_size' parameter of HDBSCANClusters"):
+        HDBSCANClusters(min_cluster_size=1).fit(X)
+
+
+def test_hdbscan_on_a_sample_labels_everyone_the_same_way_each_time() -> None:
+    X = np.tile(_noisy_blobs(), (3, 1)) + np.random.RandomState(2).normal(0, 0.05, (576, 2))
+    a = HDBSCANClusters(min_cluster_size=60, sample_size=200, random_state=4).fit(X)
+    b = HDBSCANClusters(min_cluster_size=60, sample_size=200, random_state=4).fit(X)
+    assert a.labels_.shape == (576,)
+    assert a.n_clusters_ == 3
+    assert a.labels_.tolist() == b.labels_.tolist()
+
+
+def test_hdbscan_without_dense_region_is_one_cluster() -> None:
+    X = np.random.RandomState(0).uniform(size=(30, 2))
+    model = HDBSCANClusters(min_cluster_size=50).fit(X)
+    assert model.n_clusters_ == 1
+    assert set(model.labels_.tolist()) == {0}
+
+
+def test_radius_reproduces_the_noise_it_was_fitted_on() -> None:
+    from microseg.discover._cluster import fit_radii
+
+    X = np.r_[np.zeros((1, 1)), np.arange(1, 11).reshape(-1, 1) / 10, [[3.0], [4.0]]]
+    labels = np.r_[np.zeros(11, dtype=int), [-1, -1]]
+    radii = fit_radii(X, labels, np.zeros((1, 1)))
+    assert radii.tolist() == [1.0]  # the farthest member; both noise points beyond
+    assert fit_radii(X, np.zeros(13, dtype=int), np.zeros((1, 1))).tolist() == [np.inf]
 
 
 def test_small_clusters_merge_into_nearest_sibling() -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
 from microseg.discover import discover, list_runs, load_run, save_cluster
+from microseg.discover._storage import resolve_run
 
 __all__ = ["discover_app"]
 
@@ -23,7 +24,9 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 def run(
     ctx: typer.Context,
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    method: str = typer.Option("kmeans", "--method", help="kmeans or gmm."),
+    method: str = typer.Option(
+        "kmeans", "--method", help="kmeans, gmm, bisecting or hdbscan (density, with noise)."
+    ),
     macro: str = typer.Option(
         "lifecycle_stage", "--macro", help="Text trait or attribute for level 1, or 'none'."
     ),
@@ -38,6 +41,8 @@ def run(
     max_k: int = typer.Option(8, "--max-k", help="Most micro clusters per macro segment."),
     min_size: int = typer.Option(50, "--min-size", help="Smaller clusters are merged."),
     seed: int = typer.Option(0, "--seed"),
+    refits: int = typer.Option(3, "--refits", help="Refits on subsamples for stability."),
+    name: str = typer.Option(None, "--name", help="Run name, a slug (default run-<id>)."),
     json_out: bool = _JSON,
 ) -> None:
     """Discover micro-segments at --as-of and store the run."""
@@ -54,6 +59,8 @@ def run(
             max_clusters=max_k,
             min_size=min_size,
             seed=seed,
+            refits=refits,
+            name=name,
         )
     data = result.to_dict()
     if json_out or state(ctx).json:
@@ -71,16 +78,19 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
         emit_json(rows)
         return
     table = Table(title="discovery runs")
-    for column in ("run", "as_of", "created", "method", "customers", "clusters", "stability"):
+    columns = ("id", "name", "as_of", "created", "method", "customers", "clusters")
+    for column in (*columns, "unclustered", "stability"):
         table.add_column(column)
     for r in rows:
         table.add_row(
             str(r["run_id"]),
+            r["name"],
             f"{r['as_of']:%Y-%m-%d %H:%M}",
             f"{r['created_at']:%Y-%m-%d %H:%M}",
             r["method"],
             f"{r['customers']:,}",
             str(r["clusters"]),
+            f"{r['unclustered']:,}",
             "-" if r["stability_ari"] is None else f"{r['stability_ari']:.3f}",
         )
     console.print(table)
@@ -89,12 +99,12 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
 @discover_app.command("show")
 def show(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., metavar="RUN", help="Run id (see `discover list`)."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run name or id (see `discover list`)."),
     json_out: bool = _JSON,
 ) -> None:
-    """A stored run: features, metrics, clusters with names, fidelity and rules."""
+    """A stored run: features, metrics, clusters with names, value, fidelity and rules."""
     with handled(), open_workspace(ctx) as ws:
-        data = load_run(ws, run_id)
+        data = load_run(ws, run)
     if json_out or state(ctx).json:
         emit_json(data)
         return
@@ -104,7 +114,7 @@ def show(
 @discover_app.command("save")
 def save(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., metavar="RUN"),
+    run: str = typer.Argument(..., metavar="RUN", help="Run name or id."),
     cluster: int = typer.Argument(..., metavar="CLUSTER"),
     name: str = typer.Option(..., "--name", help="Segment name (a slug)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
@@ -112,6 +122,7 @@ def save(
 ) -> None:
     """Write a cluster's rule to segments/NAME.yaml."""
     with handled(), open_workspace(ctx) as ws:
+        run_id = resolve_run(ws.store, run)
         path = save_cluster(ws, run_id, cluster, name=name, overwrite=overwrite)
     if json_out or state(ctx).json:
         emit_json({"run_id": run_id, "cluster": cluster, "name": name, "path": str(path)})
@@ -122,29 +133,42 @@ def save(
 def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
     m = data["metrics"]
     stability = "-" if m["stability_ari"] is None else f"{m['stability_ari']:.3f}"
+    unclustered = m.get("unclustered", 0)
     console.print(
-        f"run {data['run_id']} as of {data['as_of']}: {m['clusters']} micro-segments, "
-        f"coverage {m['coverage']:.0%} of {m['customers']:,} customers, "
-        f"stability (ARI) {stability}, {data['seconds']} s"
+        f"run {data.get('name') or '(unsaved)'} (id {data['run_id']}) as of {data['as_of']}: "
+        f"{m['clusters']} micro-segments"
+        + (f" and {unclustered:,} customers unclustered" if unclustered else "")
+        + f", coverage {m['coverage']:.0%} of {m['customers']:,} customers, "
+        f"stability (ARI) {stability}, {data['seconds']} s",
+        highlight=False,
     )
     for note in data["features"]["notes"]:
         console.print(f"  note: {note}", highlight=False)
+    valued = any("clv_12m_total" in c for c in data["clusters"])
     table = Table(title="micro-segments")
-    for column in ("id", "name", "size", "share", "revenue", "precision", "recall"):
+    columns = ["id", "name", "size", "share", "revenue"]
+    columns += ["p_alive", "clv_12m", "clv_12m total"] if valued else []
+    for column in (*columns, "precision", "recall"):
         table.add_column(column, overflow="fold")
     for c in data["clusters"]:
-        table.add_row(
-            str(c["id"]),
-            c["name"],
-            f"{c['size']:,}",
-            f"{c['share']:.1%}",
-            f"{c['revenue']:,.0f}",
-            f"{c['precision']:.2f}",
-            f"{c['recall']:.2f}",
-        )
+        cells = [str(c["id"]), c["name"], f"{c['size']:,}", f"{c['share']:.1%}"]
+        cells.append(f"{c['revenue']:,.0f}")
+        if valued:
+            cells += [
+                _number(c.get("p_alive_mean"), "{:.2f}"),
+                _number(c.get("clv_12m_mean"), "{:,.0f}"),
+                _number(c.get("clv_12m_total"), "{:,.0f}"),
+            ]
+        cells += [_number(c["precision"], "{:.2f}"), _number(c["recall"], "{:.2f}")]
+        table.add_row(*cells)
     console.print(table)
     if rules:
         for c in data["clusters"]:
             top = ", ".join(f"{t['feature']} {t['std_diff']:+.2f}" for t in c["top_features"])
             console.print(f"[bold]{c['id']}[/] {c['name']}: {top}", highlight=False)
-            console.print(f"  rule: {c['rule']}", highlight=False, soft_wrap=True)
+            if c["rule"] is not None:
+                console.print(f"  rule: {c['rule']}", highlight=False, soft_wrap=True)
+
+
+def _number(value: float | None, form: str) -> str:
+    return "-" if value is None else form.format(value)

@@ -54,7 +54,12 @@ class Feature:
 
 @dataclass
 class FeatureMatrix:
-    """Customers x features: raw values (NaN for missing) and the standardized matrix."""
+    """Customers x features: raw values (NaN for missing) and the standardized matrix.
+
+    ``fill``, ``center`` and ``scale`` hold, per feature, the imputed value (after
+    ``log1p`` where used), the mean and the standard deviation that standardized it: what a
+    :class:`~microseg.discover.ClusterAssigner` needs to encode a new customer the same way.
+    """
 
     customer_ids: np.ndarray[Any, Any]
     features: list[Feature]
@@ -63,6 +68,9 @@ class FeatureMatrix:
     missing: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sensitive_used: list[str] = field(default_factory=list)
+    fill: list[float] = field(default_factory=list)
+    center: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -162,7 +170,7 @@ def _encode(
         number = np.round(np.array([np.nan if v is None else float(v) for v in values]), 9)
         return [(Feature(name, source, name, "number"), number)]
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        sets = [{str(x).lower() for x in v} if v else set() for v in values]
+        sets = [{str(x).lower() for x in v if x is not None} if v else set() for v in values]
         levels = _top_levels(x for s in sets for x in s)
         return [
             (
@@ -221,27 +229,42 @@ def _finish(
             feature = Feature(feature.name, feature.source, feature.field, feature.kind, None, True)
         kept.append((feature, raw))
     transformed = [_transform(f, raw) for f, raw in kept]
-    keep = _drop_duplicates([f for f, _ in kept], transformed, notes)
+    keep = _drop_duplicates([f for f, _ in kept], [t for t, _ in transformed], notes)
     features = [kept[i][0] for i in keep]
     missing = {f.name: missing[f.name] for f in features if f.name in missing}
     raw_matrix = np.column_stack([kept[i][1] for i in keep])
-    matrix = np.column_stack([transformed[i] for i in keep])
+    matrix = np.column_stack([transformed[i][0] for i in keep])
+    center = matrix.mean(axis=0)
     std = matrix.std(axis=0)
-    scaled = (matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    scale = np.where(std > 0, std, 1.0)
+    scaled = (matrix - center) / scale
     if missing:
         notes.append(
             "imputed missing values with the median: "
             + ", ".join(f"{k} ({v})" for k, v in missing.items())
         )
-    return FeatureMatrix(ids, features, raw_matrix, scaled, missing, notes, sensitive_used)
+    return FeatureMatrix(
+        ids,
+        features,
+        raw_matrix,
+        scaled,
+        missing,
+        notes,
+        sensitive_used,
+        fill=[transformed[i][1] for i in keep],
+        center=center.tolist(),
+        scale=scale.tolist(),
+    )
 
 
-def _transform(feature: Feature, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _transform(feature: Feature, raw: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], float]:
+    """The column as clustered (``log1p`` where chosen, gaps imputed) and the imputed value."""
     values = np.log1p(raw) if feature.log else raw.copy()
     gaps = np.isnan(values)
+    fill = float(np.median(values[~gaps]))
     if gaps.any():
-        values[gaps] = float(np.median(values[~gaps]))
-    return values
+        values[gaps] = fill
+    return values, fill
 
 
 def _drop_duplicates(

@@ -6,13 +6,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
 from microseg._time import AsOf
-from microseg.discover._cluster import make_model
+from microseg.discover._assign import (
+    MISSING,
+    UNCLUSTERED,
+    Centroid,
+    ClusterAssigner,
+    Encoder,
+    label_rows,
+    squared_radii,
+)
+from microseg.discover._cluster import METHODS, fit_radii, make_model
 from microseg.discover._describe import distinguishing, make_name
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import FeatureMatrix, build_features
@@ -21,15 +31,19 @@ from microseg.discover._rules import surrogate_rule
 if TYPE_CHECKING:
     from microseg.workspace import Workspace
 
-__all__ = ["DiscoveryRun", "discover"]
+__all__ = ["DiscoveryRun", "discover", "merge_small"]
 
 Array = np.ndarray[Any, Any]
-MISSING = "(missing)"
+MacroSource = tuple[Literal["trait", "attribute"], str]
 
 
 @dataclass
 class DiscoveryRun:
-    """The result of :func:`discover`: parameters, features, metrics, clusters, assignments."""
+    """The result of :func:`discover`: parameters, features, metrics, clusters, assignments.
+
+    ``labels`` holds each customer's cluster (0: unclustered, in density runs) and
+    ``assigner`` places new customers the same way (:class:`ClusterAssigner`).
+    """
 
     as_of: datetime
     params: dict[str, Any]
@@ -40,15 +54,18 @@ class DiscoveryRun:
     customer_ids: Array
     labels: Array
     macro_labels: Array
+    assigner: ClusterAssigner
     run_id: int | None = None
+    name: str | None = None
     created_at: datetime | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything but the assignments, JSON-ready."""
+        """Everything but the assignments and the assigner, JSON-ready."""
         return {
             "run_id": self.run_id,
+            "name": self.name,
             "as_of": self.as_of.isoformat() + "Z",
             "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
             "seconds": round(self.seconds, 2),
@@ -75,37 +92,53 @@ def discover(
     min_size: int = 50,
     seed: int = 0,
     refits: int = 3,
+    name: str | None = None,
     save: bool = True,
 ) -> DiscoveryRun:
     """Discover micro-segments: clusters inside each macro segment, named and ruled.
 
     Parameters
     ----------
+    method:
+        ``kmeans``, ``gmm``, ``bisecting`` or ``hdbscan`` (density: finds k itself and
+        leaves customers in no dense region in cluster 0, ``unclustered``).
     macro:
         A text trait or attribute giving the macro segments (default ``lifecycle_stage``);
         ``None`` clusters everyone in one level.
     traits, attributes:
-        The features (default: numeric and boolean traits, psychographic attributes).
+        The features (default: numeric and boolean traits but scores and value-model
+        outputs, psychographic attributes).
     allow_sensitive:
         Sensitive attributes (``sensitive`` in microseg.yaml) named in ``attributes`` on
         purpose; the request is recorded in the run.
     min_size:
         Clusters smaller than this are merged into their nearest sibling.
+    name:
+        The run's name, a slug unique in the workspace (default ``run-<id>``).
     save:
-        Store the run and its assignments in the workspace (``discovery_runs``).
+        Store the run, its assignments and its assigner in the workspace.
 
     Examples
     --------
-    >>> run = discover(ws, as_of="2026-10-31", seed=1)                     # doctest: +SKIP
+    >>> run = discover(ws, as_of="2026-10-31", seed=1, name="q4")           # doctest: +SKIP
     >>> [(c["id"], c["name"], c["size"]) for c in run.clusters]          # doctest: +SKIP
     """
+    from microseg.discover._storage import check_name, store_run
+
     started = time.perf_counter()
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
         raise DiscoveryError(f"min_size must be an int >= 1, got {min_size!r}", where="min_size")
+    if method not in METHODS:
+        raise DiscoveryError(
+            f"unknown method {method!r}", where="method", hint=f"use one of {sorted(METHODS)}"
+        )
+    if name is not None:
+        check_name(ws.store, name, stored=save)
     moment = ws.as_of(as_of)  # naive UTC, for the record; the store reads ``as_of`` itself
-    ws.compute_traits(as_of=as_of, save=False)
+    value_traits = _compute_traits(ws, as_of)
     trait_table = ws.store.table("_trait_eval").to_pyarrow().sort_by("customer_id")
     customers = ws.customers(as_of=as_of).to_pyarrow()
+    macro_source = _macro_source(trait_table, customers, macro)
     matrix = build_features(
         trait_table,
         customers,
@@ -114,9 +147,11 @@ def discover(
         families={str(k): list(v) for k, v in ws.config.families.items()},
         sensitive=ws.config.sensitive,
         allow_sensitive=allow_sensitive,
-        exclude=[macro] if macro else [],
+        exclude=[*([macro] if macro else []), *value_traits],
     )
-    macro_values = _macro_values(trait_table, customers, macro)
+    encoder = Encoder.from_matrix(matrix, macro_source)
+    encoded = encoder.encode_table(trait_table, customers)
+    macro_values = encoder.macro_table(trait_table, customers)
     params = {
         "method": method,
         "macro": macro,
@@ -130,45 +165,49 @@ def discover(
         "seed": seed,
         "refits": refits,
     }
-    labels = np.full(len(macro_values), -1)
-    macros: list[dict[str, Any]] = []
-    stability: list[tuple[float, int]] = []
-    next_id = 1
-    for value in _by_size(macro_values):
-        rows = np.flatnonzero(macro_values == value)
-        local, info = _cluster_macro(
-            matrix.scaled[rows],
-            method=method,
-            n_clusters=n_clusters,
-            min_clusters=min_clusters,
-            max_clusters=max_clusters,
-            min_size=min_size,
-            seed=seed,
-            refits=refits,
-        )
-        for cluster in _by_size(local):
-            labels[rows[local == cluster]] = next_id
-            next_id += 1
-        if info.get("stability_ari") is not None:
-            stability.append((info["stability_ari"], rows.size))
-        macros.append({"macro": value, "size": int(rows.size), **info})
-    clusters = _describe_clusters(matrix, trait_table, macro, macro_values, labels, seed)
-    known = set(customers.column("customer_id").to_pylist())
-    assigned = int(
-        sum(
-            1
-            for cid, lab in zip(matrix.customer_ids, labels, strict=True)
-            if lab > 0 and cid in known
-        )
+    centroids, macros, stability = _micro_clusters(
+        matrix.scaled,
+        encoded,
+        macro_values,
+        method=method,
+        n_clusters=n_clusters,
+        min_clusters=min_clusters,
+        max_clusters=max_clusters,
+        min_size=min_size,
+        seed=seed,
+        refits=refits,
     )
-    weight = sum(n for _, n in stability)
+    placeholder = {c.id: "" for group in centroids.values() for c in group}
+    draft = ClusterAssigner(
+        run_id=0,
+        name=name or "",
+        as_of=moment,
+        clusters=placeholder | {0: UNCLUSTERED},
+        encoder=encoder,
+        centroids=centroids,
+    )
+    # the stored labels are the assigner's answers (docs/discovery.md, step 4)
+    labels = draft.assign_encoded(encoded, macro_values)
+    clusters = _describe_clusters(matrix, trait_table, macro_source, macro_values, labels, seed)
+    assigner = ClusterAssigner(
+        run_id=0,
+        name=name or "",
+        as_of=moment,
+        clusters={c["id"]: c["name"] for c in clusters},
+        encoder=encoder,
+        centroids=centroids,
+    )
+    known = set(customers.column("customer_id").to_pylist())
+    assigned = sum(1 for cid in matrix.customer_ids.tolist() if cid in known)
+    real = [c for c in clusters if c["id"] != 0]
     metrics = {
         "customers": len(known),
         "assigned": assigned,
         "coverage": round(assigned / len(known), 4) if known else 1.0,
-        "clusters": len(clusters),
-        "stability_ari": round(sum(a * n for a, n in stability) / weight, 4) if weight else None,
-        "smallest_cluster": min((c["size"] for c in clusters), default=0),
+        "clusters": len(real),
+        "unclustered": int((labels == 0).sum()),
+        "stability_ari": stability,
+        "smallest_cluster": min((c["size"] for c in real), default=0),
     }
     run = DiscoveryRun(
         as_of=moment,
@@ -180,38 +219,112 @@ def discover(
         customer_ids=matrix.customer_ids,
         labels=labels,
         macro_labels=macro_values,
+        assigner=assigner,
+        name=name,
         created_at=ws.now(),
     )
     run.seconds = time.perf_counter() - started
     if save:
-        from microseg.discover._storage import store_run
-
-        run.run_id = store_run(ws, run)
+        store_run(ws, run)
     return run
 
 
-def _macro_values(traits: Any, customers: Any, macro: str | None) -> Array:
-    n = traits.num_rows
-    if macro is None:
-        return np.array(["all"] * n, dtype=object)
-    if macro in traits.column_names:
-        values = traits.column(macro).to_pylist()
-    elif macro in customers.column_names:
-        lookup = dict(
-            zip(
-                customers.column("customer_id").to_pylist(),
-                customers.column(macro).to_pylist(),
-                strict=True,
-            )
+def _micro_clusters(
+    scaled: Array,
+    encoded: Array,
+    macro_values: Array,
+    *,
+    method: str,
+    n_clusters: int | None,
+    min_clusters: int,
+    max_clusters: int,
+    min_size: int,
+    seed: int,
+    refits: int,
+) -> tuple[dict[str, list[Centroid]], list[dict[str, Any]], float | None]:
+    """Final centroids per macro value (ids from 1, largest macro segment and cluster
+    first), what happened in each macro segment, and the size-weighted stability."""
+    centroids: dict[str, list[Centroid]] = {}
+    macros: list[dict[str, Any]] = []
+    stability: list[tuple[float, int]] = []
+    next_id = 1
+    for value in _by_size(macro_values):
+        rows = np.flatnonzero(macro_values == value)
+        local, info = _cluster_macro(
+            scaled[rows],
+            method=method,
+            n_clusters=n_clusters,
+            min_clusters=min_clusters,
+            max_clusters=max_clusters,
+            min_size=min_size,
+            seed=seed,
+            refits=refits,
         )
-        values = [lookup.get(cid) for cid in traits.column("customer_id").to_pylist()]
+        centers, radii, dropped = _settle(encoded[rows], local, min_size)
+        ids = np.arange(1, len(centers) + 1)
+        sizes = np.bincount(
+            label_rows(encoded[rows], centers, ids, squared_radii(radii)),
+            minlength=len(centers) + 1,
+        )
+        group = []
+        for i in sorted(ids.tolist(), key=lambda i: (-sizes[i], i)):
+            group.append(Centroid(next_id, tuple(centers[i - 1].tolist()), radii[i - 1]))
+            next_id += 1
+        centroids[value] = group
+        if info["stability_ari"] is not None:
+            stability.append((info["stability_ari"], rows.size))
+        info["merged"] += dropped
+        macros.append(
+            {
+                "macro": value,
+                "size": int(rows.size),
+                **info,
+                "clusters": len(group),
+                "unclustered": int(sizes[0]),
+            }
+        )
+    weight = sum(n for _, n in stability)
+    mean = round(sum(a * n for a, n in stability) / weight, 4) if weight else None
+    return centroids, macros, mean
+
+
+def _compute_traits(ws: Workspace, as_of: AsOf | None) -> list[str]:
+    """Compute the traits at ``as_of`` into ``_trait_eval``; return the value-model ones.
+
+    Value-model traits (``p_alive``, ``clv_12m``...) exist once a value model is fitted;
+    they are computed only when a fit calibrated at or before ``as_of`` exists. They
+    describe clusters (docs/discovery.md) and are not features unless named.
+    """
+    from microseg.lang._expr import ModelExpr
+    from microseg.traits import walk_expr
+
+    catalog = ws.traits()
+    modelled = [
+        n
+        for n, d in catalog.definitions.items()
+        if any(isinstance(node, ModelExpr) for node in walk_expr(d.value))
+    ]
+    if modelled and ws.value_fit(as_of=as_of) is None:
+        ws.compute_traits(
+            [n for n in catalog.definitions if n not in modelled], as_of=as_of, save=False
+        )
     else:
-        raise DiscoveryError(
-            f"unknown macro trait or attribute {macro!r}",
-            where="macro",
-            hint="use a text trait such as lifecycle_stage or rfm_group, or none",
-        )
-    return np.array([MISSING if v is None else str(v) for v in values], dtype=object)
+        ws.compute_traits(as_of=as_of, save=False)
+    return modelled
+
+
+def _macro_source(traits: pa.Table, customers: pa.Table, macro: str | None) -> MacroSource | None:
+    if macro is None:
+        return None
+    if macro in traits.column_names:
+        return ("trait", macro)
+    if macro in customers.column_names:
+        return ("attribute", macro)
+    raise DiscoveryError(
+        f"unknown macro trait or attribute {macro!r}",
+        where="macro",
+        hint="use a text trait such as lifecycle_stage or rfm_group, or none",
+    )
 
 
 def _by_size(values: Array) -> list[Any]:
@@ -231,7 +344,7 @@ def _cluster_macro(
     seed: int,
     refits: int,
 ) -> tuple[Array, dict[str, Any]]:
-    """Micro clusters of one macro segment, small ones merged; with stability."""
+    """Micro clusters of one macro segment (``-1``: noise), small ones merged; stability."""
     fits = X.shape[0] // min_size
     if fits < 2 or n_clusters == 1:
         return np.zeros(X.shape[0], dtype=int), {
@@ -246,15 +359,50 @@ def _cluster_macro(
         n_clusters=min(n_clusters, k_max) if n_clusters else None,
         min_clusters=min(min_clusters, k_max),
         max_clusters=k_max,
+        min_size=min_size,
         seed=seed,
     ).fit(X)
-    labels, merged = merge_small(X, model.labels_, min_size)
+    labels = np.asarray(model.labels_).copy()
+    clustered = labels >= 0
+    merged_labels, merged = merge_small(X[clustered], labels[clustered], min_size)
+    labels[clustered] = merged_labels
     return labels, {
         "k": int(model.n_clusters_),
         "scores": {str(k): round(v, 4) for k, v in model.scores_.items()},
         "merged": merged,
-        "stability_ari": _stability(X, model.labels_, method, model.n_clusters_, seed, refits),
+        "stability_ari": _stability(
+            X, model.labels_, method, model.n_clusters_, seed, refits, min_size
+        ),
     }
+
+
+def _settle(X: Array, labels: Array, min_size: int) -> tuple[Array, list[float | None], int]:
+    """Final centroids of one macro segment, their radii, and how many were dropped.
+
+    Centroids are the means of the (merged) clusters; rows then go to the nearest one (and
+    beyond its radius to noise, when the method found noise). A cluster left under
+    ``min_size`` by that reassignment loses its centroid, smallest first, and the rows are
+    placed again.
+    """
+    ids = np.unique(labels[labels >= 0])
+    local = np.searchsorted(ids, labels)
+    local[labels < 0] = -1
+    centers = np.array([X[local == i].mean(axis=0) for i in range(ids.size)])
+    radii = [None if np.isinf(r) else float(r) for r in fit_radii(X, local, centers)]
+    dropped = 0
+    while True:
+        final = label_rows(X, centers, np.arange(1, len(centers) + 1), squared_radii(radii))
+        sizes = np.bincount(final, minlength=len(centers) + 1)[1:]
+        if len(centers) > 1 and sizes.min() < min_size:
+            drop = int(np.argmin(sizes))
+            centers = np.delete(centers, drop, axis=0)
+            radii = radii[:drop] + radii[drop + 1 :]
+            dropped += 1
+        elif any(r is not None for r in radii) and sizes.sum() in (0, X.shape[0]):
+            # noise nowhere, or everyone beyond the radius: no unclustered group here
+            radii = [None] * len(centers)
+        else:
+            return centers, radii, dropped
 
 
 def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
@@ -279,9 +427,10 @@ def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
 
 
 def _stability(
-    X: Array, labels: Array, method: str, k: int, seed: int, refits: int
+    X: Array, labels: Array, method: str, k: int, seed: int, refits: int, min_size: int
 ) -> float | None:
-    """Mean adjusted Rand index between the fit and refits on 80% subsamples."""
+    """Mean adjusted Rand index between the fit and refits on 80% subsamples (noise, in
+    density runs, counts as one more label)."""
     if refits < 1 or k < 2:
         return None
     scores = []
@@ -289,7 +438,12 @@ def _stability(
         rng = np.random.RandomState(seed + 1 + r)
         rows = rng.choice(X.shape[0], int(X.shape[0] * 0.8), replace=False)
         refit = make_model(
-            method, n_clusters=k, min_clusters=1, max_clusters=k, seed=seed + 1 + r
+            method,
+            n_clusters=k,
+            min_clusters=1,
+            max_clusters=k,
+            min_size=max(2, int(min_size * 0.8)),
+            seed=seed + 1 + r,
         ).fit(X[rows])
         scores.append(adjusted_rand_score(labels, refit.predict(X)))
     return round(float(np.mean(scores)), 4)
@@ -297,32 +451,54 @@ def _stability(
 
 def _describe_clusters(
     matrix: FeatureMatrix,
-    traits: Any,
-    macro: str | None,
+    traits: pa.Table,
+    macro: MacroSource | None,
     macro_values: Array,
     labels: Array,
     seed: int,
 ) -> list[dict[str, Any]]:
-    spend = (
-        np.nan_to_num(traits.column("total_spend").to_numpy(zero_copy_only=False).astype(float))
-        if "total_spend" in traits.column_names
-        else np.zeros(labels.size)
-    )
-    macro_source = "trait" if macro and macro in traits.column_names else "attribute"
+    """Size, revenue, value, top features, name and rule of every cluster (0 first)."""
+    spend = _numbers(traits, "total_spend")
+    spend = np.zeros(labels.size) if spend is None else np.nan_to_num(spend)
+    value = _value_columns(traits)
     total_revenue = float(spend.sum())
     clusters = []
     for cluster in sorted(set(labels.tolist())):
         rows = labels == cluster
-        value = macro_values[rows][0]
-        scope = macro_values == value
+        top = distinguishing(matrix.scaled, matrix.raw, matrix.features, rows)
+        revenue = float(spend[rows].sum())
+        entry: dict[str, Any] = {
+            "id": cluster,
+            "macro": None,
+            "name": UNCLUSTERED,
+            "size": int(rows.sum()),
+            "share": round(float(rows.mean()), 4),
+            "revenue": round(revenue, 2),
+            "revenue_share": round(revenue / total_revenue, 4) if total_revenue else None,
+            **_value_summary(value, rows),
+            "top_features": top,
+        }
+        if cluster == 0:  # no rule: select it with a `cluster` node of the rule language
+            entry.update(
+                rule=None,
+                members=None,
+                true_positives=None,
+                cluster_size=entry["size"],
+                precision=None,
+                recall=None,
+            )
+            clusters.append(entry)
+            continue
+        group = macro_values[rows][0]
+        scope = macro_values == group
         scope_rule = None
         if macro is not None:
+            source, field_name = macro
             scope_rule = (
-                {macro_source: macro, "is_null": True}
-                if value == MISSING
-                else {macro_source: macro, "eq": value}
+                {source: field_name, "is_null": True}
+                if group == MISSING
+                else {source: field_name, "eq": group}
             )
-        top = distinguishing(matrix.scaled, matrix.raw, matrix.features, rows)
         rule = surrogate_rule(
             matrix.raw,
             matrix.features,
@@ -333,18 +509,33 @@ def _describe_clusters(
             seed=seed,
         )
         name = make_name(matrix.features, top)
-        revenue = float(spend[rows].sum())
-        clusters.append(
-            {
-                "id": cluster,
-                "macro": value,
-                "name": f"{value}: {name}" if macro else name,
-                "size": int(rows.sum()),
-                "share": round(float(rows.mean()), 4),
-                "revenue": round(revenue, 2),
-                "revenue_share": round(revenue / total_revenue, 4) if total_revenue else None,
-                "top_features": top,
-                **rule.to_dict(),
-            }
-        )
+        entry.update(macro=group, name=f"{group}: {name}" if macro else name, **rule.to_dict())
+        clusters.append(entry)
     return clusters
+
+
+def _numbers(traits: pa.Table, name: str) -> Array | None:
+    if name not in traits.column_names:
+        return None
+    column = traits.column(name).cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _value_columns(traits: pa.Table) -> tuple[Array, Array] | None:
+    """``p_alive`` and ``clv_12m`` when a value model was fitted (else None)."""
+    p_alive, clv = _numbers(traits, "p_alive"), _numbers(traits, "clv_12m")
+    return None if p_alive is None or clv is None else (p_alive, clv)
+
+
+def _value_summary(value: tuple[Array, Array] | None, rows: Array) -> dict[str, Any]:
+    """Mean p_alive, mean and total 12-month CLV of the rows (buyers: others have none)."""
+    if value is None:
+        return {}
+    p_alive, clv = value[0][rows], value[1][rows]
+    p_alive, clv = p_alive[~np.isnan(p_alive)], clv[~np.isnan(clv)]
+    return {
+        "p_alive_mean": round(float(p_alive.mean()), 4) if p_alive.size else None,
+        "clv_12m_mean": round(float(clv.mean()), 2) if clv.size else None,
+        "clv_12m_total": round(float(clv.sum()), 2),
+        "valued": int(clv.size),
+    }

@@ -1,25 +1,117 @@
-"""Discovery runs in the workspace store: ``discovery_runs`` and ``discovery_assignments``."""
+"""Discovery runs in the workspace store: ``discovery_runs`` and ``discovery_assignments``.
+
+A run is found by its name or its id (a number, or text made of digits); names are slugs,
+unique in the workspace, and ``run-<id>`` is the name of a run stored without one.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from microseg.discover._assign import ClusterAssigner
 from microseg.discover._errors import DiscoveryError
 from microseg.lang import parse_definition
 
 if TYPE_CHECKING:
     from microseg.discover._run import DiscoveryRun
+    from microseg.store import Store
     from microseg.workspace import Workspace
 
-__all__ = ["assignments", "list_runs", "load_run", "save_cluster", "store_run"]
+__all__ = [
+    "RunRef",
+    "assignments",
+    "check_name",
+    "list_runs",
+    "load_assigner",
+    "load_run",
+    "resolve_run",
+    "save_cluster",
+    "store_run",
+]
+
+#: A stored run: its name, or its id (an int, or a string of digits).
+RunRef = str | int
+
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DEFAULT_NAME = re.compile(r"run-[0-9]+")
+_NAME_LENGTH = 64
+_SHOWN = 10  # known runs named in an error
+
+
+def check_name(store: Store, name: str, *, stored: bool = True) -> None:
+    """Refuse a run name that is not a slug, looks like an id or a default name, or (when
+    ``stored``) is already taken."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _NAME_LENGTH:
+        raise DiscoveryError(
+            f"run name {name!r} is not a slug",
+            where="name",
+            hint=f"use lowercase letters, digits and dashes (at most {_NAME_LENGTH}), "
+            "e.g. q4-lifecycle",
+        )
+    if name.isdigit():
+        raise DiscoveryError(
+            f"run name {name!r} is a number, which reads as a run id",
+            where="name",
+            hint="add a letter, e.g. q4-lifecycle",
+        )
+    if _DEFAULT_NAME.fullmatch(name):
+        raise DiscoveryError(
+            f"run name {name!r} is reserved: runs without a name are called run-<id>",
+            where="name",
+            hint="choose a name of your own, or leave the name out",
+        )
+    if stored:
+        row = store.fetchone("SELECT run_id FROM discovery_runs WHERE name = $1", [name])
+        if row is not None:
+            raise DiscoveryError(
+                f"a discovery run named {name!r} already exists (run {row[0]})",
+                where="name",
+                hint="choose another name; `microseg discover list` shows the names taken",
+            )
+
+
+def resolve_run(store: Store, run: RunRef) -> int:
+    """The id of the run named or numbered ``run``; a :class:`DiscoveryError` naming the
+    known runs when there is none."""
+    if isinstance(run, bool) or not isinstance(run, str | int):
+        raise DiscoveryError(f"a run is a name or an id, not {run!r}", where="run")
+    by_id = isinstance(run, int) or run.strip().isdigit()
+    if by_id:
+        row = store.fetchone(
+            "SELECT run_id FROM discovery_runs WHERE run_id = $1", [int(str(run).strip())]
+        )
+    else:
+        row = store.fetchone("SELECT run_id FROM discovery_runs WHERE name = $1", [run])
+    if row is not None:
+        return int(row[0])
+    known = store.fetchall(
+        "SELECT run_id, coalesce(name, 'run-' || run_id) FROM discovery_runs "
+        "ORDER BY run_id DESC LIMIT $1",
+        [_SHOWN + 1],
+    )
+    listed = ", ".join(f"{n} ({i})" for i, n in known[:_SHOWN])
+    if len(known) > _SHOWN:
+        listed += ", ..."
+    what = f"no discovery run {int(run)}" if by_id else f"no discovery run named {run!r}"
+    raise DiscoveryError(
+        f"{what}; known runs: {listed}" if known else f"{what}; no run is stored yet",
+        where="run",
+        hint="`microseg discover list` shows them"
+        if known
+        else "run `microseg discover run` first",
+    )
 
 
 def store_run(ws: Workspace, run: DiscoveryRun) -> int:
-    """Store a run and its assignments atomically; return its id."""
+    """Store a run, its assignments and its assigner atomically; return its id.
+
+    The run gets its id here, and its name when it has none (``run-<id>``).
+    """
     store = ws.store
     table = pa.table(
         {
@@ -32,9 +124,15 @@ def store_run(ws: Workspace, run: DiscoveryRun) -> int:
     try:
         with store.transaction():
             run_id = int(store.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM discovery_runs"))
-            run.run_id = run_id
+            name = run.name or f"run-{run_id}"
+            if run.name is not None:
+                check_name(store, run.name)
+            run.run_id, run.name = run_id, name
+            assigner = {**run.assigner.to_dict(), "run_id": run_id, "name": name}
+            run.assigner = ClusterAssigner.from_dict(assigner)
             store.execute(
-                "INSERT INTO discovery_runs VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO discovery_runs (run_id, as_of, created_at, method, customers, "
+                "clusters, run, name, assigner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 [
                     run_id,
                     run.as_of,
@@ -43,6 +141,8 @@ def store_run(ws: Workspace, run: DiscoveryRun) -> int:
                     run.metrics["customers"],
                     run.metrics["clusters"],
                     json.dumps(run.to_dict(), default=str),
+                    name,
+                    json.dumps(assigner),
                 ],
             )
             store.execute(
@@ -56,43 +156,64 @@ def store_run(ws: Workspace, run: DiscoveryRun) -> int:
 
 
 def list_runs(ws: Workspace) -> list[dict[str, Any]]:
-    """Stored runs, newest first: id, as_of, when, method, customers, clusters, stability."""
+    """Stored runs, newest first: id, name, as_of, when, method, customers, clusters,
+    unclustered, stability, coverage."""
     rows = ws.store.fetchall(
-        "SELECT run_id, as_of, created_at, method, customers, clusters, "
+        "SELECT run_id, name, as_of, created_at, method, customers, clusters, "
+        "coalesce(json_extract(run, '$.metrics.unclustered')::BIGINT, 0), "
         "json_extract(run, '$.metrics.stability_ari')::DOUBLE, "
         "json_extract(run, '$.metrics.coverage')::DOUBLE "
         "FROM discovery_runs ORDER BY run_id DESC"
     )
     keys = (
         "run_id",
+        "name",
         "as_of",
         "created_at",
         "method",
         "customers",
         "clusters",
+        "unclustered",
         "stability_ari",
         "coverage",
     )
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def load_run(ws: Workspace, run_id: int) -> dict[str, Any]:
-    """One stored run as :meth:`DiscoveryRun.to_dict` gave it."""
-    row = ws.store.fetchone("SELECT run FROM discovery_runs WHERE run_id = $1", [run_id])
-    if row is None:
-        known = [r["run_id"] for r in list_runs(ws)]
-        raise DiscoveryError(
-            f"no discovery run {run_id}",
-            where="run",
-            hint=f"stored runs: {known}" if known else "run `microseg discover run` first",
-        )
+def load_run(ws: Workspace, run: RunRef) -> dict[str, Any]:
+    """One stored run (by name or id) as :meth:`DiscoveryRun.to_dict` gave it."""
+    run_id = resolve_run(ws.store, run)
+    row = ws.store.fetchone("SELECT run, name FROM discovery_runs WHERE run_id = $1", [run_id])
+    assert row is not None
     data: dict[str, Any] = json.loads(row[0])
+    data["run_id"], data["name"] = run_id, row[1]
     return data
 
 
-def assignments(ws: Workspace, run_id: int) -> pa.Table:
-    """``customer_id``, ``macro``, ``cluster`` of every customer of a stored run."""
-    load_run(ws, run_id)
+def load_assigner(store: Store, run: RunRef) -> ClusterAssigner:
+    """The :class:`ClusterAssigner` of a stored run, by name or id.
+
+    Examples
+    --------
+    >>> assigner = load_assigner(ws.store, "q4-lifecycle")                   # doctest: +SKIP
+    >>> assigner.assign_table(traits, customers)                             # doctest: +SKIP
+    """
+    run_id = resolve_run(store, run)
+    row = store.fetchone("SELECT assigner, name FROM discovery_runs WHERE run_id = $1", [run_id])
+    assert row is not None
+    if row[0] is None:
+        raise DiscoveryError(
+            f"discovery run {row[1]!r} was stored before runs kept an assigner",
+            where="run",
+            hint="discover again to assign new customers",
+        )
+    return ClusterAssigner.from_dict({**json.loads(row[0]), "run_id": run_id, "name": row[1]})
+
+
+def assignments(ws: Workspace, run: RunRef) -> pa.Table:
+    """``customer_id``, ``macro``, ``cluster`` of every customer of a stored run (cluster 0:
+    unclustered)."""
+    run_id = resolve_run(ws.store, run)
     table = ws.store.table("discovery_assignments")
     chosen = table.filter(table.run_id == run_id).select("customer_id", "macro", "cluster")
     result: pa.Table = chosen.order_by("customer_id").to_pyarrow()
@@ -100,27 +221,35 @@ def assignments(ws: Workspace, run_id: int) -> pa.Table:
 
 
 def save_cluster(
-    ws: Workspace, run_id: int, cluster: int, *, name: str, overwrite: bool = False
+    ws: Workspace, run: RunRef, cluster: int, *, name: str, overwrite: bool = False
 ) -> Path:
     """Write a cluster's rule to ``segments/NAME.yaml`` (checked against the workspace)."""
-    run = load_run(ws, run_id)
-    found = next((c for c in run["clusters"] if c["id"] == cluster), None)
+    data = load_run(ws, run)
+    run_id, run_name = data["run_id"], data["name"]
+    found = next((c for c in data["clusters"] if c["id"] == cluster), None)
     if found is None:
+        ids = [c["id"] for c in data["clusters"]]
         raise DiscoveryError(
-            f"run {run_id} has no cluster {cluster}",
+            f"run {run_name!r} has no cluster {cluster}",
             where="cluster",
-            hint=f"clusters are 1 to {len(run['clusters'])}",
+            hint=f"its clusters are {min(ids)} to {max(ids)}",
+        )
+    if found["rule"] is None:
+        raise DiscoveryError(
+            f"cluster {cluster} of run {run_name!r} is the unclustered group, which has no rule",
+            where="cluster",
+            hint=f"select it with a `cluster: {{run: {run_name}, in: [{cluster}]}}` node",
         )
     definition = parse_definition(
         {
             "name": name,
             "title": found["name"],
             "description": (
-                f"Discovered by run {run_id} (cluster {cluster}, {found['size']} customers at "
-                f"{run['as_of']}); rule precision {found['precision']:.2f}, "
-                f"recall {found['recall']:.2f}."
+                f"Discovered by run {run_name} (id {run_id}; cluster {cluster}, "
+                f"{found['size']} customers at {data['as_of']}); rule precision "
+                f"{found['precision']:.2f}, recall {found['recall']:.2f}."
             ),
-            "tags": ["discovered", f"run-{run_id}"],
+            "tags": ["discovered", run_name],
             "rule": found["rule"],
         }
     )

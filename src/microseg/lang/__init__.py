@@ -1,6 +1,7 @@
 """The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter."""
 
 from microseg.lang._check import check_rule, children, find_cycle, segment_references
+from microseg.lang._clusters import ClusterLookup, ClusterSource
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang._nodes import (
@@ -10,6 +11,8 @@ from microseg.lang._nodes import (
     AnyRule,
     AttributeRule,
     BucketRule,
+    ClusterRule,
+    ClusterSpec,
     EventRule,
     NotRule,
     Predicate,
@@ -34,6 +37,10 @@ __all__ = [
     "AttributeRule",
     "BucketRule",
     "Clock",
+    "ClusterLookup",
+    "ClusterRule",
+    "ClusterSource",
+    "ClusterSpec",
     "EventRule",
     "NotRule",
     "Predicate",

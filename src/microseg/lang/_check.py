@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from microseg._text import did_you_mean
+from microseg.lang._clusters import unknown_clusters
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
     AttributeRule,
     BucketRule,
+    ClusterRule,
     EventRule,
     NotRule,
     Predicate,
@@ -170,6 +172,27 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
             yield f"{path}.segment", f"unknown segment {rule.segment!r}{hint}"
     elif isinstance(rule, BucketRule):
         return
+    elif isinstance(rule, ClusterRule):
+        yield from _check_cluster(rule, schema, path)
+
+
+def _check_cluster(rule: ClusterRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    run = str(rule.cluster.run)
+    clusters = schema.clusters.get(run)
+    if clusters is None:
+        names = [k for k in schema.clusters if not k.isdigit()]
+        if not names:
+            yield (
+                f"{path}.cluster.run",
+                f"unknown discovery run {run!r}: none is stored yet; run `microseg discover run`",
+            )
+            return
+        hint = did_you_mean(run, names) or f" (runs: {', '.join(sorted(names))})"
+        yield f"{path}.cluster.run", f"unknown discovery run {run!r}{hint}"
+        return
+    for value in unknown_clusters(rule.cluster, clusters):
+        known = ", ".join(f"{i} ({n})" for i, n in sorted(clusters.items()))
+        yield f"{path}.cluster.in", f"run {run} has no cluster {value!r}; its clusters: {known}"
 
 
 def children(rule: Rule) -> list[Rule]:

@@ -11,6 +11,7 @@ from microseg.lang._nodes import (
     AnyRule,
     AttributeRule,
     BucketRule,
+    ClusterRule,
     EventRule,
     NotRule,
     Predicate,
@@ -141,6 +142,16 @@ def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Expl
         bucket = bucket_of(evaluator.profile.customer_id, spec.salt)
         inside = "is" if holds else "is not"
         return Explanation(path, holds, f"bucket {bucket} {inside} in [{spec.from_}, {spec.to})")
+    if isinstance(rule, ClusterRule):
+        source, cluster = evaluator.cluster_of(rule.cluster.run)
+        name = source.clusters.get(cluster, "unknown")
+        listed = ", ".join(str(v) for v in rule.cluster.in_)
+        inside = "is" if holds else "is not"
+        return Explanation(
+            path,
+            holds,
+            f"cluster {cluster} ({name}) of run {source.name} {inside} in [{listed}]",
+        )
     raise ValueError(f"no explanation for {type(rule).__name__}")
 
 

@@ -1,8 +1,9 @@
 """The rule tree: one pydantic model per node kind, a discriminated union over them.
 
 A node is a mapping with exactly one kind key (``all``, ``any``, ``not``, ``attribute``,
-``trait``, ``event``, ``sequence``, ``segment``, ``bucket``). Operators are fields of the
-nodes that compare a value; exactly one of them must be given. See docs/segments.md.
+``trait``, ``event``, ``sequence``, ``segment``, ``bucket``, ``cluster``). Operators are
+fields of the nodes that compare a value; exactly one of them must be given. See
+docs/segments.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "AnyRule",
     "AttributeRule",
     "BucketRule",
+    "ClusterRule",
+    "ClusterSpec",
     "EventRule",
     "NotRule",
     "Predicate",
@@ -64,7 +67,18 @@ OPERATORS: dict[str, str] = {
     "matches": "text",
     "is_null": "bool",
 }
-KINDS = ("all", "any", "not", "attribute", "trait", "event", "sequence", "segment", "bucket")
+KINDS = (
+    "all",
+    "any",
+    "not",
+    "attribute",
+    "trait",
+    "event",
+    "sequence",
+    "segment",
+    "bucket",
+    "cluster",
+)
 
 
 class _Node(BaseModel):
@@ -260,6 +274,28 @@ class BucketRule(_Node):
     bucket: BucketSpec
 
 
+class ClusterSpec(_Node):
+    """``{run: NAME, in: [...]}``: the customer's micro-segment in a stored discovery run.
+
+    ``run`` is the run's name or id; ``in`` lists cluster ids or names (docs/discovery.md).
+    The cluster is assigned from the customer's features at the evaluation's ``as_of``.
+    """
+
+    run: str | int
+    in_: list[int | str] = Field(alias="in", min_length=1)
+
+    @field_validator("run", mode="before")
+    @classmethod
+    def _run(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
+            raise ValueError("run needs a discovery run's name or id")
+        return value
+
+
+class ClusterRule(_Node):
+    cluster: ClusterSpec
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
         present = [k for k in KINDS if k in value]
@@ -282,7 +318,8 @@ Rule = Annotated[
     | Annotated[EventRule, Tag("event")]
     | Annotated[SequenceRule, Tag("sequence")]
     | Annotated[SegmentRule, Tag("segment")]
-    | Annotated[BucketRule, Tag("bucket")],
+    | Annotated[BucketRule, Tag("bucket")]
+    | Annotated[ClusterRule, Tag("cluster")],
     Discriminator(
         _kind,
         custom_error_type="rule_kind",
@@ -300,6 +337,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "sequence": SequenceRule,
     "segment": SegmentRule,
     "bucket": BucketRule,
+    "cluster": ClusterRule,
 }
 
 for _model in (AllRule, AnyRule, NotRule):

@@ -57,9 +57,14 @@ OPERATORS_BY_TYPE: dict[str, set[str]] = {
 
 @dataclass(frozen=True)
 class Schema:
-    """Attributes (name -> type), traits (name -> type), segments and event types known."""
+    """Attributes (name -> type), traits (name -> type), segments and event types known.
+
+    ``clusters`` maps each stored discovery run's name and id (as text) to its clusters
+    (id -> name), for ``cluster:`` nodes.
+    """
 
     attributes: dict[str, str] = field(default_factory=dict)
     traits: dict[str, str] = field(default_factory=dict)
     segments: frozenset[str] = frozenset()
     event_types: frozenset[str] = frozenset(BUILTIN_EVENT_TYPES)
+    clusters: dict[str, dict[int, str]] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from microseg.lang._batch_events import EventQueries
 # the local-time functions stay importable from here (the value summaries use them)
 from microseg.lang._batch_events import _instant_to_local as _instant_to_local
 from microseg.lang._batch_events import _utc_instant as _utc_instant
+from microseg.lang._clusters import ClusterLookup, cluster_column, cluster_ids
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -47,6 +48,7 @@ from microseg.lang._nodes import (
     AnyRule,
     AttributeRule,
     BucketRule,
+    ClusterRule,
     EventRule,
     NotRule,
     Predicate,
@@ -89,8 +91,10 @@ class BatchCompiler:
         segment_rule: Callable[[str], Rule] | None = None,
         trait_definition: Callable[[str], TraitDefinition] | None = None,
         cuts: dict[str, list[float]] | None = None,
+        clusters: ClusterLookup | None = None,
     ) -> None:
         self.customers = customers
+        self.clusters = clusters
         self.clock = clock
         self.attribute_types = attribute_types
         self.segment_rule = segment_rule
@@ -151,7 +155,20 @@ class BatchCompiler:
                 return (value >= spec.from_) & (value < spec.to)
 
             return bucket
+        if isinstance(rule, ClusterRule):
+            return self._cluster(rule)
         raise ValueError(f"no batch lowering for {type(rule).__name__}")
+
+    def _cluster(self, rule: ClusterRule) -> Callable[[ir.Table], ir.BooleanValue]:
+        """Membership from the customers' cluster column of the run (added beforehand)."""
+        if self.clusters is None:
+            raise ValueError("cluster rules need the stored discovery runs")
+        source = self.clusters(rule.cluster.run)
+        column = cluster_column(source.run_id)
+        if column not in self.customers.columns:
+            raise ValueError(f"the clusters of run {source.name!r} were not assigned")
+        ids = sorted(cluster_ids(rule.cluster, source.clusters))
+        return lambda t: t[column].isin(ids).fill_null(False)
 
     def segment(self, name: str) -> Callable[[ir.Table], ir.BooleanValue]:
         if name not in self._segments:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from microseg._duration import parse_duration
+from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_ids
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -41,6 +42,7 @@ from microseg.lang._nodes import (
     AnyRule,
     AttributeRule,
     BucketRule,
+    ClusterRule,
     EventRule,
     NotRule,
     PropertyPredicate,
@@ -304,8 +306,11 @@ class ProfileEvaluator:
         cuts: Mapping[str, list[float]] | None = None,
         models: ModelScorer | None = None,
         index: ProfileIndex | None = None,
+        clusters: ClusterLookup | None = None,
     ) -> None:
         self.profile = profile
+        self.clusters = clusters
+        self._clusters: dict[int, int] = {}
         self.cuts = cuts or {}
         self.models = models
         self.clock = clock
@@ -365,7 +370,21 @@ class ProfileEvaluator:
         if isinstance(rule, BucketRule):
             spec = rule.bucket
             return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
+        if isinstance(rule, ClusterRule):
+            source, cluster = self.cluster_of(rule.cluster.run)
+            return cluster in cluster_ids(rule.cluster, source.clusters)
         raise ValueError(f"no per-profile evaluation rule for {type(rule).__name__}")
+
+    def cluster_of(self, run: str | int) -> tuple[ClusterSource, int]:
+        """The run and the profile's cluster in it, assigned from its traits and attributes."""
+        if self.clusters is None:
+            raise ValueError("cluster rules need the stored discovery runs")
+        source = self.clusters(run)
+        if source.run_id not in self._clusters:
+            traits = {name: self.trait(name) for name in source.traits}
+            attributes = {name: self.profile.attributes.get(name) for name in source.attributes}
+            self._clusters[source.run_id] = source.assign_one(traits, attributes)
+        return source, self._clusters[source.run_id]
 
     def _attribute_kind(self, name: str) -> str:
         if name in self.profile.attribute_types:

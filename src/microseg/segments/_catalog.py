@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ class SegmentCatalog:
         """
         problems: list[Problem] = list(earlier or [])
         known = frozenset(self.definitions)
-        schema = Schema(schema.attributes, schema.traits, known, schema.event_types)
+        schema = dataclasses.replace(schema, segments=known)
         for name in names or sorted(self.definitions):
             if name not in self.definitions:
                 hint = did_you_mean(name, sorted(known))

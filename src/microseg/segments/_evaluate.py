@@ -10,6 +10,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from microseg.lang import Clock
+from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
@@ -66,6 +67,7 @@ def evaluate_segments(
     evaluated_at: datetime | None = None,
     traits: TraitCatalog | None = None,
     cuts: dict[str, list[float]] | None = None,
+    clusters: ClusterLookup | None = None,
 ) -> SegmentRun:
     """Evaluate ``names`` together (one aggregation pass over the events).
 
@@ -82,6 +84,7 @@ def evaluate_segments(
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
         cuts=cuts,
+        clusters=clusters,
     )
     lowered = {name: compiler.segment(name) for name in names}
 
@@ -123,6 +126,7 @@ def evaluate_profile(
     traits: TraitCatalog | None = None,
     cuts: dict[str, list[float]] | None = None,
     models: ModelScorer | None = None,
+    clusters: ClusterLookup | None = None,
 ) -> dict[str, bool]:
     """Membership of one profile in ``names``, in Python, without the database."""
     evaluator = ProfileEvaluator(
@@ -132,5 +136,6 @@ def evaluate_profile(
         trait_definition=traits.definitions.__getitem__ if traits else None,
         cuts=cuts,
         models=models,
+        clusters=clusters,
     )
     return {name: evaluator.segment(name) for name in names}

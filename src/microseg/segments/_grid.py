@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 
 from microseg._text import did_you_mean
 from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
+from microseg.lang._clusters import ClusterLookup
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang.batch import BatchCompiler
 from microseg.segments._catalog import SegmentCatalog
@@ -189,6 +190,7 @@ def build_grid(
     min_size: int = 50,
     trait_definition: Any = None,
     cuts: dict[str, list[float]] | None = None,
+    clusters: ClusterLookup | None = None,
 ) -> Grid:
     compiler = BatchCompiler(
         customers,
@@ -198,6 +200,7 @@ def build_grid(
         segment_rule=catalog.full_rule,
         trait_definition=trait_definition,
         cuts=cuts,
+        clusters=clusters,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}

@@ -110,6 +110,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE TABLE discovery_assignments (
             run_id BIGINT, customer_id VARCHAR, macro VARCHAR, cluster INTEGER)""",
     ),
+    (
+        # runs get a name (those stored before: run-<id>) and the assigner of new customers;
+        # DuckDB refuses to commit an ALTER after an UPDATE of the same table: both first
+        "ALTER TABLE discovery_runs ADD COLUMN name VARCHAR",
+        "ALTER TABLE discovery_runs ADD COLUMN assigner JSON",
+        "UPDATE discovery_runs SET name = 'run-' || CAST(run_id AS VARCHAR)",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -13,6 +13,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel
 
 from microseg.lang import Clock
+from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
@@ -53,6 +54,7 @@ def compute_traits(
     clock: Clock,
     attribute_types: dict[str, str],
     save: bool = True,
+    clusters: ClusterLookup | None = None,
 ) -> TraitRun:
     """All ``names`` for every customer in one query; stored long when ``save``.
 
@@ -75,6 +77,7 @@ def compute_traits(
         attribute_types=attribute_types,
         trait_definition=traits.definitions.__getitem__,
         cuts=cuts,
+        clusters=clusters,
     )
     lowered = {name: compiler.trait(name) for name in names}
 
@@ -205,8 +208,14 @@ def profile_traits(
     *,
     cuts: dict[str, list[float]] | None = None,
     models: ModelScorer | None = None,
+    clusters: ClusterLookup | None = None,
 ) -> dict[str, Any]:
     evaluator = ProfileEvaluator(
-        profile, clock, trait_definition=traits.definitions.__getitem__, cuts=cuts, models=models
+        profile,
+        clock,
+        trait_definition=traits.definitions.__getitem__,
+        cuts=cuts,
+        models=models,
+        clusters=clusters,
     )
     return {name: evaluator.trait(name) for name in names}
