@@ -465,6 +465,21 @@ def test_fit_without_dropout_converges_whatever_the_row_order() -> None:
     assert fits[0]["a"] / (fits[0]["a"] + fits[0]["b"]) < 0.2
 
 
+def test_bgnbd_expectation_with_little_dropout_matches_mpmath() -> None:
+    # a and b in the millions (a fit that finds almost no drop-out): the reference values
+    # are the closed form evaluated with mpmath at 30 digits
+    model = BGNBD.from_dict(
+        {"model": "BGNBD", "params": {"r": 0.937, "alpha": 10.0, "a": 8.9e6, "b": 1e8}}
+    )
+    x = np.array([0.0, 3.0, 9.0, 1.0, 5.0])
+    tx = np.array([0.0, 20.0, 90.0, 2.0, 5.0])
+    big_t = np.array([50.0, 50.0, 100.0, 95.0, 5.0])
+    reference = [0.7599713218944509, 1.2228938412613255, 3.123659227650042]
+    reference += [0.13035410319645027, 8.680729832645607]
+    got = model.expected_purchases(52.0, x, tx, big_t)
+    np.testing.assert_allclose(got, reference, rtol=1e-9)
+
+
 # -- parameter recovery ----------------------------------------------------------------
 
 

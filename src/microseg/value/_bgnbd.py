@@ -227,6 +227,14 @@ class BGNBD(ValueModel):
         eps = a - 1.0
         z = np.broadcast_to(z, c.shape).copy()
         log_w = np.broadcast_to(log_w, c.shape)
+        if a > 2.0 and a + b > 100.0:
+            # far from a = 1 the plain form needs no Euler transformation, and with large
+            # a and b (little drop-out) it converges fast where the transformed series,
+            # with a + b - 1 - r among its parameters, would need millions of terms
+            log_f = np.log(hyp2f1(r + x, b + x, c, z))
+            direct = c / eps * -np.expm1((r + x) * log_w + log_f)
+            if np.all(np.isfinite(direct)):
+                return np.asarray(np.maximum(direct, 0.0), dtype=np.float64)
         y = np.full(c.shape, np.nan)
         series = c > 1.0
         if series.any():
