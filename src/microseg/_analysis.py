@@ -56,6 +56,7 @@ from microseg.traits import (
 from microseg.value._summary import Summary, profile_summary
 
 if TYPE_CHECKING:
+    from microseg.discover import DiscoveryRun
     from microseg.value._fit import ValueFit
 
 __all__ = ["AnalysisMixin"]
@@ -485,6 +486,39 @@ class AnalysisMixin:
             trait_definition=self.traits().definitions.__getitem__,
             cuts=self.score_cuts(clock),
         )
+
+    def discover(self, **options: Any) -> DiscoveryRun:
+        """Discover micro-segments and store the run: :func:`microseg.discover.discover`.
+
+        Options: ``as_of``, ``method`` (kmeans, gmm, bisecting, hdbscan), ``macro``,
+        ``traits``, ``attributes``, ``allow_sensitive``, ``n_clusters``, ``min_clusters``,
+        ``max_clusters``, ``min_size``, ``seed``, ``refits``, ``name``, ``save``
+        (docs/discovery.md).
+        """
+        from microseg.discover import discover
+
+        return discover(self, **options)  # type: ignore[arg-type]
+
+    def cluster_of(
+        self, customer_id: str, run: str | int, *, as_of: AsOf | None = None
+    ) -> tuple[int, str]:
+        """One customer's micro-segment in a stored run, as (cluster id, name), at ``as_of``.
+
+        The run's assigner places the customer from their traits and attributes, computed
+        by the per-profile interpreter: new customers and customers who changed get a
+        cluster too, as ``cluster:`` rules see it (docs/discovery.md).
+        """
+        clock = self.clock(as_of)
+        evaluator = ProfileEvaluator(
+            self.profile(customer_id, as_of=as_of),
+            clock,
+            trait_definition=self.traits().definitions.__getitem__,
+            cuts=self.score_cuts(clock),
+            models=self._model_scorer(clock),
+            clusters=self._cluster_lookup(),
+        )
+        source, cluster = evaluator.cluster_of(run)
+        return cluster, source.clusters.get(cluster, "unknown")
 
     def save_segment(self, definition: SegmentDefinition, *, overwrite: bool = False) -> Path:
         """Write a definition to ``segments/NAME.yaml`` after checking it."""

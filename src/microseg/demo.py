@@ -12,6 +12,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+from sklearn.metrics import adjusted_rand_score
+
+from microseg.discover import DiscoveryRun
 from microseg.errors import ModelFitError, WorkspaceError
 from microseg.ingest import LoadReport, Progress
 from microseg.segments import SegmentRun
@@ -34,6 +38,7 @@ class DemoResult:
     value_fit: dict[str, Any] | None = None
     value: list[dict[str, Any]] = field(default_factory=list)
     value_error: str | None = None
+    discovery: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +50,7 @@ class DemoResult:
             "value_fit": self.value_fit,
             "value_by_planted_segment": self.value,
             "value_error": self.value_error,
+            "discovery": self.discovery,
         }
 
 
@@ -101,6 +107,32 @@ def _value_by_segment(ws: Workspace, truth: Path, as_of: date) -> list[dict[str,
     ]
 
 
+def _discovery_summary(run: DiscoveryRun, truth: Path | None) -> dict[str, Any]:
+    """The run's named micro-segments, with how well they recover the planted ones."""
+    keep = ("id", "name", "size", "share", "revenue_share", "clv_12m_mean", "precision", "recall")
+    summary: dict[str, Any] = {
+        "run": run.name,
+        "method": run.params["method"],
+        "coverage": run.metrics["coverage"],
+        "stability_ari": run.metrics["stability_ari"],
+        "clusters": [{k: c.get(k) for k in keep} for c in run.clusters],
+        "seconds": round(run.seconds, 1),
+    }
+    if truth is not None:
+        planted = dict(
+            zip(
+                *pq.read_table(truth, columns=["customer_id", "segment"]).to_pydict().values(),
+                strict=True,
+            )
+        )
+        found = dict(zip(run.customer_ids.tolist(), run.labels.tolist(), strict=True))
+        ids = [c for c in found if c in planted]
+        summary["ari_vs_planted"] = round(
+            float(adjusted_rand_score([planted[c] for c in ids], [found[c] for c in ids])), 3
+        )
+    return summary
+
+
 def _round(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -154,7 +186,20 @@ def run_demo(
         except ModelFitError as exc:
             # a shop too small or too odd for the models still gets the rest of the demo
             value_error = str(exc)
-        result = DemoResult(root, loads, ws.status(), planted, segments, fitted, value, value_error)
+        if progress:
+            progress("discovering micro-segments", 0, 1)
+        found = ws.discover(as_of=end, seed=seed, name="demo", refits=2)
+        result = DemoResult(
+            root,
+            loads,
+            ws.status(),
+            planted,
+            segments,
+            fitted,
+            value,
+            value_error,
+            _discovery_summary(found, truth),
+        )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
         )

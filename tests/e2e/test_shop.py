@@ -72,6 +72,15 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert tables["rejects"] == 0
     assert set(summary["planted_segments"]) >= {"deal-seekers", "lapsing-vips", "background"}
     assert summary["segments"]["customers"] == 1500
+    found = summary["discovery"]
+    assert found["run"] == "demo"
+    assert found["coverage"] == 1.0
+    assert sum(c["size"] for c in found["clusters"]) == 1500
+    # under the minimum size only a whole macro segment too small to split
+    stages = [c["name"].split(":")[0] for c in found["clusters"]]
+    for cluster, stage in zip(found["clusters"], stages, strict=True):
+        assert cluster["size"] >= 50 or stages.count(stage) == 1, cluster
+    assert "discovered micro-segments" in result.stdout
     # running it again replaces its own folder; a foreign folder is refused
     again = _microseg(
         "demo", "--dir", str(tmp_path / "demo"), "--customers", "200", "--json", cwd=tmp_path

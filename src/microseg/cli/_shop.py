@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -133,8 +134,40 @@ def demo(
                 _maybe(row["high_churn_risk_share"], "{:.0%}"),
             )
         console.print(table)
+    if result.discovery:
+        _print_discovery(result.discovery)
     console.print(
         f"\nWorkspace: {result.path}   next: microseg --workspace {result.path} segment evaluate"
+    )
+
+
+def _print_discovery(found: dict[str, Any]) -> None:
+    ari = found.get("ari_vs_planted")
+    table = Table(
+        title=f"discovered micro-segments (run {found['run']}, {found['method']}; "
+        f"stability {_maybe(found['stability_ari'], '{:.2f}')}"
+        + (f", agreement with the planted segments {ari:.2f} ARI)" if ari is not None else ")")
+    )
+    for column in ("id", "name", "customers", "share", "revenue", "clv/buyer", "rule P/R"):
+        if column == "name":
+            table.add_column(column, min_width=28, overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
+    for c in found["clusters"]:
+        fit = "-" if c["precision"] is None else f"P {c['precision']:.2f} / R {c['recall']:.2f}"
+        table.add_row(
+            str(c["id"]),
+            c["name"],
+            f"{c['size']:,}",
+            f"{c['share']:.1%}",
+            _maybe(c["revenue_share"], "{:.1%}"),
+            _maybe(c["clv_12m_mean"], "{:,.2f}"),
+            fit,
+        )
+    console.print(table)
+    console.print(
+        f"See a cluster's rule: microseg discover show {found['run']}; "
+        f"keep it as a segment: microseg discover save {found['run']} ID --name NAME"
     )
 
 
