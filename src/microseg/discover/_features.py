@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.stats import skew
 
 from microseg.discover._errors import DiscoveryError
@@ -26,6 +27,7 @@ _SKIPPED_TRAITS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "peak_purchas
 
 _MAX_LEVELS = 12  # one-hot columns per text or list attribute, most common values first
 _DUPLICATE_CORR = 0.98
+_CORR_SAMPLE = 200_000
 
 Source = Literal["trait", "attribute"]
 
@@ -100,8 +102,10 @@ def build_features(
     refused unless listed in ``allow_sensitive``.
     """
     ids = traits.column("customer_id").to_numpy(zero_copy_only=False)
-    by_id = {cid: i for i, cid in enumerate(customers.column("customer_id").to_pylist())}
-    order = np.array([by_id.get(cid, -1) for cid in ids])
+    order = pc.index_in(
+        traits.column("customer_id").cast(pa.string()),
+        value_set=customers.column("customer_id").cast(pa.string()).combine_chunks(),
+    )
     notes: list[str] = []
     sensitive_used = _check_sensitive(attribute_names, sensitive, allow_sensitive)
     if attribute_names is None:
@@ -155,39 +159,40 @@ def _chosen_traits(
 
 
 def _encode(
-    column: pa.ChunkedArray, source: Source, name: str, order: np.ndarray[Any, Any] | None
+    column: pa.ChunkedArray, source: Source, name: str, index: pa.Array | None
 ) -> list[tuple[Feature, np.ndarray[Any, Any]]]:
-    values = column.to_pylist()
-    if order is not None:
-        values = [values[i] if i >= 0 else None for i in order]
+    """A trait or attribute as feature columns, in Arrow and numpy (no Python loop per row).
+
+    The raw values are made by the assigner's own functions, so that a run's features and
+    its assigner's encoding of the same data are the same numbers.
+    """
+    from microseg.discover._assign import _contains, _raw_column
+
+    if index is not None:  # attributes, in the traits' order (null where not found)
+        column = column.take(index)
+    n = len(column)
     kind = column.type
     if pa.types.is_boolean(kind):
-        flag = np.array([np.nan if v is None else float(v) for v in values])
-        return [(Feature(name, source, name, "flag"), flag)]
+        feature = Feature(name, source, name, "flag")
+        return [(feature, _raw_column(feature, column, n))]
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         # 9 decimals: trait sums recomputed by the store differ in their last bits, and
         # discovery must not (determinism with a seed)
-        number = np.round(np.array([np.nan if v is None else float(v) for v in values]), 9)
-        return [(Feature(name, source, name, "number"), number)]
+        feature = Feature(name, source, name, "number")
+        return [(feature, _raw_column(feature, column, n))]
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        sets = [{str(x).lower() for x in v if x is not None} if v else set() for v in values]
-        levels = _top_levels(x for s in sets for x in s)
         return [
-            (
-                Feature(f"{name}={lvl}", source, name, "contains", lvl),
-                np.array([float(lvl in s) for s in sets]),
-            )
-            for lvl in levels
+            (Feature(f"{name}={lvl}", source, name, "contains", lvl), _contains(column, lvl, n))
+            for lvl in _list_levels(column)
         ]
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        levels = _top_levels(v for v in values if v is not None)
-        return [
-            (
-                Feature(f"{name}={lvl}", source, name, "equals", lvl),
-                np.array([float(v == lvl) for v in values]),
-            )
-            for lvl in levels
-        ]
+        counts = pc.value_counts(column.drop_null().combine_chunks()).to_pylist()
+        ranked = sorted(counts, key=lambda c: (-c["counts"], c["values"]))
+        encoded = []
+        for level in [c["values"] for c in ranked[:_MAX_LEVELS]]:
+            feature = Feature(f"{name}={level}", source, name, "equals", level)
+            encoded.append((feature, _raw_column(feature, column, n)))
+        return encoded
     raise DiscoveryError(
         f"{source} {name!r} has type {kind}, which discovery cannot encode",
         where=f"{source}s",
@@ -195,12 +200,26 @@ def _encode(
     )
 
 
-def _top_levels(values: Any) -> list[str]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    ranked = sorted(counts, key=lambda v: (-counts[v], v))
-    return ranked[:_MAX_LEVELS]
+def _list_levels(column: pa.ChunkedArray) -> list[str]:
+    """The most common values of a list column (lower case), by how many rows hold them."""
+    lists = column.combine_chunks()
+    items = pc.list_flatten(lists).cast(pa.string())
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False))
+    distinct = pc.unique(items).to_pylist()
+    lowered = sorted({str(v).lower() for v in distinct if v is not None})
+    if not lowered:
+        return []
+    position = {v: i for i, v in enumerate(lowered)}
+    code_of = np.array([-1 if v is None else position[str(v).lower()] for v in distinct])
+    found = pc.index_in(items, value_set=pa.array(distinct, pa.string()))
+    codes = code_of[np.asarray(found.fill_null(0).to_numpy(zero_copy_only=False))]
+    present = np.asarray(items.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    keep = present & (codes >= 0)
+    held = np.zeros((len(lists), len(lowered)), dtype=bool)  # a row counts a value once
+    held[parents[keep], codes[keep]] = True
+    counts = held.sum(axis=0)
+    ranked = sorted(range(len(lowered)), key=lambda i: (-counts[i], lowered[i]))
+    return [lowered[i] for i in ranked[:_MAX_LEVELS] if counts[i] > 0]
 
 
 def _finish(
@@ -233,11 +252,14 @@ def _finish(
     features = [kept[i][0] for i in keep]
     missing = {f.name: missing[f.name] for f in features if f.name in missing}
     raw_matrix = np.column_stack([kept[i][1] for i in keep])
-    matrix = np.column_stack([transformed[i][0] for i in keep])
-    center = matrix.mean(axis=0)
-    std = matrix.std(axis=0)
+    scaled = np.column_stack([transformed[i][0] for i in keep])
+    fills = [transformed[i][1] for i in keep]
+    del transformed
+    center = scaled.mean(axis=0)
+    std = scaled.std(axis=0)
     scale = np.where(std > 0, std, 1.0)
-    scaled = (matrix - center) / scale
+    scaled -= center  # in place: at 1M customers each copy is half a GiB
+    scaled /= scale
     if missing:
         notes.append(
             "imputed missing values with the median: "
@@ -251,7 +273,7 @@ def _finish(
         missing,
         notes,
         sensitive_used,
-        fill=[transformed[i][1] for i in keep],
+        fill=fills,
         center=center.tolist(),
         scale=scale.tolist(),
     )
@@ -272,7 +294,14 @@ def _drop_duplicates(
 ) -> list[int]:
     if len(columns) < 2:
         return list(range(len(columns)))
-    corr = np.corrcoef(np.column_stack(columns), rowvar=False)
+    rows = columns[0].size
+    # near-duplicates are plain to see on a sample: 200,000 rows at most, always the same
+    chosen = (
+        np.sort(np.random.default_rng(0).choice(rows, _CORR_SAMPLE, replace=False))
+        if rows > _CORR_SAMPLE
+        else slice(None)
+    )
+    corr = np.corrcoef(np.column_stack([c[chosen] for c in columns]), rowvar=False)
     keep: list[int] = []
     for i in range(len(columns)):
         twin = next((j for j in keep if abs(corr[i, j]) > _DUPLICATE_CORR), None)

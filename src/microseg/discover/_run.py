@@ -23,7 +23,12 @@ from microseg.discover._assign import (
     squared_radii,
 )
 from microseg.discover._cluster import METHODS, fit_radii, make_model
-from microseg.discover._describe import distinguishing, make_name
+from microseg.discover._describe import (
+    cluster_means,
+    distinguishing,
+    make_name,
+    overall_means,
+)
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import FeatureMatrix, build_features
 from microseg.discover._rules import surrogate_rule
@@ -135,7 +140,9 @@ def discover(
     if name is not None:
         check_name(ws.store, name, stored=save)
     moment = ws.as_of(as_of)  # naive UTC, for the record; the store reads ``as_of`` itself
+    clock = _Phases()
     value_traits = _compute_traits(ws, as_of)
+    clock.done("traits")
     trait_table = ws.store.table("_trait_eval").to_pyarrow().sort_by("customer_id")
     customers = ws.customers(as_of=as_of).to_pyarrow()
     macro_source = _macro_source(trait_table, customers, macro)
@@ -151,7 +158,11 @@ def discover(
     )
     encoder = Encoder.from_matrix(matrix, macro_source)
     encoded = encoder.encode_table(trait_table, customers)
+    # the same numbers as ``matrix.scaled``, made as the assigner makes them: one copy is
+    # kept (at 1M customers x 60 features, each is half a GiB)
+    matrix.scaled = encoded
     macro_values = encoder.macro_table(trait_table, customers)
+    clock.done("features")
     params = {
         "method": method,
         "macro": macro,
@@ -177,6 +188,7 @@ def discover(
         seed=seed,
         refits=refits,
     )
+    clock.done("clustering")
     placeholder = {c.id: "" for group in centroids.values() for c in group}
     draft = ClusterAssigner(
         run_id=0,
@@ -188,7 +200,9 @@ def discover(
     )
     # the stored labels are the assigner's answers (docs/discovery.md, step 4)
     labels = draft.assign_encoded(encoded, macro_values)
+    clock.done("assignment")
     clusters = _describe_clusters(matrix, trait_table, macro_source, macro_values, labels, seed)
+    clock.done("descriptions and rules")
     assigner = ClusterAssigner(
         run_id=0,
         name=name or "",
@@ -223,10 +237,25 @@ def discover(
         name=name,
         created_at=ws.now(),
     )
-    run.seconds = time.perf_counter() - started
     if save:
         store_run(ws, run)
+        clock.done("storing")
+    run.seconds = time.perf_counter() - started
+    run.extra["seconds_by_phase"] = clock.seconds
     return run
+
+
+class _Phases:
+    """Seconds spent in each phase of a run, for ``extra['seconds_by_phase']``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - self._last, 3)
+        self._last = now
 
 
 def _micro_clusters(
@@ -429,14 +458,15 @@ def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
 def _stability(
     X: Array, labels: Array, method: str, k: int, seed: int, refits: int, min_size: int
 ) -> float | None:
-    """Mean adjusted Rand index between the fit and refits on 80% subsamples (noise, in
-    density runs, counts as one more label)."""
+    """Mean adjusted Rand index between the fit and refits on 80% subsamples (at most
+    100,000 rows; noise, in density runs, counts as one more label), over every row."""
     if refits < 1 or k < 2:
         return None
     scores = []
+    size = min(int(X.shape[0] * 0.8), 100_000)
     for r in range(refits):
         rng = np.random.RandomState(seed + 1 + r)
-        rows = rng.choice(X.shape[0], int(X.shape[0] * 0.8), replace=False)
+        rows = rng.choice(X.shape[0], size, replace=False)
         refit = make_model(
             method,
             n_clusters=k,
@@ -463,9 +493,21 @@ def _describe_clusters(
     value = _value_columns(traits)
     total_revenue = float(spend.sum())
     clusters = []
+    # column by column from here on (means, thresholds, rule masks): contiguous columns
+    raw = np.asfortranarray(matrix.raw)
+    overall = overall_means(raw)
+    means = cluster_means(matrix.scaled, raw, labels)
+    scopes: dict[str, Array] = {}
     for cluster in sorted(set(labels.tolist())):
         rows = labels == cluster
-        top = distinguishing(matrix.scaled, matrix.raw, matrix.features, rows)
+        top = distinguishing(
+            matrix.scaled,
+            raw,
+            matrix.features,
+            rows,
+            overall=overall,
+            means=means[cluster],
+        )
         revenue = float(spend[rows].sum())
         entry: dict[str, Any] = {
             "id": cluster,
@@ -490,7 +532,9 @@ def _describe_clusters(
             clusters.append(entry)
             continue
         group = macro_values[rows][0]
-        scope = macro_values == group
+        if group not in scopes:  # comparing a million texts once per macro segment
+            scopes[group] = macro_values == group
+        scope = scopes[group]
         scope_rule = None
         if macro is not None:
             source, field_name = macro
@@ -500,7 +544,7 @@ def _describe_clusters(
                 else {source: field_name, "eq": group}
             )
         rule = surrogate_rule(
-            matrix.raw,
+            raw,
             matrix.features,
             rows,
             scope,
