@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from microseg import Workspace
-from microseg.lang import SegmentDefinition, parse_definition
+from microseg.lang import ClusterRule, SegmentDefinition, children, parse_definition
 from microseg.lang.profile import Profile
 from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments
 from microseg.synth import generate_shop
@@ -120,6 +120,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
     ws.ingest("customers", data.paths["customer_updates"])
     ws.ingest("events", list(data.event_files))
+    # a stored discovery run, for `cluster:` leaves: customers are assigned at each as_of
+    ws.discover(as_of="2026-10-31", seed=1, name="agree", refits=0)
     yield ws
     ws.close()
 
@@ -144,6 +146,12 @@ def _profiles(ws: Workspace, as_of: str) -> list[Profile]:
     ]
 
 
+def _nodes(rule: Any) -> Iterator[Any]:
+    yield rule
+    for child in children(rule):
+        yield from _nodes(child)
+
+
 def _catalog(rules: dict[str, Any]) -> SegmentCatalog:
     definitions = {
         name: parse_definition({"name": name, "rule": rule}) for name, rule in rules.items()
@@ -152,25 +160,40 @@ def _catalog(rules: dict[str, Any]) -> SegmentCatalog:
 
 
 def _compare(ws: Workspace, catalog: SegmentCatalog, as_of: str) -> dict[str, int]:
+    """Every segment of ``catalog`` for every customer, both ways; they must agree.
+
+    Trait nodes read the built-in traits (RFM cut points included) and cluster nodes the
+    fixture's discovery run, in both evaluators.
+    """
     clock = ws.clock(as_of)
     names = sorted(catalog.definitions)
     catalog.check(ws.schema(), names)
+    traits = ws.traits()
+    cuts = ws.score_cuts(clock)
+    runs = {
+        node.cluster.run
+        for name in names
+        for node in _nodes(catalog.full_rule(name))
+        if isinstance(node, ClusterRule)
+    }
     evaluate_segments(
         ws.store,
         catalog,
         names,
-        customers=ws.customers(as_of=as_of),
-        events=ws.events(),
-        clock=clock,
-        attribute_types=ws.schema().attributes,
+        **ws._inputs(clock, as_of, runs=runs),
         save=False,
+        traits=traits,
+        cuts=cuts,
     )
     batch = {
         row["customer_id"]: row for row in ws.store.table("_segment_eval").to_pyarrow().to_pylist()
     }
     sizes = dict.fromkeys(names, 0)
+    lookup = ws._cluster_lookup()
     for profile in _profiles(ws, as_of):
-        one = evaluate_profile(catalog, names, profile, clock)
+        one = evaluate_profile(
+            catalog, names, profile, clock, traits=traits, cuts=cuts, clusters=lookup
+        )
         for name in names:
             assert one[name] == batch[profile.customer_id][name], (
                 f"{name} disagrees for {profile.customer_id} at {as_of}"
@@ -215,6 +238,12 @@ _LEAVES = [
         }
     },
     {"bucket": {"salt": "x", "from": 20, "to": 70}},
+    {"trait": "purchase_count", "gte": 3},
+    {"trait": "lifecycle_stage", "in": ["active", "at_risk"]},
+    {"trait": "rfm_group", "eq": "Champions"},
+    {"trait": "avg_order_value", "is_null": True},
+    {"segment": "buyers"},
+    {"cluster": {"run": "agree", "in": [1, 3]}},
 ]
 
 
@@ -234,7 +263,7 @@ def _trees() -> st.SearchStrategy[dict[str, Any]]:
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tree=_trees(), as_of=st.sampled_from(AS_OFS))
 def test_random_trees_agree(shop: Workspace, tree: dict[str, Any], as_of: str) -> None:
-    _compare(shop, _catalog({"random": tree}), as_of)
+    _compare(shop, _catalog({"random": tree, "buyers": {"event": "purchase"}}), as_of)
 
 
 def test_definition_round_trips_through_yaml() -> None:
