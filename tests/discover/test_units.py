@@ -181,3 +181,23 @@ def test_surrogate_rule_counts_match_the_rule_semantics() -> None:
     text = str(rule.rule)
     assert "'is_null': True" in text
     assert "'contains': 'travel'" in text
+
+
+def test_rules_on_counts_use_whole_numbers() -> None:
+    from microseg.discover import Feature
+
+    rng = np.random.RandomState(1)
+    purchases = rng.randint(0, 8, 500).astype(float)
+    returns = rng.randint(0, 4, 500).astype(float)
+    raw = np.c_[purchases, returns]
+    features = [
+        Feature("purchase_count", "trait", "purchase_count", "number"),
+        Feature("return_count", "trait", "return_count", "number"),
+    ]
+    target = (purchases >= 3) & (returns <= 1)
+    rule = surrogate_rule(raw, features, target, np.ones(500, dtype=bool), None, min_leaf=5)
+    assert rule.precision == 1.0
+    assert rule.recall == 1.0
+    # > 2.5 and <= 1.5 on whole numbers read as >= 3 and <= 1
+    assert {"trait": "purchase_count", "gte": 3} in rule.rule["all"]
+    assert {"trait": "return_count", "lte": 1} in rule.rule["all"]

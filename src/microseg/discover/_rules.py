@@ -211,13 +211,17 @@ def _nice(threshold: float, column: Array) -> float:
 def _node(c: Condition, features: list[Feature], raw: Array) -> dict[str, Any]:
     f = features[c.feature]
     key: dict[str, Any] = {f.source: f.field}
-    has_gaps = bool(np.isnan(raw[:, c.feature]).any())
+    column = raw[:, c.feature]
+    has_gaps = bool(np.isnan(column).any())
     if f.kind == "number":
-        if c.op == "gt":
-            return {**key, "gt": c.threshold}
-        if has_gaps:
-            return {"any": [{**key, "lte": c.threshold}, {**key, "is_null": True}]}
-        return {**key, "lte": c.threshold}
+        bound = {**key, "gt": c.threshold} if c.op == "gt" else {**key, "lte": c.threshold}
+        if c.threshold % 1 == 0.5 and _whole(column):
+            # counts read better in whole numbers, and mean the same: > 1.5 is >= 2
+            whole = int(c.threshold + 0.5) if c.op == "gt" else int(c.threshold - 0.5)
+            bound = {**key, "gte": whole} if c.op == "gt" else {**key, "lte": whole}
+        if c.op == "gt" or not has_gaps:
+            return bound
+        return {"any": [bound, {**key, "is_null": True}]}
     if f.kind == "flag" and c.threshold < 0:  # present vs missing
         return {**key, "is_null": c.op == "lte"}
     test: dict[str, Any] = {
@@ -226,6 +230,12 @@ def _node(c: Condition, features: list[Feature], raw: Array) -> dict[str, Any]:
         "equals": {**key, "eq": f.value},
     }[f.kind]
     return test if c.op == "gt" else {"not": test}
+
+
+def _whole(column: Array) -> bool:
+    """Whether every present value of ``column`` is a whole number (a count)."""
+    present = column[~np.isnan(column)]
+    return bool(present.size) and bool(np.all(present == np.round(present)))
 
 
 def _condition_mask(c: Condition, features: list[Feature], raw: Array) -> Array:
