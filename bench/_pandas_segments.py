@@ -59,6 +59,7 @@ def segments(
                 ev[(ev.type == "purchase") & (ev.category == cat)]
                 .groupby("customer_id")
                 .amount.sum()
+                .round(9)  # as microseg: the same value whatever the order of addition
             )
             return who(people, sums[sums > t].index)
 
@@ -132,7 +133,7 @@ def segments(
         return pd.Series([bucket(c) < 10 for c in people.index], index=people.index)
 
     def big_basket(ev: pd.DataFrame, people: pd.DataFrame) -> pd.Series:
-        means = ev[ev.type == "purchase"].groupby("customer_id").amount.mean()
+        means = ev[ev.type == "purchase"].groupby("customer_id").amount.mean().round(9)
         return who(people, means[means >= 80].index)
 
     def many_channels(ev: pd.DataFrame, people: pd.DataFrame) -> pd.Series:

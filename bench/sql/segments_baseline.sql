@@ -4,6 +4,7 @@
 --   $as_of      the evaluation instant (naive UTC)         $age_day   the last day as_of includes
 --   $d7 $d30 $d90  as_of minus 7, 30 and 90 days          $m6 $m4    as_of minus 6 and 4 months
 --   $w0 .. $w6  as_of minus 90, 120, ..., 270 days (the buyers-<category> windows)
+-- Sums and averages of amounts are rounded to 9 decimals, as microseg rounds them.
 WITH ev AS (
     SELECT * FROM events WHERE "timestamp" < $as_of
 ),
@@ -28,13 +29,13 @@ agg AS (
         count(*) FILTER (type = 'purchase' AND category = 'fashion' AND "timestamp" >= $w4) AS b_fashion,
         count(*) FILTER (type = 'purchase' AND category = 'grocery' AND "timestamp" >= $w5) AS b_grocery,
         count(*) FILTER (type = 'purchase' AND category = 'home' AND "timestamp" >= $w6) AS b_home,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'sports'), 0) AS s_sports,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'travel'), 0) AS s_travel,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'anime'), 0) AS s_anime,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'electronics'), 0) AS s_electronics,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'fashion'), 0) AS s_fashion,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'grocery'), 0) AS s_grocery,
-        coalesce(sum(amount) FILTER (type = 'purchase' AND category = 'home'), 0) AS s_home,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'sports'), 9), 0) AS s_sports,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'travel'), 9), 0) AS s_travel,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'anime'), 9), 0) AS s_anime,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'electronics'), 9), 0) AS s_electronics,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'fashion'), 9), 0) AS s_fashion,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'grocery'), 9), 0) AS s_grocery,
+        coalesce(round(sum(amount) FILTER (type = 'purchase' AND category = 'home'), 9), 0) AS s_home,
         count(*) FILTER (type = 'view' AND category = 'sports' AND (properties->>'device') = 'mobile') AS m_sports,
         count(*) FILTER (type = 'view' AND category = 'travel' AND (properties->>'device') = 'mobile') AS m_travel,
         count(*) FILTER (type = 'view' AND category = 'anime' AND (properties->>'device') = 'mobile') AS m_anime,
@@ -45,7 +46,7 @@ agg AS (
         count(*) FILTER (type = 'email_open' AND "timestamp" >= $d90) AS opens_90d,
         count(*) FILTER (type = 'search' AND lower("query") LIKE '%character%'
                          AND "timestamp" >= $m6 AND "timestamp" < $m4) AS searches,
-        avg(amount) FILTER (type = 'purchase') AS avg_amount,
+        round(avg(amount) FILTER (type = 'purchase'), 9) AS avg_amount,
         count(DISTINCT channel) AS channels,
         max("timestamp") AS last_seen
     FROM ev

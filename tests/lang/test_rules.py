@@ -168,3 +168,60 @@ def test_type_and_reference_errors(tiny: Workspace) -> None:
 def test_operator_must_suit_the_type(tiny: Workspace) -> None:
     text = _problems(tiny, {"a": "name: a\nrule:\n  attribute: interests\n  gt: 3\n"})
     assert "gt does not apply to attribute interests (list)" in text
+
+
+def test_sums_and_averages_meet_decimal_thresholds_exactly(tmp_path: Path) -> None:
+    # 53.96, 56.22, 104.95 and 104.87 average to exactly 80 in decimal; in floating point
+    # some orders of addition give 79.99999999999999. Every order must count, both ways.
+    import itertools
+
+    amounts = [53.96, 56.22, 104.95, 104.87]
+    orders = list(itertools.permutations(amounts))
+    ws = Workspace.init(tmp_path / "ws", clock=lambda: NOW)
+    ids = [f"P{i:02d}" for i in range(len(orders))]
+    ws.ingest(
+        "customers",
+        pd.DataFrame({"customer_id": ids, "valid_from": ["2020-01-01"] * len(ids)}),
+    )
+    rows = [
+        {
+            "event_id": f"{cid}-{k}",
+            "customer_id": cid,
+            "timestamp": f"2026-01-0{k + 1}T10:00:00Z",
+            "type": "purchase",
+            "amount": amount,
+        }
+        for cid, order in zip(ids, orders, strict=True)
+        for k, amount in enumerate(order)
+    ]
+    ws.ingest("events", pd.DataFrame(rows))
+    average = {"event": "purchase", "avg": {"property": "amount", "gte": 80}}
+    total = {"event": "purchase", "sum": {"property": "amount", "lte": 320}}
+
+    def members(rule: dict[str, Any]) -> set[str]:
+        definition = parse_definition({"name": "s", "rule": rule})
+        catalog = SegmentCatalog({"s": definition}, {})
+        clock = ws.clock(AS_OF)
+        evaluate_segments(
+            ws.store,
+            catalog,
+            ["s"],
+            customers=ws.customers(as_of=AS_OF),
+            events=ws.events(),
+            clock=clock,
+            attribute_types=ws.schema().attributes,
+            save=False,
+        )
+        table = ws.store.table("_segment_eval").to_pyarrow().to_pylist()
+        batch = {r["customer_id"] for r in table if r["s"]}
+        single = {
+            cid
+            for cid in ids
+            if evaluate_profile(catalog, ["s"], ws.profile(cid, as_of=AS_OF), clock)["s"]
+        }
+        assert batch == single
+        return batch
+
+    assert members(average) == set(ids)
+    assert members(total) == set(ids)
+    ws.close()

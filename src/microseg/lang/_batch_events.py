@@ -46,7 +46,7 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import _is_number
+from microseg.lang._values import AGGREGATE_DECIMALS, _is_number
 from microseg.lang._when import Clock
 
 __all__ = ["EventQueries"]
@@ -371,6 +371,10 @@ class EventQueries:
             column = column.cast("float64")
         reducer = {"sum": "sum", "avg": "mean", "min": "min", "max": "max"}[spec.agg]
         result: ir.Scalar = getattr(column, reducer)(where=cond)
+        if spec.agg in ("sum", "avg"):
+            # to AGGREGATE_DECIMALS: the same value whatever the order of addition (the
+            # interpreter rounds with round_aggregate, DuckDB's own rounding, bit for bit)
+            result = result.round(AGGREGATE_DECIMALS)
         return result
 
     def _distinct(self, kinds: frozenset[str] | None, spec: _Aggregate, *, typed: bool) -> ir.Table:

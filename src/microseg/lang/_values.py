@@ -9,6 +9,7 @@ operand of text matches only text values, a number only numbers, a boolean only 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,28 @@ def bucket_of(customer_id: str, salt: str) -> int:
     """Deterministic bucket in [0, 100): the low 64 bits of md5(salt:customer_id), mod 100."""
     digest = hashlib.md5(f"{salt}:{customer_id}".encode(), usedforsecurity=False).digest()
     return int.from_bytes(digest[8:], "little") % 100
+
+
+#: Decimals kept of sums and averages (of amounts above all), in both evaluators.
+AGGREGATE_DECIMALS = 9
+
+
+def round_aggregate(value: float) -> float:
+    """``value`` rounded to :data:`AGGREGATE_DECIMALS` decimals exactly as DuckDB's
+    ``round(x, 9)`` does it (half away from zero, on ``x * 1e9``), bit for bit.
+
+    Sums of decimal amounts depend on the order of addition in their last bits: 53.96,
+    56.22, 104.95 and 104.87 average to 79.99999999999999 or to 80.0. Rounded, they are
+    80.0 whichever order the batch plan or the interpreter adds them in, so a threshold
+    that an amount meets exactly is met both ways.
+    """
+    scaled = value * 1e9
+    if not math.isfinite(scaled):
+        return value
+    size = abs(scaled)
+    whole = math.floor(size)
+    rounded = math.copysign(whole + (1.0 if size - whole >= 0.5 else 0.0), scaled) / 1e9
+    return rounded if math.isfinite(rounded) else value
 
 
 def _is_number(value: object) -> bool:

@@ -54,7 +54,7 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import _is_number, bucket_of, compare, json_value
+from microseg.lang._values import _is_number, bucket_of, compare, json_value, round_aggregate
 from microseg.lang._when import Clock, is_time_text
 
 __all__ = ["ModelScorer", "Profile", "ProfileEvaluator", "ProfileIndex"]
@@ -467,11 +467,11 @@ class ProfileEvaluator:
         present = [v for v in chosen if v is not None]
         value: Any
         if name == "sum":
-            value = float(sum(present)) if present else 0.0
+            value = round_aggregate(float(sum(present))) if present else 0.0
         elif not present:
             value = None
         elif name == "avg":
-            value = float(sum(present)) / len(present)
+            value = round_aggregate(float(sum(present)) / len(present))
         elif name == "min":
             value = min(present)
         else:
