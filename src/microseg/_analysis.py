@@ -477,14 +477,17 @@ class AnalysisMixin:
             catalog.check(schema, used)
         clock = self.clock(as_of)
         rules = [SegmentRule(segment=n) for n in used]
-        runs = _cluster_runs(rules, catalog, self.traits(), [d.name for d in dims])
+        traits = self.traits()
+        runs = _cluster_runs(rules, catalog, traits, [d.name for d in dims])
         return build_grid(
             catalog,
             dims,
             **self._inputs(clock, as_of, models=True, runs=runs),
             min_size=min_size,
-            trait_definition=self.traits().definitions.__getitem__,
+            trait_definition=traits.definitions.__getitem__,
             cuts=self.score_cuts(clock),
+            value="clv_12m" in traits.definitions
+            and self.store.latest_value_fit(clock.as_of) is not None,
         )
 
     def discover(self, **options: Any) -> DiscoveryRun:

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute
 import pytest
 from typer.testing import CliRunner
 
@@ -104,6 +106,23 @@ def test_value_traits_in_rules_agree_in_batch_and_per_profile(cdnow: Workspace) 
     one = cdnow.traits_of(customers[0], as_of=as_of)
     assert 0.0 <= one["p_alive"] <= 1.0
     assert one["churn_risk"] in {"high", "medium", "low"}
+
+
+def test_grid_cells_carry_their_clv(cdnow: Workspace) -> None:
+    cdnow.fit_value(model="bgnbd", as_of=CALIBRATION_END, unit="week")
+    as_of = "1997-12-31"
+    grid = cdnow.grid(["purchase_count:2,4"], as_of=as_of, min_size=1)
+    predicted = cdnow.predict_value(as_of=as_of, horizon="12 months")
+    total = float(pa.compute.sum(predicted.column("clv")).as_py())
+    assert all(cell.clv_12m is not None for cell in grid.cells)
+    assert sum(cell.clv_12m or 0.0 for cell in grid.cells) == pytest.approx(total, rel=1e-6)
+    # the heaviest buyers are worth the most per head
+    per_head = {
+        next(iter(cell.values.values())): (cell.clv_12m or 0.0) / cell.size for cell in grid.cells
+    }
+    assert len(per_head) == 3, per_head
+    low, high = min(per_head.values()), max(per_head.values())
+    assert high > 2 * low  # bands of purchase counts differ in value per head
 
 
 def test_value_traits_need_a_fit(ws: Workspace) -> None:

@@ -236,7 +236,8 @@ def grid(
     table.add_column("#", justify="right")
     for dim in result.dimensions:
         table.add_column(dim.label)
-    for label in ("customers", "share", "revenue"):
+    valued = any(cell.clv_12m is not None for cell in result.cells)
+    for label in ("customers", "share", "revenue", *(["clv 12m"] if valued else [])):
         table.add_column(label, justify="right")
     shown = result.cells if not limit else result.cells[:limit]
     for i, cell in enumerate(shown, start=1):
@@ -246,6 +247,7 @@ def grid(
             f"{cell.size:,}",
             f"{cell.share:.1%}",
             f"{cell.revenue:,.0f}",
+            *([f"{cell.clv_12m or 0:,.0f}"] if valued else []),
         )
     console.print(table)
     console.print(

@@ -97,6 +97,7 @@ class GridCell:
     size: int
     share: float
     revenue: float
+    clv_12m: float | None = None  # summed over the cell's buyers, once a value model exists
 
     def rule(self, dimensions: list[Dimension]) -> dict[str, Any]:
         """The cell as a rule in the language (all of one predicate per dimension)."""
@@ -179,6 +180,10 @@ def _column(
     return column.cast("string").fill_null(MISSING)
 
 
+#: The value a grid sums per cell once a value model is fitted (docs/value.md).
+VALUE_TRAIT = "clv_12m"
+
+
 def build_grid(
     catalog: SegmentCatalog,
     dimensions: list[Dimension],
@@ -191,6 +196,7 @@ def build_grid(
     trait_definition: Any = None,
     cuts: dict[str, list[float]] | None = None,
     clusters: ClusterLookup | None = None,
+    value: bool = False,
 ) -> Grid:
     compiler = BatchCompiler(
         customers,
@@ -204,6 +210,7 @@ def build_grid(
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}
+    clv = compiler.trait(VALUE_TRAIT) if value else None
     table = compiler.table()
     before = events.filter(events.timestamp < ibis.literal(clock.as_of))
     signed = before.type.cases(
@@ -214,10 +221,12 @@ def build_grid(
     labelled = table.mutate(
         **{f"_d{i}": _column(d, table, seg, trait_columns) for i, d in enumerate(dimensions)},
         _revenue=table.revenue.fill_null(0.0),
+        **({"_clv": clv(table)} if clv is not None else {}),
     )
     keys = [f"_d{i}" for i in range(len(dimensions))]
+    sums = {"clv_12m": labelled._clv.sum()} if clv is not None else {}
     counts = labelled.group_by(keys).aggregate(
-        size=labelled.count(), revenue=labelled._revenue.sum()
+        size=labelled.count(), revenue=labelled._revenue.sum(), **sums
     )
     rows = counts.order_by([ibis.desc("size"), *keys]).to_pyarrow().to_pylist()
     total = sum(int(r["size"]) for r in rows)
@@ -229,6 +238,7 @@ def build_grid(
             size=int(r["size"]),
             share=round(int(r["size"]) / total, 4) if total else 0.0,
             revenue=round(float(r["revenue"] or 0.0), 2),
+            clv_12m=round(float(r["clv_12m"] or 0.0), 2) if clv is not None else None,
         )
         for r in shown
     ]
