@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from microseg import Workspace
 from microseg.discover import discover, load_assigner
-from microseg.synth import generate_shop
 
-from .conftest import END
+from .conftest import make_shop
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +21,7 @@ AS_OF = "2026-10-31"
 @pytest.fixture(scope="module")
 def valued_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A 1,000-customer shop whose value models were fitted at AS_OF."""
-    root: Path = tmp_path_factory.mktemp("discover-value") / "ws"
-    ws = Workspace.init(
-        root, timezone="Europe/Paris", clock=lambda: datetime(2026, 10, 31, 23, 59, tzinfo=UTC)
-    )
-    shop = generate_shop(root / "data", customers=1000, seed=5, end=END)
-    ws.ingest("products", shop.paths["products"])
-    ws.ingest("customers", shop.paths["customers"], valid_from="signup_date")
-    ws.ingest("events", list(shop.event_files))
+    ws = make_shop(tmp_path_factory.mktemp("discover-value") / "ws", customers=1000, seed=5)
     ws.fit_value(as_of=AS_OF)
     yield ws
     ws.close()

@@ -68,9 +68,10 @@ def _both(ws: Workspace, rule: dict[str, Any], as_of: str) -> set[str]:
     )
     rows = ws.store.table("_segment_eval").to_pyarrow().to_pylist()
     batch = {r["customer_id"] for r in rows if r["s"]}
+    ids = ws.customers(as_of=as_of).to_pyarrow().column("customer_id").to_pylist()
     single = {
         cid
-        for cid in ("A", "B", "C")
+        for cid in ids
         if evaluate_profile(catalog, ["s"], ws.profile(cid, as_of=as_of), clock)["s"]
     }
     assert batch == single
@@ -198,30 +199,6 @@ def test_sums_and_averages_meet_decimal_thresholds_exactly(tmp_path: Path) -> No
     average = {"event": "purchase", "avg": {"property": "amount", "gte": 80}}
     total = {"event": "purchase", "sum": {"property": "amount", "lte": 320}}
 
-    def members(rule: dict[str, Any]) -> set[str]:
-        definition = parse_definition({"name": "s", "rule": rule})
-        catalog = SegmentCatalog({"s": definition}, {})
-        clock = ws.clock(AS_OF)
-        evaluate_segments(
-            ws.store,
-            catalog,
-            ["s"],
-            customers=ws.customers(as_of=AS_OF),
-            events=ws.events(),
-            clock=clock,
-            attribute_types=ws.schema().attributes,
-            save=False,
-        )
-        table = ws.store.table("_segment_eval").to_pyarrow().to_pylist()
-        batch = {r["customer_id"] for r in table if r["s"]}
-        single = {
-            cid
-            for cid in ids
-            if evaluate_profile(catalog, ["s"], ws.profile(cid, as_of=AS_OF), clock)["s"]
-        }
-        assert batch == single
-        return batch
-
-    assert members(average) == set(ids)
-    assert members(total) == set(ids)
+    assert _both(ws, average, AS_OF) == set(ids)
+    assert _both(ws, total, AS_OF) == set(ids)
     ws.close()

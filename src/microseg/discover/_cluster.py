@@ -357,18 +357,16 @@ def fit_radii(X: Array, labels: Array, centers: Array) -> Array:
 
 Estimator = KMeansClusters | BisectingKMeansClusters | GaussianMixtureClusters | HDBSCANClusters
 
-_CHOOSING_K: dict[str, type[_Base]] = {
-    "kmeans": KMeansClusters,
-    "gmm": GaussianMixtureClusters,
-    "bisecting": BisectingKMeansClusters,
-}
-
 #: Method names (``--method``) -> estimator classes.
 METHODS: dict[str, type[Estimator]] = {
     "kmeans": KMeansClusters,
     "gmm": GaussianMixtureClusters,
     "bisecting": BisectingKMeansClusters,
     "hdbscan": HDBSCANClusters,
+}
+#: The methods that choose k within bounds (all but the density method).
+_CHOOSING_K: dict[str, type[_Base]] = {
+    name: cls for name, cls in METHODS.items() if issubclass(cls, _Base)
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -163,31 +163,16 @@ def discover(
     matrix.scaled = encoded
     macro_values = encoder.macro_table(trait_table, customers)
     clock.done("features")
+    options = _Options(method, n_clusters, min_clusters, max_clusters, min_size, seed, refits)
     params = {
         "method": method,
         "macro": macro,
         "traits": list(traits) if traits is not None else None,
         "attributes": list(attributes) if attributes is not None else None,
         "allow_sensitive": list(allow_sensitive),
-        "n_clusters": n_clusters,
-        "min_clusters": min_clusters,
-        "max_clusters": max_clusters,
-        "min_size": min_size,
-        "seed": seed,
-        "refits": refits,
+        **{k: v for k, v in asdict(options).items() if k != "method"},
     }
-    centroids, macros, stability = _micro_clusters(
-        matrix.scaled,
-        encoded,
-        macro_values,
-        method=method,
-        n_clusters=n_clusters,
-        min_clusters=min_clusters,
-        max_clusters=max_clusters,
-        min_size=min_size,
-        seed=seed,
-        refits=refits,
-    )
+    centroids, macros, stability = _micro_clusters(encoded, macro_values, options)
     clock.done("clustering")
     placeholder = {c.id: "" for group in centroids.values() for c in group}
     draft = ClusterAssigner(
@@ -258,18 +243,21 @@ class _Phases:
         self._last = now
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How each macro segment is clustered: the run's parameters of that name."""
+
+    method: str
+    n_clusters: int | None
+    min_clusters: int
+    max_clusters: int
+    min_size: int
+    seed: int
+    refits: int
+
+
 def _micro_clusters(
-    scaled: Array,
-    encoded: Array,
-    macro_values: Array,
-    *,
-    method: str,
-    n_clusters: int | None,
-    min_clusters: int,
-    max_clusters: int,
-    min_size: int,
-    seed: int,
-    refits: int,
+    encoded: Array, macro_values: Array, options: _Options
 ) -> tuple[dict[str, list[Centroid]], list[dict[str, Any]], float | None]:
     """Final centroids per macro value (ids from 1, largest macro segment and cluster
     first), what happened in each macro segment, and the size-weighted stability."""
@@ -279,17 +267,8 @@ def _micro_clusters(
     next_id = 1
     for value in _by_size(macro_values):
         rows = np.flatnonzero(macro_values == value)
-        local, info = _cluster_macro(
-            scaled[rows],
-            method=method,
-            n_clusters=n_clusters,
-            min_clusters=min_clusters,
-            max_clusters=max_clusters,
-            min_size=min_size,
-            seed=seed,
-            refits=refits,
-        )
-        centers, radii, dropped = _settle(encoded[rows], local, min_size)
+        local, info = _cluster_macro(encoded[rows], options)
+        centers, radii, dropped = _settle(encoded[rows], local, options.min_size)
         ids = np.arange(1, len(centers) + 1)
         sizes = np.bincount(
             label_rows(encoded[rows], centers, ids, squared_radii(radii)),
@@ -362,18 +341,9 @@ def _by_size(values: Array) -> list[Any]:
     return [u for _, u in sorted(zip(-counts, unique.tolist(), strict=True))]
 
 
-def _cluster_macro(
-    X: Array,
-    *,
-    method: str,
-    n_clusters: int | None,
-    min_clusters: int,
-    max_clusters: int,
-    min_size: int,
-    seed: int,
-    refits: int,
-) -> tuple[Array, dict[str, Any]]:
+def _cluster_macro(X: Array, options: _Options) -> tuple[Array, dict[str, Any]]:
     """Micro clusters of one macro segment (``-1``: noise), small ones merged; stability."""
+    min_size, n_clusters = options.min_size, options.n_clusters
     fits = X.shape[0] // min_size
     if fits < 2 or n_clusters == 1:
         return np.zeros(X.shape[0], dtype=int), {
@@ -382,14 +352,14 @@ def _cluster_macro(
             "merged": 0,
             "stability_ari": None,
         }
-    k_max = max(1, min(max_clusters, fits))
+    k_max = max(1, min(options.max_clusters, fits))
     model = make_model(
-        method,
+        options.method,
         n_clusters=min(n_clusters, k_max) if n_clusters else None,
-        min_clusters=min(min_clusters, k_max),
+        min_clusters=min(options.min_clusters, k_max),
         max_clusters=k_max,
         min_size=min_size,
-        seed=seed,
+        seed=options.seed,
     ).fit(X)
     labels = np.asarray(model.labels_).copy()
     clustered = labels >= 0
@@ -399,9 +369,7 @@ def _cluster_macro(
         "k": int(model.n_clusters_),
         "scores": {str(k): round(v, 4) for k, v in model.scores_.items()},
         "merged": merged,
-        "stability_ari": _stability(
-            X, model.labels_, method, model.n_clusters_, seed, refits, min_size
-        ),
+        "stability_ari": _stability(X, model.labels_, model.n_clusters_, options),
     }
 
 
@@ -455,25 +423,23 @@ def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
     return labels, merged
 
 
-def _stability(
-    X: Array, labels: Array, method: str, k: int, seed: int, refits: int, min_size: int
-) -> float | None:
+def _stability(X: Array, labels: Array, k: int, options: _Options) -> float | None:
     """Mean adjusted Rand index between the fit and refits on 80% subsamples (at most
     100,000 rows; noise, in density runs, counts as one more label), over every row."""
-    if refits < 1 or k < 2:
+    if options.refits < 1 or k < 2:
         return None
     scores = []
     size = min(int(X.shape[0] * 0.8), 100_000)
-    for r in range(refits):
-        rng = np.random.RandomState(seed + 1 + r)
-        rows = rng.choice(X.shape[0], size, replace=False)
+    for r in range(options.refits):
+        seed = options.seed + 1 + r
+        rows = np.random.RandomState(seed).choice(X.shape[0], size, replace=False)
         refit = make_model(
-            method,
+            options.method,
             n_clusters=k,
             min_clusters=1,
             max_clusters=k,
-            min_size=max(2, int(min_size * 0.8)),
-            seed=seed + 1 + r,
+            min_size=max(2, int(options.min_size * 0.8)),
+            seed=seed,
         ).fit(X[rows])
         scores.append(adjusted_rand_score(labels, refit.predict(X)))
     return round(float(np.mean(scores)), 4)
