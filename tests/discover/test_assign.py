@@ -17,7 +17,7 @@ from microseg.discover._assign import Centroid, Encoder, _round9
 AS_OF = datetime(2026, 10, 31, 23)
 
 
-def _encoder(macro: Any = ("trait", "stage")) -> Encoder:
+def _encoder(macro: Any = ("trait", "stage"), skip_missing: bool = False) -> Encoder:
     features = (
         Feature("spend", "trait", "spend", "number", log=True),
         Feature("vip", "trait", "vip", "flag"),
@@ -25,17 +25,29 @@ def _encoder(macro: Any = ("trait", "stage")) -> Encoder:
         Feature("city=Paris", "attribute", "city", "equals", "Paris"),
     )
     return Encoder(
-        features, (3.0, 0.0, 0.0, 0.0), (3.5, 0.2, 0.3, 0.4), (1.5, 0.4, 0.46, 0.49), macro
+        features,
+        (3.0, 0.0, 0.0, 0.0),
+        (3.5, 0.2, 0.3, 0.4),
+        (1.5, 0.4, 0.46, 0.49),
+        macro,
+        skip_missing=skip_missing,
     )
 
 
-def _assigner(radius: float | None = None, macro: Any = ("trait", "stage")) -> ClusterAssigner:
+#: feature weights of a weighted run (the format-2 assigners discovery writes)
+WEIGHTS = {"a": (2.0, 0.5, 1.25, 0.25), "b": (0.4, 1.6, 1.0, 1.0)}
+
+
+def _assigner(
+    radius: float | None = None, macro: Any = ("trait", "stage"), weighted: bool = False
+) -> ClusterAssigner:
     return ClusterAssigner(
         run_id=4,
         name="hand-made",
         as_of=AS_OF,
         clusters={0: "unclustered", 1: "a: big", 2: "a: small", 3: "b: all"},
-        encoder=_encoder(macro),
+        encoder=_encoder(macro, skip_missing=weighted),
+        weights=WEIGHTS if weighted else None,
         centroids={
             "a": [
                 Centroid(1, (1.0, 0.0, 1.0, 0.0), radius),
@@ -95,9 +107,10 @@ def test_attributes_of_the_contract() -> None:
     assert a.clusters[0] == "unclustered"
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("radius", [None, 1.2])
-def test_assign_one_equals_assign_table(radius: float | None) -> None:
-    a = _assigner(radius)
+def test_assign_one_equals_assign_table(radius: float | None, weighted: bool) -> None:
+    a = _assigner(radius, weighted=weighted)
     traits, customers = _tables()
     table = a.assign_table(traits, customers)
     assert table.dtype == np.int64
@@ -135,8 +148,38 @@ def test_radius_sends_far_customers_to_unclustered() -> None:
     assert a.assign_one({"stage": "b", "vip": False, "spend": 1e6}, {}) == 0
 
 
+def test_weights_and_skipped_values_decide_the_nearest_centroid() -> None:
+    # in macro a, cluster 1 sits at spend +1 and anime +1, cluster 2 at -1 and -0.6
+    customer = {"stage": "a", "spend": float(np.expm1(3.5 + 1.5 * 0.5)), "vip": False}
+    plain, weighted = _assigner(), _assigner(weighted=True)
+    # spend 0.5 and anime -0.65: 0.25 + 2.73 against 2.25 + 0.003 (+ the same vip and city)
+    assert plain.assign_one(customer, {"interests": []}) == 2
+    # spend weighs 2.0 and anime 1.25 in macro a: 0.5 + 3.41 against 4.5 + 0.003
+    assert weighted.assign_one(customer, {"interests": []}) == 1
+    # unknown numbers and flags come out as NaN, and the distance skips them
+    unknown = weighted.encoder.encode_one({"vip": None}, {})
+    assert np.isnan(unknown[:2]).all()
+    assert unknown[2:] == pytest.approx([-0.3 / 0.46, -0.4 / 0.49])
+    assert weighted.assign_one({**customer, "spend": None}, {"interests": []}) == 2
+    assert weighted.assign_one({"stage": "a"}, {"interests": ["anime"]}) == 1
+
+
+def test_format_1_assigners_still_load_and_impute() -> None:
+    data = _assigner().to_dict()
+    assert (data["format"], data["missing"]) == (2, "impute")
+    old = {k: v for k, v in data.items() if k not in ("weights", "missing")}
+    b = ClusterAssigner.from_dict({**old, "format": 1})
+    assert not b.encoder.skip_missing
+    assert b.weights == {"a": (1.0,) * 4, "b": (1.0,) * 4}
+    traits, customers = _tables(seed=5)
+    assert (
+        b.assign_table(traits, customers).tolist()
+        == _assigner().assign_table(traits, customers).tolist()
+    )
+
+
 def test_round_trip_through_json() -> None:
-    a = _assigner(radius=1.1, macro=("attribute", "city"))
+    a = _assigner(radius=1.1, macro=("attribute", "city"), weighted=True)
     text = json.dumps(a.to_dict())
     b = ClusterAssigner.from_dict(json.loads(text))
     assert b.to_dict() == a.to_dict()
@@ -157,6 +200,10 @@ def test_malformed_assigner_is_a_discovery_error() -> None:
         ClusterAssigner.from_dict({k: v for k, v in data.items() if k != "centroids"})
     with pytest.raises(DiscoveryError, match="format"):
         ClusterAssigner.from_dict({**data, "format": 99})
+    with pytest.raises(DiscoveryError, match="feature weights of macro 'a'"):
+        ClusterAssigner.from_dict({**data, "weights": {"a": [1.0, 2.0]}})
+    with pytest.raises(DiscoveryError, match="feature weights of macro 'c'"):
+        ClusterAssigner.from_dict({**data, "weights": {"c": [1.0] * 4}})
     data["centroids"]["a"][0]["center"] = [1.0]
     with pytest.raises(DiscoveryError, match="does not match"):
         ClusterAssigner.from_dict(data)

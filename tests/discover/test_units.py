@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from microseg.discover import (
     BisectingKMeansClusters,
@@ -201,3 +202,81 @@ def test_rules_on_counts_use_whole_numbers() -> None:
     # > 2.5 and <= 1.5 on whole numbers read as >= 3 and <= 1
     assert {"trait": "purchase_count", "gte": 3} in rule.rule["all"]
     assert {"trait": "return_count", "lte": 1} in rule.rule["all"]
+
+
+def test_missing_cells_are_skipped_by_the_distance() -> None:
+    from microseg.discover._cluster import nearest_centroids
+
+    centers = np.array([[0.0, 0.0], [5.0, 10.0]])
+    row = np.array([[4.0, 0.0]])  # the 0.0 stands for a missing (imputed) value
+    assert nearest_centroids(row, centers)[0].tolist() == [0]  # 16 against 1 + 100
+    index, d2 = nearest_centroids(row, centers, None, np.array([[False, True]]))
+    assert (index.tolist(), d2.tolist()) == ([1], [1.0])  # 16 against 1: feature 1 skipped
+    index, d2 = nearest_centroids(row, centers, np.array([1.0, 0.125]))
+    assert (index.tolist(), d2.tolist()) == ([1], [13.5])  # 16 against 1 + 100 / 8
+
+
+def _structured(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three groups told apart by two features, hidden among eight of noise."""
+    rng = np.random.RandomState(seed)
+    truth = np.repeat([0, 1, 2], 150)
+    signal = np.c_[(truth == 1) * 3.0, (truth == 2) * 3.0] + rng.normal(0, 0.3, (450, 2))
+    noise = rng.standard_t(3, (450, 8)) * 1.5
+    X = np.c_[signal, noise]
+    return (X - X.mean(axis=0)) / X.std(axis=0), truth
+
+
+def test_kmeans_weights_the_features_that_separate_clusters() -> None:
+    X, truth = _structured()
+    model = KMeansClusters(n_clusters=3, random_state=0).fit(X)
+    weights = model.feature_weights_
+    assert weights.shape == (10,)
+    assert weights[:2].min() > 1.5 * weights[2:].max()  # the signal counts more
+    assert weights.mean() == pytest.approx(1.0)
+    plain = KMeansClusters(n_clusters=3, weighting=False, random_state=0).fit(X)
+    assert plain.feature_weights_.tolist() == [1.0] * 10
+    assert adjusted_rand_score(truth, model.labels_) > 0.9
+    assert adjusted_rand_score(truth, model.labels_) >= adjusted_rand_score(truth, plain.labels_)
+
+
+def test_kmeans_places_rows_with_missing_cells_by_what_they_have() -> None:
+    # three groups, each told apart by 2 "attributes" and high on 3 of 9 "behaviours";
+    # 40% of the rows, in every group, have no behaviour (say, never bought): imputed
+    rng = np.random.RandomState(2)
+    truth = np.repeat([0, 1, 2], 150)
+    behaviour = np.zeros((450, 9))
+    for group in range(3):
+        behaviour[truth == group, 3 * group : 3 * group + 3] = 3.0
+    attributes = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])[truth]
+    X = np.c_[attributes, behaviour] + rng.normal(0, 0.3, (450, 11))
+    missing = np.zeros(X.shape, dtype=bool)
+    missing[rng.rand(450) < 0.4, 2:] = True
+    X[missing] = np.median(X, axis=0)[np.nonzero(missing)[1]]
+    model = KMeansClusters(n_clusters=3, random_state=0).fit(X, missing)
+    assert adjusted_rand_score(truth, model.labels_) > 0.95
+    assert model.predict(X, missing).tolist() == model.labels_.tolist()
+    # imputed as if known, the rows without behaviour make a cluster of their own
+    imputed = KMeansClusters(n_clusters=3, random_state=0).fit(X)
+    assert adjusted_rand_score(truth, imputed.labels_) < 0.5
+
+
+def test_kmeans_parameters_are_checked() -> None:
+    with pytest.raises(DiscoveryError, match="'floor' parameter of KMeansClusters"):
+        KMeansClusters(floor=0).fit(_blobs())
+    with pytest.raises(DiscoveryError, match="'rounds' parameter of KMeansClusters"):
+        KMeansClusters(rounds=0).fit(_blobs())
+    with pytest.raises(DiscoveryError, match="mask has shape"):
+        KMeansClusters().fit(_blobs(), np.zeros((3, 2), dtype=bool))
+
+
+def test_merging_uses_the_weighted_distance() -> None:
+    # the small cluster (at 1, 2) is nearer the first (0, 0) unweighted, nearer the second
+    # (4, 3) once feature 0 weighs a tenth
+    X = np.r_[
+        np.tile([0.0, 0.0], (100, 1)), np.tile([1.0, 2.0], (10, 1)), np.tile([4.0, 3.0], (80, 1))
+    ]
+    labels = np.r_[np.zeros(100), np.ones(10), np.full(80, 2)].astype(int)
+    plain, _ = merge_small(X, labels, 50)
+    assert plain[100] == plain[0]  # 1 + 4 against 9 + 1
+    weighted, _ = merge_small(X, labels, 50, np.array([0.1, 1.0]))
+    assert weighted[100] == weighted[150]  # 0.1 + 4 against 0.9 + 1

@@ -163,6 +163,11 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
         table.add_row(*cells)
     console.print(table)
     if rules:
+        for macro in data["macros"]:
+            weights = macro.get("top_weights")
+            if weights and max(weights.values()) > 1.0:
+                top = ", ".join(f"{name} {w:.2f}" for name, w in weights.items())
+                console.print(f"weights in {macro['macro']}: {top}", highlight=False)
         for c in data["clusters"]:
             top = ", ".join(f"{t['feature']} {t['std_diff']:+.2f}" for t in c["top_features"])
             console.print(f"[bold]{c['id']}[/] {c['name']}: {top}", highlight=False)

@@ -3,7 +3,9 @@
 A :class:`ClusterAssigner` holds what a run learned, in plain numbers: each feature's
 encoding (``log1p``, imputed value, mean and standard deviation, one-hot levels) and, per
 macro segment, the final cluster centroids in the standardized space (with a radius for
-density runs). A run's stored labels *are* its assigner's answers on the run's own data,
+density runs) and the feature weights of the distance. A customer's missing values are
+skipped by the distance (assigners of format 1, from before weights, impute them). A run's
+stored labels *are* its assigner's answers on the run's own data,
 so a new customer is placed exactly as a customer of the run would have been.
 
 The batch path (numpy over Arrow tables) and the per-profile path (plain Python on
@@ -45,7 +47,8 @@ MISSING = "(missing)"
 #: Name of cluster 0: customers a density run leaves in no cluster.
 UNCLUSTERED = "unclustered"
 
-_FORMAT = 1
+_FORMAT = 2
+_FORMATS = (1, 2)  # format 1: no weights, missing values imputed
 _KINDS = ("number", "flag", "contains", "equals")
 _NUMBER, _FLAG, _CONTAINS, _EQUALS = range(4)
 _BIG = 2.0**52  # from here on every float is a whole number: rounding leaves it alone
@@ -73,6 +76,9 @@ class Encoder:
     center: tuple[float, ...]
     scale: tuple[float, ...]
     macro: tuple[Literal["trait", "attribute"], str] | None
+    #: missing values come out as NaN (encode_one) or masked (encode_masked), for the
+    #: distance to skip; otherwise (format 1) they are imputed with ``fill``
+    skip_missing: bool = False
 
     @classmethod
     def from_matrix(
@@ -84,6 +90,7 @@ class Encoder:
             tuple(matrix.center),
             tuple(matrix.scale),
             macro,
+            skip_missing=True,
         )
 
     def reads(self, source: str) -> list[str]:
@@ -96,10 +103,17 @@ class Encoder:
     # -- batch ------------------------------------------------------------------------------
 
     def encode_table(self, traits: pa.Table, customers: pa.Table) -> Array:
-        """One standardized row per row of ``traits``; attributes found by customer_id."""
+        """One standardized row per row of ``traits``; attributes found by customer_id.
+        Missing values are imputed (see :meth:`encode_masked` for where they are)."""
+        return self.encode_masked(traits, customers)[0]
+
+    def encode_masked(self, traits: pa.Table, customers: pa.Table) -> tuple[Array, Array | None]:
+        """:meth:`encode_table` and, when :attr:`skip_missing`, the mask of the cells that
+        were missing (imputed in the matrix; the distance skips them). None otherwise."""
         n = traits.num_rows
         index = _customer_index(traits, customers)
         matrix = np.empty((n, len(self.features)))
+        mask = np.zeros(matrix.shape, dtype=bool) if self.skip_missing else None
         attributes: dict[str, pa.ChunkedArray] = {}  # in traits' order, once per attribute
         for j, f in enumerate(self.features):
             if f.source == "trait":
@@ -111,9 +125,12 @@ class Encoder:
             values = _raw_column(f, column, n)
             if f.log:  # at or below -1 (never seen when fitted): missing, as in encode_one
                 values = np.log1p(np.where(values > -1.0, values, np.nan))
-            values[~np.isfinite(values)] = self.fill[j]
+            gaps = ~np.isfinite(values)
+            values[gaps] = self.fill[j]
+            if mask is not None:
+                mask[:, j] = gaps
             matrix[:, j] = (values - self.center[j]) / self.scale[j]
-        return matrix
+        return matrix, mask
 
     def macro_table(self, traits: pa.Table, customers: pa.Table) -> Array:
         """Each row's macro value as text (``(missing)`` when missing; ``all`` without)."""
@@ -131,7 +148,8 @@ class Encoder:
     # -- one customer -----------------------------------------------------------------------
 
     def encode_one(self, traits: Mapping[str, Any], attributes: Mapping[str, Any]) -> list[float]:
-        """The standardized vector of one customer (missing keys are missing values)."""
+        """The standardized vector of one customer (missing keys are missing values: NaN
+        when :attr:`skip_missing`, else imputed)."""
         raw: list[float] = []
         append = raw.append
         sets: dict[str, set[str]] = {}
@@ -164,6 +182,11 @@ class Encoder:
             logs = np.log1p([raw[j] if raw[j] > -1.0 else math.nan for j in self._logged])
             for j, v in zip(self._logged, logs.tolist(), strict=True):
                 raw[j] = v
+        if self.skip_missing:
+            return [
+                (x - mean) / scale if -math.inf < x < math.inf else math.nan
+                for x, mean, scale in zip(raw, self.center, self.scale, strict=True)
+            ]
         return [
             ((x if -math.inf < x < math.inf else fill) - mean) / scale
             for x, fill, mean, scale in zip(raw, self.fill, self.center, self.scale, strict=True)
@@ -189,6 +212,7 @@ class Encoder:
     def to_dict(self) -> dict[str, Any]:
         return {
             "macro": list(self.macro) if self.macro else None,
+            "missing": "skip" if self.skip_missing else "impute",
             "features": [
                 {
                     "name": f.name,
@@ -237,6 +261,7 @@ class Encoder:
             tuple(float(i["mean"]) for i in items),
             tuple(float(i["std"]) for i in items),
             None if macro is None else (macro[0], str(macro[1])),
+            skip_missing=data.get("missing", "impute") == "skip",
         )
 
 
@@ -245,7 +270,8 @@ class ClusterAssigner:
 
     A customer goes to their macro segment (the ``(missing)`` one when the macro value is
     missing; an unseen macro value is compared with every cluster of the run), then to the
-    nearest centroid there; in density runs (``hdbscan``), beyond that cluster's radius to
+    nearest centroid there, by the macro segment's weighted distance over the features
+    the customer has; in density runs (``hdbscan``), beyond that cluster's radius to
     cluster 0, ``unclustered``. :meth:`assign_table` and :meth:`assign_one` agree row for
     row, and on the run's own traits and attributes at ``as_of`` they give exactly the
     run's stored assignments.
@@ -278,8 +304,17 @@ class ClusterAssigner:
         clusters: Mapping[int, str],
         encoder: Encoder,
         centroids: Mapping[str, Sequence[Centroid]],
+        weights: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         width = len(encoder.features)
+        given = {str(k): tuple(float(x) for x in v) for k, v in (weights or {}).items()}
+        for value, vector in given.items():
+            if value not in centroids or len(vector) != width:
+                raise DiscoveryError(
+                    f"the feature weights of macro {value!r} do not match the {width} "
+                    f"features and the macro segments {sorted(centroids)}",
+                    where="assigner.weights",
+                )
         for value, group in centroids.items():
             for c in group:
                 if len(c.center) != width or c.id not in clusters or c.id == 0:
@@ -296,13 +331,17 @@ class ClusterAssigner:
         self.clusters = dict(clusters)
         self.encoder = encoder
         self.centroids = {str(k): tuple(v) for k, v in centroids.items()}
+        ones = (1.0,) * width
+        #: per macro value, the weight of each feature in the distance (format 1: ones)
+        self.weights: dict[str, tuple[float, ...]] = {k: given.get(k, ones) for k in self.centroids}
         self.traits = encoder.reads("trait")
         self.attributes = encoder.reads("attribute")
         self.macro = encoder.macro
-        everyone = [c for group in self.centroids.values() for c in group]
-        self._arrays = {k: _arrays(v) for k, v in self.centroids.items() if v}
+        weighted = {k: [(c, self.weights[k]) for c in v] for k, v in self.centroids.items() if v}
+        everyone = [item for group in weighted.values() for item in group]
+        self._arrays = {k: _arrays(v) for k, v in weighted.items()}
         self._everyone = _arrays(everyone)
-        self._plain = {k: _plain(v) for k, v in self.centroids.items() if v}
+        self._plain = {k: _plain(v) for k, v in weighted.items()}
         self._plain_everyone = _plain(everyone)
 
     def assign_table(self, traits: pa.Table, customers: pa.Table) -> Array:
@@ -313,21 +352,22 @@ class ClusterAssigner:
         columns and customers are ignored, a customer missing there has missing
         attributes).
         """
-        matrix = self.encoder.encode_table(traits, customers)
-        return self.assign_encoded(matrix, self.encoder.macro_table(traits, customers))
+        matrix, missing = self.encoder.encode_masked(traits, customers)
+        return self.assign_encoded(matrix, self.encoder.macro_table(traits, customers), missing)
 
-    def assign_encoded(self, matrix: Array, macros: Array) -> Array:
-        """:meth:`assign_table` for rows already encoded by :attr:`encoder`."""
-        return assign_rows(matrix, macros, self._arrays, self._everyone)
+    def assign_encoded(self, matrix: Array, macros: Array, missing: Array | None = None) -> Array:
+        """:meth:`assign_table` for rows already encoded by :attr:`encoder`
+        (``missing``: the mask of :meth:`Encoder.encode_masked`)."""
+        return assign_rows(matrix, macros, self._arrays, self._everyone, missing)
 
     def assign_one(self, traits: Mapping[str, Any], attributes: Mapping[str, Any]) -> int:
         """The cluster id of one customer (plain Python: no database, no numpy per cluster)."""
         z = self.encoder.encode_one(traits, attributes)
         group = self._plain.get(self.encoder.macro_one(traits, attributes), self._plain_everyone)
-        best_id, best_center, best_r2 = group[0]
-        best = _squared_distance(z, best_center)
-        for cid, center, r2 in group[1:]:
-            d = _squared_distance(z, center)
+        best_id, best_center, best_r2, best_weights = group[0]
+        best = _squared_distance(z, best_center, best_weights)
+        for cid, center, r2, weights in group[1:]:
+            d = _squared_distance(z, center, weights)
             if d < best:
                 best, best_id, best_r2 = d, cid, r2
         return 0 if best > best_r2 else best_id
@@ -345,15 +385,16 @@ class ClusterAssigner:
                 value: [{"id": c.id, "center": list(c.center), "radius": c.radius} for c in group]
                 for value, group in self.centroids.items()
             },
+            "weights": {value: list(vector) for value, vector in self.weights.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClusterAssigner:
         """The assigner :meth:`to_dict` described (a :class:`DiscoveryError` if malformed)."""
         try:
-            if data.get("format") != _FORMAT:
+            if data.get("format") not in _FORMATS:
                 raise DiscoveryError(
-                    f"assigner format {data.get('format')!r} is not {_FORMAT}",
+                    f"assigner format {data.get('format')!r} is not one of {list(_FORMATS)}",
                     where="assigner",
                     hint="discover again with this version of microseg",
                 )
@@ -374,6 +415,7 @@ class ClusterAssigner:
                     ]
                     for value, group in data["centroids"].items()
                 },
+                weights=data.get("weights"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DiscoveryError):
@@ -389,11 +431,15 @@ class ClusterAssigner:
         )
 
 
+Group = tuple[Array, Array, Array, Array]  # centres, ids, squared radii, weights (k x d)
+
+
 def assign_rows(
     matrix: Array,
     macros: Array,
-    groups: Mapping[str, tuple[Array, Array, Array]],
-    everyone: tuple[Array, Array, Array],
+    groups: Mapping[str, Group],
+    everyone: Group,
+    missing: Array | None = None,
 ) -> Array:
     """Cluster ids of standardized rows, each among its macro value's centroids."""
     labels = np.zeros(matrix.shape[0], dtype=np.int64)
@@ -401,14 +447,23 @@ def assign_rows(
     indices = codes.indices.to_numpy()
     for code, value in enumerate(codes.dictionary.to_pylist()):
         rows = np.flatnonzero(indices == code)
-        centers, ids, r2 = groups.get(value, everyone)
-        labels[rows] = label_rows(matrix[rows], centers, ids, r2)
+        centers, ids, r2, weights = groups.get(value, everyone)
+        skip = None if missing is None else missing[rows]
+        labels[rows] = label_rows(matrix[rows], centers, ids, r2, weights, skip)
     return labels
 
 
-def label_rows(matrix: Array, centers: Array, ids: Array, r2: Array) -> Array:
-    """The id of each row's nearest centre; 0 beyond that centre's squared radius ``r2``."""
-    index, d2 = nearest_centroids(matrix, centers)
+def label_rows(
+    matrix: Array,
+    centers: Array,
+    ids: Array,
+    r2: Array,
+    weights: Array | None = None,
+    missing: Array | None = None,
+) -> Array:
+    """The id of each row's nearest centre (weighted distance over the cells not
+    ``missing``); 0 beyond that centre's squared radius ``r2``."""
+    index, d2 = nearest_centroids(matrix, centers, weights, missing)
     labels = np.asarray(ids, dtype=np.int64)[index]
     labels[d2 > r2[index]] = 0
     return labels
@@ -419,25 +474,35 @@ def squared_radii(radii: Iterable[float | None]) -> Array:
     return np.array([math.inf if r is None else r * r for r in radii], dtype=float)
 
 
-def _arrays(group: Sequence[Centroid]) -> tuple[Array, Array, Array]:
+Weighted = Sequence[tuple[Centroid, tuple[float, ...]]]
+
+
+def _arrays(group: Weighted) -> Group:
     return (
-        np.array([c.center for c in group], dtype=float),
-        np.array([c.id for c in group], dtype=np.int64),
-        squared_radii(c.radius for c in group),
+        np.array([c.center for c, _ in group], dtype=float),
+        np.array([c.id for c, _ in group], dtype=np.int64),
+        squared_radii(c.radius for c, _ in group),
+        np.array([w for _, w in group], dtype=float),
     )
 
 
-def _plain(group: Sequence[Centroid]) -> list[tuple[int, tuple[float, ...], float]]:
-    r2 = squared_radii(c.radius for c in group).tolist()
-    return [(c.id, c.center, r) for c, r in zip(group, r2, strict=True)]
+def _plain(
+    group: Weighted,
+) -> list[tuple[int, tuple[float, ...], float, tuple[float, ...]]]:
+    r2 = squared_radii(c.radius for c, _ in group).tolist()
+    return [(c.id, c.center, r, w) for (c, w), r in zip(group, r2, strict=True)]
 
 
-def _squared_distance(z: list[float], center: tuple[float, ...]) -> float:
+def _squared_distance(
+    z: list[float], center: tuple[float, ...], weights: tuple[float, ...]
+) -> float:
     # in feature order, one rounding per operation: the same bits as nearest_centroids
     total = 0.0
-    for a, b in zip(z, center, strict=True):
+    for a, b, w in zip(z, center, weights, strict=True):
+        if a != a:  # missing (NaN): skipped, as nearest_centroids skips masked cells
+            continue
         diff = a - b
-        total += diff * diff
+        total += diff * diff * w
     return total
 
 

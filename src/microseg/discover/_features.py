@@ -262,7 +262,7 @@ def _finish(
     scaled /= scale
     if missing:
         notes.append(
-            "imputed missing values with the median: "
+            "missing values (skipped by distances; the median where a method needs one): "
             + ", ".join(f"{k} ({v})" for k, v in missing.items())
         )
     return FeatureMatrix(

@@ -22,7 +22,13 @@ from microseg.discover._assign import (
     label_rows,
     squared_radii,
 )
-from microseg.discover._cluster import METHODS, fit_radii, make_model
+from microseg.discover._cluster import (
+    METHODS,
+    ClusterModel,
+    fit_radii,
+    make_model,
+    masked_means,
+)
 from microseg.discover._describe import (
     cluster_means,
     distinguishing,
@@ -157,7 +163,7 @@ def discover(
         exclude=[*([macro] if macro else []), *value_traits],
     )
     encoder = Encoder.from_matrix(matrix, macro_source)
-    encoded = encoder.encode_table(trait_table, customers)
+    encoded, missing = encoder.encode_masked(trait_table, customers)
     # the same numbers as ``matrix.scaled``, made as the assigner makes them: one copy is
     # kept (at 1M customers x 60 features, each is half a GiB)
     matrix.scaled = encoded
@@ -172,7 +178,9 @@ def discover(
         "allow_sensitive": list(allow_sensitive),
         **{k: v for k, v in asdict(options).items() if k != "method"},
     }
-    centroids, macros, stability = _micro_clusters(encoded, macro_values, options)
+    centroids, weights, macros, stability = _micro_clusters(encoded, missing, macro_values, options)
+    for entry in macros:
+        entry["top_weights"] = _top_weights(matrix, weights[entry["macro"]])
     clock.done("clustering")
     placeholder = {c.id: "" for group in centroids.values() for c in group}
     draft = ClusterAssigner(
@@ -182,9 +190,10 @@ def discover(
         clusters=placeholder | {0: UNCLUSTERED},
         encoder=encoder,
         centroids=centroids,
+        weights=weights,
     )
     # the stored labels are the assigner's answers (docs/discovery.md, step 4)
-    labels = draft.assign_encoded(encoded, macro_values)
+    labels = draft.assign_encoded(encoded, macro_values, missing)
     clock.done("assignment")
     clusters = _describe_clusters(matrix, trait_table, macro_source, macro_values, labels, seed)
     clock.done("descriptions and rules")
@@ -195,6 +204,7 @@ def discover(
         clusters={c["id"]: c["name"] for c in clusters},
         encoder=encoder,
         centroids=centroids,
+        weights=weights,
     )
     known = set(customers.column("customer_id").to_pylist())
     assigned = sum(1 for cid in matrix.customer_ids.tolist() if cid in known)
@@ -257,28 +267,28 @@ class _Options:
 
 
 def _micro_clusters(
-    encoded: Array, macro_values: Array, options: _Options
-) -> tuple[dict[str, list[Centroid]], list[dict[str, Any]], float | None]:
-    """Final centroids per macro value (ids from 1, largest macro segment and cluster
-    first), what happened in each macro segment, and the size-weighted stability."""
+    encoded: Array, missing: Array | None, macro_values: Array, options: _Options
+) -> tuple[dict[str, list[Centroid]], dict[str, list[float]], list[dict[str, Any]], float | None]:
+    """Final centroids and feature weights per macro value (ids from 1, largest macro
+    segment and cluster first), what happened in each macro segment, and the size-weighted
+    stability."""
     centroids: dict[str, list[Centroid]] = {}
+    weights: dict[str, list[float]] = {}
     macros: list[dict[str, Any]] = []
     stability: list[tuple[float, int]] = []
     next_id = 1
     for value in _by_size(macro_values):
         rows = np.flatnonzero(macro_values == value)
-        local, info = _cluster_macro(encoded[rows], options)
-        centers, radii, dropped = _settle(encoded[rows], local, options.min_size)
+        X, skip = encoded[rows], None if missing is None else missing[rows]
+        local, info, w = _cluster_macro(X, skip, options)
+        centers, radii, dropped, sizes = _settle(X, skip, local, options.min_size, w)
         ids = np.arange(1, len(centers) + 1)
-        sizes = np.bincount(
-            label_rows(encoded[rows], centers, ids, squared_radii(radii)),
-            minlength=len(centers) + 1,
-        )
         group = []
         for i in sorted(ids.tolist(), key=lambda i: (-sizes[i], i)):
             group.append(Centroid(next_id, tuple(centers[i - 1].tolist()), radii[i - 1]))
             next_id += 1
         centroids[value] = group
+        weights[value] = w.tolist()
         if info["stability_ari"] is not None:
             stability.append((info["stability_ari"], rows.size))
         info["merged"] += dropped
@@ -293,7 +303,14 @@ def _micro_clusters(
         )
     weight = sum(n for _, n in stability)
     mean = round(sum(a * n for a, n in stability) / weight, 4) if weight else None
-    return centroids, macros, mean
+    return centroids, weights, macros, mean
+
+
+def _top_weights(matrix: FeatureMatrix, weights: Sequence[float], top: int = 8) -> dict[str, float]:
+    """The features that weigh most in a macro segment's distance (1: a feature without
+    cluster structure), for ``discover show``."""
+    order = sorted(range(len(weights)), key=lambda j: (-weights[j], j))[:top]
+    return {matrix.features[j].name: round(float(weights[j]), 2) for j in order}
 
 
 def _compute_traits(ws: Workspace, as_of: AsOf | None) -> list[str]:
@@ -341,17 +358,16 @@ def _by_size(values: Array) -> list[Any]:
     return [u for _, u in sorted(zip(-counts, unique.tolist(), strict=True))]
 
 
-def _cluster_macro(X: Array, options: _Options) -> tuple[Array, dict[str, Any]]:
-    """Micro clusters of one macro segment (``-1``: noise), small ones merged; stability."""
+def _cluster_macro(
+    X: Array, missing: Array | None, options: _Options
+) -> tuple[Array, dict[str, Any], Array]:
+    """Micro clusters of one macro segment (``-1``: noise), small ones merged; stability;
+    the feature weights of the distance."""
     min_size, n_clusters = options.min_size, options.n_clusters
     fits = X.shape[0] // min_size
     if fits < 2 or n_clusters == 1:
-        return np.zeros(X.shape[0], dtype=int), {
-            "k": 1,
-            "scores": {},
-            "merged": 0,
-            "stability_ari": None,
-        }
+        info = {"k": 1, "scores": {}, "merged": 0, "stability_ari": None}
+        return np.zeros(X.shape[0], dtype=int), info, np.ones(X.shape[1])
     k_max = max(1, min(options.max_clusters, fits))
     model = make_model(
         options.method,
@@ -360,35 +376,49 @@ def _cluster_macro(X: Array, options: _Options) -> tuple[Array, dict[str, Any]]:
         max_clusters=k_max,
         min_size=min_size,
         seed=options.seed,
-    ).fit(X)
+    ).fit(X, missing)
+    weights = np.asarray(model.feature_weights_, dtype=float)
     labels = np.asarray(model.labels_).copy()
     clustered = labels >= 0
-    merged_labels, merged = merge_small(X[clustered], labels[clustered], min_size)
+    merged_labels, merged = merge_small(
+        X[clustered],
+        labels[clustered],
+        min_size,
+        weights,
+        None if missing is None else missing[clustered],
+    )
     labels[clustered] = merged_labels
-    return labels, {
+    info = {
         "k": int(model.n_clusters_),
         "scores": {str(k): round(v, 4) for k, v in model.scores_.items()},
         "merged": merged,
-        "stability_ari": _stability(X, model.labels_, model.n_clusters_, options),
+        "stability_ari": _stability(X, missing, model, options),
     }
+    return labels, info, weights
 
 
-def _settle(X: Array, labels: Array, min_size: int) -> tuple[Array, list[float | None], int]:
-    """Final centroids of one macro segment, their radii, and how many were dropped.
+def _settle(
+    X: Array, missing: Array | None, labels: Array, min_size: int, weights: Array
+) -> tuple[Array, list[float | None], int, Array]:
+    """Final centroids of one macro segment, their radii, how many were dropped, and the
+    customers of each (index 0: unclustered).
 
-    Centroids are the means of the (merged) clusters; rows then go to the nearest one (and
-    beyond its radius to noise, when the method found noise). A cluster left under
-    ``min_size`` by that reassignment loses its centroid, smallest first, and the rows are
-    placed again.
+    Centroids are the means of the (merged) clusters over their present cells; rows then
+    go to the nearest one (and beyond its radius to noise, when the method found noise). A
+    cluster left under ``min_size`` by that reassignment loses its centroid, smallest
+    first, and the rows are placed again.
     """
     ids = np.unique(labels[labels >= 0])
     local = np.searchsorted(ids, labels)
     local[labels < 0] = -1
-    centers = np.array([X[local == i].mean(axis=0) for i in range(ids.size)])
-    radii = [None if np.isinf(r) else float(r) for r in fit_radii(X, local, centers)]
+    centers = masked_means(X, missing, local, ids.size)
+    found = fit_radii(X, local, centers, weights, missing)
+    radii = [None if np.isinf(r) else float(r) for r in found]
     dropped = 0
     while True:
-        final = label_rows(X, centers, np.arange(1, len(centers) + 1), squared_radii(radii))
+        final = label_rows(
+            X, centers, np.arange(1, len(centers) + 1), squared_radii(radii), weights, missing
+        )
         sizes = np.bincount(final, minlength=len(centers) + 1)[1:]
         if len(centers) > 1 and sizes.min() < min_size:
             drop = int(np.argmin(sizes))
@@ -399,23 +429,31 @@ def _settle(X: Array, labels: Array, min_size: int) -> tuple[Array, list[float |
             # noise nowhere, or everyone beyond the radius: no unclustered group here
             radii = [None] * len(centers)
         else:
-            return centers, radii, dropped
+            return centers, radii, dropped, np.bincount(final, minlength=len(centers) + 1)
 
 
-def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
-    """Merge clusters below ``min_size`` into the nearest sibling (by centroid), smallest
-    first; returns labels 0..m-1 and the number of merges."""
+def merge_small(
+    X: Array,
+    labels: Array,
+    min_size: int,
+    weights: Array | None = None,
+    missing: Array | None = None,
+) -> tuple[Array, int]:
+    """Merge clusters below ``min_size`` into the nearest sibling (by centroid, in the
+    weighted distance; means over present cells), smallest first; returns labels 0..m-1
+    and the number of merges."""
     labels = np.unique(labels, return_inverse=True)[1]
+    w = np.ones(X.shape[1]) if weights is None else np.asarray(weights, dtype=float)
     merged = 0
     while True:
         ids, counts = np.unique(labels, return_counts=True)
         if ids.size < 2 or counts.min() >= min_size:
             break
         small = ids[np.argmin(counts)]
-        centers = {i: X[labels == i].mean(axis=0) for i in ids}
+        centers = masked_means(X, missing, labels, int(ids.max()) + 1)
         nearest = min(
             (i for i in ids if i != small),
-            key=lambda i: (float(np.sum((centers[i] - centers[small]) ** 2)), i),
+            key=lambda i: (float(np.sum(w * (centers[i] - centers[small]) ** 2)), i),
         )
         labels[labels == small] = nearest
         labels = np.unique(labels, return_inverse=True)[1]
@@ -423,13 +461,23 @@ def merge_small(X: Array, labels: Array, min_size: int) -> tuple[Array, int]:
     return labels, merged
 
 
-def _stability(X: Array, labels: Array, k: int, options: _Options) -> float | None:
+def _stability(
+    X: Array, missing: Array | None, model: ClusterModel, options: _Options
+) -> float | None:
     """Mean adjusted Rand index between the fit and refits on 80% subsamples (at most
-    100,000 rows; noise, in density runs, counts as one more label), over every row."""
+    100,000 rows; noise, in density runs, counts as one more label), over at most 100,000
+    rows. k-means refits keep the fit's feature weights: they test the clusters, given
+    what the features weigh."""
+    k, labels = model.n_clusters_, model.labels_
     if options.refits < 1 or k < 2:
         return None
     scores = []
     size = min(int(X.shape[0] * 0.8), 100_000)
+    check = (
+        np.sort(np.random.RandomState(options.seed).choice(X.shape[0], 100_000, replace=False))
+        if X.shape[0] > 100_000
+        else np.arange(X.shape[0])
+    )
     for r in range(options.refits):
         seed = options.seed + 1 + r
         rows = np.random.RandomState(seed).choice(X.shape[0], size, replace=False)
@@ -440,8 +488,10 @@ def _stability(X: Array, labels: Array, k: int, options: _Options) -> float | No
             max_clusters=k,
             min_size=max(2, int(options.min_size * 0.8)),
             seed=seed,
-        ).fit(X[rows])
-        scores.append(adjusted_rand_score(labels, refit.predict(X)))
+            weights=model.feature_weights_,
+        ).fit(X[rows], None if missing is None else missing[rows])
+        found = refit.predict(X[check], None if missing is None else missing[check])
+        scores.append(adjusted_rand_score(labels[check], found))
     return round(float(np.mean(scores)), 4)
 
 
