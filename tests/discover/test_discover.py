@@ -50,9 +50,11 @@ def test_planted_segments_recovered(shop_ws: Workspace) -> None:
         f"ARI {ari:.3f} (planted only {ari_planted:.3f}), {len(run.clusters)} clusters, "
         f"stability {run.metrics['stability_ari']}, {seconds:.1f} s"
     )
-    assert ari > 0.45
-    assert ari_planted > 0.75
-    assert run.metrics["stability_ari"] > 0.7
+    # this shop gives 0.80 and 0.95 (stability 0.99); before features were weighted and
+    # missing values skipped, 0.58 and 0.89. Looser bounds, so that it cannot flake
+    assert ari > 0.65
+    assert ari_planted > 0.85
+    assert run.metrics["stability_ari"] > 0.8
 
 
 @pytest.fixture(scope="module")

@@ -112,8 +112,9 @@ class Encoder:
         were missing (imputed in the matrix; the distance skips them). None otherwise."""
         n = traits.num_rows
         index = _customer_index(traits, customers)
-        matrix = np.empty((n, len(self.features)))
-        mask = np.zeros(matrix.shape, dtype=bool) if self.skip_missing else None
+        # column-major: written a feature at a time (see build_features)
+        matrix = np.empty((n, len(self.features)), order="F")
+        mask = np.zeros(matrix.shape, dtype=bool, order="F") if self.skip_missing else None
         attributes: dict[str, pa.ChunkedArray] = {}  # in traits' order, once per attribute
         for j, f in enumerate(self.features):
             if f.source == "trait":

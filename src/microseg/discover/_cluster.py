@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from sklearn.cluster import HDBSCAN, BisectingKMeans, KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from microseg.discover._errors import DiscoveryError
@@ -143,10 +143,17 @@ class KMeansClusters(_Base):
     * **Features are weighted by how well the clusters separate them.** After each of
       ``rounds`` fits, a feature's weight becomes ``1 / max(W, floor) ** power``, where
       ``W`` is its variance within clusters (the mean over clusters, so that one broad
-      cluster does not decide for all), relative to the feature's overall variance. A
-      feature without structure keeps weight 1; one the clusters pin down counts up to
-      ``floor ** -power`` (2.2 by default) times as much. ``weighting=False`` keeps every
-      weight at 1; ``weights`` fixes them (a run's stability refits keep the run's).
+      cluster does not decide for all), relative to the feature's overall variance; the
+      weights are then scaled to a mean of 1. A feature the clusters pin down counts up
+      to ``floor ** -power`` (2.2 by default) times as much as one without structure.
+      ``weighting=False`` keeps every weight at 1; ``weights`` fixes them (a run's
+      stability refits keep the run's).
+    * **It keeps the most typical of ``restarts`` fits.** The weighting can settle on
+      different partitions from different starts; each restart runs it from its own seed
+      on its own 80% subsample, and the fit whose labels agree best with the others'
+      (highest mean adjusted Rand index) is kept: a consensus, not the lowest inertia,
+      which different weights make incomparable. That agreement is ``stability_``: the
+      subsample stability of the run.
     * **It is fitted on a sample** of at most ``fit_size`` rows; every row then goes to its
       nearest centroid.
 
@@ -173,8 +180,9 @@ class KMeansClusters(_Base):
         weights: Any = None,
         rounds: int = 3,
         refills: int = 1,
-        power: float = 0.75,
-        floor: float = 0.35,
+        restarts: int = 3,
+        power: float = 1.0,
+        floor: float = 0.45,
         random_state: int = 0,
     ) -> None:
         super().__init__(
@@ -189,6 +197,7 @@ class KMeansClusters(_Base):
         self.weights = weights
         self.rounds = rounds
         self.refills = refills
+        self.restarts = restarts
         self.power = power
         self.floor = floor
 
@@ -198,6 +207,7 @@ class KMeansClusters(_Base):
         _check_int(owner, "fit_size", self.fit_size, 10)
         _check_int(owner, "rounds", self.rounds, 1)
         _check_int(owner, "refills", self.refills, 0)
+        _check_int(owner, "restarts", self.restarts, 1)
         for name, value in (("power", self.power), ("floor", self.floor)):
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise DiscoveryError(
@@ -214,10 +224,18 @@ class KMeansClusters(_Base):
             rng = np.random.RandomState(self.random_state)
             rows = np.sort(rng.choice(X.shape[0], self.fit_size, replace=False))
             X, missing = X[rows], None if missing is None else missing[rows]
-        # fixed weights: a refit (stability), two starts; otherwise four
-        centers, weights = self._weighted_kmeans(
-            X, missing, k, n_init=2 if self.weights is not None else 4
-        )
+        self.stability_: float | None = None
+        if self.restarts == 1:
+            centers, weights = self._weighted_kmeans(X, missing, k, n_init=4)
+        else:
+            fits = []
+            for r in range(self.restarts):
+                seed = self.random_state + r
+                rows = np.random.RandomState(seed).rand(X.shape[0]) < 0.8
+                part = None if missing is None else missing[rows]
+                fits.append(self._weighted_kmeans(X[rows], part, k, n_init=3, seed=seed))
+            best, self.stability_ = _consensus(X, missing, fits)
+            centers, weights = fits[best]
         self.cluster_centers_: Array = centers
         self.feature_weights_ = weights
 
@@ -225,10 +243,19 @@ class KMeansClusters(_Base):
         X, missing = _check_matrix(X, missing)
         return nearest_fast(X, self.cluster_centers_, self.feature_weights_, missing)
 
+    def _choose_k(self, sample: Array, missing: Array | None) -> int:
+        # every k is scored in one space: the weights learned at the largest k. Weights
+        # learned at each k would flatter the small ones (at k = 2 they single out the
+        # features of the one split, and the silhouette soars)
+        high = max(2, min(self.max_clusters, sample.shape[0] - 1))
+        self._scoring_weights = self._weighted_kmeans(sample, missing, high, n_init=2)[1]
+        return int(super()._choose_k(sample, missing))
+
     def _score(self, sample: Array, missing: Array | None, k: int) -> float:
         if k == 1:
             return 0.0  # silhouette is undefined for one cluster; any real structure beats 0
-        centers, weights = self._weighted_kmeans(sample, missing, k, n_init=1, rounds=2)
+        weights = self._scoring_weights
+        centers, _ = self._weighted_kmeans(sample, missing, k, n_init=2, fixed=weights)
         labels = nearest_fast(sample, centers, weights, missing)
         if len(set(labels.tolist())) < 2:
             return -1.0
@@ -240,16 +267,25 @@ class KMeansClusters(_Base):
         return max(scores, key=lambda k: (scores[k], -k))
 
     def _weighted_kmeans(
-        self, X: Array, missing: Array | None, k: int, *, n_init: int, rounds: int | None = None
+        self,
+        X: Array,
+        missing: Array | None,
+        k: int,
+        *,
+        n_init: int,
+        fixed: Any = None,
+        seed: int | None = None,
     ) -> tuple[Array, Array]:
         """Centroids (standardized space) and feature weights, by alternating k-means with
-        missing cells refilled from the centroids and the weights recomputed."""
+        missing cells refilled from the centroids and the weights recomputed (once, with
+        the weights ``fixed`` or the ``weights`` parameter)."""
         k = min(k, X.shape[0])
         skip = missing if missing is not None and missing.any() else None
         weights = np.ones(X.shape[1])
-        rounds = (rounds or self.rounds) if self.weighting else 1
-        if self.weights is not None:
-            weights = np.asarray(self.weights, dtype=float)
+        rounds = self.rounds if self.weighting else 1
+        fixed = self.weights if fixed is None else fixed
+        if fixed is not None:
+            weights = np.asarray(fixed, dtype=float)
             if weights.shape != (X.shape[1],) or not (weights > 0).all():
                 raise DiscoveryError(
                     f"'weights' must hold {X.shape[1]} positive numbers, one per feature"
@@ -260,7 +296,10 @@ class KMeansClusters(_Base):
             root = np.sqrt(weights)
             space = X * root
             model = KMeans(
-                k, init=init, n_init=n_init if r == 0 else 1, random_state=self.random_state
+                k,
+                init=init,
+                n_init=n_init if r == 0 else 1,
+                random_state=self.random_state if seed is None else seed,
             ).fit(space)
             centers = model.cluster_centers_
             if skip is not None:
@@ -275,6 +314,20 @@ class KMeansClusters(_Base):
             weights = _separation_weights(X, skip, labels, k, self.power, self.floor)
             init = centers * np.sqrt(weights)
         return centers, weights
+
+
+def _consensus(
+    X: Array, missing: Array | None, fits: list[tuple[Array, Array]]
+) -> tuple[int, float]:
+    """Index of the fit whose labels of ``X`` agree best with the others' (mean adjusted
+    Rand index; ties: the first), and that mean."""
+    labels = [nearest_fast(X, centers, weights, missing) for centers, weights in fits]
+    agreement = [
+        float(np.mean([adjusted_rand_score(a, b) for j, b in enumerate(labels) if j != i]))
+        for i, a in enumerate(labels)
+    ]
+    best = int(np.argmax(agreement))
+    return best, round(agreement[best], 4)
 
 
 def _separation_weights(
@@ -586,10 +639,12 @@ def make_model(
     min_size: int,
     seed: int,
     weights: Array | None = None,
+    refits: int = 0,
 ) -> ClusterModel:
     """The estimator named ``method``. HDBSCAN takes ``min_size`` as its minimum cluster
     size and finds k itself: the k parameters do not apply to it. ``weights`` fixes
-    k-means' feature weights (the others weigh every feature 1)."""
+    k-means' feature weights (the others weigh every feature 1). k-means makes ``refits``
+    restarts (at least one), whose agreement is its stability."""
     if method == "hdbscan":
         return HDBSCANClusters(min_cluster_size=max(2, min_size), random_state=seed)
     if method not in _CHOOSING_K:
@@ -602,6 +657,7 @@ def make_model(
             min_clusters=min_clusters,
             max_clusters=max_clusters,
             weights=weights,
+            restarts=max(1, refits),
             random_state=seed,
         )
     model: ClusterModel = _CHOOSING_K[method](

@@ -251,15 +251,18 @@ def _finish(
     keep = _drop_duplicates([f for f, _ in kept], [t for t, _ in transformed], notes)
     features = [kept[i][0] for i in keep]
     missing = {f.name: missing[f.name] for f in features if f.name in missing}
-    raw_matrix = np.column_stack([kept[i][1] for i in keep])
-    scaled = np.column_stack([transformed[i][0] for i in keep])
+    # column-major (customers x features, each feature contiguous): built and read a
+    # feature at a time, several times faster than row-major at 1M customers
+    raw_matrix = np.array([kept[i][1] for i in keep]).T
+    by_feature = np.array([transformed[i][0] for i in keep])
     fills = [transformed[i][1] for i in keep]
     del transformed
-    center = scaled.mean(axis=0)
-    std = scaled.std(axis=0)
+    center = by_feature.mean(axis=1)
+    std = by_feature.std(axis=1)
     scale = np.where(std > 0, std, 1.0)
-    scaled -= center  # in place: at 1M customers each copy is half a GiB
-    scaled /= scale
+    by_feature -= center[:, None]  # in place: at 1M customers each copy is half a GiB
+    by_feature /= scale[:, None]
+    scaled = by_feature.T
     if missing:
         notes.append(
             "missing values (skipped by distances; the median where a method needs one): "

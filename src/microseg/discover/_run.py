@@ -376,6 +376,7 @@ def _cluster_macro(
         max_clusters=k_max,
         min_size=min_size,
         seed=options.seed,
+        refits=options.refits,
     ).fit(X, missing)
     weights = np.asarray(model.feature_weights_, dtype=float)
     labels = np.asarray(model.labels_).copy()
@@ -392,7 +393,9 @@ def _cluster_macro(
         "k": int(model.n_clusters_),
         "scores": {str(k): round(v, 4) for k, v in model.scores_.items()},
         "merged": merged,
-        "stability_ari": _stability(X, missing, model, options),
+        "stability_ari": getattr(model, "stability_", None)
+        if options.method == "kmeans"
+        else _stability(X, missing, model, options),
     }
     return labels, info, weights
 
@@ -466,8 +469,7 @@ def _stability(
 ) -> float | None:
     """Mean adjusted Rand index between the fit and refits on 80% subsamples (at most
     100,000 rows; noise, in density runs, counts as one more label), over at most 100,000
-    rows. k-means refits keep the fit's feature weights: they test the clusters, given
-    what the features weigh."""
+    rows. (k-means measures its own, across its restarts: ``KMeansClusters.stability_``.)"""
     k, labels = model.n_clusters_, model.labels_
     if options.refits < 1 or k < 2:
         return None
