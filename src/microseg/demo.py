@@ -126,10 +126,15 @@ def _discovery_summary(run: DiscoveryRun, truth: Path | None) -> dict[str, Any]:
             )
         )
         found = dict(zip(run.customer_ids.tolist(), run.labels.tolist(), strict=True))
+        macro = dict(zip(run.customer_ids.tolist(), run.macro_labels.tolist(), strict=True))
         ids = [c for c in found if c in planted]
+        # two levels split every planted segment by lifecycle stage: the truth to recover
+        # is the planted segment inside each stage
+        truth_in_stage = [f"{macro[c]}/{planted[c]}" for c in ids]
         summary["ari_vs_planted"] = round(
-            float(adjusted_rand_score([planted[c] for c in ids], [found[c] for c in ids])), 3
+            float(adjusted_rand_score(truth_in_stage, [found[c] for c in ids])), 3
         )
+        summary["macro"] = run.params["macro"]
     return summary
 
 
@@ -188,7 +193,7 @@ def run_demo(
             value_error = str(exc)
         if progress:
             progress("discovering micro-segments", 0, 1)
-        found = ws.discover(as_of=end, seed=seed, name="demo", refits=2)
+        found = ws.discover(as_of=end, seed=seed, name="demo")
         result = DemoResult(
             root,
             loads,

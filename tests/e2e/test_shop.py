@@ -81,6 +81,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     for cluster, stage in zip(found["clusters"], stages, strict=True):
         assert cluster["size"] >= 50 or stages.count(stage) == 1, cluster
     assert "discovered micro-segments" in result.stdout
+    # the planted segments inside each lifecycle stage (two levels split them by stage)
+    assert found["macro"] == "lifecycle_stage"
+    assert found["ari_vs_planted"] > 0.3
+    assert "agreement with the planted segments inside each lifecycle stage" in result.stdout
     # running it again replaces its own folder; a foreign folder is refused
     again = _microseg(
         "demo", "--dir", str(tmp_path / "demo"), "--customers", "200", "--json", cwd=tmp_path

@@ -41,7 +41,9 @@ def run(
     max_k: int = typer.Option(8, "--max-k", help="Most micro clusters per macro segment."),
     min_size: int = typer.Option(50, "--min-size", help="Smaller clusters are merged."),
     seed: int = typer.Option(0, "--seed"),
-    refits: int = typer.Option(3, "--refits", help="Refits on subsamples for stability."),
+    refits: int = typer.Option(
+        3, "--refits", help="Refits on subsamples for stability (k-means: its restarts)."
+    ),
     name: str = typer.Option(None, "--name", help="Run name, a slug (default run-<id>)."),
     json_out: bool = _JSON,
 ) -> None:

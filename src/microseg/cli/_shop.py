@@ -142,11 +142,16 @@ def demo(
 
 
 def _print_discovery(found: dict[str, Any]) -> None:
-    ari = found.get("ari_vs_planted")
+    ari, macro = found.get("ari_vs_planted"), found.get("macro")
+    inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
     table = Table(
         title=f"discovered micro-segments (run {found['run']}, {found['method']}; "
         f"stability {_maybe(found['stability_ari'], '{:.2f}')}"
-        + (f", agreement with the planted segments {ari:.2f} ARI)" if ari is not None else ")")
+        + (
+            f", agreement with the planted segments{inside} {ari:.2f} ARI)"
+            if ari is not None
+            else ")"
+        )
     )
     for column in ("id", "name", "customers", "share", "revenue", "clv/buyer", "rule P/R"):
         if column == "name":

@@ -124,6 +124,9 @@ def discover(
         purpose; the request is recorded in the run.
     min_size:
         Clusters smaller than this are merged into their nearest sibling.
+    refits:
+        Refits on 80% subsamples that measure stability; k-means makes that many
+        restarts and keeps their consensus (0: one fit, no stability).
     name:
         The run's name, a slug unique in the workspace (default ``run-<id>``).
     save:
