@@ -67,8 +67,14 @@ def stored(shop_ws: Workspace) -> int:
 def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stored: int) -> None:
     data = load_run(shop_ws, stored)
     m = data["metrics"]
+    assert data["seconds"] > 0  # the stored run keeps how long it took
     assert m["coverage"] == 1.0
     assert m["assigned"] == m["customers"] == 3000
+    # each macro segment keeps the weights its distance used, largest first
+    for macro in data["macros"]:
+        weights = list(macro["top_weights"].values())
+        assert weights == sorted(weights, reverse=True)
+        assert len(weights) == 8
     assert sum(c["size"] for c in data["clusters"]) == 3000
     stages = {c["macro"] for c in data["clusters"]}
     assert {"active", "lapsed"} <= stages

@@ -236,6 +236,7 @@ def discover(
         created_at=ws.now(),
     )
     if save:
+        run.seconds = time.perf_counter() - started  # stored with the run: all but storing
         store_run(ws, run)
         clock.done("storing")
     run.seconds = time.perf_counter() - started
