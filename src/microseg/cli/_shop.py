@@ -143,16 +143,7 @@ def demo(
 
 def _print_discovery(found: dict[str, Any]) -> None:
     ari, macro = found.get("ari_vs_planted"), found.get("macro")
-    inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
-    table = Table(
-        title=f"discovered micro-segments (run {found['run']}, {found['method']}; "
-        f"stability {_maybe(found['stability_ari'], '{:.2f}')}"
-        + (
-            f", agreement with the planted segments{inside} {ari:.2f} ARI)"
-            if ari is not None
-            else ")"
-        )
-    )
+    table = Table(title=f"discovered micro-segments (run {found['run']}, {found['method']})")
     for column in ("id", "name", "customers", "share", "revenue", "clv/buyer", "rule P/R"):
         if column == "name":
             table.add_column(column, min_width=28, overflow="fold")
@@ -170,6 +161,12 @@ def _print_discovery(found: dict[str, Any]) -> None:
             fit,
         )
     console.print(table)
+    inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
+    console.print(
+        f"Stability {_maybe(found['stability_ari'], '{:.2f}')} (adjusted Rand index between "
+        "restarts)"
+        + (f"; agreement with the planted segments{inside}: {ari:.2f}." if ari is not None else ".")
+    )
     console.print(
         f"See a cluster's rule: microseg discover show {found['run']}; "
         f"keep it as a segment: microseg discover save {found['run']} ID --name NAME"
