@@ -225,3 +225,10 @@ def test_cli_run_named_list_show(shop_ws: Workspace, runs: dict[str, int]) -> No
     )
     assert clash.exit_code == 1
     assert "already exists" in clash.output
+    args = ["--as-of", AS_OF, "--macro", "none", "--k", "3", "--refits", "1", "--json"]
+    given = runner.invoke(app, [*base, "discover", "run", *args])
+    assert given.exit_code == 0, given.output
+    data = json.loads(given.output)
+    assert data["params"]["n_clusters"] == 3
+    assert data["metrics"]["clusters"] == 3
+    assert data["macros"][0]["scores"] == {}  # no k search when k is given

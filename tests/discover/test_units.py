@@ -280,3 +280,13 @@ def test_merging_uses_the_weighted_distance() -> None:
     assert plain[100] == plain[0]  # 1 + 4 against 9 + 1
     weighted, _ = merge_small(X, labels, 50, np.array([0.1, 1.0]))
     assert weighted[100] == weighted[150]  # 0.1 + 4 against 0.9 + 1
+
+
+def test_a_runner_up_k_within_sampling_noise_is_reported() -> None:
+    from microseg.discover._run import close_call
+
+    scores = {2: 0.09, 7: 0.1735, 8: 0.1728}  # the bench shop: 7 kept, 8 a close second
+    assert close_call(scores, "kmeans") == {"k": 8, "margin": 0.0007}
+    assert close_call({2: 0.09, 7: 0.19, 8: 0.17}, "kmeans") is None  # 0.02 apart: clear
+    assert close_call(scores, "gmm") is None  # BIC, not silhouette
+    assert close_call({3: 0.2}, "kmeans") is None

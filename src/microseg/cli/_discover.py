@@ -37,6 +37,9 @@ def run(
     allow_sensitive: list[str] = typer.Option(
         None, "--allow-sensitive", help="Use this sensitive attribute on purpose (recorded)."
     ),
+    k: int = typer.Option(
+        None, "--k", help="Micro clusters per macro segment (default: best silhouette)."
+    ),
     min_k: int = typer.Option(2, "--min-k", help="Fewest micro clusters per macro segment."),
     max_k: int = typer.Option(8, "--max-k", help="Most micro clusters per macro segment."),
     min_size: int = typer.Option(50, "--min-size", help="Smaller clusters are merged."),
@@ -57,6 +60,7 @@ def run(
             traits=traits or None,
             attributes=attributes or None,
             allow_sensitive=allow_sensitive or (),
+            n_clusters=k,
             min_clusters=min_k,
             max_clusters=max_k,
             min_size=min_size,
@@ -146,6 +150,15 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
     )
     for note in data["features"]["notes"]:
         console.print(f"  note: {note}", highlight=False)
+    for macro in data["macros"]:
+        close = macro.get("close_call")
+        if close:
+            where = "" if macro["macro"] == "all" else f"in {macro['macro']}, "
+            console.print(
+                f"  note: {where}k = {close['k']} scores within {close['margin']:.3f} "
+                f"silhouette of the k = {macro['k']} kept; `--k {close['k']}` gives that cut",
+                highlight=False,
+            )
     valued = any("clv_12m_total" in c for c in data["clusters"])
     table = Table(title="micro-segments")
     columns = ["id", "name", "size", "share", "revenue"]

@@ -370,7 +370,7 @@ def _cluster_macro(
     min_size, n_clusters = options.min_size, options.n_clusters
     fits = X.shape[0] // min_size
     if fits < 2 or n_clusters == 1:
-        info = {"k": 1, "scores": {}, "merged": 0, "stability_ari": None}
+        info = {"k": 1, "scores": {}, "merged": 0, "stability_ari": None, "close_call": None}
         return np.zeros(X.shape[0], dtype=int), info, np.ones(X.shape[1])
     k_max = max(1, min(options.max_clusters, fits))
     model = make_model(
@@ -400,8 +400,28 @@ def _cluster_macro(
         "stability_ari": getattr(model, "stability_", None)
         if options.method == "kmeans"
         else _stability(X, missing, model, options),
+        "close_call": close_call(model.scores_, options.method),
     }
     return labels, info, weights
+
+
+#: Silhouettes closer than this to the best are a close call (sampling noise is about as
+#: large on the 2,000-row samples the scores come from)
+CLOSE_SILHOUETTE = 0.005
+
+
+def close_call(scores: dict[int, float], method: str) -> dict[str, Any] | None:
+    """The runner-up k when its silhouette is within :data:`CLOSE_SILHOUETTE` of the
+    chosen one's (k-means and bisecting k-means; None otherwise): a second cut worth a
+    look, with ``n_clusters``."""
+    if method not in ("kmeans", "bisecting") or len(scores) < 2:
+        return None
+    ranked = sorted(scores, key=lambda k: (-scores[k], k))
+    best, second = ranked[0], ranked[1]
+    margin = scores[best] - scores[second]
+    if margin >= CLOSE_SILHOUETTE:
+        return None
+    return {"k": int(second), "margin": round(float(margin), 4)}
 
 
 def _settle(
