@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from microseg.discover._cluster import nearest_centroids
+from microseg.discover._cluster import mask_rows, nearest_centroids
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import Feature, FeatureMatrix
 
@@ -102,14 +102,10 @@ class Encoder:
 
     # -- batch ------------------------------------------------------------------------------
 
-    def encode_table(self, traits: pa.Table, customers: pa.Table) -> Array:
-        """One standardized row per row of ``traits``; attributes found by customer_id.
-        Missing values are imputed (see :meth:`encode_masked` for where they are)."""
-        return self.encode_masked(traits, customers)[0]
-
     def encode_masked(self, traits: pa.Table, customers: pa.Table) -> tuple[Array, Array | None]:
-        """:meth:`encode_table` and, when :attr:`skip_missing`, the mask of the cells that
-        were missing (imputed in the matrix; the distance skips them). None otherwise."""
+        """One standardized row per row of ``traits`` (attributes found by customer_id),
+        missing values imputed; and, when :attr:`skip_missing`, the mask of the cells that
+        were missing (the distance skips them). None otherwise."""
         n = traits.num_rows
         index = _customer_index(traits, customers)
         # column-major: written a feature at a time (see build_features)
@@ -449,7 +445,7 @@ def assign_rows(
     for code, value in enumerate(codes.dictionary.to_pylist()):
         rows = np.flatnonzero(indices == code)
         centers, ids, r2, weights = groups.get(value, everyone)
-        skip = None if missing is None else missing[rows]
+        skip = mask_rows(missing, rows)
         labels[rows] = label_rows(matrix[rows], centers, ids, r2, weights, skip)
     return labels
 

@@ -31,6 +31,7 @@ __all__ = [
     "HDBSCANClusters",
     "KMeansClusters",
     "make_model",
+    "mask_rows",
     "masked_means",
     "nearest_centroids",
 ]
@@ -99,7 +100,7 @@ class _Base:
         if self.n_clusters is not None:
             k = min(self.n_clusters, X.shape[0])
         else:
-            k = self._choose_k(X[rows], None if missing is None else missing[rows])
+            k = self._choose_k(X[rows], mask_rows(missing, rows))
         self.n_clusters_ = k
         self.feature_weights_: Array = np.ones(X.shape[1])
         self._fit_k(X, missing, k)
@@ -146,8 +147,7 @@ class KMeansClusters(_Base):
       cluster does not decide for all), relative to the feature's overall variance; the
       weights are then scaled to a mean of 1. A feature the clusters pin down counts up
       to ``floor ** -power`` (2.2 by default) times as much as one without structure.
-      ``weighting=False`` keeps every weight at 1; ``weights`` fixes them (a run's
-      stability refits keep the run's).
+      ``weighting=False`` keeps every weight at 1.
     * **It keeps the most typical of ``restarts`` fits.** The weighting can settle on
       different partitions from different starts; each restart runs it from its own seed
       on its own 80% subsample, and the fit whose labels agree best with the others'
@@ -177,7 +177,6 @@ class KMeansClusters(_Base):
         sample_size: int = 2000,
         fit_size: int = 20_000,
         weighting: bool = True,
-        weights: Any = None,
         rounds: int = 3,
         refills: int = 1,
         restarts: int = 3,
@@ -194,7 +193,6 @@ class KMeansClusters(_Base):
         )
         self.fit_size = fit_size
         self.weighting = weighting
-        self.weights = weights
         self.rounds = rounds
         self.refills = refills
         self.restarts = restarts
@@ -223,7 +221,7 @@ class KMeansClusters(_Base):
         if X.shape[0] > self.fit_size:
             rng = np.random.RandomState(self.random_state)
             rows = np.sort(rng.choice(X.shape[0], self.fit_size, replace=False))
-            X, missing = X[rows], None if missing is None else missing[rows]
+            X, missing = X[rows], mask_rows(missing, rows)
         self.stability_: float | None = None
         if self.restarts == 1:
             centers, weights = self._weighted_kmeans(X, missing, k, n_init=4)
@@ -232,7 +230,7 @@ class KMeansClusters(_Base):
             for r in range(self.restarts):
                 seed = self.random_state + r
                 rows = np.random.RandomState(seed).rand(X.shape[0]) < 0.8
-                part = None if missing is None else missing[rows]
+                part = mask_rows(missing, rows)
                 fits.append(self._weighted_kmeans(X[rows], part, k, n_init=3, seed=seed))
             best, self.stability_ = _consensus(X, missing, fits)
             centers, weights = fits[best]
@@ -277,20 +275,12 @@ class KMeansClusters(_Base):
         seed: int | None = None,
     ) -> tuple[Array, Array]:
         """Centroids (standardized space) and feature weights, by alternating k-means with
-        missing cells refilled from the centroids and the weights recomputed (once, with
-        the weights ``fixed`` or the ``weights`` parameter)."""
+        missing cells refilled from the centroids and the weights recomputed (one round,
+        with the weights ``fixed``: the k search's common space)."""
         k = min(k, X.shape[0])
         skip = missing if missing is not None and missing.any() else None
-        weights = np.ones(X.shape[1])
-        rounds = self.rounds if self.weighting else 1
-        fixed = self.weights if fixed is None else fixed
-        if fixed is not None:
-            weights = np.asarray(fixed, dtype=float)
-            if weights.shape != (X.shape[1],) or not (weights > 0).all():
-                raise DiscoveryError(
-                    f"'weights' must hold {X.shape[1]} positive numbers, one per feature"
-                )
-            rounds = 1
+        weights = np.ones(X.shape[1]) if fixed is None else np.asarray(fixed, dtype=float)
+        rounds = self.rounds if self.weighting and fixed is None else 1
         init: Any = "k-means++"
         for r in range(rounds):
             root = np.sqrt(weights)
@@ -492,7 +482,7 @@ class HDBSCANClusters:
             [X[rows[sample_labels == c]].mean(axis=0) for c in range(k)]
         )
         self.radii_: Array = fit_radii(
-            X[rows], sample_labels, self.cluster_centers_, None, _rows(missing, rows)
+            X[rows], sample_labels, self.cluster_centers_, None, mask_rows(missing, rows)
         )
         self.labels_: Array = self.predict(X, missing)
         self.labels_[rows] = sample_labels
@@ -521,7 +511,7 @@ def nearest_centroids(
     best = np.empty(X.shape[0])
     for start in range(0, X.shape[0], 65_536):
         block = X[start : start + 65_536]
-        skip = None if missing is None else missing[start : start + 65_536]
+        skip = mask_rows(missing, slice(start, start + 65_536))
         d2 = np.zeros((block.shape[0], centers.shape[0]))
         for j in range(centers.shape[1]):
             diff = block[:, j : j + 1] - centers[:, j]
@@ -578,7 +568,8 @@ def masked_means(X: Array, missing: Array | None, labels: Array, k: int) -> Arra
     return centers
 
 
-def _rows(missing: Array | None, rows: Array) -> Array | None:
+def mask_rows(missing: Array | None, rows: Any) -> Array | None:
+    """``missing[rows]``, or None without a mask (no cell missing)."""
     return None if missing is None else missing[rows]
 
 
@@ -638,12 +629,10 @@ def make_model(
     max_clusters: int,
     min_size: int,
     seed: int,
-    weights: Array | None = None,
     refits: int = 0,
 ) -> ClusterModel:
     """The estimator named ``method``. HDBSCAN takes ``min_size`` as its minimum cluster
-    size and finds k itself: the k parameters do not apply to it. ``weights`` fixes
-    k-means' feature weights (the others weigh every feature 1). k-means makes ``refits``
+    size and finds k itself: the k parameters do not apply to it. k-means makes ``refits``
     restarts (at least one), whose agreement is its stability."""
     if method == "hdbscan":
         return HDBSCANClusters(min_cluster_size=max(2, min_size), random_state=seed)
@@ -656,7 +645,6 @@ def make_model(
             n_clusters=n_clusters,
             min_clusters=min_clusters,
             max_clusters=max_clusters,
-            weights=weights,
             restarts=max(1, refits),
             random_state=seed,
         )

@@ -27,6 +27,7 @@ from microseg.discover._cluster import (
     ClusterModel,
     fit_radii,
     make_model,
+    mask_rows,
     masked_means,
 )
 from microseg.discover._describe import (
@@ -283,7 +284,7 @@ def _micro_clusters(
     next_id = 1
     for value in _by_size(macro_values):
         rows = np.flatnonzero(macro_values == value)
-        X, skip = encoded[rows], None if missing is None else missing[rows]
+        X, skip = encoded[rows], mask_rows(missing, rows)
         local, info, w = _cluster_macro(X, skip, options)
         centers, radii, dropped, sizes = _settle(X, skip, local, options.min_size, w)
         ids = np.arange(1, len(centers) + 1)
@@ -390,7 +391,7 @@ def _cluster_macro(
         labels[clustered],
         min_size,
         weights,
-        None if missing is None else missing[clustered],
+        mask_rows(missing, clustered),
     )
     labels[clustered] = merged_labels
     info = {
@@ -514,9 +515,8 @@ def _stability(
             max_clusters=k,
             min_size=max(2, int(options.min_size * 0.8)),
             seed=seed,
-            weights=model.feature_weights_,
-        ).fit(X[rows], None if missing is None else missing[rows])
-        found = refit.predict(X[check], None if missing is None else missing[check])
+        ).fit(X[rows], mask_rows(missing, rows))
+        found = refit.predict(X[check], mask_rows(missing, check))
         scores.append(adjusted_rand_score(labels[check], found))
     return round(float(np.mean(scores)), 4)
 
