@@ -98,7 +98,7 @@ class AnalysisMixin:
         discovery run in ``runs`` (those ``cluster:`` nodes read), they carry the cluster
         the run's assigner gives each customer at ``as_of``.
         """
-        customers = self.customers(as_of=_instant(clock) if as_of is not None else None)
+        customers = self._customers_at(clock, as_of)
         if models:
             customers = self._with_model_columns(customers, clock)
         lookup = self._cluster_lookup()
@@ -111,6 +111,11 @@ class AnalysisMixin:
             "attribute_types": self.attribute_types(),
             "clusters": lookup,
         }
+
+    def _customers_at(self, clock: Clock, as_of: AsOf | None) -> ibis.Table:
+        """Customers with the attributes in force at the clock's instant (the current ones
+        when no ``as_of`` was asked for)."""
+        return self.customers(as_of=_instant(clock) if as_of is not None else None)
 
     def _cluster_lookup(self) -> ClusterLookup:
         """Stored discovery runs by name or id, each loaded once (for ``cluster:`` nodes)."""
@@ -147,7 +152,8 @@ class AnalysisMixin:
         lookup = self._cluster_lookup()
         if any(lookup(run).run_id == source.run_id for run in inner):
             raise WorkspaceError(
-                f"discovery run {source.name!r} clusters on a trait that tests its own clusters"
+                f"discovery run {source.name!r} clusters on a trait that tests its own clusters",
+                hint="take the `cluster` node out of that trait, or discover again without it",
             )
         if source.traits:
             compute_traits(
@@ -160,7 +166,7 @@ class AnalysisMixin:
             traits = self.store.table("_trait_eval").to_pyarrow()
         else:
             traits = customers.select("customer_id").to_pyarrow()
-        people = self.customers(as_of=_instant(clock) if as_of is not None else None)
+        people = self._customers_at(clock, as_of)
         attributes = people.select("customer_id", *source.attributes).to_pyarrow()
         labels = source.assign_table(traits, attributes)
         column = cluster_column(source.run_id)
@@ -363,7 +369,7 @@ class AnalysisMixin:
     def profile(self, customer_id: str, *, as_of: AsOf | None = None) -> Profile:
         """One customer's attributes at ``as_of`` and events before it, for the interpreter."""
         clock = self.clock(as_of)
-        customers = self.customers(as_of=_instant(clock) if as_of is not None else None)
+        customers = self._customers_at(clock, as_of)
         rows = customers.filter(customers.customer_id == customer_id).to_pyarrow().to_pylist()
         if not rows:
             raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from microseg._text import did_you_mean
-from microseg.lang._clusters import unknown_clusters
+from microseg.lang._clusters import listed_clusters, unknown_clusters
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
@@ -191,8 +191,10 @@ def _check_cluster(rule: ClusterRule, schema: Schema, path: str) -> Iterator[tup
         yield f"{path}.cluster.run", f"unknown discovery run {run!r}{hint}"
         return
     for value in unknown_clusters(rule.cluster, clusters):
-        known = ", ".join(f"{i} ({n})" for i, n in sorted(clusters.items()))
-        yield f"{path}.cluster.in", f"run {run} has no cluster {value!r}; its clusters: {known}"
+        yield (
+            f"{path}.cluster.in",
+            f"run {run} has no cluster {value!r}; its clusters: {listed_clusters(clusters)}",
+        )
 
 
 def children(rule: Rule) -> list[Rule]:

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 
 from microseg.lang._nodes import ClusterSpec
 
-__all__ = ["ClusterLookup", "ClusterSource", "cluster_column", "cluster_ids", "unknown_clusters"]
+__all__ = [
+    "ClusterLookup",
+    "ClusterSource",
+    "cluster_column",
+    "cluster_ids",
+    "listed_clusters",
+    "unknown_clusters",
+]
 
 
 class ClusterSource(Protocol):
@@ -49,7 +56,7 @@ def cluster_ids(spec: ClusterSpec, clusters: Mapping[int, str]) -> frozenset[int
     if unknown:
         raise ValueError(
             f"run {spec.run!r} has no cluster {unknown[0]!r}; its clusters are "
-            + ", ".join(f"{i} ({n})" for i, n in sorted(clusters.items()))
+            + listed_clusters(clusters)
         )
     by_name = {name.casefold(): cid for cid, name in clusters.items()}
     ids: set[int] = set()
@@ -60,6 +67,11 @@ def cluster_ids(spec: ClusterSpec, clusters: Mapping[int, str]) -> frozenset[int
             found = by_name.get(value.casefold())
             ids.add(found if found is not None else int(value.strip()))
     return frozenset(ids)
+
+
+def listed_clusters(clusters: Mapping[int, str]) -> str:
+    """``1 (name), 2 (name)``: a run's clusters, for messages."""
+    return ", ".join(f"{i} ({n})" for i, n in sorted(clusters.items()))
 
 
 def unknown_clusters(spec: ClusterSpec, clusters: Mapping[int, str]) -> list[int | str]:
