@@ -206,7 +206,10 @@ class Workspace(AnalysisMixin, ValueMixin):
             )
         current = history.filter(in_force).drop("valid_from", "valid_to", "load_id")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
-        table = live.left_join(current, "customer_id").drop("customer_id_right")
+        # the join's suffix uses microseg's reserved prefix: no attribute can be named so
+        table = live.left_join(current, "customer_id", rname="{name}__ms_right").drop(
+            "customer_id__ms_right"
+        )
         if "birth_date" in table.columns and "age" not in table.columns:
             # the last calendar day that as_of includes, in the workspace zone: as_of is
             # exclusive, so a bare date (the next midnight) gives that date itself

@@ -22,6 +22,11 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 _INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
 
 
+#: A parameter reference, skipping quoted identifiers and string literals (a column named
+#: ``$p1`` is not a reference to parameter p1).
+_PARAMETER = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$(p\d+)\b')
+
+
 @dataclass
 class Params:
     """Named query parameters collected while a statement is built."""
@@ -35,7 +40,7 @@ class Params:
 
     def used_in(self, sql: str) -> dict[str, Any]:
         """The parameters a statement refers to (DuckDB refuses unused ones)."""
-        used = set(re.findall(r"\$(p\d+)\b", sql))
+        used = {m.group(1) for m in _PARAMETER.finditer(sql) if m.group(1)}
         return {k: v for k, v in self.values.items() if k in used}
 
 

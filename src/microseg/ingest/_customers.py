@@ -22,6 +22,8 @@ __all__ = ["VALID_FROM_ALIASES", "load_customers"]
 
 VALID_FROM_ALIASES = ("valid_from", "updated_at")
 _RESERVED = ("valid_to", "load_id")
+#: the history table's own columns: no attribute may take their names
+_SYSTEM = ("customer_id", "valid_from", "valid_to", "load_id")
 _WHAT = {
     "number": "a number",
     "boolean": "true or false",
@@ -88,6 +90,7 @@ def load_customers(
         if c not in IDENTITY_TYPES and not (c == vf_column and c in VALID_FROM_ALIASES)
     ]
     store = ctx.store
+    _check_attribute_names(attrs, store.attribute_columns(), name)
     ctx.step(f"validating {name}", index * 3, total * 3)
     types = _attribute_types(ctx, opened, attrs, config)
     params = Params()
@@ -109,11 +112,11 @@ def load_customers(
         conv = convert(vf_column, cols[vf_column], "timestamp", params)
         select["valid_from"] = f"coalesce({conv.value}, {params.add(ctx.now)}::TIMESTAMP)"
         problems.append(
-            unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01")
+            unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01", params)
         )
     else:
         select["valid_from"] = f"{params.add(ctx.now)}::TIMESTAMP"
-    for attr in attrs:
+    for position, attr in enumerate(attrs):
         kind = types[attr]
         spec = config.attributes.get(attr)
         conv = convert(
@@ -123,9 +126,10 @@ def load_customers(
             params,
             separator=spec.separator if spec else "|",
         )
-        select[attr] = conv.value
+        # staged under a positional name: user names never meet microseg's own columns
+        select[_alias(position)] = conv.value
         problems.append(
-            unreadable(attr, conv, _WHAT[kind], f"attribute {attr} holds {_WHAT[kind]}")
+            unreadable(attr, conv, _WHAT[kind], f"attribute {attr} holds {_WHAT[kind]}", params)
         )
     select["_key"] = KEY
     ctx.stage(opened, select, problems, params)
@@ -144,9 +148,38 @@ def load_customers(
     store.refresh_customer_view()
 
 
+def _alias(position: int) -> str:
+    return f"__ms_a{position}"
+
+
+def _check_attribute_names(attrs: list[str], stored: dict[str, str], where: str) -> None:
+    """Attribute names the history table cannot hold next to the stored ones."""
+    known = {name.lower(): name for name in stored}
+    for attr in attrs:
+        if attr.lower() in _SYSTEM:
+            raise IngestError(
+                f"column {attr!r} is reserved by microseg",
+                where=where,
+                hint=f"rename it with --map {attr!r}=another_name",
+            )
+        other = known.get(attr.lower())
+        if other is not None and other != attr:
+            raise IngestError(
+                f"column {attr!r} differs only in case from the stored attribute {other!r}, "
+                "and the store cannot keep them apart",
+                where=where,
+                hint=f"map it onto the stored attribute with --map {attr!r}={other!r}",
+            )
+
+
 def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) -> None:
+    """Write each row as a new version of its customer when it changes something.
+
+    Inside the temporary tables every attribute has a positional name (``__ms_a<i>``),
+    so that no attribute name can meet the columns the versioning adds.
+    """
     store = ctx.store
-    provided = ", ".join(f"s.{ident(a)}" for a in attrs)
+    provided = ", ".join(f"s.{_alias(i)}" for i in range(len(attrs)))
     store.execute("DROP TABLE IF EXISTS _versions")
     store.execute(
         f"""CREATE TEMP TABLE _versions AS
@@ -158,16 +191,19 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
     )
     rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
     all_attrs = list(store.attribute_columns())
+    position = {a: i for i, a in enumerate(attrs)}
     changed = (
         " OR ".join(
-            f"(v.{ident(a)} IS NOT NULL AND v.{ident(a)} IS DISTINCT FROM h.{ident(a)})"
-            for a in attrs
+            f"(v.{_alias(i)} IS NOT NULL AND v.{_alias(i)} IS DISTINCT FROM h.{ident(a)})"
+            for i, a in enumerate(attrs)
         )
         or "false"
     )
     values = ", ".join(
-        f"coalesce(v.{ident(a)}, h.{ident(a)}) AS {ident(a)}" if a in attrs else f"h.{ident(a)}"
-        for a in all_attrs
+        f"coalesce(v.{_alias(position[a])}, h.{ident(a)}) AS {_alias(j)}"
+        if a in position
+        else f"h.{ident(a)} AS {_alias(j)}"
+        for j, a in enumerate(all_attrs)
     )
     for round_ in range(1, rounds + 1):
         store.execute("DROP TABLE IF EXISTS _cand")
@@ -192,9 +228,9 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
                    ' UTC is older than the current version of customer ' || c.customer_id ||
                    ' (valid from ' || strftime(c.cur_from, '%Y-%m-%d %H:%M:%S') ||
                    ' UTC); load attribute history in time order', to_json(r), $now
-            FROM _cand c JOIN """
-            + ident(opened.view)
-            + """ r ON r._row = c._row
+            FROM """
+            + opened.raw_rows("_cand c", key="c._row")
+            + """
             WHERE c.backdated""",
             {"load": ctx.load_id, "src": opened.source.name, "now": ctx.now},
         )
@@ -204,10 +240,11 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
             "AND customer_history.valid_to IS NULL"
         )
         names = ", ".join(ident(a) for a in all_attrs)
+        aliases = ", ".join(_alias(j) for j in range(len(all_attrs)))
         store.execute(
             f"INSERT INTO customer_history (customer_id, valid_from, valid_to, load_id"
             f"{', ' + names if names else ''}) SELECT customer_id, valid_from, NULL, $load"
-            f"{', ' + names if names else ''} FROM _cand WHERE apply",
+            f"{', ' + aliases if aliases else ''} FROM _cand WHERE apply",
             {"load": ctx.load_id},
         )
         row = store.fetchone(

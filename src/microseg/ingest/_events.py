@@ -61,7 +61,9 @@ def _stage_columns(
     select["timestamp"] = ts.value
     problems.append(missing("timestamp", ts.raw_text, "when the event happened"))
     problems.append(
-        unreadable("timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z")
+        unreadable(
+            "timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z", params
+        )
     )
     problems.append(
         Problem(
@@ -83,7 +85,7 @@ def _stage_columns(
         conv = convert(name, cols[name], target, params)  # type: ignore[arg-type]
         select[name] = conv.value
         what = "a whole number" if target == "integer" else "a number"
-        problems.append(unreadable(name, conv, what, "use digits with a dot for decimals"))
+        problems.append(unreadable(name, conv, what, "use digits with a dot for decimals", params))
     if "quantity" in cols:
         problems.append(
             Problem(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from microseg.ingest._convert import Conversion, Params, convert, is_text_type
-from microseg.ingest._sources import OpenedSource
+from microseg.ingest._sources import LINE, ROW, OpenedSource
 from microseg.store import Store, ident
 
 __all__ = ["LoadContext", "LoadReport", "Problem", "Progress", "problems_list", "sniff_types"]
@@ -51,13 +51,17 @@ class Problem:
     code: str = "invalid"  # short stable name of the check, for counts and filters
 
 
-def problems_list(problems: list[Problem]) -> str:
-    """SQL list of the problems a row has (empty when it is fine)."""
+def problems_list(problems: list[Problem], params: Params) -> str:
+    """SQL list of the problems a row has (empty when it is fine).
+
+    Column names and codes come from the user's headers: they travel as bound
+    parameters, never as SQL text.
+    """
     if not problems:
         return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
     items = ", ".join(
-        f"CASE WHEN {p.condition} THEN struct_pack(col := '{p.column}', val := {p.value}, "
-        f"reason := {p.reason}, code := '{p.code}') END"
+        f"CASE WHEN {p.condition} THEN struct_pack(col := {params.add(p.column)}::VARCHAR, "
+        f"val := {p.value}, reason := {p.reason}, code := {params.add(p.code)}::VARCHAR) END"
         for p in problems
     )
     return f"list_filter([{items}], lambda x: x IS NOT NULL)"
@@ -68,13 +72,15 @@ def text(message: str) -> str:
     return "'" + message.replace("'", "''") + "'"
 
 
-def unreadable(column: str, conv: Conversion, what: str, hint: str) -> Problem:
+def unreadable(column: str, conv: Conversion, what: str, hint: str, params: Params) -> Problem:
+    """The row's value of ``column`` could not be read as ``what`` (``hint`` may hold user
+    text such as an attribute name: it is a bound parameter)."""
     return Problem(
         column,
         conv.failed,
         conv.raw_text,
         f"{text('could not read ' + chr(39))} || {conv.raw_text} || "
-        f"{text(chr(39) + ' as ' + what + '; ' + hint)}",
+        f"{params.add(chr(39) + ' as ' + what + '; ' + hint)}::VARCHAR",
         "unreadable_" + column,
     )
 
@@ -132,7 +138,10 @@ class LoadContext:
         store = self.store
         body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
         any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
-        query = f"SELECT _row, _line, {body}, NOT ({any_problem}) AS _ok FROM {ident(opened.view)}"
+        query = (
+            f"SELECT {ROW} AS _row, {LINE} AS _line, {body}, NOT ({any_problem}) AS _ok "
+            f"FROM {ident(opened.view)}"
+        )
         columns = "*"
         if keep is not None:
             columns = ", ".join(ident(c) for c in ["_row", "_line", *keep, "_ok"])
@@ -145,9 +154,9 @@ class LoadContext:
         self.rows_read += staged + len(opened.parse_rejects)
         if bad:
             sql = (
-                f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT _row, _line, "
-                f"{problems_list(problems)} AS _problems FROM {ident(opened.view)} "
-                "WHERE _row IN (SELECT _row FROM _stage WHERE NOT _ok)"
+                f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT {ROW} AS _row, {LINE} AS _line, "
+                f"{problems_list(problems, params)} AS _problems FROM {ident(opened.view)} "
+                f"WHERE {ROW} IN (SELECT _row FROM _stage WHERE NOT _ok)"
             )
             store.execute(sql, params.used_in(sql))
             self._write_rejects(opened)
@@ -167,8 +176,11 @@ class LoadContext:
             f"""INSERT INTO rejects
             SELECT $load, $kind, $src, p._row, p._line, p.x.col, p.x.val, p.x.code, p.x.reason,
                    to_json(r), $now
-            FROM (SELECT _row, _line, unnest(_problems) AS x FROM _bad) p
-            JOIN {ident(opened.view)} r ON r._row = p._row""",
+            FROM {
+                opened.raw_rows(
+                    "(SELECT _row, _line, unnest(_problems) AS x FROM _bad) p", key="p._row"
+                )
+            }""",
             params,
         )
         for code, count in store.fetchall(

@@ -42,7 +42,7 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
         conv = convert(column, cols[column], target, params)  # type: ignore[arg-type]
         select[column] = conv.value
         if target == "number":
-            problems.append(unreadable(column, conv, "a number", "use digits with a dot"))
+            problems.append(unreadable(column, conv, "a number", "use digits with a dot", params))
     problems.insert(0, missing("product_id", select["product_id"], "the product's identifier"))
     extras = {c: t for c, t in cols.items() if c not in CANONICAL}
     select["properties"] = properties_json(ctx, opened, extras, params) if extras else "NULL::JSON"

@@ -1,9 +1,11 @@
 """Open what a user hands in (files or data frames) as a DuckDB view with row numbers.
 
 Files are read by DuckDB itself, streamed, never loaded whole into Python. Every
-view has the source's columns (renamed by the mapping) plus ``_row``, the 1-based
-data row, and ``_line``, the line in the file where that makes sense (CSV, JSON
-Lines). Lines the reader cannot split into fields are returned as parse rejects
+view has the source's columns (renamed by the mapping) plus ``__ms_row``, the 1-based
+data row, and ``__ms_line``, the line in the file where that makes sense (CSV, JSON
+Lines). Column names are the user's data: any name is kept as given, except names
+that cannot be told apart in the store (empty, repeated, equal but for case) and names
+starting with ``__ms_``, which are refused with a message. Lines the reader cannot split into fields are returned as parse rejects
 so they reach the ``rejects`` table instead of vanishing.
 """
 
@@ -21,7 +23,22 @@ import pyarrow as pa
 from microseg.errors import IngestError, SourceNotFoundError
 from microseg.store import Store, ident
 
-__all__ = ["FORMATS", "OpenedSource", "ParseReject", "Source", "open_source", "resolve_sources"]
+__all__ = [
+    "FORMATS",
+    "LINE",
+    "RESERVED_PREFIX",
+    "ROW",
+    "OpenedSource",
+    "ParseReject",
+    "Source",
+    "open_source",
+    "resolve_sources",
+]
+
+#: Prefix of every column microseg adds to a source; user columns may not start with it.
+RESERVED_PREFIX = "__ms_"
+ROW = RESERVED_PREFIX + "row"
+LINE = RESERVED_PREFIX + "line"
 
 Format = Literal["csv", "parquet", "jsonl", "frame"]
 FORMATS: dict[str, Format] = {
@@ -59,6 +76,14 @@ class OpenedSource:
     view: str
     columns: dict[str, str]  # canonical (mapped) column name -> DuckDB type
     parse_rejects: list[ParseReject] = field(default_factory=list)
+
+    def raw_rows(self, rows: str, *, key: str, alias: str = "r") -> str:
+        """``rows`` joined laterally, on the row number ``key``, to the source row as it was
+        read without microseg's own columns, as ``alias`` (``to_json(alias)`` is the raw row)."""
+        return (
+            f"{rows}, LATERAL (SELECT * EXCLUDE ({ROW}, {LINE}) FROM {ident(self.view)} v "
+            f"WHERE v.{ROW} = {key}) {alias}"
+        )
 
 
 def _format_of(path: Path, explicit: str | None) -> Format:
@@ -174,29 +199,37 @@ def open_source(
     try:
         if source.format == "frame":
             assert source.table is not None
-            table = source.table.append_column(
-                "_row", pa.array(range(1, source.table.num_rows + 1))
-            )
+            _check_names(source.table.column_names, source.name)
+            table = source.table.append_column(ROW, pa.array(range(1, source.table.num_rows + 1)))
             store.con.register(raw_view, table)
             line_expr = "NULL::BIGINT"
         elif source.format == "parquet":
             # The reader's Python API takes the path as an argument, not as SQL text. (A view
             # over a relation built from a *parameterised* query makes DuckDB's commit slow.)
+            names = store.con.read_parquet(str(source.path)).columns
+            _check_names(names, source.name)
+            if "file_row_number" in (n.lower() for n in names):
+                raise IngestError(
+                    "a Parquet column is named 'file_row_number', which DuckDB's reader needs "
+                    "for row numbers",
+                    where=source.name,
+                    hint="rename that column in the file",
+                )
             store.con.read_parquet(str(source.path), file_row_number=True).to_view(
                 raw_view + "_file"
             )
             store.execute(
                 f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "
-                f"(file_row_number), file_row_number + 1 AS _row FROM {ident(raw_view + '_file')}"
+                f"(file_row_number), file_row_number + 1 AS {ROW} FROM {ident(raw_view + '_file')}"
             )
             line_expr = "NULL::BIGINT"
         elif source.format == "csv":
             rejects = _open_csv(store, source, raw_view, csv_delimiter)
-            line_expr = "_row + 1"
+            line_expr = f"{ROW} + 1"
         else:
             rejects = _open_jsonl(store, source, raw_view)
-            line_expr = "_row"
-        columns = [c for c in _describe(store, raw_view) if c != "_row"]
+            line_expr = ROW
+        columns = [c for c in _describe(store, raw_view) if c != ROW]
     except duckdb.Error as exc:
         raise IngestError(
             f"could not read it as {source.format}: {_first_line(exc)}",
@@ -206,15 +239,43 @@ def open_source(
     if not columns:
         raise IngestError("no columns found", where=source.name, hint="is the file empty?")
     renames = _renames(columns, mapping, canonical, source.name)
+    _check_names(list(renames.values()), source.name, mapped=True)
     select = ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in renames.items())
     store.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "
-        f"SELECT {select}, _row, {line_expr} AS _line FROM {ident(raw_view)}"
+        f"SELECT {select}, {ROW}, {line_expr} AS {LINE} FROM {ident(raw_view)}"
     )
     described = _describe(store, view)
-    described.pop("_row")
-    described.pop("_line")
+    described.pop(ROW)
+    described.pop(LINE)
     return OpenedSource(source, view, described, rejects)
+
+
+def _check_names(names: Sequence[str], where: str, *, mapped: bool = False) -> None:
+    """Refuse column names the store cannot keep apart: empty, repeated (DuckDB names are
+    case-insensitive) or starting with microseg's reserved prefix."""
+    hint = "rename it in the file" if not mapped else "change the --map options"
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise IngestError(f"column {position} has no name", where=where, hint=hint)
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise IngestError(
+                f"column {position} is named {name!r}; names starting with "
+                f"{RESERVED_PREFIX!r} are reserved for microseg",
+                where=where,
+                hint=hint,
+            )
+        first = seen.setdefault(name.lower(), position)
+        if first != position:
+            other = names[first - 1]
+            same = "has the same name as" if other == name else "differs only in case from"
+            raise IngestError(
+                f"column {position} ({name!r}) {same} column {first} ({other!r}); the store "
+                "cannot keep them apart (column names differ only in case, at most)",
+                where=where,
+                hint=hint,
+            )
 
 
 def _first_line(exc: Exception) -> str:
@@ -242,11 +303,15 @@ def _open_csv(
     store.execute(f"DROP TABLE IF EXISTS {ident(scans_table)}")
     # One scan materialises the ordinal of each parsed record; a second scan would not
     # be guaranteed to number them the same way.
+    _check_names(_csv_header(store, source, delimiter), source.name)
+    # WITH ORDINALITY appends a last column, named ``ordinality`` unless a column of the
+    # file already has that name: read its actual name.
+    read = f"SELECT * FROM read_csv($path, {options}) WITH ORDINALITY"
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS "
-        f"SELECT * FROM read_csv($path, {options}) WITH ORDINALITY",
+        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS {read}",
         params,
     )
+    ordinality = ident(list(_describe(store, raw_view + "_t"))[-1])
     bad = store.fetchall(
         "SELECT line, any_value(error_type), string_agg(DISTINCT error_message, '; '), "
         f"any_value(csv_line) FROM {ident(errors_table)} GROUP BY line ORDER BY line"
@@ -264,16 +329,27 @@ def _open_csv(
         f"FROM (SELECT DISTINCT line FROM {ident(errors_table)})"
     )
     shift = (
-        f"(SELECT count(*) FROM {ident(raw_view + '_badlines')} b WHERE b.threshold < ordinality)"
+        f"(SELECT count(*) FROM {ident(raw_view + '_badlines')} b WHERE b.threshold < {ordinality})"
         if rejects
         else "0"
     )
     store.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS "
-        f"SELECT * EXCLUDE (ordinality), ordinality + {shift} AS _row "
+        f"SELECT * EXCLUDE ({ordinality}), {ordinality} + {shift} AS {ROW} "
         f"FROM {ident(raw_view + '_t')}"
     )
     return rejects
+
+
+def _csv_header(store: Store, source: Source, delimiter: str | None) -> list[str]:
+    """The header line's fields exactly as written (DuckDB renames empty and repeated ones)."""
+    params: dict[str, Any] = {"path": str(source.path)}
+    options = "all_varchar = true, header = false, ignore_errors = true"
+    if delimiter:
+        options += ", delim = $delim"
+        params["delim"] = delimiter
+    row = store.fetchone(f"SELECT * FROM read_csv($path, {options}) LIMIT 1", params)
+    return ["" if value is None else str(value) for value in row or ()]
 
 
 def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject]:
@@ -281,14 +357,14 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
     lines_table = f"{raw_view}_lines"
     store.execute(
         f"CREATE OR REPLACE TEMP TABLE {ident(lines_table)} AS "
-        "SELECT ordinality AS _row, j FROM read_csv($path, columns = {'j': 'VARCHAR'}, "
+        f"SELECT ordinality AS {ROW}, j FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, "
         "header = false, delim = chr(30), quote = '', escape = '', auto_detect = false) "
         "WITH ORDINALITY WHERE j IS NOT NULL AND trim(j) <> ''",
         {"path": str(source.path)},
     )
     bad = store.fetchall(
-        f"SELECT _row, j FROM {ident(lines_table)} "
-        "WHERE NOT coalesce(json_valid(j), false) OR json_type(j) <> 'OBJECT' ORDER BY _row"
+        f"SELECT {ROW}, j FROM {ident(lines_table)} "
+        f"WHERE NOT coalesce(json_valid(j), false) OR json_type(j) <> 'OBJECT' ORDER BY {ROW}"
     )
     rejects = [ParseReject(int(r), "not a JSON object on this line", raw) for r, raw in bad]
     keys = [
@@ -300,6 +376,7 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
     ]
     if not keys:
         raise IngestError("no JSON objects found", where=source.name)
+    _check_names(keys, source.name)
     # Key paths travel as parameters: file content never becomes SQL text.
     params: dict[str, Any] = {}
     parts = []
@@ -311,7 +388,7 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
             f"AS {ident(key)}"
         )
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view)} AS SELECT {', '.join(parts)}, _row "
+        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view)} AS SELECT {', '.join(parts)}, {ROW} "
         f"FROM {ident(lines_table)} WHERE coalesce(json_valid(j), false) "
         "AND json_type(j) = 'OBJECT'",
         params,
