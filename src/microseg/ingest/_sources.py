@@ -5,8 +5,9 @@ view has the source's columns (renamed by the mapping) plus ``__ms_row``, the 1-
 data row, and ``__ms_line``, the line in the file where that makes sense (CSV, JSON
 Lines). Column names are the user's data: any name is kept as given, except names
 that cannot be told apart in the store (empty, repeated, equal but for case) and names
-starting with ``__ms_``, which are refused with a message. Lines the reader cannot split into fields are returned as parse rejects
-so they reach the ``rejects`` table instead of vanishing.
+starting with ``__ms_``, which are refused with a message. Lines the reader cannot split
+into fields are returned as parse rejects so they reach the ``rejects`` table instead of
+vanishing.
 """
 
 from __future__ import annotations
