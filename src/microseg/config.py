@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import zoneinfo
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,9 @@ class SourceSpec(_Model):
 class IngestSettings(_Model):
     future_tolerance: str = "1 day"
     csv_delimiter: str | None = None
+    #: times before this (events, valid-from dates, date and timestamp attributes) are
+    #: implausible and rejected: a year 1 or an epoch-zero default is an export's bug
+    earliest: date = date(1900, 1, 1)
 
     @field_validator("future_tolerance")
     @classmethod

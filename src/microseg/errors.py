@@ -7,6 +7,7 @@ keeps working for callers who do not know microseg::
     MicrosegError
     ├── ConfigError(MicrosegError, ValueError)      microseg.yaml is invalid
     ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
+    ├── TimeInputError(MicrosegError, ValueError)   an instant (as_of, a date) cannot be read
     ├── IngestError(MicrosegError, ValueError)      a source cannot be read at all
     │   └── SourceNotFoundError(IngestError, FileNotFoundError)
     ├── RuleError(MicrosegError, ValueError)        a segment or trait definition is invalid
@@ -28,6 +29,7 @@ __all__ = [
     "MicrosegError",
     "ModelFitError",
     "SourceNotFoundError",
+    "TimeInputError",
     "WorkspaceError",
 ]
 
@@ -64,6 +66,10 @@ class ConfigError(MicrosegError, ValueError):
 
 class WorkspaceError(MicrosegError, RuntimeError):
     """The workspace is missing, already exists, or cannot be opened."""
+
+
+class TimeInputError(MicrosegError, ValueError):
+    """An instant given by the user (``--as-of``, a date) is not in an accepted form."""
 
 
 class IngestError(MicrosegError, ValueError):

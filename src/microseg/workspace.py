@@ -151,6 +151,7 @@ class Workspace(AnalysisMixin, ValueMixin):
         format: str | None = None,
         valid_from: str | None = None,
         progress: Progress | None = None,
+        glob: bool = False,
     ) -> LoadReport:
         """Load files or frames into ``customers``, ``events`` or ``products``.
 
@@ -165,6 +166,9 @@ class Workspace(AnalysisMixin, ValueMixin):
         valid_from:
             For customers: the column giving when each row's values became true
             (default: ``valid_from`` or ``updated_at`` if present, else the load time).
+        glob:
+            Read each path as a pattern (``web-*.jsonl``); otherwise a path is a file name,
+            whatever characters it holds.
 
         Bad rows go to the ``rejects`` table; re-loading the same rows adds nothing; a
         failure part-way leaves the store as it was.
@@ -182,6 +186,7 @@ class Workspace(AnalysisMixin, ValueMixin):
             format=format,
             valid_from=valid_from,
             progress=progress,
+            glob=glob,
         )
 
     # -- data out -----------------------------------------------------------------------------

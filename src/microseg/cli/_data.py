@@ -83,7 +83,9 @@ def render_report(report: LoadReport) -> None:
 def ingest(
     ctx: typer.Context,
     kind: TableKind = typer.Argument(..., help="Which table the files feed."),
-    paths: list[Path] = typer.Argument(..., help="CSV, Parquet or JSON Lines files."),
+    paths: list[Path] = typer.Argument(
+        ..., help="CSV, Parquet or JSON Lines files (patterns with --glob)."
+    ),
     map_: list[str] = typer.Option(
         [], "--map", help="Rename a column: SOURCE=CANONICAL (repeatable)."
     ),
@@ -91,6 +93,9 @@ def ingest(
     format_: str = typer.Option(None, "--format", help="csv, parquet or jsonl (default: suffix)."),
     valid_from: str = typer.Option(
         None, help="Customers: column saying when each row's values became true."
+    ),
+    glob: bool = typer.Option(
+        False, "--glob", help="Read each path as a pattern (quote it: 'web-*.jsonl')."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON, no progress bar."),
 ) -> None:
@@ -106,6 +111,7 @@ def ingest(
             format=format_,
             valid_from=valid_from,
             progress=progress,
+            glob=glob,
         )
     if quiet:
         emit_json(report.to_dict())

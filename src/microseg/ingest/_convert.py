@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from microseg.store import ident
@@ -27,11 +28,28 @@ _INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
 _PARAMETER = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$(p\d+)\b')
 
 
+#: Magnitude from which a number is refused: beyond it a double no longer holds cents.
+MAX_MAGNITUDE = 1e15
+#: Times after this are refused wherever no tighter limit applies (events: the future limit).
+LATEST = datetime(2200, 1, 1)
+#: Default earliest plausible time (``ingest.earliest`` in microseg.yaml).
+EARLIEST = datetime(1900, 1, 1)
+
+#: A text timestamp: ISO date, optional time, then an optional zone: Z/UTC/GMT, an offset
+#: (+02, +0200, +02:00) or a zone name (Europe/Paris). Each row is read on its own.
+_TIMESTAMP = (
+    r"^(\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)\s*"
+    r"(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?|[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)+)?$"
+)
+_EPOCH = r"^-?\d{1,20}(?:\.\d+)?$"
+
+
 @dataclass
 class Params:
-    """Named query parameters collected while a statement is built."""
+    """Named query parameters collected while a statement is built, and the load's bounds."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    earliest: datetime = EARLIEST
 
     def add(self, value: Any) -> str:
         name = f"p{len(self.values)}"
@@ -47,8 +65,77 @@ class Params:
 @dataclass(frozen=True)
 class Conversion:
     value: str  # SQL expression of the converted value (NULL when absent or unreadable)
-    failed: str  # SQL condition: raw value present but unreadable
+    failed: str  # SQL condition: raw value present but unreadable or out of range
     raw_text: str  # SQL expression of the raw value as text, for reject messages
+    #: SQL text expression saying why a read value is refused (NULL: it was unreadable)
+    why: str = "NULL"
+
+
+def _number_checked(number: str, params: Params) -> tuple[str, str]:
+    """(bad condition, reason) for a read number that is not finite or too large."""
+    limit = params.add(MAX_MAGNITUDE)
+    bad = f"({number} IS NOT NULL AND (NOT isfinite({number}) OR abs({number}) >= {limit}))"
+    why = (
+        f"CASE WHEN NOT isfinite({number}) THEN 'is not a finite number' "
+        f"WHEN abs({number}) >= {limit} THEN 'is too large (magnitude 10^15 or more)' END"
+    )
+    return bad, why
+
+
+def _time_checked(moment: str, params: Params) -> tuple[str, str]:
+    """(bad condition, reason) for a read time outside the plausible range."""
+    earliest = params.add(params.earliest)
+    latest = params.add(LATEST)
+    bad = f"({moment} IS NOT NULL AND ({moment} < {earliest} OR {moment} >= {latest}))"
+    why = (
+        f"CASE WHEN {moment} < {earliest} THEN 'is before ' || strftime({earliest}::TIMESTAMP, "
+        "'%Y-%m-%d') || ', the earliest plausible time (ingest.earliest in microseg.yaml)' "
+        f"WHEN {moment} >= {latest} THEN 'is after ' || strftime({latest}::TIMESTAMP, "
+        "'%Y-%m-%d') END"
+    )
+    return bad, why
+
+
+def _epoch(number: str) -> str:
+    """Seconds, milliseconds, microseconds or nanoseconds since 1970, told by magnitude:
+    between 1900 and 2200 the four ranges do not overlap, except that milliseconds in the
+    first quarter of 1970 read as seconds."""
+    scaled = (
+        f"CASE WHEN abs({number}) < 1e11 THEN {number} WHEN abs({number}) < 1e14 "
+        f"THEN {number} / 1e3 WHEN abs({number}) < 1e17 THEN {number} / 1e6 "
+        f"WHEN abs({number}) < 1e20 THEN {number} / 1e9 END"
+    )
+    return (
+        f"CASE WHEN isfinite({number}) AND abs({number}) < 1e20 "
+        f"THEN timezone('UTC', to_timestamp({scaled})) END"
+    )
+
+
+def _text_timestamp(text: str, params: Params) -> str:
+    """Naive UTC of a text timestamp, read row by row (no state carried between rows).
+
+    Naive values are wall-clock time in the workspace zone (the session TimeZone): a time
+    in a spring-forward gap moves forward by the gap, and a fall-back hour that happens
+    twice is read as its second occurrence (standard time), as ICU does.
+    """
+    parts = f"regexp_extract({text}, {params.add(_TIMESTAMP)}, ['d', 'z'])"
+    local = f"TRY_CAST({parts}.d AS TIMESTAMP)"
+    zone = f"{parts}.z"
+    digits = f"replace(substr({zone}, 2), ':', '')"
+    minutes = (
+        f"(CAST(left({digits}, 2) AS INTEGER) * 60 + "
+        f"CASE WHEN length({digits}) = 4 THEN CAST(right({digits}, 2) AS INTEGER) ELSE 0 END)"
+    )
+    sign = f"CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END"
+    return (
+        f"CASE WHEN regexp_full_match({text}, {params.add(_EPOCH)}) "
+        f"THEN {_epoch(f'TRY_CAST({text} AS DOUBLE)')} "
+        f"WHEN {zone} = '' THEN timezone('UTC', timezone(current_setting('TimeZone'), {local})) "
+        f"WHEN {zone} IN ('Z', 'z', 'UTC', 'GMT') THEN {local} "
+        f"WHEN {zone}[1] IN ('+', '-') THEN {local} - to_minutes({sign} * {minutes}) "
+        f"WHEN {zone} IN (SELECT name FROM pg_timezone_names()) "
+        f"THEN timezone('UTC', timezone({zone}, {local})) END"
+    )
 
 
 def is_text_type(sql_type: str) -> bool:
@@ -85,11 +172,15 @@ def convert(
         else:
             number = f"TRY_CAST({text} AS DOUBLE)"
             bad = f"({text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL)"
+        absurd, why = _number_checked(number, params)
+        bad = f"({bad} OR {absurd})"
         if target == "integer":
             if not upper.startswith(_INTEGER):
                 bad = f"({bad} OR ({number} IS NOT NULL AND {number} <> round({number})))"
-            return Conversion(f"CAST({number} AS BIGINT)", bad, text)
-        return Conversion(number, bad, text)
+            return Conversion(
+                f"CASE WHEN NOT {absurd} THEN TRY_CAST({number} AS BIGINT) END", bad, text, why
+            )
+        return Conversion(f"CASE WHEN NOT {absurd} THEN {number} END", bad, text, why)
     if target == "boolean":
         if upper == "BOOLEAN":
             return Conversion(col, never, text)
@@ -106,26 +197,32 @@ def convert(
         return Conversion(value, bad, text)
     if target == "date":
         if upper == "DATE":
-            return Conversion(col, never, text)
-        if upper.startswith("TIMESTAMP"):
-            return Conversion(f"{col}::DATE", never, text)
+            day, unreadable = col, never
+        elif upper.startswith("TIMESTAMP"):
+            day, unreadable = f"{col}::DATE", never
+        else:
+            day = f"TRY_CAST({text} AS DATE)"
+            unreadable = f"({text} IS NOT NULL AND {day} IS NULL)"
+        absurd, why = _time_checked(day, params)
         return Conversion(
-            f"TRY_CAST({text} AS DATE)",
-            f"({text} IS NOT NULL AND TRY_CAST({text} AS DATE) IS NULL)",
-            text,
+            f"CASE WHEN NOT {absurd} THEN {day} END", f"({unreadable} OR {absurd})", text, why
         )
     if target == "timestamp":
         # Stored as naive UTC. Naive source values are local time in the workspace zone
-        # (the session TimeZone); values with an offset are taken as given.
+        # (the session TimeZone); values with an offset or a zone name are taken as given.
         if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-            return Conversion(f"timezone('UTC', {col})", never, text)
-        if upper.startswith("TIMESTAMP") or upper == "DATE":
-            return Conversion(f"timezone('UTC', {col}::TIMESTAMPTZ)", never, text)
-        if _is_numeric(upper):
-            return Conversion(f"timezone('UTC', to_timestamp({col}::DOUBLE))", never, text)
-        parsed = f"TRY_CAST({text} AS TIMESTAMPTZ)"
+            moment, unreadable = f"timezone('UTC', {col})", never
+        elif upper.startswith("TIMESTAMP") or upper == "DATE":
+            moment, unreadable = f"timezone('UTC', {col}::TIMESTAMPTZ)", never
+        elif _is_numeric(upper):
+            moment = _epoch(f"{col}::DOUBLE")
+            unreadable = f"({col} IS NOT NULL AND {moment} IS NULL)"
+        else:
+            moment = _text_timestamp(text, params)
+            unreadable = f"({text} IS NOT NULL AND {moment} IS NULL)"
+        absurd, why = _time_checked(moment, params)
         return Conversion(
-            f"timezone('UTC', {parsed})", f"({text} IS NOT NULL AND {parsed} IS NULL)", text
+            f"CASE WHEN NOT {absurd} THEN {moment} END", f"({unreadable} OR {absurd})", text, why
         )
     # list of text
     if upper.endswith("[]"):

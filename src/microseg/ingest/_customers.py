@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from microseg.config import WorkspaceConfig
 from microseg.errors import IngestError
-from microseg.ingest._convert import Params, convert
+from microseg.ingest._convert import convert
 from microseg.ingest._identity import KEY, normalised_identifiers, resolve_identities
 from microseg.ingest._load import LoadContext, Problem, sniff_types, text, unreadable
 from microseg.ingest._sources import OpenedSource
@@ -93,7 +93,7 @@ def load_customers(
     _check_attribute_names(attrs, store.attribute_columns(), name)
     ctx.step(f"validating {name}", index * 3, total * 3)
     types = _attribute_types(ctx, opened, attrs, config)
-    params = Params()
+    params = ctx.params()
     ids = normalised_identifiers(cols)
     select = {f"id_{t}": e for t, e in ids.items()}
     problems = [

@@ -110,6 +110,18 @@ def _properties(ctx: LoadContext, opened: OpenedSource, params: Params) -> str:
     return properties_json(ctx, opened, extras, params)
 
 
+def _raw_properties(opened: OpenedSource) -> str:
+    """The non-canonical columns as JSON of their raw text: what a derived event id hashes,
+    so that an id never depends on the type a file's other rows made a column look like."""
+    extras = [c for c in opened.columns if c not in CANONICAL]
+    if not extras:
+        return "NULL::VARCHAR"
+    values = [f"nullif(trim({ident(c)}::VARCHAR), '')" for c in extras]
+    packed = ", ".join(f"{ident(c)} := {v}" for c, v in zip(extras, values, strict=True))
+    all_null = " AND ".join(f"{v} IS NULL" for v in values)
+    return f"CASE WHEN {all_null} THEN NULL ELSE to_json(struct_pack({packed}))::VARCHAR END"
+
+
 def load_events(
     ctx: LoadContext, opened: OpenedSource, *, future_limit: datetime, index: int, total: int
 ) -> None:
@@ -118,7 +130,7 @@ def load_events(
     store = ctx.store
     name = opened.source.name
     ctx.step(f"validating {name}", index * 4, total * 4)
-    params = Params()
+    params = ctx.params()
     select, problems = _stage_columns(ctx, opened, params, future_limit)
     # With event ids in the source, keep only what de-duplication and identity stitching
     # need, and convert the rest on the way into the events table: one read more of the
@@ -134,6 +146,8 @@ def load_events(
         )
     )
     keep = ["event_id", *(f"id_{t}" for t in IDENTITY_TYPES), "_key"] if lean else None
+    if not lean:
+        select["_raw_props"] = _raw_properties(opened)
     query = ctx.stage(opened, select, problems, params, keep=keep)
 
     ctx.step(f"de-duplicating {name}", index * 4 + 1, total * 4)
@@ -177,14 +191,18 @@ def load_events(
 
 
 def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]
-    """Rows without an event_id get a stable one: a hash of their canonical fields plus
+    """Rows without an event_id get a stable one: a hash of their fields plus
     their occurrence number among identical rows of this source, so that genuinely
     repeated rows all stay while re-loading the same rows adds nothing."""
     missing_ids = store.scalar("SELECT count(*) FROM _stage WHERE _ok AND event_id IS NULL")
     if not missing_ids:
         return
+    # the canonical fields as converted, the other columns as raw text (``_raw_props``
+    # stands where the typed properties were: ids of all-text rows are unchanged)
     fields = [f"id_{t}" for t in IDENTITY_TYPES] + [
-        c for c in EVENT_COLUMNS if c not in ("event_id", "customer_id")
+        "_raw_props" if c == "properties" else c
+        for c in EVENT_COLUMNS
+        if c not in ("event_id", "customer_id")
     ]
     content = "md5(to_json([" + ", ".join(f"{ident(f)}::VARCHAR" for f in fields) + "]))"
     store.execute(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, time
+from pathlib import Path
 from typing import Any, Literal
 
 from microseg.config import WorkspaceConfig
@@ -57,15 +59,17 @@ def ingest(
     format: str | None = None,
     valid_from: str | None = None,
     progress: Progress | None = None,
+    glob: bool = False,
 ) -> LoadReport:
     """Load ``sources`` into the ``kind`` table; see :meth:`microseg.Workspace.ingest`."""
     if kind not in KINDS:
         raise IngestError(f"unknown table {kind!r}", hint="use customers, events or products")
-    resolved = resolve_sources(sources, format=format)
+    resolved = resolve_sources(sources, format=format, glob=glob)
     columns_map = _mapping(config, kind, source, mapping)
     tolerance = config.ingest.future_tolerance_duration.approx_timedelta()
-    with store.transaction():
+    with tempfile.TemporaryDirectory(prefix="microseg-load-") as scratch, store.transaction():
         ctx = LoadContext(store, kind, store.next_load_id(), now, progress)
+        ctx.earliest = datetime.combine(config.ingest.earliest, time(0))
         total = len(resolved)
         for index, src in enumerate(resolved):
             opened = open_source(
@@ -74,6 +78,7 @@ def ingest(
                 f"_src{index}",
                 mapping=columns_map,
                 canonical=_canonical(kind),
+                scratch=Path(scratch),
                 csv_delimiter=config.ingest.csv_delimiter,
             )
             if kind == "events":

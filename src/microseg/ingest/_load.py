@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from microseg.ingest._convert import Conversion, Params, convert, is_text_type
-from microseg.ingest._sources import LINE, ROW, OpenedSource
+from microseg.ingest._convert import EARLIEST, Conversion, Params, convert, is_text_type
+from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
 from microseg.store import Store, ident
 
 __all__ = ["LoadContext", "LoadReport", "Problem", "Progress", "problems_list", "sniff_types"]
@@ -79,8 +79,10 @@ def unreadable(column: str, conv: Conversion, what: str, hint: str, params: Para
         column,
         conv.failed,
         conv.raw_text,
+        f"coalesce({text(chr(39))} || {conv.raw_text} || {text(chr(39) + ' ')} || {conv.why} || "
+        f"{params.add('; ' + hint)}::VARCHAR, "
         f"{text('could not read ' + chr(39))} || {conv.raw_text} || "
-        f"{params.add(chr(39) + ' as ' + what + '; ' + hint)}::VARCHAR",
+        f"{params.add(chr(39) + ' as ' + what + '; ' + hint)}::VARCHAR)",
         "unreadable_" + column,
     )
 
@@ -113,6 +115,11 @@ class LoadContext:
     merged_customers: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     last_ok: int = 0  # accepted rows of the source staged last
+    earliest: datetime = EARLIEST  # times before this are implausible, rejected
+
+    def params(self) -> Params:
+        """A fresh parameter set for one statement, carrying the load's bounds."""
+        return Params(earliest=self.earliest)
 
     def step(self, message: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -136,6 +143,9 @@ class LoadContext:
         a clean file pays for one boolean per row.
         """
         store = self.store
+        too_long = row_too_long(opened)
+        if too_long is not None:
+            problems = [Problem("", too_long[0], "NULL", too_long[1], "row_too_long"), *problems]
         body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
         any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
         query = (
@@ -174,8 +184,11 @@ class LoadContext:
         }
         store.execute(
             f"""INSERT INTO rejects
-            SELECT $load, $kind, $src, p._row, p._line, p.x.col, p.x.val, p.x.code, p.x.reason,
-                   to_json(r), $now
+            SELECT $load, $kind, $src, p._row, p._line, nullif(p.x.col, ''),
+                   left(p.x.val, 1000), p.x.code, p.x.reason,
+                   CASE WHEN strlen(to_json(r)::VARCHAR) > 100000
+                        THEN to_json(left(to_json(r)::VARCHAR, 1000) || '...')
+                        ELSE to_json(r) END, $now
             FROM {
                 opened.raw_rows(
                     "(SELECT _row, _line, unnest(_problems) AS x FROM _bad) p", key="p._row"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from microseg.errors import IngestError
-from microseg.ingest._convert import Params, convert
+from microseg.ingest._convert import convert
 from microseg.ingest._load import LoadContext, missing, properties_json, unreadable
 from microseg.ingest._sources import OpenedSource
 from microseg.store import PRODUCT_COLUMNS, ident
@@ -32,7 +32,7 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
         )
     store = ctx.store
     ctx.step(f"validating {name}", index * 2, total * 2)
-    params = Params()
+    params = ctx.params()
     select: dict[str, str] = {}
     problems = []
     for column, target in _TARGETS.items():

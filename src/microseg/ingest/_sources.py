@@ -12,6 +12,7 @@ vanishing.
 
 from __future__ import annotations
 
+import glob as globbing
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from microseg.store import Store, ident
 __all__ = [
     "FORMATS",
     "LINE",
+    "MAX_LINE_BYTES",
     "RESERVED_PREFIX",
     "ROW",
     "OpenedSource",
@@ -34,6 +36,7 @@ __all__ = [
     "Source",
     "open_source",
     "resolve_sources",
+    "row_too_long",
 ]
 
 #: Prefix of every column microseg adds to a source; user columns may not start with it.
@@ -123,16 +126,41 @@ def _as_arrow(frame: Any) -> pa.Table:
     )
 
 
-def resolve_sources(items: Sequence[Any], *, format: str | None = None) -> list[Source]:
-    """Check every input before anything is loaded: existence, format."""
+def _expand(items: Sequence[Any]) -> list[Any]:
+    """Paths as glob patterns (``--glob``): each pattern gives its files in name order."""
+    expanded: list[Any] = []
+    for item in items:
+        if not isinstance(item, str | Path):
+            expanded.append(item)
+            continue
+        matches = sorted(p for p in globbing.glob(str(item)) if Path(p).is_file())
+        if not matches:
+            raise SourceNotFoundError(
+                "no file matches the pattern", where=str(item), hint="check the pattern"
+            )
+        expanded += matches
+    return expanded
+
+
+def resolve_sources(
+    items: Sequence[Any], *, format: str | None = None, glob: bool = False
+) -> list[Source]:
+    """Check every input before anything is loaded: existence, format.
+
+    A path is a path: ``*``, ``?`` and ``[`` in it are characters of its name, unless
+    ``glob`` is set, when each path is a pattern.
+    """
     if not items:
         raise IngestError("nothing to ingest", hint="give at least one file")
+    if glob:
+        items = _expand(items)
     sources: list[Source] = []
     for item in items:
         if isinstance(item, str | Path):
             path = Path(item)
             if not path.exists():
-                raise SourceNotFoundError("file not found", where=str(path))
+                hint = "pass --glob to read it as a pattern" if _GLOB.search(str(path)) else None
+                raise SourceNotFoundError("file not found", where=str(path), hint=hint)
             if path.is_dir():
                 raise IngestError("is a folder, not a file", where=str(path))
             sources.append(Source(str(path), _format_of(path, format), path=path))
@@ -143,6 +171,24 @@ def resolve_sources(items: Sequence[Any], *, format: str | None = None) -> list[
 
 
 _NORMAL = re.compile(r"[^0-9a-z]+")
+#: characters DuckDB's readers take as a pattern in a path
+_GLOB = re.compile(r"[*?\[\]{}]")
+#: A longer row (CSV) or line (JSON Lines) is rejected on its own
+MAX_LINE_BYTES = 2_000_000
+#: The longest line the readers take at all (a longer one fails its file); DuckDB's read
+#: buffer is set to it too (by default it would be 16 times as large)
+READ_LINE_BYTES = 64 << 20
+_LINE_OPTIONS = f"max_line_size = {READ_LINE_BYTES}, buffer_size = {READ_LINE_BYTES}"
+
+
+def _literal(path: Path, scratch: Path) -> Path:
+    """A name for ``path`` that DuckDB reads as exactly that file (its readers expand
+    patterns): a link in the load's scratch folder when the path has pattern characters."""
+    if not _GLOB.search(str(path)):
+        return path
+    link = scratch / f"source-{len(list(scratch.iterdir()))}{''.join(path.suffixes)}"
+    link.symlink_to(path.resolve())
+    return link
 
 
 def _normalise(name: str) -> str:
@@ -192,9 +238,15 @@ def open_source(
     *,
     mapping: Mapping[str, str],
     canonical: Sequence[str],
+    scratch: Path,
     csv_delimiter: str | None = None,
 ) -> OpenedSource:
-    """Create the temporary view ``view`` over a source, renamed, with row numbers."""
+    """Create the temporary view ``view`` over a source, renamed, with row numbers.
+
+    ``scratch`` is a folder that lives as long as the load (links, filtered copies).
+    """
+    if source.path is not None:
+        source = Source(source.name, source.format, _literal(source.path, scratch))
     raw_view = f"{view}_raw"
     rejects: list[ParseReject] = []
     try:
@@ -225,7 +277,7 @@ def open_source(
             )
             line_expr = "NULL::BIGINT"
         elif source.format == "csv":
-            rejects = _open_csv(store, source, raw_view, csv_delimiter)
+            rejects = _open_csv(store, source, raw_view, csv_delimiter, scratch)
             line_expr = f"{ROW} + 1"
         else:
             rejects = _open_jsonl(store, source, raw_view)
@@ -285,12 +337,17 @@ def _first_line(exc: Exception) -> str:
 
 
 def _open_csv(
-    store: Store, source: Source, raw_view: str, delimiter: str | None
+    store: Store, source: Source, raw_view: str, delimiter: str | None, scratch: Path
 ) -> list[ParseReject]:
-    """CSV read as text (types are checked row by row later); malformed lines kept apart."""
+    """CSV read as text (types are checked row by row later); malformed lines kept apart.
+
+    Lines up to :data:`READ_LINE_BYTES` are read; a row
+    longer than :data:`MAX_LINE_BYTES` is then rejected on its own by the loaders.
+    """
     errors_table = f"{raw_view}_errors"
     scans_table = f"{raw_view}_scans"
-    options = "all_varchar = true, header = true, store_rejects = true, "
+    options = f"all_varchar = true, header = true, {_LINE_OPTIONS}, "
+    options += "store_rejects = true, "
     options += "rejects_table = $errors, rejects_scan = $scans"
     params: dict[str, Any] = {
         "path": str(source.path),
@@ -304,12 +361,12 @@ def _open_csv(
     store.execute(f"DROP TABLE IF EXISTS {ident(scans_table)}")
     # One scan materialises the ordinal of each parsed record; a second scan would not
     # be guaranteed to number them the same way.
-    _check_names(_csv_header(store, source, delimiter), source.name)
+    _check_names(_csv_header(store, params), source.name)
     # WITH ORDINALITY appends a last column, named ``ordinality`` unless a column of the
     # file already has that name: read its actual name.
-    read = f"SELECT * FROM read_csv($path, {options}) WITH ORDINALITY"
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS {read}",
+        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS "
+        f"SELECT * FROM read_csv($path, {options}) WITH ORDINALITY",
         params,
     )
     ordinality = ident(list(_describe(store, raw_view + "_t"))[-1])
@@ -342,14 +399,33 @@ def _open_csv(
     return rejects
 
 
-def _csv_header(store: Store, source: Source, delimiter: str | None) -> list[str]:
+def _too_long(size: int) -> str:
+    return (
+        f"the row is {size:,} bytes long, more than the {MAX_LINE_BYTES:,} bytes a row may "
+        "have; shorten its fields or load that row separately"
+    )
+
+
+def row_too_long(opened: OpenedSource) -> tuple[str, str] | None:
+    """(SQL condition, SQL reason) for a CSV row longer than :data:`MAX_LINE_BYTES`."""
+    if opened.source.format != "csv" or not opened.columns:
+        return None
+    size = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in opened.columns)
+    reason = (
+        f"'the row is ' || format('{{:,}}', {size}) || ' bytes long, more than the "
+        f"{MAX_LINE_BYTES:,} bytes a row may have; shorten its fields or load that row "
+        "separately'"
+    )
+    return f"({size}) > {MAX_LINE_BYTES}", reason
+
+
+def _csv_header(store: Store, params: dict[str, Any]) -> list[str]:
     """The header line's fields exactly as written (DuckDB renames empty and repeated ones)."""
-    params: dict[str, Any] = {"path": str(source.path)}
-    options = "all_varchar = true, header = false, ignore_errors = true"
-    if delimiter:
+    options = f"all_varchar = true, header = false, ignore_errors = true, {_LINE_OPTIONS}"
+    if "delim" in params:
         options += ", delim = $delim"
-        params["delim"] = delimiter
-    row = store.fetchone(f"SELECT * FROM read_csv($path, {options}) LIMIT 1", params)
+    used = {k: v for k, v in params.items() if k in ("path", "delim")}
+    row = store.fetchone(f"SELECT * FROM read_csv($path, {options}) LIMIT 1", used)
     return ["" if value is None else str(value) for value in row or ()]
 
 
@@ -359,7 +435,8 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
     store.execute(
         f"CREATE OR REPLACE TEMP TABLE {ident(lines_table)} AS "
         f"SELECT ordinality AS {ROW}, j FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, "
-        "header = false, delim = chr(30), quote = '', escape = '', auto_detect = false) "
+        f"header = false, delim = chr(30), quote = '', escape = '', auto_detect = false, "
+        f"{_LINE_OPTIONS}) "
         "WITH ORDINALITY WHERE j IS NOT NULL AND trim(j) <> ''",
         {"path": str(source.path)},
     )
@@ -368,6 +445,12 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
         f"WHERE NOT coalesce(json_valid(j), false) OR json_type(j) <> 'OBJECT' ORDER BY {ROW}"
     )
     rejects = [ParseReject(int(r), "not a JSON object on this line", raw) for r, raw in bad]
+    for row, size, head in store.fetchall(
+        f"SELECT {ROW}, strlen(j), left(j, 200) FROM {ident(lines_table)} "
+        f"WHERE strlen(j) > {MAX_LINE_BYTES} ORDER BY {ROW}"
+    ):
+        rejects.append(ParseReject(int(row), _too_long(int(size)), head + "..."))
+    store.execute(f"DELETE FROM {ident(lines_table)} WHERE strlen(j) > {MAX_LINE_BYTES}")
     keys = [
         r[0]
         for r in store.fetchall(
