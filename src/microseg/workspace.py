@@ -259,6 +259,27 @@ class Workspace(AnalysisMixin, ValueMixin):
             families[self.config.family_of(name) or "unclassified"].append(name)
         return families
 
+    def attributes(self) -> list[dict[str, Any]]:
+        """Every stored attribute: name, type, family and how many customers have a value."""
+        present = self.store.attribute_presence()
+        return [
+            {
+                "name": name,
+                "type": kind,
+                "family": self.config.family_of(name) or "unclassified",
+                "customers": present.get(name, 0),
+            }
+            for name, kind in self.store.attribute_columns().items()
+        ]
+
+    def drop_attribute(self, name: str) -> None:
+        """Remove the attribute ``name`` and its history from every customer.
+
+        Deliberate and irreversible: reload a file to bring it back. Segments that use it
+        then fail validation with "unknown attribute".
+        """
+        self.store.drop_attribute(name)
+
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""
         store = self.store

@@ -13,6 +13,7 @@ import duckdb
 import ibis
 from ibis.backends.duckdb import Backend
 
+from microseg._text import did_you_mean
 from microseg.errors import WorkspaceError
 from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
 from microseg.store._sql import ident
@@ -118,6 +119,29 @@ class Store:
     def add_attribute(self, name: str, attribute_type: str) -> None:
         sql_type = ATTRIBUTE_SQL_TYPES[attribute_type]
         self.execute(f"ALTER TABLE customer_history ADD COLUMN {ident(name)} {sql_type}")
+
+    def drop_attribute(self, name: str) -> None:
+        """Remove an attribute and its whole history, atomically (deliberate, irreversible)."""
+        stored = self.attribute_columns()
+        if name not in stored:
+            raise WorkspaceError(
+                f"{name!r} is not an attribute{did_you_mean(name, stored)}",
+                hint="list them with `microseg attributes list`",
+            )
+        with self.transaction():
+            self.execute("DROP VIEW IF EXISTS customers")
+            self.execute(f"ALTER TABLE customer_history DROP COLUMN {ident(name)}")
+            self.refresh_customer_view()
+
+    def attribute_presence(self) -> dict[str, int]:
+        """Customers with a current value, per attribute (one scan)."""
+        names = list(self.attribute_columns())
+        if not names:
+            return {}
+        counts = ", ".join(f"count({ident(n)})" for n in names)
+        row = self.fetchone(f"SELECT {counts} FROM customers")
+        assert row is not None
+        return {n: int(v) for n, v in zip(names, row, strict=True)}
 
     def refresh_customer_view(self) -> None:
         """(Re)create the ``customers`` view: current attributes of every live customer."""
