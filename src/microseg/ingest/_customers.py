@@ -214,12 +214,14 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
             FROM (SELECT v.customer_id, v.valid_from, v._row, v._line,
                          {values + "," if all_attrs else ""}
                          h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
-                         ({changed}) AS changed
+                         ({changed}) AS changed,
+                         h.customer_id IS NULL AND coalesce(g.load_id = $load, false) AS fresh
                   FROM _versions v
                   LEFT JOIN customer_history h
                     ON h.customer_id = v.customer_id AND h.valid_to IS NULL
+                  LEFT JOIN customer_registry g ON g.customer_id = v.customer_id
                   WHERE v._round = $round)""",
-            {"round": round_},
+            {"round": round_, "load": ctx.load_id},
         )
         store.execute(
             """INSERT INTO rejects
@@ -248,8 +250,9 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
             {"load": ctx.load_id},
         )
         row = store.fetchone(
-            "SELECT count(*) FILTER (apply OR (is_new AND NOT changed)), "
-            "count(*) FILTER (NOT changed AND NOT is_new), count(*) FILTER (backdated) FROM _cand"
+            # a row that changes nothing is a duplicate, unless it made its customer known
+            "SELECT count(*) FILTER (apply OR (fresh AND NOT changed)), "
+            "count(*) FILTER (NOT changed AND NOT fresh), count(*) FILTER (backdated) FROM _cand"
         )
         assert row is not None
         ctx.accepted += int(row[0])

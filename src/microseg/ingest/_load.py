@@ -185,7 +185,7 @@ class LoadContext:
         store.execute(
             f"""INSERT INTO rejects
             SELECT $load, $kind, $src, p._row, p._line, nullif(p.x.col, ''),
-                   left(p.x.val, 1000), p.x.code, p.x.reason,
+                   left(p.x.val::VARCHAR, 1000), p.x.code, p.x.reason,
                    CASE WHEN strlen(to_json(r)::VARCHAR) > 100000
                         THEN to_json(left(to_json(r)::VARCHAR, 1000) || '...')
                         ELSE to_json(r) END, $now

@@ -312,6 +312,10 @@ def _check_names(names: Sequence[str], where: str, *, mapped: bool = False) -> N
     for position, name in enumerate(names, start=1):
         if not name.strip():
             raise IngestError(f"column {position} has no name", where=where, hint=hint)
+        if "\x00" in name:
+            raise IngestError(
+                f"column {position}'s name holds a NUL character", where=where, hint=hint
+            )
         if name.lower().startswith(RESERVED_PREFIX):
             raise IngestError(
                 f"column {position} is named {name!r}; names starting with "

@@ -6,7 +6,10 @@ __all__ = ["ident", "idents"]
 
 
 def ident(name: str) -> str:
-    """Quote an identifier for DuckDB (user column names may hold any character)."""
+    """Quote an identifier for DuckDB (user column names may hold any character but NUL,
+    which ingestion refuses with a message: reaching here with one is a bug)."""
+    if "\x00" in name:
+        raise ValueError(f"an identifier cannot hold a NUL character: {name!r}")
     return '"' + name.replace('"', '""') + '"'
 
 
