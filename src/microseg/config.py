@@ -227,6 +227,7 @@ sources: {{}}
 
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
+  earliest: 1900-01-01      # times before this are implausible and rejected
 
 retention:
   events: 3 years           # older raw data is discarded before segmenting

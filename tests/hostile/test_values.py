@@ -169,9 +169,8 @@ def test_the_earliest_plausible_time_is_configurable(tmp_path: Path) -> None:
 
     ws = Workspace.init(tmp_path / "old", timezone="UTC", clock=lambda: NOW)
     config = (tmp_path / "old" / "microseg.yaml").read_text(encoding="utf-8")
-    config = config.replace(
-        "future_tolerance: 1 day", "future_tolerance: 1 day\n  earliest: 1800-01-01"
-    )
+    assert "earliest: 1900-01-01" in config
+    config = config.replace("earliest: 1900-01-01", "earliest: 1800-01-01")
     (tmp_path / "old" / "microseg.yaml").write_text(config, encoding="utf-8")
     ws.close()
     ws = Workspace.open(tmp_path / "old", clock=lambda: NOW)
