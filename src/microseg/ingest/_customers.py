@@ -187,7 +187,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
                {", " + provided if attrs else ""},
                row_number() OVER (PARTITION BY r.resolved_id ORDER BY s.valid_from, s._row)
                    AS _round
-        FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok"""
+        FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok"""  # noqa: S608 - identifiers via ident(), values bound as parameters
     )
     rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
     all_attrs = list(store.attribute_columns())
@@ -220,7 +220,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
                   LEFT JOIN customer_history h
                     ON h.customer_id = v.customer_id AND h.valid_to IS NULL
                   LEFT JOIN customer_registry g ON g.customer_id = v.customer_id
-                  WHERE v._round = $round)""",
+                  WHERE v._round = $round)""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"round": round_, "load": ctx.load_id},
         )
         store.execute(
@@ -230,7 +230,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
                    ' UTC is older than the current version of customer ' || c.customer_id ||
                    ' (valid from ' || strftime(c.cur_from, '%Y-%m-%d %H:%M:%S') ||
                    ' UTC); load attribute history in time order', to_json(r), $now
-            FROM """
+            FROM """  # noqa: S608 - identifiers via ident(), values bound as parameters
             + opened.raw_rows("_cand c", key="c._row")
             + """
             WHERE c.backdated""",
@@ -244,7 +244,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         names = ", ".join(ident(a) for a in all_attrs)
         aliases = ", ".join(_alias(j) for j in range(len(all_attrs)))
         store.execute(
-            f"INSERT INTO customer_history (customer_id, valid_from, valid_to, load_id"
+            f"INSERT INTO customer_history (customer_id, valid_from, valid_to, load_id"  # noqa: S608 - identifiers via ident(), values bound as parameters
             f"{', ' + names if names else ''}) SELECT customer_id, valid_from, NULL, $load"
             f"{', ' + aliases if aliases else ''} FROM _cand WHERE apply",
             {"load": ctx.load_id},

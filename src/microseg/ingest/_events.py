@@ -142,7 +142,7 @@ def load_events(
         typed
         and "event_id" in opened.columns
         and not store.scalar(
-            f"SELECT count(*) FROM {ident(opened.view)} WHERE {select['event_id']} IS NULL"
+            f"SELECT count(*) FROM {ident(opened.view)} WHERE {select['event_id']} IS NULL"  # noqa: S608 - identifiers via ident(), values bound as parameters
         )
     )
     keep = ["event_id", *(f"id_{t}" for t in IDENTITY_TYPES), "_key"] if lean else None
@@ -179,7 +179,7 @@ def load_events(
     columns = [c for c in EVENT_COLUMNS if c != "customer_id"]
     # one pass: only accepted rows that are not repeats of this file or of the store
     sql = (
-        f"INSERT INTO events ({', '.join(ident(c) for c in EVENT_COLUMNS)}, load_id) "
+        f"INSERT INTO events ({', '.join(ident(c) for c in EVENT_COLUMNS)}, load_id) "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT s.event_id, r.resolved_id, {', '.join('s.' + ident(c) for c in columns[1:])}, "
         f"$load FROM {query if lean else '_stage'} s JOIN _resolved r ON r._key = s._key "
         f"WHERE {' AND '.join(conditions)}"
@@ -210,5 +210,5 @@ def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]
         SELECT * EXCLUDE (_h) REPLACE (
             coalesce(event_id, 'h-' || substr(md5(_h || ':' ||
                 row_number() OVER (PARTITION BY _h ORDER BY _row)), 1, 24)) AS event_id)
-        FROM (SELECT *, CASE WHEN event_id IS NULL THEN {content} END AS _h FROM _stage)"""
+        FROM (SELECT *, CASE WHEN event_id IS NULL THEN {content} END AS _h FROM _stage)"""  # noqa: S608 - identifiers via ident(), values bound as parameters
     )

@@ -149,13 +149,13 @@ class LoadContext:
         body = ", ".join(f"{expr} AS {ident(name)}" for name, expr in select.items())
         any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
         query = (
-            f"SELECT {ROW} AS _row, {LINE} AS _line, {body}, NOT ({any_problem}) AS _ok "
+            f"SELECT {ROW} AS _row, {LINE} AS _line, {body}, NOT ({any_problem}) AS _ok "  # noqa: S608 - identifiers via ident(), values bound as parameters
             f"FROM {ident(opened.view)}"
         )
         columns = "*"
         if keep is not None:
             columns = ", ".join(ident(c) for c in ["_row", "_line", *keep, "_ok"])
-        sql = f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {columns} FROM ({query})"
+        sql = f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {columns} FROM ({query})"  # noqa: S608 - identifiers via ident(), values bound as parameters
         store.execute(sql, params.used_in(sql))
         row = store.fetchone("SELECT count(*), count(*) FILTER (NOT _ok) FROM _stage")
         assert row is not None
@@ -164,7 +164,7 @@ class LoadContext:
         self.rows_read += staged + len(opened.parse_rejects)
         if bad:
             sql = (
-                f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT {ROW} AS _row, {LINE} AS _line, "
+                f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT {ROW} AS _row, {LINE} AS _line, "  # noqa: S608 - identifiers via ident(), values bound as parameters
                 f"{problems_list(problems, params)} AS _problems FROM {ident(opened.view)} "
                 f"WHERE {ROW} IN (SELECT _row FROM _stage WHERE NOT _ok)"
             )
@@ -193,7 +193,7 @@ class LoadContext:
                 opened.raw_rows(
                     "(SELECT _row, _line, unnest(_problems) AS x FROM _bad) p", key="p._row"
                 )
-            }""",
+            }""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             params,
         )
         for code, count in store.fetchall(
@@ -293,7 +293,7 @@ def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, s
             f"count(CASE WHEN starts_with({v}, '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) "
             "AS VARCHAR[]) END)",
         ]
-    row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")
+    row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")  # noqa: S608 - identifiers via ident(), values bound as parameters
     assert row is not None
     for i, column in enumerate(text_columns):
         present, numbers, booleans, dates, lists = row[i * 5 : i * 5 + 5]

