@@ -41,7 +41,6 @@ _TIMESTAMP = (
     r"^(\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)\s*"
     r"(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?|[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)+)?$"
 )
-_EPOCH = r"^-?\d{1,20}(?:\.\d+)?$"
 
 
 @dataclass
@@ -50,6 +49,23 @@ class Params:
 
     values: dict[str, Any] = field(default_factory=dict)
     earliest: datetime = EARLIEST
+    #: (name, SQL expression) of columns computed once per row before the conversions,
+    #: each able to use the ones before it (see :meth:`source`)
+    derived: list[tuple[str, str]] = field(default_factory=list)
+
+    def derive(self, expr: str) -> str:
+        """Compute ``expr`` once per row, as a column the conversions refer to."""
+        name = f"__ms_d{len(self.derived)}"
+        self.derived.append((name, expr))
+        return name
+
+    def source(self, view: str) -> str:
+        """SQL of ``view`` with the derived columns added, each in its own projection so
+        that DuckDB computes it once per row."""
+        sql = ident(view)
+        for name, expr in self.derived:
+            sql = f"(SELECT *, {expr} AS {name} FROM {sql})"
+        return sql
 
     def add(self, value: Any) -> str:
         name = f"p{len(self.values)}"
@@ -117,8 +133,16 @@ def _text_timestamp(text: str, params: Params) -> str:
     Naive values are wall-clock time in the workspace zone (the session TimeZone): a time
     in a spring-forward gap moves forward by the gap, and a fall-back hour that happens
     twice is read as its second occurrence (standard time), as ICU does.
+
+    DuckDB's own cast is fast and right for ISO text with ``Z`` or an offset, but after a
+    value with a zone *name* it reads later naive values in that zone: values with a word
+    in them (two letters in a row, or a ``/``) are read here instead, piece by piece. The
+    intermediate values are derived columns, computed once per row.
     """
-    parts = f"regexp_extract({text}, {params.add(_TIMESTAMP)}, ['d', 'z'])"
+    wordy = params.derive(f"regexp_matches({text}, '[A-Za-z]{{2}}|/')")
+    parts = params.derive(
+        f"CASE WHEN {wordy} THEN regexp_extract({text}, {params.add(_TIMESTAMP)}, ['d', 'z']) END"
+    )
     local = f"TRY_CAST({parts}.d AS TIMESTAMP)"
     zone = f"{parts}.z"
     digits = f"replace(substr({zone}, 2), ':', '')"
@@ -127,10 +151,11 @@ def _text_timestamp(text: str, params: Params) -> str:
         f"CASE WHEN length({digits}) = 4 THEN CAST(right({digits}, 2) AS INTEGER) ELSE 0 END)"
     )
     sign = f"CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END"
-    return (
-        f"CASE WHEN regexp_full_match({text}, {params.add(_EPOCH)}) "  # noqa: S608 - identifiers via ident(), values bound as parameters
-        f"THEN {_epoch(f'TRY_CAST({text} AS DOUBLE)')} "
-        f"WHEN {zone} = '' THEN timezone('UTC', timezone(current_setting('TimeZone'), {local})) "
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    return params.derive(
+        f"CASE WHEN {text} IS NULL THEN NULL "
+        f"WHEN NOT {wordy} THEN CASE WHEN {number} IS NOT NULL THEN {_epoch(number)} "
+        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END "
         f"WHEN {zone} IN ('Z', 'z', 'UTC', 'GMT') THEN {local} "
         f"WHEN {zone}[1] IN ('+', '-') THEN {local} - to_minutes({sign} * {minutes}) "
         f"WHEN {zone} IN (SELECT name FROM pg_timezone_names()) "
@@ -170,8 +195,8 @@ def convert(
             number = f"{col}::INTEGER::DOUBLE"
             bad = never
         else:
-            number = f"TRY_CAST({text} AS DOUBLE)"
-            bad = f"({text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL)"
+            number = params.derive(f"TRY_CAST({text} AS DOUBLE)")
+            bad = f"({text} IS NOT NULL AND {number} IS NULL)"
         absurd, why = _number_checked(number, params)
         bad = f"({bad} OR {absurd})"
         if target == "integer":

@@ -150,7 +150,7 @@ class LoadContext:
         any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems) or "false"
         query = (
             f"SELECT {ROW} AS _row, {LINE} AS _line, {body}, NOT ({any_problem}) AS _ok "  # noqa: S608 - identifiers via ident(), values bound as parameters
-            f"FROM {ident(opened.view)}"
+            f"FROM {params.source(opened.view)}"
         )
         columns = "*"
         if keep is not None:
@@ -165,7 +165,7 @@ class LoadContext:
         if bad:
             sql = (
                 f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT {ROW} AS _row, {LINE} AS _line, "  # noqa: S608 - identifiers via ident(), values bound as parameters
-                f"{problems_list(problems, params)} AS _problems FROM {ident(opened.view)} "
+                f"{problems_list(problems, params)} AS _problems FROM {params.source(opened.view)} "
                 f"WHERE {ROW} IN (SELECT _row FROM _stage WHERE NOT _ok)"
             )
             store.execute(sql, params.used_in(sql))
