@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
+from microseg._text import did_you_mean
 from microseg._time import AsOf
 from microseg.config import WorkspaceConfig
 from microseg.errors import WorkspaceError
@@ -38,6 +40,7 @@ from microseg.segments import (
     SegmentCatalog,
     SegmentDiff,
     SegmentRun,
+    Triage,
     evaluate_profile,
     evaluate_segments,
     parse_dimension,
@@ -46,6 +49,7 @@ from microseg.segments import (
 from microseg.segments._grid import build_grid
 from microseg.store import Store
 from microseg.traits import (
+    SPEND_SHARE_PREFIX,
     TraitCatalog,
     TraitRun,
     compute_cuts,
@@ -219,14 +223,38 @@ class AnalysisMixin:
         return attributes
 
     def schema(self) -> Schema:
-        """What rules may refer to: attributes (with derived ``age``), event types, segments."""
+        """What rules may refer to: attributes (with derived ``age``), event types, segments.
+
+        The traits are those without problems (see :meth:`traits`).
+        """
+        return self._schema(self.traits().types())
+
+    def _schema(self, traits: dict[str, str]) -> Schema:
         seen = {str(r[0]) for r in self.store.fetchall("SELECT DISTINCT type FROM events")}
         return Schema(
             attributes=self.attribute_types(),
-            traits=self.traits().types(),
+            traits=traits,
             event_types=frozenset(BUILTIN_EVENT_TYPES) | seen,
             clusters=self._cluster_names(),
         )
+
+    def name_collisions(self) -> list[str]:
+        """A warning for each attribute that has the name of a trait (docs/traits.md).
+
+        Rules say which they mean (``attribute:`` or ``trait:``); a bare name, as a grid
+        dimension, means the trait.
+        """
+        return list(self._collisions().values())
+
+    def _collisions(self) -> dict[str, str]:
+        catalog = self.traits()
+        traits = {**dict.fromkeys(catalog.broken, "broken"), **catalog.files}
+        return {
+            name: f"the attribute {name!r} has the name of the trait {name} ({traits[name]}): "
+            f"a bare name (a grid dimension) means the trait; write attribute:{name} for "
+            "the attribute, and rules say which they mean with `attribute:` or `trait:`"
+            for name in sorted(set(self.attribute_types()) & set(traits))
+        }
 
     def _cluster_names(self) -> dict[str, dict[int, str]]:
         """Each stored discovery run's name and id (as text) -> its clusters (id -> name)."""
@@ -239,19 +267,72 @@ class AnalysisMixin:
         return found
 
     def traits(self) -> TraitCatalog:
-        """The built-in traits and those in ``traits/*.yaml``: with ``spend_share_<category>``
-        for the 20 most purchased categories, and the value-model traits (``p_alive``,
-        ``clv_12m``, ...) once a value model has been fitted."""
-        return TraitCatalog.load(
+        """The traits without problems: built-ins, ``traits/*.yaml``, ``spend_share_<category>``
+        for the purchase categories (those declared under ``traits:`` in microseg.yaml, or
+        every purchased one up to ``traits.spend_share_limit``), and the value-model traits
+        (``p_alive``, ``clv_12m``, ...) once a value model has been fitted.
+
+        A broken trait file, or a trait that has (or uses one that has) a problem, is left
+        out; the catalog's ``problems`` and ``broken`` say why, and ``warnings`` what the
+        user should know (categories the cap cut, generated traits renamed).
+        """
+        categories, note = self._purchase_categories()
+        catalog = TraitCatalog.load(
             self.path / "traits",
             settings=self.config.lifecycle.model_dump(),
             value_traits=self.store.latest_value_fit() is not None,
-            categories=self.store.purchase_categories(),
+            categories=categories,
+            problems=[],
+        )
+        if note:
+            catalog.warnings.insert(0, note)
+        return catalog.checked(self._schema(catalog.types()))
+
+    def _purchase_categories(self) -> tuple[list[str], str | None]:
+        """The categories that get a ``spend_share`` trait, and a note when the cap cut some."""
+        settings = self.config.traits
+        if settings.spend_share_categories is not None:
+            return list(settings.spend_share_categories), None
+        limit = settings.spend_share_limit
+        found = self.store.purchase_categories(limit=limit + 1)
+        if len(found) <= limit:
+            return found, None
+        total = self.store.purchase_category_count()
+        return found[:limit], (
+            f"{total} purchase categories, and spend_share traits are made for the {limit} "
+            "most purchased (traits.spend_share_limit in microseg.yaml): list the ones you "
+            "use under traits.spend_share_categories to keep their traits whatever the data"
         )
 
+    def _missing_trait(self, catalog: TraitCatalog) -> Callable[[str], str | None]:
+        """Why a trait a segment names is missing, for the segment's problem."""
+
+        def reason(name: str) -> str | None:
+            if name in catalog.broken:
+                found = "; ".join(str(p) for p in catalog.broken[name])
+                return f"uses the trait {name!r}, which is broken: {found}"
+            if name.startswith(SPEND_SHARE_PREFIX):
+                declared = self.config.traits.spend_share_categories
+                where = (
+                    "the categories declared under traits.spend_share_categories"
+                    if declared is not None
+                    else "the purchased categories"
+                )
+                return (
+                    f"no trait {name!r}: spend_share traits are made from {where}, and "
+                    "none of them gives this name now (`microseg traits list` shows those "
+                    "there are); add its category to traits.spend_share_categories in "
+                    "microseg.yaml, or change the rule"
+                )
+            return None
+
+        return reason
+
     def validate_traits(self) -> TraitCatalog:
+        """The traits, or :class:`RuleError` listing every problem of every trait."""
         catalog = self.traits()
-        catalog.check(self.schema())
+        if catalog.problems:
+            raise RuleError(catalog.problems)
         return catalog
 
     def compute_traits(
@@ -261,21 +342,34 @@ class AnalysisMixin:
         as_of: AsOf | None = None,
         save: bool = True,
     ) -> TraitRun:
-        """Every trait (or ``names``) for every customer at ``as_of``, in one pass; stored."""
-        catalog = self.validate_traits()
+        """Every trait (or ``names``) for every customer at ``as_of``, in one pass; stored.
+
+        Traits with problems are left out and listed in the run's ``problems`` (each with
+        its file and reason); a request that names one trait only raises them instead.
+        """
+        catalog = self.traits()
         chosen = list(names) if names else list(catalog.definitions)
-        unknown = [n for n in chosen if n not in catalog.definitions]
+        unknown = [n for n in chosen if n not in catalog.definitions and n not in catalog.broken]
         if unknown:
-            raise RuleError([Problem("traits", f"unknown trait {unknown[0]!r}")])
+            hint = did_you_mean(unknown[0], catalog.definitions)
+            raise RuleError([Problem("traits", f"unknown trait {unknown[0]!r}{hint}")])
+        if names:
+            problems = [p for n in chosen for p in catalog.broken.get(n, [])]
+        else:
+            problems = list(catalog.problems)
+        if problems and len(chosen) == 1:
+            raise RuleError(problems)
+        chosen = [n for n in chosen if n in catalog.definitions]
         clock = self.clock(as_of)
         runs = _cluster_runs([], None, catalog, chosen)
-        return compute_traits(
+        run = compute_traits(
             self.store,
             catalog,
             chosen,
             **self._inputs(clock, as_of, models=True, runs=runs),
             save=save,
         )
+        return dataclasses.replace(run, problems=problems, warnings=list(catalog.warnings))
 
     def traits_of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
         """One customer's traits, by the per-profile interpreter."""
@@ -322,12 +416,27 @@ class AnalysisMixin:
         self, names: Sequence[str] | None = None, *, extra: SegmentDefinition | None = None
     ) -> SegmentCatalog:
         """Check definitions against the workspace; raise :class:`RuleError` listing problems."""
+        catalog, triage, unparsed = self._triage_segments(names, extra=extra)
+        problems = [*unparsed, *triage.problems]
+        if problems:
+            raise RuleError(problems)
+        return catalog
+
+    def _triage_segments(
+        self, names: Sequence[str] | None, *, extra: SegmentDefinition | None = None
+    ) -> tuple[SegmentCatalog, Triage, list[Problem]]:
+        """The catalog, which segments can be evaluated, and the files that did not parse."""
         unparsed: list[Problem] = []
         catalog = SegmentCatalog.load(self.path / "segments", problems=unparsed)
         if extra is not None:
             catalog = catalog.with_definition(extra)
-        catalog.check(self.schema(), list(names) if names else None, earlier=unparsed)
-        return catalog
+        traits = self.traits()
+        triage = catalog.triage(
+            self._schema(traits.types()),
+            list(names) if names else None,
+            missing_trait=self._missing_trait(traits),
+        )
+        return catalog, triage, unparsed
 
     def clock(self, as_of: AsOf | None = None) -> Clock:
         return Clock(self.as_of(as_of), self.config.timezone)
@@ -342,14 +451,28 @@ class AnalysisMixin:
         """Evaluate segments in batch at ``as_of``; members are stored as a snapshot.
 
         All named segments (all of them by default) are evaluated together, with one
-        aggregation pass over the events.
+        aggregation pass over the events. A segment with a problem (or that uses one with a
+        problem) is left out and listed in the run's ``problems`` with its file and reason;
+        the others are evaluated and stored. A request that names one segment only, or a
+        segment that does not exist, raises :class:`RuleError` instead.
         """
-        catalog = self.validate_segments(names)
-        chosen = list(names) if names else sorted(catalog.definitions)
+        catalog, triage, unparsed = self._triage_segments(names)
+        requested = list(names) if names else []
+        unknown = [p for n in requested if n not in catalog.definitions for p in triage.broken[n]]
+        if unknown:
+            raise RuleError([*unknown, *unparsed])
+        problems = ([] if names else unparsed) + triage.problems
+        if problems and len(requested) == 1:
+            raise RuleError(problems)
+        warnings = [*self.name_collisions(), *self.traits().warnings]
+        chosen = triage.good
         clock = self.clock(as_of)
+        if not chosen:
+            count = self.customers().count().to_pyarrow().as_py()
+            return SegmentRun(clock.as_of, int(count), {}, {}, 0.0, save, {}, problems, warnings)
         traits = self.traits()
         runs = _cluster_runs([SegmentRule(segment=n) for n in chosen], catalog, traits)
-        return evaluate_segments(
+        run = evaluate_segments(
             self.store,
             catalog,
             chosen,
@@ -359,6 +482,7 @@ class AnalysisMixin:
             traits=traits,
             cuts=self.score_cuts(clock) if _uses_traits(catalog, chosen) else {},
         )
+        return dataclasses.replace(run, problems=problems, warnings=warnings)
 
     def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
         """The members of one segment at ``as_of`` (evaluated now, not stored)."""
@@ -485,7 +609,7 @@ class AnalysisMixin:
         rules = [SegmentRule(segment=n) for n in used]
         traits = self.traits()
         runs = _cluster_runs(rules, catalog, traits, [d.name for d in dims])
-        return build_grid(
+        grid = build_grid(
             catalog,
             dims,
             **self._inputs(clock, as_of, models=True, runs=runs),
@@ -495,6 +619,15 @@ class AnalysisMixin:
             value="clv_12m" in traits.definitions
             and self.store.latest_value_fit(clock.as_of) is not None,
         )
+        collisions = self._collisions()
+        warnings = [
+            collisions[d.name]
+            for d, text in zip(dims, dimensions, strict=True)
+            if d.kind != "segment"
+            and d.name in collisions
+            and not text.strip().startswith(("attribute:", "trait:"))
+        ]
+        return dataclasses.replace(grid, warnings=warnings)
 
     def discover(self, **options: Any) -> DiscoveryRun:
         """Discover micro-segments and store the run: :func:`microseg.discover.discover`.

@@ -28,6 +28,7 @@ __all__ = [
     "RetentionSettings",
     "SourceSpec",
     "StoreSettings",
+    "TraitSettings",
     "ValueSettings",
     "WorkspaceConfig",
     "load_config",
@@ -112,6 +113,15 @@ class LifecycleSettings(_Model):
         return self
 
 
+class TraitSettings(_Model):
+    """Traits made from the data: ``spend_share_<category>`` (docs/traits.md)."""
+
+    spend_share_categories: list[str] | None = Field(
+        default=None, description="exactly these categories (default: every purchased one)"
+    )
+    spend_share_limit: int = Field(default=50, ge=0, le=1000)
+
+
 class ValueSettings(_Model):
     """Customer value models (``microseg clv``): docs/value.md."""
 
@@ -157,6 +167,7 @@ class WorkspaceConfig(_Model):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    traits: TraitSettings = Field(default_factory=TraitSettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 

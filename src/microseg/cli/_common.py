@@ -26,6 +26,7 @@ __all__ = [
     "fail",
     "open_workspace",
     "progress_bar",
+    "report",
     "state",
 ]
 
@@ -54,6 +55,14 @@ def state(ctx: typer.Context) -> State:
 def fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def report(warnings: list[str], problems: list[Any]) -> None:
+    """Warnings, then each problem on its own line (a problem carries its file and reason)."""
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for problem in problems:
+        err_console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

@@ -19,6 +19,7 @@ from microseg.cli._common import (
     fail,
     handled,
     open_workspace,
+    report,
     state,
 )
 
@@ -44,19 +45,28 @@ def validate(
     from microseg.lang import RuleError
 
     with handled(), open_workspace(ctx) as ws:
+        warnings = [*ws.name_collisions(), *ws.traits().warnings]
         try:
             catalog = ws.validate_segments(names or None)
         except RuleError as exc:
             if quiet:
-                emit_json({"valid": False, "problems": [p.__dict__ for p in exc.problems]})
+                emit_json(
+                    {
+                        "valid": False,
+                        "problems": [p.__dict__ for p in exc.problems],
+                        "warnings": warnings,
+                    }
+                )
                 raise typer.Exit(1) from None
+            report(warnings, [])
             for problem in exc.problems:
                 console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
             raise fail(f"{len(exc.problems)} problem(s) found") from None
     chosen = names or sorted(catalog.definitions)
     if quiet:
-        emit_json({"valid": True, "segments": chosen})
+        emit_json({"valid": True, "segments": chosen, "warnings": warnings})
     else:
+        report(warnings, [])
         console.print(f"[green]✓[/] {len(chosen)} segment(s) valid: {', '.join(chosen)}")
 
 
@@ -67,11 +77,17 @@ def evaluate(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Evaluate segments together at --as-of and store the memberships as a snapshot."""
+    """Evaluate segments together at --as-of and store the memberships as a snapshot.
+
+    A broken segment is reported with its file and reason; the others are evaluated and
+    stored, and the command exits with 1 at the end.
+    """
     with handled(), open_workspace(ctx) as ws:
         run = ws.evaluate(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
+        if run.problems:
+            raise typer.Exit(1)
         return
     table = Table(
         title=f"segments as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
@@ -84,6 +100,9 @@ def evaluate(
         table.add_row(name, f"{size:,}", f"{share:.1%}")
     console.print(table)
     console.print(f"{run.seconds:.2f} s")
+    report(run.warnings, run.problems)
+    if run.problems:
+        raise fail(f"{len(run.problems)} problem(s): those segments were not evaluated")
 
 
 @segment_app.command("members")
@@ -132,6 +151,7 @@ def profile(
         one = ws.profile(customer_id, as_of=as_of)
         segments = ws.segments_of(customer_id, as_of=as_of)
         traits = ws.traits_of(customer_id, as_of=as_of)
+        warnings = ws.name_collisions()
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
@@ -142,10 +162,12 @@ def profile(
         "events": dict(sorted(counts.items())),
         "traits": traits,
         "segments": sorted(n for n, inside in segments.items() if inside),
+        "warnings": warnings,
     }
     if json_out or state(ctx).json:
         emit_json(data)
         return
+    report(warnings, [])
     table = Table(title=f"customer {customer_id}", show_header=False)
     for key, value in attributes.items():
         table.add_row(key, "" if value is None else str(value))
@@ -232,6 +254,7 @@ def grid(
     if json_out or state(ctx).json:
         emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
         return
+    report(result.warnings, [])
     table = Table(title=f"grid as of {result.as_of} ({result.customers:,} customers)")
     table.add_column("#", justify="right")
     for dim in result.dimensions:

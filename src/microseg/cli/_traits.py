@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
+from microseg.cli._common import (
+    AS_OF_HELP,
+    console,
+    emit_json,
+    fail,
+    handled,
+    open_workspace,
+    report,
+    state,
+)
 
 __all__ = ["traits_app"]
 
@@ -16,9 +25,10 @@ traits_app = typer.Typer(help="Traits: per-customer values written in the rule l
 def list_traits(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Built-in and workspace traits, with their type and formula."""
+    """Built-in and workspace traits, with their type and formula; broken ones reported."""
     with handled(), open_workspace(ctx) as ws:
-        catalog = ws.validate_traits()
+        catalog = ws.traits()
+        warnings = [*catalog.warnings, *ws.name_collisions()]
     rows = [
         {
             "name": d.name,
@@ -29,7 +39,15 @@ def list_traits(
         for d in catalog.definitions.values()
     ]
     if json_out or state(ctx).json:
-        emit_json(rows)
+        emit_json(
+            {
+                "traits": rows,
+                "warnings": warnings,
+                "problems": [p.__dict__ for p in catalog.problems],
+            }
+        )
+        if catalog.problems:
+            raise typer.Exit(1)
         return
     table = Table(title="traits")
     for column in ("name", "type", "formula", "source"):
@@ -37,6 +55,9 @@ def list_traits(
     for row in rows:
         table.add_row(row["name"], row["type"], row["formula"].strip(), row["source"])
     console.print(table)
+    report(warnings, catalog.problems)
+    if catalog.problems:
+        raise fail(f"{len(catalog.problems)} problem(s): those traits are left out")
 
 
 @traits_app.command("compute")
@@ -46,11 +67,17 @@ def compute(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Compute traits for every customer at --as-of (one pass) and store them."""
+    """Compute traits for every customer at --as-of (one pass) and store them.
+
+    A broken trait is reported with its file and reason; the others are computed and
+    stored, and the command exits with 1 at the end.
+    """
     with handled(), open_workspace(ctx) as ws:
         run = ws.compute_traits(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
+        if run.problems:
+            raise typer.Exit(1)
         return
     table = Table(
         title=f"traits as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
@@ -66,3 +93,6 @@ def compute(
         table.add_row(name, f"{info['present']:,}", shown)
     console.print(table)
     console.print(f"{run.seconds:.2f} s")
+    report(run.warnings, run.problems)
+    if run.problems:
+        raise fail(f"{len(run.problems)} problem(s): those traits were not computed")

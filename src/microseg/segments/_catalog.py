@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from microseg._text import did_you_mean
@@ -16,13 +17,31 @@ from microseg.lang import (
     Schema,
     SegmentDefinition,
     SegmentRule,
+    TraitRule,
     check_rule,
+    children,
     find_cycle,
     load_definition,
     segment_references,
 )
 
-__all__ = ["SegmentCatalog", "definition_version"]
+__all__ = ["SegmentCatalog", "Triage", "definition_version"]
+
+#: Why a trait a rule names is missing (a broken trait file, a category trait no longer
+#: generated), or None when it is simply unknown.
+MissingTrait = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Triage:
+    """Segments that can be evaluated, and the problems of each that cannot."""
+
+    good: list[str]
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for found in self.broken.values() for p in found]
 
 
 def definition_version(definition: SegmentDefinition) -> str:
@@ -119,3 +138,113 @@ class SegmentCatalog:
             )
         if problems:
             raise RuleError(problems)
+
+    def triage(
+        self,
+        schema: Schema,
+        names: list[str] | None = None,
+        *,
+        missing_trait: MissingTrait | None = None,
+    ) -> Triage:
+        """Which of ``names`` (all by default) can be evaluated, and each other's problems.
+
+        The segments they use (references and parents) are checked too: a segment that uses
+        a broken one is broken as well, with a problem that says which; so is every segment
+        of a reference cycle. ``missing_trait`` explains missing traits (see MissingTrait).
+        """
+        known = frozenset(self.definitions)
+        schema = dataclasses.replace(schema, segments=known)
+        wanted = names or sorted(self.definitions)
+        broken: dict[str, list[Problem]] = {}
+        for name in wanted:
+            if name not in self.definitions:
+                hint = did_you_mean(name, sorted(known))
+                broken[name] = [Problem("name", f"no segment named {name!r}{hint}")]
+        graph = {n: self._uses(n) for n in self.definitions}
+        closure = self._closure([n for n in wanted if n in self.definitions], graph)
+        for name in closure:
+            found = self._problems(name, schema, missing_trait)
+            if found:
+                broken[name] = found
+        cycle = find_cycle(graph)
+        if cycle:
+            message = "segments refer to each other in a cycle: " + " -> ".join(cycle)
+            for name in dict.fromkeys(cycle):
+                broken.setdefault(name, []).append(Problem("rule", message, self.files.get(name)))
+        changed = True
+        while changed:
+            changed = False
+            for name in closure:
+                used = sorted(graph[name] & set(broken)) if name not in broken else []
+                if used:
+                    broken[name] = [
+                        Problem(
+                            "parent" if used[0] == self.definitions[name].parent else "rule",
+                            f"uses the segment {used[0]!r}, which cannot be evaluated "
+                            "(see its problems)",
+                            self.files.get(name),
+                        )
+                    ]
+                    changed = True
+        good = [n for n in wanted if n not in broken]
+        return Triage(
+            good, {n: found for n, found in broken.items() if n in closure or n in wanted}
+        )
+
+    def _uses(self, name: str) -> set[str]:
+        definition = self.definitions[name]
+        parent = {definition.parent} if definition.parent else set()
+        return segment_references(definition.rule) | parent
+
+    @staticmethod
+    def _closure(names: list[str], graph: dict[str, set[str]]) -> list[str]:
+        seen: dict[str, None] = {}
+        pending = list(names)
+        while pending:
+            name = pending.pop()
+            if name in seen or name not in graph:
+                continue
+            seen[name] = None
+            pending.extend(sorted(graph[name]))
+        return sorted(seen)
+
+    def _problems(
+        self, name: str, schema: Schema, missing_trait: MissingTrait | None
+    ) -> list[Problem]:
+        """One definition's own problems; a missing trait that ``missing_trait`` explains
+        gets that explanation at the path where it is named."""
+        definition = self.definitions[name]
+        file = self.files.get(name)
+        problems: list[Problem] = []
+        if definition.parent is not None and definition.parent not in schema.segments:
+            problems.append(
+                Problem("parent", f"unknown parent segment {definition.parent!r}", file)
+            )
+        reasons = {
+            trait: reason
+            for trait in _traits_named(definition.rule)
+            if trait not in schema.traits and missing_trait is not None
+            for reason in [missing_trait(trait)]
+            if reason is not None
+        }
+        found = check_rule(definition.rule, schema)
+        if reasons:
+            stand_in = dataclasses.replace(
+                schema, traits={**schema.traits, **dict.fromkeys(reasons, "json")}
+            )
+            rest = check_rule(definition.rule, stand_in)
+            for path, message in found:
+                if (path, message) not in rest:
+                    trait = next((t for t in reasons if repr(t) in message), None)
+                    problems.append(Problem(path, reasons[trait] if trait else message, file))
+            found = rest
+        problems.extend(Problem(path, message, file) for path, message in found)
+        return problems
+
+
+def _traits_named(rule: Rule) -> list[str]:
+    """The traits a rule tests directly (not those of the segments it uses)."""
+    found = [rule.trait] if isinstance(rule, TraitRule) else []
+    for child in children(rule):
+        found.extend(_traits_named(child))
+    return found

@@ -9,7 +9,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from microseg.lang import Clock
+from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
@@ -34,6 +34,9 @@ class SegmentRun:
     seconds: float
     saved: bool = True
     titles: dict[str, str | None] = field(default_factory=dict)
+    #: Segments left out, each with its file and reason (docs/segments.md).
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,8 @@ class SegmentRun:
             ],
             "seconds": self.seconds,
             "saved": self.saved,
+            "warnings": list(self.warnings),
+            "problems": [p.__dict__ for p in self.problems],
         }
 
 

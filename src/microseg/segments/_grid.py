@@ -25,12 +25,16 @@ from microseg.segments._catalog import SegmentCatalog
 __all__ = ["Dimension", "Grid", "GridCell", "build_grid", "parse_dimension"]
 
 MISSING = "(missing)"
-_DIM = re.compile(r"^(segment:)?([A-Za-z0-9_-]+)(?::([-0-9.,]+)|=(.+))?$")
+_DIM = re.compile(r"^(segment:|attribute:|trait:)?([A-Za-z0-9_-]+)(?::([-0-9.,]+)|=(.+))?$")
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """``gender`` (values), ``age:18,25,35`` (bands), ``interests=travel``, ``segment:NAME``."""
+    """``gender`` (values), ``age:18,25,35`` (bands), ``interests=travel``, ``segment:NAME``.
+
+    ``attribute:NAME`` and ``trait:NAME`` say which is meant; a bare name is the trait when
+    there is one (definitions win over data), else the attribute (docs/traits.md).
+    """
 
     text: str
     kind: str  # value | bands | contains | segment
@@ -48,20 +52,25 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
     match = _DIM.match(text.strip())
     if not match:
         raise RuleError(
-            [Problem(text, "write NAME, NAME:EDGE,EDGE,..., NAME=VALUE or segment:NAME")]
+            [
+                Problem(
+                    text,
+                    "write NAME, NAME:EDGE,EDGE,..., NAME=VALUE, segment:NAME, "
+                    "attribute:NAME or trait:NAME",
+                )
+            ]
         )
-    is_segment, name, edges, value = match.groups()
-    if is_segment:
+    prefix, name, edges, value = match.groups()
+    if prefix == "segment:":
         if name not in segments:
             raise RuleError([Problem(text, f"unknown segment {name!r}")])
         return Dimension(text, "segment", name)
-    source = "attribute"
-    kind = schema.attributes.get(name)
-    if kind is None and name in schema.traits:
-        source, kind = "trait", {"boolean": "boolean"}.get(schema.traits[name], schema.traits[name])
+    source, kind = _source(name, schema, prefix)
     if kind is None:
-        hint = did_you_mean(name, [*schema.attributes, *schema.traits])
-        raise RuleError([Problem(text, f"unknown attribute or trait {name!r}{hint}")])
+        known = {"attribute:": schema.attributes, "trait:": schema.traits}.get(prefix or "")
+        names = list(known) if known is not None else [*schema.attributes, *schema.traits]
+        what = (prefix or "attribute or trait:").removesuffix(":")
+        raise RuleError([Problem(text, f"unknown {what} {name!r}{did_you_mean(name, names)}")])
     if edges:
         if kind != "number":
             raise RuleError([Problem(text, f"bands need a number attribute; {name} is {kind}")])
@@ -78,6 +87,16 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
     if kind == "list":
         raise RuleError([Problem(text, f"{name} is a list: pick a value, e.g. {name}=travel")])
     return Dimension(text, "value", name, source=source)
+
+
+def _source(name: str, schema: Schema, prefix: str | None) -> tuple[str, str | None]:
+    """Where a dimension's values come from, and their type: the trait first, for a bare
+    name that is both (the one precedence rule of docs/traits.md)."""
+    if prefix != "attribute:" and name in schema.traits:
+        return "trait", schema.traits[name]
+    if prefix != "trait:":
+        return "attribute", schema.attributes.get(name)
+    return "trait", None
 
 
 def _number(edge: float) -> str:
@@ -134,6 +153,7 @@ class Grid:
     hidden_cells: int
     hidden_customers: int
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +164,7 @@ class Grid:
             "hidden_cells": self.hidden_cells,
             "hidden_customers": self.hidden_customers,
             "cells": [c.__dict__ for c in self.cells],
+            "warnings": list(self.warnings),
         }
 
     def definition(self, index: int, name: str, title: str | None = None) -> SegmentDefinition:

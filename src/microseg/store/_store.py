@@ -309,6 +309,15 @@ class Store:
         )
         return {str(score): [float(c) for c in cuts] for score, cuts in rows}
 
+    def purchase_category_count(self) -> int:
+        """How many distinct categories the purchases have."""
+        return int(
+            self.scalar(
+                "SELECT count(DISTINCT category) FROM events "
+                "WHERE type = 'purchase' AND category IS NOT NULL"
+            )
+        )
+
     def purchase_categories(self, limit: int = 20) -> list[str]:
         """The ``limit`` most purchased categories (most purchases first); cached per load."""
         stamp = self.scalar("SELECT max(load_id) FROM loads")

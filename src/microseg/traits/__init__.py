@@ -2,9 +2,11 @@
 
 from microseg.traits._catalog import BUILTIN_FILE, VALUE_FILE, TraitCatalog, walk_expr
 from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
+from microseg.traits._generated import SPEND_SHARE_PREFIX
 
 __all__ = [
     "BUILTIN_FILE",
+    "SPEND_SHARE_PREFIX",
     "VALUE_FILE",
     "TraitCatalog",
     "TraitRun",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,10 @@ from microseg.lang._expr import (
     TraitDefinition,
     TraitExpr,
 )
+from microseg.lang._nodes import TraitRule
+from microseg.traits._generated import category_share_traits
 
-__all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "category_share_traits", "walk_expr"]
+__all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
 
 BUILTIN_FILE = Path(__file__).parent / "builtin.yaml"
 #: Value-model traits, present once a value model has been fitted.
@@ -56,33 +57,6 @@ def _children(expr: Any) -> list[Any]:
     return out
 
 
-def category_share_traits(categories: Sequence[str]) -> list[dict[str, Any]]:
-    """``spend_share_<category>``: the share of purchase spend in each category."""
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for category in categories:
-        slug = re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_") or "blank"
-        name = f"spend_share_{slug}"
-        if name in seen:
-            continue
-        seen.add(name)
-        spend = {
-            "aggregate": "sum",
-            "event": "purchase",
-            "property": "amount",
-            "where": [{"property": "category", "eq": category}],
-        }
-        out.append(
-            {
-                "name": name,
-                "formula": f"share of purchase spend in the category {category!r} "
-                "(its purchase amounts / gross_spend)",
-                "value": {"div": [spend, {"trait": "gross_spend"}]},
-            }
-        )
-    return out
-
-
 def walk_expr(expr: Any) -> list[Any]:
     """An expression node and every node below it."""
     found = [expr]
@@ -93,8 +67,20 @@ def walk_expr(expr: Any) -> list[Any]:
 
 @dataclass
 class TraitCatalog:
+    """Trait definitions by name, with their files.
+
+    ``categories`` maps each generated ``spend_share_*`` trait to its category;
+    ``warnings`` says what the user should know (categories cut by the cap, renamed
+    generated traits); ``problems`` lists what is wrong and ``broken`` the problems of each
+    trait left out (see :meth:`checked`).
+    """
+
     definitions: dict[str, TraitDefinition]
     files: dict[str, str]
+    categories: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -104,22 +90,26 @@ class TraitCatalog:
         settings: Mapping[str, int] | None = None,
         value_traits: bool = False,
         categories: Sequence[str] = (),
+        problems: list[Problem] | None = None,
     ) -> TraitCatalog:
         """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``.
 
         ``value_traits`` adds the value-model traits (``p_alive``, ``clv_12m``, ...): the
         workspace does so once a value model has been fitted. ``categories`` adds one
-        ``spend_share_<category>`` trait per purchase category.
+        ``spend_share_<category>`` trait per purchase category, named so that no user file
+        ever clashes with one (microseg.traits._generated). Every file's problems are
+        raised at once; with a ``problems`` list they are reported into it (and into the
+        catalog's ``problems`` and ``broken``) instead, and the good files are kept.
         """
         definitions: dict[str, TraitDefinition] = {}
         files: dict[str, str] = {}
-        problems: list[Problem] = []
+        found: list[Problem] = []
+        broken: dict[str, list[Problem]] = {}
         values = {**LifecycleSettings().model_dump(), **(settings or {})}
         text = string.Template(BUILTIN_FILE.read_text(encoding="utf-8")).substitute(
             {k: str(int(v)) for k, v in values.items()}
         )
         items = yaml.safe_load(text)
-        items += category_share_traits(categories)
         if value_traits:
             items += yaml.safe_load(VALUE_FILE.read_text(encoding="utf-8"))
         for item in items:
@@ -127,16 +117,21 @@ class TraitCatalog:
             definitions[definition.name] = definition
             files[definition.name] = "built-in"
         for path in sorted(folder.glob("*.y*ml")) if folder and folder.exists() else []:
+            data: Any = None
             try:
-                definition = _parse(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                definition = _parse(data, str(path))
             except RuleError as exc:
-                problems.extend(exc.problems)
+                found.extend(exc.problems)
+                broken.setdefault(_name_of(data, path), []).extend(exc.problems)
                 continue
             except yaml.YAMLError as exc:
-                problems.append(Problem("(file)", f"not valid YAML: {exc}", str(path)))
+                problem = Problem("(file)", f"not valid YAML: {exc}", str(path))
+                found.append(problem)
+                broken.setdefault(path.stem, []).append(problem)
                 continue
             if definition.name in definitions:
-                problems.append(
+                found.append(
                     Problem(
                         "name",
                         f"trait {definition.name!r} is already defined "
@@ -147,24 +142,92 @@ class TraitCatalog:
                 continue
             definitions[definition.name] = definition
             files[definition.name] = str(path)
-        if problems:
-            raise RuleError(problems)
-        return cls(definitions, files)
+        generated = category_share_traits(categories, taken={*definitions, *broken})
+        for item in generated.definitions:
+            definition = _parse(item, "generated from the purchase categories")
+            definitions[definition.name] = definition
+            files[definition.name] = "built-in (purchase categories)"
+        if found and problems is None:
+            raise RuleError(found)
+        if problems is not None:
+            problems.extend(found)
+        return cls(
+            definitions,
+            files,
+            categories=generated.categories,
+            warnings=list(generated.warnings),
+            problems=found,
+            broken=broken,
+        )
+
+    def checked(self, schema: Schema) -> TraitCatalog:
+        """This catalog without the traits that have problems or use one that has.
+
+        Every problem is kept in ``problems``; ``broken`` gives each left-out trait's.
+        """
+        by_trait = self.problems_by_trait(schema)
+        problems = list(self.problems)
+        broken = {name: list(found) for name, found in self.broken.items()}
+        for name, found in by_trait.items():
+            if found:
+                problems.extend(found)
+                broken[name] = list(found)
+        changed = True
+        while changed:
+            changed = False
+            for name, definition in self.definitions.items():
+                if name in broken:
+                    continue
+                used = sorted(_trait_references(definition) & set(broken))
+                if used:
+                    problem = Problem(
+                        "value",
+                        f"uses the trait {used[0]!r}, which is broken: "
+                        + "; ".join(str(p) for p in broken[used[0]]),
+                        self.files[name],
+                    )
+                    problems.append(problem)
+                    broken[name] = [problem]
+                    changed = True
+        return TraitCatalog(
+            {n: d for n, d in self.definitions.items() if n not in broken},
+            dict(self.files),
+            categories={n: c for n, c in self.categories.items() if n not in broken},
+            warnings=list(self.warnings),
+            problems=problems,
+            broken=broken,
+        )
 
     def types(self) -> dict[str, str]:
         return {name: d.type for name, d in self.definitions.items()}
 
     def check(self, schema: Schema) -> None:
         """Names, types and cycles of every trait; raise with every problem."""
-        problems: list[Problem] = []
+        problems = [p for found in self.problems_by_trait(schema).values() for p in found]
+        if problems:
+            raise RuleError(problems)
+
+    def problems_by_trait(self, schema: Schema) -> dict[str, list[Problem]]:
+        """Each trait's problems (names, types; a cycle is its first trait's problem)."""
+        by_trait: dict[str, list[Problem]] = {}
         graph: dict[str, set[str]] = {}
         for name, definition in self.definitions.items():
             file = self.files[name]
             graph[name] = set()
+            problems = by_trait.setdefault(name, [])
             for node in walk_expr(definition.value):
                 if isinstance(node, TraitExpr):
                     graph[name].add(node.trait)
-                    if node.trait not in self.definitions:
+                    if node.trait in self.broken:
+                        reasons = "; ".join(str(p) for p in self.broken[node.trait])
+                        problems.append(
+                            Problem(
+                                "value",
+                                f"uses the trait {node.trait!r}, which is broken: {reasons}",
+                                file,
+                            )
+                        )
+                    elif node.trait not in self.definitions:
                         hint = did_you_mean(node.trait, self.definitions)
                         problems.append(
                             Problem("value", f"unknown trait {node.trait!r}{hint}", file)
@@ -192,15 +255,29 @@ class TraitCatalog:
                     )
         cycle = find_cycle(graph)
         if cycle:
-            problems.append(
+            by_trait[cycle[0]].append(
                 Problem(
                     "value",
                     "traits refer to each other in a cycle: " + " -> ".join(cycle),
                     self.files[cycle[0]],
                 )
             )
-        if problems:
-            raise RuleError(problems)
+        return by_trait
+
+
+def _name_of(data: Any, path: Path) -> str:
+    """The name a broken trait file means to define (its ``name``, else the file's stem)."""
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else path.stem
+
+
+def _trait_references(definition: TraitDefinition) -> set[str]:
+    """The traits a definition reads, in expressions and in its case rows' rules."""
+    return {
+        node.trait
+        for node in walk_expr(definition.value)
+        if isinstance(node, TraitExpr | TraitRule)
+    }
 
 
 def _is_time(expr: Expr) -> bool:

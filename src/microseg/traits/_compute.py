@@ -12,7 +12,7 @@ import duckdb
 import ibis.expr.types as ir
 from pydantic import BaseModel
 
-from microseg.lang import Clock
+from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
@@ -33,6 +33,9 @@ class TraitRun:
     seconds: float
     saved: bool
     cuts: dict[str, list[float]] = field(default_factory=dict)
+    #: Traits left out, each with its file and reason (docs/traits.md, broken definitions).
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,8 @@ class TraitRun:
             "traits": self.summary,
             "seconds": self.seconds,
             "saved": self.saved,
+            "warnings": list(self.warnings),
+            "problems": [p.__dict__ for p in self.problems],
         }
 
 
