@@ -92,7 +92,7 @@ def compute_traits(
     create_result(store, RESULT_TABLE, compiler, result)
     types: dict[str, str] = {n: traits.definitions[n].type for n in names}
     summary = store.trait_summary(RESULT_TABLE, types)
-    total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))
+    total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))  # noqa: S608 - identifiers via ident(), values bound as parameters
     if save:
         with store.transaction():
             store.replace_trait_values(RESULT_TABLE, types, as_of=clock.as_of)
