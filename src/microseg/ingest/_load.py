@@ -33,6 +33,12 @@ class LoadReport:
     merged_customers: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    #: rows loaded without one of their identifiers, by why: ``invalid_email``,
+    #: ``placeholder_<type>``, ``shared_<type>`` (the identifier linked no one)
+    identifiers_set_aside: dict[str, int] = field(default_factory=dict)
+    #: identifiers this load found shared by more customers than the limit:
+    #: ``{"id_type", "id_value", "customers"}`` each (``microseg identity shared``)
+    shared_identifiers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,6 +55,8 @@ class Problem:
     value: str
     reason: str  # SQL expression building the message
     code: str = "invalid"  # short stable name of the check, for counts and filters
+    code_sql: str | None = None  # a SQL expression of the code, when it depends on the row
+    column_sql: str | None = None  # a SQL expression of the column, when it depends on the row
 
 
 def problems_list(problems: list[Problem]) -> str:
@@ -56,8 +64,8 @@ def problems_list(problems: list[Problem]) -> str:
     if not problems:
         return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
     items = ", ".join(
-        f"CASE WHEN {p.condition} THEN struct_pack(col := '{p.column}', val := {p.value}, "
-        f"reason := {p.reason}, code := '{p.code}') END"
+        f"CASE WHEN {p.condition} THEN struct_pack(col := {p.column_sql or text(p.column)}, "
+        f"val := {p.value}, reason := {p.reason}, code := {p.code_sql or text(p.code)}) END"
         for p in problems
     )
     return f"list_filter([{items}], lambda x: x IS NOT NULL)"
@@ -106,6 +114,8 @@ class LoadContext:
     new_customers: int = 0
     merged_customers: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    set_aside: dict[str, int] = field(default_factory=dict)
+    shared: list[dict[str, Any]] = field(default_factory=list)
     last_ok: int = 0  # accepted rows of the source staged last
 
     def step(self, message: str, done: int, total: int) -> None:
@@ -215,6 +225,41 @@ class LoadContext:
             merged_customers=self.merged_customers,
             seconds=round(time.perf_counter() - self.started, 3),
             reasons=dict(sorted(self.reasons.items())),
+            identifiers_set_aside=dict(sorted(self.set_aside.items())),
+            shared_identifiers=list(self.shared),
+        )
+
+    def count(self, into: dict[str, int], rows: list[tuple[Any, ...]]) -> None:
+        """Add (code, count) rows to one of the running tallies."""
+        for code, count in rows:
+            into[str(code)] = into.get(str(code), 0) + int(count)
+
+    def reject_orphans(self, opened: OpenedSource, orphans: str) -> None:
+        """Reject the staged rows whose ``_key`` is in table ``orphans`` (``_key``, ``code``,
+        ``col``, ``reason``): rows left with no identifier that may link."""
+        n = int(self.store.scalar(f"SELECT count(*) FROM {ident(orphans)}"))
+        if not n:
+            return
+        store = self.store
+        store.execute(
+            f"""INSERT INTO rejects
+            SELECT $load, $kind, $src, s._row, s._line, o.col, o.val, o.code, o.reason,
+                   to_json(r), $now
+            FROM _stage s JOIN {ident(orphans)} o ON o._key = s._key
+            JOIN {ident(opened.view)} r ON r._row = s._row
+            WHERE s._ok""",
+            {"load": self.load_id, "kind": self.kind, "src": opened.source.name, "now": self.now},
+        )
+        counts = store.fetchall(
+            f"SELECT o.code, count(*) FROM _stage s JOIN {ident(orphans)} o ON o._key = s._key "
+            "WHERE s._ok GROUP BY 1"
+        )
+        self.count(self.reasons, counts)
+        rows = sum(int(c) for _, c in counts)
+        self.rejected += rows
+        self.last_ok -= rows
+        store.execute(
+            f"UPDATE _stage SET _ok = false WHERE _key IN (SELECT _key FROM {ident(orphans)})"
         )
 
 
