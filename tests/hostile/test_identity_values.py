@@ -136,3 +136,40 @@ def test_a_long_chain_of_links_in_one_load(ws: Workspace, tmp_path: Path) -> Non
     report = ws.ingest("events", write(tmp_path / "chain.csv", "\n".join(lines)))
     assert report.accepted == 2 * n
     assert ws.store.scalar("SELECT count(DISTINCT customer_id) FROM events") == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ana@x.com",
+        "a.b+tag@sub.shop.fr",
+        "a..b@x.com",
+        ".a@x.com",
+        "a.@x.com",
+        "a@x",
+        "a@-x.com",
+        "a@x..com",
+        "a@localhost",
+        "a@b.test",
+        "a@[127.0.0.1]",
+        '"quoted"@x.com',
+        "é@x.com",
+        "a@é.fr",
+        "x" * 65 + "@x.com",
+        "a@" + "x" * 250 + ".com",
+        "a@b@c",
+        "@",
+        "a b@x.com",
+    ],
+)
+def test_the_fast_e_mail_check_agrees_with_email_validator(value: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from microseg.ingest._screen import _email_problem
+
+    try:
+        validate_email(value, check_deliverability=False)
+        valid = True
+    except EmailNotValidError:
+        valid = False
+    assert (_email_problem(value) is None) == valid

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _data, _discover, _segments, _shop, _traits, _value
+from microseg.cli import _data, _discover, _identity, _segments, _shop, _traits, _value
 from microseg.cli._common import State
 
 __all__ = ["app", "main"]
@@ -46,6 +46,7 @@ app.add_typer(_segments.segment_app, name="segment")
 app.add_typer(_traits.traits_app, name="traits")
 app.add_typer(_value.clv_app, name="clv")
 app.add_typer(_discover.discover_app, name="discover")
+app.add_typer(_identity.identity_app, name="identity")
 
 
 def main() -> None:

@@ -413,8 +413,10 @@ class _Stitch:
                 uf.union(nodes[0], node)
             uf.find(nodes[0])
         existing = self._lookup(list(uf.parent))
-        for node, customer in existing.items():
+        for node, customer in list(existing.items()):
             uf.union(node, ("customer_id", customer))
+            # the owner's own id is stored too: not a new identity of this load
+            existing.setdefault(("customer_id", customer), customer)
         known_ids = sorted(set(existing.values()))
         store.con.register("_known", pa.table({"c": pa.array(known_ids, pa.string())}))
         registry = {
