@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,32 @@ def test_cli_unmerge(two_customers: Workspace, tmp_path: Path) -> None:
     )
     assert again.returncode == 1
     assert "Traceback" not in again.stderr
+
+
+def test_merges_from_before_the_log_are_kept_and_refused(tmp_path: Path) -> None:
+    import duckdb
+
+    from microseg.ingest._unmerge import unmerge
+    from microseg.store import Store
+    from microseg.store._schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for statements in MIGRATIONS[:7]:
+        for statement in statements:
+            con.execute(statement)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '7')")
+    con.execute(
+        "INSERT INTO customer_registry VALUES ('A', TIMESTAMP '2025-01-01', false, NULL, 1), "
+        "('B', TIMESTAMP '2025-01-01', false, 'A', 1)"
+    )
+    con.execute(
+        "INSERT INTO merges VALUES ('B', 'A', 'email', 'b@x.com', TIMESTAMP '2025-01-02', 2)"
+    )
+    con.close()
+    store = Store(path)
+    assert store.fetchall("SELECT merge_id, logged, unmerged_at FROM merges") == [(1, False, None)]
+    with pytest.raises(MicrosegError, match="cannot be undone") as err:
+        unmerge(store, "B", now=datetime(2026, 1, 1))
+    assert err.value.hint
+    store.close()
