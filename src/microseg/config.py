@@ -8,6 +8,7 @@ a "did you mean". See docs/getting-started.md for an annotated example.
 from __future__ import annotations
 
 import difflib
+import re
 import zoneinfo
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,7 @@ from microseg.errors import ConfigError
 __all__ = [
     "FAMILIES",
     "AttributeSpec",
+    "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
     "RetentionSettings",
@@ -145,6 +147,63 @@ class ValueSettings(_Model):
         return self
 
 
+_NOBODY = r"unknown|none|null|nil|n/?a|undefined|anonymous|guest|[0-]+|\?+|-+"
+
+
+class PlaceholderPatterns(_Model):
+    """Identifier values that identify no one: regular expressions (Python syntax) matched,
+    whole and ignoring case, against the normalised value (e-mail lower-cased, phone as
+    digits with an optional leading ``+``). ``any`` applies to every identifier type."""
+
+    any: list[str] = Field(default_factory=lambda: [_NOBODY])
+    customer_id: list[str] = Field(default_factory=list)
+    email: list[str] = Field(
+        default_factory=lambda: [
+            r"(no-?reply|do-?not-?reply|test|unknown|none|null|invalid|nobody)@.*",
+            r".*@(.*\.)?invalid",
+        ]
+    )
+    phone: list[str] = Field(
+        default_factory=lambda: [
+            r"\+?(\d)\1{5,}",  # one digit repeated, with an international prefix or not
+            r"\+\d{1,3}(\d)\2{5,}",
+            r"\+?0?123456789?0?",
+        ]
+    )
+    anonymous_id: list[str] = Field(default_factory=list)
+
+    @field_validator("any", "customer_id", "email", "phone", "anonymous_id")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"{pattern!r} is not a regular expression ({exc}); "
+                    "escape special characters with a backslash"
+                ) from None
+        return patterns
+
+    def compiled(self, id_type: str) -> re.Pattern[str] | None:
+        """One pattern matching every placeholder of ``id_type`` (None when there are none)."""
+        patterns = [*self.any, *getattr(self, id_type)]
+        if not patterns:
+            return None
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+class IdentitySettings(_Model):
+    """Identity stitching guards (docs/data-model.md, "Identity stitching")."""
+
+    max_customers_per_identifier: int = Field(
+        default=20,
+        ge=2,
+        description="an e-mail, phone or anonymous id joining more customers links no one",
+    )
+    placeholders: PlaceholderPatterns = Field(default_factory=PlaceholderPatterns)
+
+
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
     memory_limit: str = "1GB"
@@ -170,6 +229,7 @@ class WorkspaceConfig(_Model):
     traits: TraitSettings = Field(default_factory=TraitSettings)
     value: ValueSettings = Field(default_factory=ValueSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("timezone")
     @classmethod
@@ -257,6 +317,11 @@ value:                      # customer value models (microseg clv; docs/value.md
   horizon_months: 12        # clv horizon
   monthly_discount_rate: 0.01
   churn_thresholds: [0.3, 0.7]   # P(alive) below 0.3: high churn risk; below 0.7: medium
+
+identity:                   # identity stitching (docs/data-model.md)
+  max_customers_per_identifier: 20   # an e-mail/phone/device id shared by more links no one
+  # placeholders:             # values that identify no one (regular expressions, whole match);
+  #   email: ['(no-?reply|test)@.*']   # a type's list replaces its built-in list
 
 store:
   path: microseg.duckdb

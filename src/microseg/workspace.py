@@ -17,7 +17,7 @@ from microseg._time import AsOf, to_store_time
 from microseg._value import ValueMixin
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
 from microseg.errors import WorkspaceError
-from microseg.ingest import Kind, LoadReport, Progress, ingest
+from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
 from microseg.store import Store
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
@@ -44,6 +44,8 @@ class WorkspaceStatus:
     last_load: dict[str, Any] | None
     attributes: dict[str, list[str]]
     unclassified: list[str] = field(default_factory=list)
+    #: identifiers that link no one (``microseg identity shared``)
+    shared_identifiers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -244,6 +246,12 @@ class Workspace(AnalysisMixin, ValueMixin):
     def merges(self) -> ibis.Table:
         return self.store.table("merges")
 
+    @property
+    def identity(self) -> IdentityNamespace:
+        """Shared identifiers and undoing merges: ``ws.identity.shared()``,
+        ``ws.identity.unmerge(customer_id)``."""
+        return IdentityNamespace(self.store, self.now)
+
     def rejects(self, *, load_id: int | None = None, limit: int | None = 100) -> ibis.Table:
         """Rejected rows, newest load first: source, row, line, column, value, reason."""
         table = self.store.table("rejects")
@@ -327,4 +335,5 @@ class Workspace(AnalysisMixin, ValueMixin):
             last_load=last_load,
             attributes=families,
             unclassified=unclassified,
+            shared_identifiers=int(store.scalar("SELECT count(*) FROM shared_identifiers")),
         )

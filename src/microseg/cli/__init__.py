@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _attributes, _data, _discover, _segments, _shop, _traits, _value
+from microseg.cli import _attributes, _data, _discover, _identity, _segments, _shop, _traits, _value
 from microseg.cli._common import State
 
 __all__ = ["app", "main"]
@@ -47,6 +47,7 @@ app.add_typer(_traits.traits_app, name="traits")
 app.add_typer(_value.clv_app, name="clv")
 app.add_typer(_discover.discover_app, name="discover")
 app.add_typer(_attributes.attributes_app, name="attributes")
+app.add_typer(_identity.identity_app, name="identity")
 
 
 def main() -> None:

@@ -78,6 +78,18 @@ def render_report(report: LoadReport) -> None:
             + ", ".join(f"{k} {v:,}" for k, v in report.reasons.items())
             + "  (see `microseg rejects`)"
         )
+    if report.identifiers_set_aside:
+        console.print(
+            "identifiers set aside (rows loaded without them): "
+            + ", ".join(f"{k} {v:,}" for k, v in report.identifiers_set_aside.items())
+        )
+    for shared in report.shared_identifiers:
+        console.print(
+            f"[yellow]{shared['id_type']} {shared['id_value']!r} is shared by "
+            f"{shared['customers']:,} customers[/]: it links no one "
+            "(identity.max_customers_per_identifier; `microseg identity shared`)",
+            highlight=False,
+        )
 
 
 def ingest(
@@ -144,6 +156,11 @@ def render_status(status: WorkspaceStatus) -> None:
         )
     if status.rejects:
         console.print(f"[yellow]{status.rejects:,} rejected rows[/]: see `microseg rejects`")
+    if status.shared_identifiers:
+        console.print(
+            f"[yellow]{status.shared_identifiers:,} shared identifiers[/] link no one: "
+            "see `microseg identity shared`"
+        )
 
 
 def status(

@@ -2,5 +2,14 @@
 
 from microseg.ingest._ingest import KINDS, Kind, ingest
 from microseg.ingest._load import LoadReport, Progress
+from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
 
-__all__ = ["KINDS", "Kind", "LoadReport", "Progress", "ingest"]
+__all__ = [
+    "KINDS",
+    "IdentityNamespace",
+    "Kind",
+    "LoadReport",
+    "Progress",
+    "UnmergeResult",
+    "ingest",
+]

@@ -13,8 +13,14 @@ from __future__ import annotations
 from microseg.config import WorkspaceConfig
 from microseg.errors import IngestError
 from microseg.ingest._convert import convert
-from microseg.ingest._identity import KEY, normalised_identifiers, resolve_identities
-from microseg.ingest._load import LoadContext, Problem, sniff_types, text, unreadable
+from microseg.ingest._identity import (
+    KEY,
+    identifier_problems,
+    normalised_identifiers,
+    resolve_identities,
+)
+from microseg.ingest._load import LoadContext, sniff_types, unreadable
+from microseg.ingest._screen import IdentityPolicy, screen_identifiers
 from microseg.ingest._sources import OpenedSource
 from microseg.store import IDENTITY_TYPES, ident
 
@@ -65,6 +71,7 @@ def load_customers(
     opened: OpenedSource,
     *,
     config: WorkspaceConfig,
+    policy: IdentityPolicy,
     valid_from: str | None,
     index: int,
     total: int,
@@ -95,19 +102,9 @@ def load_customers(
     types = _attribute_types(ctx, opened, attrs, config)
     params = ctx.params()
     ids = normalised_identifiers(cols)
+    screened = screen_identifiers(store, opened.view, ids, policy)
     select = {f"id_{t}": e for t, e in ids.items()}
-    problems = [
-        Problem(
-            "customer_id",
-            " AND ".join(f"{e} IS NULL" for e in ids.values()),
-            "NULL",
-            text(
-                "missing required field 'customer_id' (no customer_id, email, phone or "
-                "anonymous_id on this row; an e-mail needs an @)"
-            ),
-            "missing_customer",
-        )
-    ]
+    problems = identifier_problems(cols, screened)
     if vf_column:
         conv = convert(vf_column, cols[vf_column], "timestamp", params)
         select["valid_from"] = f"coalesce({conv.value}, {params.add(ctx.now)}::TIMESTAMP)"
@@ -135,7 +132,7 @@ def load_customers(
     ctx.stage(opened, select, problems, params)
 
     ctx.step(f"stitching identities in {name}", index * 3 + 1, total * 3)
-    outcome = resolve_identities(store, "_stage", load_id=ctx.load_id, now=ctx.now)
+    outcome = resolve_identities(ctx, opened, policy)
     ctx.new_customers += outcome.new_customers
     ctx.merged_customers += outcome.merged_customers
 

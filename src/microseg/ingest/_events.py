@@ -6,8 +6,14 @@ from datetime import datetime
 
 from microseg.errors import IngestError
 from microseg.ingest._convert import Params, convert
-from microseg.ingest._identity import KEY, normalised_identifiers, resolve_identities
+from microseg.ingest._identity import (
+    KEY,
+    identifier_problems,
+    normalised_identifiers,
+    resolve_identities,
+)
 from microseg.ingest._load import LoadContext, Problem, missing, properties_json, text, unreadable
+from microseg.ingest._screen import IdentityPolicy, screen_identifiers
 from microseg.ingest._sources import OpenedSource
 from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, ident
 
@@ -36,23 +42,16 @@ def _check_columns(opened: OpenedSource) -> None:
 
 
 def _stage_columns(
-    ctx: LoadContext, opened: OpenedSource, params: Params, future_limit: datetime
+    ctx: LoadContext,
+    opened: OpenedSource,
+    params: Params,
+    future_limit: datetime,
+    screened: set[str],
 ) -> tuple[dict[str, str], list[Problem]]:
     cols = opened.columns
     ids = normalised_identifiers(cols)
     select: dict[str, str] = {f"id_{t}": expr for t, expr in ids.items()}
-    problems: list[Problem] = [
-        Problem(
-            "customer_id",
-            " AND ".join(f"{e} IS NULL" for e in ids.values()),
-            "NULL",
-            text(
-                "missing required field 'customer_id' (no customer_id, email, phone or "
-                "anonymous_id on this row; an e-mail needs an @)"
-            ),
-            "missing_customer",
-        )
-    ]
+    problems: list[Problem] = identifier_problems(cols, screened)
     for name in _TEXT:
         select[name] = (
             convert(name, cols[name], "text", params).value if name in cols else "NULL::VARCHAR"
@@ -123,7 +122,13 @@ def _raw_properties(opened: OpenedSource) -> str:
 
 
 def load_events(
-    ctx: LoadContext, opened: OpenedSource, *, future_limit: datetime, index: int, total: int
+    ctx: LoadContext,
+    opened: OpenedSource,
+    *,
+    policy: IdentityPolicy,
+    future_limit: datetime,
+    index: int,
+    total: int,
 ) -> None:
     """Load one opened source of events into the store (inside the caller's transaction)."""
     _check_columns(opened)
@@ -131,7 +136,10 @@ def load_events(
     name = opened.source.name
     ctx.step(f"validating {name}", index * 4, total * 4)
     params = ctx.params()
-    select, problems = _stage_columns(ctx, opened, params, future_limit)
+    screened = screen_identifiers(
+        store, opened.view, normalised_identifiers(opened.columns), policy
+    )
+    select, problems = _stage_columns(ctx, opened, params, future_limit, screened)
     # With event ids in the source, keep only what de-duplication and identity stitching
     # need, and convert the rest on the way into the events table: one read more of the
     # source is cheaper than a wide temporary copy (10M events: 24 s instead of 32 s).
@@ -153,6 +161,12 @@ def load_events(
     ctx.step(f"de-duplicating {name}", index * 4 + 1, total * 4)
     if not lean:
         _fill_missing_event_ids(store)
+
+    ctx.step(f"stitching identities in {name}", index * 4 + 2, total * 4)
+    # before the repeats: rows left with no identifier that may link are rejected here
+    outcome = resolve_identities(ctx, opened, policy)
+    ctx.new_customers += outcome.new_customers
+    ctx.merged_customers += outcome.merged_customers
     # repeats inside the file: the first occurrence of an event_id wins
     store.execute(
         "CREATE OR REPLACE TEMP TABLE _repeats AS SELECT event_id, min(_row) AS first_row "
@@ -169,11 +183,6 @@ def load_events(
     if has_events:
         conditions.append("NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)")
     ok = ctx.last_ok
-
-    ctx.step(f"stitching identities in {name}", index * 4 + 2, total * 4)
-    outcome = resolve_identities(store, "_stage", load_id=ctx.load_id, now=ctx.now)
-    ctx.new_customers += outcome.new_customers
-    ctx.merged_customers += outcome.merged_customers
 
     ctx.step(f"writing {name}", index * 4 + 3, total * 4)
     columns = [c for c in EVENT_COLUMNS if c != "customer_id"]

@@ -1,16 +1,22 @@
 """Identity stitching: one customer across customer ids, e-mails, phones and devices.
 
-Rules (docs/data-model.md, "Identity"):
+Rules (docs/data-model.md, "Identity stitching"):
 
-* identifiers are normalised: e-mail trimmed and lower-cased (must contain ``@``),
-  phone reduced to digits with a leading ``+`` when it had an international prefix
-  (``+`` or ``00``), fewer than 6 digits is no phone; ids trimmed;
+* identifiers are normalised: whitespace (spaces, tabs, line breaks) trimmed; e-mail
+  lower-cased (must contain ``@``, and be valid); phone reduced to digits with a leading
+  ``+`` when it had an international prefix (``+`` or ``00``), fewer than 6 digits is no
+  phone;
+* malformed e-mails, placeholders and shared identifiers link no one
+  (:mod:`microseg.ingest._screen`); a row left with no identifier is rejected;
 * identifiers seen on the same row belong to the same customer; the union of all
   such links over all loads (union-find) is one customer;
+* an e-mail, phone or anonymous id that would join more separate customers than
+  ``identity.max_customers_per_identifier`` is *shared*: it links no one, now or later;
 * when a link joins customers that already exist, they merge: the survivor is a
   source-given id before a minted one, then the one seen first, then the smallest
   id; the others' events, identifiers and attributes follow it, and the merge is
-  written to the ``merges`` table;
+  written to the ``merges`` table with the identifier that linked the absorbed
+  customer, and what moved to ``merge_moves`` (so that it can be undone);
 * a customer known only by e-mail, phone or anonymous id gets a minted id
   ``u-`` + 16 hex digits derived from its smallest identifier (stable across loads).
 """
@@ -18,14 +24,27 @@ Rules (docs/data-model.md, "Identity"):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
+from microseg.ingest._load import LoadContext, Problem, text
+from microseg.ingest._screen import VERDICTS, IdentityPolicy
+from microseg.ingest._sources import OpenedSource
 from microseg.store import IDENTITY_TYPES, Store, ident
 
-__all__ = ["KEY", "IdentityOutcome", "normalised_identifiers", "resolve_identities"]
+__all__ = [
+    "KEY",
+    "IdentityOutcome",
+    "identifier_problems",
+    "normalised_identifiers",
+    "resolve_identities",
+]
+
+Node = tuple[str, str]
 
 _PLAIN = "id_email IS NULL AND id_phone IS NULL AND id_anonymous_id IS NULL"
 #: One text key per combination of identifiers on a row (the customer id alone when that
@@ -35,19 +54,24 @@ KEY = (
     "coalesce(id_customer_id, ''), coalesce(id_email, ''), coalesce(id_phone, ''), "
     "coalesce(id_anonymous_id, '')) END"
 )
+#: What counts as white space around an identifier: space, tab, line breaks, no-break space.
+_SPACE = "(chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))"
 
 
 def normalised_identifiers(columns: dict[str, str]) -> dict[str, str]:
-    """SQL expressions of the normalised identifiers present in a source (others NULL)."""
+    """SQL expressions of the normalised identifiers of a source (others NULL), before
+    the verdicts of :mod:`microseg.ingest._screen` set any aside."""
 
-    def text(name: str) -> str:
-        return f"nullif(trim({ident(name)}::VARCHAR), '')" if name in columns else "NULL::VARCHAR"
+    def trimmed(name: str) -> str:
+        if name not in columns:
+            return "NULL::VARCHAR"
+        return f"nullif(trim({ident(name)}::VARCHAR, {_SPACE}), '')"
 
-    email = text("email")
-    phone = text("phone")
+    email = trimmed("email")
+    phone = trimmed("phone")
     digits = f"regexp_replace({phone}, '[^0-9]', '', 'g')"
     return {
-        "customer_id": text("customer_id"),
+        "customer_id": trimmed("customer_id"),
         "email": f"CASE WHEN contains({email}, '@') THEN lower({email}) END",
         "phone": (
             f"CASE WHEN length({digits}) < 6 THEN NULL "
@@ -55,52 +79,136 @@ def normalised_identifiers(columns: dict[str, str]) -> dict[str, str]:
             f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
             f"ELSE {digits} END"
         ),
-        "anonymous_id": text("anonymous_id"),
+        "anonymous_id": trimmed("anonymous_id"),
     }
+
+
+def _usable(expr: str, id_type: str) -> str:
+    """``expr`` unless a verdict sets its value aside (then NULL)."""
+    return (
+        f"CASE WHEN ({expr}) IN (SELECT v FROM {VERDICTS} WHERE t = {text(id_type)}) "  # noqa: S608 - identifiers via ident(), values bound as parameters
+        f"THEN NULL ELSE ({expr}) END"
+    )
+
+
+def identifier_problems(columns: dict[str, str], screened: set[str]) -> list[Problem]:
+    """A row with no identifier, and a row whose identifiers were all set aside
+    (``screened``: the identifier types that have verdicts in this source)."""
+    raw = normalised_identifiers(columns)
+    none_given = " AND ".join(f"{e} IS NULL" for e in raw.values())
+    problems = [
+        Problem(
+            "customer_id",
+            none_given,
+            "NULL",
+            text(
+                "missing required field 'customer_id' (no customer_id, email, phone or "
+                "anonymous_id on this row; an e-mail needs an @)"
+            ),
+            "missing_customer",
+        )
+    ]
+    if not screened:
+        return problems
+    first_type = (
+        "CASE " + " ".join(f"WHEN {e} IS NOT NULL THEN {text(t)}" for t, e in raw.items()) + " END"
+    )
+    first_value = f"coalesce({', '.join(raw.values())})"
+    first_cell = (
+        "CASE "
+        + " ".join(
+            f"WHEN {raw[t]} IS NOT NULL THEN {ident(t)}::VARCHAR" for t in raw if t in columns
+        )
+        + " END"
+    )
+    verdict = f"(SELECT {{}} FROM {VERDICTS} WHERE t = {first_type} AND v = {first_value} LIMIT 1)"  # noqa: S608 - identifiers via ident(), values bound as parameters
+    all_set_aside = " AND ".join(
+        f"{_usable(e, t)} IS NULL" if t in screened else f"{e} IS NULL" for t, e in raw.items()
+    )
+    problems.append(
+        Problem(
+            "customer_id",
+            f"NOT ({none_given}) AND {all_set_aside}",
+            first_cell,
+            f"{verdict.format('reason')} || {text('; the row has no other identifier')}",
+            code_sql=(
+                f"CASE {verdict.format('kind')} WHEN 'invalid' THEN 'invalid_email' "
+                "WHEN 'placeholder' THEN 'placeholder_identifier' ELSE 'shared_identifier' END"
+            ),
+            column_sql=first_type,
+        )
+    )
+    return problems
+
+
+def count_set_aside(ctx: LoadContext) -> None:
+    """Count the accepted rows of ``_stage`` that lose an identifier to a verdict."""
+    store = ctx.store
+    for id_type in IDENTITY_TYPES:
+        rows = store.fetchall(
+            f"""SELECT CASE WHEN d.kind = 'invalid' THEN 'invalid_email'
+                       ELSE d.kind || '_' || d.t END, count(*)
+            FROM _stage s JOIN {VERDICTS} d ON d.t = $t AND d.v = s.{ident("id_" + id_type)}
+            WHERE s._ok GROUP BY 1""",  # noqa: S608 - identifiers via ident(), values bound as parameters
+            {"t": id_type},
+        )
+        ctx.count(ctx.set_aside, rows)
 
 
 @dataclass(frozen=True)
 class IdentityOutcome:
     new_customers: int
     merged_customers: int
+    #: identifiers found shared in this load: (type, value, customers)
+    shared: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 class _UnionFind:
     def __init__(self) -> None:
-        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+        self.parent: dict[Node, Node] = {}
 
-    def find(self, node: tuple[str, str]) -> tuple[str, str]:
-        parent = self.parent.setdefault(node, node)
-        if parent == node:
-            return node
-        root = self.find(parent)
-        self.parent[node] = root
+    def find(self, node: Node) -> Node:
+        """The root of ``node``'s set; iterative (chains may be longer than the stack),
+        with the path compressed so that the next search is one step."""
+        parent = self.parent
+        root = parent.setdefault(node, node)
+        while parent[root] != root:
+            root = parent[root]
+        while node != root:
+            parent[node], node = root, parent[node]
         return root
 
-    def union(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+    def union(self, a: Node, b: Node) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _minted_id(identifier: tuple[str, str]) -> str:
+def _minted_id(identifier: Node) -> str:
     digest = hashlib.sha256(f"{identifier[0]}:{identifier[1]}".encode()).hexdigest()
     return "u-" + digest[:16]
 
 
-def resolve_identities(store: Store, stage: str, *, load_id: int, now: datetime) -> IdentityOutcome:
-    """Give every accepted row of ``stage`` a customer; create ``_resolved`` for the join.
+def resolve_identities(
+    ctx: LoadContext, opened: OpenedSource, policy: IdentityPolicy
+) -> IdentityOutcome:
+    """Give every accepted row of ``_stage`` a customer; create ``_resolved`` for the join.
 
-    ``stage`` has the normalised identifier columns ``id_customer_id``, ``id_email``,
+    ``_stage`` has the normalised identifier columns ``id_customer_id``, ``id_email``,
     ``id_phone``, ``id_anonymous_id``, their :data:`KEY` as ``_key`` and the flag ``_ok``.
-    The result table ``_resolved`` maps ``_key`` to ``resolved_id``.
+    Values that ``_id_verdicts`` sets aside link no one. The result table ``_resolved``
+    maps ``_key`` to ``resolved_id``. Rows whose only
+    identifiers turn out to be shared are rejected (their ``_ok`` becomes false).
     """
+    store, load_id, now = ctx.store, ctx.load_id, ctx.now
+    count_set_aside(ctx)
     cols = [f"id_{t}" for t in IDENTITY_TYPES]
     plain = _PLAIN
+    usable = ", ".join(f"{_usable(ident(c), c[3:])} AS {ident(c)}" for c in cols)
     store.execute("DROP TABLE IF EXISTS _keys")
     store.execute(
-        f"CREATE TEMP TABLE _keys AS SELECT DISTINCT _key, {', '.join(cols)} "  # noqa: S608 - identifiers via ident(), values bound as parameters
-        f"FROM {ident(stage)} WHERE _ok"
+        f"CREATE TEMP TABLE _keys AS SELECT _key, {usable} FROM "  # noqa: S608 - identifiers via ident(), values bound as parameters
+        f"(SELECT DISTINCT _key, {', '.join(cols)} FROM _stage WHERE _ok)"
     )
     store.execute("DROP TABLE IF EXISTS _resolved")
     store.execute(
@@ -124,102 +232,268 @@ def resolve_identities(store: Store, stage: str, *, load_id: int, now: datetime)
             {"now": now, "load": load_id},
         )
     store.execute("ALTER TABLE _resolved DROP COLUMN is_new")
-    linked = store.fetchall(f"SELECT {', '.join(cols)} FROM _keys WHERE NOT ({plain})")  # noqa: S608 - identifiers via ident(), values bound as parameters
-    new_linked, merged = _stitch(store, linked, load_id=load_id, now=now) if linked else (0, 0)
-    return IdentityOutcome(new_customers=new_plain + new_linked, merged_customers=merged)
-
-
-def _stitch(
-    store: Store,
-    rows: list[tuple[str | None, ...]],
-    *,
-    load_id: int,
-    now: datetime,
-) -> tuple[int, int]:
-    """Union-find over rows that carry e-mails, phones or anonymous ids."""
-    uf = _UnionFind()
-    keyed: list[tuple[tuple[str | None, ...], list[tuple[str, str]]]] = []
-    for row in rows:
-        nodes = [(t, v) for t, v in zip(IDENTITY_TYPES, row, strict=True) if v is not None]
-        for node in nodes[1:]:
-            uf.union(nodes[0], node)
-        uf.find(nodes[0])
-        keyed.append((row, nodes))
-
-    all_nodes = list(uf.parent)
-    lookup = pa.table({"t": [n[0] for n in all_nodes], "v": [n[1] for n in all_nodes]})
-    store.con.register("_lookup", lookup)
-    existing = {
-        (t, v): c
-        for t, v, c in store.fetchall(
-            "SELECT i.id_type, i.id_value, i.customer_id FROM identities i "
-            "JOIN _lookup l ON i.id_type = l.t AND i.id_value = l.v"
-        )
-    }
-    store.con.unregister("_lookup")
-    for node, customer in existing.items():
-        uf.union(node, ("customer_id", customer))
-    known_ids = sorted(set(existing.values()))
-    store.con.register("_known", pa.table({"c": known_ids}))
-    registry = {
-        c: (bool(minted), first_seen)
-        for c, minted, first_seen in store.fetchall(
-            "SELECT customer_id, minted, first_seen FROM customer_registry r "
-            "JOIN _known k ON r.customer_id = k.c"
-        )
-    }
-    store.con.unregister("_known")
-
-    components: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for node in uf.parent:
-        components.setdefault(uf.find(node), []).append(node)
-
-    survivor_of: dict[tuple[str, str], str] = {}
-    new_identities: list[tuple[str, str, str]] = []
-    new_registry: list[tuple[str, bool, str | None]] = []
-    merges: list[tuple[str, str, str, str]] = []
-    for root, nodes in components.items():
-        candidates: set[str] = set()
-        for node in nodes:
-            if node in existing:
-                candidates.add(existing[node])
-            elif node[0] == "customer_id":
-                candidates.add(node[1])
-        if candidates:
-
-            def rank(c: str) -> tuple[bool, bool, datetime, str]:
-                minted, first_seen = registry.get(c, (False, None))
-                return (minted, c not in registry, first_seen or now, c)
-
-            survivor = min(candidates, key=rank)
-        else:
-            survivor = _minted_id(min(nodes))
-            new_registry.append((survivor, True, None))
-            new_identities.append(("customer_id", survivor, survivor))
-        survivor_of[root] = survivor
-        new_identities.extend((n[0], n[1], survivor) for n in nodes if n not in existing)
-        links = sorted(n for n in nodes if n[0] != "customer_id")
-        via = links[0] if links else ("customer_id", survivor)
-        for loser in sorted(candidates - {survivor}):
-            merges.append((loser, survivor, via[0], via[1]))
-            if loser not in registry:
-                new_registry.append((loser, False, survivor))
-        if survivor not in registry and candidates:
-            new_registry.append((survivor, False, None))
-
-    resolved = pa.table(
-        {
-            **{
-                f"id_{t}": pa.array([row[i] for row, _ in keyed], pa.string())
-                for i, t in enumerate(IDENTITY_TYPES)
-            },
-            "resolved_id": [survivor_of[uf.find(nodes[0])] for _, nodes in keyed],
-        }
+    linked = store.fetchall(f"SELECT _key, {', '.join(cols)} FROM _keys WHERE NOT ({plain})")  # noqa: S608 - identifiers via ident(), values bound as parameters
+    if not linked:
+        return IdentityOutcome(new_customers=new_plain, merged_customers=0)
+    stitch = _Stitch(store, policy, load_id=load_id, now=now)
+    new_linked, merged = stitch.run(linked)
+    if stitch.shared:
+        _set_aside_shared(ctx, opened, stitch)
+    return IdentityOutcome(
+        new_customers=new_plain + new_linked, merged_customers=merged, shared=stitch.shared
     )
-    store.con.register("_linked", resolved)
-    store.execute(f"INSERT INTO _resolved SELECT {KEY}, resolved_id FROM _linked")  # noqa: S608 - identifiers via ident(), values bound as parameters
-    store.con.unregister("_linked")
-    if new_identities:
+
+
+def _set_aside_shared(ctx: LoadContext, opened: OpenedSource, stitch: _Stitch) -> None:
+    """Record this load's shared identifiers, count the rows that lose them, reject the
+    rows left with nothing else."""
+    store = ctx.store
+    shared = stitch.shared
+    store.con.register(
+        "_shared_src",
+        pa.table(
+            {
+                "t": [s[0] for s in shared],
+                "v": [s[1] for s in shared],
+                "n": pa.array([s[2] for s in shared], pa.int64()),
+            }
+        ),
+    )
+    store.execute(
+        "INSERT INTO shared_identifiers SELECT t, v, n, 'shared', $load, $now FROM _shared_src",
+        {"load": ctx.load_id, "now": ctx.now},
+    )
+    store.execute("CREATE OR REPLACE TEMP TABLE _shared_now AS SELECT t, v FROM _shared_src")
+    store.con.unregister("_shared_src")
+    orphans = stitch.orphans
+    store.con.register(
+        "_orphans_src",
+        pa.table(
+            {
+                "_key": pa.array([o[0] for o in orphans], pa.string()),
+                "t": pa.array([o[1] for o in orphans], pa.string()),
+                "v": pa.array([o[2] for o in orphans], pa.string()),
+            }
+        ),
+    )
+    store.execute(
+        """CREATE OR REPLACE TEMP TABLE _orphans AS
+        SELECT o._key, o.t AS col, o.v AS val, 'shared_identifier' AS code,
+               o.t || ' ''' || o.v || ''' is shared by ' || s.customers
+               || ' customers (more than identity.max_customers_per_identifier): it links '
+               || 'no one; the row has no other identifier' AS reason
+        FROM _orphans_src o
+        JOIN shared_identifiers s ON s.id_type = o.t AND s.id_value = o.v
+             AND s.load_id = $load""",
+        {"load": ctx.load_id},
+    )
+    store.con.unregister("_orphans_src")
+    for id_type in IDENTITY_TYPES[1:]:
+        rows = store.fetchall(
+            f"""SELECT 'shared_' || $t, count(*) FROM _stage s
+            JOIN _shared_now n ON n.t = $t AND n.v = s.{ident("id_" + id_type)}
+            WHERE s._ok AND s._key NOT IN (SELECT _key FROM _orphans)""",  # noqa: S608 - identifiers via ident(), values bound as parameters
+            {"t": id_type},
+        )
+        ctx.count(ctx.set_aside, [r for r in rows if r[1]])
+    ctx.reject_orphans(opened, "_orphans")
+    ctx.shared.extend(
+        {"id_type": t, "id_value": v, "customers": n} for t, v, n in sorted(stitch.shared)
+    )
+
+
+class _Stitch:
+    """Union-find over rows that carry e-mails, phones or anonymous ids, with the guard
+    against shared identifiers and the merge log."""
+
+    def __init__(self, store: Store, policy: IdentityPolicy, *, load_id: int, now: datetime):
+        self.store = store
+        self.policy = policy
+        self.load_id = load_id
+        self.now = now
+        self.shared: list[tuple[str, str, int]] = []
+        self.orphans: list[tuple[str, str, str]] = []  # (_key, type, value) left with nothing
+
+    def _lookup(self, nodes: list[Node]) -> dict[Node, str]:
+        """The stored owner of each identifier that has one."""
+        lookup = pa.table({"t": [n[0] for n in nodes], "v": [n[1] for n in nodes]})
+        self.store.con.register("_lookup", lookup)
+        try:
+            return {
+                (t, v): c
+                for t, v, c in self.store.fetchall(
+                    "SELECT i.id_type, i.id_value, i.customer_id FROM identities i "
+                    "JOIN _lookup l ON i.id_type = l.t AND i.id_value = l.v"
+                )
+            }
+        finally:
+            self.store.con.unregister("_lookup")
+
+    def _merged_through(self, nodes: list[Node]) -> dict[Node, int]:
+        """How many customers each identifier has already joined (merges not undone)."""
+        lookup = pa.table({"t": [n[0] for n in nodes], "v": [n[1] for n in nodes]})
+        self.store.con.register("_lookup", lookup)
+        try:
+            return {
+                (t, v): int(n)
+                for t, v, n in self.store.fetchall(
+                    "SELECT m.via_type, m.via_value, count(*) FROM merges m "
+                    "JOIN _lookup l ON m.via_type = l.t AND m.via_value = l.v "
+                    "WHERE m.unmerged_at IS NULL GROUP BY ALL"
+                )
+            }
+        finally:
+            self.store.con.unregister("_lookup")
+
+    def _guard(self, rows: list[tuple[str, list[Node]]]) -> set[Node]:
+        """The identifiers that would join more separate customers than the limit.
+
+        An identifier's customers are the separate customers it would join: the groups
+        its rows form without it (and without the other shared identifiers), its stored
+        owner, and the customers it joined in earlier loads. Only identifiers on more
+        rows than the limit can qualify; the set is narrowed until it is stable.
+        """
+        limit = self.policy.max_customers
+        on_rows = Counter(n for _, nodes in rows for n in nodes if n[0] != "customer_id")
+        merged = self._merged_through(list(on_rows))
+        suspects = {n for n, k in on_rows.items() if k + 1 + merged.get(n, 0) > limit}
+        if not suspects:
+            return set()
+        owners = self._lookup(list(suspects))
+        counts: dict[Node, int] = {}
+        while suspects:
+            uf = _UnionFind()
+            for _, nodes in rows:
+                kept = [n for n in nodes if n not in suspects]
+                if kept:
+                    uf.find(kept[0])
+                for node in kept[1:]:
+                    uf.union(kept[0], node)
+            others = self._lookup(list(uf.parent))
+            for node, owner in others.items():
+                uf.union(node, ("customer_id", owner))
+            groups: dict[Node, set[Node]] = {n: set() for n in suspects}
+            for _, nodes in rows:
+                kept = [n for n in nodes if n not in suspects]
+                if not kept:
+                    continue
+                for node in nodes:
+                    if node in suspects:
+                        groups[node].add(uf.find(kept[0]))
+            for node in suspects:
+                if node in owners:
+                    groups[node].add(uf.find(("customer_id", owners[node])))
+            counts = {n: len(g) + merged.get(n, 0) for n, g in groups.items()}
+            cleared = {n for n, c in counts.items() if c <= limit}
+            if not cleared:
+                break
+            suspects -= cleared
+        self.shared = sorted((n[0], n[1], counts[n]) for n in suspects)
+        return suspects
+
+    def run(self, rows_in: list[tuple[Any, ...]]) -> tuple[int, int]:
+        store, now = self.store, self.now
+        rows: list[tuple[str, list[Node]]] = [
+            (str(row[0]), [(t, v) for t, v in zip(IDENTITY_TYPES, row[1:], strict=True) if v])
+            for row in rows_in
+        ]
+        shared = self._guard(rows)
+        if shared:
+            kept_rows = []
+            for key, nodes in rows:
+                kept = [n for n in nodes if n not in shared]
+                if kept:
+                    kept_rows.append((key, kept))
+                else:
+                    self.orphans.append((key, nodes[0][0], nodes[0][1]))
+            rows = kept_rows
+        uf = _UnionFind()
+        for _, nodes in rows:
+            for node in nodes[1:]:
+                uf.union(nodes[0], node)
+            uf.find(nodes[0])
+        existing = self._lookup(list(uf.parent))
+        for node, customer in list(existing.items()):
+            uf.union(node, ("customer_id", customer))
+            # the owner's own id is stored too: not a new identity of this load
+            existing.setdefault(("customer_id", customer), customer)
+        known_ids = sorted(set(existing.values()))
+        store.con.register("_known", pa.table({"c": pa.array(known_ids, pa.string())}))
+        registry = {
+            c: (bool(minted), first_seen)
+            for c, minted, first_seen in store.fetchall(
+                "SELECT customer_id, minted, first_seen FROM customer_registry r "
+                "JOIN _known k ON r.customer_id = k.c"
+            )
+        }
+        store.con.unregister("_known")
+
+        components: dict[Node, list[Node]] = {}
+        for node in uf.parent:
+            components.setdefault(uf.find(node), []).append(node)
+
+        survivor_of: dict[Node, str] = {}
+        new_identities: list[tuple[str, str, str]] = []
+        new_registry: list[tuple[str, bool, str | None]] = []
+        merges: list[tuple[str, str, str, str]] = []
+        merging: dict[Node, tuple[str, list[str]]] = {}  # root -> survivor, losers
+        for root, nodes in components.items():
+            candidates: set[str] = set()
+            for node in nodes:
+                if node in existing:
+                    candidates.add(existing[node])
+                elif node[0] == "customer_id":
+                    candidates.add(node[1])
+            if candidates:
+
+                def rank(c: str) -> tuple[bool, bool, datetime, str]:
+                    minted, first_seen = registry.get(c, (False, None))
+                    return (minted, c not in registry, first_seen or now, c)
+
+                survivor = min(candidates, key=rank)
+            else:
+                survivor = _minted_id(min(nodes))
+                new_registry.append((survivor, True, None))
+                new_identities.append(("customer_id", survivor, survivor))
+            survivor_of[root] = survivor
+            new_identities.extend((n[0], n[1], survivor) for n in nodes if n not in existing)
+            losers = sorted(candidates - {survivor})
+            if losers:
+                merging[root] = (survivor, losers)
+            for loser in losers:
+                if loser not in registry:
+                    new_registry.append((loser, False, survivor))
+            if survivor not in registry and candidates:
+                new_registry.append((survivor, False, None))
+        if merging:
+            vias = _links(rows, existing, uf, merging)
+            for survivor, losers in merging.values():
+                for loser in losers:
+                    via = vias[loser]
+                    merges.append((loser, survivor, via[0], via[1]))
+
+        resolved = pa.table(
+            {
+                "_key": pa.array([key for key, _ in rows], pa.string()),
+                "resolved_id": pa.array(
+                    [survivor_of[uf.find(nodes[0])] for _, nodes in rows], pa.string()
+                ),
+            }
+        )
+        store.con.register("_linked", resolved)
+        store.execute("INSERT INTO _resolved SELECT _key, resolved_id FROM _linked")
+        store.con.unregister("_linked")
+        self._insert_identities(new_identities)
+        self._insert_registry(new_registry)
+        if merges:
+            _apply_merges(store, merges, set(registry), load_id=self.load_id, now=now)
+        new_count = sum(1 for r in new_registry if r[2] is None)
+        return new_count, len(merges)
+
+    def _insert_identities(self, new_identities: list[tuple[str, str, str]]) -> None:
+        if not new_identities:
+            return
+        store = self.store
         store.con.register(
             "_new_ids",
             pa.table(
@@ -232,10 +506,14 @@ def _stitch(
         )
         store.execute(
             "INSERT INTO identities SELECT t, v, c, $now, $load FROM _new_ids",
-            {"now": now, "load": load_id},
+            {"now": self.now, "load": self.load_id},
         )
         store.con.unregister("_new_ids")
-    if new_registry:
+
+    def _insert_registry(self, new_registry: list[tuple[str, bool, str | None]]) -> None:
+        if not new_registry:
+            return
+        store = self.store
         store.con.register(
             "_new_reg",
             pa.table(
@@ -248,44 +526,105 @@ def _stitch(
         )
         store.execute(
             "INSERT INTO customer_registry SELECT c, $now, m, s, $load FROM _new_reg",
-            {"now": now, "load": load_id},
+            {"now": self.now, "load": self.load_id},
         )
         store.con.unregister("_new_reg")
-    existing_losers = [m for m in merges if m[0] in registry]
-    if merges:
-        _apply_merges(store, merges, existing_losers, load_id=load_id, now=now)
-    new_count = sum(1 for r in new_registry if r[2] is None)
-    return new_count, len(merges)
+
+
+def _links(
+    rows: list[tuple[str, list[Node]]],
+    existing: dict[Node, str],
+    uf: _UnionFind,
+    merging: dict[Node, tuple[str, list[str]]],
+) -> dict[str, Node]:
+    """The identifier that linked each absorbed customer to its survivor.
+
+    The graph of a merging group has the links of this load's rows and, for stored
+    identifiers, the link to their owner. A breadth-first search from the survivor
+    reaches each absorbed customer along a shortest path; the identifier it came
+    through last (its nearest identifier that is not a customer id) is the link.
+    """
+    graph: dict[Node, list[Node]] = {}
+
+    def edge(a: Node, b: Node) -> None:
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, []).append(a)
+
+    for _, nodes in rows:
+        if uf.find(nodes[0]) in merging:
+            for node in nodes[1:]:
+                edge(nodes[0], node)
+    for node, owner in existing.items():
+        if uf.find(node) in merging and node != ("customer_id", owner):
+            edge(node, ("customer_id", owner))
+    links: dict[str, Node] = {}
+    for survivor, losers in merging.values():
+        start = ("customer_id", survivor)
+        came_from: dict[Node, Node] = {start: start}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in graph.get(node, ()):
+                if nxt not in came_from:
+                    came_from[nxt] = node
+                    queue.append(nxt)
+        for loser in losers:
+            step = came_from.get(("customer_id", loser), start)
+            while step[0] == "customer_id" and step != start:
+                step = came_from[step]
+            links[loser] = step if step != start else ("customer_id", loser)
+    return links
 
 
 def _apply_merges(
     store: Store,
     merges: list[tuple[str, str, str, str]],
-    existing_losers: list[tuple[str, str, str, str]],
+    known: set[str],
     *,
     load_id: int,
     now: datetime,
 ) -> None:
-    """Move events, identifiers and attributes of merged customers to their survivor."""
+    """Move events, identifiers and attributes of merged customers to their survivor,
+    logging in ``merge_moves`` what moved so that :func:`unmerge` can move it back."""
+    first_id = int(store.scalar("SELECT coalesce(max(merge_id), 0) + 1 FROM merges"))
     table = pa.table(
         {
+            "merge_id": pa.array(range(first_id, first_id + len(merges)), pa.int64()),
             "loser": [m[0] for m in merges],
             "survivor": [m[1] for m in merges],
             "via_type": [m[2] for m in merges],
             "via_value": [m[3] for m in merges],
+            "existed": [m[0] in known for m in merges],
         }
     )
     store.con.register("_merge_src", table)
     store.execute("DROP TABLE IF EXISTS _merge_map")
     store.execute("CREATE TEMP TABLE _merge_map AS SELECT * FROM _merge_src")
     store.con.unregister("_merge_src")
+    params = {"now": now, "load": load_id}
     store.execute(
-        "INSERT INTO merges SELECT loser, survivor, via_type, via_value, $now, $load "
-        "FROM _merge_map",
-        {"now": now, "load": load_id},
+        "INSERT INTO merges (loser, survivor, via_type, via_value, merged_at, load_id, "
+        "merge_id, logged, unmerged_at) SELECT loser, survivor, via_type, via_value, $now, "
+        "$load, merge_id, true, NULL FROM _merge_map",
+        params,
     )
-    if not existing_losers:
+    # a loser new in this load owns nothing but its own id, which went to the survivor
+    store.execute(
+        "INSERT INTO merge_moves SELECT merge_id, 'identity', 'customer_id', loser, NULL, NULL "
+        "FROM _merge_map WHERE NOT existed"
+    )
+    if not any(m[0] in known for m in merges):
         return
+    log = [
+        "SELECT m.merge_id, 'event', e.event_id, NULL, NULL, NULL FROM events e "
+        "JOIN _merge_map m ON e.customer_id = m.loser AND m.existed",
+        "SELECT m.merge_id, 'identity', i.id_type, i.id_value, NULL, NULL FROM identities i "
+        "JOIN _merge_map m ON i.customer_id = m.loser AND m.existed",
+        "SELECT m.merge_id, 'absorbed', r.customer_id, NULL, NULL, NULL "
+        "FROM customer_registry r JOIN _merge_map m ON r.merged_into = m.loser AND m.existed",
+    ]
+    for select in log:
+        store.execute(f"INSERT INTO merge_moves {select}")
     moves = [
         "UPDATE events SET customer_id = m.survivor FROM _merge_map m "
         "WHERE events.customer_id = m.loser",
@@ -318,6 +657,18 @@ def _apply_merges(
         LEFT JOIN customer_history s ON s.customer_id = m.survivor AND s.valid_to IS NULL
         GROUP BY m.survivor"""  # noqa: S608 - identifiers via ident(), values bound as parameters
     )
+    # the versions this closes (the losers' and the survivors') and the one it opens
+    store.execute(
+        """INSERT INTO merge_moves
+        SELECT m.merge_id, 'closed_version', h.customer_id, NULL, h.valid_from, h.load_id
+        FROM _merge_map m JOIN customer_history h
+          ON h.valid_to IS NULL AND (h.customer_id = m.loser OR (h.customer_id = m.survivor
+             AND m.survivor IN (SELECT customer_id FROM _merged_versions)))
+        UNION ALL
+        SELECT m.merge_id, 'new_version', v.customer_id, NULL, $now, $load
+        FROM _merge_map m JOIN _merged_versions v ON v.customer_id = m.survivor""",
+        params,
+    )
     store.execute(
         "UPDATE customer_history SET valid_to = $now WHERE valid_to IS NULL AND "
         "(customer_id IN (SELECT loser FROM _merge_map) "
@@ -329,5 +680,5 @@ def _apply_merges(
         f"{', '.join(ident(a) for a in attrs)}) "
         f"SELECT customer_id, $now, NULL, $load, {', '.join(ident(a) for a in attrs)} "
         "FROM _merged_versions",
-        {"now": now, "load": load_id},
+        params,
     )

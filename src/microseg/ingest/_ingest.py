@@ -12,6 +12,7 @@ from microseg.config import WorkspaceConfig
 from microseg.errors import IngestError
 from microseg.ingest import _customers, _events, _products
 from microseg.ingest._load import LoadContext, LoadReport, Progress
+from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import open_source, resolve_sources
 from microseg.store import IDENTITY_TYPES, Store, ident
 
@@ -67,6 +68,7 @@ def ingest(
     resolved = resolve_sources(sources, format=format, glob=glob)
     columns_map = _mapping(config, kind, source, mapping)
     tolerance = config.ingest.future_tolerance_duration.approx_timedelta()
+    policy = IdentityPolicy.from_settings(config.identity)
     with tempfile.TemporaryDirectory(prefix="microseg-load-") as scratch, store.transaction():
         ctx = LoadContext(store, kind, store.next_load_id(), now, progress)
         ctx.earliest = datetime.combine(config.ingest.earliest, time(0))
@@ -83,11 +85,22 @@ def ingest(
             )
             if kind == "events":
                 _events.load_events(
-                    ctx, opened, future_limit=now + tolerance, index=index, total=total
+                    ctx,
+                    opened,
+                    policy=policy,
+                    future_limit=now + tolerance,
+                    index=index,
+                    total=total,
                 )
             elif kind == "customers":
                 _customers.load_customers(
-                    ctx, opened, config=config, valid_from=valid_from, index=index, total=total
+                    ctx,
+                    opened,
+                    config=config,
+                    policy=policy,
+                    valid_from=valid_from,
+                    index=index,
+                    total=total,
                 )
             else:
                 _products.load_products(ctx, opened, index=index, total=total)

@@ -33,6 +33,12 @@ class LoadReport:
     merged_customers: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    #: rows loaded without one of their identifiers, by why: ``invalid_email``,
+    #: ``placeholder_<type>``, ``shared_<type>`` (the identifier linked no one)
+    identifiers_set_aside: dict[str, int] = field(default_factory=dict)
+    #: identifiers this load found shared by more customers than the limit:
+    #: ``{"id_type", "id_value", "customers"}`` each (``microseg identity shared``)
+    shared_identifiers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,6 +55,8 @@ class Problem:
     value: str
     reason: str  # SQL expression building the message
     code: str = "invalid"  # short stable name of the check, for counts and filters
+    code_sql: str | None = None  # a SQL expression of the code, when it depends on the row
+    column_sql: str | None = None  # a SQL expression of the column, when it depends on the row
 
 
 def problems_list(problems: list[Problem], params: Params) -> str:
@@ -60,8 +68,9 @@ def problems_list(problems: list[Problem], params: Params) -> str:
     if not problems:
         return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
     items = ", ".join(
-        f"CASE WHEN {p.condition} THEN struct_pack(col := {params.add(p.column)}::VARCHAR, "
-        f"val := {p.value}, reason := {p.reason}, code := {params.add(p.code)}::VARCHAR) END"
+        f"CASE WHEN {p.condition} THEN struct_pack("
+        f"col := {p.column_sql or params.add(p.column) + '::VARCHAR'}, val := {p.value}, "
+        f"reason := {p.reason}, code := {p.code_sql or params.add(p.code) + '::VARCHAR'}) END"
         for p in problems
     )
     return f"list_filter([{items}], lambda x: x IS NOT NULL)"
@@ -114,6 +123,8 @@ class LoadContext:
     new_customers: int = 0
     merged_customers: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    set_aside: dict[str, int] = field(default_factory=dict)
+    shared: list[dict[str, Any]] = field(default_factory=list)
     last_ok: int = 0  # accepted rows of the source staged last
     earliest: datetime = EARLIEST  # times before this are implausible, rejected
 
@@ -240,6 +251,43 @@ class LoadContext:
             merged_customers=self.merged_customers,
             seconds=round(time.perf_counter() - self.started, 3),
             reasons=dict(sorted(self.reasons.items())),
+            identifiers_set_aside=dict(sorted(self.set_aside.items())),
+            shared_identifiers=list(self.shared),
+        )
+
+    def count(self, into: dict[str, int], rows: list[tuple[Any, ...]]) -> None:
+        """Add (code, count) rows to one of the running tallies."""
+        for code, count in rows:
+            into[str(code)] = into.get(str(code), 0) + int(count)
+
+    def reject_orphans(self, opened: OpenedSource, orphans: str) -> None:
+        """Reject the staged rows whose ``_key`` is in table ``orphans`` (``_key``, ``code``,
+        ``col``, ``reason``): rows left with no identifier that may link."""
+        n = int(self.store.scalar(f"SELECT count(*) FROM {ident(orphans)}"))  # noqa: S608 - identifiers via ident(), values bound as parameters
+        if not n:
+            return
+        store = self.store
+        joined = opened.raw_rows(
+            f"_stage s JOIN {ident(orphans)} o ON o._key = s._key", key="s._row"
+        )
+        store.execute(
+            f"""INSERT INTO rejects
+            SELECT $load, $kind, $src, s._row, s._line, o.col, o.val, o.code, o.reason,
+                   to_json(r), $now
+            FROM {rows}
+            WHERE s._ok""",  # noqa: S608 - identifiers via ident(), values bound as parameters
+            {"load": self.load_id, "kind": self.kind, "src": opened.source.name, "now": self.now},
+        )
+        counts = store.fetchall(
+            f"SELECT o.code, count(*) FROM _stage s JOIN {ident(orphans)} o ON o._key = s._key "  # noqa: S608 - identifiers via ident(), values bound as parameters
+            "WHERE s._ok GROUP BY 1"
+        )
+        self.count(self.reasons, counts)
+        rows = sum(int(c) for _, c in counts)
+        self.rejected += rows
+        self.last_ok -= rows
+        store.execute(
+            f"UPDATE _stage SET _ok = false WHERE _key IN (SELECT _key FROM {ident(orphans)})"  # noqa: S608 - identifiers via ident(), values bound as parameters
         )
 
 

@@ -117,6 +117,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE discovery_runs ADD COLUMN assigner JSON",
         "UPDATE discovery_runs SET name = 'run-' || CAST(run_id AS VARCHAR)",
     ),
+    (
+        # merges get an id, say whether what they moved was recorded (so that they can be
+        # undone) and when they were undone; merge_moves records what each merge moved:
+        #   event (key = event_id), identity (key = id_type, key2 = id_value),
+        #   absorbed (key = a customer whose merged_into was the loser),
+        #   closed_version / new_version (key = customer_id, at_time = valid_from, load_id)
+        "ALTER TABLE merges ADD COLUMN merge_id BIGINT",
+        "ALTER TABLE merges ADD COLUMN logged BOOLEAN",
+        "ALTER TABLE merges ADD COLUMN unmerged_at TIMESTAMP",
+        """UPDATE merges SET merge_id = n.merge_id, logged = false
+        FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY merged_at, load_id, loser)
+              AS merge_id FROM merges) n
+        WHERE merges.rowid = n.rid""",
+        """CREATE TABLE merge_moves (
+            merge_id BIGINT, what VARCHAR, key VARCHAR, key2 VARCHAR, at_time TIMESTAMP,
+            load_id BIGINT)""",
+        # identifiers that link no one: shared by too many customers, or undone by an unmerge
+        """CREATE TABLE shared_identifiers (
+            id_type VARCHAR, id_value VARCHAR, customers BIGINT, reason VARCHAR,
+            load_id BIGINT, flagged_at TIMESTAMP)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
