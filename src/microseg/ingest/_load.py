@@ -274,7 +274,7 @@ class LoadContext:
             f"""INSERT INTO rejects
             SELECT $load, $kind, $src, s._row, s._line, o.col, o.val, o.code, o.reason,
                    to_json(r), $now
-            FROM {rows}
+            FROM {joined}
             WHERE s._ok""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"load": self.load_id, "kind": self.kind, "src": opened.source.name, "now": self.now},
         )
