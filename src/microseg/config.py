@@ -12,11 +12,11 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from microseg._duration import Duration, parse_duration
 from microseg._text import line_index
+from microseg._yaml import YamlError, load_yaml, read_text
 from microseg.errors import ConfigError
 
 __all__ = [
@@ -276,18 +276,14 @@ def load_config(path: str | Path) -> WorkspaceConfig:
     """Read and validate ``microseg.yaml``; raise :class:`ConfigError` naming the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+        data = load_yaml(text, file=str(path)) or {}
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found", where=str(path), hint="run `microseg init DIR` first"
         ) from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML: {problem}", where=where) from None
+    except YamlError as exc:
+        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of settings at the top level", where=f"{path}:1")
     try:
