@@ -8,6 +8,7 @@ a "did you mean". See docs/getting-started.md for an annotated example.
 from __future__ import annotations
 
 import difflib
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -131,10 +132,24 @@ class ValueSettings(_Model):
         return self
 
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+
+
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
     memory_limit: str = "1GB"
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=1024)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        match = _MEMORY.match(value)
+        if not match or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"{value!r} is not an amount of memory: write a positive number and a unit, "
+                "e.g. 512MB, 1GB or 8GB"
+            )
+        return value
 
 
 class WorkspaceConfig(_Model):
