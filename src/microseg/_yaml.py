@@ -118,6 +118,8 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def _error(exc: yaml.YAMLError, file: str | None) -> YamlError:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        return YamlError(f"not valid YAML: {exc}".replace("\n", " "), file=file)
     mark = getattr(exc, "problem_mark", None)
     line = mark.line + 1 if mark is not None else None
     problem = getattr(exc, "problem", None) or str(exc)
@@ -138,27 +140,27 @@ def _check_size(text: str, file: str | None) -> None:
 def load_yaml(text: str, *, file: str | None = None) -> Any:
     """The data of one YAML document (None when empty), within the limits."""
     _check_size(text, file)
-    loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        loader = _BoundedLoader(text)  # reads the text: refuses control characters
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise _error(exc, file) from None
-    except RecursionError:  # the limits above make this unreachable; a message all the same
-        raise YamlError(f"nested too deeply (more than {MAX_DEPTH} levels)", file=file) from None
-    finally:
-        loader.dispose()
 
 
 def compose_yaml(text: str, *, file: str | None = None) -> yaml.Node | None:
     """The node graph of one YAML document (for line numbers), within the limits."""
     _check_size(text, file)
-    loader = _BoundedLoader(text)
     try:
-        return loader.get_single_node()
+        loader = _BoundedLoader(text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise _error(exc, file) from None
-    finally:
-        loader.dispose()
 
 
 def read_text(path: str | Path) -> str:
