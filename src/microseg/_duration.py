@@ -51,4 +51,23 @@ def parse_duration(text: str) -> Duration:
             f"{text!r} is not a duration; write a whole number and a unit, "
             "e.g. '1 day', '12 hours', '3 years' (units: " + ", ".join(_UNITS) + ")"
         )
-    return Duration(int(match.group(1)), _UNITS[match.group(2)])
+    duration = Duration(int(match.group(1)), _UNITS[match.group(2)])
+    if duration.amount * _SECONDS[duration.unit] > MAX_YEARS * _SECONDS["years"]:
+        raise ValueError(
+            f"{text!r} is too long: a duration is at most {MAX_YEARS} years "
+            "(no data or window reaches further)"
+        )
+    return duration
+
+
+#: The longest duration accepted: beyond it, instants leave the calendar dates can hold.
+MAX_YEARS = 1000
+_SECONDS = {
+    "seconds": 1.0,
+    "minutes": 60.0,
+    "hours": 3600.0,
+    "days": 86400.0,
+    "weeks": 7 * 86400.0,
+    "months": 30.436875 * 86400,
+    "years": 365.2425 * 86400,
+}

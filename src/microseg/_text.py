@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import yaml
 
+from microseg._yaml import YamlError, compose_yaml
+
 __all__ = ["did_you_mean", "line_index"]
 
 
@@ -14,8 +16,8 @@ def line_index(text: str) -> dict[tuple[str | int, ...], int]:
     """Map each field path in a YAML document to its 1-based line (keys: the key's line)."""
     index: dict[tuple[str | int, ...], int] = {}
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
+        root = compose_yaml(text)
+    except YamlError:
         return index
 
     def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:

@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from microseg._duration import Duration, parse_duration
 from microseg._text import line_index
+from microseg._yaml import YamlError, load_yaml, read_text
 from microseg.errors import ConfigError
 
 __all__ = [
@@ -204,10 +204,24 @@ class IdentitySettings(_Model):
     placeholders: PlaceholderPatterns = Field(default_factory=PlaceholderPatterns)
 
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+
+
 class StoreSettings(_Model):
     path: str = "microseg.duckdb"
     memory_limit: str = "1GB"
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=1024)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        match = _MEMORY.match(value)
+        if not match or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"{value!r} is not an amount of memory: write a positive number and a unit, "
+                "e.g. 512MB, 1GB or 8GB"
+            )
+        return value
 
 
 class WorkspaceConfig(_Model):
@@ -357,18 +371,14 @@ def load_config(path: str | Path) -> WorkspaceConfig:
     """Read and validate ``microseg.yaml``; raise :class:`ConfigError` naming the line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+        data = load_yaml(text, file=str(path)) or {}
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found", where=str(path), hint="run `microseg init DIR` first"
         ) from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML: {problem}", where=where) from None
+    except YamlError as exc:
+        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of settings at the top level", where=f"{path}:1")
     try:

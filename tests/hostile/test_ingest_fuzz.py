@@ -162,3 +162,18 @@ def test_a_customer_row_that_adds_nothing_is_a_duplicate(
     assert workspace.ingest("customers", path).accepted == 1
     again = workspace.ingest("customers", path)
     assert (again.accepted, again.duplicates) == (0, 1)
+
+
+def test_two_rows_of_one_customer_reload_as_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    """Found by the fuzzer: rows of one customer at the same instant made a version each,
+    and a second load of the file made both again."""
+    rows = [["fuzz-1", "Paris", ""], ["fuzz-1", "", "3"], ["fuzz-1", "Lyon", ""]]
+    path = _write(tmp_path / "two.csv", ["customer_id", "city", "visits"], rows, "csv")
+    first = workspace.ingest("customers", path)
+    assert (first.accepted, first.duplicates) == (3, 0)
+    history = workspace.store.fetchall(
+        "SELECT city, visits FROM customer_history WHERE customer_id = 'fuzz-1'"
+    )
+    assert [(city, int(visits)) for city, visits in history] == [("Lyon", 3)]
+    again = workspace.ingest("customers", path)
+    assert (again.accepted, again.duplicates) == (0, 3)

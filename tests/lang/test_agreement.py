@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -105,7 +106,32 @@ RULES: dict[str, Any] = {
     },
     "night-owls": {"event": "view", "where": [{"property": "hour", "lt": 6}], "count": {"gte": 2}},
     "anime-young": {"all": [{"segment": "anime"}, {"segment": "young"}]},
+    # matches: RE2 both ways, case-insensitive search
+    "regex-case": {"attribute": "city", "matches": "PAR|lyon|^MAD"},
+    "regex-anchors": {"attribute": "city", "matches": "^[b-m][a-z]+n$"},
+    "regex-classes": {"attribute": "city", "matches": r"^[[:alpha:]]+\s[[:upper:]]\w+$"},
+    "regex-backtrack": {"attribute": "city", "matches": "^(a+)+$"},
+    "regex-query": {
+        "event": "search",
+        "where": [{"property": "query", "matches": r"\bnaruto\b.*(figure|shoes)$"}],
+    },
+    "regex-unicode": {
+        "event": "tag",
+        "where": [{"property": "é ü", "matches": r"^stra(ß|ss)e|\pL+É"}],
+    },
 }
+
+#: Property names that are data, not paths: events of type ``tag`` carry them (``_tags``).
+ODD_NAMES = ["a.b", "it's", 'say "hi"', "*", "$x", "[0]", "é ü", "a b", "Größe"]
+_TAG_VALUES = ["blue", "Straße", "STRASSE", "naïve CAFÉ", "x'y", 'q"uote', "红色", "ÉCOLE"]
+for _i, _name in enumerate(ODD_NAMES):
+    RULES[f"prop-{_i}"] = {
+        "any": [
+            {"event": "tag", "where": [{"property": _name, "eq": "blue"}]},
+            {"event": "tag", "where": [{"property": _name, "gt": 50}], "count": {"gte": 2}},
+            {"event": "tag", "distinct": {"property": _name, "gte": 3}},
+        ]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +146,34 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
     ws.ingest("customers", data.paths["customer_updates"])
     ws.ingest("events", list(data.event_files))
+    ws.ingest("events", _tags(root, ws))
     # a stored discovery run, for `cluster:` leaves: customers are assigned at each as_of
     ws.discover(as_of="2026-10-31", seed=1, name="agree", refits=0)
     yield ws
     ws.close()
+
+
+def _tags(root: Path, ws: Workspace) -> Path:
+    """Events of type ``tag`` whose properties have the :data:`ODD_NAMES`, as JSON Lines."""
+    ids = sorted(r["customer_id"] for r in ws.customers().to_pyarrow().to_pylist())
+    rows = []
+    for n, customer_id in enumerate(ids[::2]):
+        for k in range(n % 4):
+            name = ODD_NAMES[(n + k) % len(ODD_NAMES)]
+            value: Any = _TAG_VALUES[(n * 3 + k) % len(_TAG_VALUES)] if k % 2 == 0 else n + k
+            day = 1 + (n * 7 + k) % 28
+            rows.append(
+                {
+                    "customer_id": customer_id,
+                    "type": "tag",
+                    "timestamp": f"2025-{1 + (n + k) % 12:02d}-{day:02d}T10:00:00Z",
+                    name: value,
+                    ODD_NAMES[(n + k + 1) % len(ODD_NAMES)]: "blue",
+                }
+            )
+    path = root / "tags.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
 
 def _profiles(ws: Workspace, as_of: str) -> list[Profile]:
@@ -244,6 +294,12 @@ _LEAVES = [
     {"trait": "avg_order_value", "is_null": True},
     {"segment": "buyers"},
     {"cluster": {"run": "agree", "in": [1, 3]}},
+    {"attribute": "city", "matches": "^(a+)+$|O.*N$"},
+    {"event": "search", "where": [{"property": "query", "matches": "^[^ ]+ (box|set)"}]},
+    {"event": "tag", "where": [{"property": "a.b", "eq": "blue"}]},
+    {"event": "tag", "where": [{"property": "it's", "is_null": False}], "count": {"gte": 1}},
+    {"event": "tag", "where": [{"property": "*", "matches": "É"}]},
+    {"event": "tag", "distinct": {"property": 'say "hi"', "gte": 1}},
 ]
 
 

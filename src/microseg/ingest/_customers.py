@@ -176,15 +176,23 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
     so that no attribute name can meet the columns the versioning adds.
     """
     store = ctx.store
-    provided = ", ".join(f"s.{_alias(i)}" for i in range(len(attrs)))
+    # Rows of one customer with the same valid-from time make one version (a version that
+    # lasts no time could never be seen): each attribute takes the row's last value given.
+    # So a file holding two rows for a customer, loaded again, adds nothing.
+    provided = "".join(
+        f", arg_max({_alias(i)}, _row) FILTER (WHERE {_alias(i)} IS NOT NULL) AS {_alias(i)}"
+        for i in range(len(attrs))
+    )
+    columns = "".join(f", s.{_alias(i)}" for i in range(len(attrs)))
     store.execute("DROP TABLE IF EXISTS _versions")
     store.execute(
         f"""CREATE TEMP TABLE _versions AS
-        SELECT r.resolved_id AS customer_id, s.valid_from, s._row, s._line
-               {", " + provided if attrs else ""},
-               row_number() OVER (PARTITION BY r.resolved_id ORDER BY s.valid_from, s._row)
-                   AS _round
-        FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok"""  # noqa: S608 - identifiers via ident(), values bound as parameters
+        SELECT customer_id, valid_from, min(_row) AS _row, list(_row ORDER BY _row) AS _rows,
+               list(_line ORDER BY _row) AS _lines {provided},
+               row_number() OVER (PARTITION BY customer_id ORDER BY valid_from) AS _round
+        FROM (SELECT r.resolved_id AS customer_id, s.valid_from, s._row, s._line {columns}
+              FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok)
+        GROUP BY customer_id, valid_from"""  # noqa: S608 - identifiers via ident(), values bound as parameters
     )
     rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
     all_attrs = list(store.attribute_columns())
@@ -208,7 +216,7 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
             f"""CREATE TEMP TABLE _cand AS
             SELECT *, changed AND NOT is_new AND valid_from < cur_from AS backdated,
                    changed AND NOT (NOT is_new AND valid_from < cur_from) AS apply
-            FROM (SELECT v.customer_id, v.valid_from, v._row, v._line,
+            FROM (SELECT v.customer_id, v.valid_from, v._rows, v._lines,
                          {values + "," if all_attrs else ""}
                          h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
                          ({changed}) AS changed,
@@ -222,15 +230,17 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         )
         store.execute(
             """INSERT INTO rejects
-            SELECT $load, 'customers', $src, c._row, c._line, NULL, NULL, 'backdated_update',
+            SELECT $load, 'customers', $src, c.row_, c.line_, NULL, NULL, 'backdated_update',
                    'update dated ' || strftime(c.valid_from, '%Y-%m-%d %H:%M:%S') ||
                    ' UTC is older than the current version of customer ' || c.customer_id ||
                    ' (valid from ' || strftime(c.cur_from, '%Y-%m-%d %H:%M:%S') ||
                    ' UTC); load attribute history in time order', to_json(r), $now
             FROM """  # noqa: S608 - identifiers via ident(), values bound as parameters
-            + opened.raw_rows("_cand c", key="c._row")
-            + """
-            WHERE c.backdated""",
+            + opened.raw_rows(
+                "(SELECT *, unnest(_rows) AS row_, unnest(_lines) AS line_ FROM _cand "
+                "WHERE backdated) c",
+                key="c.row_",
+            ),
             {"load": ctx.load_id, "src": opened.source.name, "now": ctx.now},
         )
         store.execute(
@@ -248,8 +258,9 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         )
         row = store.fetchone(
             # a row that changes nothing is a duplicate, unless it made its customer known
-            "SELECT count(*) FILTER (apply OR (fresh AND NOT changed)), "
-            "count(*) FILTER (NOT changed AND NOT fresh), count(*) FILTER (backdated) FROM _cand"
+            "SELECT coalesce(sum(len(_rows)) FILTER (apply OR (fresh AND NOT changed)), 0), "
+            "coalesce(sum(len(_rows)) FILTER (NOT changed AND NOT fresh), 0), "
+            "coalesce(sum(len(_rows)) FILTER (backdated), 0) FROM _cand"
         )
         assert row is not None
         ctx.accepted += int(row[0])

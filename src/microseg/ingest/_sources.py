@@ -465,11 +465,12 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
     if not keys:
         raise IngestError("no JSON objects found", where=source.name)
     _check_names(keys, source.name)
-    # Key paths travel as parameters: file content never becomes SQL text.
+    # Keys travel as parameters, as JSON pointers (a path would read `*` as every key):
+    # file content never becomes SQL text.
     params: dict[str, Any] = {}
     parts = []
     for i, key in enumerate(keys):
-        params[f"k{i}"] = "$." + '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        params[f"k{i}"] = "/" + key.replace("~", "~0").replace("/", "~1")
         parts.append(
             f"CASE WHEN json_type(j, $k{i}) IN ('ARRAY', 'OBJECT') "
             f"THEN json_extract(j, $k{i})::VARCHAR ELSE json_extract_string(j, $k{i}) END "

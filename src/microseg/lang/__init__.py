@@ -1,6 +1,6 @@
 """The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter."""
 
-from microseg.lang._check import check_rule, children, find_cycle, segment_references
+from microseg.lang._check import check_rule, children, find_cycle, find_cycles, segment_references
 from microseg.lang._clusters import ClusterLookup, ClusterSource
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
 from microseg.lang._errors import Problem, RuleError
@@ -58,6 +58,7 @@ __all__ = [
     "check_rule",
     "children",
     "find_cycle",
+    "find_cycles",
     "load_definition",
     "parse_definition",
     "segment_references",

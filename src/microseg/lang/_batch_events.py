@@ -72,6 +72,16 @@ def _lit(value: Any) -> ir.Value:
     return ibis.literal(value)
 
 
+def json_pointer(name: str) -> str:
+    """The JSON pointer (RFC 6901) of the property ``name``: one key, whatever it contains.
+
+    A JSON path (``$.a.b``) would read ``a.b`` as a path into ``a``, ``*`` as every key and
+    ``[0]`` as an index, and quotes in a name would end the path; a pointer names exactly one
+    key (``~`` and ``/`` escaped). It reaches DuckDB as a literal, never as SQL text.
+    """
+    return "/" + name.replace("~", "~0").replace("/", "~1")
+
+
 def _json_view(operand: Any) -> str:
     """Which typed view of a JSON property an operand compares with: bool, float or str."""
     sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
@@ -307,7 +317,7 @@ class EventQueries:
         raw: dict[str, ir.Value] = {}
         for i, (source, users) in enumerate(sorted(sources.items())):
             if source:
-                raw[f"_j{i}"] = only_for(users, ev.properties[source])
+                raw[f"_j{i}"] = only_for(users, ev.properties[json_pointer(source)])
             else:
                 raw[f"_j{i}"] = only_for(users, self._local_time(ev.timestamp))
         extracted = dict(zip(sorted(sources), raw, strict=True))

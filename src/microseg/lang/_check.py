@@ -29,7 +29,7 @@ from microseg.lang._nodes import (
 from microseg.lang._schema import EVENT_PROPERTY_TYPES, OPERATORS_BY_TYPE, Schema
 from microseg.lang._when import is_time_text
 
-__all__ = ["check_rule", "children", "find_cycle", "segment_references"]
+__all__ = ["check_rule", "children", "find_cycle", "find_cycles", "segment_references"]
 
 
 def _operand_values(pred: Predicate) -> list[object]:
@@ -215,27 +215,76 @@ def segment_references(rule: Rule) -> set[str]:
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """A cycle in segment references (name -> referenced names), as a path, or None."""
-    state: dict[str, int] = {}
+    """A cycle in references (name -> referenced names), as a path, or None."""
+    cycles = find_cycles(graph)
+    return cycles[0] if cycles else None
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle, as a path, for each group of names that refer to each other.
+
+    The groups are the strongly connected components of the graph (a name referring to
+    itself is one); each is reported once, with a cycle through its first name. Iterative:
+    a chain of thousands of names costs no stack.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
     stack: list[str] = []
+    groups: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, pending = work[-1]
+            if pending:
+                nxt = pending.pop(0)
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1 or node in graph.get(node, ()):
+                    groups.append(sorted(group))
+    return sorted((_cycle_in(graph, set(g), g[0]) for g in groups), key=lambda c: c[0])
 
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
 
-    for node in sorted(graph):
-        if node not in state:
-            cycle = visit(node)
-            if cycle:
-                return cycle
-    return None
+def _cycle_in(graph: dict[str, set[str]], group: set[str], start: str) -> list[str]:
+    """A shortest path from ``start`` back to itself inside ``group`` (breadth first)."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(graph.get(node, ())):
+                if nxt not in group:
+                    continue
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+                if nxt not in previous:
+                    previous[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return [start, start]

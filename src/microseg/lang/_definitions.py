@@ -10,7 +10,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from microseg._text import did_you_mean, line_index
+from microseg._yaml import YamlError, load_yaml, read_text
 from microseg.lang._errors import Problem, RuleError
+from microseg.lang._limits import (
+    MAX_DEPTH,
+    MAX_NODES,
+    data_too_deep,
+    depth_message,
+    nodes_message,
+    shape,
+)
 from microseg.lang._nodes import KINDS, OPERATORS, Rule
 
 __all__ = ["SegmentDefinition", "load_definition", "parse_definition"]
@@ -162,10 +171,13 @@ def parse_definition(
     """Validate a definition (a mapping); raise :class:`RuleError` with every problem."""
     if not isinstance(data, dict):
         raise RuleError([Problem("(top level)", "expected a mapping with name and rule", file, 1)])
+    lines = line_index(text) if text else {}
+    # nested mappings and lists: a rule level is at most two of them (all: and its list)
+    if data_too_deep(data.get("rule"), 2 * MAX_DEPTH + 8):
+        raise RuleError([Problem("rule", depth_message(MAX_DEPTH + 1), file, lines.get(("rule",)))])
     try:
-        return SegmentDefinition.model_validate(data)
+        definition = SegmentDefinition.model_validate(data)
     except ValidationError as exc:
-        lines = line_index(text) if text else {}
         problems = []
         seen = set()
         for error in exc.errors():
@@ -176,20 +188,22 @@ def parse_definition(
                 seen.add(str(problem))
                 problems.append(problem)
         raise RuleError(problems) from None
+    depth, nodes = shape(definition.rule)
+    if depth > MAX_DEPTH:
+        raise RuleError([Problem("rule", depth_message(depth), file, lines.get(("rule",)))])
+    if nodes > MAX_NODES:
+        raise RuleError([Problem("rule", nodes_message(nodes), file, lines.get(("rule",)))])
+    return definition
 
 
 def load_definition(path: str | Path) -> SegmentDefinition:
     """Read one segment file."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise RuleError(
-            [Problem("(file)", f"not valid YAML: {getattr(exc, 'problem', exc)}", str(path), line)]
-        ) from None
+        text = read_text(path)
+        data = load_yaml(text, file=str(path))
+    except YamlError as exc:
+        raise RuleError([Problem("(file)", exc.problem, exc.file, exc.line)]) from None
     definition = parse_definition(data, file=str(path), text=text)
     if definition.name != path.stem:
         raise RuleError(

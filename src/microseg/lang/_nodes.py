@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from microseg._duration import Duration, parse_duration
+from microseg.lang._regex import pattern_problem
 
 __all__ = [
     "KINDS",
@@ -114,12 +115,9 @@ class Predicate(_Node):
                 f"needs exactly one operator, got {what} (operators: {', '.join(OPERATORS)})"
             )
         if self.matches is not None:
-            import re
-
-            try:
-                re.compile(self.matches)
-            except re.error as exc:
-                raise ValueError(f"matches: not a regular expression ({exc})") from None
+            problem = pattern_problem(self.matches)
+            if problem is not None:
+                raise ValueError(f"matches: {problem}")
         return self
 
     @cached_property

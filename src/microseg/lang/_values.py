@@ -2,19 +2,20 @@
 
 A comparison on a missing value is false; ``is_null`` asks for missing values. ``eq``,
 ``ne``, ``in`` and ``not_in`` are exact; ``contains``, ``starts_with``, ``ends_with`` and
-``matches`` ignore case. Properties outside the promoted columns are JSON values: an
-operand of text matches only text values, a number only numbers, a boolean only booleans.
+``matches`` ignore case; ``matches`` is an RE2 search (:mod:`microseg.lang._regex`).
+Properties outside the promoted columns are JSON values: an operand of text matches only
+text values, a number only numbers, a boolean only booleans.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 from datetime import datetime
 from typing import Any
 
 from microseg.lang._nodes import Predicate
+from microseg.lang._regex import search
 from microseg.lang._when import Clock
 
 __all__ = ["bucket_of", "compare", "json_value"]
@@ -120,7 +121,7 @@ def compare(pred: Predicate, value: Any, kind: str, clock: Clock) -> bool:
     if op == "ends_with":
         return text.endswith(str(operand).lower())
     if op == "matches":
-        return re.search(str(operand), str(value), re.IGNORECASE) is not None
+        return search(str(operand), str(value))
     raise ValueError(f"no evaluation rule for operator {op!r}")
 
 

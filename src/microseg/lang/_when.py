@@ -28,7 +28,14 @@ def is_time_text(value: object) -> bool:
     if not isinstance(value, str):
         return False
     text = value.strip().lower()
-    if text == "today" or _AGO.match(text) or _ISO_DATE.match(text):
+    ago = _AGO.match(text)
+    if ago:  # within the longest duration (1000 years): further is no time a date can hold
+        try:
+            parse_duration(f"{ago.group(1)} {ago.group(2)}")
+        except ValueError:
+            return False
+        return True
+    if text == "today" or _ISO_DATE.match(text):
         return True
     try:
         datetime.fromisoformat(text.replace("z", "+00:00"))

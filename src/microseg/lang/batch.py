@@ -57,6 +57,7 @@ from microseg.lang._nodes import (
     SequenceRule,
     TraitRule,
 )
+from microseg.lang._regex import CASE_INSENSITIVE
 from microseg.lang._values import _is_number
 from microseg.lang._when import Clock
 from microseg.lang.profile import _operands
@@ -244,7 +245,8 @@ class BatchCompiler:
         if op == "ends_with":
             return text.endswith(str(value).lower())
         if op == "matches":
-            return col.cast("string").re_search("(?i)" + str(value))
+            # DuckDB's regular expressions are RE2's: the interpreter runs the same engine
+            return col.cast("string").re_search(CASE_INSENSITIVE + str(value))
         raise ValueError(f"no batch lowering for operator {op!r}")
 
     # -- events --------------------------------------------------------------------------

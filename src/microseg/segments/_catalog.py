@@ -20,10 +20,11 @@ from microseg.lang import (
     TraitRule,
     check_rule,
     children,
-    find_cycle,
+    find_cycles,
     load_definition,
     segment_references,
 )
+from microseg.lang._limits import MAX_DEPTH, MAX_NODES, depth_message, nodes_message, shape
 
 __all__ = ["SegmentCatalog", "Triage", "definition_version"]
 
@@ -127,8 +128,7 @@ class SegmentCatalog:
             n: segment_references(d.rule) | ({d.parent} if d.parent else set())
             for n, d in self.definitions.items()
         }
-        cycle = find_cycle(graph)
-        if cycle:
+        for cycle in find_cycles(graph):
             problems.append(
                 Problem(
                     "rule",
@@ -136,6 +136,16 @@ class SegmentCatalog:
                     self.files.get(cycle[0]),
                 )
             )
+        shapes = _Shapes(self)
+        for name in names or sorted(self.definitions):
+            if name in self.definitions:
+                depth, nodes = shapes.of(name)
+                if depth > MAX_DEPTH:
+                    message = depth_message(depth, through_references=True)
+                    problems.append(Problem("rule", message, self.files.get(name)))
+                elif nodes > MAX_NODES:
+                    message = nodes_message(nodes, through_references=True)
+                    problems.append(Problem("rule", message, self.files.get(name)))
         if problems:
             raise RuleError(problems)
 
@@ -166,8 +176,7 @@ class SegmentCatalog:
             found = self._problems(name, schema, missing_trait)
             if found:
                 broken[name] = found
-        cycle = find_cycle(graph)
-        if cycle:
+        for cycle in find_cycles(graph):
             message = "segments refer to each other in a cycle: " + " -> ".join(cycle)
             for name in dict.fromkeys(cycle):
                 broken.setdefault(name, []).append(Problem("rule", message, self.files.get(name)))
@@ -248,3 +257,45 @@ def _traits_named(rule: Rule) -> list[str]:
     for child in children(rule):
         found.extend(_traits_named(child))
     return found
+
+
+class _Shapes:
+    """(depth, nodes) of each segment's full rule with the segments it refers to expanded.
+
+    A reference is one level deeper than the rule that holds it (both evaluators recurse
+    through it). Segments are measured after those they refer to (no recursion from one
+    segment into another); a reference back into a cycle counts as a leaf here, since
+    cycles are reported on their own.
+    """
+
+    def __init__(self, catalog: SegmentCatalog) -> None:
+        self.catalog = catalog
+        self.memo: dict[str, tuple[int, int]] = {}
+        graph = {
+            n: sorted(segment_references(catalog.full_rule(n)) & set(catalog.definitions))
+            for n in catalog.definitions
+        }
+        seen: set[str] = set()
+        for root in sorted(graph):
+            if root in seen:
+                continue
+            seen.add(root)
+            work = [(root, iter(graph[root]))]
+            while work:
+                node, pending = work[-1]
+                nxt = next(pending, None)
+                if nxt is None:
+                    work.pop()
+                    self.memo[node] = shape(self.catalog.full_rule(node), expand=self._expand)
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    work.append((nxt, iter(graph[nxt])))
+
+    def of(self, name: str) -> tuple[int, int]:
+        return self.memo.get(name, (0, 1))
+
+    def _expand(self, node: object) -> tuple[int, int] | None:
+        if not isinstance(node, SegmentRule):
+            return None
+        depth, nodes = self.of(node.segment)
+        return min(depth + 1, MAX_DEPTH + 1), nodes

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from microseg._text import did_you_mean
+from microseg._yaml import YamlError, load_yaml, read_yaml
 from microseg.config import LifecycleSettings
 from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
 from microseg.lang._check import _check_event_type, _check_where, _check_window
@@ -24,6 +24,14 @@ from microseg.lang._expr import (
     TraitDefinition,
     TraitExpr,
 )
+from microseg.lang._limits import (
+    MAX_DEPTH,
+    MAX_NODES,
+    data_too_deep,
+    depth_message,
+    nodes_message,
+    shape,
+)
 from microseg.lang._nodes import TraitRule
 from microseg.traits._generated import category_share_traits
 
@@ -35,8 +43,10 @@ VALUE_FILE = Path(__file__).parent / "value.yaml"
 
 
 def _parse(data: Any, file: str) -> TraitDefinition:
+    if isinstance(data, dict) and data_too_deep(data.get("value"), 2 * MAX_DEPTH + 8):
+        raise RuleError([Problem("value", depth_message(MAX_DEPTH + 1), file)])
     try:
-        return TraitDefinition.model_validate(data)
+        definition = TraitDefinition.model_validate(data)
     except ValidationError as exc:
         problems = [
             Problem(
@@ -47,6 +57,12 @@ def _parse(data: Any, file: str) -> TraitDefinition:
             for e in exc.errors()
         ]
         raise RuleError(problems) from None
+    depth, nodes = shape(definition.value)
+    if depth > MAX_DEPTH:
+        raise RuleError([Problem("value", depth_message(depth), file)])
+    if nodes > MAX_NODES:
+        raise RuleError([Problem("value", nodes_message(nodes), file)])
+    return definition
 
 
 def _children(expr: Any) -> list[Any]:
@@ -109,9 +125,9 @@ class TraitCatalog:
         text = string.Template(BUILTIN_FILE.read_text(encoding="utf-8")).substitute(
             {k: str(int(v)) for k, v in values.items()}
         )
-        items = yaml.safe_load(text)
+        items = load_yaml(text, file=str(BUILTIN_FILE))
         if value_traits:
-            items += yaml.safe_load(VALUE_FILE.read_text(encoding="utf-8"))
+            items += load_yaml(VALUE_FILE.read_text(encoding="utf-8"), file=str(VALUE_FILE))
         for item in items:
             definition = _parse(item, str(BUILTIN_FILE))
             definitions[definition.name] = definition
@@ -119,14 +135,14 @@ class TraitCatalog:
         for path in sorted(folder.glob("*.y*ml")) if folder and folder.exists() else []:
             data: Any = None
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = read_yaml(path)[0]
                 definition = _parse(data, str(path))
             except RuleError as exc:
                 found.extend(exc.problems)
                 broken.setdefault(_name_of(data, path), []).extend(exc.problems)
                 continue
-            except yaml.YAMLError as exc:
-                problem = Problem("(file)", f"not valid YAML: {exc}", str(path))
+            except YamlError as exc:
+                problem = Problem("(file)", exc.problem, exc.file, exc.line)
                 found.append(problem)
                 broken.setdefault(path.stem, []).append(problem)
                 continue
