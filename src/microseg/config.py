@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from microseg._duration import Duration, parse_duration
@@ -147,13 +148,17 @@ class ValueSettings(_Model):
         return self
 
 
+_REPEATED_DIGIT = "(?:" + "|".join(f"{d}{{6,}}" for d in "0123456789") + ")"
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported as a config error, not on stderr
 _NOBODY = r"unknown|none|null|nil|n/?a|undefined|anonymous|guest|[0-]+|\?+|-+"
 
 
 class PlaceholderPatterns(_Model):
-    """Identifier values that identify no one: regular expressions (Python syntax) matched,
-    whole and ignoring case, against the normalised value (e-mail lower-cased, phone as
-    digits with an optional leading ``+``). ``any`` applies to every identifier type."""
+    """Identifier values that identify no one: regular expressions (RE2 syntax: linear
+    time, no back-references or look-arounds, at most 1,000 characters each) matched, whole
+    and ignoring case, against the normalised value (e-mail lower-cased, phone as digits
+    with an optional leading ``+``). ``any`` applies to every identifier type."""
 
     any: list[str] = Field(default_factory=lambda: [_NOBODY])
     customer_id: list[str] = Field(default_factory=list)
@@ -165,8 +170,8 @@ class PlaceholderPatterns(_Model):
     )
     phone: list[str] = Field(
         default_factory=lambda: [
-            r"\+?(\d)\1{5,}",  # one digit repeated, with an international prefix or not
-            r"\+\d{1,3}(\d)\2{5,}",
+            rf"\+?{_REPEATED_DIGIT}",  # one digit repeated, with an international prefix or not
+            rf"\+\d{{1,3}}{_REPEATED_DIGIT}",
             r"\+?0?123456789?0?",
         ]
     )
@@ -176,21 +181,28 @@ class PlaceholderPatterns(_Model):
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
+            if len(pattern) > 1000:
+                raise ValueError(f"a pattern of {len(pattern)} characters; at most 1000")
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                re2.compile(pattern, _RE2_OPTIONS)
+            except re2.error as exc:
+                detail = exc.args[0] if exc.args else exc
+                if isinstance(detail, bytes):
+                    detail = detail.decode("utf-8", "replace")
                 raise ValueError(
-                    f"{pattern!r} is not a regular expression ({exc}); "
+                    f"{pattern!r} is not a regular expression microseg can run ({detail}); "
+                    "patterns follow RE2 syntax (no back-references or look-arounds); "
                     "escape special characters with a backslash"
                 ) from None
         return patterns
 
-    def compiled(self, id_type: str) -> re.Pattern[str] | None:
-        """One pattern matching every placeholder of ``id_type`` (None when there are none)."""
+    def compiled(self, id_type: str) -> Any:
+        """One RE2 pattern matching every placeholder of ``id_type`` (None when there are
+        none); use its ``fullmatch``."""
         patterns = [*self.any, *getattr(self, id_type)]
         if not patterns:
             return None
-        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        return re2.compile("(?i)" + "|".join(f"(?:{p})" for p in patterns), _RE2_OPTIONS)
 
 
 class IdentitySettings(_Model):

@@ -186,3 +186,16 @@ def test_cli_reports_shared_identifiers(tmp_path: Path) -> None:
     status = json.loads(_cli("-w", str(root), "status", "--json").stdout)
     assert status["shared_identifiers"] == 1
     assert "shared identifier" in _cli("-w", str(root), "status").stdout
+
+
+def test_placeholder_patterns_run_in_linear_time(tmp_path: Path) -> None:
+    """Patterns are RE2: no back-references (refused with the line), and a pattern that
+    backtracks for minutes in Python's engine runs at once."""
+    path = tmp_path / "microseg.yaml"
+    path.write_text("version: 1\nidentity:\n  placeholders:\n    phone: ['(\\d)\\1{5,}']\n")
+    with pytest.raises(ConfigError, match="RE2"):
+        load_config(path)
+    path.write_text("version: 1\nidentity:\n  placeholders:\n    email: ['(a+)+@x']\n")
+    pattern = load_config(path).identity.placeholders.compiled("email")
+    assert pattern is not None
+    assert pattern.fullmatch("a" * 40 + "!@y") is None

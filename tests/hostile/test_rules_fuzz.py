@@ -24,34 +24,9 @@ from typer.testing import CliRunner
 from microseg import Workspace
 from microseg.cli import app
 from microseg.errors import MicrosegError
-from microseg.lang import KINDS, OPERATORS
+from microseg.lang._definitions import RULE_FIELDS
 
-_FIELDS = [
-    *KINDS,
-    *OPERATORS,
-    "where",
-    "window",
-    "property",
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "distinct",
-    "steps",
-    "within",
-    "absent",
-    "last",
-    "from",
-    "to",
-    "since",
-    "salt",
-    "run",
-    "name",
-    "rule",
-    "parent",
-    "tags",
-]
+_FIELDS = [*RULE_FIELDS, "run", "name", "rule", "parent", "tags"]
 _ODD_TEXT = [
     "30 days ago",
     "99999999 years",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 from email_validator import EmailNotValidError, validate_email
@@ -31,7 +32,7 @@ class IdentityPolicy:
     """The identity guards of a workspace, compiled once per load."""
 
     max_customers: int = 20
-    placeholders: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
+    placeholders: dict[str, Any] = field(default_factory=dict)  # RE2 patterns or None
 
     @classmethod
     def from_settings(cls, settings: IdentitySettings) -> IdentityPolicy:

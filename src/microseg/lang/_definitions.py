@@ -118,7 +118,8 @@ def _data_at(data: Any, loc: tuple[str | int, ...]) -> Any:
     return data
 
 
-_FIELDS = sorted(
+#: Every key a rule may hold (for "did you mean" and for fuzzing the language).
+RULE_FIELDS = sorted(
     {
         *KINDS,
         *OPERATORS,
@@ -148,7 +149,7 @@ def _message(error: Any, data: Any) -> str:
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        return f"unknown field {key!r}" + did_you_mean(key, _FIELDS)
+        return f"unknown field {key!r}" + did_you_mean(key, RULE_FIELDS)
     if kind == "rule_kind":
         node = _data_at(data, _clean_loc(loc))
         if isinstance(node, dict):

@@ -136,18 +136,26 @@ class SegmentCatalog:
                     self.files.get(cycle[0]),
                 )
             )
-        shapes = _Shapes(self)
-        for name in names or sorted(self.definitions):
-            if name in self.definitions:
-                depth, nodes = shapes.of(name)
-                if depth > MAX_DEPTH:
-                    message = depth_message(depth, through_references=True)
-                    problems.append(Problem("rule", message, self.files.get(name)))
-                elif nodes > MAX_NODES:
-                    message = nodes_message(nodes, through_references=True)
-                    problems.append(Problem("rule", message, self.files.get(name)))
+        problems.extend(p for _, p in self._shape_problems(names or sorted(self.definitions)))
         if problems:
             raise RuleError(problems)
+
+    def _shape_problems(self, names: list[str]) -> list[tuple[str, Problem]]:
+        """Segments too deep or too large, counted with the segments they refer to."""
+        shapes = _Shapes(self)
+        found = []
+        for name in names:
+            if name not in self.definitions:
+                continue
+            depth, nodes = shapes.of(name)
+            if depth > MAX_DEPTH:
+                message = depth_message(depth, through_references=True)
+            elif nodes > MAX_NODES:
+                message = nodes_message(nodes, through_references=True)
+            else:
+                continue
+            found.append((name, Problem("rule", message, self.files.get(name))))
+        return found
 
     def triage(
         self,
@@ -180,6 +188,8 @@ class SegmentCatalog:
             message = "segments refer to each other in a cycle: " + " -> ".join(cycle)
             for name in dict.fromkeys(cycle):
                 broken.setdefault(name, []).append(Problem("rule", message, self.files.get(name)))
+        for name, problem in self._shape_problems(closure):
+            broken.setdefault(name, []).append(problem)
         changed = True
         while changed:
             changed = False
