@@ -85,6 +85,9 @@ class Conversion:
     raw_text: str  # SQL expression of the raw value as text, for reject messages
     #: SQL text expression saying why a read value is refused (NULL: it was unreadable)
     why: str = "NULL"
+    #: SQL expression that is NULL exactly when the value is absent (cheaper than
+    #: ``raw_text`` for typed sources: no formatting as text)
+    given: str | None = None
 
 
 def _number_checked(number: str, params: Params) -> tuple[str, str]:
@@ -235,19 +238,25 @@ def convert(
     if target == "timestamp":
         # Stored as naive UTC. Naive source values are local time in the workspace zone
         # (the session TimeZone); values with an offset or a zone name are taken as given.
+        # Each moment is a derived column: a time-zone conversion is costly, and the checks
+        # refer to the moment several times.
         if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-            moment, unreadable = f"timezone('UTC', {col})", never
+            moment, unreadable = params.derive(f"timezone('UTC', {col})"), never
         elif upper.startswith("TIMESTAMP") or upper == "DATE":
-            moment, unreadable = f"timezone('UTC', {col}::TIMESTAMPTZ)", never
+            moment, unreadable = params.derive(f"timezone('UTC', {col}::TIMESTAMPTZ)"), never
         elif _is_numeric(upper):
-            moment = _epoch(f"{col}::DOUBLE")
+            moment = params.derive(_epoch(f"{col}::DOUBLE"))
             unreadable = f"({col} IS NOT NULL AND {moment} IS NULL)"
         else:
             moment = _text_timestamp(text, params)
             unreadable = f"({text} IS NOT NULL AND {moment} IS NULL)"
         absurd, why = _time_checked(moment, params)
         return Conversion(
-            f"CASE WHEN NOT {absurd} THEN {moment} END", f"({unreadable} OR {absurd})", text, why
+            f"CASE WHEN NOT {absurd} THEN {moment} END",
+            f"({unreadable} OR {absurd})",
+            text,
+            why,
+            given=text if is_text_type(source_type) else col,
         )
     # list of text
     if upper.endswith("[]"):

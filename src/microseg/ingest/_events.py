@@ -58,7 +58,7 @@ def _stage_columns(
         )
     ts = convert("timestamp", cols["timestamp"], "timestamp", params)
     select["timestamp"] = ts.value
-    problems.append(missing("timestamp", ts.raw_text, "when the event happened"))
+    problems.append(missing("timestamp", ts.given or ts.raw_text, "when the event happened"))
     problems.append(
         unreadable(
             "timestamp", ts, "a timestamp", "write ISO 8601 such as 2025-03-01T10:15:00Z", params
