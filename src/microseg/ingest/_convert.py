@@ -8,10 +8,13 @@ reasons) travel as named parameters, never as SQL text.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import duckdb
 
 from microseg.store import ident
 
@@ -49,28 +52,33 @@ class Params:
 
     values: dict[str, Any] = field(default_factory=dict)
     earliest: datetime = EARLIEST
-    #: (name, SQL expression) of columns computed once per row before the conversions,
-    #: each able to use the ones before it (see :meth:`source`)
-    derived: list[tuple[str, str]] = field(default_factory=list)
+    #: (name, SQL expression, level) of columns computed once per row before the
+    #: conversions; a column may use those of lower levels (see :meth:`source`)
+    derived: list[tuple[str, str, int]] = field(default_factory=list)
 
     def derive(self, expr: str) -> str:
         """Compute ``expr`` once per row, as a column the conversions refer to."""
         name = f"__ms_d{len(self.derived)}"
-        self.derived.append((name, expr))
+        level = 1 + max(
+            (lvl for other, _, lvl in self.derived if re.search(rf"\b{other}\b", expr)),
+            default=0,
+        )
+        self.derived.append((name, expr, level))
         return name
-
-    def source(self, view: str) -> str:
-        """SQL of ``view`` with the derived columns added, each in its own projection so
-        that DuckDB computes it once per row."""
-        sql = ident(view)
-        for name, expr in self.derived:
-            sql = f"(SELECT *, {expr} AS {name} FROM {sql})"  # noqa: S608 - identifiers via ident(), values bound as parameters
-        return sql
 
     def add(self, value: Any) -> str:
         name = f"p{len(self.values)}"
         self.values[name] = value
         return f"${name}"
+
+    def source(self, view: str) -> str:
+        """SQL of ``view`` with the derived columns added: one projection per level, so
+        that DuckDB computes each once per row."""
+        sql = ident(view)
+        for level in sorted({lvl for _, _, lvl in self.derived}):
+            columns = ", ".join(f"{e} AS {n}" for n, e, lvl in self.derived if lvl == level)
+            sql = f"(SELECT *, {columns} FROM {sql})"  # noqa: S608 - identifiers via ident(), values bound as parameters
+        return sql
 
     def used_in(self, sql: str) -> dict[str, Any]:
         """The parameters a statement refers to (DuckDB refuses unused ones)."""
@@ -130,6 +138,14 @@ def _epoch(number: str) -> str:
     )
 
 
+@functools.cache
+def _zone_names() -> list[str]:
+    """The zone names DuckDB's ICU knows (a list bound to the query: only the rows that
+    name a zone look it up)."""
+    with duckdb.connect() as con:
+        return [str(r[0]) for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall()]
+
+
 def _text_timestamp(text: str, params: Params) -> str:
     """Naive UTC of a text timestamp, read row by row (no state carried between rows).
 
@@ -142,6 +158,7 @@ def _text_timestamp(text: str, params: Params) -> str:
     in them (two letters in a row, or a ``/``) are read here instead, piece by piece. The
     intermediate values are derived columns, computed once per row.
     """
+    text = params.derive(text)
     wordy = params.derive(f"regexp_matches({text}, '[A-Za-z]{{2}}|/')")
     parts = params.derive(
         f"CASE WHEN {wordy} THEN regexp_extract({text}, {params.add(_TIMESTAMP)}, ['d', 'z']) END"
@@ -156,12 +173,12 @@ def _text_timestamp(text: str, params: Params) -> str:
     sign = f"CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END"
     number = f"TRY_CAST({text} AS DOUBLE)"
     return params.derive(
-        f"CASE WHEN {text} IS NULL THEN NULL "  # noqa: S608 - identifiers via ident(), values bound as parameters
+        f"CASE WHEN {text} IS NULL THEN NULL "
         f"WHEN NOT {wordy} THEN CASE WHEN {number} IS NOT NULL THEN {_epoch(number)} "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END "
         f"WHEN {zone} IN ('Z', 'z', 'UTC', 'GMT') THEN {local} "
         f"WHEN {zone}[1] IN ('+', '-') THEN {local} - to_minutes({sign} * {minutes}) "
-        f"WHEN {zone} IN (SELECT name FROM pg_timezone_names()) "
+        f"WHEN list_contains({params.add(_zone_names())}::VARCHAR[], {zone}) "
         f"THEN timezone('UTC', timezone({zone}, {local})) END"
     )
 

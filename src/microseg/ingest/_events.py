@@ -155,7 +155,9 @@ def load_events(
     )
     keep = ["event_id", *(f"id_{t}" for t in IDENTITY_TYPES), "_key"] if lean else None
     if not lean:
-        select["_raw_props"] = _raw_properties(opened)
+        # only rows without an id need it
+        raw = _raw_properties(opened)
+        select["_raw_props"] = f"CASE WHEN {select['event_id']} IS NULL THEN {raw} END"
     query = ctx.stage(opened, select, problems, params, keep=keep)
 
     ctx.step(f"de-duplicating {name}", index * 4 + 1, total * 4)
