@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from microseg import Workspace
-from microseg.ingest._identity import _UnionFind
+from microseg.ingest._stitch import UnionFind as _UnionFind
 from tests.conftest import write
 
 

@@ -22,6 +22,9 @@ def list_(
     if json_out or state(ctx).json:
         emit_json(rows)
         return
+    if not rows:
+        console.print("No attributes yet: load a customers file with `microseg ingest customers`.")
+        return
     table = Table()
     for column in ("name", "type", "family", "customers"):
         table.add_column(column, justify="right" if column == "customers" else "left")
