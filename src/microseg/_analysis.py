@@ -509,11 +509,25 @@ class AnalysisMixin:
         )
 
     def segments_of(
-        self, customer_id: str, *, as_of: AsOf | None = None, names: Sequence[str] | None = None
+        self,
+        customer_id: str,
+        *,
+        as_of: AsOf | None = None,
+        names: Sequence[str] | None = None,
+        problems: list[Problem] | None = None,
     ) -> dict[str, bool]:
-        """Which segments one customer is in, by the per-profile interpreter."""
-        catalog = self.validate_segments(names)
-        chosen = list(names) if names else sorted(catalog.definitions)
+        """Which segments one customer is in, by the per-profile interpreter.
+
+        With a ``problems`` list, segments that cannot be evaluated are left out and their
+        problems appended to it; without one, any broken segment raises :class:`RuleError`.
+        """
+        if problems is None:
+            catalog = self.validate_segments(names)
+            chosen = list(names) if names else sorted(catalog.definitions)
+        else:
+            catalog, triage, unparsed = self._triage_segments(names)
+            problems.extend([*unparsed, *triage.problems])
+            chosen = triage.good
         profile = self.profile(customer_id, as_of=as_of)
         clock = self.clock(as_of)
         return evaluate_profile(

@@ -84,3 +84,19 @@ def test_the_commands_report_each_problem_and_exit_non_zero(shop: Workspace) -> 
     code, data = cli_json(shop.path, "traits", "compute", "--as-of", "2026-01-01")
     assert code == 1
     assert "good_trait" in data["traits"]
+
+
+def test_profile_shows_the_good_segments_and_reports_the_broken(shop: Workspace) -> None:
+    """`microseg profile` on a workspace with broken segment files: the customer's other
+    segments are shown, each broken file is reported, and the exit code says so."""
+    problems: list[object] = []
+    inside = shop.segments_of("A", as_of="2026-01-01", problems=problems)  # type: ignore[arg-type]
+    assert inside == {"buyers": True}
+    assert len(problems) == 4
+    with pytest.raises(RuleError):
+        shop.segments_of("A", as_of="2026-01-01")  # without a list: all or nothing, as before
+    shop.close()
+    result = cli(shop.path, "profile", "A", "--as-of", "2026-01-01")
+    assert result.returncode == 1
+    assert "segments: buyers" in result.stdout
+    assert "typo.yaml" in result.stderr

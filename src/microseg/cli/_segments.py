@@ -22,6 +22,7 @@ from microseg.cli._common import (
     report,
     state,
 )
+from microseg.lang import Problem
 
 __all__ = ["profile", "segment_app"]
 
@@ -149,7 +150,8 @@ def profile(
     """One customer: attributes at --as-of, event counts, and segments (per-profile)."""
     with handled(), open_workspace(ctx) as ws:
         one = ws.profile(customer_id, as_of=as_of)
-        segments = ws.segments_of(customer_id, as_of=as_of)
+        problems: list[Problem] = []
+        segments = ws.segments_of(customer_id, as_of=as_of, problems=problems)
         traits = ws.traits_of(customer_id, as_of=as_of)
         warnings = ws.name_collisions()
     counts: dict[str, int] = {}
@@ -163,11 +165,14 @@ def profile(
         "traits": traits,
         "segments": sorted(n for n, inside in segments.items() if inside),
         "warnings": warnings,
+        "problems": [p.__dict__ for p in problems],
     }
     if json_out or state(ctx).json:
         emit_json(data)
+        if problems:
+            raise typer.Exit(1)
         return
-    report(warnings, [])
+    report(warnings, problems)
     table = Table(title=f"customer {customer_id}", show_header=False)
     for key, value in attributes.items():
         table.add_row(key, "" if value is None else str(value))
@@ -180,6 +185,8 @@ def profile(
     )
     console.print("traits: " + shown)
     console.print("segments: " + (", ".join(data["segments"]) or "none"))
+    if problems:
+        raise fail(f"{len(problems)} problem(s): those segments were not evaluated")
 
 
 @segment_app.command("explain")
