@@ -219,45 +219,35 @@ def _set_aside_shared(ctx: LoadContext, opened: OpenedSource, stitch: Stitch) ->
     rows left with nothing else."""
     store = ctx.store
     shared = stitch.shared
-    store.con.register(
-        "_shared_src",
-        pa.table(
-            {
-                "t": [s[0] for s in shared],
-                "v": [s[1] for s in shared],
-                "n": pa.array([s[2] for s in shared], pa.int64()),
-            }
-        ),
-    )
-    store.execute(
-        "INSERT INTO shared_identifiers SELECT t, v, n, 'shared', $load, $now FROM _shared_src",
-        {"load": ctx.load_id, "now": ctx.now},
-    )
-    store.execute("CREATE OR REPLACE TEMP TABLE _shared_now AS SELECT t, v FROM _shared_src")
-    store.con.unregister("_shared_src")
+    shared_rows = {
+        "t": [s[0] for s in shared],
+        "v": [s[1] for s in shared],
+        "n": pa.array([s[2] for s in shared], pa.int64()),
+    }
+    with store.registered("_shared_src", shared_rows):
+        store.execute(
+            "INSERT INTO shared_identifiers SELECT t, v, n, 'shared', $load, $now FROM _shared_src",
+            {"load": ctx.load_id, "now": ctx.now},
+        )
+        store.execute("CREATE OR REPLACE TEMP TABLE _shared_now AS SELECT t, v FROM _shared_src")
     orphans = stitch.orphans
-    store.con.register(
-        "_orphans_src",
-        pa.table(
-            {
-                "_key": pa.array([o[0] for o in orphans], pa.string()),
-                "t": pa.array([o[1] for o in orphans], pa.string()),
-                "v": pa.array([o[2] for o in orphans], pa.string()),
-            }
-        ),
-    )
-    store.execute(
-        """CREATE OR REPLACE TEMP TABLE _orphans AS
-        SELECT o._key, o.t AS col, o.v AS val, 'shared_identifier' AS code,
-               o.t || ' ''' || o.v || ''' is shared by ' || s.customers
-               || ' customers (more than identity.max_customers_per_identifier): it links '
-               || 'no one; the row has no other identifier' AS reason
-        FROM _orphans_src o
-        JOIN shared_identifiers s ON s.id_type = o.t AND s.id_value = o.v
-             AND s.load_id = $load""",
-        {"load": ctx.load_id},
-    )
-    store.con.unregister("_orphans_src")
+    orphan_rows = {
+        "_key": pa.array([o[0] for o in orphans], pa.string()),
+        "t": pa.array([o[1] for o in orphans], pa.string()),
+        "v": pa.array([o[2] for o in orphans], pa.string()),
+    }
+    with store.registered("_orphans_src", orphan_rows):
+        store.execute(
+            """CREATE OR REPLACE TEMP TABLE _orphans AS
+            SELECT o._key, o.t AS col, o.v AS val, 'shared_identifier' AS code,
+                   o.t || ' ''' || o.v || ''' is shared by ' || s.customers
+                   || ' customers (more than identity.max_customers_per_identifier): it links '
+                   || 'no one; the row has no other identifier' AS reason
+            FROM _orphans_src o
+            JOIN shared_identifiers s ON s.id_type = o.t AND s.id_value = o.v
+                 AND s.load_id = $load""",
+            {"load": ctx.load_id},
+        )
     for id_type in IDENTITY_TYPES[1:]:
         rows = store.fetchall(
             f"""SELECT 'shared_' || $t, count(*) FROM _stage s

@@ -236,42 +236,30 @@ class Stitch:
     def _insert_identities(self, new_identities: list[tuple[str, str, str]]) -> None:
         if not new_identities:
             return
-        store = self.store
-        store.con.register(
-            "_new_ids",
-            pa.table(
-                {
-                    "t": [r[0] for r in new_identities],
-                    "v": [r[1] for r in new_identities],
-                    "c": [r[2] for r in new_identities],
-                }
-            ),
-        )
-        store.execute(
-            "INSERT INTO identities SELECT t, v, c, $now, $load FROM _new_ids",
-            {"now": self.now, "load": self.load_id},
-        )
-        store.con.unregister("_new_ids")
+        rows = {
+            "t": [r[0] for r in new_identities],
+            "v": [r[1] for r in new_identities],
+            "c": [r[2] for r in new_identities],
+        }
+        with self.store.registered("_new_ids", rows):
+            self.store.execute(
+                "INSERT INTO identities SELECT t, v, c, $now, $load FROM _new_ids",
+                {"now": self.now, "load": self.load_id},
+            )
 
     def _insert_registry(self, new_registry: list[tuple[str, bool, str | None]]) -> None:
         if not new_registry:
             return
-        store = self.store
-        store.con.register(
-            "_new_reg",
-            pa.table(
-                {
-                    "c": [r[0] for r in new_registry],
-                    "m": [r[1] for r in new_registry],
-                    "s": pa.array([r[2] for r in new_registry], pa.string()),
-                }
-            ),
-        )
-        store.execute(
-            "INSERT INTO customer_registry SELECT c, $now, m, s, $load FROM _new_reg",
-            {"now": self.now, "load": self.load_id},
-        )
-        store.con.unregister("_new_reg")
+        rows = {
+            "c": [r[0] for r in new_registry],
+            "m": [r[1] for r in new_registry],
+            "s": pa.array([r[2] for r in new_registry], pa.string()),
+        }
+        with self.store.registered("_new_reg", rows):
+            self.store.execute(
+                "INSERT INTO customer_registry SELECT c, $now, m, s, $load FROM _new_reg",
+                {"now": self.now, "load": self.load_id},
+            )
 
 
 def _links(

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import pyarrow as pa
 from ibis.backends.duckdb import Backend
 
 from microseg._text import did_you_mean
@@ -169,6 +170,17 @@ class Store:
             raise
         else:
             self.execute("COMMIT")
+
+    @contextmanager
+    def registered(self, name: str, rows: pa.Table | Mapping[str, Any]) -> Iterator[None]:
+        """Rows from Python (an Arrow table, or columns to build one) visible to SQL as the
+        table ``name`` for the block: values from Python reach SQL as data, never as text."""
+        table = rows if isinstance(rows, pa.Table) else pa.table(dict(rows))
+        self.con.register(name, table)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
 
     def execute(self, sql: str, params: Params | None = None) -> None:
         """Run a statement to completion (DuckDB wants every result consumed)."""
