@@ -42,6 +42,7 @@ def test_missing_file(workspace: Path, tmp_path: Path) -> None:
     assert line == f"error: {missing}: file not found"
 
 
+@pytest.mark.slow
 def test_wrong_format(workspace: Path, tmp_path: Path) -> None:
     fake = tmp_path / "events.parquet"
     fake.write_text("customer_id,timestamp,type\nC1,2025-01-01,view\n")
@@ -54,6 +55,7 @@ def test_wrong_format(workspace: Path, tmp_path: Path) -> None:
     assert "--format" in line
 
 
+@pytest.mark.slow
 def test_missing_required_column(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("customer_id,when,type\nC1,2025-01-01,view\n")
@@ -74,6 +76,7 @@ def test_missing_required_column(workspace: Path, tmp_path: Path) -> None:
     assert json.loads(ok.stdout)["accepted"] == 1
 
 
+@pytest.mark.slow
 def test_nothing_loaded_when_one_of_several_files_is_bad(workspace: Path, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text("customer_id,timestamp,type\nC1,2025-01-01,view\n")
@@ -84,6 +87,7 @@ def test_nothing_loaded_when_one_of_several_files_is_bad(workspace: Path, tmp_pa
     assert status["tables"]["events"] == 0
 
 
+@pytest.mark.slow
 def test_ingest_status_rejects_json(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(

@@ -29,6 +29,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_validate_and_evaluate(demo: Path) -> None:
     ok = run("-w", str(demo), "segment", "validate", "--json")
     assert ok.returncode == 0, ok.stderr
@@ -42,6 +43,7 @@ def test_validate_and_evaluate(demo: Path) -> None:
     assert data["segments"][0]["name"] == "anime-buyers"
 
 
+@pytest.mark.slow
 def test_members_match_evaluate_and_profile(demo: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.csv"
     result = run(
@@ -92,6 +94,7 @@ def test_invalid_segment_lists_every_problem(demo: Path) -> None:
         typo.unlink()
 
 
+@pytest.mark.slow
 def test_out_of_memory_says_which_setting_to_raise(demo: Path, tmp_path: Path) -> None:
     copy = tmp_path / "small-memory"
     shutil.copytree(demo, copy)

@@ -45,6 +45,7 @@ def test_bad_rows_are_all_accounted_for(tmp_path: Path) -> None:
     assert bad_ts == kinds["bad_timestamp"]
 
 
+@pytest.mark.slow
 def test_synth_cli_is_deterministic(tmp_path: Path) -> None:
     digests = []
     for name in ("a", "b"):

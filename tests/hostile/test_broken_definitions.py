@@ -66,6 +66,7 @@ def test_compute_traits_reports_the_broken_one_and_stores_the_rest(shop: Workspa
     shop.close()
 
 
+@pytest.mark.slow
 def test_the_commands_report_each_problem_and_exit_non_zero(shop: Workspace) -> None:
     shop.close()
     plain = cli(shop.path, "segment", "evaluate", "--as-of", "2026-01-01")

@@ -8,6 +8,8 @@ import math
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.hostile._trait_shop import cli, cli_json, make_shop, write
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -116,6 +118,7 @@ def test_a_category_outside_the_top_20_keeps_its_trait(tmp_path: Path) -> None:
     ws.close()
 
 
+@pytest.mark.slow
 def test_the_cap_is_reported_when_it_cuts_categories(tmp_path: Path) -> None:
     ws = make_shop(
         tmp_path / "ws",

@@ -159,6 +159,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_reports_shared_identifiers(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     assert _cli("init", str(root)).returncode == 0

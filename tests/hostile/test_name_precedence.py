@@ -84,6 +84,7 @@ def test_both_evaluators_and_explain_read_what_the_rule_names(shop: Workspace) -
     shop.close()
 
 
+@pytest.mark.slow
 def test_validate_evaluate_and_profile_warn(shop: Workspace) -> None:
     assert _collision(shop.name_collisions())
     shop.close()

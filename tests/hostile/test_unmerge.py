@@ -124,6 +124,7 @@ def test_unmerge_of_a_customer_that_was_never_merged(two_customers: Workspace) -
         two_customers.identity.unmerge("nobody")
 
 
+@pytest.mark.slow
 def test_cli_unmerge(two_customers: Workspace, tmp_path: Path) -> None:
     ws = two_customers
     ws.ingest("customers", write(tmp_path / "link.csv", "customer_id,email\nC1,b@x.com"))

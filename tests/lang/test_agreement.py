@@ -316,6 +316,7 @@ def _trees() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tree=_trees(), as_of=st.sampled_from(AS_OFS))
 def test_random_trees_agree(shop: Workspace, tree: dict[str, Any], as_of: str) -> None:

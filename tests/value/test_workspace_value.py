@@ -83,6 +83,7 @@ def test_backtest_on_cdnow(cdnow: Workspace) -> None:
     assert sum(w["expected"] for w in calibration) == pytest.approx(2457, rel=0.03)
 
 
+@pytest.mark.slow
 def test_value_traits_in_rules_agree_in_batch_and_per_profile(cdnow: Workspace) -> None:
     cdnow.fit_value(model="bgnbd", as_of=CALIBRATION_END, unit="week")
     (cdnow.path / "segments" / "fading-buyers.yaml").write_text(
