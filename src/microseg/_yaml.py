@@ -15,6 +15,7 @@ Aliases within those bounds are fine: YAML's anchors are a legitimate way to sha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,24 +140,20 @@ def _check_size(text: str, file: str | None) -> None:
 
 def load_yaml(text: str, *, file: str | None = None) -> Any:
     """The data of one YAML document (None when empty), within the limits."""
-    _check_size(text, file)
-    try:
-        loader = _BoundedLoader(text)  # reads the text: refuses control characters
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        raise _error(exc, file) from None
+    return _read(text, file, lambda loader: loader.get_single_data())
 
 
 def compose_yaml(text: str, *, file: str | None = None) -> yaml.Node | None:
     """The node graph of one YAML document (for line numbers), within the limits."""
+    return _read(text, file, lambda loader: loader.get_single_node())  # type: ignore[no-any-return]
+
+
+def _read(text: str, file: str | None, get: Callable[[_BoundedLoader], Any]) -> Any:
     _check_size(text, file)
     try:
-        loader = _BoundedLoader(text)
+        loader = _BoundedLoader(text)  # reads the text: refuses control characters
         try:
-            return loader.get_single_node()
+            return get(loader)
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:

@@ -12,14 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from microseg._text import did_you_mean, line_index
 from microseg._yaml import YamlError, load_yaml, read_text
 from microseg.lang._errors import Problem, RuleError
-from microseg.lang._limits import (
-    MAX_DEPTH,
-    MAX_NODES,
-    data_too_deep,
-    depth_message,
-    nodes_message,
-    shape,
-)
+from microseg.lang._limits import raw_too_deep, shape_problem
 from microseg.lang._nodes import KINDS, OPERATORS, Rule
 
 __all__ = ["SegmentDefinition", "load_definition", "parse_definition"]
@@ -173,9 +166,9 @@ def parse_definition(
     if not isinstance(data, dict):
         raise RuleError([Problem("(top level)", "expected a mapping with name and rule", file, 1)])
     lines = line_index(text) if text else {}
-    # nested mappings and lists: a rule level is at most two of them (all: and its list)
-    if data_too_deep(data.get("rule"), 2 * MAX_DEPTH + 8):
-        raise RuleError([Problem("rule", depth_message(MAX_DEPTH + 1), file, lines.get(("rule",)))])
+    too_deep = raw_too_deep(data.get("rule"))
+    if too_deep:
+        raise RuleError([Problem("rule", too_deep, file, lines.get(("rule",)))])
     try:
         definition = SegmentDefinition.model_validate(data)
     except ValidationError as exc:
@@ -189,11 +182,9 @@ def parse_definition(
                 seen.add(str(problem))
                 problems.append(problem)
         raise RuleError(problems) from None
-    depth, nodes = shape(definition.rule)
-    if depth > MAX_DEPTH:
-        raise RuleError([Problem("rule", depth_message(depth), file, lines.get(("rule",)))])
-    if nodes > MAX_NODES:
-        raise RuleError([Problem("rule", nodes_message(nodes), file, lines.get(("rule",)))])
+    too_big = shape_problem(definition.rule)
+    if too_big:
+        raise RuleError([Problem("rule", too_big, file, lines.get(("rule",)))])
     return definition
 
 

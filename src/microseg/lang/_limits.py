@@ -103,3 +103,21 @@ def nodes_message(nodes: int, *, through_references: bool = False) -> str:
         f"{what} more than {MAX_NODES} nodes; at most {MAX_NODES} can be evaluated: "
         "simplify it, e.g. one `in:` list instead of many `eq:` items"
     )
+
+
+def raw_too_deep(data: Any) -> str | None:
+    """Why raw data (before parsing) is too deeply nested to become a rule, or None.
+
+    A rule level is at most two nested mappings and lists (``all:`` and its list).
+    """
+    return depth_message(MAX_DEPTH + 1) if data_too_deep(data, 2 * MAX_DEPTH + 8) else None
+
+
+def shape_problem(tree: BaseModel, *, through_references: bool = False) -> str | None:
+    """Why a parsed rule or expression is too deep or too large to evaluate, or None."""
+    depth, nodes = shape(tree)
+    if depth > MAX_DEPTH:
+        return depth_message(depth, through_references=through_references)
+    if nodes > MAX_NODES:
+        return nodes_message(nodes, through_references=through_references)
+    return None

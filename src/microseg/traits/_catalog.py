@@ -24,14 +24,7 @@ from microseg.lang._expr import (
     TraitDefinition,
     TraitExpr,
 )
-from microseg.lang._limits import (
-    MAX_DEPTH,
-    MAX_NODES,
-    data_too_deep,
-    depth_message,
-    nodes_message,
-    shape,
-)
+from microseg.lang._limits import raw_too_deep, shape_problem
 from microseg.lang._nodes import TraitRule
 from microseg.traits._generated import category_share_traits
 
@@ -43,8 +36,9 @@ VALUE_FILE = Path(__file__).parent / "value.yaml"
 
 
 def _parse(data: Any, file: str) -> TraitDefinition:
-    if isinstance(data, dict) and data_too_deep(data.get("value"), 2 * MAX_DEPTH + 8):
-        raise RuleError([Problem("value", depth_message(MAX_DEPTH + 1), file)])
+    too_deep = raw_too_deep(data.get("value")) if isinstance(data, dict) else None
+    if too_deep:
+        raise RuleError([Problem("value", too_deep, file)])
     try:
         definition = TraitDefinition.model_validate(data)
     except ValidationError as exc:
@@ -57,11 +51,9 @@ def _parse(data: Any, file: str) -> TraitDefinition:
             for e in exc.errors()
         ]
         raise RuleError(problems) from None
-    depth, nodes = shape(definition.value)
-    if depth > MAX_DEPTH:
-        raise RuleError([Problem("value", depth_message(depth), file)])
-    if nodes > MAX_NODES:
-        raise RuleError([Problem("value", nodes_message(nodes), file)])
+    too_big = shape_problem(definition.value)
+    if too_big:
+        raise RuleError([Problem("value", too_big, file)])
     return definition
 
 
