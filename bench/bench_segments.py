@@ -139,7 +139,7 @@ def _measure(what: str, customers: int) -> dict[str, Any]:
 def _params(ws: Any) -> dict[str, Any]:
     from datetime import timedelta
 
-    from microseg._duration import parse_duration
+    from microseg.core.duration import parse_duration
 
     clock = ws.clock(AS_OF)
     return {

@@ -4,7 +4,7 @@ The public surface is the :class:`Workspace` facade, its configuration and error
 """
 
 from microseg.config import WorkspaceConfig, load_config
-from microseg.errors import (
+from microseg.core.errors import (
     ConfigError,
     IngestError,
     MicrosegError,

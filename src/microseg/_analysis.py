@@ -12,10 +12,10 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
-from microseg._text import did_you_mean
-from microseg._time import AsOf
 from microseg.config import WorkspaceConfig
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
+from microseg.core.text import did_you_mean
+from microseg.core.time import AsOf
 from microseg.lang import (
     BUILTIN_EVENT_TYPES,
     Clock,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
-from microseg._time import AsOf
 from microseg.config import WorkspaceConfig
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
+from microseg.core.time import AsOf
 from microseg.lang import Clock
 from microseg.lang._expr import ModelExpr
 from microseg.store import Store

@@ -17,10 +17,10 @@ from typing import Any, Literal
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from microseg._duration import Duration, parse_duration
-from microseg._text import line_index
-from microseg._yaml import YamlError, load_yaml, read_text
-from microseg.errors import ConfigError
+from microseg.core.duration import Duration, parse_duration
+from microseg.core.errors import ConfigError
+from microseg.core.text import line_index
+from microseg.core.yaml import YamlError, load_yaml, read_text
 
 __all__ = [
     "FAMILIES",

@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_rand_score
 
+from microseg.core.errors import ModelFitError, WorkspaceError
 from microseg.discover import DiscoveryRun
-from microseg.errors import ModelFitError, WorkspaceError
 from microseg.ingest import LoadReport, Progress
 from microseg.segments import SegmentRun
 from microseg.synth import generate_shop

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import ibis
 
 from microseg._analysis import AnalysisMixin
-from microseg._time import AsOf, to_store_time
 from microseg._value import ValueMixin
 from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
+from microseg.core.time import AsOf, to_store_time
 from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
 from microseg.store import Store
 

@@ -177,7 +177,7 @@ def test_unreadable_row_keeps_its_internal_named_values(ws: Workspace, tmp_path:
 def test_names_that_cannot_be_stored_are_refused(
     ws: Workspace, tmp_path: Path, header: list[str], words: str
 ) -> None:
-    from microseg.errors import IngestError
+    from microseg.core.errors import IngestError
 
     path = _write_csv(tmp_path / "c.csv", header, [["C1", *(["1"] * (len(header) - 1))]])
     with pytest.raises(IngestError, match=words):
@@ -186,7 +186,7 @@ def test_names_that_cannot_be_stored_are_refused(
 
 
 def test_an_attribute_differing_in_case_from_a_stored_one(ws: Workspace, tmp_path: Path) -> None:
-    from microseg.errors import IngestError
+    from microseg.core.errors import IngestError
 
     ws.ingest(
         "customers", _write_csv(tmp_path / "a.csv", ["customer_id", "city"], [["C1", "Paris"]])

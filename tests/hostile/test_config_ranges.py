@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from microseg.config import load_config
-from microseg.errors import ConfigError
+from microseg.core.errors import ConfigError
 from microseg.lang import RuleError, parse_definition
 
 

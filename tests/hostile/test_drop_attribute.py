@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from microseg import Workspace
 from microseg.cli import app
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
 from tests.conftest import NOW, write
 
 

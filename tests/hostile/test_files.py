@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from microseg import Workspace
-from microseg.errors import SourceNotFoundError
+from microseg.core.errors import SourceNotFoundError
 
 HEADER = "customer_id,timestamp,type,note\n"
 

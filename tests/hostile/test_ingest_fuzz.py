@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from microseg import Workspace
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 from tests.conftest import NOW
 
 TABLES = ("events", "customer_registry", "customer_history", "identities", "products", "merges")

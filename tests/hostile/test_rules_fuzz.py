@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from microseg import Workspace
 from microseg.cli import app
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 from microseg.lang._definitions import RULE_FIELDS
 
 _FIELDS = [*RULE_FIELDS, "run", "name", "rule", "parent", "tags"]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from microseg import Workspace
-from microseg.errors import ConfigError, MicrosegError
+from microseg.core.errors import ConfigError, MicrosegError
 from microseg.lang import RuleError, parse_definition
 from microseg.lang.profile import ProfileEvaluator
 from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from microseg._time import to_store_time
-from microseg.errors import TimeInputError
+from microseg.core.errors import TimeInputError
+from microseg.core.time import to_store_time
 
 
 @pytest.mark.parametrize(

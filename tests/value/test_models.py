@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 import microseg.value
-from microseg.errors import ModelFitError
+from microseg.core.errors import ModelFitError
 from microseg.value import (
     BGNBD,
     GammaGamma,

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 from microseg.workspace import Workspace
 
 __all__ = [

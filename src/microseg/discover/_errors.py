@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 
 __all__ = ["DiscoveryError"]
 

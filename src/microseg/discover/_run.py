@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
-from microseg._time import AsOf
+from microseg.core.time import AsOf
 from microseg.discover._assign import (
     MISSING,
     UNCLUSTERED,

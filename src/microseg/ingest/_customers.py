@@ -11,7 +11,7 @@ with a reason, so history is never rewritten silently.
 from __future__ import annotations
 
 from microseg.config import WorkspaceConfig
-from microseg.errors import IngestError
+from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert
 from microseg.ingest._identity import (
     KEY,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from microseg.errors import IngestError
+from microseg.core.errors import IngestError
 from microseg.ingest._convert import Params, convert
 from microseg.ingest._identity import (
     KEY,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from microseg.config import WorkspaceConfig
-from microseg.errors import IngestError
+from microseg.core.errors import IngestError
 from microseg.ingest import _customers, _events, _products
 from microseg.ingest._load import LoadContext, LoadReport, Progress
 from microseg.ingest._screen import IdentityPolicy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from microseg.errors import IngestError
+from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert
 from microseg.ingest._load import LoadContext, missing, properties_json, unreadable
 from microseg.ingest._sources import OpenedSource

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from microseg.errors import IngestError, SourceNotFoundError
+from microseg.core.errors import IngestError, SourceNotFoundError
 from microseg.store import Store, ident
 
 __all__ = [

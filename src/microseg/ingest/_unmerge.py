@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
 from microseg.store import Store
 
 __all__ = ["IdentityNamespace", "UnmergeResult", "shared_identifiers", "unmerge"]

@@ -36,7 +36,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from microseg._duration import parse_duration
+from microseg.core.duration import parse_duration
 from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from microseg._text import did_you_mean
+from microseg.core.text import did_you_mean
 from microseg.lang._clusters import listed_clusters, unknown_clusters
 from microseg.lang._nodes import (
     AllRule,

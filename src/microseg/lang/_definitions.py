@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from microseg._text import did_you_mean, line_index
-from microseg._yaml import YamlError, load_yaml, read_text
+from microseg.core.text import did_you_mean, line_index
+from microseg.core.yaml import YamlError, load_yaml, read_text
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang._limits import raw_too_deep, shape_problem
 from microseg.lang._nodes import KINDS, OPERATORS, Rule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 
 __all__ = ["Problem", "RuleError"]
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from microseg._duration import parse_duration
+from microseg.core.duration import parse_duration
 from microseg.lang._nodes import PropertyPredicate, Rule, Scalar, Window
 
 __all__ = [

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from microseg._duration import Duration, parse_duration
+from microseg.core.duration import Duration, parse_duration
 from microseg.lang._regex import pattern_problem
 
 __all__ = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from microseg._duration import Duration, parse_duration
+from microseg.core.duration import Duration, parse_duration
 
 __all__ = ["Clock", "is_time_text"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from microseg._duration import parse_duration
+from microseg.core.duration import parse_duration
 from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_ids
 from microseg.lang._expr import (
     AddExpr,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from microseg._text import did_you_mean
+from microseg.core.text import did_you_mean
 from microseg.lang import (
     AllRule,
     Problem,

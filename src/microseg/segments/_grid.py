@@ -15,7 +15,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from microseg._text import did_you_mean
+from microseg.core.text import did_you_mean
 from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang._errors import Problem, RuleError

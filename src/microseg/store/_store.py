@@ -14,8 +14,8 @@ import ibis
 import pyarrow as pa
 from ibis.backends.duckdb import Backend
 
-from microseg._text import did_you_mean
-from microseg.errors import WorkspaceError
+from microseg.core.errors import WorkspaceError
+from microseg.core.text import did_you_mean
 from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
 from microseg.store._sql import ident
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 
 from ._assemble import assemble
 from ._badrows import BAD_KINDS, inject, stringify

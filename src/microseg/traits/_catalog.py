@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from microseg._text import did_you_mean
-from microseg._yaml import YamlError, load_yaml, read_yaml
 from microseg.config import LifecycleSettings
+from microseg.core.text import did_you_mean
+from microseg.core.yaml import YamlError, load_yaml, read_yaml
 from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
 from microseg.lang._check import _check_event_type, _check_where, _check_window
 from microseg.lang._expr import (

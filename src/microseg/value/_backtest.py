@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from microseg.config import ValueSettings
-from microseg.errors import ModelFitError
+from microseg.core.errors import ModelFitError
 from microseg.lang._when import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 from microseg.value._fit import ValueFit, fit_value

@@ -19,7 +19,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, minimize
 
-from microseg.errors import ModelFitError
+from microseg.core.errors import ModelFitError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from microseg._duration import parse_duration
 from microseg.config import ValueSettings
-from microseg.errors import ModelFitError
+from microseg.core.duration import parse_duration
+from microseg.core.errors import ModelFitError
 from microseg.lang._expr import ModelExpr
 from microseg.value._models import BGNBD, DAYS_PER_MONTH, GammaGamma, ParetoNBD, churn_risk, clv
 from microseg.value._summary import Summary, unit_days

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from microseg.errors import TimeInputError
+from microseg.core.errors import TimeInputError
 
 __all__ = ["ACCEPTED_FORMS", "AsOf", "end_of_day", "to_store_time"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from microseg.errors import MicrosegError
+from microseg.core.errors import MicrosegError
 
 __all__ = [
     "MAX_BYTES",

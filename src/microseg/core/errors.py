@@ -7,7 +7,7 @@ keeps working for callers who do not know microseg::
     MicrosegError
     ├── ConfigError(MicrosegError, ValueError)      microseg.yaml is invalid
     ├── YamlError(MicrosegError, ValueError)        a YAML file is unreadable or beyond a limit
-    │                                               (microseg._yaml; .file, .line, .problem)
+    │                                               (microseg.core.yaml; .file, .line, .problem)
     ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
     ├── TimeInputError(MicrosegError, ValueError)   an instant (as_of, a date) cannot be read
     ├── IngestError(MicrosegError, ValueError)      a source cannot be read at all

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import yaml
 
-from microseg._yaml import YamlError, compose_yaml
+from microseg.core.yaml import YamlError, compose_yaml
 
 __all__ = ["did_you_mean", "line_index"]
 
