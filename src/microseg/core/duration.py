@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from microseg.core.errors import DurationError
+
 __all__ = ["Duration", "parse_duration"]
 
 _UNITS = {
@@ -47,13 +49,13 @@ def parse_duration(text: str) -> Duration:
     """
     match = _PATTERN.match(text.lower())
     if not match or match.group(2) not in _UNITS:
-        raise ValueError(
+        raise DurationError(
             f"{text!r} is not a duration; write a whole number and a unit, "
             "e.g. '1 day', '12 hours', '3 years' (units: " + ", ".join(_UNITS) + ")"
         )
     duration = Duration(int(match.group(1)), _UNITS[match.group(2)])
     if duration.amount * _SECONDS[duration.unit] > MAX_YEARS * _SECONDS["years"]:
-        raise ValueError(
+        raise DurationError(
             f"{text!r} is too long: a duration is at most {MAX_YEARS} years "
             "(no data or window reaches further)"
         )

@@ -16,22 +16,33 @@ keeps working for callers who do not know microseg::
     │                                               (microseg.lang; .problems lists them all)
     ├── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
     ├── DiscoveryError(MicrosegError, ValueError)   bad discovery parameters (microseg.discover)
-    └── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
-                                                    (.result holds the optimiser's result)
+    ├── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
+    │                                               (.result holds the optimiser's result)
+    └── ParameterError(MicrosegError, ValueError)   an argument is outside what it accepts
+        │                                           (exit code 2, as a usage error)
+        ├── DurationError                           a duration cannot be read ('3 parsecs')
+        └── ValueModelError                         a value model's inputs, parameters or
+                                                    saved state are invalid (microseg.value)
 
 Errors carry where the problem is (file, line, field path, column) and what to
 do about it; the CLI and the service turn them into messages, nothing else does.
+``exit_code`` is the command line's exit status for the error: 1, or 2 for a
+value given to a command or function that it does not accept. Anything raised
+that is not a ``MicrosegError`` is a bug in microseg and is reported as one.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DurationError",
     "IngestError",
     "MicrosegError",
     "ModelFitError",
+    "ParameterError",
     "SourceNotFoundError",
     "TimeInputError",
+    "ValueModelError",
     "WorkspaceError",
 ]
 
@@ -47,7 +58,11 @@ class MicrosegError(Exception):
         The place: a file, ``file:line``, a field path or a row.
     hint:
         What the user can do about it.
+
+    ``exit_code`` (a class attribute) is the exit status the command line ends with.
     """
+
+    exit_code: int = 1
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
         self.message = message
@@ -100,3 +115,22 @@ class ModelFitError(MicrosegError, RuntimeError):
     ):
         self.result = result
         super().__init__(message, where=where, hint=hint)
+
+
+class ParameterError(MicrosegError, ValueError):
+    """A value given to a command or function is outside what it accepts.
+
+    The scikit-learn style: the message names the parameter, what it accepts and what it
+    got, e.g. "The 'penalizer' parameter of BGNBD must be a float >= 0. Got -1 instead."
+    """
+
+    exit_code = 2
+
+
+class DurationError(ParameterError):
+    """A duration (``'3 years'``) cannot be read, or is longer than microseg accepts."""
+
+
+class ValueModelError(ParameterError):
+    """A value model's inputs (frequency, recency, T, spend, weights), hyperparameters or
+    saved state are invalid; the message names the input and its first bad row."""

@@ -74,8 +74,7 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
     if edges:
         if kind != "number":
             raise RuleError([Problem(text, f"bands need a number attribute; {name} is {kind}")])
-        cuts = tuple(sorted(float(e) for e in edges.split(",") if e))
-        return Dimension(text, "bands", name, edges=cuts, source=source)
+        return Dimension(text, "bands", name, edges=_edges(text, edges), source=source)
     if value is not None:
         if kind not in ("list", "text"):
             raise RuleError(
@@ -87,6 +86,21 @@ def parse_dimension(text: str, schema: Schema, segments: set[str]) -> Dimension:
     if kind == "list":
         raise RuleError([Problem(text, f"{name} is a list: pick a value, e.g. {name}=travel")])
     return Dimension(text, "value", name, source=source)
+
+
+def _edges(text: str, edges: str) -> tuple[float, ...]:
+    """The band edges of ``age:18,25,35``, sorted; a problem naming one that is no number."""
+    cuts: list[float] = []
+    for edge in (e for e in edges.split(",") if e):
+        try:
+            cuts.append(float(edge))
+        except ValueError:
+            raise RuleError(
+                [Problem(text, f"band edge {edge!r} is not a number, e.g. age:18,25,35")]
+            ) from None
+    if not cuts:
+        raise RuleError([Problem(text, "give at least one band edge, e.g. age:18,25,35")])
+    return tuple(sorted(cuts))
 
 
 def _source(name: str, schema: Schema, prefix: str | None) -> tuple[str, str | None]:

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from microseg.config import ValueSettings
-from microseg.core.errors import ModelFitError
+from microseg.core.errors import ModelFitError, ParameterError
 from microseg.lang._when import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 from microseg.value._fit import ValueFit, fit_value
@@ -97,7 +97,7 @@ def backtest(
     """Fit at the end of ``calibration``, compare predictions with ``holdout``'s events."""
     unit = unit or settings.unit
     if holdout.as_of <= calibration.as_of:
-        raise ValueError(
+        raise ParameterError(
             f"the holdout end ({holdout.today()}) must come after the calibration end "
             f"({calibration.today()})"
         )

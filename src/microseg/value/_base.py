@@ -19,7 +19,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, minimize
 
-from microseg.core.errors import ModelFitError
+from microseg.core.errors import ModelFitError, ValueModelError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -37,12 +37,12 @@ def as_float_array(name: str, values: ArrayLike) -> FloatArray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
+        raise ValueModelError(f"{name} must be numeric: {exc}") from None
     if array.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {array.shape}")
+        raise ValueModelError(f"{name} must be a scalar or a 1-D array, got shape {array.shape}")
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(f"{name} must be finite; {_where(bad)} is {array.flat[_first(bad)]}")
+        raise ValueModelError(f"{name} must be finite; {_where(bad)} is {array.flat[_first(bad)]}")
     return array
 
 
@@ -57,14 +57,14 @@ def _where(mask: NDArray[np.bool_]) -> str:
 def check_non_negative(name: str, array: FloatArray) -> None:
     bad = array < 0
     if bad.any():
-        raise ValueError(f"{name} must be >= 0; {_where(bad)} is {array.flat[_first(bad)]}")
+        raise ValueModelError(f"{name} must be >= 0; {_where(bad)} is {array.flat[_first(bad)]}")
 
 
 def check_integer(name: str, array: FloatArray) -> None:
     bad = array != np.floor(array)
     if bad.any():
         value = array.flat[_first(bad)]
-        raise ValueError(f"{name} must be a whole number; {_where(bad)} is {value}")
+        raise ValueModelError(f"{name} must be a whole number; {_where(bad)} is {value}")
 
 
 def same_length(**arrays: FloatArray) -> int:
@@ -72,10 +72,10 @@ def same_length(**arrays: FloatArray) -> int:
     lengths = {name: array.size for name, array in arrays.items()}
     if len(set(lengths.values())) > 1:
         text = ", ".join(f"{name}={n}" for name, n in lengths.items())
-        raise ValueError(f"inputs must have the same length, got {text}")
+        raise ValueModelError(f"inputs must have the same length, got {text}")
     n = next(iter(lengths.values()))
     if n == 0:
-        raise ValueError("inputs are empty: there is nothing to fit")
+        raise ValueModelError("inputs are empty: there is nothing to fit")
     return n
 
 
@@ -89,12 +89,12 @@ def check_rfm(frequency: FloatArray, recency: FloatArray, T: FloatArray) -> None
     bad = recency > T
     if bad.any():
         i = _first(bad)
-        raise ValueError(
+        raise ValueModelError(
             f"recency must be <= T; {_where(bad)} has recency {recency.flat[i]} > T {T.flat[i]}"
         )
     bad = (frequency == 0) & (recency != 0)
     if bad.any():
-        raise ValueError(
+        raise ValueModelError(
             f"recency must be 0 when frequency is 0; {_where(bad)} has recency "
             f"{recency.flat[_first(bad)]}"
         )
@@ -115,7 +115,7 @@ def rfm_inputs(
         same_length(frequency=x, recency=tx, T=big_t, weights=w)
         check_non_negative("weights", w)
         if not w.sum() > 0:
-            raise ValueError("weights sum to 0: there is nothing to fit")
+            raise ValueModelError("weights sum to 0: there is nothing to fit")
     check_rfm(x, tx, big_t)
     return x, tx, big_t, w
 
@@ -396,16 +396,16 @@ class ValueModel:
     def _check_hyperparameters(self) -> None:
         name = type(self).__name__
         if not (isinstance(self.penalizer, int | float) and self.penalizer >= 0):
-            raise ValueError(
+            raise ValueModelError(
                 f"The 'penalizer' parameter of {name} must be a float >= 0. "
                 f"Got {self.penalizer!r} instead."
             )
         if not (isinstance(self.tol, int | float) and self.tol > 0):
-            raise ValueError(
+            raise ValueModelError(
                 f"The 'tol' parameter of {name} must be a float > 0. Got {self.tol!r} instead."
             )
         if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
-            raise ValueError(
+            raise ValueModelError(
                 f"The 'max_iter' parameter of {name} must be an int in the range [1, inf). "
                 f"Got {self.max_iter!r} instead."
             )
@@ -493,14 +493,20 @@ class ValueModel:
         is enough to score customers with published parameters.
         """
         if state.get("model") != cls.__name__:
-            raise ValueError(f"state is for model {state.get('model')!r}, not {cls.__name__!r}")
+            raise ValueModelError(
+                f"state is for model {state.get('model')!r}, not {cls.__name__!r}"
+            )
         params = state.get("params")
         if not isinstance(params, Mapping) or set(params) != set(cls.param_names):
-            raise ValueError(f"state 'params' must have exactly the keys {list(cls.param_names)}")
+            raise ValueModelError(
+                f"state 'params' must have exactly the keys {list(cls.param_names)}"
+            )
         for name in cls.param_names:
             value = params[name]
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"parameter {name!r} must be a finite number > 0, got {value!r}")
+                raise ValueModelError(
+                    f"parameter {name!r} must be a finite number > 0, got {value!r}"
+                )
         model = cls(**dict(state.get("hyperparameters", {})))
         nan = math.nan
         names = cls.param_names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from microseg.core.errors import ValueModelError
 from microseg.value._base import FloatArray, Pairs, as_float_array, pairs
 from microseg.value._bgnbd import BGNBD, _horizon, _rfm
 from microseg.value._gammagamma import GammaGamma
@@ -97,16 +98,16 @@ def score(
     """
     unknown = set(outputs) - set(OUTPUTS)
     if unknown:
-        raise ValueError(f"unknown outputs {sorted(unknown)}: choose from {list(OUTPUTS)}")
+        raise ValueModelError(f"unknown outputs {sorted(unknown)}: choose from {list(OUTPUTS)}")
     needs_spend = {"expected_spend", "clv"} & set(outputs)
     if needs_spend and (spend_model is None or monetary_value is None):
-        raise ValueError(f"{sorted(needs_spend)} need a spend model and monetary_value")
+        raise ValueModelError(f"{sorted(needs_spend)} need a spend model and monetary_value")
     if not (isinstance(horizon_months, int) and horizon_months >= 1):
-        raise ValueError(f"horizon_months must be an int >= 1, got {horizon_months!r}")
+        raise ValueModelError(f"horizon_months must be an int >= 1, got {horizon_months!r}")
     if not monthly_discount_rate > -1:
-        raise ValueError(f"monthly_discount_rate must be > -1, got {monthly_discount_rate!r}")
+        raise ValueModelError(f"monthly_discount_rate must be > -1, got {monthly_discount_rate!r}")
     if not unit_days > 0:
-        raise ValueError(f"unit_days must be > 0, got {unit_days!r}")
+        raise ValueModelError(f"unit_days must be > 0, got {unit_days!r}")
     horizon = float(_horizon(t))
     x, tx, big_t = _rfm(frequency, recency, T)
     shape = x.shape
@@ -169,10 +170,12 @@ def churn_risk(
     """
     low, high = thresholds
     if not 0 <= low <= high <= 1:
-        raise ValueError(f"thresholds must satisfy 0 <= low <= high <= 1, got {thresholds!r}")
+        raise ValueModelError(f"thresholds must satisfy 0 <= low <= high <= 1, got {thresholds!r}")
     values = as_float_array("p_alive", p_alive)
     bad = (values < 0) | (values > 1)
     if bad.any():
         where = f"row {int(np.argmax(bad))}" if values.ndim else "the value"
-        raise ValueError(f"p_alive must be in [0, 1]; {where} is {values.flat[np.argmax(bad)]}")
+        raise ValueModelError(
+            f"p_alive must be in [0, 1]; {where} is {values.flat[np.argmax(bad)]}"
+        )
     return np.where(values < low, "high", np.where(values < high, "medium", "low"))

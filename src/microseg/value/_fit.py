@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from microseg.config import ValueSettings
 from microseg.core.duration import parse_duration
-from microseg.core.errors import ModelFitError
+from microseg.core.errors import ModelFitError, ValueModelError
 from microseg.lang._expr import ModelExpr
 from microseg.value._models import BGNBD, DAYS_PER_MONTH, GammaGamma, ParetoNBD, churn_risk, clv
 from microseg.value._summary import Summary, unit_days
@@ -227,7 +227,7 @@ def fit_value(
     model = model or settings.model
     unit = unit or settings.unit
     if model not in PURCHASE_MODELS:
-        raise ValueError(f"unknown model {model!r}: use one of {', '.join(PURCHASE_MODELS)}")
+        raise ValueModelError(f"unknown model {model!r}: use one of {', '.join(PURCHASE_MODELS)}")
     if summary.num_rows < 2:
         raise ModelFitError(
             f"only {summary.num_rows} customer(s) with a purchase before {as_of:%Y-%m-%d}",

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
+from microseg.core.errors import ValueModelError
 from microseg.value._base import (
     FloatArray,
     ValueModel,
@@ -91,19 +92,19 @@ class GammaGamma(ValueModel):
             same_length(frequency=x, monetary_value=m, weights=w)
             check_non_negative("weights", w)
             if not w.sum() > 0:
-                raise ValueError("weights sum to 0: there is nothing to fit")
+                raise ValueModelError("weights sum to 0: there is nothing to fit")
         check_integer("frequency", x)
         bad = x < 1
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(
+            raise ValueModelError(
                 f"frequency must be >= 1 for the Gamma-Gamma model; row {i} is {x[i]} "
                 "(fit on repeat customers only: filter frequency > 0)"
             )
         bad = m <= 0
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"monetary_value must be > 0; row {i} is {m[i]}")
+            raise ValueModelError(f"monetary_value must be > 0; row {i} is {m[i]}")
         self.spend_frequency_correlation_ = _correlation(x, m, w)
         self.independence_warning_ = _independence_warning(self.spend_frequency_correlation_)
         key, first = group_rows(x, m)
@@ -128,7 +129,7 @@ class GammaGamma(ValueModel):
         m = np.where(x > 0, m, 0.0)
         denominator = p * x + q - 1.0
         if np.any(denominator <= 0):
-            raise ValueError(
+            raise ValueModelError(
                 f"the expected spend is infinite: q = {q:.4g} <= 1 has no population mean; "
                 "score repeat customers only, or refit with more data"
             )

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
+from microseg.core.errors import ValueModelError
 from microseg.value._base import FloatArray
 
 
 def _ages(n: int, T: ArrayLike) -> FloatArray:
     ages = np.broadcast_to(np.asarray(T, dtype=np.float64), (n,)).copy()
     if np.any(ages < 0) or not np.all(np.isfinite(ages)):
-        raise ValueError("T must be finite and >= 0")
+        raise ValueModelError("T must be finite and >= 0")
     return ages
 
 
@@ -33,7 +34,7 @@ def _on_grid(
     if resolution is None:
         return recency, ages
     if not resolution > 0:
-        raise ValueError(f"resolution must be > 0, got {resolution!r}")
+        raise ValueModelError(f"resolution must be > 0, got {resolution!r}")
     # floor both, so recency <= T stays true; the small offset keeps ages already on the
     # grid (k/7 divided by 1/7 can come out just below k) where they are
     return (

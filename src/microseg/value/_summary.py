@@ -34,6 +34,7 @@ import ibis
 import ibis.expr.types as ir
 
 from microseg.config import ValueSettings
+from microseg.core.errors import ValueModelError
 from microseg.lang._when import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 
@@ -45,7 +46,7 @@ SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value",
 def unit_days(unit: str) -> float:
     """Days in one model time unit (``day`` or ``week``)."""
     if unit not in ("day", "week"):
-        raise ValueError(f"unknown time unit {unit!r}: use day or week")
+        raise ValueModelError(f"unknown time unit {unit!r}: use day or week")
     return 7.0 if unit == "week" else 1.0
 
 
