@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from microseg.cli import _attributes, _data, _discover, _identity, _segments, _shop, _traits, _value
-from microseg.cli._common import State
+from microseg.cli._common import GuardedGroup, State
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=GuardedGroup,
 )
 
 
@@ -31,8 +32,14 @@ def _root(
         help="Workspace folder (default: the current folder).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON for every command."),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar="MICROSEG_DEBUG",
+        help="Show the full traceback of an internal error (a bug in microseg).",
+    ),
 ) -> None:
-    ctx.obj = State(workspace=workspace, json=json_out)
+    ctx.obj = State(workspace=workspace, json=json_out, debug=debug)
 
 
 app.command()(_data.init)
