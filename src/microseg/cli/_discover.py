@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
-from microseg.discover import discover, list_runs, load_run, save_cluster
-from microseg.discover._storage import resolve_run
+from microseg.discover import discover, list_runs, load_run, resolve_run, save_cluster
 
 __all__ = ["discover_app"]
 

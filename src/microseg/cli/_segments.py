@@ -22,6 +22,7 @@ from microseg.cli._common import (
     report,
     state,
 )
+from microseg.core.results import instant_text
 from microseg.lang import Problem
 
 __all__ = ["profile", "segment_app"]
@@ -230,7 +231,9 @@ def diff(
         emit_json(result.to_dict())
         return
     before = "new segment" if result.before is None else f"{result.before:,}"
-    console.print(f"[bold]{result.name}[/] as of {result.as_of}: {before} -> {result.after:,}")
+    console.print(
+        f"[bold]{result.name}[/] as of {instant_text(result.as_of)}: {before} -> {result.after:,}"
+    )
     console.print(f"  entering: {result.entering:,}  e.g. {', '.join(result.entering_sample)}")
     console.print(f"  leaving:  {result.leaving:,}  e.g. {', '.join(result.leaving_sample)}")
 
@@ -262,7 +265,8 @@ def grid(
         emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
         return
     report(result.warnings, [])
-    table = Table(title=f"grid as of {result.as_of} ({result.customers:,} customers)")
+    when = instant_text(result.as_of)
+    table = Table(title=f"grid as of {when} ({result.customers:,} customers)")
     table.add_column("#", justify="right")
     for dim in result.dimensions:
         table.add_column(dim.label)

@@ -6,8 +6,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
@@ -20,56 +18,19 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
-from microseg.value._backtest import Backtest
-from microseg.value._fit import ValueFit
-from microseg.value._plot import backtest_svg
+from microseg.value import (
+    PREDICTION_FORMATS,
+    Backtest,
+    backtest_svg,
+    fit_report,
+    write_predictions,
+)
 
 __all__ = ["clv_app", "fit_report"]
 
 clv_app = typer.Typer(help="Customer value: purchase and spend models, lifetime value, churn risk.")
 
 PERIOD_END_HELP = "ISO date (the end of that day) or timestamp."
-
-
-def _number(value: float, digits: int = 4) -> float | None:
-    return None if not math.isfinite(value) else round(value, digits)
-
-
-def fit_report(fit: ValueFit) -> dict[str, Any]:
-    """The parameters of both models under their usual names, with diagnostics."""
-
-    def model(m: Any) -> dict[str, Any]:
-        errors = getattr(m, "standard_errors_", {}) or {}
-        intervals = getattr(m, "confidence_intervals_", {}) or {}
-        return {
-            "params": {k: _number(float(v)) for k, v in m.params_.items()},
-            "standard_errors": {k: _number(float(v)) for k, v in errors.items()},
-            "confidence_intervals": {
-                k: [_number(float(lo)), _number(float(hi))] for k, (lo, hi) in intervals.items()
-            },
-            "log_likelihood": _number(float(m.log_likelihood_), 3),
-            "customers": int(m.n_customers_),
-            "converged": bool(m.converged_),
-            "seconds": _number(float(m.fit_seconds_), 3),
-        }
-
-    spend = None
-    if fit.spend is not None:
-        spend = model(fit.spend)
-        spend["spend_frequency_correlation"] = _number(
-            float(fit.spend.spend_frequency_correlation_)
-        )
-    return {
-        "fit_id": fit.fit_id,
-        "model": fit.model,
-        "unit": fit.unit,
-        "as_of": fit.as_of.isoformat(),
-        "customers": fit.customers,
-        "repeat_customers": fit.repeat_customers,
-        "seconds": fit.seconds,
-        "purchase": model(fit.purchase),
-        "spend": spend,
-    }
 
 
 def _params_table(title: str, report: dict[str, Any]) -> Table:
@@ -108,7 +69,7 @@ def fit(
         raise fail(f"--unit {unit!r}: use day or week", 2)
     with handled(), open_workspace(ctx) as ws:
         fitted = ws.fit_value(model=model, as_of=as_of, unit=unit)
-    report = fit_report(fitted)
+    report = fit_report(fitted).to_dict()
     if json_out or state(ctx).json:
         emit_json(report)
         return
@@ -152,22 +113,12 @@ def predict(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Predict purchases, P(alive), spend, clv and churn risk for every buyer."""
-    if fmt not in ("csv", "parquet", "json"):
+    if fmt not in PREDICTION_FORMATS:
         raise fail(f"--format {fmt!r}: use csv, parquet or json", 2)
     with handled(), open_workspace(ctx) as ws:
         table = ws.predict_value(as_of=as_of, horizon=horizon)
     if out is not None:
-        if fmt == "csv":
-            pa_csv.write_csv(table, out)
-        elif fmt == "parquet":
-            pq.write_table(table, out)
-        else:
-            import json
-
-            out.write_text(
-                "\n".join(json.dumps(r, default=str) for r in table.to_pylist()) + "\n",
-                encoding="utf-8",
-            )
+        write_predictions(table, out, fmt)
     rows = table.to_pylist()
     totals = _totals(rows)
     if json_out or state(ctx).json:
@@ -242,7 +193,7 @@ def backtest(
             calibration_end=calibration_end, holdout_end=holdout_end, model=model, unit=unit
         )
     if out is not None and result.per_customer is not None:
-        pa_csv.write_csv(result.per_customer, out)
+        write_predictions(result.per_customer, out, "csv")
     if plot is not None:
         plot.write_text(backtest_svg(result), encoding="utf-8")
     if json_out or state(ctx).json:

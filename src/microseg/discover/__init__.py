@@ -16,12 +16,13 @@ from microseg.discover._cluster import (
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import Feature, FeatureMatrix, build_features
 from microseg.discover._rules import SurrogateRule, surrogate_rule
-from microseg.discover._run import DiscoveryRun, discover, merge_small
+from microseg.discover._run import DiscoveryRun, DiscoveryRunResult, discover, merge_small
 from microseg.discover._storage import (
     assignments,
     list_runs,
     load_assigner,
     load_run,
+    resolve_run,
     save_cluster,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "ClusterModel",
     "DiscoveryError",
     "DiscoveryRun",
+    "DiscoveryRunResult",
     "Feature",
     "FeatureMatrix",
     "GaussianMixtureClusters",
@@ -44,6 +46,7 @@ __all__ = [
     "load_assigner",
     "load_run",
     "merge_small",
+    "resolve_run",
     "save_cluster",
     "surrogate_rule",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
+from microseg.core.results import Instant, Result
 from microseg.core.time import AsOf
 from microseg.discover._assign import (
     MISSING,
@@ -43,7 +44,7 @@ from microseg.discover._rules import surrogate_rule
 if TYPE_CHECKING:
     from microseg.workspace import Workspace
 
-__all__ = ["DiscoveryRun", "discover", "merge_small"]
+__all__ = ["DiscoveryRun", "DiscoveryRunResult", "discover", "merge_small"]
 
 Array = np.ndarray[Any, Any]
 MacroSource = tuple[Literal["trait", "attribute"], str]
@@ -73,20 +74,39 @@ class DiscoveryRun:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def result(self) -> DiscoveryRunResult:
+        """What a front end shows of the run: everything but the assignments and the assigner."""
+        return DiscoveryRunResult(
+            run_id=self.run_id,
+            name=self.name,
+            as_of=self.as_of,
+            created_at=self.created_at,
+            seconds=round(self.seconds, 2),
+            params=self.params,
+            features=self.features,
+            metrics=self.metrics,
+            macros=self.macros,
+            clusters=self.clusters,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Everything but the assignments and the assigner, JSON-ready."""
-        return {
-            "run_id": self.run_id,
-            "name": self.name,
-            "as_of": self.as_of.isoformat() + "Z",
-            "created_at": self.created_at.isoformat() + "Z" if self.created_at else None,
-            "seconds": round(self.seconds, 2),
-            "params": self.params,
-            "features": self.features,
-            "metrics": self.metrics,
-            "macros": self.macros,
-            "clusters": self.clusters,
-        }
+        return self.result().to_dict()
+
+
+class DiscoveryRunResult(Result):
+    """A discovery run as shown (``microseg discover run --json``, and as stored)."""
+
+    run_id: int | None
+    name: str | None
+    as_of: Instant
+    created_at: Instant | None
+    seconds: float
+    params: dict[str, Any]
+    features: dict[str, Any]
+    metrics: dict[str, Any]
+    macros: list[dict[str, Any]]
+    clusters: list[dict[str, Any]]
 
 
 def discover(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
+from microseg.core.results import Result
 from microseg.ingest._convert import EARLIEST, Conversion, Params, convert, is_text_type
 from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
 from microseg.store import Store, ident
@@ -18,8 +21,7 @@ __all__ = ["LoadContext", "LoadReport", "Problem", "Progress", "problems_list", 
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class LoadReport:
+class LoadReport(Result):
     """What one ``ingest`` did: nothing handed in goes uncounted."""
 
     kind: str
@@ -32,18 +34,13 @@ class LoadReport:
     new_customers: int = 0
     merged_customers: int = 0
     seconds: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = Field(default_factory=dict)
     #: rows loaded without one of their identifiers, by why: ``invalid_email``,
     #: ``placeholder_<type>``, ``shared_<type>`` (the identifier linked no one)
-    identifiers_set_aside: dict[str, int] = field(default_factory=dict)
+    identifiers_set_aside: dict[str, int] = Field(default_factory=dict)
     #: identifiers this load found shared by more customers than the limit:
     #: ``{"id_type", "id_value", "customers"}`` each (``microseg identity shared``)
-    shared_identifiers: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["sources"] = list(self.sources)
-        return data
+    shared_identifiers: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from microseg.core.errors import WorkspaceError
+from microseg.core.results import Result
 from microseg.store import Store
 
 __all__ = ["IdentityNamespace", "UnmergeResult", "shared_identifiers", "unmerge"]
 
 
-@dataclass(frozen=True)
-class UnmergeResult:
+class UnmergeResult(Result):
     """What :func:`unmerge` gave back."""
 
     survivor: str
@@ -23,10 +24,7 @@ class UnmergeResult:
     identities: int = 0
     #: survivors whose attributes could not go back to their version before the merge
     #: (they changed since, or another absorbed customer is still merged into them)
-    attributes_kept: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    attributes_kept: list[str] = Field(default_factory=list)
 
 
 def shared_identifiers(store: Store) -> list[dict[str, Any]]:

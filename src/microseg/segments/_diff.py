@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
+from microseg.core.results import Instant, Result
 from microseg.segments._evaluate import RESULT_TABLE, SegmentRun
 from microseg.store import Store
 
 __all__ = ["SegmentDiff", "segment_diff"]
 
 
-@dataclass(frozen=True)
-class SegmentDiff:
+class SegmentDiff(Result):
     """Sizes before and after an edit, and who would enter or leave (counts and samples)."""
 
     name: str
-    as_of: str
+    as_of: Instant
     customers: int
     before: int | None  # None: the segment is new
     after: int
@@ -24,9 +21,6 @@ class SegmentDiff:
     leaving: int
     entering_sample: list[str]
     leaving_sample: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
 
 
 def segment_diff(
@@ -45,7 +39,7 @@ def segment_diff(
     )
     return SegmentDiff(
         name=name,
-        as_of=run.as_of.isoformat() + "Z",
+        as_of=run.as_of,
         customers=run.customers,
         before=run.sizes.get(name) if edited else None,
         after=run.sizes[new_column],

@@ -9,6 +9,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
+from microseg.core.results import Instant, ProblemResult, Result
 from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
@@ -18,7 +19,7 @@ from microseg.store import Store
 from microseg.traits import TraitCatalog
 from microseg.traits._compute import create_result
 
-__all__ = ["SegmentRun", "evaluate_profile", "evaluate_segments"]
+__all__ = ["SegmentRun", "SegmentRunResult", "SegmentSize", "evaluate_profile", "evaluate_segments"]
 
 RESULT_TABLE = "_segment_eval"
 
@@ -38,25 +39,51 @@ class SegmentRun:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of.isoformat() + "Z",
-            "customers": self.customers,
-            "segments": [
-                {
-                    "name": name,
-                    "title": self.titles.get(name),
-                    "members": size,
-                    "share": round(size / self.customers, 4) if self.customers else 0.0,
-                    "version": self.versions[name],
-                }
+    def result(self) -> SegmentRunResult:
+        """What a front end shows of the run (``--json``, the API)."""
+        return SegmentRunResult(
+            as_of=self.as_of,
+            customers=self.customers,
+            segments=[
+                SegmentSize(
+                    name=name,
+                    title=self.titles.get(name),
+                    members=size,
+                    share=round(size / self.customers, 4) if self.customers else 0.0,
+                    version=self.versions[name],
+                )
                 for name, size in self.sizes.items()
             ],
-            "seconds": self.seconds,
-            "saved": self.saved,
-            "warnings": list(self.warnings),
-            "problems": [p.__dict__ for p in self.problems],
-        }
+            seconds=self.seconds,
+            saved=self.saved,
+            warnings=list(self.warnings),
+            problems=[ProblemResult.model_validate(p) for p in self.problems],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result().to_dict()
+
+
+class SegmentSize(Result):
+    """One segment of an evaluation: its members, their share of customers, its version."""
+
+    name: str
+    title: str | None
+    members: int
+    share: float
+    version: str
+
+
+class SegmentRunResult(Result):
+    """A batch evaluation as shown: the instant, the customers and each segment's size."""
+
+    as_of: Instant
+    customers: int
+    segments: list[SegmentSize]
+    seconds: float
+    saved: bool
+    warnings: list[str]
+    problems: list[ProblemResult]
 
 
 def evaluate_segments(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
+from microseg.core.results import Instant, Result
 from microseg.core.text import did_you_mean
 from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
 from microseg.lang._clusters import ClusterLookup
@@ -22,7 +24,7 @@ from microseg.lang._errors import Problem, RuleError
 from microseg.lang.batch import BatchCompiler
 from microseg.segments._catalog import SegmentCatalog
 
-__all__ = ["Dimension", "Grid", "GridCell", "build_grid", "parse_dimension"]
+__all__ = ["Dimension", "Grid", "GridCell", "GridResult", "build_grid", "parse_dimension"]
 
 MISSING = "(missing)"
 _DIM = re.compile(r"^(segment:|attribute:|trait:)?([A-Za-z0-9_-]+)(?::([-0-9.,]+)|=(.+))?$")
@@ -124,8 +126,9 @@ def _band_labels(edges: tuple[float, ...]) -> list[str]:
     return labels
 
 
-@dataclass(frozen=True)
-class GridCell:
+class GridCell(Result):
+    """One combination of dimension values: its customers, their share, revenue and value."""
+
     values: dict[str, str]
     size: int
     share: float
@@ -159,7 +162,7 @@ class GridCell:
 
 @dataclass(frozen=True)
 class Grid:
-    as_of: str
+    as_of: datetime
     customers: int
     dimensions: list[Dimension]
     cells: list[GridCell]
@@ -169,17 +172,21 @@ class Grid:
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def result(self) -> GridResult:
+        """What a front end shows of the grid (``--json``, the API)."""
+        return GridResult(
+            as_of=self.as_of,
+            customers=self.customers,
+            dimensions=[d.label for d in self.dimensions],
+            min_size=self.min_size,
+            hidden_cells=self.hidden_cells,
+            hidden_customers=self.hidden_customers,
+            cells=self.cells,
+            warnings=list(self.warnings),
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of,
-            "customers": self.customers,
-            "dimensions": [d.label for d in self.dimensions],
-            "min_size": self.min_size,
-            "hidden_cells": self.hidden_cells,
-            "hidden_customers": self.hidden_customers,
-            "cells": [c.__dict__ for c in self.cells],
-            "warnings": list(self.warnings),
-        }
+        return self.result().to_dict()
 
     def definition(self, index: int, name: str, title: str | None = None) -> SegmentDefinition:
         """Cell ``index`` (0-based, as listed) as a segment definition to save."""
@@ -278,7 +285,7 @@ def build_grid(
         for r in shown
     ]
     return Grid(
-        as_of=clock.as_of.isoformat() + "Z",
+        as_of=clock.as_of,
         customers=total,
         dimensions=dimensions,
         cells=cells,
@@ -286,3 +293,16 @@ def build_grid(
         hidden_cells=len(hidden),
         hidden_customers=sum(int(r["size"]) for r in hidden),
     )
+
+
+class GridResult(Result):
+    """A grid as shown: the dimensions, the cells large enough to show, what was hidden."""
+
+    as_of: Instant
+    customers: int
+    dimensions: list[str]
+    min_size: int
+    hidden_cells: int
+    hidden_customers: int
+    cells: list[GridCell]
+    warnings: list[str]

@@ -12,6 +12,7 @@ import duckdb
 import ibis.expr.types as ir
 from pydantic import BaseModel
 
+from microseg.core.results import Instant, ProblemResult, Result
 from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
@@ -20,7 +21,7 @@ from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.store import Store
 from microseg.traits._catalog import TraitCatalog
 
-__all__ = ["TraitRun", "compute_cuts", "compute_traits", "profile_traits"]
+__all__ = ["TraitRun", "TraitRunResult", "compute_cuts", "compute_traits", "profile_traits"]
 
 RESULT_TABLE = "_trait_eval"
 
@@ -37,16 +38,32 @@ class TraitRun:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def result(self) -> TraitRunResult:
+        """What a front end shows of the run (``--json``, the API)."""
+        return TraitRunResult(
+            as_of=self.as_of,
+            customers=self.customers,
+            traits=self.summary,
+            seconds=self.seconds,
+            saved=self.saved,
+            warnings=list(self.warnings),
+            problems=[ProblemResult.model_validate(p) for p in self.problems],
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of.isoformat() + "Z",
-            "customers": self.customers,
-            "traits": self.summary,
-            "seconds": self.seconds,
-            "saved": self.saved,
-            "warnings": list(self.warnings),
-            "problems": [p.__dict__ for p in self.problems],
-        }
+        return self.result().to_dict()
+
+
+class TraitRunResult(Result):
+    """A trait computation as shown: when, for how many, each trait's summary, problems."""
+
+    as_of: Instant
+    customers: int
+    traits: dict[str, dict[str, Any]]
+    seconds: float
+    saved: bool
+    warnings: list[str]
+    problems: list[ProblemResult]
 
 
 def compute_traits(

@@ -7,6 +7,8 @@ the scikit-learn estimator contract (hyper-parameters in ``__init__``, ``fit`` r
 model, fitted state ends in ``_``) and round-trips through ``to_dict``/``from_dict``.
 """
 
+from microseg.value._backtest import Backtest, BacktestResult, backtest
+from microseg.value._export import PREDICTION_FORMATS, PredictionFormat, write_predictions
 from microseg.value._models import (
     BGNBD,
     DAYS_PER_MONTH,
@@ -22,19 +24,31 @@ from microseg.value._models import (
     simulate_gamma_gamma,
     simulate_pareto_nbd,
 )
+from microseg.value._plot import backtest_svg
+from microseg.value._report import FitReport, ModelReport, SpendReport, fit_report
 from microseg.value._summary import Summary, profile_summary, summary_table, unit_days
 
 __all__ = [
     "BGNBD",
     "DAYS_PER_MONTH",
+    "PREDICTION_FORMATS",
+    "Backtest",
+    "BacktestResult",
+    "FitReport",
     "GammaGamma",
+    "ModelReport",
     "ParetoNBD",
+    "PredictionFormat",
     "PurchaseModel",
     "RFMRows",
+    "SpendReport",
     "Summary",
+    "backtest",
+    "backtest_svg",
     "churn_risk",
     "clv",
     "compress_rfm",
+    "fit_report",
     "profile_summary",
     "score",
     "simulate_bgnbd",
@@ -42,4 +56,5 @@ __all__ = [
     "simulate_pareto_nbd",
     "summary_table",
     "unit_days",
+    "write_predictions",
 ]

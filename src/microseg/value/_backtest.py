@@ -26,12 +26,13 @@ import pyarrow as pa
 
 from microseg.config import ValueSettings
 from microseg.core.errors import ModelFitError, ParameterError
+from microseg.core.results import Result
 from microseg.lang._when import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 from microseg.value._fit import ValueFit, fit_value
 from microseg.value._summary import summary_table, unit_days
 
-__all__ = ["Backtest", "backtest"]
+__all__ = ["Backtest", "BacktestResult", "backtest"]
 
 FREQUENCY_GROUPS = 7  # 0 .. 6 and "7+"
 
@@ -57,25 +58,51 @@ class Backtest:
     by_frequency: list[dict[str, Any]] = field(default_factory=list)
     per_customer: pa.Table | None = None
 
+    def result(self) -> BacktestResult:
+        """What a front end shows of the backtest (``--json``, the API)."""
+        return BacktestResult(
+            calibration_end=self.calibration_end,
+            holdout_end=self.holdout_end,
+            holdout_length=round(self.holdout_units, 4),
+            unit=self.unit,
+            model=self.fit.model,
+            params=self.fit.purchase.params_,
+            customers=self.customers,
+            total_actual=self.total_actual,
+            total_predicted=round(self.total_predicted, 3),
+            total_naive=round(self.total_naive, 3),
+            mae=round(self.mae, 4),
+            mae_naive=round(self.mae_naive, 4),
+            rmse=round(self.rmse, 4),
+            rmse_naive=round(self.rmse_naive, 4),
+            tracking=self.tracking,
+            by_frequency=self.by_frequency,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "calibration_end": self.calibration_end.isoformat(),
-            "holdout_end": self.holdout_end.isoformat(),
-            "holdout_length": round(self.holdout_units, 4),
-            "unit": self.unit,
-            "model": self.fit.model,
-            "params": self.fit.purchase.params_,
-            "customers": self.customers,
-            "total_actual": self.total_actual,
-            "total_predicted": round(self.total_predicted, 3),
-            "total_naive": round(self.total_naive, 3),
-            "mae": round(self.mae, 4),
-            "mae_naive": round(self.mae_naive, 4),
-            "rmse": round(self.rmse, 4),
-            "rmse_naive": round(self.rmse_naive, 4),
-            "tracking": self.tracking,
-            "by_frequency": self.by_frequency,
-        }
+        return self.result().to_dict()
+
+
+class BacktestResult(Result):
+    """A backtest as shown: holdout purchases against the model's and a naive forecast,
+    week by week (``tracking``) and by calibration frequency (``by_frequency``)."""
+
+    calibration_end: date
+    holdout_end: date
+    holdout_length: float  # in model units
+    unit: str
+    model: str
+    params: dict[str, float]
+    customers: int
+    total_actual: float
+    total_predicted: float
+    total_naive: float
+    mae: float
+    mae_naive: float
+    rmse: float
+    rmse_naive: float
+    tracking: list[dict[str, Any]]
+    by_frequency: list[dict[str, Any]]
 
 
 def _purchase_days(events: ir.Table, settings: ValueSettings, zone: str) -> ir.Table:

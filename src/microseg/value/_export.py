@@ -1,0 +1,38 @@
+"""Writing every buyer's predictions to a file (``microseg clv predict --out``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, get_args
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from microseg.core.errors import ParameterError
+
+__all__ = ["PREDICTION_FORMATS", "PredictionFormat", "write_predictions"]
+
+PredictionFormat = Literal["csv", "parquet", "json"]
+#: The formats :func:`write_predictions` writes.
+PREDICTION_FORMATS: tuple[str, ...] = get_args(PredictionFormat)
+
+
+def write_predictions(table: pa.Table, path: Path, format: str = "csv") -> None:
+    """Write ``table`` (one row per buyer) to ``path`` as CSV, Parquet or JSON lines.
+
+    JSON lines write one object per row; values JSON has no type for (dates, times,
+    decimals) are written as their text.
+    """
+    if format == "csv":
+        pa_csv.write_csv(table, path)
+    elif format == "parquet":
+        pq.write_table(table, path)
+    elif format == "json":
+        lines = (json.dumps(row, default=str) for row in table.to_pylist())
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        raise ParameterError(
+            f"unknown format {format!r}: use {', '.join(PREDICTION_FORMATS)}", where="format"
+        )
