@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -22,8 +20,9 @@ from microseg.cli._common import (
     report,
     state,
 )
-from microseg.core.results import instant_text
+from microseg.core.results import ProblemResult, instant_text
 from microseg.lang import Problem
+from microseg.segments import ProfileResult
 
 __all__ = ["profile", "segment_app"]
 
@@ -134,14 +133,6 @@ def members(
         out.write_text(text, encoding="utf-8")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat() + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def profile(
     ctx: typer.Context,
     customer_id: str = typer.Argument(..., help="The customer."),
@@ -158,16 +149,16 @@ def profile(
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
-    attributes = {k: _plain(v) for k, v in one.attributes.items()}
-    data: dict[str, Any] = {
-        "customer_id": customer_id,
-        "attributes": attributes,
-        "events": dict(sorted(counts.items())),
-        "traits": traits,
-        "segments": sorted(n for n, inside in segments.items() if inside),
-        "warnings": warnings,
-        "problems": [p.__dict__ for p in problems],
-    }
+    data = ProfileResult(
+        customer_id=customer_id,
+        attributes=dict(one.attributes),
+        events=dict(sorted(counts.items())),
+        traits=traits,
+        segments=sorted(n for n, inside in segments.items() if inside),
+        warnings=warnings,
+        problems=[ProblemResult.model_validate(p) for p in problems],
+    ).to_dict()
+    attributes = data["attributes"]
     if json_out or state(ctx).json:
         emit_json(data)
         if problems:

@@ -22,7 +22,15 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, model_validator
 
-__all__ = ["Instant", "ProblemResult", "Result", "as_utc", "instant_text", "plain"]
+__all__ = [
+    "AnyValue",
+    "Instant",
+    "ProblemResult",
+    "Result",
+    "as_utc",
+    "instant_text",
+    "plain",
+]
 
 
 def as_utc(value: datetime) -> datetime:
@@ -43,6 +51,14 @@ Instant = Annotated[
     AfterValidator(as_utc),
     PlainSerializer(instant_text, return_type=str, when_used="json"),
 ]
+
+
+def _any_json(value: Any) -> Any:
+    return instant_text(value) if isinstance(value, datetime) else value
+
+
+#: A value of any type (an attribute's, a trait's); a datetime in it is an instant.
+AnyValue = Annotated[Any, PlainSerializer(_any_json, when_used="json")]
 
 
 def plain(value: Any) -> Any:

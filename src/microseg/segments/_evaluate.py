@@ -9,7 +9,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from microseg.core.results import Instant, ProblemResult, Result
+from microseg.core.results import AnyValue, Instant, ProblemResult, Result
 from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
@@ -19,7 +19,14 @@ from microseg.store import Store
 from microseg.traits import TraitCatalog
 from microseg.traits._compute import create_result
 
-__all__ = ["SegmentRun", "SegmentRunResult", "SegmentSize", "evaluate_profile", "evaluate_segments"]
+__all__ = [
+    "ProfileResult",
+    "SegmentRun",
+    "SegmentRunResult",
+    "SegmentSize",
+    "evaluate_profile",
+    "evaluate_segments",
+]
 
 RESULT_TABLE = "_segment_eval"
 
@@ -72,6 +79,19 @@ class SegmentSize(Result):
     members: int
     share: float
     version: str
+
+
+class ProfileResult(Result):
+    """One customer as shown: attributes at an instant, event counts, traits and the
+    segments they are in, with the problems of the segments that could not be evaluated."""
+
+    customer_id: str
+    attributes: dict[str, AnyValue]
+    events: dict[str, int]
+    traits: dict[str, AnyValue]
+    segments: list[str]
+    warnings: list[str]
+    problems: list[ProblemResult]
 
 
 class SegmentRunResult(Result):

@@ -1,7 +1,13 @@
 """Traits: named per-customer values written in the rule language's expression half."""
 
 from microseg.traits._catalog import BUILTIN_FILE, VALUE_FILE, TraitCatalog, walk_expr
-from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
+from microseg.traits._compute import (
+    TraitRun,
+    TraitRunResult,
+    compute_cuts,
+    compute_traits,
+    profile_traits,
+)
 from microseg.traits._generated import SPEND_SHARE_PREFIX
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "VALUE_FILE",
     "TraitCatalog",
     "TraitRun",
+    "TraitRunResult",
     "compute_cuts",
     "compute_traits",
     "profile_traits",
