@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from microseg.core.results import Result
 
 BACKGROUND_SEGMENT = "background"
 
@@ -20,8 +19,7 @@ SEGMENT_SHARES: dict[str, float] = {
 }
 
 
-@dataclass(frozen=True)
-class PlantedSegment:
+class PlantedSegment(Result):
     """A micro-segment planted in the synthetic shop.
 
     Attributes
@@ -42,19 +40,17 @@ class PlantedSegment:
     share: float
     traits: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping."""
-        return {
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "share": self.share,
-            "traits": list(self.traits),
-        }
+
+def _planted(
+    name: str, title: str, description: str, share: float, traits: tuple[str, ...]
+) -> PlantedSegment:
+    return PlantedSegment(
+        name=name, title=title, description=description, share=share, traits=traits
+    )
 
 
 PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
-    PlantedSegment(
+    _planted(
         "seasonal-sporty-travelers",
         "Seasonal sporty travellers",
         "Women aged 25-35 who love travel and sport and buy in spring and summer.",
@@ -67,7 +63,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "spring/summer purchase peaks",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "anime-sneaker-fans",
         "Anime sneaker fans",
         "Young anime and gaming fans who buy anime goods and character-themed sneakers.",
@@ -81,7 +77,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "never open e-mails",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "single-tech-buyers",
         "Single tech buyers",
         "Single technophiles who buy electronics and gadgets online, often.",
@@ -95,7 +91,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "frequent, medium spend",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "family-essentials",
         "Family essentials",
         "Married households of three or more who often buy groceries, home goods and toys.",
@@ -108,7 +104,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "high frequency, low basket",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "holiday-occasion-buyers",
         "Holiday occasion buyers",
         "Buy only around Christmas, Black Friday, Valentine's Day and Halloween.",
@@ -119,7 +115,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "inactive between occasions",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "deal-seekers",
         "Deal seekers",
         "Bargain hunters who buy on discount, click promotional e-mails and return a lot.",
@@ -132,7 +128,7 @@ PLANTED_SEGMENTS: tuple[PlantedSegment, ...] = (
             "high return rate",
         ),
     ),
-    PlantedSegment(
+    _planted(
         "lapsing-vips",
         "Lapsing VIPs",
         "High spenders buying luxury and fashion early in the history who then dropped out.",
