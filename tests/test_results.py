@@ -56,7 +56,7 @@ def test_any_value_writes_instants_and_days_in_the_convention() -> None:
 def test_results_are_frozen_and_closed() -> None:
     stamp = _Stamp(at=datetime(2025, 1, 1))
     with pytest.raises(pydantic.ValidationError):
-        stamp.at = datetime(2026, 1, 1)  # type: ignore[misc]
+        stamp.at = datetime(2026, 1, 1)
     with pytest.raises(pydantic.ValidationError):
         _Stamp(at=datetime(2025, 1, 1), other=1)  # type: ignore[call-arg]
 
