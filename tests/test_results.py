@@ -13,7 +13,7 @@ import pyarrow as pa
 import pydantic
 import pytest
 
-from microseg.core.errors import ParameterError
+from microseg.core.errors import OutputError, ParameterError
 from microseg.core.results import AnyValue, Instant, ProblemResult, Result, instant_text
 from microseg.discover import DiscoveryRunResult
 from microseg.ingest import LoadReport, UnmergeResult
@@ -234,3 +234,12 @@ def test_write_predictions(tmp_path: Path, form: str) -> None:
 def test_write_predictions_refuses_an_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="use csv, parquet, json"):
         write_predictions(pa.table({"a": [1]}), tmp_path / "x", "xlsx")
+
+
+def test_write_predictions_names_a_file_it_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-folder" / "out.csv"
+    for form in ("csv", "parquet", "json"):
+        with pytest.raises(OutputError, match="no-such-folder") as info:
+            write_predictions(pa.table({"a": [1]}), path, form)
+        assert isinstance(info.value, OSError)
+        assert info.value.where == str(path)

@@ -18,6 +18,7 @@ keeps working for callers who do not know microseg::
     ├── DiscoveryError(MicrosegError, ValueError)   bad discovery parameters (microseg.discover)
     ├── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
     │                                               (.result holds the optimiser's result)
+    ├── OutputError(MicrosegError, OSError)         a file asked for (--out) cannot be written
     └── ParameterError(MicrosegError, ValueError)   an argument is outside what it accepts
         │                                           (exit code 2, as a usage error)
         ├── DurationError                           a duration cannot be read ('3 parsecs')
@@ -39,6 +40,7 @@ __all__ = [
     "IngestError",
     "MicrosegError",
     "ModelFitError",
+    "OutputError",
     "ParameterError",
     "SourceNotFoundError",
     "TimeInputError",
@@ -115,6 +117,11 @@ class ModelFitError(MicrosegError, RuntimeError):
     ):
         self.result = result
         super().__init__(message, where=where, hint=hint)
+
+
+class OutputError(MicrosegError, OSError):
+    """A file the user asked for (``--out``) cannot be written: no such folder, no
+    permission, a full disk. ``where`` is the path."""
 
 
 class ParameterError(MicrosegError, ValueError):

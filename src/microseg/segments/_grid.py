@@ -204,8 +204,8 @@ def _column(
         return seg[dim.name](table).ifelse("in", "out")
     column = traits[dim.name](table) if dim.source == "trait" else table[dim.name]
     if dim.kind == "contains":
-        if dim.value is None:
-            raise ValueError("contains dimension without a value")
+        if dim.value is None:  # parse_dimension gives every contains dimension a value
+            raise RuntimeError("contains dimension without a value")
         lowered = dim.value.lower()
         if column.type().is_array():
             hit = column.map(lambda x: x.lower()).contains(lowered)

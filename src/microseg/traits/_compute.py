@@ -197,8 +197,8 @@ def compute_cuts(
             for node in pending
             if all(inner.key in cuts for inner in _scores_below([node.score], traits))
         ]
-        if not ready:
-            raise ValueError("scores depend on each other in a cycle")
+        if not ready:  # the catalog refuses cycles first: reaching this is a bug
+            raise RuntimeError("scores depend on each other in a cycle")
         compiler = BatchCompiler(
             customers,
             events,
