@@ -236,7 +236,9 @@ def grid(
         ..., help="gender, age:18,25,35 (bands), interests=travel, segment:NAME."
     ),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    min_size: int = typer.Option(50, "--min-size", help="Hide cells smaller than this."),
+    min_size: int = typer.Option(
+        50, "--min-size", min=1, help="Hide cells smaller than this (at least 1)."
+    ),
     limit: int = typer.Option(30, help="Show the largest N cells (0: all)."),
     save_cell: int = typer.Option(None, "--save-cell", help="Save cell N (1-based) as a segment."),
     name: str = typer.Option(None, "--name", help="Name of the saved segment."),
