@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microseg.segments._evaluate import RESULT_TABLE, SegmentRun
+from microseg.segments._evaluate import SegmentRun
 from microseg.store import Store
 
 __all__ = ["SegmentDiff", "segment_diff"]
@@ -32,7 +32,7 @@ class SegmentDiff:
 def segment_diff(
     store: Store, name: str, edited: str | None, run: SegmentRun, *, sample: int = 10
 ) -> SegmentDiff:
-    """Compare the current segment ``name`` with ``edited`` in the last evaluation's table.
+    """Compare the current segment ``name`` with ``edited`` in ``run``'s result table.
 
     ``edited`` is the column of the edited definition when the segment exists; when it
     does not, the new definition was evaluated under ``name + '--edited'`` and every
@@ -40,8 +40,10 @@ def segment_diff(
     """
     new_column = edited or name + "--edited"
     old_column = name if edited else None
+    if run.result is None:
+        raise ValueError("segment_diff needs a run that kept its result table")
     entering, leaving = store.membership_changes(
-        RESULT_TABLE, old_column, new_column, sample=sample
+        run.result.name, old_column, new_column, sample=sample
     )
     return SegmentDiff(
         name=name,
