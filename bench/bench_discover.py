@@ -36,7 +36,7 @@ def _measure(customers: int, method: str) -> dict[str, Any]:
     ws = Workspace.open(_work(customers) / "ws", clock=lambda: NOW)
     load = round(os.getloadavg()[0], 2)
     start = time.perf_counter()
-    run = ws.discover(as_of=AS_OF, method=method, seed=1, name=f"bench-{int(time.time())}")
+    run = ws.discover.run(as_of=AS_OF, method=method, seed=1, name=f"bench-{int(time.time())}")
     seconds = time.perf_counter() - start
     row = {
         "method": method,

@@ -100,7 +100,8 @@ def _references(ws: Any, run: Any, truth: dict[str, str]) -> list[dict[str, Any]
 
     from microseg.discover import KMeansClusters
 
-    traits = ws.store.table("_trait_eval").to_pyarrow().sort_by("customer_id")
+    computed = ws.traits.compute(run.assigner.traits, as_of=END, save=False)
+    traits = computed.result.to_pyarrow().sort_by("customer_id")
     customers = ws.customers(as_of=END).to_pyarrow()
     X, missing = run.assigner.encoder.encode_masked(traits, customers)
     ids = traits.column("customer_id").to_pylist()
@@ -148,7 +149,7 @@ def main() -> None:
                 for method in args.methods:
                     for seed in args.seeds:
                         started = time.perf_counter()
-                        run = ws.discover(
+                        run = ws.discover.run(
                             as_of=END, method=method, macro=macro, seed=seed, save=False
                         )
                         methods.append(
@@ -158,7 +159,9 @@ def main() -> None:
             for k in (None, len(set(truth.values()))):
                 for seed in args.seeds:
                     started = time.perf_counter()
-                    run = ws.discover(as_of=END, macro=None, seed=seed, n_clusters=k, save=False)
+                    run = ws.discover.run(
+                        as_of=END, macro=None, seed=seed, n_clusters=k, save=False
+                    )
                     shops.append(
                         _row(
                             run,

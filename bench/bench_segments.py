@@ -6,7 +6,7 @@
 
 It generates the shop, ingests it (not timed here: see bench_ingest.py), then times
 ``compute_traits`` (all built-ins, one aggregation pass plus the RFM cut points),
-``evaluate`` (50 segments together, stored in ``_segment_eval``), the hand-written DuckDB
+``evaluate`` (50 segments together, kept in the run's result table), the hand-written DuckDB
 query (bench/sql/segments_baseline.sql) and the same segments one by one in pandas.
 Each measurement runs in its own process, so its peak RSS is its own. With ``--reuse`` the
 ingested workspace stays in bench/.work/segments/<customers> and later runs start from it.
@@ -120,12 +120,12 @@ def _measure(what: str, customers: int) -> dict[str, Any]:
         row["sizes"] = ws.store.membership_sizes("_baseline", names)
     elif what == "segments":
         start = time.perf_counter()
-        result = ws.evaluate(as_of=AS_OF, save=False)
+        result = ws.segments.evaluate(as_of=AS_OF, save=False)
         row["items"] = len(result.sizes)
         row["sizes"] = result.sizes
     elif what == "traits":
         start = time.perf_counter()
-        run = ws.compute_traits(as_of=AS_OF, save=False)
+        run = ws.traits.compute(as_of=AS_OF, save=False)
         row["items"] = len(run.summary)
     else:
         raise SystemExit(f"unknown measurement {what!r}")
@@ -141,7 +141,7 @@ def _params(ws: Any) -> dict[str, Any]:
 
     from microseg.core.duration import parse_duration
 
-    clock = ws.clock(AS_OF)
+    clock = ws.context.clock(AS_OF)
     return {
         "as_of": clock.as_of,
         "age_day": clock.today().isoformat(),

@@ -40,7 +40,7 @@ import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
 from microseg import Workspace
-from microseg.discover import DiscoveryRun, discover, save_cluster
+from microseg.discover import DiscoveryRun
 
 CALIBRATION_END = "1997-09-30"  # a bare date: the end of that day
 HOLDOUT_END = "1998-06-30"
@@ -131,7 +131,7 @@ def holdout_outcomes(ws: Workspace) -> pd.DataFrame:
     """Purchase days and spend of every customer between the two dates (0 without any)."""
     events = ws.events(as_of=HOLDOUT_END)
     after = events.filter(
-        (events.timestamp >= ws.as_of(CALIBRATION_END)) & (events.type == "purchase")
+        (events.timestamp >= ws.context.instant(CALIBRATION_END)) & (events.type == "purchase")
     )
     per_customer = after.group_by("customer_id").aggregate(
         holdout_days=after.timestamp.date().nunique(), holdout_spend=after.amount.sum()
@@ -143,8 +143,8 @@ def holdout_outcomes(ws: Workspace) -> pd.DataFrame:
 def predictions(ws: Workspace) -> pd.DataFrame:
     """The fitted model's view at the calibration date: P(alive), 12-month CLV, and the
     expected purchase days and P(any purchase) over exactly the holdout."""
-    over_holdout = ws.predict_value(as_of=CALIBRATION_END, horizon=HOLDOUT).to_pandas()
-    year = ws.predict_value(as_of=CALIBRATION_END, horizon="12 months").to_pandas()
+    over_holdout = ws.value.predict(as_of=CALIBRATION_END, horizon=HOLDOUT).to_pandas()
+    year = ws.value.predict(as_of=CALIBRATION_END, horizon="12 months").to_pandas()
     frame = over_holdout.set_index("customer_id")[
         ["frequency", "p_alive", "expected_purchases", "p_any_purchase"]
     ]
@@ -215,8 +215,8 @@ def rule_outcomes(ws: Workspace, run: DiscoveryRun, frame: pd.DataFrame) -> dict
         if cluster.get("rule") is None:  # e.g. HDBSCAN's unclustered group
             continue
         name = f"cdnow-{run.run_id}-{cluster['id']}"
-        save_cluster(ws, run.run_id, cluster["id"], name=name, overwrite=True)
-        members = ws.members(name, as_of=CALIBRATION_END).to_pyarrow()
+        ws.discover.save(run.run_id, cluster["id"], name=name, overwrite=True)
+        members = ws.segments.members(name, as_of=CALIBRATION_END).to_pyarrow()
         group = frame.loc[members.column("customer_id").to_pylist()]
         found[cluster["id"]] = {
             "segment": name,
@@ -388,11 +388,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds["ingest"] = time.perf_counter() - started
 
     step = time.perf_counter()
-    fit = ws.fit_value(as_of=CALIBRATION_END)
+    fit = ws.value.fit(as_of=CALIBRATION_END)
     seconds["fit_value"] = time.perf_counter() - step
 
     step = time.perf_counter()
-    run = discover(ws, as_of=CALIBRATION_END, traits=TRAITS, seed=args.seed, method=args.method)
+    run = ws.discover.run(as_of=CALIBRATION_END, traits=TRAITS, seed=args.seed, method=args.method)
     seconds["discover"] = time.perf_counter() - step
 
     step = time.perf_counter()

@@ -82,7 +82,7 @@ def test_unclassified_attributes_are_reported(tmp_path: Path) -> None:
 
     ws = Workspace.init(tmp_path / "w")
     ws.ingest("customers", pd.DataFrame({"customer_id": ["C1"], "city": ["Lyon"], "shoe": [42]}))
-    families = ws.attribute_families()
+    families = ws.attributes.families()
     ws.close()
     assert families["geographic"] == ["city"]
     assert families["unclassified"] == ["shoe"]

@@ -82,7 +82,7 @@ def fit_summary(fit: ValueFit) -> dict[str, Any]:
 
 def _value_by_segment(ws: Workspace, truth: Path, as_of: date) -> list[dict[str, Any]]:
     """Buyers, mean P(alive), 12-month value and churn risk of each planted segment."""
-    ws.store.con.register("_demo_predictions", ws.predict_value(as_of=as_of))
+    ws.store.con.register("_demo_predictions", ws.value.predict(as_of=as_of))
     try:
         rows = ws.store.fetchall(
             """SELECT t.segment, count(*), count(p.customer_id), avg(p.p_alive), sum(p.clv),
@@ -171,7 +171,7 @@ def run_demo(
         examples = Path(__file__).parent / "segments" / "examples"
         for example in sorted(examples.glob("*.yaml")):
             shutil.copy(example, root / "segments" / example.name)
-        segments = ws.evaluate(as_of=end)
+        segments = ws.segments.evaluate(as_of=end)
         planted: dict[str, int] = {}
         truth = shop.paths.get("ground_truth")
         if truth is not None:
@@ -186,14 +186,14 @@ def run_demo(
         value: list[dict[str, Any]] = []
         value_error: str | None = None
         try:
-            fitted = fit_summary(ws.fit_value(as_of=end))
+            fitted = fit_summary(ws.value.fit(as_of=end))
             value = _value_by_segment(ws, truth, end) if truth is not None else []
         except ModelFitError as exc:
             # a shop too small or too odd for the models still gets the rest of the demo
             value_error = str(exc)
         if progress:
             progress("discovering micro-segments", 0, 1)
-        found = ws.discover(as_of=end, seed=seed, name="demo")
+        found = ws.discover.run(as_of=end, seed=seed, name="demo")
         result = DemoResult(
             root,
             loads,

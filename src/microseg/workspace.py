@@ -1,33 +1,39 @@
-"""The ``Workspace`` facade: the one object the CLI, the service and the report call."""
+"""The ``Workspace``: the composition root the CLI, the service and the report call.
+
+It opens the store, holds the configuration and the clock, ingests, reports status and
+reads the canonical tables. Every analysis is a namespace built here from one frozen
+:class:`~microseg.context.Context`: ``ws.traits``, ``ws.segments``, ``ws.value``,
+``ws.discover``, beside ``ws.profile``, ``ws.attributes`` and ``ws.identity``. Nothing
+below this module imports it (an import-linter contract in pyproject.toml).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import ibis
 
-from microseg._analysis import AnalysisMixin
-from microseg._value import ValueMixin
-from microseg.config import FAMILIES, WorkspaceConfig, load_config, render_default_config
+from microseg.config import WorkspaceConfig, load_config, render_default_config
+from microseg.context import Context, TimeSource, system_clock
 from microseg.core.errors import WorkspaceError
-from microseg.core.time import AsOf, to_store_time
+from microseg.core.time import AsOf
+from microseg.discover.api import Discover
 from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
+from microseg.profile import Attributes, ProfileAssembler
+from microseg.segments.api import Segments
 from microseg.store import Store
+from microseg.traits.api import Traits
+from microseg.value.api import Value
 
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
 
 CONFIG_FILE = "microseg.yaml"
-TimeSource = Callable[[], datetime]
-
-
-def _system_clock() -> datetime:
-    return datetime.now(UTC)
+_system_clock = system_clock
 
 
 @dataclass(frozen=True)
@@ -59,26 +65,46 @@ class WorkspaceStatus:
         return data
 
 
-class Workspace(AnalysisMixin, ValueMixin):
+class Workspace:
     """A microseg workspace: ``microseg.yaml``, ``segments/`` and the store.
 
     Examples
     --------
     >>> ws = Workspace.init("shop")                                   # doctest: +SKIP
     >>> ws.ingest("events", ["orders.csv"]).accepted                  # doctest: +SKIP
-    >>> ws.customers(as_of="2025-06-30").to_pandas()                  # doctest: +SKIP
+    >>> ws.segments.evaluate(as_of="2025-06-30").sizes                # doctest: +SKIP
+    >>> ws.value.fit(as_of="2025-06-30").model                        # doctest: +SKIP
     """
 
     def __init__(self, path: Path, config: WorkspaceConfig, *, clock: TimeSource = _system_clock):
         self.path = path
         self.config = config
-        self._clock = clock
         self.store = Store(
             path / config.store.path,
             timezone=config.timezone,
             memory_limit=config.store.memory_limit,
             threads=config.store.threads,
         )
+        #: what every namespace is built from: path, config, store, clock
+        self.context = Context(path, config, self.store, clock)
+        #: the profile assembler: ``ws.profile.of(customer_id)``, ``ws.profile.table()``
+        self.profile = ProfileAssembler(self.context)
+        #: stored attributes: ``ws.attributes.list()``, ``.families()``, ``.drop(name)``
+        self.attributes = Attributes(self.context)
+        #: shared identifiers and undoing merges: ``ws.identity.shared()``, ``.unmerge(id)``
+        self.identity = IdentityNamespace(self.store, self.context.now)
+        #: traits: ``ws.traits.list()``, ``.validate()``, ``.compute()``, ``.of(id)``
+        self.traits = Traits(self.context, self.profile)
+        #: customer value: ``ws.value.summary()``, ``.fit()``, ``.latest_fit()``,
+        #: ``.predict()``, ``.backtest()``
+        self.value = Value(self.context, self.profile)
+        #: segments: ``ws.segments.list()``, ``.validate()``, ``.evaluate()``, ``.members()``,
+        #: ``.of()``, ``.explain()``, ``.diff()``, ``.grid()``, ``.save()``, ``.prepare()``
+        self.segments = Segments(self.context, self.profile, self.traits)
+        #: discovery: ``ws.discover.run()``, ``.list()``, ``.show()``, ``.save()``, ``.assign()``
+        self.discover = Discover(self.context, self.profile, self.traits, self.value, self.segments)
+        self.profile.register_models(self.value.provider())
+        self.profile.register_clusters(self.discover.provider())
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -133,14 +159,6 @@ class Workspace(AnalysisMixin, ValueMixin):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def now(self) -> datetime:
-        """The current instant from the workspace clock, as the store keeps it (naive UTC)."""
-        return to_store_time(self._clock(), self.config.timezone)
-
-    def as_of(self, value: AsOf | None) -> datetime:
-        """Resolve an ``as_of`` (None: now; a bare date: the end of that day)."""
-        return self.now() if value is None else to_store_time(value, self.config.timezone)
-
     # -- data in ------------------------------------------------------------------------------
 
     def ingest(
@@ -182,7 +200,7 @@ class Workspace(AnalysisMixin, ValueMixin):
             self.config,
             kind,
             sources,
-            now=self.now(),
+            now=self.context.now(),
             mapping=map,
             source=source,
             format=format,
@@ -201,56 +219,14 @@ class Workspace(AnalysisMixin, ValueMixin):
         Attributes come from their history; ``age`` (whole years at ``as_of``) is derived
         from ``birth_date`` when the workspace has one and no ``age`` of its own.
         """
-        moment = self.as_of(as_of)
-        history = self.store.table("customer_history")
-        registry = self.store.table("customer_registry")
-        if as_of is None:
-            in_force = history.valid_to.isnull()
-        else:
-            # as_of is exclusive, as for events: the version in force just before it
-            in_force = (history.valid_from < moment) & (
-                history.valid_to.isnull() | (history.valid_to >= moment)
-            )
-        current = history.filter(in_force).drop("valid_from", "valid_to", "load_id")
-        live = registry.filter(registry.merged_into.isnull()).select("customer_id")
-        # the join's suffix uses microseg's reserved prefix: no attribute can be named so
-        table = live.left_join(current, "customer_id", rname="{name}__ms_right").drop(
-            "customer_id__ms_right"
-        )
-        if "birth_date" in table.columns and "age" not in table.columns:
-            # the last calendar day that as_of includes, in the workspace zone: as_of is
-            # exclusive, so a bare date (the next midnight) gives that date itself
-            last = (moment - timedelta(microseconds=1)).replace(tzinfo=UTC)
-            day = last.astimezone(ZoneInfo(self.config.timezone)).date()
-            born = table.birth_date
-            later_birthday = (born.month() > day.month) | (
-                (born.month() == day.month) & (born.day() > day.day)
-            )
-            age = day.year - born.year() - later_birthday.ifelse(1, 0)
-            table = table.mutate(age=age.cast("int32"))
-        return table
+        return self.profile.attributes(as_of)
 
     def events(self, as_of: AsOf | None = None) -> ibis.Table:
         """Events strictly before ``as_of`` (all events when None)."""
-        table = self.store.table("events")
-        if as_of is not None:
-            table = table.filter(table.timestamp < self.as_of(as_of))
-        return table
+        return self.profile.events(as_of)
 
     def products(self) -> ibis.Table:
         return self.store.table("products")
-
-    def identities(self) -> ibis.Table:
-        return self.store.table("identities")
-
-    def merges(self) -> ibis.Table:
-        return self.store.table("merges")
-
-    @property
-    def identity(self) -> IdentityNamespace:
-        """Shared identifiers and undoing merges: ``ws.identity.shared()``,
-        ``ws.identity.unmerge(customer_id)``."""
-        return IdentityNamespace(self.store, self.now)
 
     def rejects(self, *, load_id: int | None = None, limit: int | None = 100) -> ibis.Table:
         """Rejected rows, newest load first: source, row, line, column, value, reason."""
@@ -259,34 +235,6 @@ class Workspace(AnalysisMixin, ValueMixin):
             table = table.filter(table.load_id == load_id)
         table = table.order_by([ibis.desc("load_id"), "source", "row", "column"])
         return table.limit(limit) if limit is not None else table
-
-    def attribute_families(self) -> dict[str, list[str]]:
-        """Stored attributes by family, with ``unclassified`` for those the config omits."""
-        families: dict[str, list[str]] = {f: [] for f in (*FAMILIES, "unclassified")}
-        for name in self.store.attribute_columns():
-            families[self.config.family_of(name) or "unclassified"].append(name)
-        return families
-
-    def attributes(self) -> list[dict[str, Any]]:
-        """Every stored attribute: name, type, family and how many customers have a value."""
-        present = self.store.attribute_presence()
-        return [
-            {
-                "name": name,
-                "type": kind,
-                "family": self.config.family_of(name) or "unclassified",
-                "customers": present.get(name, 0),
-            }
-            for name, kind in self.store.attribute_columns().items()
-        ]
-
-    def drop_attribute(self, name: str) -> None:
-        """Remove the attribute ``name`` and its history from every customer.
-
-        Deliberate and irreversible: reload a file to bring it back. Segments that use it
-        then fail validation with "unknown attribute".
-        """
-        self.store.drop_attribute(name)
 
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""
@@ -322,7 +270,7 @@ class Workspace(AnalysisMixin, ValueMixin):
             if row
             else None
         )
-        families = self.attribute_families()
+        families = self.attributes.families()
         unclassified = families.pop("unclassified")
         return WorkspaceStatus(
             path=str(self.path),

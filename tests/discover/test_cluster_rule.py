@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from microseg import Workspace
-from microseg.discover import assignments
 from tests.discover.conftest import END
 
 pytestmark = pytest.mark.slow
@@ -18,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run(shop_ws: Workspace) -> dict[str, Any]:
-    found = shop_ws.discover(as_of=END, seed=1, name="october", refits=0)
-    stored = assignments(shop_ws, "october").to_pylist()
+    found = shop_ws.discover.run(as_of=END, seed=1, name="october", refits=0)
+    stored = shop_ws.discover.assignments("october").to_pylist()
     return {"clusters": found.clusters, "labels": {r["customer_id"]: r["cluster"] for r in stored}}
 
 
@@ -29,7 +28,7 @@ def _segment(ws: Workspace, name: str, rule: dict[str, Any]) -> None:
 
 
 def _members(ws: Workspace, name: str, as_of: Any) -> set[str]:
-    members = ws.members(name, as_of=as_of).to_pyarrow()
+    members = ws.segments.members(name, as_of=as_of).to_pyarrow()
     return set(members.column("customer_id").to_pylist())
 
 
@@ -51,12 +50,12 @@ def test_rule_selects_the_run_s_own_assignments(shop_ws: Workspace, run: dict[st
     inside = rng.sample(sorted(expected), 15)
     outside = rng.sample(sorted(set(run["labels"]) - expected), 15)
     for cid in inside + outside:
-        one = shop_ws.segments_of(cid, as_of=END, names=["two-clusters"])
+        one = shop_ws.segments.of(cid, as_of=END, names=["two-clusters"])
         assert one["two-clusters"] == (cid in expected), cid
-        cluster, name = shop_ws.cluster_of(cid, "october", as_of=END)
+        cluster, name = shop_ws.discover.assign(cid, "october", as_of=END)
         assert cluster == run["labels"][cid]
         assert name == next(c["name"] for c in run["clusters"] if c["id"] == cluster)
-    explained = shop_ws.explain("two-clusters", inside[0], as_of=END)
+    explained = shop_ws.segments.explain("two-clusters", inside[0], as_of=END)
     assert explained.holds
     assert "of run october is in" in explained.text
 
@@ -82,11 +81,11 @@ def test_new_customers_are_assigned_the_same_both_ways(
         ),
     )
     later = "2026-11-10"
-    cluster, _ = shop_ws.cluster_of("NEW1", "october", as_of=later)
+    cluster, _ = shop_ws.discover.assign("NEW1", "october", as_of=later)
     assert cluster in {c["id"] for c in run["clusters"]} | {0}
     _segment(shop_ws, "new-one", {"cluster": {"run": "october", "in": [cluster]}})
     assert "NEW1" in _members(shop_ws, "new-one", later)
-    assert shop_ws.segments_of("NEW1", as_of=later, names=["new-one"]) == {"new-one": True}
+    assert shop_ws.segments.of("NEW1", as_of=later, names=["new-one"]) == {"new-one": True}
 
 
 def test_unknown_runs_and_clusters_are_reported(shop_ws: Workspace, run: dict[str, Any]) -> None:
@@ -95,7 +94,7 @@ def test_unknown_runs_and_clusters_are_reported(shop_ws: Workspace, run: dict[st
     _segment(shop_ws, "bad-run", {"cluster": {"run": "octobre", "in": [1]}})
     _segment(shop_ws, "bad-cluster", {"cluster": {"run": "october", "in": [99]}})
     with pytest.raises(RuleError) as info:
-        shop_ws.validate_segments(["bad-run", "bad-cluster"])
+        shop_ws.segments.validate(["bad-run", "bad-cluster"])
     text = str(info.value)
     assert "unknown discovery run 'octobre'; did you mean 'october'?" in text
     assert "run october has no cluster 99" in text

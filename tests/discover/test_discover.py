@@ -14,11 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from microseg import Workspace
 from microseg.discover import (
     DiscoveryError,
-    assignments,
     discover,
-    list_runs,
-    load_run,
-    save_cluster,
 )
 
 pytestmark = pytest.mark.slow
@@ -35,7 +31,7 @@ def _truth(ws: Workspace) -> dict[str, str]:
 
 def test_planted_segments_recovered(shop_ws: Workspace) -> None:
     started = time.perf_counter()
-    run = discover(shop_ws, as_of=AS_OF, macro=None, seed=1, save=False)
+    run = shop_ws.discover.run(as_of=AS_OF, macro=None, seed=1, save=False)
     seconds = time.perf_counter() - started
     truth = _truth(shop_ws)
     ids = run.customer_ids.tolist()
@@ -59,13 +55,13 @@ def test_planted_segments_recovered(shop_ws: Workspace) -> None:
 
 @pytest.fixture(scope="module")
 def stored(shop_ws: Workspace) -> int:
-    run = discover(shop_ws, as_of=AS_OF, seed=3, min_size=60)
+    run = shop_ws.discover.run(as_of=AS_OF, seed=3, min_size=60)
     assert run.run_id is not None
     return run.run_id
 
 
 def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stored: int) -> None:
-    data = load_run(shop_ws, stored)
+    data = shop_ws.discover.show(stored)
     m = data["metrics"]
     assert data["seconds"] > 0  # the stored run keeps how long it took
     assert m["coverage"] == 1.0
@@ -84,14 +80,14 @@ def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stor
         # a micro cluster below min_size only exists where its macro segment is that small
         assert c["size"] >= 60 or len(siblings) == 1
         assert by_macro[c["macro"]]["size"] >= c["size"]
-    table = assignments(shop_ws, stored)
+    table = shop_ws.discover.assignments(stored)
     assert table.num_rows == 3000
     assert table.column("cluster").null_count == 0
-    assert list_runs(shop_ws)[0]["run_id"] == stored
+    assert shop_ws.discover.list()[0]["run_id"] == stored
 
 
 def test_names_and_descriptions(shop_ws: Workspace, stored: int) -> None:
-    for c in load_run(shop_ws, stored)["clusters"]:
+    for c in shop_ws.discover.show(stored)["clusters"]:
         assert c["name"].startswith(f"{c['macro']}: ")
         assert c["top_features"]
         assert 0 < c["share"] <= 1
@@ -99,14 +95,14 @@ def test_names_and_descriptions(shop_ws: Workspace, stored: int) -> None:
 
 
 def test_saved_rule_has_the_members_it_claims(shop_ws: Workspace, stored: int) -> None:
-    data = load_run(shop_ws, stored)
+    data = shop_ws.discover.show(stored)
     fidelity = []
     for c in data["clusters"]:
         fidelity.append((c["id"], c["name"], c["precision"], c["recall"]))
         name = f"disc-{stored}-{c['id']}"
-        path = save_cluster(shop_ws, stored, c["id"], name=name)
+        path = shop_ws.discover.save(stored, c["id"], name=name)
         assert path == Path(shop_ws.path / "segments" / f"{name}.yaml")
-        members = shop_ws.evaluate([name], as_of=AS_OF, save=False).sizes[name]
+        members = shop_ws.segments.evaluate([name], as_of=AS_OF, save=False).sizes[name]
         assert members == c["members"], (c["id"], c["rule"])
         assert c["true_positives"] <= min(members, c["size"])
     for row in fidelity:
@@ -115,18 +111,18 @@ def test_saved_rule_has_the_members_it_claims(shop_ws: Workspace, stored: int) -
 
 
 def test_same_seed_same_run(shop_ws: Workspace) -> None:
-    a = discover(shop_ws, as_of=AS_OF, seed=7, save=False, max_clusters=4, refits=0)
-    b = discover(shop_ws, as_of=AS_OF, seed=7, save=False, max_clusters=4, refits=0)
+    a = shop_ws.discover.run(as_of=AS_OF, seed=7, save=False, max_clusters=4, refits=0)
+    b = shop_ws.discover.run(as_of=AS_OF, seed=7, save=False, max_clusters=4, refits=0)
     assert a.labels.tolist() == b.labels.tolist()
     assert [c["name"] for c in a.clusters] == [c["name"] for c in b.clusters]
 
 
 def test_sensitive_attributes_excluded_unless_requested(shop_ws: Workspace) -> None:
     assert "religion" in shop_ws.config.sensitive
-    default = discover(shop_ws, as_of=AS_OF, macro=None, save=False, max_clusters=3, refits=0)
+    default = shop_ws.discover.run(as_of=AS_OF, macro=None, save=False, max_clusters=3, refits=0)
     assert not any(f.startswith("religion") for f in default.features["features"])
     with pytest.raises(DiscoveryError, match="sensitive"):
-        discover(shop_ws, as_of=AS_OF, attributes=["religion", "interests"], save=False)
+        shop_ws.discover.run(as_of=AS_OF, attributes=["religion", "interests"], save=False)
     allowed = discover(
         shop_ws,
         as_of=AS_OF,
@@ -138,16 +134,16 @@ def test_sensitive_attributes_excluded_unless_requested(shop_ws: Workspace) -> N
     )
     assert any(f.startswith("religion=") for f in allowed.features["features"])
     assert allowed.run_id is not None
-    recorded = load_run(shop_ws, allowed.run_id)
+    recorded = shop_ws.discover.show(allowed.run_id)
     assert recorded["params"]["allow_sensitive"] == ["religion"]
     assert recorded["features"]["sensitive_used"] == ["religion"]
 
 
 def test_unknown_run_and_cluster(shop_ws: Workspace, stored: int) -> None:
     with pytest.raises(DiscoveryError, match="no discovery run 999"):
-        load_run(shop_ws, 999)
+        shop_ws.discover.show(999)
     with pytest.raises(DiscoveryError, match="no cluster 999"):
-        save_cluster(shop_ws, stored, 999, name="nope")
+        shop_ws.discover.save(stored, 999, name="nope")
 
 
 def test_cli_list_show_save(shop_ws: Workspace, stored: int) -> None:

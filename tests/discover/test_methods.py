@@ -13,12 +13,7 @@ from microseg import Workspace
 from microseg.discover import (
     ClusterAssigner,
     DiscoveryError,
-    assignments,
-    discover,
-    list_runs,
     load_assigner,
-    load_run,
-    save_cluster,
 )
 
 pytestmark = pytest.mark.slow
@@ -31,7 +26,7 @@ def runs(shop_ws: Workspace) -> dict[str, int]:
     """One stored run per method, named after it."""
     ids = {}
     for method in ("kmeans", "bisecting", "hdbscan"):
-        run = discover(shop_ws, as_of=AS_OF, method=method, seed=2, refits=1, name=f"m-{method}")
+        run = shop_ws.discover.run(as_of=AS_OF, method=method, seed=2, refits=1, name=f"m-{method}")
         assert run.run_id is not None
         assert run.name == f"m-{method}"
         ids[method] = run.run_id
@@ -41,14 +36,15 @@ def runs(shop_ws: Workspace) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def inputs(shop_ws: Workspace, runs: dict[str, int]) -> tuple[pa.Table, pa.Table]:
     """The traits and attributes at the runs' as_of, as the rule engine would pass them."""
-    shop_ws.compute_traits(as_of=AS_OF, save=False)
-    traits = shop_ws.store.table("_trait_eval").to_pyarrow()
+    computed = shop_ws.traits.compute(as_of=AS_OF, save=False)
+    assert computed.result is not None
+    traits = computed.result.to_pyarrow()
     customers = shop_ws.customers(as_of=AS_OF).to_pyarrow()
     return traits, customers
 
 
 def _stored(ws: Workspace, run: int | str) -> dict[str, int]:
-    table = assignments(ws, run)
+    table = ws.discover.assignments(run)
     return dict(
         zip(
             table.column("customer_id").to_pylist(),
@@ -62,7 +58,7 @@ def _stored(ws: Workspace, run: int | str) -> dict[str, int]:
 def test_everyone_covered_and_small_clusters_merged(
     shop_ws: Workspace, runs: dict[str, int], method: str
 ) -> None:
-    data = load_run(shop_ws, runs[method])
+    data = shop_ws.discover.show(runs[method])
     m = data["metrics"]
     assert data["params"]["method"] == method
     assert m["coverage"] == 1.0
@@ -75,7 +71,7 @@ def test_everyone_covered_and_small_clusters_merged(
 
 
 def test_bisecting_has_no_unclustered_group(shop_ws: Workspace, runs: dict[str, int]) -> None:
-    data = load_run(shop_ws, runs["bisecting"])
+    data = shop_ws.discover.show(runs["bisecting"])
     assert data["metrics"]["unclustered"] == 0
     assert 0 not in [c["id"] for c in data["clusters"]]
     assert 0 not in load_assigner(shop_ws.store, runs["bisecting"]).clusters
@@ -85,7 +81,7 @@ def test_bisecting_has_no_unclustered_group(shop_ws: Workspace, runs: dict[str, 
 def test_hdbscan_reports_its_noise_as_the_unclustered_group(
     shop_ws: Workspace, runs: dict[str, int]
 ) -> None:
-    data = load_run(shop_ws, runs["hdbscan"])
+    data = shop_ws.discover.show(runs["hdbscan"])
     m = data["metrics"]
     noise = data["clusters"][0]
     assert noise["id"] == 0
@@ -98,8 +94,8 @@ def test_hdbscan_reports_its_noise_as_the_unclustered_group(
     assert list(_stored(shop_ws, runs["hdbscan"]).values()).count(0) == m["unclustered"]
     assert load_assigner(shop_ws.store, "m-hdbscan").clusters[0] == "unclustered"
     with pytest.raises(DiscoveryError, match="unclustered group, which has no rule"):
-        save_cluster(shop_ws, "m-hdbscan", 0, name="noise")
-    listed = {r["name"]: r for r in list_runs(shop_ws)}
+        shop_ws.discover.save("m-hdbscan", 0, name="noise")
+    listed = {r["name"]: r for r in shop_ws.discover.list()}
     assert listed["m-hdbscan"]["unclustered"] == m["unclustered"]
 
 
@@ -118,7 +114,7 @@ def test_assigner_gives_the_stored_labels(
     stored = _stored(shop_ws, runs[method])
     ids = traits.column("customer_id").to_pylist()
     assert labels.tolist() == [stored[c] for c in ids]
-    names = {c["id"]: c["name"] for c in load_run(shop_ws, runs[method])["clusters"]}
+    names = {c["id"]: c["name"] for c in shop_ws.discover.show(runs[method])["clusters"]}
     assert assigner.clusters == names
 
 
@@ -156,28 +152,28 @@ def test_assigner_round_trip(shop_ws: Workspace, runs: dict[str, int], inputs: t
 @pytest.mark.parametrize("method", ["bisecting", "hdbscan"])
 def test_same_seed_same_run(shop_ws: Workspace, method: str) -> None:
     args = {"method": method, "seed": 5, "max_clusters": 4, "refits": 0, "save": False}
-    a = discover(shop_ws, as_of=AS_OF, **args)  # type: ignore[arg-type]
-    b = discover(shop_ws, as_of=AS_OF, **args)  # type: ignore[arg-type]
+    a = shop_ws.discover.run(as_of=AS_OF, **args)  # type: ignore[arg-type]
+    b = shop_ws.discover.run(as_of=AS_OF, **args)  # type: ignore[arg-type]
     assert a.labels.tolist() == b.labels.tolist()
     assert [c["name"] for c in a.clusters] == [c["name"] for c in b.clusters]
     assert a.assigner.to_dict() == b.assigner.to_dict()
 
 
 def test_names_default_clash_and_lookup(shop_ws: Workspace, runs: dict[str, int]) -> None:
-    unnamed = discover(shop_ws, as_of=AS_OF, macro=None, max_clusters=3, refits=0)
+    unnamed = shop_ws.discover.run(as_of=AS_OF, macro=None, max_clusters=3, refits=0)
     assert unnamed.name == f"run-{unnamed.run_id}"
-    assert load_run(shop_ws, f"run-{unnamed.run_id}")["run_id"] == unnamed.run_id
+    assert shop_ws.discover.show(f"run-{unnamed.run_id}")["run_id"] == unnamed.run_id
     with pytest.raises(DiscoveryError, match=r"named 'm-kmeans' already exists \(run \d+\)"):
-        discover(shop_ws, as_of=AS_OF, name="m-kmeans")
+        shop_ws.discover.run(as_of=AS_OF, name="m-kmeans")
     for bad in ("Bad Name", "q4_split", "-x", "123", "run-9"):
         with pytest.raises(DiscoveryError, match="name"):
-            discover(shop_ws, as_of=AS_OF, name=bad)
+            shop_ws.discover.run(as_of=AS_OF, name=bad)
     run_id = runs["kmeans"]
     for ref in (run_id, str(run_id), "m-kmeans"):
-        assert load_run(shop_ws, ref)["name"] == "m-kmeans"
+        assert shop_ws.discover.show(ref)["name"] == "m-kmeans"
         assert load_assigner(shop_ws.store, ref).run_id == run_id
-        assert assignments(shop_ws, ref).num_rows == 3000
-    path = save_cluster(shop_ws, "m-kmeans", 1, name="from-a-named-run")
+        assert shop_ws.discover.assignments(ref).num_rows == 3000
+    path = shop_ws.discover.save("m-kmeans", 1, name="from-a-named-run")
     assert "m-kmeans" in path.read_text()
     with pytest.raises(DiscoveryError, match="no discovery run named 'nope'; known runs: ") as err:
         load_assigner(shop_ws.store, "nope")

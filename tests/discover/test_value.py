@@ -22,15 +22,16 @@ AS_OF = "2026-10-31"
 def valued_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A 1,000-customer shop whose value models were fitted at AS_OF."""
     ws = make_shop(tmp_path_factory.mktemp("discover-value") / "ws", customers=1000, seed=5)
-    ws.fit_value(as_of=AS_OF)
+    ws.value.fit(as_of=AS_OF)
     yield ws
     ws.close()
 
 
 def test_clusters_report_p_alive_and_clv(valued_ws: Workspace) -> None:
-    run = discover(valued_ws, as_of=AS_OF, macro=None, max_clusters=4, refits=0, name="valued")
-    valued_ws.compute_traits(["p_alive", "clv_12m"], as_of=AS_OF, save=False)
-    traits = valued_ws.store.table("_trait_eval").to_pyarrow()
+    run = valued_ws.discover.run(as_of=AS_OF, macro=None, max_clusters=4, refits=0, name="valued")
+    computed = valued_ws.traits.compute(["p_alive", "clv_12m"], as_of=AS_OF, save=False)
+    assert computed.result is not None
+    traits = computed.result.to_pyarrow()
     clv = np.array(traits.column("clv_12m").to_pylist(), dtype=float)
     assert not any(f in run.features["features"] for f in ("p_alive", "clv_12m"))
     for c in run.clusters:
@@ -68,5 +69,7 @@ def test_value_traits_are_features_only_when_named(valued_ws: Workspace) -> None
 
 
 def test_no_value_columns_before_the_fit(valued_ws: Workspace) -> None:
-    run = discover(valued_ws, as_of="2026-06-30", macro=None, max_clusters=3, refits=0, save=False)
+    run = valued_ws.discover.run(
+        as_of="2026-06-30", macro=None, max_clusters=3, refits=0, save=False
+    )
     assert "p_alive_mean" not in run.clusters[0]

@@ -27,7 +27,7 @@ def shop(tmp_path: Path) -> Workspace:
 
 
 def test_evaluate_returns_results_and_problems(shop: Workspace) -> None:
-    run = shop.evaluate(as_of="2026-01-01")
+    run = shop.segments.evaluate(as_of="2026-01-01")
     assert run.sizes == {"buyers": 3}
     files = {Path(p.file or "").name for p in run.problems}
     assert files == {"typo.yaml", "garbage.yaml", "child.yaml", "uses-bad-trait.yaml"}
@@ -44,15 +44,15 @@ def test_evaluate_returns_results_and_problems(shop: Workspace) -> None:
 
 def test_an_explicit_single_segment_still_raises(shop: Workspace) -> None:
     with pytest.raises(RuleError, match="agee"):
-        shop.evaluate(["typo"], as_of="2026-01-01")
+        shop.segments.evaluate(["typo"], as_of="2026-01-01")
     with pytest.raises(RuleError, match="typo"):
-        shop.members("child", as_of="2026-01-01")
-    assert shop.evaluate(["buyers"], as_of="2026-01-01").sizes == {"buyers": 3}
+        shop.segments.members("child", as_of="2026-01-01")
+    assert shop.segments.evaluate(["buyers"], as_of="2026-01-01").sizes == {"buyers": 3}
     shop.close()
 
 
 def test_compute_traits_reports_the_broken_one_and_stores_the_rest(shop: Workspace) -> None:
-    run = shop.compute_traits(as_of="2026-01-01")
+    run = shop.traits.compute(as_of="2026-01-01")
     assert "good_trait" in run.summary
     assert "bad_trait" not in run.summary
     [problem] = run.problems
@@ -62,7 +62,7 @@ def test_compute_traits_reports_the_broken_one_and_stores_the_rest(shop: Workspa
     stored = shop.store.scalar("SELECT count(*) FROM trait_values WHERE trait = 'good_trait'")
     assert stored == 5
     with pytest.raises(RuleError, match="nope"):
-        shop.compute_traits(["bad_trait"], as_of="2026-01-01")
+        shop.traits.compute(["bad_trait"], as_of="2026-01-01")
     shop.close()
 
 
@@ -91,11 +91,11 @@ def test_profile_shows_the_good_segments_and_reports_the_broken(shop: Workspace)
     """`microseg profile` on a workspace with broken segment files: the customer's other
     segments are shown, each broken file is reported, and the exit code says so."""
     problems: list[object] = []
-    inside = shop.segments_of("A", as_of="2026-01-01", problems=problems)  # type: ignore[arg-type]
+    inside = shop.segments.of("A", as_of="2026-01-01", problems=problems)  # type: ignore[arg-type]
     assert inside == {"buyers": True}
     assert len(problems) == 4
     with pytest.raises(RuleError):
-        shop.segments_of("A", as_of="2026-01-01")  # without a list: all or nothing, as before
+        shop.segments.of("A", as_of="2026-01-01")  # without a list: all or nothing, as before
     shop.close()
     result = cli(shop.path, "profile", "A", "--as-of", "2026-01-01")
     assert result.returncode == 1

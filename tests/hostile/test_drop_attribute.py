@@ -20,14 +20,14 @@ def test_drop_an_attribute_with_its_history(ws: Workspace, tmp_path: Path) -> No
     )
     ws.ingest("customers", write(tmp_path / "b.csv", "customer_id,city\nC1,Lyon"))
     assert ws.store.scalar("SELECT count(*) FROM customer_history") == 2
-    ws.drop_attribute("customer_id_right")
+    ws.attributes.drop("customer_id_right")
     assert "customer_id_right" not in ws.store.attribute_columns()
     assert [r["city"] for r in ws.customers().to_pyarrow().to_pylist()] == ["Lyon"]
     assert ws.store.scalar("SELECT count(*) FROM customer_history") == 2
     with pytest.raises(WorkspaceError, match="did you mean 'city'"):
-        ws.drop_attribute("cty")
+        ws.attributes.drop("cty")
     with pytest.raises(WorkspaceError, match="not an attribute"):
-        ws.drop_attribute("valid_from")
+        ws.attributes.drop("valid_from")
 
 
 def test_drop_from_the_cli_asks_first(tmp_path: Path) -> None:

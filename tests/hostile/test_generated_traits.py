@@ -17,7 +17,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 def _generated(ws: object) -> dict[str, str]:
     """Generated trait name -> its category."""
-    return dict(ws.traits().categories)  # type: ignore[attr-defined]
+    return dict(ws.traits.list().categories)  # type: ignore[attr-defined]
 
 
 def test_a_category_named_like_a_user_trait_leaves_the_user_file_valid(tmp_path: Path) -> None:
@@ -29,14 +29,14 @@ def test_a_category_named_like_a_user_trait_leaves_the_user_file_valid(tmp_path:
         "name: spend_share_gifts\nvalue: {trait: gross_spend}\n",
     )
     write(ws.path / "segments" / "big.yaml", "name: big\nrule: {trait: spend_share_gifts, gt: 20}")
-    catalog = ws.validate_traits()  # no error
+    catalog = ws.traits.validate()  # no error
     assert catalog.files["spend_share_gifts"] == str(user)
     generated = _generated(ws)
     gifts = [name for name, category in generated.items() if category == "Gifts!"]
     assert len(gifts) == 1
     assert gifts[0] != "spend_share_gifts"
     assert any("spend_share_gifts" in w for w in catalog.warnings)
-    run = ws.evaluate(as_of="2026-01-01")
+    run = ws.segments.evaluate(as_of="2026-01-01")
     assert run.sizes == {"big": 1}
     assert not run.problems
     ws.close()
@@ -51,9 +51,9 @@ def test_colliding_categories_get_distinct_names_and_none_is_dropped(tmp_path: P
     generated = _generated(ws)
     assert sorted(generated.values()) == ["GIFTS", "Gifts!", "gifts", "sports"]
     assert all(NAME.match(n) for n in generated)
-    ws.compute_traits(list(generated), as_of="2026-01-01", save=False)
-    batch = {r["customer_id"]: r for r in ws.store.table("_trait_eval").to_pyarrow().to_pylist()}
-    one = ws.traits_of("A", as_of="2026-01-01")
+    run = ws.traits.compute(list(generated), as_of="2026-01-01", save=False)
+    batch = {r["customer_id"]: r for r in run.result.to_pyarrow().to_pylist()}
+    one = ws.traits.of("A", as_of="2026-01-01")
     for row in (batch["A"], one):
         shares = {generated[n]: row[n] for n in generated}
         assert math.isclose(shares["Gifts!"], 0.75)
@@ -97,8 +97,8 @@ def test_hostile_category_text_gives_valid_distinct_names(tmp_path: Path) -> Non
     assert len(stored) >= len(hostile) - 2  # the loader may read blank text as missing
     assert sorted(generated.values()) == sorted(stored)
     assert all(NAME.match(n) and len(n) <= 64 for n in generated), generated
-    ws.compute_traits(as_of="2026-01-01", save=True)
-    row = ws.traits_of("A", as_of="2026-01-01")
+    ws.traits.compute(as_of="2026-01-01", save=True)
+    row = ws.traits.of("A", as_of="2026-01-01")
     spent = {c: 1.0 + i for i, c in enumerate(hostile)}
     expected = sum(spent[c] for c in stored) / sum(spent.values())
     assert math.isclose(sum(row[n] for n in generated), expected)
@@ -113,7 +113,7 @@ def test_a_category_outside_the_top_20_keeps_its_trait(tmp_path: Path) -> None:
     ws = make_shop(tmp_path / "ws", [*many, ("C", "rare", 5.0)])
     write(ws.path / "segments" / "rare.yaml", "name: rare\nrule: {trait: spend_share_rare, gt: 0}")
     assert "spend_share_rare" in _generated(ws)
-    run = ws.evaluate(as_of="2026-01-01")
+    run = ws.segments.evaluate(as_of="2026-01-01")
     assert run.sizes == {"rare": 1}
     ws.close()
 
@@ -125,7 +125,7 @@ def test_the_cap_is_reported_when_it_cuts_categories(tmp_path: Path) -> None:
         [("A", "a", 1.0), ("A", "a", 1.0), ("B", "b", 1.0), ("B", "b", 1.0), ("C", "c", 1.0)],
         config="\ntraits:\n  spend_share_limit: 2\n",
     )
-    catalog = ws.traits()
+    catalog = ws.traits.list()
     assert sorted(catalog.categories.values()) == ["a", "b"]
     [warning] = [w for w in catalog.warnings if "spend_share_limit" in w]
     assert "3 purchase categories" in warning
@@ -148,8 +148,8 @@ def test_declared_categories_are_exactly_the_generated_ones(tmp_path: Path) -> N
         [("A", "toys", 1.0), ("A", "toys", 1.0), ("B", "sports", 1.0)],
         config="\ntraits:\n  spend_share_categories: [sports, 'Gifts!']\n",
     )
-    assert sorted(ws.traits().categories.values()) == ["Gifts!", "sports"]
-    assert not ws.traits().warnings
+    assert sorted(ws.traits.list().categories.values()) == ["Gifts!", "sports"]
+    assert not ws.traits.list().warnings
     ws.close()
 
 
@@ -166,7 +166,7 @@ def test_a_segment_on_a_category_trait_that_is_gone_gets_a_clear_problem(tmp_pat
         ws.path / "segments" / "sporty.yaml",
         "name: sporty\nrule: {trait: spend_share_sports, gt: 0}",
     )
-    run = ws.evaluate(as_of="2026-01-01")
+    run = ws.segments.evaluate(as_of="2026-01-01")
     assert run.sizes == {"sporty": 1}
     [problem] = run.problems
     assert problem.file == str(toys)

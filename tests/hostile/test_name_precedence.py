@@ -40,11 +40,11 @@ AS_OF = "2025-07-15"
 
 def _stages(ws: Workspace) -> dict[str, str]:
     """The built-in lifecycle_stage trait of each customer, per profile."""
-    return {c: ws.traits_of(c, as_of=AS_OF)["lifecycle_stage"] for c in "ABCDE"}
+    return {c: ws.traits.of(c, as_of=AS_OF)["lifecycle_stage"] for c in "ABCDE"}
 
 
 def test_a_bare_grid_dimension_means_the_trait(shop: Workspace) -> None:
-    grid = shop.grid(["lifecycle_stage"], as_of=AS_OF, min_size=1)
+    grid = shop.segments.grid(["lifecycle_stage"], as_of=AS_OF, min_size=1)
     values = {cell.values["lifecycle_stage"] for cell in grid.cells}
     assert values == set(_stages(shop).values())  # the built-in trait, not gold/silver/bronze
     assert not values & set(STAGES)
@@ -56,7 +56,7 @@ def test_a_bare_grid_dimension_means_the_trait(shop: Workspace) -> None:
 
 def test_attribute_prefix_picks_the_attribute(shop: Workspace) -> None:
     dims = ["attribute:lifecycle_stage", "trait:lifecycle_stage"]
-    grid = shop.grid(dims, as_of=AS_OF, min_size=1)
+    grid = shop.segments.grid(dims, as_of=AS_OF, min_size=1)
     assert {c.values[dims[0]] for c in grid.cells} == set(STAGES)
     cell = next(c for c in grid.cells if c.values[dims[0]] == "gold")
     rule = cell.rule(grid.dimensions)
@@ -70,15 +70,15 @@ def test_both_evaluators_and_explain_read_what_the_rule_names(shop: Workspace) -
     stages = _stages(shop)
     assert stages["A"] in ("new", "active")
     assert stages["C"] == "prospect"
-    run = shop.evaluate(as_of=AS_OF, save=False)
+    run = shop.segments.evaluate(as_of=AS_OF, save=False)
     assert run.sizes == {"by-attr": 2, "by-trait": 2}
     assert _collision(run.warnings)
     assert _collision(run.to_dict()["warnings"])
     expected = {"A": {"by-attr", "by-trait"}, "B": {"by-attr", "by-trait"}, "C": set()}
     for customer, inside in expected.items():
-        got = shop.segments_of(customer, as_of=AS_OF)
+        got = shop.segments.of(customer, as_of=AS_OF)
         assert {n for n, yes in got.items() if yes} == inside
-    why = shop.explain("by-trait", "A", as_of=AS_OF)
+    why = shop.segments.explain("by-trait", "A", as_of=AS_OF)
     assert why.holds
     assert stages["A"] in why.text
     shop.close()
@@ -86,7 +86,7 @@ def test_both_evaluators_and_explain_read_what_the_rule_names(shop: Workspace) -
 
 @pytest.mark.slow
 def test_validate_evaluate_and_profile_warn(shop: Workspace) -> None:
-    assert _collision(shop.name_collisions())
+    assert _collision(list(shop.traits.collisions().values()))
     shop.close()
     for args in (
         ("segment", "validate"),

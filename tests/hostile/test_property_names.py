@@ -47,20 +47,20 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 def test_property_name_reads_that_key_both_ways(shop: Workspace, name: str) -> None:
     rule = {"event": "tag", "where": [{"property": name, "eq": "blue"}]}
     catalog = SegmentCatalog({"p": parse_definition({"name": "p", "rule": rule})}, {})
-    catalog.check(shop.schema())
-    clock = shop.clock("2026-01-10")
-    evaluate_segments(
+    catalog.check(shop.traits.schema())
+    clock = shop.context.clock("2026-01-10")
+    run = evaluate_segments(
         shop.store,
         catalog,
         ["p"],
-        **shop._inputs(clock, "2026-01-10", runs=set()),
+        **shop.profile.batch(clock, "2026-01-10").kwargs(),
         save=False,
-        traits=shop.traits(),
+        traits=shop.traits.list(),
         cuts={},
     )
-    rows = shop.store.table("_segment_eval").to_pyarrow().to_pylist()
+    rows = run.result.to_pyarrow().to_pylist()
     batch = {r["customer_id"]: r["p"] for r in rows}
     assert batch == {"c1": True, "c2": False, "c3": False}
     for customer_id, member in batch.items():
-        profile = shop.profile(customer_id, as_of="2026-01-10")
+        profile = shop.profile.of(customer_id, as_of="2026-01-10")
         assert evaluate_profile(catalog, ["p"], profile, clock)["p"] is member

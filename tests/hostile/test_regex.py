@@ -48,7 +48,7 @@ def test_refused_pattern_is_located_in_its_file(ws: Workspace) -> None:
         encoding="utf-8",
     )
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     (problem,) = caught.value.problems
     assert (problem.file, problem.line, problem.path) == (str(path), 5, "rule.any[1]")
     assert "invalid perl operator: (?!" in problem.message

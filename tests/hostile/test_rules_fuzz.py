@@ -123,7 +123,7 @@ def _write(ws: Workspace, files: list[str | bytes]) -> None:
 def test_validation_never_crashes(workspace: Workspace, files: list[str | bytes]) -> None:
     _write(workspace, files)
     with contextlib.suppress(MicrosegError):  # anything else fails the test
-        workspace.validate_segments()
+        workspace.segments.validate()
 
 
 def test_the_command_reports_hostile_files_cleanly(workspace: Workspace) -> None:

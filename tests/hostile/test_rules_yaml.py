@@ -67,7 +67,7 @@ def test_yaml_bomb_in_segments_is_refused_quickly(ws: Workspace) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(RuleError) as caught:
-            ws.validate_segments()
+            ws.segments.validate()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -104,7 +104,7 @@ def test_a_few_aliases_are_still_fine(ws: Workspace) -> None:
         "    - all: [*half, {not: *half}]\n",
         encoding="utf-8",
     )
-    assert "shared" in ws.validate_segments().definitions
+    assert "shared" in ws.segments.validate().definitions
 
 
 def test_recursive_alias_is_refused(ws: Workspace) -> None:
@@ -112,7 +112,7 @@ def test_recursive_alias_is_refused(ws: Workspace) -> None:
         "name: loop\nrule: &r {all: [*r]}\n", encoding="utf-8"
     )
     with pytest.raises(RuleError, match="refers to the collection it is in"):
-        ws.validate_segments()
+        ws.segments.validate()
 
 
 def test_huge_file_is_refused(ws: Workspace) -> None:
@@ -121,7 +121,7 @@ def test_huge_file_is_refused(ws: Workspace) -> None:
         "name: huge\n# " + "x" * 2_000_000 + "\nrule: {bucket: {salt: a, from: 0, to: 5}}\n"
     )
     with pytest.raises(RuleError, match="larger than") as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     assert caught.value.problems[0].file == str(path)
 
 
@@ -130,7 +130,7 @@ def test_deep_nesting_is_refused_with_a_message(ws: Workspace, depth: int) -> No
     path = ws.path / "segments" / "deep.yaml"
     path.write_text(f"name: deep\nrule: {_nested_text(depth)}\n", encoding="utf-8")
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     (problem,) = caught.value.problems
     assert problem.file == str(path)
     assert "levels deep" in problem.message or "nested more than" in problem.message
@@ -154,7 +154,7 @@ def test_depth_through_segment_references_is_refused(ws: Workspace) -> None:
     _segment(ws, "s1", {"not": {"all": [{"segment": "s0"}]}})
     _segment(ws, "s2", {"all": [{"segment": "s1"}, _nested(3)]})
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     assert [Path(p.file or "").stem for p in caught.value.problems] == ["s1", "s2"]
     for problem in caught.value.problems:
         assert "with the segments it refers to, nested more than 50 levels" in problem.message
@@ -164,31 +164,28 @@ def test_long_chain_of_references_is_refused_without_recursion(ws: Workspace) ->
     for i in range(400):
         _segment(ws, f"c{i:03d}", {"segment": f"c{i + 1:03d}"} if i < 399 else _nested(2))
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     assert all("levels deep" in p.message for p in caught.value.problems)
 
 
 def test_reasonable_depth_evaluates_both_ways(small_shop: Workspace) -> None:
     definition = parse_definition({"name": "twenty", "rule": _nested(20)})
     catalog = SegmentCatalog({"twenty": definition}, {})
-    catalog.check(small_shop.schema())
-    clock = small_shop.clock("2026-10-31")
+    catalog.check(small_shop.traits.schema())
+    clock = small_shop.context.clock("2026-10-31")
     run = evaluate_segments(
         small_shop.store,
         catalog,
         ["twenty"],
-        **small_shop._inputs(clock, "2026-10-31", runs=set()),
+        **small_shop.profile.batch(clock, "2026-10-31").kwargs(),
         save=False,
-        traits=small_shop.traits(),
+        traits=small_shop.traits.list(),
         cuts={},
     )
     assert run is not None
-    batch = {
-        r["customer_id"]: r["twenty"]
-        for r in small_shop.store.table("_segment_eval").to_pyarrow().to_pylist()
-    }
+    batch = {r["customer_id"]: r["twenty"] for r in run.result.to_pyarrow().to_pylist()}
     for customer_id, member in batch.items():
-        profile = small_shop.profile(customer_id, as_of="2026-10-31")
+        profile = small_shop.profile.of(customer_id, as_of="2026-10-31")
         assert evaluate_profile(catalog, ["twenty"], profile, clock)["twenty"] == member
         assert ProfileEvaluator(profile, clock).holds(definition.rule) == member
     assert 0 < sum(batch.values()) < len(batch)
@@ -199,7 +196,7 @@ def test_non_utf8_file_is_named_and_the_others_still_checked(ws: Workspace) -> N
     bad.write_bytes("name: latin\nrule: {attribute: city, eq: Montréal}\n".encode("latin-1"))
     _segment(ws, "typo", {"attribute": "agee", "gt": 3})
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     files = {p.file: p for p in caught.value.problems}
     assert str(bad) in files
     assert "UTF-8" in files[str(bad)].message
@@ -215,7 +212,7 @@ def test_every_cycle_is_reported(ws: Workspace) -> None:
     _segment(ws, "e", {"segment": "c"})
     _segment(ws, "f", {"segment": "f"})
     with pytest.raises(RuleError) as caught:
-        ws.validate_segments()
+        ws.segments.validate()
     # each segment of a cycle is reported (with its file), each cycle named once per member
     cycles = sorted({p.message for p in caught.value.problems if "cycle" in p.message})
     assert cycles == [
@@ -228,4 +225,4 @@ def test_every_cycle_is_reported(ws: Workspace) -> None:
 def test_every_error_is_a_microseg_error(ws: Workspace) -> None:
     (ws.path / "segments" / "tab.yaml").write_text("name: tab\nrule:\t{x: [\n", encoding="utf-8")
     with pytest.raises(MicrosegError):
-        ws.validate_segments()
+        ws.segments.validate()

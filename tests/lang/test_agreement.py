@@ -148,7 +148,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.ingest("events", list(data.event_files))
     ws.ingest("events", _tags(root, ws))
     # a stored discovery run, for `cluster:` leaves: customers are assigned at each as_of
-    ws.discover(as_of="2026-10-31", seed=1, name="agree", refits=0)
+    ws.discover.run(as_of="2026-10-31", seed=1, name="agree", refits=0)
     yield ws
     ws.close()
 
@@ -177,13 +177,13 @@ def _tags(root: Path, ws: Workspace) -> Path:
 
 
 def _profiles(ws: Workspace, as_of: str) -> list[Profile]:
-    clock = ws.clock(as_of)
+    clock = ws.context.clock(as_of)
     attributes = ws.customers(as_of=as_of).to_pyarrow().to_pylist()
     events = ws.events(as_of=as_of).drop("load_id").to_pyarrow().to_pylist()
     by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_customer[event["customer_id"]].append(event)
-    types = ws.schema().attributes
+    types = ws.traits.schema().attributes
     assert clock.as_of > datetime(2025, 1, 1)
     return [
         Profile(
@@ -215,31 +215,29 @@ def _compare(ws: Workspace, catalog: SegmentCatalog, as_of: str) -> dict[str, in
     Trait nodes read the built-in traits (RFM cut points included) and cluster nodes the
     fixture's discovery run, in both evaluators.
     """
-    clock = ws.clock(as_of)
+    clock = ws.context.clock(as_of)
     names = sorted(catalog.definitions)
-    catalog.check(ws.schema(), names)
-    traits = ws.traits()
-    cuts = ws.score_cuts(clock)
+    catalog.check(ws.traits.schema(), names)
+    traits = ws.traits.list()
+    cuts = ws.traits.cuts(clock)
     runs = {
         node.cluster.run
         for name in names
         for node in _nodes(catalog.full_rule(name))
         if isinstance(node, ClusterRule)
     }
-    evaluate_segments(
+    run = evaluate_segments(
         ws.store,
         catalog,
         names,
-        **ws._inputs(clock, as_of, runs=runs),
+        **ws.profile.batch(clock, as_of, runs=runs).kwargs(),
         save=False,
         traits=traits,
         cuts=cuts,
     )
-    batch = {
-        row["customer_id"]: row for row in ws.store.table("_segment_eval").to_pyarrow().to_pylist()
-    }
+    batch = {row["customer_id"]: row for row in run.result.to_pyarrow().to_pylist()}
     sizes = dict.fromkeys(names, 0)
-    lookup = ws._cluster_lookup()
+    lookup = ws.profile.clusters()
     for profile in _profiles(ws, as_of):
         one = evaluate_profile(
             catalog, names, profile, clock, traits=traits, cuts=cuts, clusters=lookup

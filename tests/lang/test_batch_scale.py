@@ -129,22 +129,22 @@ def _both(ws: Workspace, rules: dict[str, Any]) -> dict[str, set[str]]:
         {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
     )
     names = list(rules)
-    catalog.check(ws.schema(), names)
-    clock = ws.clock(AS_OF)
-    evaluate_segments(
+    catalog.check(ws.traits.schema(), names)
+    clock = ws.context.clock(AS_OF)
+    run = evaluate_segments(
         ws.store,
         catalog,
         names,
         customers=ws.customers(as_of=AS_OF),
         events=ws.events(),
         clock=clock,
-        attribute_types=ws.schema().attributes,
+        attribute_types=ws.traits.schema().attributes,
         save=False,
     )
-    rows = ws.store.table("_segment_eval").to_pyarrow().to_pylist()
+    rows = run.result.to_pyarrow().to_pylist()
     batch = {n: {r["customer_id"] for r in rows if r[n]} for n in names}
     for cid in PEOPLE:
-        one = evaluate_profile(catalog, names, ws.profile(cid, as_of=AS_OF), clock)
+        one = evaluate_profile(catalog, names, ws.profile.of(cid, as_of=AS_OF), clock)
         for n in names:
             assert one[n] == (cid in batch[n]), f"{n} disagrees for {cid}"
     return batch
@@ -213,13 +213,13 @@ def _sql(ws: Workspace, rules: dict[str, Any]) -> str:
     catalog = SegmentCatalog(
         {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
     )
-    traits = ws.traits()
-    clock = ws.clock(AS_OF)
+    traits = ws.traits.list()
+    clock = ws.context.clock(AS_OF)
     compiler = BatchCompiler(
         ws.customers(as_of=AS_OF),
         ws.events(),
         clock,
-        attribute_types=ws.attribute_types(),
+        attribute_types=ws.profile.attribute_types(),
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__,
         cuts={s: [1.0, 2.0, 3.0, 4.0] for s in _score_keys(traits)},
@@ -257,12 +257,12 @@ def test_merged_plan_gives_the_same_table(shop: Workspace) -> None:
     catalog = SegmentCatalog(
         {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
     )
-    traits = shop.traits()
+    traits = shop.traits.list()
     compiler = BatchCompiler(
         shop.customers(as_of=AS_OF),
         shop.events(),
-        shop.clock(AS_OF),
-        attribute_types=shop.attribute_types(),
+        shop.context.clock(AS_OF),
+        attribute_types=shop.profile.attribute_types(),
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__,
         cuts={s: [1.0, 2.0, 3.0, 4.0] for s in _score_keys(traits)},

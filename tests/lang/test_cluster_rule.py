@@ -72,7 +72,7 @@ def ws(tmp_path: Path) -> Workspace:
 def _members(ws: Workspace, rule: dict[str, Any]) -> set[str]:
     """Members by the batch compiler and by the per-profile evaluator, which must agree."""
     parsed = parse_definition({"name": "s", "rule": rule}).rule
-    clock = ws.clock(AS_OF)
+    clock = ws.context.clock(AS_OF)
     customers = ws.customers(as_of=AS_OF)
     people = customers.to_pyarrow()
     labels = AgeRun().assign_table(people.select(["customer_id"]), people)
@@ -84,7 +84,7 @@ def _members(ws: Workspace, rule: dict[str, Any]) -> set[str]:
         customers,
         ws.events(),
         clock,
-        attribute_types=ws.attribute_types(),
+        attribute_types=ws.profile.attribute_types(),
         clusters=_lookup,
     )
     lowered = compiler.rule(parsed)
@@ -94,7 +94,7 @@ def _members(ws: Workspace, rule: dict[str, Any]) -> set[str]:
     single = {
         cid
         for cid in "ABCD"
-        if ProfileEvaluator(ws.profile(cid, as_of=AS_OF), clock, clusters=_lookup).holds(parsed)
+        if ProfileEvaluator(ws.profile.of(cid, as_of=AS_OF), clock, clusters=_lookup).holds(parsed)
     }
     assert batch == single
     return batch

@@ -10,7 +10,7 @@ from tests.lang.test_agreement import shop  # noqa: F401  (fixture)
 
 
 def test_cells_add_up_and_small_ones_are_hidden(shop: Workspace) -> None:  # noqa: F811
-    grid = shop.grid(["gender", "age:25,35,50"], as_of="2026-10-31", min_size=20)
+    grid = shop.segments.grid(["gender", "age:25,35,50"], as_of="2026-10-31", min_size=20)
     customers = int(shop.customers().count().to_pyarrow().as_py())
     assert grid.customers == customers
     assert sum(c.size for c in grid.cells) + grid.hidden_customers == customers
@@ -22,13 +22,15 @@ def test_cells_add_up_and_small_ones_are_hidden(shop: Workspace) -> None:  # noq
 
 
 def test_a_saved_cell_has_exactly_the_cell_members(shop: Workspace) -> None:  # noqa: F811
-    grid = shop.grid(["gender", "interests=travel", "age:30"], as_of="2026-10-31", min_size=1)
+    grid = shop.segments.grid(
+        ["gender", "interests=travel", "age:30"], as_of="2026-10-31", min_size=1
+    )
     for index in (0, len(grid.cells) - 1):
         cell = grid.cells[index]
         definition = grid.definition(index, f"cell-{index}")
-        path = shop.save_segment(definition)
+        path = shop.segments.save(definition)
         try:
-            run = shop.evaluate([definition.name], as_of="2026-10-31", save=False)
+            run = shop.segments.evaluate([definition.name], as_of="2026-10-31", save=False)
             assert run.sizes[definition.name] == cell.size
         finally:
             path.unlink()
@@ -36,15 +38,15 @@ def test_a_saved_cell_has_exactly_the_cell_members(shop: Workspace) -> None:  # 
 
 def test_dimension_errors(shop: Workspace) -> None:  # noqa: F811
     with pytest.raises(RuleError, match="did you mean 'age'"):
-        shop.grid(["agee"])
+        shop.segments.grid(["agee"])
     with pytest.raises(RuleError, match="give bands"):
-        shop.grid(["age"])
+        shop.segments.grid(["age"])
     with pytest.raises(RuleError, match="pick a value"):
-        shop.grid(["interests"])
+        shop.segments.grid(["interests"])
 
 
 def test_trait_dimensions_and_saved_cells(shop: Workspace) -> None:  # noqa: F811
-    grid = shop.grid(
+    grid = shop.segments.grid(
         ["lifecycle_stage", "purchase_count:2,5", "omnichannel"], as_of="2026-10-31", min_size=1
     )
     stages = {c.values["lifecycle_stage"] for c in grid.cells}
@@ -53,9 +55,9 @@ def test_trait_dimensions_and_saved_cells(shop: Workspace) -> None:  # noqa: F81
         cell = grid.cells[index]
         definition = grid.definition(index, f"trait-cell-{index}")
         assert "trait" in definition.to_yaml()
-        path = shop.save_segment(definition)
+        path = shop.segments.save(definition)
         try:
-            run = shop.evaluate([definition.name], as_of="2026-10-31", save=False)
+            run = shop.segments.evaluate([definition.name], as_of="2026-10-31", save=False)
             assert run.sizes[definition.name] == cell.size
         finally:
             path.unlink()

@@ -54,25 +54,25 @@ def tiny(tmp_path: Path) -> Workspace:
 def _both(ws: Workspace, rule: dict[str, Any], as_of: str) -> set[str]:
     definition = parse_definition({"name": "s", "rule": rule})
     catalog = SegmentCatalog({"s": definition}, {})
-    catalog.check(ws.schema())
-    clock = ws.clock(as_of)
-    evaluate_segments(
+    catalog.check(ws.traits.schema())
+    clock = ws.context.clock(as_of)
+    run = evaluate_segments(
         ws.store,
         catalog,
         ["s"],
         customers=ws.customers(as_of=as_of),
         events=ws.events(),
         clock=clock,
-        attribute_types=ws.schema().attributes,
+        attribute_types=ws.traits.schema().attributes,
         save=False,
     )
-    rows = ws.store.table("_segment_eval").to_pyarrow().to_pylist()
+    rows = run.result.to_pyarrow().to_pylist()
     batch = {r["customer_id"] for r in rows if r["s"]}
     ids = ws.customers(as_of=as_of).to_pyarrow().column("customer_id").to_pylist()
     single = {
         cid
         for cid in ids
-        if evaluate_profile(catalog, ["s"], ws.profile(cid, as_of=as_of), clock)["s"]
+        if evaluate_profile(catalog, ["s"], ws.profile.of(cid, as_of=as_of), clock)["s"]
     }
     assert batch == single
     return batch
@@ -133,7 +133,7 @@ def _problems(ws: Workspace, files: dict[str, str]) -> str:
     for name, text in files.items():
         (ws.path / "segments" / f"{name}.yaml").write_text(text)
     with pytest.raises(RuleError) as info:
-        ws.validate_segments()
+        ws.segments.validate()
     return str(info.value)
 
 

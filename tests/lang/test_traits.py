@@ -58,11 +58,11 @@ def test_builtin_names_are_there() -> None:
 
 @pytest.mark.parametrize("as_of", ["2026-10-31", "2026-02-01T08:00:00Z"])
 def test_every_trait_agrees_for_every_customer(shop: Workspace, as_of: str) -> None:  # noqa: F811
-    run = shop.compute_traits(as_of=as_of, save=False)
-    batch = {r["customer_id"]: r for r in shop.store.table("_trait_eval").to_pyarrow().to_pylist()}
-    catalog = shop.traits()
+    run = shop.traits.compute(as_of=as_of, save=False)
+    batch = {r["customer_id"]: r for r in run.result.to_pyarrow().to_pylist()}
+    catalog = shop.traits.list()
     names = list(catalog.definitions)
-    clock = shop.clock(as_of)
+    clock = shop.context.clock(as_of)
     for profile in _profiles(shop, as_of):
         # one profile is scored with the population's cut points, as stored by batch
         single = profile_traits(catalog, names, profile, clock, cuts=run.cuts)
@@ -93,28 +93,26 @@ def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
     catalog = SegmentCatalog(
         {n: parse_definition({"name": n, "rule": r}) for n, r in rules.items()}, {}
     )
-    catalog.check(shop.schema())
+    catalog.check(shop.traits.schema())
     from microseg.segments import evaluate_segments
 
     as_of = "2026-10-31"
-    clock = shop.clock(as_of)
-    traits = shop.traits()
-    cuts = shop.score_cuts(clock)
-    evaluate_segments(
+    clock = shop.context.clock(as_of)
+    traits = shop.traits.list()
+    cuts = shop.traits.cuts(clock)
+    run = evaluate_segments(
         shop.store,
         catalog,
         list(rules),
         customers=shop.customers(as_of=as_of),
         events=shop.events(),
         clock=clock,
-        attribute_types=shop.schema().attributes,
+        attribute_types=shop.traits.schema().attributes,
         save=False,
         traits=traits,
         cuts=cuts,
     )
-    batch = {
-        r["customer_id"]: r for r in shop.store.table("_segment_eval").to_pyarrow().to_pylist()
-    }
+    batch = {r["customer_id"]: r for r in run.result.to_pyarrow().to_pylist()}
     sizes = dict.fromkeys(rules, 0)
     for profile in _profiles(shop, as_of):
         one = evaluate_profile(catalog, list(rules), profile, clock, traits=traits, cuts=cuts)
@@ -138,9 +136,9 @@ def test_user_trait_file_and_errors(shop: Workspace) -> None:  # noqa: F811
         with pytest.raises(
             RuleError, match="unknown trait 'purchse_count'; did you mean 'purchase_count'"
         ):
-            shop.validate_traits()
+            shop.traits.validate()
         bad.unlink()
-        run = shop.compute_traits(["big_basket"], as_of="2026-10-31", save=True)
+        run = shop.traits.compute(["big_basket"], as_of="2026-10-31", save=True)
         top = run.summary["big_basket"]["top"]
         assert set(top) == {"true", "false"}
         stored = shop.store.scalar("SELECT count(*) FROM trait_values WHERE trait = 'big_basket'")
@@ -173,8 +171,8 @@ def test_lifecycle_thresholds_come_from_the_config(tmp_path: Path) -> None:
                 }
             ),
         )
-        value = ws.traits_of("A", as_of="2026-01-14")["lifecycle_stage"]
-        batch = ws.compute_traits(["lifecycle_stage"], as_of="2026-01-14", save=False)
+        value = ws.traits.of("A", as_of="2026-01-14")["lifecycle_stage"]
+        batch = ws.traits.compute(["lifecycle_stage"], as_of="2026-01-14", save=False)
         ws.close()
         assert batch.summary["lifecycle_stage"]["top"] == {value: 1}
         return str(value)
@@ -206,10 +204,10 @@ def test_trait_file_errors(tmp_path: Path) -> None:
 def test_category_spend_shares(shop: Workspace) -> None:  # noqa: F811
     """One spend_share_<category> per purchased category; a buyer's shares sum to 1."""
     categories = shop.store.purchase_categories()
-    names = [n for n in shop.traits().definitions if n.startswith("spend_share_")]
+    names = [n for n in shop.traits.list().definitions if n.startswith("spend_share_")]
     assert len(names) == len(categories) >= 5
-    run = shop.compute_traits(names, as_of="2026-10-31", save=False)
-    rows = shop.store.table("_trait_eval").to_pyarrow().to_pylist()
+    run = shop.traits.compute(names, as_of="2026-10-31", save=False)
+    rows = run.result.to_pyarrow().to_pylist()
     buyers = [r for r in rows if r[names[0]] is not None]
     assert len(buyers) > 100
     for row in buyers:

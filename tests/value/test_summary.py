@@ -15,7 +15,7 @@ from .conftest import CALIBRATION_END
 
 
 def _summary(ws: Workspace, unit: str = "day"):  # type: ignore[no-untyped-def]
-    clock = ws.clock(CALIBRATION_END)
+    clock = ws.context.clock(CALIBRATION_END)
     table = summary_table(ws.events(), clock, ws.config.value, unit=unit)
     return table.to_pyarrow().to_pandas().set_index("customer_id").sort_index()
 
@@ -44,7 +44,7 @@ def test_weekly_unit_divides_by_seven(cdnow: Workspace) -> None:
 
 def test_profile_summary_agrees_with_batch(cdnow: Workspace) -> None:
     batch = _summary(cdnow, unit="week")
-    clock = cdnow.clock(CALIBRATION_END)
+    clock = cdnow.context.clock(CALIBRATION_END)
     events = cdnow.events().to_pyarrow().to_pandas()
     for customer_id, group in list(events.groupby("customer_id"))[:400]:
         one = profile_summary(group.to_dict("records"), clock, cdnow.config.value, unit="week")
@@ -71,7 +71,7 @@ b,2025-02-01T10:00:00Z,purchase,10
 """,
     )
     ws.ingest("events", path)
-    clock = ws.clock("2025-01-31")
+    clock = ws.context.clock("2025-01-31")
     batch = summary_table(ws.events(), clock, ws.config.value, unit="day").to_pyarrow().to_pandas()
     a = batch.set_index("customer_id").loc["a"]
     # days 01-01, 01-11, 01-21 before as_of: 2 repeats, repeat spend (40 + 60) / 2 = 50,

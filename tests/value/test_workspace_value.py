@@ -37,7 +37,7 @@ def _same_to_3_digits(fitted: dict[str, float], published: dict[str, float]) -> 
 
 @pytest.fixture(scope="module")
 def cdnow_fit(cdnow: Workspace):  # type: ignore[no-untyped-def]
-    return cdnow.fit_value(model="bgnbd", as_of=CALIBRATION_END, unit="week", save=False)
+    return cdnow.value.fit(model="bgnbd", as_of=CALIBRATION_END, unit="week", save=False)
 
 
 def test_bgnbd_on_cdnow_matches_the_published_estimates(cdnow_fit) -> None:  # type: ignore[no-untyped-def]
@@ -52,13 +52,13 @@ def test_gamma_gamma_on_cdnow_matches_the_published_estimates(cdnow_fit) -> None
 
 
 def test_pareto_nbd_on_cdnow_matches_the_published_estimates(cdnow: Workspace) -> None:
-    fit = cdnow.fit_value(model="pareto-nbd", as_of=CALIBRATION_END, unit="week", save=False)
+    fit = cdnow.value.fit(model="pareto-nbd", as_of=CALIBRATION_END, unit="week", save=False)
     _same_to_3_digits(fit.purchase.params_, PARETO)
     assert fit.purchase.log_likelihood_ == pytest.approx(-9595.0, abs=0.1)
 
 
 def test_backtest_on_cdnow(cdnow: Workspace) -> None:
-    result = cdnow.backtest_value(
+    result = cdnow.value.backtest(
         calibration_end=CALIBRATION_END, holdout_end="1998-06-30", model="bgnbd", unit="week"
     )
     data = result.to_dict()
@@ -85,7 +85,7 @@ def test_backtest_on_cdnow(cdnow: Workspace) -> None:
 
 @pytest.mark.slow
 def test_value_traits_in_rules_agree_in_batch_and_per_profile(cdnow: Workspace) -> None:
-    cdnow.fit_value(model="bgnbd", as_of=CALIBRATION_END, unit="week")
+    cdnow.value.fit(model="bgnbd", as_of=CALIBRATION_END, unit="week")
     (cdnow.path / "segments" / "fading-buyers.yaml").write_text(
         "name: fading-buyers\n"
         "rule:\n"
@@ -95,25 +95,27 @@ def test_value_traits_in_rules_agree_in_batch_and_per_profile(cdnow: Workspace) 
         encoding="utf-8",
     )
     as_of = "1997-12-31"
-    run = cdnow.evaluate(["fading-buyers"], as_of=as_of, save=False)
-    members = set(cdnow.members("fading-buyers", as_of=as_of).to_pyarrow().column(0).to_pylist())
+    run = cdnow.segments.evaluate(["fading-buyers"], as_of=as_of, save=False)
+    members = set(
+        cdnow.segments.members("fading-buyers", as_of=as_of).to_pyarrow().column(0).to_pylist()
+    )
     assert run.sizes["fading-buyers"] == len(members) > 0
     customers = sorted(cdnow.customers().to_pyarrow().column("customer_id").to_pylist())
     for customer_id in customers[::40]:
-        one = cdnow.segments_of(customer_id, as_of=as_of, names=["fading-buyers"])
+        one = cdnow.segments.of(customer_id, as_of=as_of, names=["fading-buyers"])
         assert one["fading-buyers"] == (customer_id in members), customer_id
-    traits = cdnow.compute_traits(["p_alive", "clv_12m", "churn_risk"], as_of=as_of, save=False)
+    traits = cdnow.traits.compute(["p_alive", "clv_12m", "churn_risk"], as_of=as_of, save=False)
     assert set(traits.summary) == {"p_alive", "clv_12m", "churn_risk"}
-    one = cdnow.traits_of(customers[0], as_of=as_of)
+    one = cdnow.traits.of(customers[0], as_of=as_of)
     assert 0.0 <= one["p_alive"] <= 1.0
     assert one["churn_risk"] in {"high", "medium", "low"}
 
 
 def test_grid_cells_carry_their_clv(cdnow: Workspace) -> None:
-    cdnow.fit_value(model="bgnbd", as_of=CALIBRATION_END, unit="week")
+    cdnow.value.fit(model="bgnbd", as_of=CALIBRATION_END, unit="week")
     as_of = "1997-12-31"
-    grid = cdnow.grid(["purchase_count:2,4"], as_of=as_of, min_size=1)
-    predicted = cdnow.predict_value(as_of=as_of, horizon="12 months")
+    grid = cdnow.segments.grid(["purchase_count:2,4"], as_of=as_of, min_size=1)
+    predicted = cdnow.value.predict(as_of=as_of, horizon="12 months")
     total = float(pa.compute.sum(predicted.column("clv")).as_py())
     assert all(cell.clv_12m is not None for cell in grid.cells)
     assert sum(cell.clv_12m or 0.0 for cell in grid.cells) == pytest.approx(total, rel=1e-6)
@@ -131,7 +133,7 @@ def test_value_traits_need_a_fit(ws: Workspace) -> None:
         "name: alive\nrule: {trait: p_alive, gt: 0.5}\n", encoding="utf-8"
     )
     with pytest.raises(RuleError, match="run `microseg clv fit` first"):
-        ws.validate_segments(["alive"])
+        ws.segments.validate(["alive"])
 
 
 @pytest.mark.slow
@@ -150,7 +152,7 @@ def test_parameters_recovered_from_a_btyd_shop(tmp_path: Path) -> None:
     )
     ws = Workspace.init(tmp_path / "ws", clock=lambda: datetime(2027, 1, 1, tzinfo=UTC))
     ws.ingest("events", events)
-    fit = ws.fit_value(model="bgnbd", as_of="2026-12-31", unit="week", save=False)
+    fit = ws.value.fit(model="bgnbd", as_of="2026-12-31", unit="week", save=False)
     ws.close()
     assert fit.customers == 100_000
     for model, names in (

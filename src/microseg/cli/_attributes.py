@@ -18,7 +18,7 @@ def list_(
 ) -> None:
     """Every attribute with its type, family and how many customers have a value."""
     with handled(), open_workspace(ctx) as ws:
-        rows = ws.attributes()
+        rows = ws.attributes.list()
     if json_out or state(ctx).json:
         emit_json(rows)
         return
@@ -47,7 +47,7 @@ def drop(
     ):
         raise fail("nothing removed")
     with handled(), open_workspace(ctx) as ws:
-        ws.drop_attribute(name)
+        ws.attributes.drop(name)
     if quiet:
         emit_json({"dropped": name})
     else:

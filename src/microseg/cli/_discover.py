@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
-from microseg.discover import discover, list_runs, load_run, resolve_run, save_cluster
 
 __all__ = ["discover_app"]
 
@@ -51,8 +50,7 @@ def run(
 ) -> None:
     """Discover micro-segments at --as-of and store the run."""
     with handled(), open_workspace(ctx) as ws:
-        result = discover(
-            ws,
+        result = ws.discover.run(
             as_of=as_of,
             method=method,
             macro=None if macro.lower() == "none" else macro,
@@ -78,7 +76,7 @@ def run(
 def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """Stored discovery runs, newest first."""
     with handled(), open_workspace(ctx) as ws:
-        rows = list_runs(ws)
+        rows = ws.discover.list()
     if json_out or state(ctx).json:
         emit_json(rows)
         return
@@ -109,7 +107,7 @@ def show(
 ) -> None:
     """A stored run: features, metrics, clusters with names, value, fidelity and rules."""
     with handled(), open_workspace(ctx) as ws:
-        data = load_run(ws, run)
+        data = ws.discover.show(run)
     if json_out or state(ctx).json:
         emit_json(data)
         return
@@ -127,8 +125,8 @@ def save(
 ) -> None:
     """Write a cluster's rule to segments/NAME.yaml."""
     with handled(), open_workspace(ctx) as ws:
-        run_id = resolve_run(ws.store, run)
-        path = save_cluster(ws, run_id, cluster, name=name, overwrite=overwrite)
+        run_id = ws.discover.resolve(run)
+        path = ws.discover.save(run_id, cluster, name=name, overwrite=overwrite)
     if json_out or state(ctx).json:
         emit_json({"run_id": run_id, "cluster": cluster, "name": name, "path": str(path)})
         return

@@ -46,9 +46,9 @@ def validate(
     from microseg.lang import RuleError
 
     with handled(), open_workspace(ctx) as ws:
-        warnings = [*ws.name_collisions(), *ws.traits().warnings]
+        warnings = [*list(ws.traits.collisions().values()), *ws.traits.list().warnings]
         try:
-            catalog = ws.validate_segments(names or None)
+            catalog = ws.segments.validate(names or None)
         except RuleError as exc:
             if quiet:
                 emit_json(
@@ -84,7 +84,7 @@ def evaluate(
     stored, and the command exits with 1 at the end.
     """
     with handled(), open_workspace(ctx) as ws:
-        run = ws.evaluate(names or None, as_of=as_of)
+        run = ws.segments.evaluate(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         if run.problems:
@@ -118,7 +118,7 @@ def members(
     if format_ is MembersFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
     with handled(), open_workspace(ctx) as ws:
-        table = ws.members(name, as_of=as_of)
+        table = ws.segments.members(name, as_of=as_of)
         if format_ is MembersFormat.parquet:
             table.to_parquet(out)
             return
@@ -141,11 +141,11 @@ def profile(
 ) -> None:
     """One customer: attributes at --as-of, event counts, and segments (per-profile)."""
     with handled(), open_workspace(ctx) as ws:
-        one = ws.profile(customer_id, as_of=as_of)
+        one = ws.profile.of(customer_id, as_of=as_of)
         problems: list[Problem] = []
-        segments = ws.segments_of(customer_id, as_of=as_of, problems=problems)
-        traits = ws.traits_of(customer_id, as_of=as_of)
-        warnings = ws.name_collisions()
+        segments = ws.segments.of(customer_id, as_of=as_of, problems=problems)
+        traits = ws.traits.of(customer_id, as_of=as_of)
+        warnings = list(ws.traits.collisions().values())
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
@@ -191,7 +191,7 @@ def explain(
 ) -> None:
     """Why a customer is in or out of a segment, node by node, with the deciding values."""
     with handled(), open_workspace(ctx) as ws:
-        result = ws.explain(name, customer_id, as_of=as_of)
+        result = ws.segments.explain(name, customer_id, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json({"segment": name, "customer_id": customer_id, **result.to_dict()})
         return
@@ -217,7 +217,7 @@ def diff(
             raise fail(f"{file}: file not found")
         definition = load_definition(file)
         with open_workspace(ctx) as ws:
-            result = ws.diff(definition, as_of=as_of)
+            result = ws.segments.diff(definition, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(result.to_dict())
         return
@@ -248,12 +248,12 @@ def grid(
     if save_cell is not None and not name:
         raise fail("--save-cell needs --name NAME", 2)
     with handled(), open_workspace(ctx) as ws:
-        result = ws.grid(dimensions, as_of=as_of, min_size=min_size)
+        result = ws.segments.grid(dimensions, as_of=as_of, min_size=min_size)
         saved = None
         if save_cell is not None:
             if not 1 <= save_cell <= len(result.cells):
                 raise fail(f"--save-cell: choose 1 to {len(result.cells)}", 2)
-            saved = ws.save_segment(result.definition(save_cell - 1, name))
+            saved = ws.segments.save(result.definition(save_cell - 1, name))
     if json_out or state(ctx).json:
         emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
         return

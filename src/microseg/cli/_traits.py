@@ -27,8 +27,8 @@ def list_traits(
 ) -> None:
     """Built-in and workspace traits, with their type and formula; broken ones reported."""
     with handled(), open_workspace(ctx) as ws:
-        catalog = ws.traits()
-        warnings = [*catalog.warnings, *ws.name_collisions()]
+        catalog = ws.traits.list()
+        warnings = [*catalog.warnings, *list(ws.traits.collisions().values())]
     rows = [
         {
             "name": d.name,
@@ -73,7 +73,7 @@ def compute(
     stored, and the command exits with 1 at the end.
     """
     with handled(), open_workspace(ctx) as ws:
-        run = ws.compute_traits(names or None, as_of=as_of)
+        run = ws.traits.compute(names or None, as_of=as_of)
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         if run.problems:

@@ -68,7 +68,7 @@ def fit(
     if unit is not None and unit not in ("day", "week"):
         raise fail(f"--unit {unit!r}: use day or week", 2)
     with handled(), open_workspace(ctx) as ws:
-        fitted = ws.fit_value(model=model, as_of=as_of, unit=unit)
+        fitted = ws.value.fit(model=model, as_of=as_of, unit=unit)
     report = fit_report(fitted).to_dict()
     if json_out or state(ctx).json:
         emit_json(report)
@@ -116,7 +116,7 @@ def predict(
     if fmt not in PREDICTION_FORMATS:
         raise fail(f"--format {fmt!r}: use csv, parquet or json", 2)
     with handled(), open_workspace(ctx) as ws:
-        table = ws.predict_value(as_of=as_of, horizon=horizon)
+        table = ws.value.predict(as_of=as_of, horizon=horizon)
     if out is not None:
         write_predictions(table, out, fmt)
     rows = table.to_pylist()
@@ -189,7 +189,7 @@ def backtest(
     if model is not None and model not in ("bgnbd", "pareto-nbd"):
         raise fail(f"--model {model!r}: use bgnbd or pareto-nbd", 2)
     with handled(), open_workspace(ctx) as ws:
-        result = ws.backtest_value(
+        result = ws.value.backtest(
             calibration_end=calibration_end, holdout_end=holdout_end, model=model, unit=unit
         )
     if out is not None and result.per_customer is not None:

@@ -22,7 +22,6 @@ from microseg.discover._storage import (
     list_runs,
     load_assigner,
     load_run,
-    resolve_run,
     save_cluster,
 )
 
@@ -46,7 +45,6 @@ __all__ = [
     "load_assigner",
     "load_run",
     "merge_small",
-    "resolve_run",
     "save_cluster",
     "surrogate_rule",
 ]

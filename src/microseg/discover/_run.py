@@ -40,9 +40,12 @@ from microseg.discover._describe import (
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import FeatureMatrix, build_features
 from microseg.discover._rules import surrogate_rule
+from microseg.traits import TraitRun
 
 if TYPE_CHECKING:
-    from microseg.workspace import Workspace
+    from microseg.context import Context
+    from microseg.traits.api import Traits
+    from microseg.value.api import Value
 
 __all__ = ["DiscoveryRun", "DiscoveryRunResult", "discover", "merge_small"]
 
@@ -74,7 +77,7 @@ class DiscoveryRun:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def result(self) -> DiscoveryRunResult:
+    def to_result(self) -> DiscoveryRunResult:
         """What a front end shows of the run: everything but the assignments and the assigner."""
         return DiscoveryRunResult(
             run_id=self.run_id,
@@ -91,7 +94,7 @@ class DiscoveryRun:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the assignments and the assigner, JSON-ready."""
-        return self.result().to_dict()
+        return self.to_result().to_dict()
 
 
 class DiscoveryRunResult(Result):
@@ -110,7 +113,9 @@ class DiscoveryRunResult(Result):
 
 
 def discover(
-    ws: Workspace,
+    context: Context,
+    traits_api: Traits,
+    value_api: Value,
     *,
     as_of: AsOf | None = None,
     method: str = "kmeans",
@@ -155,7 +160,7 @@ def discover(
 
     Examples
     --------
-    >>> run = discover(ws, as_of="2026-10-31", seed=1, name="q4")           # doctest: +SKIP
+    >>> run = ws.discover.run(as_of="2026-10-31", seed=1, name="q4")        # doctest: +SKIP
     >>> [(c["id"], c["name"], c["size"]) for c in run.clusters]          # doctest: +SKIP
     """
     from microseg.discover._storage import check_name, store_run
@@ -168,21 +173,23 @@ def discover(
             f"unknown method {method!r}", where="method", hint=f"use one of {sorted(METHODS)}"
         )
     if name is not None:
-        check_name(ws.store, name, stored=save)
-    moment = ws.as_of(as_of)  # naive UTC, for the record; the store reads ``as_of`` itself
+        check_name(context.store, name, stored=save)
+    moment = context.instant(as_of)  # naive UTC, for the record; the store reads ``as_of`` itself
     clock = _Phases()
-    value_traits = _compute_traits(ws, as_of)
+    value_traits, computed = _compute_traits(traits_api, value_api, as_of)
     clock.done("traits")
-    trait_table = ws.store.table("_trait_eval").to_pyarrow().sort_by("customer_id")
-    customers = ws.customers(as_of=as_of).to_pyarrow()
+    assert computed.result is not None
+    trait_table = computed.result.to_pyarrow().sort_by("customer_id")
+    computed.result.drop()
+    customers = traits_api.profile.attributes(as_of=as_of).to_pyarrow()
     macro_source = _macro_source(trait_table, customers, macro)
     matrix = build_features(
         trait_table,
         customers,
         trait_names=traits,
         attribute_names=attributes,
-        families={str(k): list(v) for k, v in ws.config.families.items()},
-        sensitive=ws.config.sensitive,
+        families={str(k): list(v) for k, v in context.config.families.items()},
+        sensitive=context.config.sensitive,
         allow_sensitive=allow_sensitive,
         exclude=[*([macro] if macro else []), *value_traits],
     )
@@ -254,11 +261,11 @@ def discover(
         macro_labels=macro_values,
         assigner=assigner,
         name=name,
-        created_at=ws.now(),
+        created_at=context.now(),
     )
     if save:
         run.seconds = time.perf_counter() - started  # stored with the run: all but storing
-        store_run(ws, run)
+        store_run(context.store, run)
         clock.done("storing")
     run.seconds = time.perf_counter() - started
     run.extra["seconds_by_phase"] = clock.seconds
@@ -338,8 +345,10 @@ def _top_weights(matrix: FeatureMatrix, weights: Sequence[float], top: int = 8) 
     return {matrix.features[j].name: round(float(weights[j]), 2) for j in order}
 
 
-def _compute_traits(ws: Workspace, as_of: AsOf | None) -> list[str]:
-    """Compute the traits at ``as_of`` into ``_trait_eval``; return the value-model ones.
+def _compute_traits(
+    traits_api: Traits, value_api: Value, as_of: AsOf | None
+) -> tuple[list[str], TraitRun]:
+    """Compute the traits at ``as_of``; return the value-model ones and the run.
 
     Value-model traits (``p_alive``, ``clv_12m``...) exist once a value model is fitted;
     they are computed only when a fit calibrated at or before ``as_of`` exists. They
@@ -348,19 +357,19 @@ def _compute_traits(ws: Workspace, as_of: AsOf | None) -> list[str]:
     from microseg.lang._expr import ModelExpr
     from microseg.traits import walk_expr
 
-    catalog = ws.traits()
+    catalog = traits_api.list()
     modelled = [
         n
         for n, d in catalog.definitions.items()
         if any(isinstance(node, ModelExpr) for node in walk_expr(d.value))
     ]
-    if modelled and ws.value_fit(as_of=as_of) is None:
-        ws.compute_traits(
+    if modelled and value_api.latest_fit(as_of=as_of) is None:
+        run = traits_api.compute(
             [n for n in catalog.definitions if n not in modelled], as_of=as_of, save=False
         )
     else:
-        ws.compute_traits(as_of=as_of, save=False)
-    return modelled
+        run = traits_api.compute(as_of=as_of, save=False)
+    return modelled, run
 
 
 def _macro_source(traits: pa.Table, customers: pa.Table, macro: str | None) -> MacroSource | None:

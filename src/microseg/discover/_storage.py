@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,11 @@ import pyarrow as pa
 
 from microseg.discover._assign import ClusterAssigner
 from microseg.discover._errors import DiscoveryError
-from microseg.lang import parse_definition
+from microseg.lang import SegmentDefinition, parse_definition
 
 if TYPE_CHECKING:
     from microseg.discover._run import DiscoveryRun
     from microseg.store import Store
-    from microseg.workspace import Workspace
 
 __all__ = [
     "RunRef",
@@ -107,12 +107,11 @@ def resolve_run(store: Store, run: RunRef) -> int:
     )
 
 
-def store_run(ws: Workspace, run: DiscoveryRun) -> int:
+def store_run(store: Store, run: DiscoveryRun) -> int:
     """Store a run, its assignments and its assigner atomically; return its id.
 
     The run gets its id here, and its name when it has none (``run-<id>``).
     """
-    store = ws.store
     table = pa.table(
         {
             "customer_id": pa.array(run.customer_ids.tolist(), pa.string()),
@@ -155,10 +154,10 @@ def store_run(ws: Workspace, run: DiscoveryRun) -> int:
     return run_id
 
 
-def list_runs(ws: Workspace) -> list[dict[str, Any]]:
+def list_runs(store: Store) -> list[dict[str, Any]]:
     """Stored runs, newest first: id, name, as_of, when, method, customers, clusters,
     unclustered, stability, coverage."""
-    rows = ws.store.fetchall(
+    rows = store.fetchall(
         "SELECT run_id, name, as_of, created_at, method, customers, clusters, "
         "coalesce(json_extract(run, '$.metrics.unclustered')::BIGINT, 0), "
         "json_extract(run, '$.metrics.stability_ari')::DOUBLE, "
@@ -180,10 +179,10 @@ def list_runs(ws: Workspace) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def load_run(ws: Workspace, run: RunRef) -> dict[str, Any]:
+def load_run(store: Store, run: RunRef) -> dict[str, Any]:
     """One stored run (by name or id) as :meth:`DiscoveryRun.to_dict` gave it."""
-    run_id = resolve_run(ws.store, run)
-    row = ws.store.fetchone("SELECT run, name FROM discovery_runs WHERE run_id = $1", [run_id])
+    run_id = resolve_run(store, run)
+    row = store.fetchone("SELECT run, name FROM discovery_runs WHERE run_id = $1", [run_id])
     assert row is not None
     data: dict[str, Any] = json.loads(row[0])
     data["run_id"], data["name"] = run_id, row[1]
@@ -210,21 +209,28 @@ def load_assigner(store: Store, run: RunRef) -> ClusterAssigner:
     return ClusterAssigner.from_dict({**json.loads(row[0]), "run_id": run_id, "name": row[1]})
 
 
-def assignments(ws: Workspace, run: RunRef) -> pa.Table:
+def assignments(store: Store, run: RunRef) -> pa.Table:
     """``customer_id``, ``macro``, ``cluster`` of every customer of a stored run (cluster 0:
     unclustered)."""
-    run_id = resolve_run(ws.store, run)
-    table = ws.store.table("discovery_assignments")
+    run_id = resolve_run(store, run)
+    table = store.table("discovery_assignments")
     chosen = table.filter(table.run_id == run_id).select("customer_id", "macro", "cluster")
     result: pa.Table = chosen.order_by("customer_id").to_pyarrow()
     return result
 
 
 def save_cluster(
-    ws: Workspace, run: RunRef, cluster: int, *, name: str, overwrite: bool = False
+    store: Store,
+    run: RunRef,
+    cluster: int,
+    *,
+    name: str,
+    save: Callable[[SegmentDefinition, bool], Path],
+    overwrite: bool = False,
 ) -> Path:
-    """Write a cluster's rule to ``segments/NAME.yaml`` (checked against the workspace)."""
-    data = load_run(ws, run)
+    """Write a cluster's rule as the segment ``name`` with ``save(definition, overwrite)``
+    (``ws.segments.save``: checked against the workspace, then written)."""
+    data = load_run(store, run)
     run_id, run_name = data["run_id"], data["name"]
     found = next((c for c in data["clusters"] if c["id"] == cluster), None)
     if found is None:
@@ -253,4 +259,4 @@ def save_cluster(
             "rule": found["rule"],
         }
     )
-    return ws.save_segment(definition, overwrite=overwrite)
+    return save(definition, overwrite)

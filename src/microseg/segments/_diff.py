@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from microseg.core.results import Instant, Result
-from microseg.segments._evaluate import RESULT_TABLE, SegmentRun
+from microseg.segments._evaluate import SegmentRun
 from microseg.store import Store
 
 __all__ = ["SegmentDiff", "segment_diff"]
@@ -26,7 +26,7 @@ class SegmentDiff(Result):
 def segment_diff(
     store: Store, name: str, edited: str | None, run: SegmentRun, *, sample: int = 10
 ) -> SegmentDiff:
-    """Compare the current segment ``name`` with ``edited`` in the last evaluation's table.
+    """Compare the current segment ``name`` with ``edited`` in ``run``'s result table.
 
     ``edited`` is the column of the edited definition when the segment exists; when it
     does not, the new definition was evaluated under ``name + '--edited'`` and every
@@ -34,8 +34,10 @@ def segment_diff(
     """
     new_column = edited or name + "--edited"
     old_column = name if edited else None
+    if run.result is None:
+        raise RuntimeError("segment_diff needs a run that kept its result table")  # a bug
     entering, leaving = store.membership_changes(
-        RESULT_TABLE, old_column, new_column, sample=sample
+        run.result.name, old_column, new_column, sample=sample
     )
     return SegmentDiff(
         name=name,

@@ -15,7 +15,7 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
-from microseg.store import Store
+from microseg.store import ResultTable, Store, result_name
 from microseg.traits import TraitCatalog
 from microseg.traits._compute import create_result
 
@@ -28,7 +28,7 @@ __all__ = [
     "evaluate_segments",
 ]
 
-RESULT_TABLE = "_segment_eval"
+RESULT_PREFIX = "_segment_eval"
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,18 @@ class SegmentRun:
     #: Segments left out, each with its file and reason (docs/segments.md).
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: One boolean column per segment beside ``customer_id``, owned by this run: a
+    #: temporary table no other evaluation writes.
+    result: ResultTable | None = field(default=None, compare=False, repr=False)
 
-    def result(self) -> SegmentRunResult:
+    def members(self, name: str) -> ir.Table:
+        """The members of segment ``name`` in this run, sorted by id."""
+        if self.result is None:
+            raise KeyError(name)
+        table = self.result.table()
+        return table.filter(table[name]).select("customer_id").order_by("customer_id")
+
+    def to_result(self) -> SegmentRunResult:
         """What a front end shows of the run (``--json``, the API)."""
         return SegmentRunResult(
             as_of=self.as_of,
@@ -68,7 +78,7 @@ class SegmentRun:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
+        return self.to_result().to_dict()
 
 
 class SegmentSize(Result):
@@ -123,7 +133,7 @@ def evaluate_segments(
 ) -> SegmentRun:
     """Evaluate ``names`` together (one aggregation pass over the events).
 
-    The boolean membership columns land in the temporary table ``_segment_eval``; with
+    The boolean membership columns land in a temporary table the run owns (``result``); with
     ``save`` the members are also written to ``memberships`` for ``as_of`` (replacing an
     earlier evaluation of the same definition version at the same instant).
     """
@@ -143,15 +153,16 @@ def evaluate_segments(
     def result(joined: ir.Table) -> ir.Table:
         return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
 
-    create_result(store, RESULT_TABLE, compiler, result)
-    sizes = store.membership_sizes(RESULT_TABLE, names)
-    total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))  # noqa: S608 - identifiers via ident(), values bound as parameters
+    handle = ResultTable(store, result_name(RESULT_PREFIX))
+    create_result(store, handle.name, compiler, result)
+    sizes = store.membership_sizes(handle.name, names)
+    total = handle.count()
     versions = {name: definition_version(catalog.definitions[name]) for name in names}
     if save:
         with store.transaction():
             for name in names:
                 store.replace_memberships(
-                    RESULT_TABLE,
+                    handle.name,
                     segment=name,
                     as_of=clock.as_of,
                     version=versions[name],
@@ -166,6 +177,7 @@ def evaluate_segments(
         seconds=round(time.perf_counter() - started, 3),
         saved=save,
         titles={n: catalog.definitions[n].title for n in names},
+        result=handle,
     )
 
 

@@ -172,7 +172,7 @@ class Grid:
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def result(self) -> GridResult:
+    def to_result(self) -> GridResult:
         """What a front end shows of the grid (``--json``, the API)."""
         return GridResult(
             as_of=self.as_of,
@@ -186,7 +186,7 @@ class Grid:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
+        return self.to_result().to_dict()
 
     def definition(self, index: int, name: str, title: str | None = None) -> SegmentDefinition:
         """Cell ``index`` (0-based, as listed) as a segment definition to save."""

@@ -1,5 +1,7 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._lookup import customer_attributes, customer_events
+from microseg.store._result import ResultTable, result_name
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
     EVENT_COLUMNS,
@@ -16,7 +18,11 @@ __all__ = [
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "ResultTable",
     "Store",
+    "customer_attributes",
+    "customer_events",
     "ident",
     "idents",
+    "result_name",
 ]

@@ -382,6 +382,29 @@ class Store:
         keys = ("fit_id", "as_of", "fitted_at", "model", "unit", "customers")
         return {**dict(zip(keys, row[:6], strict=True)), "fit": json.loads(row[6])}
 
+    def has_trait_cuts(self, as_of: datetime) -> bool:
+        """Whether trait cut points were stored at exactly ``as_of``."""
+        return bool(self.scalar("SELECT count(*) FROM trait_cuts WHERE as_of = $a", {"a": as_of}))
+
+    def generation(self) -> tuple[Any, ...]:
+        """A stamp that changes whenever data evaluations depend on changes: loads, value
+        fits, discovery runs, trait cut points, attribute columns."""
+        row = self.fetchone(
+            "SELECT (SELECT max(load_id) FROM loads), (SELECT max(fit_id) FROM value_fits), "
+            "(SELECT max(run_id) FROM discovery_runs), (SELECT count(*) FROM trait_cuts), "
+            "(SELECT max(as_of) FROM trait_cuts)"
+        )
+        return (*(row or ()), tuple(self.attribute_columns()))
+
+    def assignable_runs(self) -> list[int]:
+        """The discovery runs stored with an assigner."""
+        rows = self.fetchall("SELECT run_id FROM discovery_runs WHERE assigner IS NOT NULL")
+        return [int(r[0]) for r in rows]
+
+    def event_types(self) -> frozenset[str]:
+        """The event types present in ``events``."""
+        return frozenset(str(r[0]) for r in self.fetchall("SELECT DISTINCT type FROM events"))
+
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)
 

@@ -18,12 +18,12 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
-from microseg.store import Store
+from microseg.store import ResultTable, Store, result_name
 from microseg.traits._catalog import TraitCatalog
 
 __all__ = ["TraitRun", "TraitRunResult", "compute_cuts", "compute_traits", "profile_traits"]
 
-RESULT_TABLE = "_trait_eval"
+RESULT_PREFIX = "_trait_eval"
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,11 @@ class TraitRun:
     #: Traits left out, each with its file and reason (docs/traits.md, broken definitions).
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The traits of every customer (``customer_id`` and one column per trait), owned by
+    #: this run: a temporary table no other evaluation writes.
+    result: ResultTable | None = field(default=None, compare=False, repr=False)
 
-    def result(self) -> TraitRunResult:
+    def to_result(self) -> TraitRunResult:
         """What a front end shows of the run (``--json``, the API)."""
         return TraitRunResult(
             as_of=self.as_of,
@@ -51,7 +54,7 @@ class TraitRun:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
+        return self.to_result().to_dict()
 
 
 class TraitRunResult(Result):
@@ -106,16 +109,23 @@ def compute_traits(
     def result(joined: ir.Table) -> ir.Table:
         return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
 
-    create_result(store, RESULT_TABLE, compiler, result)
+    handle = ResultTable(store, result_name(RESULT_PREFIX))
+    create_result(store, handle.name, compiler, result)
     types: dict[str, str] = {n: traits.definitions[n].type for n in names}
-    summary = store.trait_summary(RESULT_TABLE, types)
-    total = int(store.scalar(f"SELECT count(*) FROM {RESULT_TABLE}"))  # noqa: S608 - identifiers via ident(), values bound as parameters
+    summary = store.trait_summary(handle.name, types)
+    total = handle.count()
     if save:
         with store.transaction():
-            store.replace_trait_values(RESULT_TABLE, types, as_of=clock.as_of)
+            store.replace_trait_values(handle.name, types, as_of=clock.as_of)
             store.replace_trait_cuts(cuts, as_of=clock.as_of)
     return TraitRun(
-        clock.as_of, total, summary, round(time.perf_counter() - started, 3), save, cuts
+        clock.as_of,
+        total,
+        summary,
+        round(time.perf_counter() - started, 3),
+        save,
+        cuts,
+        result=handle,
     )
 
 

@@ -58,7 +58,7 @@ class Backtest:
     by_frequency: list[dict[str, Any]] = field(default_factory=list)
     per_customer: pa.Table | None = None
 
-    def result(self) -> BacktestResult:
+    def to_result(self) -> BacktestResult:
         """What a front end shows of the backtest (``--json``, the API)."""
         return BacktestResult(
             calibration_end=self.calibration_end,
@@ -80,7 +80,7 @@ class Backtest:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.result().to_dict()
+        return self.to_result().to_dict()
 
 
 class BacktestResult(Result):
