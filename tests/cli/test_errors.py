@@ -112,3 +112,11 @@ def test_usage_errors_of_typer_are_left_alone(workspace: str) -> None:
     result = CliRunner().invoke(app, ["-w", workspace, "segment", "grid", "--min-size", "x"])
     assert result.exit_code == 2
     assert "internal error" not in result.output
+
+
+def test_a_bad_horizon_is_a_usage_error() -> None:
+    from microseg.value.api import prediction_outputs
+
+    with pytest.raises(DurationError, match="'3 parsecs' is not a duration"):
+        prediction_outputs("3 parsecs")
+    assert len(prediction_outputs("3 months")) == 6

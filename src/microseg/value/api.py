@@ -14,6 +14,7 @@ import ibis
 import pyarrow as pa
 
 from microseg.context import Context
+from microseg.core.duration import parse_duration
 from microseg.core.errors import WorkspaceError
 from microseg.core.time import AsOf
 from microseg.lang import Clock
@@ -28,7 +29,9 @@ __all__ = ["ModelColumns", "Value", "prediction_outputs"]
 
 
 def prediction_outputs(horizon: str) -> list[ModelExpr]:
-    """The outputs :meth:`Value.predict` returns, for a horizon."""
+    """The outputs :meth:`Value.predict` returns, for a horizon (a :class:`DurationError`
+    when it is not a duration, before any model output is built from it)."""
+    parse_duration(horizon)
     return [
         ModelExpr(model="p_alive"),
         ModelExpr(model="churn_risk"),
