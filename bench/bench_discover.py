@@ -5,7 +5,7 @@
     python bench/bench_discover.py --reuse              # keep the shop for the next run
 
 The shop is the one bench_segments.py makes (same seed, same folder under bench/.work, so
-``--reuse`` shares it). The run is ``Workspace.discover`` with its defaults (k-means inside
+``--reuse`` shares it). The run is ``ws.discover.run`` with its defaults (k-means inside
 each lifecycle stage, automatic k by silhouette on a sample, 3 refits for stability, rules
 and names for every cluster), stored like any run. It runs in a child process, so the peak
 RSS is its own. Writes bench/results/discover.json and discover.md (discover-<n>.* for

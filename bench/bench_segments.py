@@ -5,9 +5,10 @@
     python bench/bench_segments.py --reuse            # keep the shop for the next --reuse run
 
 It generates the shop, ingests it (not timed here: see bench_ingest.py), then times
-``compute_traits`` (all built-ins, one aggregation pass plus the RFM cut points),
-``evaluate`` (50 segments together, kept in the run's result table), the hand-written DuckDB
-query (bench/sql/segments_baseline.sql) and the same segments one by one in pandas.
+``ws.traits.compute`` (all built-ins, one aggregation pass plus the RFM cut points),
+``ws.segments.evaluate`` (50 segments together, kept in the run's result table), the
+hand-written DuckDB query (bench/sql/segments_baseline.sql) and the same segments one by
+one in pandas.
 Each measurement runs in its own process, so its peak RSS is its own. With ``--reuse`` the
 ingested workspace stays in bench/.work/segments/<customers> and later runs start from it.
 Writes bench/results/segments.json and bench/results/segments.md (segments-<n>.* for

@@ -11,7 +11,7 @@ The script goes through microseg's public API only:
 
 1. a UTC workspace; customers (ids, valid from their first purchase) and one ``purchase``
    event per line (amount = dollars, quantity = CDs) through the normal ingest path;
-2. the value models fitted at the calibration date (``ws.fit_value``), then ``discover`` at
+2. the value models fitted at the calibration date (``ws.value.fit``), then ``discover`` at
    the same date (macro segments = ``lifecycle_stage``) on purchase-history traits;
 3. per micro-segment: size, rule fidelity, model P(alive) and 12-month CLV, and the holdout
    outcome (share who bought again, purchase days, spend) against the model's expectation.

@@ -14,7 +14,6 @@ from sklearn.metrics import adjusted_rand_score
 from microseg import Workspace
 from microseg.discover import (
     DiscoveryError,
-    discover,
 )
 
 pytestmark = pytest.mark.slow
@@ -123,8 +122,7 @@ def test_sensitive_attributes_excluded_unless_requested(shop_ws: Workspace) -> N
     assert not any(f.startswith("religion") for f in default.features["features"])
     with pytest.raises(DiscoveryError, match="sensitive"):
         shop_ws.discover.run(as_of=AS_OF, attributes=["religion", "interests"], save=False)
-    allowed = discover(
-        shop_ws,
+    allowed = shop_ws.discover.run(
         as_of=AS_OF,
         macro=None,
         attributes=["religion", "interests"],

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from microseg import Workspace
-from microseg.discover import discover, load_assigner
+from microseg.discover import load_assigner
 
 from .conftest import make_shop
 
@@ -55,8 +55,7 @@ def test_clusters_report_p_alive_and_clv(valued_ws: Workspace) -> None:
 
 
 def test_value_traits_are_features_only_when_named(valued_ws: Workspace) -> None:
-    run = discover(
-        valued_ws,
+    run = valued_ws.discover.run(
         as_of=AS_OF,
         macro=None,
         traits=["total_spend", "p_alive"],

@@ -2,7 +2,7 @@
 
 Hypothesis writes random YAML documents into a workspace's ``segments/`` folder: nested
 mappings and lists made of the rule language's keywords and junk, odd scalars, anchors and
-aliases, deep nesting, bytes that are not text. ``validate_segments`` (what ``microseg
+aliases, deep nesting, bytes that are not text. ``ws.segments.validate`` (what ``microseg
 segment validate`` calls) must either accept them or raise a :class:`MicrosegError`.
 """
 

@@ -8,5 +8,13 @@ interpreter. See :class:`ProfileAssembler`.
 from microseg.profile._assembler import BatchInputs, ProfileAssembler
 from microseg.profile._attributes import Attributes
 from microseg.profile._providers import ClusterProvider, ModelProvider
+from microseg.profile._snapshot import ProfileSnapshot
 
-__all__ = ["Attributes", "BatchInputs", "ClusterProvider", "ModelProvider", "ProfileAssembler"]
+__all__ = [
+    "Attributes",
+    "BatchInputs",
+    "ClusterProvider",
+    "ModelProvider",
+    "ProfileAssembler",
+    "ProfileSnapshot",
+]

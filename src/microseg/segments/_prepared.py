@@ -2,15 +2,20 @@
 
 The real-time path asks which segments one customer is in, many times a second. Loading
 the catalogs, the schema, the score cut points, the value fit and the cluster assigners
-for every question is what made ``ws.segments.of`` slow; :class:`PreparedSegments` loads
-them once and reads only the customer's attributes and events per question. A generation
-stamp (latest load, fit, discovery run, trait cuts, attribute columns, and the segment and
-trait files' sizes and times) tells it when to load again.
+for every question, and scanning the events for the customer's rows, is what made
+``ws.segments.of`` slow; :class:`PreparedSegments` loads them once, with every customer's
+rows in a :class:`~microseg.profile.ProfileSnapshot`, and answers from memory.
+
+It loads again when the workspace changes: at once after a write through the same store
+(a load, a fit, a discovery run, stored traits), and, checked at most once a second, after
+a change of the generation stamp (latest load, fit, run, trait cut points, attribute
+columns) or of a segment or trait file.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,7 +27,7 @@ from microseg.core.time import AsOf
 from microseg.lang import Clock, RuleError
 from microseg.lang.profile import ModelScorer
 from microseg.profile import ProfileAssembler
-from microseg.profile._reader import ProfileReader
+from microseg.profile._snapshot import ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
 from microseg.traits.api import Traits
 
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["PreparedSegments"]
 
 _CLOCKS_KEPT = 8
+#: how often, at most, the generation stamp and the files are looked at (seconds)
+RECHECK_SECONDS = 1.0
 
 
 def _files_stamp(*folders: Path) -> tuple[tuple[str, int, int], ...]:
@@ -73,12 +80,14 @@ class PreparedSegments:
         self._load()
 
     def _stamp(self) -> tuple[Any, ...]:
+        self._checked = time.monotonic()
         return (
             self._context.store.generation(),
             _files_stamp(self._context.segments_dir, self._context.traits_dir),
         )
 
     def _load(self) -> None:
+        self._writes = self._context.store.writes
         self.generation = self._stamp()
         catalog, triage, unparsed, traits = self._segments.triage(self._names)
         if self._names and any(n not in catalog.definitions for n in self._names):
@@ -87,7 +96,7 @@ class PreparedSegments:
         self.traits = traits
         self.names = triage.good
         self.problems = [*unparsed, *triage.problems]
-        self._reader = ProfileReader(
+        self.snapshot = ProfileSnapshot(
             self._context.store, self._profile.attribute_types(), self._context.config.timezone
         )
         self._clusters = self._profile.clusters()
@@ -96,12 +105,18 @@ class PreparedSegments:
         self._by_clock = OrderedDict()
         self.loads += 1
 
-    def refresh(self) -> bool:
-        """Load again if the workspace changed since; whether it did."""
-        if self._stamp() == self.generation:
-            return False
-        self._load()
-        return True
+    def refresh(self, *, force: bool = False) -> bool:
+        """Load again if the workspace changed since; whether it did.
+
+        A write through this workspace's store is seen at once; the generation stamp and the
+        files are looked at when ``force`` or at most every :data:`RECHECK_SECONDS`.
+        """
+        stale = self._context.store.writes != self._writes
+        if not stale and (force or time.monotonic() - self._checked >= RECHECK_SECONDS):
+            stale = self._stamp() != self.generation
+        if stale:
+            self._load()
+        return stale
 
     def _at(self, clock: Clock) -> tuple[dict[str, list[float]], ModelScorer | None]:
         kept = self._by_clock.get(clock.as_of)
@@ -119,7 +134,7 @@ class PreparedSegments:
         """
         self.refresh()
         clock = self._context.clock(as_of)
-        profile = self._reader.of(customer_id, clock, current=as_of is None)
+        profile = self.snapshot.of(customer_id, clock, current=as_of is None)
         cuts, scorer = self._at(Clock(self._now, clock.timezone) if as_of is None else clock)
         return evaluate_profile(
             self.catalog,

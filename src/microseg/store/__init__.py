@@ -1,7 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
-from microseg.store._lookup import customer_attributes, customer_events
-from microseg.store._result import ResultTable, result_name
+from microseg.store._result import ResultTable, create_temp_table, result_name
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
     EVENT_COLUMNS,
@@ -20,8 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ResultTable",
     "Store",
-    "customer_attributes",
-    "customer_events",
+    "create_temp_table",
     "ident",
     "idents",
     "result_name",

@@ -8,8 +8,10 @@ only through the :class:`ResultTable` handle the evaluation returns.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import duckdb
 import ibis
 import pyarrow as pa
 
@@ -18,7 +20,7 @@ from microseg.store._sql import ident
 if TYPE_CHECKING:
     from microseg.store._store import Store
 
-__all__ = ["ResultTable", "result_name"]
+__all__ = ["ResultTable", "create_temp_table", "result_name"]
 
 
 def result_name(prefix: str) -> str:
@@ -49,3 +51,21 @@ class ResultTable:
     def drop(self) -> None:
         """Free the table now (it goes anyway when the store closes)."""
         self.store.execute(f"DROP TABLE IF EXISTS temp.{ident(self.name)}")
+
+
+def create_temp_table(store: Store, name: str, plan: Callable[[bool], ibis.Table]) -> None:
+    """Create the temporary table ``name`` from ``plan(merged)``.
+
+    The plain plan (``merged=False``) is tried first, the fastest; when DuckDB runs out of
+    memory on it (at about 10M customers with the default 1 GB), the merged plan, which
+    spills to disk, is used instead. The table is dropped, then created: ``overwrite=True``
+    would write every row twice (a copy).
+    """
+    for merged in (False, True):
+        store.ibis.drop_table(name, database=("temp", "main"), force=True)
+        try:
+            store.ibis.create_table(name, plan(merged), temp=True)
+            return
+        except duckdb.OutOfMemoryException:
+            if merged:
+                raise

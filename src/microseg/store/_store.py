@@ -45,6 +45,8 @@ class Store:
         self.path = Path(path)
         self.timezone = timezone
         self._categories: tuple[tuple[Any, int], list[str]] | None = None
+        #: committed transactions through this object: a free staleness check in-process
+        self.writes = 0
         try:
             self.ibis: Backend = ibis.duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -170,6 +172,7 @@ class Store:
             raise
         else:
             self.execute("COMMIT")
+            self.writes += 1
 
     @contextmanager
     def registered(self, name: str, rows: pa.Table | Mapping[str, Any]) -> Iterator[None]:

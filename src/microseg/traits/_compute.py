@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import ibis.expr.types as ir
 from pydantic import BaseModel
 
@@ -18,7 +17,7 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
-from microseg.store import ResultTable, Store, result_name
+from microseg.store import ResultTable, Store, create_temp_table, result_name
 from microseg.traits._catalog import TraitCatalog
 
 __all__ = ["TraitRun", "TraitRunResult", "compute_cuts", "compute_traits", "profile_traits"]
@@ -135,21 +134,9 @@ def create_result(
     compiler: BatchCompiler,
     select: Callable[[ir.Table], ir.Table],
 ) -> None:
-    """Create the temporary table ``name`` from ``select`` of the compiler's joined table.
-
-    The plain plan joins the per-customer results to the customers, the fastest; when
-    DuckDB runs out of memory on it (at about 10M customers with the default 1 GB), the
-    merged plan, which spills to disk, is used instead. The table is dropped, then
-    created: ``overwrite=True`` would write every row twice (a copy).
-    """
-    for merged in (False, True):
-        store.ibis.drop_table(name, database=("temp", "main"), force=True)
-        try:
-            store.ibis.create_table(name, select(compiler.table(merged=merged)), temp=True)
-            return
-        except duckdb.OutOfMemoryException:
-            if merged:
-                raise
+    """Create the temporary table ``name`` from ``select`` of the compiler's joined table
+    (the merged plan, which spills to disk, when the plain one runs out of memory)."""
+    create_temp_table(store, name, lambda merged: select(compiler.table(merged=merged)))
 
 
 def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:

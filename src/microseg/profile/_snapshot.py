@@ -1,0 +1,117 @@
+"""Every customer's rows in memory, for answering one customer at a time in microseconds.
+
+The real-time path asks about one customer many times a second; a query per question
+scans the events table (about 100 ms at 100,000 customers). A :class:`ProfileSnapshot`
+reads the events and the attribute history once, sorted by customer, as Arrow columns
+(about 150 bytes per event), and finds a customer's rows by an offset table. It belongs
+to one generation of the workspace: whoever holds it loads a new one after a write.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+from microseg.core.errors import WorkspaceError
+from microseg.lang import Clock
+from microseg.lang.profile import Profile
+from microseg.store import Store
+
+__all__ = ["ProfileSnapshot", "age_at"]
+
+_HISTORY_SYSTEM = ("customer_id", "valid_from", "valid_to", "load_id")
+
+
+def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
+    """Whole years at ``moment`` (naive UTC, exclusive): the Python twin of the batch
+    profile's derived ``age``."""
+    if born is None:
+        return None
+    last = (moment - timedelta(microseconds=1)).replace(tzinfo=UTC)
+    day = last.astimezone(ZoneInfo(timezone)).date()
+    later = (born.month, born.day) > (day.month, day.day)
+    return day.year - born.year - (1 if later else 0)
+
+
+def _offsets(ids: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
+    """customer_id -> (first row, end row) of a table sorted by customer_id."""
+    if len(ids) == 0:
+        return {}
+    values = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    return {
+        str(values[s]): (int(s), int(e))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+    }
+
+
+class ProfileSnapshot:
+    """The events, attribute history and live customers of a store, as of its loading."""
+
+    def __init__(self, store: Store, attribute_types: dict[str, str], timezone: str) -> None:
+        self.attribute_types = attribute_types
+        self._timezone = timezone
+        self._derive_age = "age" in attribute_types and "birth_date" in attribute_types
+        events = store.table("events").drop("load_id")
+        self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow()
+        self._event_rows = _offsets(self._events.column("customer_id"))
+        self._stamps = np.asarray(
+            self._events.column("timestamp").to_numpy(zero_copy_only=False), dtype="datetime64[us]"
+        )
+        history = store.table("customer_history").order_by(["customer_id", "valid_from"])
+        self._history = history.to_pyarrow()
+        self._history_rows = _offsets(self._history.column("customer_id"))
+        self._attributes = [c for c in self._history.column_names if c not in _HISTORY_SYSTEM]
+        registry = store.table("customer_registry")
+        live = registry.filter(registry.merged_into.isnull()).select("customer_id")
+        self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
+
+    @property
+    def events(self) -> int:
+        return int(self._events.num_rows)
+
+    def attributes(self, customer_id: str, moment: datetime | None) -> dict[str, Any]:
+        """Attributes in force just before ``moment`` (the current ones when None)."""
+        found = dict.fromkeys(self._attributes)
+        start, end = self._history_rows.get(customer_id, (0, 0))
+        if end > start:
+            rows = self._history.slice(start, end - start).to_pylist()
+            for row in rows:
+                valid_to = row["valid_to"]
+                if moment is None:
+                    in_force = valid_to is None
+                else:
+                    in_force = row["valid_from"] < moment and (
+                        valid_to is None or valid_to >= moment
+                    )
+                if in_force:
+                    found = {k: row[k] for k in self._attributes}
+                    break
+        return found
+
+    def of(self, customer_id: str, clock: Clock, *, current: bool) -> Profile:
+        """The customer's attributes at the clock (the current ones when ``current``) and
+        events before it, as :meth:`microseg.profile.ProfileAssembler.of` gives them."""
+        if customer_id not in self._live:
+            raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
+        attributes = self.attributes(customer_id, None if current else clock.as_of)
+        if self._derive_age and "age" not in self._attributes:
+            attributes["age"] = age_at(attributes.get("birth_date"), clock.as_of, self._timezone)
+        start, end = self._event_rows.get(customer_id, (0, 0))
+        events: list[dict[str, Any]] = []
+        if end > start:
+            before = np.datetime64(clock.as_of, "us")
+            cut = int(np.searchsorted(self._stamps[start:end], before, side="left"))
+            if cut:
+                events = self._events.slice(start, cut).to_pylist()
+        return Profile(
+            customer_id=customer_id,
+            attributes=attributes,
+            events=events,
+            attribute_types=self.attribute_types,
+        )

@@ -1,0 +1,110 @@
+"""The prepared per-profile evaluator: the same answers as the facade and the batch, and it
+notices when the workspace changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import microseg.segments._prepared as prepared_module
+from microseg import Workspace
+from microseg.synth import generate_shop
+
+EXAMPLES = Path(__file__).parents[2] / "src" / "microseg" / "segments" / "examples"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+TRAIT_RULES = {
+    "at-risk": {"trait": "lifecycle_stage", "in": ["at_risk", "lapsed"]},
+    "champions": {"trait": "rfm_group", "eq": "champions"},
+    "young-spenders": {
+        "all": [{"attribute": "age", "lt": 35}, {"trait": "total_spend", "gte": 200}]
+    },
+    "in-cluster-1": {"cluster": {"run": "prep", "in": [1]}},
+}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root: Path = tmp_path_factory.mktemp("prepared")
+    data = generate_shop(root / "data", customers=300, seed=5)
+    ws = Workspace.init(root / "ws", timezone="Europe/Paris", clock=lambda: NOW)
+    ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
+    ws.ingest("customers", data.paths["customer_updates"])
+    ws.ingest("events", list(data.event_files))
+    ws.discover.run(as_of="2026-10-31", seed=1, name="prep", refits=0, max_clusters=3)
+    for example in EXAMPLES.glob("*.yaml"):
+        shutil.copy(example, ws.path / "segments" / example.name)
+    for name, rule in TRAIT_RULES.items():
+        text = json.dumps({"name": name, "rule": rule})
+        (ws.path / "segments" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    yield ws
+    ws.close()
+
+
+@pytest.mark.parametrize("as_of", ["2026-10-31", "2026-03-01T12:00:00Z", None])
+def test_agrees_with_the_facade_and_the_batch(shop: Workspace, as_of: str | None) -> None:
+    evaluator = shop.segments.prepare()
+    assert len(evaluator.names) == 7 + len(TRAIT_RULES)
+    assert not evaluator.problems
+    run = shop.segments.evaluate(as_of=as_of, save=False)
+    assert run.result is not None
+    batch = {r["customer_id"]: r for r in run.result.to_pyarrow().to_pylist()}
+    sizes = dict.fromkeys(evaluator.names, 0)
+    for customer_id, row in sorted(batch.items()):
+        answer = evaluator.of(customer_id, as_of=as_of)
+        for name in evaluator.names:
+            assert answer[name] == row[name], (name, customer_id, as_of)
+            sizes[name] += answer[name]
+    # the facade on a sample (it is the slow path)
+    for customer_id in sorted(batch)[::60]:
+        assert shop.segments.of(customer_id, as_of=as_of) == evaluator.of(customer_id, as_of=as_of)
+    assert sum(1 for s in sizes.values() if s > 0) >= 5, sizes  # the rules really select
+
+
+def test_sees_new_events_and_edited_files(
+    shop: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluator = shop.segments.prepare(["anime-buyers"])
+    ids = sorted(shop.customers().to_pyarrow().column("customer_id").to_pylist())
+    outsider = next(c for c in ids if not evaluator.of(c)["anime-buyers"])
+    loads = evaluator.loads
+    orders = tmp_path / "anime.csv"
+    orders.write_text(
+        "customer_id,type,timestamp,amount,category,product_id,order_id\n"
+        + "".join(
+            f"{outsider},purchase,2026-10-{10 + i}T10:00:00Z,60,anime,P-anime-{i},O-anime-{i}\n"
+            for i in range(3)
+        ),
+        encoding="utf-8",
+    )
+    shop.ingest("events", [orders])
+    # a write through the same store is seen on the next call
+    assert evaluator.of(outsider) == {"anime-buyers": True}
+    assert shop.segments.of(outsider)["anime-buyers"]
+    assert evaluator.loads == loads + 1
+    # an edited segment file is seen at the next check of the files
+    path = shop.path / "segments" / "anime-buyers.yaml"
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(
+            json.dumps({"name": "anime-buyers", "rule": {"not": {"event": "any"}}}),
+            encoding="utf-8",
+        )
+        monkeypatch.setattr(prepared_module, "RECHECK_SECONDS", 0.0)
+        assert evaluator.of(outsider) == {"anime-buyers": False}
+        assert evaluator.loads == loads + 2
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+def test_an_unknown_customer_is_a_clear_error(shop: Workspace) -> None:
+    from microseg import WorkspaceError
+
+    evaluator = shop.segments.prepare()
+    with pytest.raises(WorkspaceError, match="no customer 'nobody'"):
+        evaluator.of("nobody")
