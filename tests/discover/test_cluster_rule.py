@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run(shop_ws: Workspace) -> dict[str, Any]:
     found = shop_ws.discover(as_of=END, seed=1, name="october", refits=0)
-    stored = assignments(shop_ws, "october").to_pylist()
+    stored = assignments(shop_ws.store, "october").to_pylist()
     return {"clusters": found.clusters, "labels": {r["customer_id"]: r["cluster"] for r in stored}}
 
 

@@ -65,7 +65,7 @@ def stored(shop_ws: Workspace) -> int:
 
 
 def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stored: int) -> None:
-    data = load_run(shop_ws, stored)
+    data = load_run(shop_ws.store, stored)
     m = data["metrics"]
     assert data["seconds"] > 0  # the stored run keeps how long it took
     assert m["coverage"] == 1.0
@@ -84,14 +84,14 @@ def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stor
         # a micro cluster below min_size only exists where its macro segment is that small
         assert c["size"] >= 60 or len(siblings) == 1
         assert by_macro[c["macro"]]["size"] >= c["size"]
-    table = assignments(shop_ws, stored)
+    table = assignments(shop_ws.store, stored)
     assert table.num_rows == 3000
     assert table.column("cluster").null_count == 0
-    assert list_runs(shop_ws)[0]["run_id"] == stored
+    assert list_runs(shop_ws.store)[0]["run_id"] == stored
 
 
 def test_names_and_descriptions(shop_ws: Workspace, stored: int) -> None:
-    for c in load_run(shop_ws, stored)["clusters"]:
+    for c in load_run(shop_ws.store, stored)["clusters"]:
         assert c["name"].startswith(f"{c['macro']}: ")
         assert c["top_features"]
         assert 0 < c["share"] <= 1
@@ -99,7 +99,7 @@ def test_names_and_descriptions(shop_ws: Workspace, stored: int) -> None:
 
 
 def test_saved_rule_has_the_members_it_claims(shop_ws: Workspace, stored: int) -> None:
-    data = load_run(shop_ws, stored)
+    data = load_run(shop_ws.store, stored)
     fidelity = []
     for c in data["clusters"]:
         fidelity.append((c["id"], c["name"], c["precision"], c["recall"]))
@@ -138,14 +138,14 @@ def test_sensitive_attributes_excluded_unless_requested(shop_ws: Workspace) -> N
     )
     assert any(f.startswith("religion=") for f in allowed.features["features"])
     assert allowed.run_id is not None
-    recorded = load_run(shop_ws, allowed.run_id)
+    recorded = load_run(shop_ws.store, allowed.run_id)
     assert recorded["params"]["allow_sensitive"] == ["religion"]
     assert recorded["features"]["sensitive_used"] == ["religion"]
 
 
 def test_unknown_run_and_cluster(shop_ws: Workspace, stored: int) -> None:
     with pytest.raises(DiscoveryError, match="no discovery run 999"):
-        load_run(shop_ws, 999)
+        load_run(shop_ws.store, 999)
     with pytest.raises(DiscoveryError, match="no cluster 999"):
         save_cluster(shop_ws, stored, 999, name="nope")
 

@@ -48,7 +48,7 @@ def inputs(shop_ws: Workspace, runs: dict[str, int]) -> tuple[pa.Table, pa.Table
 
 
 def _stored(ws: Workspace, run: int | str) -> dict[str, int]:
-    table = assignments(ws, run)
+    table = assignments(ws.store, run)
     return dict(
         zip(
             table.column("customer_id").to_pylist(),
@@ -62,7 +62,7 @@ def _stored(ws: Workspace, run: int | str) -> dict[str, int]:
 def test_everyone_covered_and_small_clusters_merged(
     shop_ws: Workspace, runs: dict[str, int], method: str
 ) -> None:
-    data = load_run(shop_ws, runs[method])
+    data = load_run(shop_ws.store, runs[method])
     m = data["metrics"]
     assert data["params"]["method"] == method
     assert m["coverage"] == 1.0
@@ -75,7 +75,7 @@ def test_everyone_covered_and_small_clusters_merged(
 
 
 def test_bisecting_has_no_unclustered_group(shop_ws: Workspace, runs: dict[str, int]) -> None:
-    data = load_run(shop_ws, runs["bisecting"])
+    data = load_run(shop_ws.store, runs["bisecting"])
     assert data["metrics"]["unclustered"] == 0
     assert 0 not in [c["id"] for c in data["clusters"]]
     assert 0 not in load_assigner(shop_ws.store, runs["bisecting"]).clusters
@@ -85,7 +85,7 @@ def test_bisecting_has_no_unclustered_group(shop_ws: Workspace, runs: dict[str, 
 def test_hdbscan_reports_its_noise_as_the_unclustered_group(
     shop_ws: Workspace, runs: dict[str, int]
 ) -> None:
-    data = load_run(shop_ws, runs["hdbscan"])
+    data = load_run(shop_ws.store, runs["hdbscan"])
     m = data["metrics"]
     noise = data["clusters"][0]
     assert noise["id"] == 0
@@ -99,7 +99,7 @@ def test_hdbscan_reports_its_noise_as_the_unclustered_group(
     assert load_assigner(shop_ws.store, "m-hdbscan").clusters[0] == "unclustered"
     with pytest.raises(DiscoveryError, match="unclustered group, which has no rule"):
         save_cluster(shop_ws, "m-hdbscan", 0, name="noise")
-    listed = {r["name"]: r for r in list_runs(shop_ws)}
+    listed = {r["name"]: r for r in list_runs(shop_ws.store)}
     assert listed["m-hdbscan"]["unclustered"] == m["unclustered"]
 
 
@@ -118,7 +118,7 @@ def test_assigner_gives_the_stored_labels(
     stored = _stored(shop_ws, runs[method])
     ids = traits.column("customer_id").to_pylist()
     assert labels.tolist() == [stored[c] for c in ids]
-    names = {c["id"]: c["name"] for c in load_run(shop_ws, runs[method])["clusters"]}
+    names = {c["id"]: c["name"] for c in load_run(shop_ws.store, runs[method])["clusters"]}
     assert assigner.clusters == names
 
 
@@ -166,7 +166,7 @@ def test_same_seed_same_run(shop_ws: Workspace, method: str) -> None:
 def test_names_default_clash_and_lookup(shop_ws: Workspace, runs: dict[str, int]) -> None:
     unnamed = discover(shop_ws, as_of=AS_OF, macro=None, max_clusters=3, refits=0)
     assert unnamed.name == f"run-{unnamed.run_id}"
-    assert load_run(shop_ws, f"run-{unnamed.run_id}")["run_id"] == unnamed.run_id
+    assert load_run(shop_ws.store, f"run-{unnamed.run_id}")["run_id"] == unnamed.run_id
     with pytest.raises(DiscoveryError, match=r"named 'm-kmeans' already exists \(run \d+\)"):
         discover(shop_ws, as_of=AS_OF, name="m-kmeans")
     for bad in ("Bad Name", "q4_split", "-x", "123", "run-9"):
@@ -174,9 +174,9 @@ def test_names_default_clash_and_lookup(shop_ws: Workspace, runs: dict[str, int]
             discover(shop_ws, as_of=AS_OF, name=bad)
     run_id = runs["kmeans"]
     for ref in (run_id, str(run_id), "m-kmeans"):
-        assert load_run(shop_ws, ref)["name"] == "m-kmeans"
+        assert load_run(shop_ws.store, ref)["name"] == "m-kmeans"
         assert load_assigner(shop_ws.store, ref).run_id == run_id
-        assert assignments(shop_ws, ref).num_rows == 3000
+        assert assignments(shop_ws.store, ref).num_rows == 3000
     path = save_cluster(shop_ws, "m-kmeans", 1, name="from-a-named-run")
     assert "m-kmeans" in path.read_text()
     with pytest.raises(DiscoveryError, match="no discovery run named 'nope'; known runs: ") as err:

@@ -79,7 +79,7 @@ def run(
 def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """Stored discovery runs, newest first."""
     with handled(), open_workspace(ctx) as ws:
-        rows = list_runs(ws)
+        rows = list_runs(ws.store)
     if json_out or state(ctx).json:
         emit_json(rows)
         return
@@ -110,7 +110,7 @@ def show(
 ) -> None:
     """A stored run: features, metrics, clusters with names, value, fidelity and rules."""
     with handled(), open_workspace(ctx) as ws:
-        data = load_run(ws, run)
+        data = load_run(ws.store, run)
     if json_out or state(ctx).json:
         emit_json(data)
         return

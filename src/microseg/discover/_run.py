@@ -238,7 +238,7 @@ def discover(
     )
     if save:
         run.seconds = time.perf_counter() - started  # stored with the run: all but storing
-        store_run(ws, run)
+        store_run(ws.store, run)
         clock.done("storing")
     run.seconds = time.perf_counter() - started
     run.extra["seconds_by_phase"] = clock.seconds

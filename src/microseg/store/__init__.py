@@ -1,5 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
     EVENT_COLUMNS,
@@ -8,7 +9,7 @@ from microseg.store._schema import (
     SCHEMA_VERSION,
 )
 from microseg.store._sql import ident, idents
-from microseg.store._store import Store
+from microseg.store._store import Generation, Store
 
 __all__ = [
     "ATTRIBUTE_SQL_TYPES",
@@ -16,6 +17,9 @@ __all__ = [
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "Generation",
+    "RunRepository",
+    "RunRow",
     "Store",
     "ident",
     "idents",
