@@ -105,20 +105,20 @@ class RunRepository:
         )
         return self._rows(chosen.order_by(ibis.desc("run_id")))
 
-    def document(self, run_id: int) -> tuple[str, str]:
+    def document(self, run_id: int) -> tuple[str, str | None]:
         """(run JSON, name) of a stored run."""
         return self._columns(run_id, "run")
 
-    def assigner(self, run_id: int) -> tuple[str | None, str]:
+    def assigner(self, run_id: int) -> tuple[str | None, str | None]:
         """(assigner JSON or None for runs stored before assigners, name) of a stored run."""
         return self._columns(run_id, "assigner")
 
-    def _columns(self, run_id: int, column: str) -> tuple[Any, str]:
+    def _columns(self, run_id: int, column: str) -> tuple[Any, str | None]:
         runs = self._runs()
         rows = self._rows(runs.filter(runs.run_id == run_id).select(column, "name").limit(1))
         if not rows:
             raise KeyError(run_id)
-        return rows[0][column], str(rows[0]["name"])
+        return rows[0][column], rows[0]["name"]
 
     def assignable(self) -> list[int]:
         """Ids of the runs that kept an assigner (new customers can be placed in them)."""
