@@ -43,8 +43,8 @@ _STATUS_TABLES = {
 _LAST_LOAD = ("load_id", "kind", "sources", "at", "accepted", "duplicates", "rejected")
 
 # One row, one scan of small tables and the catalog: the latest load, value fit and
-# discovery run, the stored trait cut points, the merges and their undoing, and the
-# attribute columns. No value reaches this text.
+# discovery run, the stored trait cut points, the merges and their undoing, and the last
+# attribute dropped (attributes are added only by loads). No value reaches this text.
 _GENERATION_SQL = """SELECT
     (SELECT max(load_id) FROM loads),
     (SELECT max(fit_id) FROM value_fits),
@@ -53,9 +53,24 @@ _GENERATION_SQL = """SELECT
     (SELECT bit_xor(hash(as_of, score, cuts)) FROM trait_cuts),
     (SELECT count(*) FROM merges),
     (SELECT count(unmerged_at) FROM merges),
-    (SELECT string_agg(column_name || ' ' || data_type, ',' ORDER BY column_index)
-       FROM duckdb_columns() WHERE database_name = current_database()
-       AND schema_name = 'main' AND table_name = 'customer_history')"""
+    (SELECT value FROM meta WHERE key = 'attributes_dropped')"""
+
+#: Tables whose columns only migrations change: their Ibis tables are looked up once.
+_FIXED_SCHEMA = frozenset(
+    {
+        "loads",
+        "events",
+        "products",
+        "identities",
+        "merges",
+        "rejects",
+        "shared_identifiers",
+        "trait_cuts",
+        "value_fits",
+        "discovery_runs",
+        "discovery_assignments",
+    }
+)
 
 _SYSTEM_HISTORY_COLUMNS = ("customer_id", "valid_from", "valid_to", "load_id")
 
@@ -101,6 +116,8 @@ class Store:
         self._event_types: tuple[Generation, frozenset[str]] | None = None
         self.ibis: Backend = backend
         self.con: duckdb.DuckDBPyConnection = backend.con
+        self._fixed: dict[str, ibis.Table] = {}
+        self._runs = RunRepository(self)
         self._set_timezone()
 
     def session(self) -> Store:
@@ -160,6 +177,7 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', $1)", [str(SCHEMA_VERSION)]
             )
             self.refresh_customer_view()
+        self._fixed.clear()
 
     def table_names(self) -> list[str]:
         rows = self.fetchall(
@@ -201,6 +219,11 @@ class Store:
             self.execute("DROP VIEW IF EXISTS customers")
             self.execute(f"ALTER TABLE customer_history DROP COLUMN {ident(name)}")
             self.refresh_customer_view()
+            # a new stamp for generation(): prepared evaluations know the columns changed
+            self.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('attributes_dropped', $1)",
+                [uuid.uuid4().hex],
+            )
 
     def attribute_presence(self) -> dict[str, int]:
         """Customers with a current value, per attribute (one scan)."""
@@ -452,7 +475,12 @@ class Store:
         return {**dict(zip(keys, row[:6], strict=True)), "fit": json.loads(row[6])}
 
     def table(self, name: str) -> ibis.Table:
-        return self.ibis.table(name)
+        """The Ibis table ``name`` (a canonical table, a view, or a temporary table)."""
+        if name not in _FIXED_SCHEMA:
+            return self.ibis.table(name)
+        if name not in self._fixed:
+            self._fixed[name] = self.ibis.table(name)
+        return self._fixed[name]
 
     # -- result tables ------------------------------------------------------------------------
 
@@ -488,12 +516,12 @@ class Store:
     @property
     def runs(self) -> RunRepository:
         """The stored discovery runs."""
-        return RunRepository(self)
+        return self._runs
 
     def generation(self) -> Generation:
         """A stamp that changes whenever data evaluations depend on changes: a load, a value
-        fit, a discovery run, stored trait cut points, a merge or its undoing, the attribute
-        columns. One small query; compare stamps to know when prepared state is stale."""
+        fit, a discovery run, stored trait cut points, a merge or its undoing, an attribute
+        dropped. One small query; compare stamps to know when prepared state is stale."""
         row = self.fetchone(_GENERATION_SQL)
         assert row is not None
         return tuple(row)
