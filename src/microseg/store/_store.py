@@ -42,18 +42,17 @@ _STATUS_TABLES = {
 
 _LAST_LOAD = ("load_id", "kind", "sources", "at", "accepted", "duplicates", "rejected")
 
-# One row, one scan of small tables and the catalog: the latest load, value fit and
-# discovery run, the stored trait cut points, the merges and their undoing, and the last
-# attribute dropped (attributes are added only by loads). No value reaches this text.
-_GENERATION_SQL = """SELECT
+# One row of single-row aggregates over small tables (a cross join plans faster than
+# scalar subqueries): the latest load, value fit and discovery run, the stored trait cut
+# points, the merges and their undoing, and the last attribute dropped (attributes are
+# added only by loads). No value reaches this text.
+_GENERATION_SQL = """SELECT * FROM
     (SELECT max(load_id) FROM loads),
     (SELECT max(fit_id) FROM value_fits),
     (SELECT max(run_id) FROM discovery_runs),
-    (SELECT count(*) FROM trait_cuts),
-    (SELECT bit_xor(hash(as_of, score, cuts)) FROM trait_cuts),
-    (SELECT count(*) FROM merges),
-    (SELECT count(unmerged_at) FROM merges),
-    (SELECT value FROM meta WHERE key = 'attributes_dropped')"""
+    (SELECT count(*), bit_xor(hash(as_of, score, cuts)) FROM trait_cuts),
+    (SELECT count(*), count(unmerged_at) FROM merges),
+    (SELECT max(value) FROM meta WHERE key = 'attributes_dropped')"""
 
 #: Tables whose columns only migrations change: their Ibis tables are looked up once.
 _FIXED_SCHEMA = frozenset(
