@@ -34,6 +34,7 @@ def test_a_session_has_the_store_s_zone_and_data_but_its_own_temp_tables(store: 
         numbers = session.table("numbers")
         session.create_temp_table(name, lambda: numbers.filter(numbers.n < 10))
         assert session.table(name).count().to_pyarrow().as_py() == 10
+        assert session.row_count(name) == session.scalar(f'SELECT count(*) FROM "{name}"') == 10
         assert name not in {r[0] for r in store.fetchall("SELECT table_name FROM duckdb_tables()")}
     # closing a session leaves the store open
     assert store.scalar("SELECT count(*) FROM numbers") == 1000

@@ -506,6 +506,10 @@ class Store:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def row_count(self, name: str) -> int:
+        """Rows of a table (e.g. an evaluation's result table)."""
+        return int(self.table(name).count().to_pyarrow().as_py())
+
     def drop_temp_table(self, name: str) -> None:
         """Drop a temporary table of this store (or session), if it exists."""
         self.ibis.drop_table(name, database=("temp", "main"), force=True)
@@ -527,14 +531,11 @@ class Store:
 
     def status_counts(self) -> dict[str, int]:
         """Rows of each canonical table, by the names ``microseg status`` shows them under."""
-        return {
-            key: int(self.table(table).count().to_pyarrow().as_py())
-            for key, table in _STATUS_TABLES.items()
-        }
+        return {key: self.row_count(table) for key, table in _STATUS_TABLES.items()}
 
     def shared_identifier_count(self) -> int:
         """Identifiers that link no one (shared by too many customers, or unmerged)."""
-        return int(self.table("shared_identifiers").count().to_pyarrow().as_py())
+        return self.row_count("shared_identifiers")
 
     def event_range(self) -> tuple[datetime | None, datetime | None]:
         """The first and last event timestamps (naive UTC); (None, None) without events."""
