@@ -239,37 +239,8 @@ class Workspace:
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""
         store = self.store
-        tables = {
-            "customers": int(store.scalar("SELECT count(*) FROM customers")),
-            "events": int(store.scalar("SELECT count(*) FROM events")),
-            "products": int(store.scalar("SELECT count(*) FROM products")),
-            "identities": int(store.scalar("SELECT count(*) FROM identities")),
-            "merges": int(store.scalar("SELECT count(*) FROM merges")),
-            "attribute_versions": int(store.scalar("SELECT count(*) FROM customer_history")),
-            "rejects": int(store.scalar("SELECT count(*) FROM rejects")),
-        }
-        first, last = store.fetchone("SELECT min(timestamp), max(timestamp) FROM events") or (
-            None,
-            None,
-        )
-        types = dict(
-            store.fetchall("SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC")
-        )
-        row = store.fetchone(
-            "SELECT load_id, kind, sources, finished_at, accepted, duplicates, rejected "
-            "FROM loads ORDER BY load_id DESC LIMIT 1"
-        )
-        last_load = (
-            dict(
-                zip(
-                    ("load_id", "kind", "sources", "at", "accepted", "duplicates", "rejected"),
-                    row,
-                    strict=True,
-                )
-            )
-            if row
-            else None
-        )
+        tables = store.status_counts()
+        first, last = store.event_range()
         families = self.attributes.families()
         unclassified = families.pop("unclassified")
         return WorkspaceStatus(
@@ -278,10 +249,10 @@ class Workspace:
             tables=tables,
             first_event=first,
             last_event=last,
-            event_types={str(k): int(v) for k, v in types.items()},
+            event_types=store.event_type_counts(),
             rejects=tables["rejects"],
-            last_load=last_load,
+            last_load=store.last_load(),
             attributes=families,
             unclassified=unclassified,
-            shared_identifiers=int(store.scalar("SELECT count(*) FROM shared_identifiers")),
+            shared_identifiers=store.shared_identifier_count(),
         )

@@ -100,3 +100,8 @@ class ModelFitError(MicrosegError, RuntimeError):
     ):
         self.result = result
         super().__init__(message, where=where, hint=hint)
+
+
+class StoreMemoryError(MicrosegError, RuntimeError):
+    """The database ran out of the memory it may use (``store.memory_limit``); the
+    statement was rolled back, so nothing was changed."""
