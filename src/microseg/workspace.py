@@ -76,10 +76,17 @@ class Workspace:
     >>> ws.value.fit(as_of="2025-06-30").model                        # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, config: WorkspaceConfig, *, clock: TimeSource = _system_clock):
+    def __init__(
+        self,
+        path: Path,
+        config: WorkspaceConfig,
+        *,
+        clock: TimeSource = _system_clock,
+        store: Store | None = None,
+    ):
         self.path = path
         self.config = config
-        self.store = Store(
+        self.store = store or Store(
             path / config.store.path,
             timezone=config.timezone,
             memory_limit=config.store.memory_limit,
@@ -149,6 +156,22 @@ class Workspace:
                 hint="run `microseg init DIR` or pass --workspace DIR",
             )
         return cls(root, load_config(config_path), clock=clock)
+
+    def session(self) -> Workspace:
+        """This workspace over its own DuckDB cursor, for one request or one thread.
+
+        Its namespaces read and write the same store; the result tables its evaluations
+        make are its own, so sessions in two threads never overwrite each other's. Close it
+        (or use it in a ``with`` block) when done: the workspace stays open.
+
+        Examples
+        --------
+        >>> with ws.session() as request:                                   # doctest: +SKIP
+        ...     request.segments.evaluate(["vip"], save=False).sizes
+        """
+        return Workspace(
+            self.path, self.config, clock=self.context.time_source, store=self.store.session()
+        )
 
     def close(self) -> None:
         self.store.close()
