@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_rand_score
 
@@ -82,29 +83,44 @@ def fit_summary(fit: ValueFit) -> dict[str, Any]:
 
 def _value_by_segment(ws: Workspace, truth: Path, as_of: date) -> list[dict[str, Any]]:
     """Buyers, mean P(alive), 12-month value and churn risk of each planted segment."""
-    ws.store.con.register("_demo_predictions", ws.value.predict(as_of=as_of))
-    try:
-        rows = ws.store.fetchall(
-            """SELECT t.segment, count(*), count(p.customer_id), avg(p.p_alive), sum(p.clv),
-                      avg(p.clv), avg(CASE WHEN p.churn_risk = 'high' THEN 1.0 ELSE 0.0 END)
-               FROM read_parquet($p) t LEFT JOIN _demo_predictions p USING (customer_id)
-               GROUP BY 1 ORDER BY 6 DESC NULLS LAST""",
-            {"p": str(truth)},
-        )
-    finally:
-        ws.store.con.unregister("_demo_predictions")
+    planted = ibis.memtable(pq.read_table(truth, columns=["customer_id", "segment"]))
+    predicted = ibis.memtable(ws.value.predict(as_of=as_of))
+    p = predicted.rename(buyer="customer_id")
+    joined = planted.left_join(p, planted.customer_id == p.buyer)
+    high = (joined.churn_risk == "high").ifelse(1.0, 0.0)
+    summary = joined.group_by("segment").aggregate(
+        customers=joined.count(),
+        buyers=joined.buyer.count(),
+        alive=joined.p_alive.mean(),
+        total=joined.clv.sum(),
+        mean=joined.clv.mean(),
+        high=high.mean(),
+    )
+    ordered = summary.order_by(ibis.desc("mean", nulls_first=False))
+    rows: list[dict[str, Any]] = ws.store.ibis.to_pyarrow(ordered).to_pylist()
     return [
         {
-            "segment": str(segment),
-            "customers": int(n),
-            "buyers": int(buyers),
-            "mean_p_alive": _round(alive, 3),
-            "clv_12m": _round(total, 2),
-            "clv_12m_per_buyer": _round(mean, 2),
-            "high_churn_risk_share": _round(high, 3),
+            "segment": str(r["segment"]),
+            "customers": int(r["customers"]),
+            "buyers": int(r["buyers"]),
+            "mean_p_alive": _round(r["alive"], 3),
+            "clv_12m": _round(r["total"], 2),
+            "clv_12m_per_buyer": _round(r["mean"], 2),
+            "high_churn_risk_share": _round(r["high"], 3),
         }
-        for segment, n, buyers, alive, total, mean, high in rows
+        for r in rows
     ]
+
+
+def _planted(truth: Path) -> dict[str, int]:
+    """Customers of each planted segment, the largest first."""
+    counts = (
+        pq.read_table(truth, columns=["segment"])
+        .group_by("segment")
+        .aggregate([("segment", "count")])
+    )
+    ordered = counts.sort_by([("segment_count", "descending"), ("segment", "ascending")])
+    return {str(r["segment"]): int(r["segment_count"]) for r in ordered.to_pylist()}
 
 
 def _discovery_summary(run: DiscoveryRun, truth: Path | None) -> dict[str, Any]:
@@ -175,11 +191,7 @@ def run_demo(
         planted: dict[str, int] = {}
         truth = shop.paths.get("ground_truth")
         if truth is not None:
-            rows = ws.store.fetchall(
-                "SELECT segment, count(*) FROM read_parquet($p) GROUP BY 1 ORDER BY 2 DESC",
-                {"p": str(truth)},
-            )
-            planted = {str(k): int(v) for k, v in rows}
+            planted = _planted(truth)
         if progress:
             progress("fitting the value models", 0, 1)
         fitted: dict[str, Any] | None = None

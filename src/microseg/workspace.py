@@ -76,10 +76,17 @@ class Workspace:
     >>> ws.value.fit(as_of="2025-06-30").model                        # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, config: WorkspaceConfig, *, clock: TimeSource = _system_clock):
+    def __init__(
+        self,
+        path: Path,
+        config: WorkspaceConfig,
+        *,
+        clock: TimeSource = _system_clock,
+        store: Store | None = None,
+    ):
         self.path = path
         self.config = config
-        self.store = Store(
+        self.store = store or Store(
             path / config.store.path,
             timezone=config.timezone,
             memory_limit=config.store.memory_limit,
@@ -149,6 +156,22 @@ class Workspace:
                 hint="run `microseg init DIR` or pass --workspace DIR",
             )
         return cls(root, load_config(config_path), clock=clock)
+
+    def session(self) -> Workspace:
+        """This workspace over its own DuckDB cursor, for one request or one thread.
+
+        Its namespaces read and write the same store; the result tables its evaluations
+        make are its own, so sessions in two threads never overwrite each other's. Close it
+        (or use it in a ``with`` block) when done: the workspace stays open.
+
+        Examples
+        --------
+        >>> with ws.session() as request:                                   # doctest: +SKIP
+        ...     request.segments.evaluate(["vip"], save=False).sizes
+        """
+        return Workspace(
+            self.path, self.config, clock=self.context.time_source, store=self.store.session()
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -239,37 +262,8 @@ class Workspace:
     def status(self) -> WorkspaceStatus:
         """Tables and their row counts, event dates and types, rejects, the last load."""
         store = self.store
-        tables = {
-            "customers": int(store.scalar("SELECT count(*) FROM customers")),
-            "events": int(store.scalar("SELECT count(*) FROM events")),
-            "products": int(store.scalar("SELECT count(*) FROM products")),
-            "identities": int(store.scalar("SELECT count(*) FROM identities")),
-            "merges": int(store.scalar("SELECT count(*) FROM merges")),
-            "attribute_versions": int(store.scalar("SELECT count(*) FROM customer_history")),
-            "rejects": int(store.scalar("SELECT count(*) FROM rejects")),
-        }
-        first, last = store.fetchone("SELECT min(timestamp), max(timestamp) FROM events") or (
-            None,
-            None,
-        )
-        types = dict(
-            store.fetchall("SELECT type, count(*) FROM events GROUP BY type ORDER BY 2 DESC")
-        )
-        row = store.fetchone(
-            "SELECT load_id, kind, sources, finished_at, accepted, duplicates, rejected "
-            "FROM loads ORDER BY load_id DESC LIMIT 1"
-        )
-        last_load = (
-            dict(
-                zip(
-                    ("load_id", "kind", "sources", "at", "accepted", "duplicates", "rejected"),
-                    row,
-                    strict=True,
-                )
-            )
-            if row
-            else None
-        )
+        tables = store.status_counts()
+        first, last = store.event_range()
         families = self.attributes.families()
         unclassified = families.pop("unclassified")
         return WorkspaceStatus(
@@ -278,10 +272,10 @@ class Workspace:
             tables=tables,
             first_event=first,
             last_event=last,
-            event_types={str(k): int(v) for k, v in types.items()},
+            event_types=store.event_type_counts(),
             rejects=tables["rejects"],
-            last_load=last_load,
+            last_load=store.last_load(),
             attributes=families,
             unclassified=unclassified,
-            shared_identifiers=int(store.scalar("SELECT count(*) FROM shared_identifiers")),
+            shared_identifiers=store.shared_identifier_count(),
         )

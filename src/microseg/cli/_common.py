@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -105,13 +104,6 @@ def handled() -> Iterator[None]:
         yield
     except MicrosegError as exc:
         raise fail(str(exc), exc.exit_code) from None
-    except duckdb.OutOfMemoryException as exc:
-        first = str(exc).splitlines()[0]
-        raise fail(
-            f"the database ran out of the memory it may use ({first}); nothing was changed. "
-            "Raise `store: {memory_limit: ...}` in microseg.yaml (e.g. 8GB for 10 million "
-            "customers), or set `store: {threads: 1}`"
-        ) from None
 
 
 def debugging(ctx: typer.Context | None) -> bool:

@@ -19,6 +19,8 @@ keeps working for callers who do not know microseg::
     ├── ModelFitError(MicrosegError, RuntimeError)  a value model's fit did not converge
     │                                               (.result holds the optimiser's result)
     ├── OutputError(MicrosegError, OSError)         a file asked for (--out) cannot be written
+    ├── StoreMemoryError(MicrosegError, RuntimeError) the database ran out of memory
+    │                                               (microseg.store; nothing was changed)
     └── ParameterError(MicrosegError, ValueError)   an argument is outside what it accepts
         │                                           (exit code 2, as a usage error)
         ├── DurationError                           a duration cannot be read ('3 parsecs')
@@ -43,6 +45,7 @@ __all__ = [
     "OutputError",
     "ParameterError",
     "SourceNotFoundError",
+    "StoreMemoryError",
     "TimeInputError",
     "ValueModelError",
     "WorkspaceError",
@@ -122,6 +125,11 @@ class ModelFitError(MicrosegError, RuntimeError):
 class OutputError(MicrosegError, OSError):
     """A file the user asked for (``--out``) cannot be written: no such folder, no
     permission, a full disk. ``where`` is the path."""
+
+
+class StoreMemoryError(MicrosegError, RuntimeError):
+    """The database ran out of the memory it may use (``store.memory_limit``); the
+    statement was rolled back, so nothing was changed."""
 
 
 class ParameterError(MicrosegError, ValueError):

@@ -17,15 +17,18 @@ import pyarrow as pa
 from microseg.discover._assign import ClusterAssigner
 from microseg.discover._errors import DiscoveryError
 from microseg.lang import SegmentDefinition, parse_definition
+from microseg.store import RunRow
 
 if TYPE_CHECKING:
     from microseg.discover._run import DiscoveryRun
     from microseg.store import Store
 
+
 __all__ = [
     "RunRef",
     "assignments",
     "check_name",
+    "cluster_definition",
     "list_runs",
     "load_assigner",
     "load_run",
@@ -66,10 +69,10 @@ def check_name(store: Store, name: str, *, stored: bool = True) -> None:
             hint="choose a name of your own, or leave the name out",
         )
     if stored:
-        row = store.fetchone("SELECT run_id FROM discovery_runs WHERE name = $1", [name])
-        if row is not None:
+        taken = store.runs.id_named(name)
+        if taken is not None:
             raise DiscoveryError(
-                f"a discovery run named {name!r} already exists (run {row[0]})",
+                f"a discovery run named {name!r} already exists (run {taken})",
                 where="name",
                 hint="choose another name; `microseg discover list` shows the names taken",
             )
@@ -80,20 +83,16 @@ def resolve_run(store: Store, run: RunRef) -> int:
     known runs when there is none."""
     if isinstance(run, bool) or not isinstance(run, str | int):
         raise DiscoveryError(f"a run is a name or an id, not {run!r}", where="run")
+    runs = store.runs
     by_id = isinstance(run, int) or run.strip().isdigit()
     if by_id:
-        row = store.fetchone(
-            "SELECT run_id FROM discovery_runs WHERE run_id = $1", [int(str(run).strip())]
-        )
+        number = int(str(run).strip())
+        found: int | None = number if runs.has_id(number) else None
     else:
-        row = store.fetchone("SELECT run_id FROM discovery_runs WHERE name = $1", [run])
-    if row is not None:
-        return int(row[0])
-    known = store.fetchall(
-        "SELECT run_id, coalesce(name, 'run-' || run_id) FROM discovery_runs "
-        "ORDER BY run_id DESC LIMIT $1",
-        [_SHOWN + 1],
-    )
+        found = runs.id_named(str(run))
+    if found is not None:
+        return found
+    known = runs.latest_names(_SHOWN + 1)
     listed = ", ".join(f"{n} ({i})" for i, n in known[:_SHOWN])
     if len(known) > _SHOWN:
         listed += ", ..."
@@ -119,73 +118,41 @@ def store_run(store: Store, run: DiscoveryRun) -> int:
             "cluster": pa.array(run.labels.tolist(), pa.int32()),
         }
     )
-    store.con.register("_discovery_assign", table)
-    try:
-        with store.transaction():
-            run_id = int(store.scalar("SELECT coalesce(max(run_id), 0) + 1 FROM discovery_runs"))
-            name = run.name or f"run-{run_id}"
-            if run.name is not None:
-                check_name(store, run.name)
-            run.run_id, run.name = run_id, name
-            assigner = {**run.assigner.to_dict(), "run_id": run_id, "name": name}
-            run.assigner = ClusterAssigner.from_dict(assigner)
-            store.execute(
-                "INSERT INTO discovery_runs (run_id, as_of, created_at, method, customers, "
-                "clusters, run, name, assigner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                [
-                    run_id,
-                    run.as_of,
-                    run.created_at,
-                    run.params["method"],
-                    run.metrics["customers"],
-                    run.metrics["clusters"],
-                    json.dumps(run.to_dict(), default=str),
-                    name,
-                    json.dumps(assigner),
-                ],
-            )
-            store.execute(
-                "INSERT INTO discovery_assignments "
-                "SELECT $1, customer_id, macro, cluster FROM _discovery_assign",
-                [run_id],
-            )
-    finally:
-        store.con.unregister("_discovery_assign")
+    with store.transaction():
+        run_id = store.runs.next_id()
+        name = run.name or f"run-{run_id}"
+        if run.name is not None:
+            check_name(store, run.name)
+        run.run_id, run.name = run_id, name
+        assigner = {**run.assigner.to_dict(), "run_id": run_id, "name": name}
+        run.assigner = ClusterAssigner.from_dict(assigner)
+        row = RunRow(
+            run_id=run_id,
+            as_of=run.as_of,
+            created_at=run.created_at,
+            method=run.params["method"],
+            customers=run.metrics["customers"],
+            clusters=run.metrics["clusters"],
+            run=json.dumps(run.to_dict(), default=str),
+            name=name,
+            assigner=json.dumps(assigner),
+        )
+        store.runs.insert(row, table)
     return run_id
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
     """Stored runs, newest first: id, name, as_of, when, method, customers, clusters,
     unclustered, stability, coverage."""
-    rows = store.fetchall(
-        "SELECT run_id, name, as_of, created_at, method, customers, clusters, "
-        "coalesce(json_extract(run, '$.metrics.unclustered')::BIGINT, 0), "
-        "json_extract(run, '$.metrics.stability_ari')::DOUBLE, "
-        "json_extract(run, '$.metrics.coverage')::DOUBLE "
-        "FROM discovery_runs ORDER BY run_id DESC"
-    )
-    keys = (
-        "run_id",
-        "name",
-        "as_of",
-        "created_at",
-        "method",
-        "customers",
-        "clusters",
-        "unclustered",
-        "stability_ari",
-        "coverage",
-    )
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return store.runs.summaries()
 
 
 def load_run(store: Store, run: RunRef) -> dict[str, Any]:
     """One stored run (by name or id) as :meth:`DiscoveryRun.to_dict` gave it."""
     run_id = resolve_run(store, run)
-    row = store.fetchone("SELECT run, name FROM discovery_runs WHERE run_id = $1", [run_id])
-    assert row is not None
-    data: dict[str, Any] = json.loads(row[0])
-    data["run_id"], data["name"] = run_id, row[1]
+    document, name = store.runs.document(run_id)
+    data: dict[str, Any] = json.loads(document)
+    data["run_id"], data["name"] = run_id, name
     return data
 
 
@@ -198,38 +165,24 @@ def load_assigner(store: Store, run: RunRef) -> ClusterAssigner:
     >>> assigner.assign_table(traits, customers)                             # doctest: +SKIP
     """
     run_id = resolve_run(store, run)
-    row = store.fetchone("SELECT assigner, name FROM discovery_runs WHERE run_id = $1", [run_id])
-    assert row is not None
-    if row[0] is None:
+    assigner, name = store.runs.assigner(run_id)
+    if assigner is None:
         raise DiscoveryError(
-            f"discovery run {row[1]!r} was stored before runs kept an assigner",
+            f"discovery run {name!r} was stored before runs kept an assigner",
             where="run",
             hint="discover again to assign new customers",
         )
-    return ClusterAssigner.from_dict({**json.loads(row[0]), "run_id": run_id, "name": row[1]})
+    return ClusterAssigner.from_dict({**json.loads(assigner), "run_id": run_id, "name": name})
 
 
 def assignments(store: Store, run: RunRef) -> pa.Table:
     """``customer_id``, ``macro``, ``cluster`` of every customer of a stored run (cluster 0:
     unclustered)."""
-    run_id = resolve_run(store, run)
-    table = store.table("discovery_assignments")
-    chosen = table.filter(table.run_id == run_id).select("customer_id", "macro", "cluster")
-    result: pa.Table = chosen.order_by("customer_id").to_pyarrow()
-    return result
+    return store.runs.assignments(resolve_run(store, run))
 
 
-def save_cluster(
-    store: Store,
-    run: RunRef,
-    cluster: int,
-    *,
-    name: str,
-    save: Callable[[SegmentDefinition, bool], Path],
-    overwrite: bool = False,
-) -> Path:
-    """Write a cluster's rule as the segment ``name`` with ``save(definition, overwrite)``
-    (``ws.segments.save``: checked against the workspace, then written)."""
+def cluster_definition(store: Store, run: RunRef, cluster: int, *, name: str) -> SegmentDefinition:
+    """A segment ``name`` whose rule is a stored cluster's, described by its run."""
     data = load_run(store, run)
     run_id, run_name = data["run_id"], data["name"]
     found = next((c for c in data["clusters"] if c["id"] == cluster), None)
@@ -246,7 +199,7 @@ def save_cluster(
             where="cluster",
             hint=f"select it with a `cluster: {{run: {run_name}, in: [{cluster}]}}` node",
         )
-    definition = parse_definition(
+    return parse_definition(
         {
             "name": name,
             "title": found["name"],
@@ -259,4 +212,18 @@ def save_cluster(
             "rule": found["rule"],
         }
     )
+
+
+def save_cluster(
+    store: Store,
+    run: RunRef,
+    cluster: int,
+    *,
+    name: str,
+    save: Callable[[SegmentDefinition, bool], Path],
+    overwrite: bool = False,
+) -> Path:
+    """Write a cluster's rule as the segment ``name`` with ``save(definition, overwrite)``
+    (``ws.segments.save``: checked against the workspace, then written)."""
+    definition = cluster_definition(store, run, cluster, name=name)
     return save(definition, overwrite)

@@ -15,7 +15,7 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.segments._catalog import SegmentCatalog, definition_version
-from microseg.store import ResultTable, Store, result_name
+from microseg.store import ResultTable, Store
 from microseg.traits import TraitCatalog
 from microseg.traits._compute import create_result
 
@@ -28,7 +28,7 @@ __all__ = [
     "evaluate_segments",
 ]
 
-RESULT_PREFIX = "_segment_eval"
+RESULT_PREFIX = "_segment_eval_"
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def evaluate_segments(
     def result(joined: ir.Table) -> ir.Table:
         return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
 
-    handle = ResultTable(store, result_name(RESULT_PREFIX))
+    handle = ResultTable(store, store.temp_name(RESULT_PREFIX))
     create_result(store, handle.name, compiler, result)
     sizes = store.membership_sizes(handle.name, names)
     total = handle.count()

@@ -1,6 +1,7 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
-from microseg.store._result import ResultTable, create_temp_table, result_name
+from microseg.store._result import ResultTable
+from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
     EVENT_COLUMNS,
@@ -9,7 +10,7 @@ from microseg.store._schema import (
     SCHEMA_VERSION,
 )
 from microseg.store._sql import ident, idents
-from microseg.store._store import Store
+from microseg.store._store import Generation, Store
 
 __all__ = [
     "ATTRIBUTE_SQL_TYPES",
@@ -17,10 +18,11 @@ __all__ = [
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "Generation",
     "ResultTable",
+    "RunRepository",
+    "RunRow",
     "Store",
-    "create_temp_table",
     "ident",
     "idents",
-    "result_name",
 ]

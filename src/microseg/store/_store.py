@@ -3,25 +3,73 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import duckdb
 import ibis
 import pyarrow as pa
-from ibis.backends.duckdb import Backend
 
-from microseg.core.errors import WorkspaceError
+from microseg.core.errors import StoreMemoryError, WorkspaceError
 from microseg.core.text import did_you_mean
+from microseg.store._backend import Backend, translated
+from microseg.store._runs import RunRepository
 from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
 from microseg.store._sql import ident
 
-__all__ = ["Store"]
+__all__ = ["Generation", "Store"]
 
 Params = Sequence[Any] | Mapping[str, Any]
+
+#: What :meth:`Store.generation` returns: compare two for equality, or use as a key.
+Generation = tuple[Hashable, ...]
+
+#: The tables :meth:`Store.status_counts` counts, by the name ``status`` shows.
+_STATUS_TABLES = {
+    "customers": "customers",
+    "events": "events",
+    "products": "products",
+    "identities": "identities",
+    "merges": "merges",
+    "attribute_versions": "customer_history",
+    "rejects": "rejects",
+}
+
+_LAST_LOAD = ("load_id", "kind", "sources", "at", "accepted", "duplicates", "rejected")
+
+# One row of single-row aggregates over small tables (a cross join plans faster than
+# scalar subqueries): the latest load, value fit and discovery run, the stored trait cut
+# points, the merges and their undoing, and the last attribute dropped (attributes are
+# added only by loads). No value reaches this text.
+_GENERATION_SQL = """SELECT * FROM
+    (SELECT max(load_id) FROM loads),
+    (SELECT max(fit_id) FROM value_fits),
+    (SELECT max(run_id) FROM discovery_runs),
+    (SELECT count(*), bit_xor(hash(as_of, score, cuts)) FROM trait_cuts),
+    (SELECT count(*), count(unmerged_at) FROM merges),
+    (SELECT max(value) FROM meta WHERE key = 'attributes_dropped')"""
+
+#: Tables whose columns only migrations change: their Ibis tables are looked up once.
+_FIXED_SCHEMA = frozenset(
+    {
+        "loads",
+        "events",
+        "products",
+        "identities",
+        "merges",
+        "rejects",
+        "shared_identifiers",
+        "trait_cuts",
+        "value_fits",
+        "discovery_runs",
+        "discovery_assignments",
+    }
+)
 
 _SYSTEM_HISTORY_COLUMNS = ("customer_id", "valid_from", "valid_to", "load_id")
 
@@ -42,21 +90,16 @@ class Store:
         threads: int | None = None,
         read_only: bool = False,
     ) -> None:
-        self.path = Path(path)
-        self.timezone = timezone
-        self._categories: tuple[tuple[Any, int], list[str]] | None = None
-        #: committed transactions through this object: a free staleness check in-process
-        self.writes = 0
         try:
-            self.ibis: Backend = ibis.duckdb.connect(str(self.path), read_only=read_only)
+            backend = Backend().connect(str(path), read_only=read_only)
+            assert isinstance(backend, Backend)
         except duckdb.IOException as exc:
             raise WorkspaceError(
                 f"cannot open the store: {exc}",
-                where=str(self.path),
+                where=str(path),
                 hint="another microseg process may hold it open; wait for it to finish",
             ) from None
-        self.con: duckdb.DuckDBPyConnection = self.ibis.con
-        self._set_timezone()
+        self._attach(Path(path), timezone, backend)
         if memory_limit:
             self.execute(f"SET memory_limit = '{_plain_setting(memory_limit)}'")
         if threads:
@@ -64,6 +107,47 @@ class Store:
         self.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._migrate()
+
+    def _attach(self, path: Path, timezone: str, backend: Backend) -> None:
+        self.path = path
+        self.timezone = timezone
+        self._categories: tuple[tuple[Any, int], list[str]] | None = None
+        self._event_types: tuple[Generation, frozenset[str]] | None = None
+        self.ibis: Backend = backend
+        self.con: duckdb.DuckDBPyConnection = backend.con
+        self._fixed: dict[str, ibis.Table] = {}
+        self._runs = RunRepository(self)
+        #: committed transactions through this object: a free staleness check in-process
+        self.writes = 0
+        self._set_timezone()
+
+    def session(self) -> Store:
+        """A store over its own DuckDB cursor and Ibis backend, for one request or thread.
+
+        It reads and writes the same database with the same API; its temporary tables are
+        its own, so two sessions (in two threads) never see or overwrite each other's.
+        Close it (or use it in a ``with`` block) when the request ends; the store stays
+        open.
+
+        Examples
+        --------
+        >>> with store.session() as session:                                  # doctest: +SKIP
+        ...     name = session.temp_name("_segment_eval_")
+        """
+        session = Store.__new__(Store)
+        session._attach(self.path, self.timezone, Backend.from_connection(self.con.cursor()))
+        return session
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def _set_timezone(self) -> None:
         # SET does not take prepared parameters; the zone name was validated by the config.
@@ -94,6 +178,7 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', $1)", [str(SCHEMA_VERSION)]
             )
             self.refresh_customer_view()
+        self._fixed.clear()
 
     def table_names(self) -> list[str]:
         rows = self.fetchall(
@@ -135,6 +220,11 @@ class Store:
             self.execute("DROP VIEW IF EXISTS customers")
             self.execute(f"ALTER TABLE customer_history DROP COLUMN {ident(name)}")
             self.refresh_customer_view()
+            # a new stamp for generation(): prepared evaluations know the columns changed
+            self.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('attributes_dropped', $1)",
+                [uuid.uuid4().hex],
+            )
 
     def attribute_presence(self) -> dict[str, int]:
         """Customers with a current value, per attribute (one scan)."""
@@ -190,8 +280,9 @@ class Store:
         self.fetchall(sql, params)
 
     def fetchall(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
-        cursor = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
-        return cursor.fetchall()
+        with translated():
+            cursor = self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+            return cursor.fetchall()
 
     def fetchone(self, sql: str, params: Params | None = None) -> tuple[Any, ...] | None:
         rows = self.fetchall(sql, params)
@@ -385,31 +476,118 @@ class Store:
         keys = ("fit_id", "as_of", "fitted_at", "model", "unit", "customers")
         return {**dict(zip(keys, row[:6], strict=True)), "fit": json.loads(row[6])}
 
-    def has_trait_cuts(self, as_of: datetime) -> bool:
-        """Whether trait cut points were stored at exactly ``as_of``."""
-        return bool(self.scalar("SELECT count(*) FROM trait_cuts WHERE as_of = $a", {"a": as_of}))
+    def table(self, name: str) -> ibis.Table:
+        """The Ibis table ``name`` (a canonical table, a view, or a temporary table)."""
+        if name not in _FIXED_SCHEMA:
+            return self.ibis.table(name)
+        if name not in self._fixed:
+            self._fixed[name] = self.ibis.table(name)
+        return self._fixed[name]
 
-    def generation(self) -> tuple[Any, ...]:
-        """A stamp that changes whenever data evaluations depend on changes: loads, value
-        fits, discovery runs, trait cut points, attribute columns."""
-        row = self.fetchone(
-            "SELECT (SELECT max(load_id) FROM loads), (SELECT max(fit_id) FROM value_fits), "
-            "(SELECT max(run_id) FROM discovery_runs), (SELECT count(*) FROM trait_cuts), "
-            "(SELECT max(as_of) FROM trait_cuts)"
+    # -- result tables ------------------------------------------------------------------------
+
+    def temp_name(self, prefix: str) -> str:
+        """A table name no other evaluation uses: ``prefix`` and a random hex suffix."""
+        return f"{prefix}{uuid.uuid4().hex}"
+
+    def create_temp_table(self, name: str, *plans: Callable[[], ibis.Table]) -> ibis.Table:
+        """Create the temporary table ``name`` from the first plan that fits in memory.
+
+        Plans are tried in order: when DuckDB runs out of memory on one, the next (e.g. a
+        plan that spills to disk) is tried; the last one's :class:`StoreMemoryError` is
+        raised. The table is dropped, then created: ``overwrite=True`` would write every
+        row twice (a copy).
+        """
+        if not plans:
+            raise ValueError("create_temp_table needs at least one plan")
+        for number, plan in enumerate(plans, start=1):
+            self.drop_temp_table(name)
+            try:
+                return self.ibis.create_table(name, plan(), temp=True)
+            except StoreMemoryError:
+                if number == len(plans):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def row_count(self, name: str) -> int:
+        """Rows of a table (e.g. an evaluation's result table)."""
+        return int(self.table(name).count().to_pyarrow().as_py())
+
+    def drop_temp_table(self, name: str) -> None:
+        """Drop a temporary table of this store (or session), if it exists."""
+        self.ibis.drop_table(name, database=("temp", "main"), force=True)
+
+    # -- repositories and reads for the facade ------------------------------------------------
+
+    @property
+    def runs(self) -> RunRepository:
+        """The stored discovery runs."""
+        return self._runs
+
+    def generation(self) -> Generation:
+        """A stamp that changes whenever data evaluations depend on changes: a load, a value
+        fit, a discovery run, stored trait cut points, a merge or its undoing, an attribute
+        dropped. One small query; compare stamps to know when prepared state is stale."""
+        row = self.fetchone(_GENERATION_SQL)
+        assert row is not None
+        return tuple(row)
+
+    def status_counts(self) -> dict[str, int]:
+        """Rows of each canonical table, by the names ``microseg status`` shows them under."""
+        return {key: self.row_count(table) for key, table in _STATUS_TABLES.items()}
+
+    def shared_identifier_count(self) -> int:
+        """Identifiers that link no one (shared by too many customers, or unmerged)."""
+        return self.row_count("shared_identifiers")
+
+    def event_range(self) -> tuple[datetime | None, datetime | None]:
+        """The first and last event timestamps (naive UTC); (None, None) without events."""
+        events = self.table("events")
+        row = (
+            events.aggregate(first=events.timestamp.min(), last=events.timestamp.max())
+            .to_pyarrow()
+            .to_pylist()[0]
         )
-        return (*(row or ()), tuple(self.attribute_columns()))
+        return row["first"], row["last"]
 
-    def assignable_runs(self) -> list[int]:
-        """The discovery runs stored with an assigner."""
-        rows = self.fetchall("SELECT run_id FROM discovery_runs WHERE assigner IS NOT NULL")
-        return [int(r[0]) for r in rows]
+    def event_type_counts(self) -> dict[str, int]:
+        """Events per type, the most frequent first."""
+        events = self.table("events")
+        counted = events.group_by("type").aggregate(n=events.count())
+        rows = counted.order_by([ibis.desc("n"), "type"]).to_pyarrow().to_pylist()
+        return {str(r["type"]): int(r["n"]) for r in rows}
+
+    def last_load(self) -> dict[str, Any] | None:
+        """The latest load: load_id, kind, sources, at (finished), accepted, duplicates,
+        rejected; None before the first."""
+        loads = self.table("loads")
+        chosen = loads.select(
+            "load_id", "kind", "sources", "finished_at", "accepted", "duplicates", "rejected"
+        )
+        rows = chosen.order_by(ibis.desc("load_id")).limit(1).to_pyarrow().to_pylist()
+        if not rows:
+            return None
+        return dict(zip(_LAST_LOAD, rows[0].values(), strict=True))
 
     def event_types(self) -> frozenset[str]:
-        """The event types present in ``events``."""
-        return frozenset(str(r[0]) for r in self.fetchall("SELECT DISTINCT type FROM events"))
+        """The distinct event types stored; cached until the :meth:`generation` changes."""
+        stamp = self.generation()
+        cached = self._event_types
+        if cached is None or cached[0] != stamp:
+            events = self.table("events")
+            found = events.select("type").distinct().to_pyarrow().column("type").to_pylist()
+            self._event_types = (stamp, frozenset(str(t) for t in found))
+            cached = self._event_types
+        return cached[1]
 
-    def table(self, name: str) -> ibis.Table:
-        return self.ibis.table(name)
+    def has_trait_cuts(self, as_of: datetime) -> bool:
+        """Whether trait cut points were stored at exactly ``as_of`` (naive UTC)."""
+        cuts = self.table("trait_cuts")
+        return bool(cuts.filter(cuts.as_of == as_of).count().to_pyarrow().as_py())
+
+    def assignable_runs(self) -> list[int]:
+        """Ids of the discovery runs that kept an assigner."""
+        return self.runs.assignable()
 
     def close(self) -> None:
         self.con.close()

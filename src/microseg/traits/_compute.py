@@ -17,12 +17,12 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
-from microseg.store import ResultTable, Store, create_temp_table, result_name
+from microseg.store import ResultTable, Store
 from microseg.traits._catalog import TraitCatalog
 
 __all__ = ["TraitRun", "TraitRunResult", "compute_cuts", "compute_traits", "profile_traits"]
 
-RESULT_PREFIX = "_trait_eval"
+RESULT_PREFIX = "_trait_eval_"
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def compute_traits(
     def result(joined: ir.Table) -> ir.Table:
         return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})
 
-    handle = ResultTable(store, result_name(RESULT_PREFIX))
+    handle = ResultTable(store, store.temp_name(RESULT_PREFIX))
     create_result(store, handle.name, compiler, result)
     types: dict[str, str] = {n: traits.definitions[n].type for n in names}
     summary = store.trait_summary(handle.name, types)
@@ -136,7 +136,11 @@ def create_result(
 ) -> None:
     """Create the temporary table ``name`` from ``select`` of the compiler's joined table
     (the merged plan, which spills to disk, when the plain one runs out of memory)."""
-    create_temp_table(store, name, lambda merged: select(compiler.table(merged=merged)))
+    store.create_temp_table(
+        name,
+        lambda: select(compiler.table(merged=False)),
+        lambda: select(compiler.table(merged=True)),
+    )
 
 
 def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
