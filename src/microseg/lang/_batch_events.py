@@ -33,10 +33,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from microseg.core.duration import parse_duration
+from microseg.lang._dialect import Dialect
 from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
@@ -46,7 +45,8 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import AGGREGATE_DECIMALS, _is_number
+from microseg.lang._semantics import json_view, live_steps, property_kind, step_span, window_bounds
+from microseg.lang._values import AGGREGATE_DECIMALS
 from microseg.lang._when import Clock
 
 __all__ = ["EventQueries"]
@@ -58,38 +58,8 @@ Compare = Callable[[Predicate, ir.Value, str], ir.BooleanValue]
 _OWN_PASS = 4
 
 
-@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
-def _utc_instant(zone: str, ts: dt.timestamp) -> dt.Timestamp(timezone="UTC"):  # type: ignore[valid-type]
-    """DuckDB's timezone(): a naive timestamp read in ``zone``, as an instant."""
-
-
-@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
-def _instant_to_local(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.timestamp:  # type: ignore[valid-type]
-    """DuckDB's timezone(): an instant as local time in ``zone`` (naive)."""
-
-
 def _lit(value: Any) -> ir.Value:
     return ibis.literal(value)
-
-
-def json_pointer(name: str) -> str:
-    """The JSON pointer (RFC 6901) of the property ``name``: one key, whatever it contains.
-
-    A JSON path (``$.a.b``) would read ``a.b`` as a path into ``a``, ``*`` as every key and
-    ``[0]`` as an index, and quotes in a name would end the path; a pointer names exactly one
-    key (``~`` and ``/`` escaped). It reaches DuckDB as a literal, never as SQL text.
-    """
-    return "/" + name.replace("~", "~0").replace("/", "~1")
-
-
-def _json_view(operand: Any) -> str:
-    """Which typed view of a JSON property an operand compares with: bool, float or str."""
-    sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
-    if isinstance(sample, bool):
-        return "bool"
-    if _is_number(sample):
-        return "float"
-    return "str"
 
 
 @dataclass(frozen=True)
@@ -132,8 +102,9 @@ class _Aggregate:
 class EventQueries:
     """The aggregates, modes and sequences that rules read from ``events`` at ``clock``."""
 
-    def __init__(self, events: ir.Table, clock: Clock, compare: Compare) -> None:
+    def __init__(self, events: ir.Table, clock: Clock, compare: Compare, dialect: Dialect) -> None:
         self.events = events
+        self.dialect = dialect
         self.clock = clock
         self._compare = compare
         self._keys: dict[str, str] = {}
@@ -145,17 +116,6 @@ class EventQueries:
         self._parts = 0
 
     # -- registration ----------------------------------------------------------------------
-
-    def _window(self, window: Window | None) -> tuple[datetime | None, datetime]:
-        if window is None:
-            return None, self.clock.as_of
-        return self.clock.window(window.last_duration, window.from_, window.to, window.since)
-
-    @staticmethod
-    def _property_kind(name: str) -> str:
-        if name in DERIVED_TIME_PROPERTIES:
-            return "number"
-        return EVENT_PROPERTY_TYPES.get(name, "json")
 
     def aggregate(
         self,
@@ -179,10 +139,10 @@ class EventQueries:
             sort_keys=True,
         )
         value_kind = "number"
-        if agg in ("min", "max") and prop is not None and self._property_kind(prop) == "timestamp":
+        if agg in ("min", "max") and prop is not None and property_kind(prop) == "timestamp":
             value_kind = "timestamp"
         if agg == "mode" and prop is not None:
-            value_kind = self._property_kind(prop)
+            value_kind = property_kind(prop)
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
@@ -299,7 +259,7 @@ class EventQueries:
         ev = ev.filter(keep).mutate(_part=ibis.literal(self._parts))
         used: dict[tuple[str, str], set[str]] = {}
         for events, reduced in uses:
-            reads = [(p.property, _json_view(p.operand)) for p in events.where]
+            reads = [(p.property, json_view(p.operand)) for p in events.where]
             for name, view in reads + ([reduced] if reduced else []):
                 if name in DERIVED_TIME_PROPERTIES:
                     used.setdefault((name, ""), set()).add(events.kind)
@@ -317,7 +277,7 @@ class EventQueries:
         raw: dict[str, ir.Value] = {}
         for i, (source, users) in enumerate(sorted(sources.items())):
             if source:
-                raw[f"_j{i}"] = only_for(users, ev.properties[json_pointer(source)])
+                raw[f"_j{i}"] = only_for(users, self.dialect.json_property(ev.properties, source))
             else:
                 raw[f"_j{i}"] = only_for(users, self._local_time(ev.timestamp))
         extracted = dict(zip(sorted(sources), raw, strict=True))
@@ -343,7 +303,7 @@ class EventQueries:
             *((ts >= _lit(start), _lit(seconds)) for start, seconds in reversed(periods)),
             else_=ibis.null("int64"),
         )
-        converted = _instant_to_local(self.clock.timezone, _utc_instant("UTC", ts))
+        converted = self.dialect.local_time(ts, self.clock.timezone)
         return offset.isnull().ifelse(converted, ts + offset.as_interval("s"))
 
     def _property(self, ev: ir.Table, name: str, view: str = "str") -> tuple[ir.Value, str]:
@@ -360,13 +320,13 @@ class EventQueries:
         cond: ir.BooleanValue = ibis.literal(True)
         if typed and events.kind != "any":
             cond = ev.type == _lit(events.kind)
-        lower, upper = self._window(events.window)
+        lower, upper = window_bounds(events.window, self.clock)
         if lower is not None:
             cond = cond & (ev.timestamp >= _lit(lower))
         if upper < self.clock.as_of:
             cond = cond & (ev.timestamp < _lit(upper))
         for pred in events.where:
-            column, prop_kind = self._property(ev, pred.property, _json_view(pred.operand))
+            column, prop_kind = self._property(ev, pred.property, json_view(pred.operand))
             cond = cond & self._compare(pred, column, prop_kind)
         return cond
 
@@ -444,7 +404,7 @@ class EventQueries:
         plans: dict[str, list[tuple[str, SequenceStep]]] = {}
         for name, sequence in self._sequences.items():
             plan = []
-            for step, events in zip(_live_steps(sequence), _step_filters(sequence), strict=True):
+            for step, events in zip(live_steps(sequence), _step_filters(sequence), strict=True):
                 flag, _ = flags.setdefault(events.key(), (f"_f{len(flags)}", events))
                 plan.append((flag, step))
             plans[name] = plan
@@ -554,25 +514,14 @@ def _kinds(kinds: Iterable[str]) -> frozenset[str] | None:
 
 def _micros(step: SequenceStep) -> int:
     """A step's ``within`` in microseconds (months and years approximated, as everywhere)."""
-    within = parse_duration(step.within or "0 days").approx_timedelta()
-    return int(within.total_seconds()) * 1_000_000
-
-
-def _live_steps(sequence: SequenceSpec) -> list[SequenceStep]:
-    """The steps the evaluators read: up to and including the first absent one."""
-    steps = []
-    for step in sequence.steps:
-        steps.append(step)
-        if step.absent:
-            break
-    return steps
+    return int(step_span(step).total_seconds()) * 1_000_000
 
 
 def _step_filters(sequence: SequenceSpec) -> list[_Filter]:
     """The events each live step reads; the sequence's window bounds the first step only."""
     return [
         _Filter(step.event, tuple(step.where), sequence.window if i == 0 else None)
-        for i, step in enumerate(_live_steps(sequence))
+        for i, step in enumerate(live_steps(sequence))
     ]
 
 

@@ -13,10 +13,11 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
-from microseg.core.duration import parse_duration
 from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_ids
+from microseg.lang._dialect import bucket_of, local_time
+from microseg.lang._errors import EvaluationError
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -54,7 +55,16 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import _is_number, bucket_of, compare, json_value, round_aggregate
+from microseg.lang._semantics import (
+    arithmetic_operands,
+    is_number,
+    json_value,
+    live_steps,
+    property_kind,
+    step_span,
+    window_bounds,
+)
+from microseg.lang._values import compare, round_aggregate
 from microseg.lang._when import Clock, is_time_text
 
 __all__ = ["ModelScorer", "Profile", "ProfileEvaluator", "ProfileIndex"]
@@ -75,11 +85,9 @@ class Profile:
     attribute_types: Mapping[str, str] = field(default_factory=dict)
 
 
-def _property(event: Event, name: str, clock: Clock | None = None) -> Any:
+def _property(event: Event, name: str, clock: Clock) -> Any:
     if name in DERIVED_TIME_PROPERTIES:
-        if clock is None:
-            raise ValueError(f"{name} needs the workspace time zone")
-        local = clock.local(event["timestamp"])
+        local = local_time(event["timestamp"], clock.timezone)
         parts = {
             "month": local.month,
             "day": local.day,
@@ -93,12 +101,6 @@ def _property(event: Event, name: str, clock: Clock | None = None) -> Any:
     if isinstance(props, str):
         props = json.loads(props)
     return props.get(name) if isinstance(props, dict) else None
-
-
-def _window_bounds(window: Window | None, clock: Clock) -> tuple[datetime | None, datetime]:
-    if window is None:
-        return None, clock.as_of
-    return clock.window(window.last_duration, window.from_, window.to, window.since)
 
 
 class ProfileIndex:
@@ -206,7 +208,7 @@ class ProfileIndex:
         return chosen.values[(prop, as_text)]
 
     def _value(self, event: Event, prop: str, as_text: bool) -> Any:
-        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        prop_kind = property_kind(prop)
         value = _property(event, prop, self._zone)
         if prop_kind == "json":
             if as_text:
@@ -241,7 +243,7 @@ class ProfileIndex:
 
     def matches(self, event: Event, where: Sequence[PropertyPredicate], clock: Clock) -> bool:
         for pred in where:
-            prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
+            prop_kind = property_kind(pred.property)
             if prop_kind == "json":
                 value = self.properties(event).get(pred.property)
             else:
@@ -323,7 +325,7 @@ class ProfileEvaluator:
                 (e for e in profile.events if e["timestamp"] < clock.as_of), clock.timezone
             )
         elif index.timezone != clock.timezone:
-            raise ValueError(
+            raise EvaluationError(
                 f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}"
             )
         self.index = index
@@ -337,48 +339,59 @@ class ProfileEvaluator:
     def segment(self, name: str) -> bool:
         if name not in self._segments:
             if self.segment_rule is None:
-                raise ValueError(f"segment {name!r} referenced but no segments are known")
+                raise EvaluationError(
+                    f"segment {name!r} referenced but no segments are known",
+                    hint="pass segment_rule= (the workspace's segment catalog)",
+                )
             self._segments[name] = self.holds(self.segment_rule(name))
         return self._segments[name]
 
     def holds(self, rule: Rule) -> bool:
-        if isinstance(rule, AllRule):
-            return all(self.holds(r) for r in rule.all)
-        if isinstance(rule, AnyRule):
-            return any(self.holds(r) for r in rule.any)
-        if isinstance(rule, NotRule):
-            return not self.holds(rule.not_)
-        if isinstance(rule, AttributeRule):
-            kind = self._attribute_kind(rule.attribute)
-            return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
-        if isinstance(rule, TraitRule):
-            value = self.trait(rule.trait)
-            kind = (
-                "boolean"
-                if isinstance(value, bool)
-                else ("number" if isinstance(value, int | float) else "text")
-            )
-            if self.trait_definition is not None:
-                kind = self.trait_definition(rule.trait).type
-            return compare(rule, value, kind, self.clock)
-        if isinstance(rule, EventRule):
-            return self._event(rule)
-        if isinstance(rule, SequenceRule):
-            return self._sequence(rule)
-        if isinstance(rule, SegmentRule):
-            return self.segment(rule.segment)
-        if isinstance(rule, BucketRule):
-            spec = rule.bucket
-            return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
-        if isinstance(rule, ClusterRule):
-            source, cluster = self.cluster_of(rule.cluster.run)
-            return cluster in cluster_ids(rule.cluster, source.clusters)
-        raise ValueError(f"no per-profile evaluation rule for {type(rule).__name__}")
+        match rule:
+            case AllRule():
+                return all(self.holds(r) for r in rule.all)
+            case AnyRule():
+                return any(self.holds(r) for r in rule.any)
+            case NotRule():
+                return not self.holds(rule.not_)
+            case AttributeRule():
+                kind = self._attribute_kind(rule.attribute)
+                return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
+            case TraitRule():
+                return self._trait_holds(rule)
+            case EventRule():
+                return self._event(rule)
+            case SequenceRule():
+                return self._sequence(rule)
+            case SegmentRule():
+                return self.segment(rule.segment)
+            case BucketRule():
+                spec = rule.bucket
+                return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
+            case ClusterRule():
+                source, cluster = self.cluster_of(rule.cluster.run)
+                return cluster in cluster_ids(rule.cluster, source.clusters)
+            case _:
+                assert_never(rule)
+
+    def _trait_holds(self, rule: TraitRule) -> bool:
+        value = self.trait(rule.trait)
+        kind = (
+            "boolean"
+            if isinstance(value, bool)
+            else ("number" if isinstance(value, int | float) else "text")
+        )
+        if self.trait_definition is not None:
+            kind = self.trait_definition(rule.trait).type
+        return compare(rule, value, kind, self.clock)
 
     def cluster_of(self, run: str | int) -> tuple[ClusterSource, int]:
         """The run and the profile's cluster in it, assigned from its traits and attributes."""
         if self.clusters is None:
-            raise ValueError("cluster rules need the stored discovery runs")
+            raise EvaluationError(
+                "cluster rules need the stored discovery runs",
+                hint="pass clusters= (the workspace's discovery runs)",
+            )
         source = self.clusters(run)
         if source.run_id not in self._clusters:
             traits = {name: self.trait(name) for name in source.traits}
@@ -446,11 +459,11 @@ class ProfileEvaluator:
         window: Window | None,
     ) -> tuple[Any, str]:
         """count/sum/avg/min/max/distinct over the matching events, and its type."""
-        lower, upper = _window_bounds(window, self.clock)
+        lower, upper = window_bounds(window, self.clock)
         start, end = self._span(kind, where, lower, upper)
         if name == "count" or prop is None:
             return float(end - start), "number"
-        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+        prop_kind = property_kind(prop)
         as_text = name in ("mode", "distinct")
         chosen = self.index.values(kind, where, self.clock, prop, as_text=as_text)[start:end]
         if name == "mode":
@@ -485,56 +498,64 @@ class ProfileEvaluator:
             return self.profile.traits[name]
         if name not in self._traits:
             if self.trait_definition is None:
-                raise ValueError(f"trait {name!r} referenced but no traits are known")
+                raise EvaluationError(
+                    f"trait {name!r} referenced but no traits are known",
+                    hint="pass trait_definition= (the workspace's trait catalog)",
+                )
             self._traits[name] = self.value(self.trait_definition(name).value)
         return self._traits[name]
 
     def value(self, expr: Expr) -> Any:
         """The value of an expression for this profile (None when missing)."""
-        if isinstance(expr, ValueExpr):
-            literal: Any = expr.value
-            return float(literal) if _is_number(literal) else literal
-        if isinstance(expr, AttributeExpr):
-            value: Any = self.profile.attributes.get(expr.attribute)
-            return float(value) if _is_number(value) else value
-        if isinstance(expr, TraitExpr):
-            return self.trait(expr.trait)
-        if isinstance(expr, AggregateExpr):
-            return self.aggregate(
-                expr.aggregate, expr.event, expr.property, expr.where, expr.window
-            )[0]
-        if isinstance(expr, AddExpr | SubExpr | MulExpr | DivExpr):
-            return _arithmetic(expr, [self.value(e) for e in _operands(expr)])
-        if isinstance(expr, CoalesceExpr):
-            return next((v for v in (self.value(e) for e in expr.coalesce) if v is not None), None)
-        if isinstance(expr, MaxOfExpr | MinOfExpr):
-            items = expr.max_of if isinstance(expr, MaxOfExpr) else expr.min_of
-            present = [v for v in (self.value(e) for e in items) if v is not None]
-            if not present:
-                return None
-            return max(present) if isinstance(expr, MaxOfExpr) else min(present)
-        if isinstance(expr, DaysSinceExpr):
-            moment = self.value(expr.days_since)
-            if moment is None:
-                return None
-            return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
-        if isinstance(expr, ScoreExpr):
-            if expr.key not in self.cuts:
-                raise ValueError(
-                    "cut points for a score are missing: run `microseg traits compute`"
-                )
-            inner = self.value(expr.score)
-            return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
-        if isinstance(expr, ModelExpr):
-            if self.models is None:
-                raise ValueError("no fitted value model: run `microseg clv fit`")
-            return self.models(expr, self.events, self.clock)
-        if isinstance(expr, CaseExpr):
-            for row in expr.case:
-                if self.holds(row.when):
-                    return self.value(row.then)
-            return self.value(expr.else_) if expr.else_ is not None else None
-        raise ValueError(f"no per-profile evaluation rule for {type(expr).__name__}")
+        match expr:
+            case ValueExpr():
+                literal: Any = expr.value
+                return float(literal) if is_number(literal) else literal
+            case AttributeExpr():
+                value: Any = self.profile.attributes.get(expr.attribute)
+                return float(value) if is_number(value) else value
+            case TraitExpr():
+                return self.trait(expr.trait)
+            case AggregateExpr():
+                return self.aggregate(
+                    expr.aggregate, expr.event, expr.property, expr.where, expr.window
+                )[0]
+            case AddExpr() | SubExpr() | MulExpr() | DivExpr():
+                return _arithmetic(expr, [self.value(e) for e in arithmetic_operands(expr)])
+            case CoalesceExpr():
+                values = (self.value(e) for e in expr.coalesce)
+                return next((v for v in values if v is not None), None)
+            case MaxOfExpr():
+                return _extreme(max, [self.value(e) for e in expr.max_of])
+            case MinOfExpr():
+                return _extreme(min, [self.value(e) for e in expr.min_of])
+            case DaysSinceExpr():
+                moment = self.value(expr.days_since)
+                if moment is None:
+                    return None
+                return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
+            case ScoreExpr():
+                if expr.key not in self.cuts:
+                    raise EvaluationError(
+                        "cut points for a score are missing: run `microseg traits compute`",
+                        hint="compute the traits in batch first: it stores the cut points",
+                    )
+                inner = self.value(expr.score)
+                return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
+            case ModelExpr():
+                if self.models is None:
+                    raise EvaluationError(
+                        "no fitted value model: run `microseg clv fit`",
+                        hint="fit the value models, then evaluate again",
+                    )
+                return self.models(expr, self.events, self.clock)
+            case CaseExpr():
+                for row in expr.case:
+                    if self.holds(row.when):
+                        return self.value(row.then)
+                return self.value(expr.else_) if expr.else_ is not None else None
+            case _:
+                assert_never(expr)
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
         _, times = self.index.filtered(step.event, step.where, self.clock)
@@ -543,13 +564,14 @@ class ProfileEvaluator:
 
     def _sequence(self, rule: SequenceRule) -> bool:
         spec = rule.sequence
-        lower, upper = _window_bounds(spec.window, self.clock)
-        first = spec.steps[0]
+        lower, upper = window_bounds(spec.window, self.clock)
+        steps = live_steps(spec)
+        first = steps[0]
         previous = sorted(
             {t for t in self._step_events(first) if (lower is None or t >= lower) and t < upper}
         )
-        for step in spec.steps[1:]:
-            within = parse_duration(step.within or "0 days").approx_timedelta()
+        for step in steps[1:]:
+            within = step_span(step)
             times = sorted(self._step_events(step))
             if step.absent:
                 # some t whose whole period has passed with no event in (t, t + within]
@@ -561,7 +583,7 @@ class ProfileEvaluator:
                         return True
                 return False
             # events u with some previous t in [u - within, u)
-            last = step is spec.steps[-1]
+            last = step is steps[-1]
             kept = []
             for u in times:
                 i = bisect.bisect_left(previous, u - within)
@@ -575,14 +597,9 @@ class ProfileEvaluator:
         return bool(previous)
 
 
-def _operands(expr: AddExpr | SubExpr | MulExpr | DivExpr) -> list[Expr]:
-    if isinstance(expr, AddExpr):
-        return list(expr.add)
-    if isinstance(expr, SubExpr):
-        return list(expr.sub)
-    if isinstance(expr, MulExpr):
-        return list(expr.mul)
-    return list(expr.div)
+def _extreme(pick: Callable[[list[Any]], Any], values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return pick(present) if present else None
 
 
 def _arithmetic(expr: AddExpr | SubExpr | MulExpr | DivExpr, values: list[Any]) -> Any:

@@ -1,5 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._dialect import DuckDBDialect
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
     EVENT_COLUMNS,
@@ -16,6 +17,7 @@ __all__ = [
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "DuckDBDialect",
     "Store",
     "ident",
     "idents",
