@@ -4,7 +4,7 @@ from microseg.lang._check import check_rule, find_cycle, find_cycles
 from microseg.lang._check_expr import check_expr
 from microseg.lang._clusters import ClusterLookup, ClusterSource
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
-from microseg.lang._errors import Problem, RuleError
+from microseg.lang._errors import EvaluationError, Problem, RuleError
 from microseg.lang._expr import EXPR_KINDS, EXPR_MODELS, Expr, ExprNode
 from microseg.lang._nodes import (
     KINDS,
@@ -49,6 +49,7 @@ __all__ = [
     "ClusterRule",
     "ClusterSource",
     "ClusterSpec",
+    "EvaluationError",
     "EventRule",
     "Expr",
     "ExprNode",
