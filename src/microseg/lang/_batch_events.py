@@ -45,7 +45,14 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._semantics import json_view, live_steps, property_kind, step_span, window_bounds
+from microseg.lang._semantics import (
+    aggregate_kind,
+    empty_aggregate,
+    json_view,
+    live_steps,
+    step_span,
+    window_bounds,
+)
 from microseg.lang._values import AGGREGATE_DECIMALS
 from microseg.lang._when import Clock
 
@@ -138,11 +145,6 @@ class EventQueries:
             ],
             sort_keys=True,
         )
-        value_kind = "number"
-        if agg in ("min", "max") and prop is not None and property_kind(prop) == "timestamp":
-            value_kind = "timestamp"
-        if agg == "mode" and prop is not None:
-            value_kind = property_kind(prop)
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
@@ -151,11 +153,9 @@ class EventQueries:
                 self._modes[name] = spec
             else:
                 self._aggregates[name] = spec
-                if agg in ("count", "distinct") or prop is None:
-                    self._defaults[name] = 0
-                else:
-                    self._defaults[name] = 0.0 if agg == "sum" else None
-        return self._keys[key], value_kind
+                empty = empty_aggregate(agg, prop)
+                self._defaults[name] = None if empty is None else (0 if agg != "sum" else 0.0)
+        return self._keys[key], aggregate_kind(agg, prop)
 
     def sequence(self, rule: SequenceRule) -> str:
         """Register a sequence; the column that says whether it holds."""

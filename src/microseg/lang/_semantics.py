@@ -21,7 +21,9 @@ from microseg.lang._when import Clock
 
 __all__ = [
     "JsonView",
+    "aggregate_kind",
     "arithmetic_operands",
+    "empty_aggregate",
     "is_number",
     "json_value",
     "json_view",
@@ -86,6 +88,24 @@ def property_kind(name: str) -> str:
     if name in DERIVED_TIME_PROPERTIES:
         return "number"
     return EVENT_PROPERTY_TYPES.get(name, "json")
+
+
+def aggregate_kind(agg: str, prop: str | None) -> str:
+    """The type of an aggregate's value: a number, or a timestamp (the extremes of
+    ``timestamp``), or the property's own type (a ``mode``)."""
+    if prop is None or agg in ("count", "distinct"):
+        return "number"
+    kind = property_kind(prop)
+    if agg == "mode":
+        return kind
+    return "timestamp" if agg in ("min", "max") and kind == "timestamp" else "number"
+
+
+def empty_aggregate(agg: str, prop: str | None) -> float | None:
+    """An aggregate's value over no events: 0 counts and sums, missing otherwise."""
+    if prop is None or agg in ("count", "distinct", "sum"):
+        return 0.0
+    return None
 
 
 def arithmetic_operands(expr: AddExpr | SubExpr | MulExpr | DivExpr) -> list[Expr]:

@@ -54,10 +54,11 @@ from microseg.lang._nodes import (
 )
 from microseg.lang._profile_index import Event, ProfileIndex
 from microseg.lang._semantics import (
+    aggregate_kind,
     arithmetic_operands,
+    empty_aggregate,
     is_number,
     live_steps,
-    property_kind,
     step_span,
     window_bounds,
 )
@@ -253,9 +254,9 @@ class ProfileEvaluator:
         """count/sum/avg/min/max/distinct over the matching events, and its type."""
         lower, upper = window_bounds(window, self.clock)
         start, end = self._span(kind, where, lower, upper)
+        value_kind = aggregate_kind(name, prop)
         if name == "count" or prop is None:
-            return float(end - start), "number"
-        prop_kind = property_kind(prop)
+            return float(end - start), value_kind
         as_text = name in ("mode", "distinct")
         chosen = self.index.values(kind, where, self.clock, prop, as_text=as_text)[start:end]
         if name == "mode":
@@ -264,24 +265,24 @@ class ProfileEvaluator:
                 if v is not None:
                     counts[v] = counts.get(v, 0) + 1
             if not counts:
-                return None, prop_kind
+                return empty_aggregate(name, prop), value_kind
             best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-            return best, prop_kind
+            return best, value_kind
         if name == "distinct":
-            return float(len(set(chosen) - {None})), "number"
+            return float(len(set(chosen) - {None})), value_kind
         present = [v for v in chosen if v is not None]
         value: Any
-        if name == "sum":
-            value = round_aggregate(float(sum(present))) if present else 0.0
-        elif not present:
-            value = None
+        if not present:
+            value = empty_aggregate(name, prop)
+        elif name == "sum":
+            value = round_aggregate(float(sum(present)))
         elif name == "avg":
             value = round_aggregate(float(sum(present)) / len(present))
         elif name == "min":
             value = min(present)
         else:
             value = max(present)
-        return value, "timestamp" if prop_kind == "timestamp" else "number"
+        return value, value_kind
 
     # -- expressions (traits) ------------------------------------------------------------
 
