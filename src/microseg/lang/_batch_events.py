@@ -10,9 +10,9 @@ lowered; :meth:`EventQueries.join` then builds the queries, once everything is k
   with a column for each JSON property view and local-time part it uses, computed once per
   event: parsing JSON and converting time zones cost far more than comparing;
 - all sequences are decided in one pass over the events that match any step, by window
-  functions over each customer's events in time order (see ``_sequence_table``): DuckDB
-  runs them as partitioned sorts, which spill to disk, unlike the range joins of event
-  pairs they replace;
+  functions over each customer's events in time order
+  (:mod:`~microseg.lang._batch_sequences`): DuckDB runs them as partitioned sorts, which
+  spill to disk, unlike the range joins of event pairs they replace;
 - the parts' per-customer rows are joined to the customers; or, for shops too large for
   that in DuckDB's memory, merged by one aggregation first, then joined once.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,13 +35,14 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
+from microseg.lang._batch_filters import EventFilter, event_types
+from microseg.lang._batch_sequences import sequence_table
 from microseg.lang._dialect import Dialect
 from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
     SequenceRule,
     SequenceSpec,
-    SequenceStep,
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
@@ -49,8 +50,6 @@ from microseg.lang._semantics import (
     aggregate_kind,
     empty_aggregate,
     json_view,
-    live_steps,
-    step_span,
     window_bounds,
 )
 from microseg.lang._values import AGGREGATE_DECIMALS
@@ -70,33 +69,12 @@ def _lit(value: Any) -> ir.Value:
 
 
 @dataclass(frozen=True)
-class _Filter:
-    """Which events an aggregate, a mode or a sequence step reads."""
-
-    kind: str
-    where: tuple[PropertyPredicate, ...]
-    window: Window | None
-
-    def key(self) -> str:
-        return json.dumps(
-            [
-                self.kind,
-                [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in self.where],
-                self.window.model_dump(mode="json", by_alias=True, exclude_none=True)
-                if self.window
-                else None,
-            ],
-            sort_keys=True,
-        )
-
-
-@dataclass(frozen=True)
 class _Aggregate:
     """A conditional aggregate (or mode) of one property, or a count when ``prop`` is None."""
 
     agg: str
     prop: str | None
-    events: _Filter
+    events: EventFilter
 
     @property
     def reads(self) -> tuple[str, str] | None:
@@ -148,7 +126,7 @@ class EventQueries:
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
-            spec = _Aggregate(agg, prop, _Filter(kind, tuple(where), window))
+            spec = _Aggregate(agg, prop, EventFilter(kind, tuple(where), window))
             if agg == "mode" and prop is not None:
                 self._modes[name] = spec
             else:
@@ -212,7 +190,16 @@ class EventQueries:
         for name, spec in self._modes.items():
             parts.append(self._mode(spec).rename({name: "_v"}))
         if self._sequences:
-            parts.append(self._sequence_table())
+            parts.append(
+                sequence_table(
+                    self._sequences,
+                    lambda filters: self._rows(
+                        event_types(f.kind for f in filters), [(f, None) for f in filters]
+                    ),
+                    self._matches,
+                    self.clock.as_of,
+                )
+            )
         return parts
 
     def _passes(self) -> list[tuple[frozenset[str] | None, dict[str, _Aggregate]]]:
@@ -233,13 +220,13 @@ class EventQueries:
             else:
                 shared.update(specs)
         if shared:
-            passes.append((_kinds(spec.events.kind for spec in shared.values()), shared))
+            passes.append((event_types(spec.events.kind for spec in shared.values()), shared))
         return passes
 
     # -- the rows each part reads ----------------------------------------------------------
 
     def _rows(
-        self, kinds: frozenset[str] | None, uses: list[tuple[_Filter, tuple[str, str] | None]]
+        self, kinds: frozenset[str] | None, uses: list[tuple[EventFilter, tuple[str, str] | None]]
     ) -> ir.Table:
         """The events before ``as_of`` of ``kinds`` (all when None) for the filters ``uses``.
 
@@ -314,7 +301,7 @@ class EventQueries:
             return ev[name], EVENT_PROPERTY_TYPES[name]
         return ev[self._columns[(name, view)]], "json"
 
-    def _matches(self, ev: ir.Table, events: _Filter, *, typed: bool = True) -> ir.BooleanValue:
+    def _matches(self, ev: ir.Table, events: EventFilter, *, typed: bool = True) -> ir.BooleanValue:
         """Whether an event of ``ev`` is one of ``events``; without ``typed`` the caller
         has already kept only events of that type."""
         cond: ir.BooleanValue = ibis.literal(True)
@@ -366,7 +353,7 @@ class EventQueries:
     def _mode(self, spec: _Aggregate) -> ir.Table:
         """Most frequent value per customer among matching events; ties: the smallest."""
         assert spec.prop is not None
-        kinds = _kinds([spec.events.kind])
+        kinds = event_types([spec.events.kind])
         ev = self._rows(kinds, [(spec.events, spec.reads)])
         column, _ = self._property(ev, spec.prop, "str")
         matching = self._matches(ev, spec.events, typed=kinds is None)
@@ -379,83 +366,6 @@ class EventQueries:
             )
         )
         return ranked.filter(ranked._r == 0).select("customer_id", "_v")
-
-    # -- sequences ---------------------------------------------------------------------------
-
-    def _sequence_table(self) -> ir.Table:
-        """One row per customer with a step-1 event: whether each sequence holds.
-
-        The rows are the events that match any step, with one flag per distinct step
-        filter. Over each customer's rows in time order (frames by timestamp, so that ties
-        are neither before nor after each other; timestamps are in microseconds):
-
-        - a middle step with span ``w`` is reached at a row with its flag when the latest
-          reached row of the step before, strictly earlier, is at most ``w`` earlier;
-        - a present last step holds after a reached row at ``t`` of the step before when
-          the next row with its flag, strictly later, is at most ``t + w``: then some
-          event lies in ``(t, t + w]``, and if one does, so does the next one;
-        - an absent last step holds at a reached row at ``t`` when ``t + w <= as_of`` and
-          that next row is missing or later than ``t + w``.
-
-        The next row with a flag depends on the flag only, so sequences that end with the
-        same step share that window; a sequence of two steps needs nothing else.
-        """
-        flags: dict[str, tuple[str, _Filter]] = {}
-        plans: dict[str, list[tuple[str, SequenceStep]]] = {}
-        for name, sequence in self._sequences.items():
-            plan = []
-            for step, events in zip(live_steps(sequence), _step_filters(sequence), strict=True):
-                flag, _ = flags.setdefault(events.key(), (f"_f{len(flags)}", events))
-                plan.append((flag, step))
-            plans[name] = plan
-        filters = [f for _, f in flags.values()]
-        ev = self._rows(_kinds(f.kind for f in filters), [(f, None) for f in filters])
-        marked = ev.mutate(**{flag: self._matches(ev, f) for flag, f in flags.values()})
-        names = [flag for flag, _ in flags.values()]
-        relevant = marked[names[0]]
-        for flag in names[1:]:
-            relevant = relevant | marked[flag]
-        rows = marked.filter(relevant).select("customer_id", "timestamp", *names)
-        tick = ibis.interval(microseconds=1)
-        earlier = ibis.window(group_by="customer_id", order_by="timestamp", range=(None, -tick))
-        later = ibis.window(group_by="customer_id", order_by="timestamp", range=(tick, None))
-        lasts = sorted({plan[-1][0] for plan in plans.values()})
-        # microseconds to the next row with the flag: integers compare faster than
-        # timestamps shifted by intervals
-        rows = rows.mutate(
-            **{
-                f"{f}_gap": ibis.cases((rows[f], rows.timestamp))
-                .min()
-                .over(later)
-                .delta(rows.timestamp, unit="microsecond")
-                for f in lasts
-            }
-        )
-        reached = {name: plan[0][0] for name, plan in plans.items()}
-        for level in range(1, max(len(plan) for plan in plans.values()) - 1):
-            middle = {}
-            for name, plan in plans.items():
-                if level < len(plan) - 1:
-                    flag, step = plan[level]
-                    span = ibis.interval(microseconds=_micros(step))
-                    before = ibis.cases((rows[reached[name]], rows.timestamp)).max().over(earlier)
-                    reached[name] = f"{name}_{level}"
-                    middle[reached[name]] = rows[flag] & (before >= rows.timestamp - span)
-            rows = rows.mutate(**middle)
-        holds: dict[str, ir.BooleanValue] = {}
-        for name, plan in plans.items():
-            flag, step = plan[-1]
-            gap, span = rows[f"{flag}_gap"], _micros(step)
-            if step.absent:
-                ripe = rows.timestamp <= _lit(self.clock.as_of - timedelta(microseconds=span))
-                holds[name] = rows[reached[name]] & ripe & (gap.isnull() | (gap > span))
-            else:
-                holds[name] = rows[reached[name]] & (gap <= span)
-        # counting rows where it holds (a filter) rather than or-ing a boolean for every
-        # row: the filter tests the step flag first and skips the rest for most rows
-        return rows.group_by("customer_id").aggregate(
-            **{name: rows.count(where=cond) > 0 for name, cond in holds.items()}
-        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -504,25 +414,6 @@ def _merge(parts: list[ir.Table]) -> ir.Table:
     ]
     rows = ibis.union(*aligned, distinct=False)
     return rows.group_by("customer_id").aggregate(**{c: rows[c].max() for c in types})
-
-
-def _kinds(kinds: Iterable[str]) -> frozenset[str] | None:
-    """The event types some filters read; None when one of them reads any event."""
-    found = frozenset(kinds)
-    return None if "any" in found else found
-
-
-def _micros(step: SequenceStep) -> int:
-    """A step's ``within`` in microseconds (months and years approximated, as everywhere)."""
-    return int(step_span(step).total_seconds()) * 1_000_000
-
-
-def _step_filters(sequence: SequenceSpec) -> list[_Filter]:
-    """The events each live step reads; the sequence's window bounds the first step only."""
-    return [
-        _Filter(step.event, tuple(step.where), sequence.window if i == 0 else None)
-        for i, step in enumerate(live_steps(sequence))
-    ]
 
 
 def _time_part(local: ir.TimestampValue, name: str) -> ir.IntegerValue:
