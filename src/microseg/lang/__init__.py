@@ -1,4 +1,20 @@
-"""The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter."""
+"""The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter.
+
+The kinds of the tree are two registries, :data:`RuleNode` (rules) and :data:`ExprNode`
+(expressions): the pydantic unions, :data:`KINDS`/:data:`EXPR_KINDS` and the model maps
+are generated from them. Every pass over the tree is a visitor that matches on them and
+ends in ``assert_never``: the checker (``_check``, ``_check_expr``), the batch compiler
+(``batch``), the per-profile interpreter (``profile``), ``explain`` and :func:`walk`.
+What both evaluators mean by a rule is decided once in ``_semantics``; the functions an
+engine spells its own way are a :class:`~microseg.lang._dialect.Dialect` (DuckDB's in
+:mod:`microseg.store`), with their Python twins beside it.
+
+To add a node kind: write its model with ``KIND`` in ``_nodes.py`` (or ``_expr.py``) and
+add it to the registry union; then run mypy, which names every visitor without a case for
+it (checker, both evaluators, explain, walk); add a generator case in
+tests/lang/_generated.py (the coverage test fails until there is one) so that the
+generated agreement test compares the two lowerings.
+"""
 
 from microseg.lang._check import check_rule, find_cycle, find_cycles
 from microseg.lang._check_expr import check_expr
