@@ -12,12 +12,17 @@ from pydantic import ValidationError
 
 from microseg.config import LifecycleSettings
 from microseg.core.yaml import YamlError, load_yaml, read_yaml
-from microseg.lang import Problem, RuleError, Schema, find_cycle
-from microseg.lang._check_expr import check_expr
+from microseg.lang import (
+    Problem,
+    RuleError,
+    Schema,
+    TraitRule,
+    check_expr,
+    find_cycle,
+    walk_expr,
+)
 from microseg.lang._expr import TraitDefinition, TraitExpr
 from microseg.lang._limits import raw_too_deep, shape_problem
-from microseg.lang._nodes import TraitRule
-from microseg.lang._walk import walk_expr
 from microseg.traits._generated import category_share_traits
 
 __all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
