@@ -256,14 +256,16 @@ RULE_CASES: dict[str, Callable[[Strategy], Strategy]] = {
 _BRANCHES = ("all", "any", "not")
 
 
-def rules(*, leaves: tuple[str, ...] | None = None, max_leaves: int = 5) -> Strategy:
-    """Random rule trees over the leaf kinds ``leaves`` (every leaf kind when None)."""
+def rules(*, leaves: tuple[str, ...] | None = None, depth: int = 3) -> Strategy:
+    """Random rule trees over the leaf kinds ``leaves`` (every leaf kind when None), at
+    most ``depth`` branches deep; a leaf or each branch kind is as likely at every level."""
     kinds = leaves or tuple(k for k in RULE_CASES if k not in _BRANCHES)
-    leaf = st.one_of(*(RULE_CASES[k](st.nothing()) for k in kinds))
-    return st.recursive(
-        leaf,
-        lambda inner: st.one_of(*(RULE_CASES[k](inner) for k in _BRANCHES)),
-        max_leaves=max_leaves,
+    leaf = st.sampled_from(kinds).flatmap(lambda k: RULE_CASES[k](st.nothing()))
+    if depth == 0:
+        return leaf
+    inner = rules(leaves=kinds, depth=depth - 1)
+    return st.sampled_from(("leaf", *_BRANCHES)).flatmap(
+        lambda k: leaf if k == "leaf" else RULE_CASES[k](inner)
     )
 
 
@@ -304,7 +306,7 @@ MODELS = [{"model": "p_alive"}, {"model": "clv", "horizon": "90 days"}]
 
 
 def _case(inner: Strategy) -> Strategy:
-    row = st.tuples(rules(leaves=SIMPLE_LEAVES, max_leaves=2), inner).map(
+    row = st.tuples(rules(leaves=SIMPLE_LEAVES, depth=1), inner).map(
         lambda p: {"when": p[0], "then": p[1]}
     )
     return st.tuples(st.lists(row, min_size=1, max_size=2), st.none() | inner).map(
@@ -383,6 +385,7 @@ class World:
     rule: dict[str, Any]
     helper: dict[str, Any]
     traits: dict[str, dict[str, Any]]
+    merged: bool  # the batch plan that merges its parts before joining them
 
 
 def edges(as_of: datetime, zone: str) -> list[datetime]:
@@ -393,7 +396,8 @@ def edges(as_of: datetime, zone: str) -> list[datetime]:
     marks += [as_of - timedelta(days=d) for d in (0, 1, 2, 60, 400)]
     tick, second = timedelta(microseconds=1), timedelta(seconds=1)
     found = {m + d for m in marks for d in (-second, -tick, timedelta(0), tick)}
-    return sorted(found | {as_of + timedelta(days=1)})  # one after as_of: never counted
+    # one after as_of (never counted), one before 1970 (local time without the offset table)
+    return sorted(found | {as_of + timedelta(days=1), datetime(1969, 12, 31, 23, 30)})
 
 
 def _events(moments: list[datetime], customer_ids: list[str]) -> Strategy:
@@ -438,7 +442,7 @@ def _customer(customer_id: str, as_of: datetime, zone: str, moments: list[dateti
 
 
 @st.composite
-def worlds(draw: st.DrawFn, *, max_leaves: int = 5) -> World:
+def worlds(draw: st.DrawFn, *, depth: int = 3) -> World:
     zone = draw(st.sampled_from(ZONES))
     as_of = draw(st.sampled_from(AS_OFS))
     moments = edges(as_of, zone)
@@ -452,7 +456,7 @@ def worlds(draw: st.DrawFn, *, max_leaves: int = 5) -> World:
         "t_num": draw(expressions()),
         "t_text": draw(text_expressions()),
         "t_flag": draw(
-            rules(leaves=SIMPLE_LEAVES, max_leaves=2).map(
+            rules(leaves=SIMPLE_LEAVES, depth=1).map(
                 lambda r: {"case": [{"when": r, "then": {"value": True}}], "else": {"value": False}}
             )
         ),
@@ -462,7 +466,8 @@ def worlds(draw: st.DrawFn, *, max_leaves: int = 5) -> World:
         as_of=as_of,
         customers=customers,
         events=events,
-        rule=draw(rules(max_leaves=max_leaves)),
-        helper=draw(rules(leaves=SIMPLE_LEAVES, max_leaves=2)),
+        rule=draw(rules(depth=depth)),
+        helper=draw(rules(leaves=SIMPLE_LEAVES, depth=1)),
         traits=traits,
+        merged=draw(st.booleans()),
     )

@@ -192,7 +192,7 @@ def _batch(store: Store, world: World, rules: dict[str, Any], traits: Any, cuts:
     )
     lowered = compiler.segment("generated")
     values = {name: compiler.trait(name) for name in TRAITS}
-    table = compiler.table()
+    table = compiler.table(merged=world.merged)
     result = table.select(
         "customer_id", member=lowered(table), **{n: f(table) for n, f in values.items()}
     )
@@ -250,15 +250,15 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b or abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a))))
 
 
-@settings(max_examples=30, **_SETTINGS)
-@given(world=worlds(max_leaves=4))
+@settings(max_examples=40, **_SETTINGS)
+@given(world=worlds(depth=2))
 def test_generated_rules_agree(stores: dict[str, Store], world: World) -> None:
     _agree(stores[world.zone], world)
 
 
 @pytest.mark.slow
-@settings(max_examples=100, **_SETTINGS)
-@given(world=worlds(max_leaves=8))
+@settings(max_examples=150, **_SETTINGS)
+@given(world=worlds(depth=4))
 def test_generated_rules_agree_at_length(stores: dict[str, Store], world: World) -> None:
     _agree(stores[world.zone], world)
 
