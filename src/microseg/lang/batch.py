@@ -318,8 +318,8 @@ class BatchCompiler:
             case ModelExpr():
                 if expr.column not in self.customers.columns:
                     raise EvaluationError(
-                        "no fitted value model: run `microseg clv fit`",
-                        hint="fit the value models, then evaluate again",
+                        "no fitted value model for a model: expression",
+                        hint="run `microseg clv fit` first",
                     )
                 column = expr.column
                 return lambda t: t[column]
@@ -380,8 +380,8 @@ class BatchCompiler:
         def score(t: ir.Table) -> ir.Value:
             if expr.key not in self.cuts:
                 raise EvaluationError(
-                    "cut points for a score are missing: compute them first",
-                    hint="compute the population's cut points (microseg.traits.compute_cuts)",
+                    "the cut points of a score: expression are missing",
+                    hint="compute them in batch first (microseg.traits.compute_cuts)",
                 )
             v = inner_value(t).cast("float64")
             result: ir.Value = ibis.literal(1.0)

@@ -119,7 +119,8 @@ class ProfileEvaluator:
             )
         elif index.timezone != clock.timezone:
             raise EvaluationError(
-                f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}"
+                f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}",
+                hint="build the index in the clock's time zone",
             )
         self.index = index
 
@@ -330,16 +331,16 @@ class ProfileEvaluator:
             case ScoreExpr():
                 if expr.key not in self.cuts:
                     raise EvaluationError(
-                        "cut points for a score are missing: run `microseg traits compute`",
-                        hint="compute the traits in batch first: it stores the cut points",
+                        "the cut points of a score: expression are missing",
+                        hint="run `microseg traits compute` first: it stores them",
                     )
                 inner = self.value(expr.score)
                 return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
             case ModelExpr():
                 if self.models is None:
                     raise EvaluationError(
-                        "no fitted value model: run `microseg clv fit`",
-                        hint="fit the value models, then evaluate again",
+                        "no fitted value model for a model: expression",
+                        hint="run `microseg clv fit` first",
                     )
                 return self.models(expr, self.events, self.clock)
             case CaseExpr():
