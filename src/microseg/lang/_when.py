@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from microseg.core.duration import Duration, parse_duration
+from microseg.core.errors import TimeInputError
 
 __all__ = ["Clock", "is_time_text"]
 
@@ -101,7 +102,7 @@ class Clock:
         try:
             return self.instant(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
         except ValueError:
-            raise ValueError(
+            raise TimeInputError(
                 f"{value!r} is not a time: write 'today', 'N days ago' (or weeks, months, "
                 "years), an ISO date 2025-06-30 or a timestamp 2025-06-30T12:00:00Z"
             ) from None
