@@ -123,6 +123,10 @@ def _field(op: str) -> str:
     return "in_" if op == "in" else op
 
 
+#: the test of an event rule written without an aggregate: at least one event
+_AT_LEAST_ONE = Predicate(gte=1)
+
+
 class Window(_Node):
     """``{last: 90 days}``, ``{from: X, to: Y}`` or ``{since: X}``; times are relative or ISO."""
 
@@ -213,7 +217,7 @@ class EventRule(_Node):
             test = getattr(self, name)
             if test is not None:
                 return name, test
-        return "count", Predicate(gte=1)
+        return "count", _AT_LEAST_ONE
 
 
 class SequenceStep(_Node):

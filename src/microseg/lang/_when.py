@@ -8,6 +8,7 @@ last calendar day that ``as_of`` includes, and an ISO date is the start of that 
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +29,12 @@ def is_time_text(value: object) -> bool:
         return True
     if not isinstance(value, str):
         return False
+    return _is_time_string(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_time_string(value: str) -> bool:
+    # rules are few and evaluated often: each operand's answer is kept
     text = value.strip().lower()
     ago = _AGO.match(text)
     if ago:  # within the longest duration (1000 years): further is no time a date can hold
