@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,7 @@ class Duration:
         return timedelta(**{self.unit: self.amount})
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_duration(text: str) -> Duration:
     """Parse ``"<N> <unit>"`` where unit is second..year, singular or plural.
 

@@ -1,12 +1,31 @@
-"""The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter."""
+"""The rule language: one typed tree, a batch compiler (Ibis) and a per-profile interpreter.
 
-from microseg.lang._check import check_rule, children, find_cycle, find_cycles, segment_references
+The kinds of the tree are two registries, :data:`RuleNode` (rules) and :data:`ExprNode`
+(expressions): the pydantic unions, :data:`KINDS`/:data:`EXPR_KINDS` and the model maps
+are generated from them. Every pass over the tree is a visitor that matches on them and
+ends in ``assert_never``: the checker (``_check``, ``_check_expr``), the batch compiler
+(``batch``), the per-profile interpreter (``profile``), ``explain`` and :func:`walk`.
+What both evaluators mean by a rule is decided once in ``_semantics``; the functions an
+engine spells its own way are a :class:`~microseg.lang._dialect.Dialect` (DuckDB's in
+:mod:`microseg.store`), with their Python twins beside it.
+
+To add a node kind: write its model with ``KIND`` in ``_nodes.py`` (or ``_expr.py``) and
+add it to the registry union; then run mypy, which names every visitor without a case for
+it (checker, both evaluators, explain, walk); add a generator case in
+tests/lang/_generated.py (the coverage test fails until there is one) so that the
+generated agreement test compares the two lowerings.
+"""
+
+from microseg.lang._check import check_rule, find_cycle, find_cycles
+from microseg.lang._check_expr import check_expr
 from microseg.lang._clusters import ClusterLookup, ClusterSource
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
-from microseg.lang._errors import Problem, RuleError
+from microseg.lang._errors import EvaluationError, Problem, RuleError
+from microseg.lang._expr import EXPR_KINDS, EXPR_MODELS, Expr, ExprNode
 from microseg.lang._nodes import (
     KINDS,
     OPERATORS,
+    RULE_MODELS,
     AllRule,
     AnyRule,
     AttributeRule,
@@ -18,6 +37,7 @@ from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
     Rule,
+    RuleNode,
     SegmentRule,
     SequenceRule,
     TraitRule,
@@ -25,13 +45,17 @@ from microseg.lang._nodes import (
 )
 from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, Schema
 from microseg.lang._values import bucket_of
+from microseg.lang._walk import Node, children, segment_references, walk, walk_expr
 from microseg.lang._when import Clock
 
 __all__ = [
     "BUILTIN_EVENT_TYPES",
     "EVENT_PROPERTY_TYPES",
+    "EXPR_KINDS",
+    "EXPR_MODELS",
     "KINDS",
     "OPERATORS",
+    "RULE_MODELS",
     "AllRule",
     "AnyRule",
     "AttributeRule",
@@ -41,13 +65,18 @@ __all__ = [
     "ClusterRule",
     "ClusterSource",
     "ClusterSpec",
+    "EvaluationError",
     "EventRule",
+    "Expr",
+    "ExprNode",
+    "Node",
     "NotRule",
     "Predicate",
     "Problem",
     "PropertyPredicate",
     "Rule",
     "RuleError",
+    "RuleNode",
     "Schema",
     "SegmentDefinition",
     "SegmentRule",
@@ -55,6 +84,7 @@ __all__ = [
     "TraitRule",
     "Window",
     "bucket_of",
+    "check_expr",
     "check_rule",
     "children",
     "find_cycle",
@@ -62,4 +92,6 @@ __all__ = [
     "load_definition",
     "parse_definition",
     "segment_references",
+    "walk",
+    "walk_expr",
 ]

@@ -10,9 +10,9 @@ lowered; :meth:`EventQueries.join` then builds the queries, once everything is k
   with a column for each JSON property view and local-time part it uses, computed once per
   event: parsing JSON and converting time zones cost far more than comparing;
 - all sequences are decided in one pass over the events that match any step, by window
-  functions over each customer's events in time order (see ``_sequence_table``): DuckDB
-  runs them as partitioned sorts, which spill to disk, unlike the range joins of event
-  pairs they replace;
+  functions over each customer's events in time order
+  (:mod:`~microseg.lang._batch_sequences`): DuckDB runs them as partitioned sorts, which
+  spill to disk, unlike the range joins of event pairs they replace;
 - the parts' per-customer rows are joined to the customers; or, for shops too large for
   that in DuckDB's memory, merged by one aggregation first, then joined once.
 
@@ -26,27 +26,33 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from microseg.core.duration import parse_duration
+from microseg.lang._batch_filters import EventFilter, event_types
+from microseg.lang._batch_sequences import sequence_table
+from microseg.lang._dialect import Dialect
 from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
     SequenceRule,
     SequenceSpec,
-    SequenceStep,
     Window,
 )
 from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import AGGREGATE_DECIMALS, _is_number
+from microseg.lang._semantics import (
+    aggregate_kind,
+    empty_aggregate,
+    json_view,
+    window_bounds,
+)
+from microseg.lang._values import AGGREGATE_DECIMALS
 from microseg.lang._when import Clock
 
 __all__ = ["EventQueries"]
@@ -58,59 +64,8 @@ Compare = Callable[[Predicate, ir.Value, str], ir.BooleanValue]
 _OWN_PASS = 4
 
 
-@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
-def _utc_instant(zone: str, ts: dt.timestamp) -> dt.Timestamp(timezone="UTC"):  # type: ignore[valid-type]
-    """DuckDB's timezone(): a naive timestamp read in ``zone``, as an instant."""
-
-
-@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
-def _instant_to_local(zone: str, ts: dt.Timestamp(timezone="UTC")) -> dt.timestamp:  # type: ignore[valid-type]
-    """DuckDB's timezone(): an instant as local time in ``zone`` (naive)."""
-
-
 def _lit(value: Any) -> ir.Value:
     return ibis.literal(value)
-
-
-def json_pointer(name: str) -> str:
-    """The JSON pointer (RFC 6901) of the property ``name``: one key, whatever it contains.
-
-    A JSON path (``$.a.b``) would read ``a.b`` as a path into ``a``, ``*`` as every key and
-    ``[0]`` as an index, and quotes in a name would end the path; a pointer names exactly one
-    key (``~`` and ``/`` escaped). It reaches DuckDB as a literal, never as SQL text.
-    """
-    return "/" + name.replace("~", "~0").replace("/", "~1")
-
-
-def _json_view(operand: Any) -> str:
-    """Which typed view of a JSON property an operand compares with: bool, float or str."""
-    sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
-    if isinstance(sample, bool):
-        return "bool"
-    if _is_number(sample):
-        return "float"
-    return "str"
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """Which events an aggregate, a mode or a sequence step reads."""
-
-    kind: str
-    where: tuple[PropertyPredicate, ...]
-    window: Window | None
-
-    def key(self) -> str:
-        return json.dumps(
-            [
-                self.kind,
-                [w.model_dump(mode="json", by_alias=True, exclude_none=True) for w in self.where],
-                self.window.model_dump(mode="json", by_alias=True, exclude_none=True)
-                if self.window
-                else None,
-            ],
-            sort_keys=True,
-        )
 
 
 @dataclass(frozen=True)
@@ -119,7 +74,7 @@ class _Aggregate:
 
     agg: str
     prop: str | None
-    events: _Filter
+    events: EventFilter
 
     @property
     def reads(self) -> tuple[str, str] | None:
@@ -132,8 +87,9 @@ class _Aggregate:
 class EventQueries:
     """The aggregates, modes and sequences that rules read from ``events`` at ``clock``."""
 
-    def __init__(self, events: ir.Table, clock: Clock, compare: Compare) -> None:
+    def __init__(self, events: ir.Table, clock: Clock, compare: Compare, dialect: Dialect) -> None:
         self.events = events
+        self.dialect = dialect
         self.clock = clock
         self._compare = compare
         self._keys: dict[str, str] = {}
@@ -145,17 +101,6 @@ class EventQueries:
         self._parts = 0
 
     # -- registration ----------------------------------------------------------------------
-
-    def _window(self, window: Window | None) -> tuple[datetime | None, datetime]:
-        if window is None:
-            return None, self.clock.as_of
-        return self.clock.window(window.last_duration, window.from_, window.to, window.since)
-
-    @staticmethod
-    def _property_kind(name: str) -> str:
-        if name in DERIVED_TIME_PROPERTIES:
-            return "number"
-        return EVENT_PROPERTY_TYPES.get(name, "json")
 
     def aggregate(
         self,
@@ -178,24 +123,17 @@ class EventQueries:
             ],
             sort_keys=True,
         )
-        value_kind = "number"
-        if agg in ("min", "max") and prop is not None and self._property_kind(prop) == "timestamp":
-            value_kind = "timestamp"
-        if agg == "mode" and prop is not None:
-            value_kind = self._property_kind(prop)
         if key not in self._keys:
             name = f"_e{len(self._keys)}"
             self._keys[key] = name
-            spec = _Aggregate(agg, prop, _Filter(kind, tuple(where), window))
+            spec = _Aggregate(agg, prop, EventFilter(kind, tuple(where), window))
             if agg == "mode" and prop is not None:
                 self._modes[name] = spec
             else:
                 self._aggregates[name] = spec
-                if agg in ("count", "distinct") or prop is None:
-                    self._defaults[name] = 0
-                else:
-                    self._defaults[name] = 0.0 if agg == "sum" else None
-        return self._keys[key], value_kind
+                empty = empty_aggregate(agg, prop)
+                self._defaults[name] = None if empty is None else (0 if agg != "sum" else 0.0)
+        return self._keys[key], aggregate_kind(agg, prop)
 
     def sequence(self, rule: SequenceRule) -> str:
         """Register a sequence; the column that says whether it holds."""
@@ -252,7 +190,16 @@ class EventQueries:
         for name, spec in self._modes.items():
             parts.append(self._mode(spec).rename({name: "_v"}))
         if self._sequences:
-            parts.append(self._sequence_table())
+            parts.append(
+                sequence_table(
+                    self._sequences,
+                    lambda filters: self._rows(
+                        event_types(f.kind for f in filters), [(f, None) for f in filters]
+                    ),
+                    self._matches,
+                    self.clock.as_of,
+                )
+            )
         return parts
 
     def _passes(self) -> list[tuple[frozenset[str] | None, dict[str, _Aggregate]]]:
@@ -273,13 +220,13 @@ class EventQueries:
             else:
                 shared.update(specs)
         if shared:
-            passes.append((_kinds(spec.events.kind for spec in shared.values()), shared))
+            passes.append((event_types(spec.events.kind for spec in shared.values()), shared))
         return passes
 
     # -- the rows each part reads ----------------------------------------------------------
 
     def _rows(
-        self, kinds: frozenset[str] | None, uses: list[tuple[_Filter, tuple[str, str] | None]]
+        self, kinds: frozenset[str] | None, uses: list[tuple[EventFilter, tuple[str, str] | None]]
     ) -> ir.Table:
         """The events before ``as_of`` of ``kinds`` (all when None) for the filters ``uses``.
 
@@ -299,7 +246,7 @@ class EventQueries:
         ev = ev.filter(keep).mutate(_part=ibis.literal(self._parts))
         used: dict[tuple[str, str], set[str]] = {}
         for events, reduced in uses:
-            reads = [(p.property, _json_view(p.operand)) for p in events.where]
+            reads = [(p.property, json_view(p.operand)) for p in events.where]
             for name, view in reads + ([reduced] if reduced else []):
                 if name in DERIVED_TIME_PROPERTIES:
                     used.setdefault((name, ""), set()).add(events.kind)
@@ -317,7 +264,7 @@ class EventQueries:
         raw: dict[str, ir.Value] = {}
         for i, (source, users) in enumerate(sorted(sources.items())):
             if source:
-                raw[f"_j{i}"] = only_for(users, ev.properties[json_pointer(source)])
+                raw[f"_j{i}"] = only_for(users, self.dialect.json_property(ev.properties, source))
             else:
                 raw[f"_j{i}"] = only_for(users, self._local_time(ev.timestamp))
         extracted = dict(zip(sorted(sources), raw, strict=True))
@@ -343,7 +290,7 @@ class EventQueries:
             *((ts >= _lit(start), _lit(seconds)) for start, seconds in reversed(periods)),
             else_=ibis.null("int64"),
         )
-        converted = _instant_to_local(self.clock.timezone, _utc_instant("UTC", ts))
+        converted = self.dialect.local_time(ts, self.clock.timezone)
         return offset.isnull().ifelse(converted, ts + offset.as_interval("s"))
 
     def _property(self, ev: ir.Table, name: str, view: str = "str") -> tuple[ir.Value, str]:
@@ -354,19 +301,19 @@ class EventQueries:
             return ev[name], EVENT_PROPERTY_TYPES[name]
         return ev[self._columns[(name, view)]], "json"
 
-    def _matches(self, ev: ir.Table, events: _Filter, *, typed: bool = True) -> ir.BooleanValue:
+    def _matches(self, ev: ir.Table, events: EventFilter, *, typed: bool = True) -> ir.BooleanValue:
         """Whether an event of ``ev`` is one of ``events``; without ``typed`` the caller
         has already kept only events of that type."""
         cond: ir.BooleanValue = ibis.literal(True)
         if typed and events.kind != "any":
             cond = ev.type == _lit(events.kind)
-        lower, upper = self._window(events.window)
+        lower, upper = window_bounds(events.window, self.clock)
         if lower is not None:
             cond = cond & (ev.timestamp >= _lit(lower))
         if upper < self.clock.as_of:
             cond = cond & (ev.timestamp < _lit(upper))
         for pred in events.where:
-            column, prop_kind = self._property(ev, pred.property, _json_view(pred.operand))
+            column, prop_kind = self._property(ev, pred.property, json_view(pred.operand))
             cond = cond & self._compare(pred, column, prop_kind)
         return cond
 
@@ -406,7 +353,7 @@ class EventQueries:
     def _mode(self, spec: _Aggregate) -> ir.Table:
         """Most frequent value per customer among matching events; ties: the smallest."""
         assert spec.prop is not None
-        kinds = _kinds([spec.events.kind])
+        kinds = event_types([spec.events.kind])
         ev = self._rows(kinds, [(spec.events, spec.reads)])
         column, _ = self._property(ev, spec.prop, "str")
         matching = self._matches(ev, spec.events, typed=kinds is None)
@@ -419,83 +366,6 @@ class EventQueries:
             )
         )
         return ranked.filter(ranked._r == 0).select("customer_id", "_v")
-
-    # -- sequences ---------------------------------------------------------------------------
-
-    def _sequence_table(self) -> ir.Table:
-        """One row per customer with a step-1 event: whether each sequence holds.
-
-        The rows are the events that match any step, with one flag per distinct step
-        filter. Over each customer's rows in time order (frames by timestamp, so that ties
-        are neither before nor after each other; timestamps are in microseconds):
-
-        - a middle step with span ``w`` is reached at a row with its flag when the latest
-          reached row of the step before, strictly earlier, is at most ``w`` earlier;
-        - a present last step holds after a reached row at ``t`` of the step before when
-          the next row with its flag, strictly later, is at most ``t + w``: then some
-          event lies in ``(t, t + w]``, and if one does, so does the next one;
-        - an absent last step holds at a reached row at ``t`` when ``t + w <= as_of`` and
-          that next row is missing or later than ``t + w``.
-
-        The next row with a flag depends on the flag only, so sequences that end with the
-        same step share that window; a sequence of two steps needs nothing else.
-        """
-        flags: dict[str, tuple[str, _Filter]] = {}
-        plans: dict[str, list[tuple[str, SequenceStep]]] = {}
-        for name, sequence in self._sequences.items():
-            plan = []
-            for step, events in zip(_live_steps(sequence), _step_filters(sequence), strict=True):
-                flag, _ = flags.setdefault(events.key(), (f"_f{len(flags)}", events))
-                plan.append((flag, step))
-            plans[name] = plan
-        filters = [f for _, f in flags.values()]
-        ev = self._rows(_kinds(f.kind for f in filters), [(f, None) for f in filters])
-        marked = ev.mutate(**{flag: self._matches(ev, f) for flag, f in flags.values()})
-        names = [flag for flag, _ in flags.values()]
-        relevant = marked[names[0]]
-        for flag in names[1:]:
-            relevant = relevant | marked[flag]
-        rows = marked.filter(relevant).select("customer_id", "timestamp", *names)
-        tick = ibis.interval(microseconds=1)
-        earlier = ibis.window(group_by="customer_id", order_by="timestamp", range=(None, -tick))
-        later = ibis.window(group_by="customer_id", order_by="timestamp", range=(tick, None))
-        lasts = sorted({plan[-1][0] for plan in plans.values()})
-        # microseconds to the next row with the flag: integers compare faster than
-        # timestamps shifted by intervals
-        rows = rows.mutate(
-            **{
-                f"{f}_gap": ibis.cases((rows[f], rows.timestamp))
-                .min()
-                .over(later)
-                .delta(rows.timestamp, unit="microsecond")
-                for f in lasts
-            }
-        )
-        reached = {name: plan[0][0] for name, plan in plans.items()}
-        for level in range(1, max(len(plan) for plan in plans.values()) - 1):
-            middle = {}
-            for name, plan in plans.items():
-                if level < len(plan) - 1:
-                    flag, step = plan[level]
-                    span = ibis.interval(microseconds=_micros(step))
-                    before = ibis.cases((rows[reached[name]], rows.timestamp)).max().over(earlier)
-                    reached[name] = f"{name}_{level}"
-                    middle[reached[name]] = rows[flag] & (before >= rows.timestamp - span)
-            rows = rows.mutate(**middle)
-        holds: dict[str, ir.BooleanValue] = {}
-        for name, plan in plans.items():
-            flag, step = plan[-1]
-            gap, span = rows[f"{flag}_gap"], _micros(step)
-            if step.absent:
-                ripe = rows.timestamp <= _lit(self.clock.as_of - timedelta(microseconds=span))
-                holds[name] = rows[reached[name]] & ripe & (gap.isnull() | (gap > span))
-            else:
-                holds[name] = rows[reached[name]] & (gap <= span)
-        # counting rows where it holds (a filter) rather than or-ing a boolean for every
-        # row: the filter tests the step flag first and skips the rest for most rows
-        return rows.group_by("customer_id").aggregate(
-            **{name: rows.count(where=cond) > 0 for name, cond in holds.items()}
-        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -544,36 +414,6 @@ def _merge(parts: list[ir.Table]) -> ir.Table:
     ]
     rows = ibis.union(*aligned, distinct=False)
     return rows.group_by("customer_id").aggregate(**{c: rows[c].max() for c in types})
-
-
-def _kinds(kinds: Iterable[str]) -> frozenset[str] | None:
-    """The event types some filters read; None when one of them reads any event."""
-    found = frozenset(kinds)
-    return None if "any" in found else found
-
-
-def _micros(step: SequenceStep) -> int:
-    """A step's ``within`` in microseconds (months and years approximated, as everywhere)."""
-    within = parse_duration(step.within or "0 days").approx_timedelta()
-    return int(within.total_seconds()) * 1_000_000
-
-
-def _live_steps(sequence: SequenceSpec) -> list[SequenceStep]:
-    """The steps the evaluators read: up to and including the first absent one."""
-    steps = []
-    for step in sequence.steps:
-        steps.append(step)
-        if step.absent:
-            break
-    return steps
-
-
-def _step_filters(sequence: SequenceSpec) -> list[_Filter]:
-    """The events each live step reads; the sequence's window bounds the first step only."""
-    return [
-        _Filter(step.event, tuple(step.where), sequence.window if i == 0 else None)
-        for i, step in enumerate(_live_steps(sequence))
-    ]
 
 
 def _time_part(local: ir.TimestampValue, name: str) -> ir.IntegerValue:

@@ -7,6 +7,7 @@ of attributes, traits, segments and event types get a "did you mean".
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import assert_never
 
 from microseg.core.text import did_you_mean
 from microseg.lang._clusters import listed_clusters, unknown_clusters
@@ -27,9 +28,20 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._schema import EVENT_PROPERTY_TYPES, OPERATORS_BY_TYPE, Schema
+from microseg.lang._walk import children, segment_references
 from microseg.lang._when import is_time_text
 
-__all__ = ["check_rule", "children", "find_cycle", "find_cycles", "segment_references"]
+__all__ = [
+    "VALUE_TRAITS",
+    "check_event_type",
+    "check_rule",
+    "check_where",
+    "check_window",
+    "children",
+    "find_cycle",
+    "find_cycles",
+    "segment_references",
+]
 
 
 def _operand_values(pred: Predicate) -> list[object]:
@@ -63,7 +75,7 @@ def _check_predicate(pred: Predicate, kind: str, what: str, path: str) -> Iterat
             yield path, f"{what} is {kind}; {op} needs text, got {value!r} (quote it)"
 
 
-def _check_window(window: Window | None, path: str) -> Iterator[tuple[str, str]]:
+def check_window(window: Window | None, path: str) -> Iterator[tuple[str, str]]:
     if window is None:
         return
     for label, value in (("from", window.from_), ("to", window.to), ("since", window.since)):
@@ -78,14 +90,14 @@ def _property_kind(pred: PropertyPredicate) -> str:
     return EVENT_PROPERTY_TYPES.get(pred.property, "json")
 
 
-def _check_event_type(name: str, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+def check_event_type(name: str, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
     if name != "any" and name not in schema.event_types:
         hint = did_you_mean(name, schema.event_types)
         if hint:  # an unseen type may be legitimate; a near-miss of a known one is a typo
             yield path, f"unknown event type {name!r}{hint}"
 
 
-def _check_where(where: list[PropertyPredicate], path: str) -> Iterator[tuple[str, str]]:
+def check_where(where: list[PropertyPredicate], path: str) -> Iterator[tuple[str, str]]:
     for j, pred in enumerate(where):
         yield from _check_predicate(
             pred, _property_kind(pred), f"property {pred.property}", f"{path}.where[{j}]"
@@ -111,69 +123,83 @@ def check_rule(rule: Rule, schema: Schema, path: str = "rule") -> list[tuple[str
 
 
 def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(rule, AllRule | AnyRule):
-        items = rule.all if isinstance(rule, AllRule) else rule.any
-        label = "all" if isinstance(rule, AllRule) else "any"
-        for i, child in enumerate(items):
-            yield from _check(child, schema, f"{path}.{label}[{i}]")
-    elif isinstance(rule, NotRule):
-        yield from _check(rule.not_, schema, f"{path}.not")
-    elif isinstance(rule, AttributeRule):
-        kind = schema.attributes.get(rule.attribute)
-        if kind is None:
+    match rule:
+        case AllRule() | AnyRule():
+            label = "all" if isinstance(rule, AllRule) else "any"
+            for i, child in enumerate(children(rule)):
+                yield from _check(child, schema, f"{path}.{label}[{i}]")
+        case NotRule():
+            yield from _check(rule.not_, schema, f"{path}.not")
+        case AttributeRule():
+            yield from _check_attribute(rule, schema, path)
+        case TraitRule():
+            yield from _check_trait(rule, schema, path)
+        case EventRule():
+            yield from _check_event(rule, schema, path)
+        case SequenceRule():
+            yield from _check_sequence(rule, schema, path)
+        case SegmentRule():
+            if rule.segment not in schema.segments:
+                hint = did_you_mean(rule.segment, schema.segments)
+                yield f"{path}.segment", f"unknown segment {rule.segment!r}{hint}"
+        case BucketRule():
+            return  # its spec is checked when it is parsed
+        case ClusterRule():
+            yield from _check_cluster(rule, schema, path)
+        case _:
+            assert_never(rule)
+
+
+def _check_attribute(rule: AttributeRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    kind = schema.attributes.get(rule.attribute)
+    if kind is None:
+        hint = did_you_mean(rule.attribute, schema.attributes)
+        yield f"{path}.attribute", f"unknown attribute {rule.attribute!r}{hint}"
+    else:
+        yield from _check_predicate(rule, kind, f"attribute {rule.attribute}", path)
+
+
+def _check_trait(rule: TraitRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    kind = schema.traits.get(rule.trait)
+    if kind is None:
+        if rule.trait in VALUE_TRAITS:
             yield (
-                f"{path}.attribute",
-                f"unknown attribute {rule.attribute!r}"
-                + did_you_mean(rule.attribute, schema.attributes),
+                f"{path}.trait",
+                f"{rule.trait} is a value-model trait and no value model is fitted yet: "
+                "run `microseg clv fit` first",
             )
         else:
-            yield from _check_predicate(rule, kind, f"attribute {rule.attribute}", path)
-    elif isinstance(rule, TraitRule):
-        kind = schema.traits.get(rule.trait)
-        if kind is None:
-            known = schema.traits
-            if rule.trait in VALUE_TRAITS:
-                yield (
-                    f"{path}.trait",
-                    f"{rule.trait} is a value-model trait and no value model is fitted yet: "
-                    "run `microseg clv fit` first",
-                )
-            else:
-                hint = did_you_mean(rule.trait, known)
-                yield f"{path}.trait", f"unknown trait {rule.trait!r}{hint}"
+            hint = did_you_mean(rule.trait, schema.traits)
+            yield f"{path}.trait", f"unknown trait {rule.trait!r}{hint}"
+    else:
+        yield from _check_predicate(rule, kind, f"trait {rule.trait}", path)
+
+
+def _check_event(rule: EventRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    yield from check_event_type(rule.event, schema, f"{path}.event")
+    yield from check_where(rule.where, path)
+    yield from check_window(rule.window, path)
+    name, test = rule.aggregate
+    if name in ("count", "distinct"):
+        yield from _check_predicate(test, "number", name, f"{path}.{name}")
+    else:
+        prop = getattr(test, "property", "")
+        kind = EVENT_PROPERTY_TYPES.get(prop, "number")
+        if name in ("sum", "avg") and kind != "number":
+            yield f"{path}.{name}.property", f"{name} needs a number property, {prop} is {kind}"
         else:
-            yield from _check_predicate(rule, kind, f"trait {rule.trait}", path)
-    elif isinstance(rule, EventRule):
-        yield from _check_event_type(rule.event, schema, f"{path}.event")
-        yield from _check_where(rule.where, path)
-        yield from _check_window(rule.window, path)
-        name, test = rule.aggregate
-        if name in ("count", "distinct"):
-            yield from _check_predicate(test, "number", name, f"{path}.{name}")
-        else:
-            prop = getattr(test, "property", "")
-            kind = EVENT_PROPERTY_TYPES.get(prop, "number")
-            if name in ("sum", "avg") and kind != "number":
-                yield f"{path}.{name}.property", f"{name} needs a number property, {prop} is {kind}"
-            else:
-                yield from _check_predicate(test, kind, f"{name} of {prop}", f"{path}.{name}")
-    elif isinstance(rule, SequenceRule):
-        spec = rule.sequence
-        yield from _check_window(spec.window, f"{path}.sequence")
-        for i, step in enumerate(spec.steps):
-            step_path = f"{path}.sequence.steps[{i}]"
-            yield from _check_event_type(step.event, schema, f"{step_path}.event")
-            yield from _check_where(step.where, step_path)
-            if step.absent and i != len(spec.steps) - 1:
-                yield f"{step_path}.absent", "only the last step can be absent"
-    elif isinstance(rule, SegmentRule):
-        if rule.segment not in schema.segments:
-            hint = did_you_mean(rule.segment, schema.segments)
-            yield f"{path}.segment", f"unknown segment {rule.segment!r}{hint}"
-    elif isinstance(rule, BucketRule):
-        return
-    elif isinstance(rule, ClusterRule):
-        yield from _check_cluster(rule, schema, path)
+            yield from _check_predicate(test, kind, f"{name} of {prop}", f"{path}.{name}")
+
+
+def _check_sequence(rule: SequenceRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
+    spec = rule.sequence
+    yield from check_window(spec.window, f"{path}.sequence")
+    for i, step in enumerate(spec.steps):
+        step_path = f"{path}.sequence.steps[{i}]"
+        yield from check_event_type(step.event, schema, f"{step_path}.event")
+        yield from check_where(step.where, step_path)
+        if step.absent and i != len(spec.steps) - 1:
+            yield f"{step_path}.absent", "only the last step can be absent"
 
 
 def _check_cluster(rule: ClusterRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
@@ -195,23 +221,6 @@ def _check_cluster(rule: ClusterRule, schema: Schema, path: str) -> Iterator[tup
             f"{path}.cluster.in",
             f"run {run} has no cluster {value!r}; its clusters: {listed_clusters(clusters)}",
         )
-
-
-def children(rule: Rule) -> list[Rule]:
-    if isinstance(rule, AllRule):
-        return list(rule.all)
-    if isinstance(rule, AnyRule):
-        return list(rule.any)
-    if isinstance(rule, NotRule):
-        return [rule.not_]
-    return []
-
-
-def segment_references(rule: Rule) -> set[str]:
-    found = {rule.segment} if isinstance(rule, SegmentRule) else set()
-    for child in children(rule):
-        found |= segment_references(child)
-    return found
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from microseg.lang._errors import Problem, RuleError
 from microseg.lang._nodes import ClusterSpec
 
 __all__ = [
@@ -54,9 +55,14 @@ def cluster_ids(spec: ClusterSpec, clusters: Mapping[int, str]) -> frozenset[int
     """The cluster ids ``spec.in_`` names: ids as written, names looked up (ignoring case)."""
     unknown = unknown_clusters(spec, clusters)
     if unknown:
-        raise ValueError(
-            f"run {spec.run!r} has no cluster {unknown[0]!r}; its clusters are "
-            + listed_clusters(clusters)
+        raise RuleError(
+            [
+                Problem(
+                    "cluster.in",
+                    f"run {spec.run!r} has no cluster {unknown[0]!r}; its clusters are "
+                    + listed_clusters(clusters),
+                )
+            ]
         )
     by_name = {name.casefold(): cid for cid, name in clusters.items()}
     ids: set[int] = set()

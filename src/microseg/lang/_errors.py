@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from microseg.core.errors import MicrosegError
 
-__all__ = ["Problem", "RuleError"]
+__all__ = ["EvaluationError", "Problem", "RuleError"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +40,12 @@ def _where(problem: Problem) -> str | None:
     if problem.file is None:
         return None
     return f"{problem.file}:{problem.line}" if problem.line is not None else problem.file
+
+
+class EvaluationError(MicrosegError, ValueError):
+    """A valid rule or trait cannot be evaluated with what it was given.
+
+    No fitted value model for a ``model:`` expression, no cut points for a ``score:``, no
+    discovery runs for a ``cluster:`` node, a ``segment:`` or ``trait:`` reference without
+    the definitions to follow it: ``hint`` says what to run or pass first.
+    """

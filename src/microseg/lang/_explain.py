@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, assert_never
 
+from microseg.lang._dialect import bucket_of
 from microseg.lang._nodes import (
     AllRule,
     AnyRule,
@@ -22,7 +23,7 @@ from microseg.lang._nodes import (
     TraitRule,
     Window,
 )
-from microseg.lang._values import bucket_of
+from microseg.lang._walk import children
 from microseg.lang.profile import ProfileEvaluator
 
 __all__ = ["Explanation", "explain"]
@@ -102,57 +103,66 @@ def _where(where: list[PropertyPredicate]) -> str:
 def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Explanation:
     """Explain ``rule`` for the evaluator's profile; ``holds`` always equals the evaluation."""
     holds = evaluator.holds(rule)
-    if isinstance(rule, AllRule | AnyRule):
-        label = "all" if isinstance(rule, AllRule) else "any"
-        items = rule.all if isinstance(rule, AllRule) else rule.any
-        kids = [explain(evaluator, r, f"{path}.{label}[{i}]") for i, r in enumerate(items)]
-        held = sum(k.holds for k in kids)
-        return Explanation(path, holds, f"{held} of {len(kids)} hold ({label} needed)", kids)
-    if isinstance(rule, NotRule):
-        kid = explain(evaluator, rule.not_, f"{path}.not")
-        return Explanation(path, holds, "not: the rule below must not hold", [kid])
-    if isinstance(rule, AttributeRule):
-        value = evaluator.profile.attributes.get(rule.attribute)
-        verb = "is" if holds else "is not"
-        text = f"{rule.attribute} = {_show(value)} {verb} {_test(rule)}"
-        if value is None and rule.op != "is_null":
-            text = f"{rule.attribute} is missing, so {_test(rule)} is false"
-        return Explanation(path, holds, text)
-    if isinstance(rule, TraitRule):
-        value = evaluator.trait(rule.trait)
-        return Explanation(
-            path,
-            holds,
-            f"{rule.trait} = {_show(value)} {'is' if holds else 'is not'} {_test(rule)}",
-        )
-    if isinstance(rule, EventRule):
-        return Explanation(path, holds, _event_text(evaluator, rule, holds))
-    if isinstance(rule, SequenceRule):
-        steps = " then ".join(
-            f"{'no ' if s.absent else ''}{s.event}{_where(s.where)}"
-            + (f" within {s.within}" if s.within else "")
-            for s in rule.sequence.steps
-        )
-        found = "happened" if holds else "did not happen"
-        return Explanation(path, holds, f"sequence {steps}{_window(rule.sequence.window)} {found}")
-    if isinstance(rule, SegmentRule):
-        return Explanation(path, holds, f"{'in' if holds else 'not in'} segment {rule.segment}")
-    if isinstance(rule, BucketRule):
-        spec = rule.bucket
-        bucket = bucket_of(evaluator.profile.customer_id, spec.salt)
-        inside = "is" if holds else "is not"
-        return Explanation(path, holds, f"bucket {bucket} {inside} in [{spec.from_}, {spec.to})")
-    if isinstance(rule, ClusterRule):
-        source, cluster = evaluator.cluster_of(rule.cluster.run)
-        name = source.clusters.get(cluster, "unknown")
-        listed = ", ".join(str(v) for v in rule.cluster.in_)
-        inside = "is" if holds else "is not"
-        return Explanation(
-            path,
-            holds,
-            f"cluster {cluster} ({name}) of run {source.name} {inside} in [{listed}]",
-        )
-    raise ValueError(f"no explanation for {type(rule).__name__}")
+    match rule:
+        case AllRule() | AnyRule():
+            label = "all" if isinstance(rule, AllRule) else "any"
+            kids = [
+                explain(evaluator, r, f"{path}.{label}[{i}]") for i, r in enumerate(children(rule))
+            ]
+            held = sum(k.holds for k in kids)
+            return Explanation(path, holds, f"{held} of {len(kids)} hold ({label} needed)", kids)
+        case NotRule():
+            kid = explain(evaluator, rule.not_, f"{path}.not")
+            return Explanation(path, holds, "not: the rule below must not hold", [kid])
+        case AttributeRule():
+            return Explanation(path, holds, _attribute_text(evaluator, rule, holds))
+        case TraitRule():
+            value = evaluator.trait(rule.trait)
+            verb = "is" if holds else "is not"
+            return Explanation(path, holds, f"{rule.trait} = {_show(value)} {verb} {_test(rule)}")
+        case EventRule():
+            return Explanation(path, holds, _event_text(evaluator, rule, holds))
+        case SequenceRule():
+            return Explanation(path, holds, _sequence_text(rule, holds))
+        case SegmentRule():
+            return Explanation(path, holds, f"{'in' if holds else 'not in'} segment {rule.segment}")
+        case BucketRule():
+            spec = rule.bucket
+            bucket = bucket_of(evaluator.profile.customer_id, spec.salt)
+            inside = "is" if holds else "is not"
+            return Explanation(
+                path, holds, f"bucket {bucket} {inside} in [{spec.from_}, {spec.to})"
+            )
+        case ClusterRule():
+            return Explanation(path, holds, _cluster_text(evaluator, rule, holds))
+        case _:
+            assert_never(rule)
+
+
+def _attribute_text(evaluator: ProfileEvaluator, rule: AttributeRule, holds: bool) -> str:
+    value = evaluator.profile.attributes.get(rule.attribute)
+    if value is None and rule.op != "is_null":
+        return f"{rule.attribute} is missing, so {_test(rule)} is false"
+    verb = "is" if holds else "is not"
+    return f"{rule.attribute} = {_show(value)} {verb} {_test(rule)}"
+
+
+def _sequence_text(rule: SequenceRule, holds: bool) -> str:
+    steps = " then ".join(
+        f"{'no ' if s.absent else ''}{s.event}{_where(s.where)}"
+        + (f" within {s.within}" if s.within else "")
+        for s in rule.sequence.steps
+    )
+    found = "happened" if holds else "did not happen"
+    return f"sequence {steps}{_window(rule.sequence.window)} {found}"
+
+
+def _cluster_text(evaluator: ProfileEvaluator, rule: ClusterRule, holds: bool) -> str:
+    source, cluster = evaluator.cluster_of(rule.cluster.run)
+    name = source.clusters.get(cluster, "unknown")
+    listed = ", ".join(str(v) for v in rule.cluster.in_)
+    inside = "is" if holds else "is not"
+    return f"cluster {cluster} ({name}) of run {source.name} {inside} in [{listed}]"
 
 
 def _event_text(evaluator: ProfileEvaluator, rule: EventRule, holds: bool) -> str:

@@ -14,7 +14,7 @@ Missing values propagate through arithmetic.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -23,31 +23,15 @@ from microseg.lang._nodes import PropertyPredicate, Rule, Scalar, Window
 
 __all__ = [
     "EXPR_KINDS",
+    "EXPR_MODELS",
     "MODEL_OUTPUTS",
     "Expr",
+    "ExprNode",
     "ModelExpr",
     "ScoreExpr",
     "TraitDefinition",
     "score_of",
 ]
-
-EXPR_KINDS = (
-    "value",
-    "attribute",
-    "trait",
-    "aggregate",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "coalesce",
-    "days_since",
-    "max_of",
-    "min_of",
-    "case",
-    "score",
-    "model",
-)
 
 #: Outputs of the value models (``microseg clv fit``) and whether they need a horizon.
 MODEL_OUTPUTS = {
@@ -65,18 +49,22 @@ class _Node(BaseModel):
 
 
 class ValueExpr(_Node):
+    KIND: ClassVar[str] = "value"
     value: Scalar | None
 
 
 class AttributeExpr(_Node):
+    KIND: ClassVar[str] = "attribute"
     attribute: str
 
 
 class TraitExpr(_Node):
+    KIND: ClassVar[str] = "trait"
     trait: str
 
 
 class AggregateExpr(_Node):
+    KIND: ClassVar[str] = "aggregate"
     aggregate: Literal["count", "sum", "avg", "min", "max", "distinct", "mode"]
     event: str
     property: str | None = None
@@ -91,34 +79,42 @@ class AggregateExpr(_Node):
 
 
 class AddExpr(_Node):
+    KIND: ClassVar[str] = "add"
     add: list[Expr] = Field(min_length=2)
 
 
 class SubExpr(_Node):
+    KIND: ClassVar[str] = "sub"
     sub: list[Expr] = Field(min_length=2, max_length=2)
 
 
 class MulExpr(_Node):
+    KIND: ClassVar[str] = "mul"
     mul: list[Expr] = Field(min_length=2)
 
 
 class DivExpr(_Node):
+    KIND: ClassVar[str] = "div"
     div: list[Expr] = Field(min_length=2, max_length=2)
 
 
 class CoalesceExpr(_Node):
+    KIND: ClassVar[str] = "coalesce"
     coalesce: list[Expr] = Field(min_length=1)
 
 
 class DaysSinceExpr(_Node):
+    KIND: ClassVar[str] = "days_since"
     days_since: Expr
 
 
 class MaxOfExpr(_Node):
+    KIND: ClassVar[str] = "max_of"
     max_of: list[Expr] = Field(min_length=2)
 
 
 class MinOfExpr(_Node):
+    KIND: ClassVar[str] = "min_of"
     min_of: list[Expr] = Field(min_length=2)
 
 
@@ -129,6 +125,7 @@ class ScoreExpr(_Node):
     ``as_of`` and stored, so one profile can be scored later without the population.
     """
 
+    KIND: ClassVar[str] = "score"
     score: Expr
     bins: int = Field(default=5, ge=2, le=20)
     higher_is_better: bool = True
@@ -146,6 +143,7 @@ class ModelExpr(_Node):
     ``value.horizon_months``). Missing for customers without a purchase before ``as_of``.
     """
 
+    KIND: ClassVar[str] = "model"
     model: Literal[
         "p_alive", "expected_purchases", "p_any_purchase", "expected_spend", "clv", "churn_risk"
     ]
@@ -178,63 +176,62 @@ class When(_Node):
 
 
 class CaseExpr(_Node):
+    KIND: ClassVar[str] = "case"
     case: list[When] = Field(min_length=1)
     else_: Expr | None = Field(default=None, alias="else")
+
+
+#: The registry of expression kinds, in the order of :data:`EXPR_KINDS`: the union, the
+#: kind list and the model map are generated from it; the visitors match on it.
+ExprNode: TypeAlias = (
+    ValueExpr
+    | AttributeExpr
+    | TraitExpr
+    | AggregateExpr
+    | AddExpr
+    | SubExpr
+    | MulExpr
+    | DivExpr
+    | CoalesceExpr
+    | DaysSinceExpr
+    | MaxOfExpr
+    | MinOfExpr
+    | CaseExpr
+    | ScoreExpr
+    | ModelExpr
+)
+
+#: Kind name -> expression model, from :data:`ExprNode`.
+EXPR_MODELS: dict[str, type[_Node]] = {model.KIND: model for model in get_args(ExprNode)}
+#: Every expression kind, from :data:`ExprNode`.
+EXPR_KINDS: tuple[str, ...] = tuple(EXPR_MODELS)
 
 
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
         present = [k for k in EXPR_KINDS if k in value]
         return present[0] if len(present) == 1 else None
-    for kind, model in _MODELS.items():
+    for kind, model in EXPR_MODELS.items():
         if isinstance(value, model):
             return kind
     return None
 
 
-Expr = Annotated[
-    Annotated[ValueExpr, Tag("value")]
-    | Annotated[AttributeExpr, Tag("attribute")]
-    | Annotated[TraitExpr, Tag("trait")]
-    | Annotated[AggregateExpr, Tag("aggregate")]
-    | Annotated[AddExpr, Tag("add")]
-    | Annotated[SubExpr, Tag("sub")]
-    | Annotated[MulExpr, Tag("mul")]
-    | Annotated[DivExpr, Tag("div")]
-    | Annotated[CoalesceExpr, Tag("coalesce")]
-    | Annotated[DaysSinceExpr, Tag("days_since")]
-    | Annotated[MaxOfExpr, Tag("max_of")]
-    | Annotated[MinOfExpr, Tag("min_of")]
-    | Annotated[CaseExpr, Tag("case")]
-    | Annotated[ScoreExpr, Tag("score")]
-    | Annotated[ModelExpr, Tag("model")],
-    Discriminator(
-        _kind,
-        custom_error_type="expr_kind",
-        custom_error_message="an expression needs exactly one of: " + ", ".join(EXPR_KINDS),
-    ),
-]
+if TYPE_CHECKING:
+    Expr: TypeAlias = ExprNode
+else:
+    Expr = Annotated[
+        Union[tuple(Annotated[m, Tag(k)] for k, m in EXPR_MODELS.items())],  # noqa: UP007
+        Discriminator(
+            _kind,
+            custom_error_type="expr_kind",
+            custom_error_message="an expression needs exactly one of: " + ", ".join(EXPR_KINDS),
+        ),
+    ]
 
-_MODELS: dict[str, type[BaseModel]] = {
-    "value": ValueExpr,
-    "attribute": AttributeExpr,
-    "trait": TraitExpr,
-    "aggregate": AggregateExpr,
-    "add": AddExpr,
-    "sub": SubExpr,
-    "mul": MulExpr,
-    "div": DivExpr,
-    "coalesce": CoalesceExpr,
-    "days_since": DaysSinceExpr,
-    "max_of": MaxOfExpr,
-    "min_of": MinOfExpr,
-    "case": CaseExpr,
-    "score": ScoreExpr,
-    "model": ModelExpr,
-}
-
-for _model in _MODELS.values():
+for _model in EXPR_MODELS.values():
     _model.model_rebuild()
+When.model_rebuild()
 
 
 class TraitDefinition(BaseModel):

@@ -50,6 +50,8 @@ def data_too_deep(data: Any, limit: int) -> bool:
 
 
 def _children(node: BaseModel) -> list[BaseModel]:
+    # every part counts toward the size of a definition (predicates, windows, steps, case
+    # rows), not only the rule and expression nodes that microseg.lang.walk yields
     out: list[BaseModel] = []
     for value in node.__dict__.values():
         items = value if isinstance(value, list | tuple) else [value]

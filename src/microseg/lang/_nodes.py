@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,7 @@ from microseg.lang._regex import pattern_problem
 __all__ = [
     "KINDS",
     "OPERATORS",
+    "RULE_MODELS",
     "AllRule",
     "AnyRule",
     "AttributeRule",
@@ -39,6 +40,7 @@ __all__ = [
     "Predicate",
     "PropertyPredicate",
     "Rule",
+    "RuleNode",
     "SegmentRule",
     "SequenceRule",
     "SequenceSpec",
@@ -68,18 +70,6 @@ OPERATORS: dict[str, str] = {
     "matches": "text",
     "is_null": "bool",
 }
-KINDS = (
-    "all",
-    "any",
-    "not",
-    "attribute",
-    "trait",
-    "event",
-    "sequence",
-    "segment",
-    "bucket",
-    "cluster",
-)
 
 
 class _Node(BaseModel):
@@ -133,6 +123,10 @@ def _field(op: str) -> str:
     return "in_" if op == "in" else op
 
 
+#: the test of an event rule written without an aggregate: at least one event
+_AT_LEAST_ONE = Predicate(gte=1)
+
+
 class Window(_Node):
     """``{last: 90 days}``, ``{from: X, to: Y}`` or ``{since: X}``; times are relative or ISO."""
 
@@ -165,22 +159,27 @@ class Window(_Node):
 
 
 class AllRule(_Node):
+    KIND: ClassVar[str] = "all"
     all: list[Rule] = Field(min_length=1)
 
 
 class AnyRule(_Node):
+    KIND: ClassVar[str] = "any"
     any: list[Rule] = Field(min_length=1)
 
 
 class NotRule(_Node):
+    KIND: ClassVar[str] = "not"
     not_: Rule = Field(alias="not")
 
 
 class AttributeRule(Predicate):
+    KIND: ClassVar[str] = "attribute"
     attribute: str
 
 
 class TraitRule(Predicate):
+    KIND: ClassVar[str] = "trait"
     trait: str
 
 
@@ -193,6 +192,7 @@ class Aggregate(Predicate):
 
 
 class EventRule(_Node):
+    KIND: ClassVar[str] = "event"
     event: str
     where: list[PropertyPredicate] = Field(default_factory=list)
     window: Window | None = None
@@ -217,7 +217,7 @@ class EventRule(_Node):
             test = getattr(self, name)
             if test is not None:
                 return name, test
-        return "count", Predicate(gte=1)
+        return "count", _AT_LEAST_ONE
 
 
 class SequenceStep(_Node):
@@ -249,10 +249,12 @@ class SequenceSpec(_Node):
 
 
 class SequenceRule(_Node):
+    KIND: ClassVar[str] = "sequence"
     sequence: SequenceSpec
 
 
 class SegmentRule(_Node):
+    KIND: ClassVar[str] = "segment"
     segment: str
 
 
@@ -269,6 +271,7 @@ class BucketSpec(_Node):
 
 
 class BucketRule(_Node):
+    KIND: ClassVar[str] = "bucket"
     bucket: BucketSpec
 
 
@@ -291,7 +294,30 @@ class ClusterSpec(_Node):
 
 
 class ClusterRule(_Node):
+    KIND: ClassVar[str] = "cluster"
     cluster: ClusterSpec
+
+
+#: The registry of rule kinds: every node kind, in the order of :data:`KINDS`. The
+#: discriminated union, the kind list and the model map are generated from it; the
+#: visitors (checker, batch compiler, per-profile interpreter, explain) match on it.
+RuleNode: TypeAlias = (
+    AllRule
+    | AnyRule
+    | NotRule
+    | AttributeRule
+    | TraitRule
+    | EventRule
+    | SequenceRule
+    | SegmentRule
+    | BucketRule
+    | ClusterRule
+)
+
+#: Kind name -> node model, from :data:`RuleNode`.
+RULE_MODELS: dict[str, type[_Node]] = {model.KIND: model for model in get_args(RuleNode)}
+#: Every rule kind, from :data:`RuleNode`.
+KINDS: tuple[str, ...] = tuple(RULE_MODELS)
 
 
 def _kind(value: Any) -> str | None:
@@ -301,42 +327,23 @@ def _kind(value: Any) -> str | None:
             return present[0]
         return None
     if isinstance(value, BaseModel):
-        for kind, model in _MODELS.items():
+        for kind, model in RULE_MODELS.items():
             if isinstance(value, model):
                 return kind
     return None
 
 
-Rule = Annotated[
-    Annotated[AllRule, Tag("all")]
-    | Annotated[AnyRule, Tag("any")]
-    | Annotated[NotRule, Tag("not")]
-    | Annotated[AttributeRule, Tag("attribute")]
-    | Annotated[TraitRule, Tag("trait")]
-    | Annotated[EventRule, Tag("event")]
-    | Annotated[SequenceRule, Tag("sequence")]
-    | Annotated[SegmentRule, Tag("segment")]
-    | Annotated[BucketRule, Tag("bucket")]
-    | Annotated[ClusterRule, Tag("cluster")],
-    Discriminator(
-        _kind,
-        custom_error_type="rule_kind",
-        custom_error_message="a rule needs exactly one of: " + ", ".join(KINDS),
-    ),
-]
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "all": AllRule,
-    "any": AnyRule,
-    "not": NotRule,
-    "attribute": AttributeRule,
-    "trait": TraitRule,
-    "event": EventRule,
-    "sequence": SequenceRule,
-    "segment": SegmentRule,
-    "bucket": BucketRule,
-    "cluster": ClusterRule,
-}
+if TYPE_CHECKING:
+    Rule: TypeAlias = RuleNode
+else:
+    Rule = Annotated[
+        Union[tuple(Annotated[m, Tag(k)] for k, m in RULE_MODELS.items())],  # noqa: UP007
+        Discriminator(
+            _kind,
+            custom_error_type="rule_kind",
+            custom_error_message="a rule needs exactly one of: " + ", ".join(KINDS),
+        ),
+    ]
 
 for _model in (AllRule, AnyRule, NotRule):
     _model.model_rebuild()

@@ -9,22 +9,16 @@ text values, a number only numbers, a boolean only booleans.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime
 from typing import Any
 
+from microseg.lang._dialect import bucket_of, regex_search
 from microseg.lang._nodes import Predicate
-from microseg.lang._regex import search
+from microseg.lang._semantics import json_value, operand
 from microseg.lang._when import Clock
 
-__all__ = ["bucket_of", "compare", "json_value"]
-
-
-def bucket_of(customer_id: str, salt: str) -> int:
-    """Deterministic bucket in [0, 100): the low 64 bits of md5(salt:customer_id), mod 100."""
-    digest = hashlib.md5(f"{salt}:{customer_id}".encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "little") % 100
+__all__ = ["AGGREGATE_DECIMALS", "bucket_of", "compare", "json_value", "round_aggregate"]
 
 
 #: Decimals kept of sums and averages (of amounts above all), in both evaluators.
@@ -49,43 +43,16 @@ def round_aggregate(value: float) -> float:
     return rounded if math.isfinite(rounded) else value
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def json_value(value: Any, operand: Any) -> Any:
-    """A JSON property value as the operand's type sees it (None when the types differ)."""
-    sample = operand[0] if isinstance(operand, list | tuple) and operand else operand
-    if isinstance(sample, bool):
-        return value if isinstance(value, bool) else None
-    if _is_number(sample):
-        return float(value) if _is_number(value) else None
-    return value if isinstance(value, str) else None
-
-
-def _resolve(kind: str, operand: Any, clock: Clock) -> Any:
-    if isinstance(operand, list | tuple):
-        return [_resolve(kind, o, clock) for o in operand]
-    if kind == "date":
-        return clock.day(operand)
-    if kind == "timestamp":
-        return clock.instant(operand)
-    if kind == "number" or (kind == "json" and _is_number(operand)):
-        return float(operand)
-    return operand
-
-
 def compare(pred: Predicate, value: Any, kind: str, clock: Clock) -> bool:
     """Apply ``pred`` to ``value`` of type ``kind``."""
     op = pred.op
-    operand = pred.operand
     if kind == "json":
-        value = json_value(value, operand)
+        value = json_value(value, pred.operand)
     if op == "is_null":
-        return (value is None) == bool(operand)
+        return (value is None) == bool(pred.operand)
     if value is None:
         return False
-    operand = _resolve(kind, operand, clock)
+    wanted = operand(kind, pred.operand, clock)
     if kind == "number" or (kind == "json" and isinstance(value, float)):
         value = float(value)
     if kind == "date" and isinstance(value, datetime):
@@ -93,36 +60,36 @@ def compare(pred: Predicate, value: Any, kind: str, clock: Clock) -> bool:
     if kind == "list":
         items = [str(v).lower() for v in value]
         if op == "contains":
-            return str(operand).lower() in items
+            return str(wanted).lower() in items
         if op == "contains_any":
-            return any(str(o).lower() in items for o in operand)
+            return any(str(o).lower() in items for o in wanted)
         if op == "contains_all":
-            return all(str(o).lower() in items for o in operand)
+            return all(str(o).lower() in items for o in wanted)
         return False
     if op == "eq":
-        return bool(value == operand)
+        return bool(value == wanted)
     if op == "ne":
-        return bool(value != operand)
+        return bool(value != wanted)
     if op == "in":
-        return value in operand
+        return value in wanted
     if op == "not_in":
-        return value not in operand
+        return value not in wanted
     if op in ("gt", "gte", "lt", "lte", "between"):
-        return _ordered(op, value, operand)
+        return _ordered(op, value, wanted)
     text = str(value).lower()
     if op == "contains":
-        return str(operand).lower() in text
+        return str(wanted).lower() in text
     if op == "contains_any":
-        return any(str(o).lower() in text for o in operand)
+        return any(str(o).lower() in text for o in wanted)
     if op == "contains_all":
-        return all(str(o).lower() in text for o in operand)
+        return all(str(o).lower() in text for o in wanted)
     if op == "starts_with":
-        return text.startswith(str(operand).lower())
+        return text.startswith(str(wanted).lower())
     if op == "ends_with":
-        return text.endswith(str(operand).lower())
+        return text.endswith(str(wanted).lower())
     if op == "matches":
-        return search(str(operand), str(value))
-    raise ValueError(f"no evaluation rule for operator {op!r}")
+        return regex_search(str(value), str(wanted))
+    raise AssertionError(f"no evaluation rule for operator {op!r}")  # OPERATORS has a case
 
 
 def _ordered(op: str, value: Any, operand: Any) -> bool:

@@ -8,12 +8,14 @@ last calendar day that ``as_of`` includes, and an ISO date is the start of that 
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from microseg.core.duration import Duration, parse_duration
+from microseg.core.errors import TimeInputError
 
 __all__ = ["Clock", "is_time_text"]
 
@@ -27,6 +29,12 @@ def is_time_text(value: object) -> bool:
         return True
     if not isinstance(value, str):
         return False
+    return _is_time_string(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_time_string(value: str) -> bool:
+    # rules are few and evaluated often: each operand's answer is kept
     text = value.strip().lower()
     ago = _AGO.match(text)
     if ago:  # within the longest duration (1000 years): further is no time a date can hold
@@ -101,7 +109,7 @@ class Clock:
         try:
             return self.instant(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
         except ValueError:
-            raise ValueError(
+            raise TimeInputError(
                 f"{value!r} is not a time: write 'today', 'N days ago' (or weeks, months, "
                 "years), an ISO date 2025-06-30 or a timestamp 2025-06-30T12:00:00Z"
             ) from None

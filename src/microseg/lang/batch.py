@@ -5,25 +5,24 @@ sequences) with :class:`~microseg.lang._batch_events.EventQueries` and returns a
 of the joined table; :meth:`BatchCompiler.table` builds the queries once everything is
 known, and joins their per-customer results to the customers. Rules then become boolean
 columns, and traits values, over that table. Every choice here mirrors
-:mod:`microseg.lang._values` (null means false, matching ignores case, ...).
-Values from rules reach the backend only as Ibis literals, never as SQL text.
+:mod:`microseg.lang._values` (null means false, matching ignores case, ...) and takes its
+shared decisions from :mod:`microseg.lang._semantics`. The few functions whose spelling
+depends on the engine come from a :class:`~microseg.lang._dialect.Dialect` (DuckDB's by
+default). Values from rules reach the backend only as Ibis literals, never as SQL text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from microseg.lang._batch_events import EventQueries
-
-# the local-time functions stay importable from here (the value summaries use them)
-from microseg.lang._batch_events import _instant_to_local as _instant_to_local
-from microseg.lang._batch_events import _utc_instant as _utc_instant
 from microseg.lang._clusters import ClusterLookup, cluster_column, cluster_ids
+from microseg.lang._dialect import Dialect
+from microseg.lang._errors import EvaluationError
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -57,17 +56,16 @@ from microseg.lang._nodes import (
     SequenceRule,
     TraitRule,
 )
-from microseg.lang._regex import CASE_INSENSITIVE
-from microseg.lang._values import _is_number
+from microseg.lang._semantics import arithmetic_operands, is_number, operand
+from microseg.lang._walk import children
 from microseg.lang._when import Clock
-from microseg.lang.profile import _operands
+from microseg.store import DuckDBDialect
 
 __all__ = ["BatchCompiler"]
 
-
-@ibis.udf.scalar.builtin(name="md5_number_lower")  # type: ignore[untyped-decorator]
-def _md5_low(value: str) -> dt.UInt64:
-    """DuckDB's low 64 bits of md5, as in :func:`microseg.lang._values.bucket_of`."""
+# DuckDB's local-time functions stay importable from here (the value summaries use them)
+_utc_instant = DuckDBDialect.utc_instant
+_instant_to_local = DuckDBDialect.instant_to_local
 
 
 def _lit(value: Any) -> ir.Value:
@@ -79,7 +77,8 @@ class BatchCompiler:
 
     Call :meth:`rule` (or :meth:`trait`, :meth:`value`) for each rule, collecting what it
     needs from the events, then :meth:`table` to get the customers joined with all of it,
-    and evaluate the returned functions on that table.
+    and evaluate the returned functions on that table. ``dialect`` spells the engine's own
+    functions (:class:`microseg.store.DuckDBDialect` when not given).
     """
 
     def __init__(
@@ -93,8 +92,10 @@ class BatchCompiler:
         trait_definition: Callable[[str], TraitDefinition] | None = None,
         cuts: dict[str, list[float]] | None = None,
         clusters: ClusterLookup | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         self.customers = customers
+        self.dialect: Dialect = dialect if dialect is not None else DuckDBDialect()
         self.clusters = clusters
         self.clock = clock
         self.attribute_types = attribute_types
@@ -103,7 +104,7 @@ class BatchCompiler:
         self.cuts = cuts if cuts is not None else {}
         self._traits: dict[str, Callable[[ir.Table], ir.Value]] = {}
         self._segments: dict[str, Callable[[ir.Table], ir.BooleanValue]] = {}
-        self._events = EventQueries(events, clock, self._compare)
+        self._events = EventQueries(events, clock, self._compare, self.dialect)
 
     # -- the joined table ------------------------------------------------------------------
 
@@ -120,85 +121,89 @@ class BatchCompiler:
 
     def rule(self, rule: Rule) -> Callable[[ir.Table], ir.BooleanValue]:
         """A function of the joined table giving the rule's (never null) boolean column."""
-        if isinstance(rule, AllRule | AnyRule):
-            parts = [self.rule(r) for r in (rule.all if isinstance(rule, AllRule) else rule.any)]
-            both = isinstance(rule, AllRule)
+        match rule:
+            case AllRule() | AnyRule():
+                return self._combine([self.rule(r) for r in children(rule)], rule)
+            case NotRule():
+                inner = self.rule(rule.not_)
+                return lambda t: ~inner(t)
+            case AttributeRule():
+                kind = self.attribute_types.get(rule.attribute, "text")
+                return lambda t: self._compare(rule, t[rule.attribute], kind)
+            case TraitRule():
+                trait = self.trait(rule.trait)
+                definition = self.trait_definition
+                kind = definition(rule.trait).type if definition else "number"
+                return lambda t: self._compare(rule, trait(t), kind)
+            case EventRule():
+                return self._event(rule)
+            case SequenceRule():
+                return self._sequence(rule)
+            case SegmentRule():
+                return self.segment(rule.segment)
+            case BucketRule():
+                spec = rule.bucket
 
-            def combine(t: ir.Table) -> ir.BooleanValue:
-                result = parts[0](t)
-                for part in parts[1:]:
-                    result = (result & part(t)) if both else (result | part(t))
-                return result
+                def bucket(t: ir.Table) -> ir.BooleanValue:
+                    value = self.dialect.bucket(t.customer_id, spec.salt)
+                    return (value >= spec.from_) & (value < spec.to)
 
-            return combine
-        if isinstance(rule, NotRule):
-            inner = self.rule(rule.not_)
-            return lambda t: ~inner(t)
-        if isinstance(rule, AttributeRule):
-            kind = self.attribute_types.get(rule.attribute, "text")
-            return lambda t: self._compare(rule, t[rule.attribute], kind)
-        if isinstance(rule, TraitRule):
-            trait = self.trait(rule.trait)
-            kind = self.trait_definition(rule.trait).type if self.trait_definition else "number"
-            return lambda t: self._compare(rule, trait(t), kind)
-        if isinstance(rule, EventRule):
-            return self._event(rule)
-        if isinstance(rule, SequenceRule):
-            return self._sequence(rule)
-        if isinstance(rule, SegmentRule):
-            return self.segment(rule.segment)
-        if isinstance(rule, BucketRule):
-            spec = rule.bucket
+                return bucket
+            case ClusterRule():
+                return self._cluster(rule)
+            case _:
+                assert_never(rule)
 
-            def bucket(t: ir.Table) -> ir.BooleanValue:
-                key = _lit(spec.salt + ":").concat(t.customer_id)
-                value = (_md5_low(key) % 100).cast("int64")
-                return (value >= spec.from_) & (value < spec.to)
+    @staticmethod
+    def _combine(
+        parts: list[Callable[[ir.Table], ir.BooleanValue]], rule: AllRule | AnyRule
+    ) -> Callable[[ir.Table], ir.BooleanValue]:
+        both = isinstance(rule, AllRule)
 
-            return bucket
-        if isinstance(rule, ClusterRule):
-            return self._cluster(rule)
-        raise ValueError(f"no batch lowering for {type(rule).__name__}")
+        def combine(t: ir.Table) -> ir.BooleanValue:
+            result = parts[0](t)
+            for part in parts[1:]:
+                result = (result & part(t)) if both else (result | part(t))
+            return result
+
+        return combine
 
     def _cluster(self, rule: ClusterRule) -> Callable[[ir.Table], ir.BooleanValue]:
         """Membership from the customers' cluster column of the run (added beforehand)."""
         if self.clusters is None:
-            raise ValueError("cluster rules need the stored discovery runs")
+            raise EvaluationError(
+                "cluster rules need the stored discovery runs",
+                hint="pass clusters= (the workspace's discovery runs)",
+            )
         source = self.clusters(rule.cluster.run)
         column = cluster_column(source.run_id)
         if column not in self.customers.columns:
-            raise ValueError(f"the clusters of run {source.name!r} were not assigned")
+            raise EvaluationError(
+                f"the clusters of run {source.name!r} were not assigned",
+                hint="add the run's cluster column to the customers before compiling",
+            )
         ids = sorted(cluster_ids(rule.cluster, source.clusters))
         return lambda t: t[column].isin(ids).fill_null(False)
 
     def segment(self, name: str) -> Callable[[ir.Table], ir.BooleanValue]:
         if name not in self._segments:
             if self.segment_rule is None:
-                raise ValueError(f"segment {name!r} referenced but no segments are known")
+                raise EvaluationError(
+                    f"segment {name!r} referenced but no segments are known",
+                    hint="pass segment_rule= (the workspace's segment catalog)",
+                )
             self._segments[name] = self.rule(self.segment_rule(name))
         return self._segments[name]
 
     # -- comparisons ------------------------------------------------------------------------
 
-    def _operand(self, kind: str, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return [self._operand(kind, v) for v in value]
-        if kind == "date":
-            return self.clock.day(value)
-        if kind == "timestamp":
-            return self.clock.instant(value)
-        if kind == "number" or (kind == "json" and _is_number(value)):
-            return float(value)
-        return value
-
     def _compare(self, pred: Predicate, column: ir.Value, kind: str) -> ir.BooleanValue:
         """``pred`` on ``column``; a ``json`` column is already the view ``_json_view`` picks."""
         op = pred.op
-        operand = pred.operand
         if op == "is_null":
-            return column.isnull() if operand else column.notnull()
-        value = self._operand(kind, operand)
-        if kind == "number" or (kind == "json" and _is_number(operand)):
+            return column.isnull() if pred.operand else column.notnull()
+        value = operand(kind, pred.operand, self.clock)
+        if kind == "number" or (kind == "json" and is_number(pred.operand)):
             column = column.cast("float64")
         result = self._apply(op, column, value, kind)
         return result.fill_null(False)
@@ -245,9 +250,9 @@ class BatchCompiler:
         if op == "ends_with":
             return text.endswith(str(value).lower())
         if op == "matches":
-            # DuckDB's regular expressions are RE2's: the interpreter runs the same engine
-            return col.cast("string").re_search(CASE_INSENSITIVE + str(value))
-        raise ValueError(f"no batch lowering for operator {op!r}")
+            # the engine's regular expressions (RE2's in DuckDB): the interpreter runs the twin
+            return self.dialect.regex_search(col.cast("string"), str(value))
+        raise AssertionError(f"no batch lowering for operator {op!r}")  # OPERATORS has one
 
     # -- events --------------------------------------------------------------------------
 
@@ -267,83 +272,102 @@ class BatchCompiler:
     def trait(self, name: str) -> Callable[[ir.Table], ir.Value]:
         if name not in self._traits:
             if self.trait_definition is None:
-                raise ValueError(f"trait {name!r} referenced but no traits are known")
+                raise EvaluationError(
+                    f"trait {name!r} referenced but no traits are known",
+                    hint="pass trait_definition= (the workspace's trait catalog)",
+                )
             self._traits[name] = self.value(self.trait_definition(name).value)
         return self._traits[name]
 
     def value(self, expr: Expr) -> Callable[[ir.Table], ir.Value]:
         """A function of the joined table giving the expression's column."""
-        if isinstance(expr, ValueExpr):
-            literal: Any = expr.value
-            if literal is None:
-                return lambda t: ibis.null()
-            if _is_number(literal):
-                return lambda t: ibis.literal(float(literal))
-            return lambda t: ibis.literal(literal)
-        if isinstance(expr, AttributeExpr):
-            kind = self.attribute_types.get(expr.attribute, "text")
-            if kind == "number":
-                return lambda t: t[expr.attribute].cast("float64")
-            return lambda t: t[expr.attribute]
-        if isinstance(expr, TraitExpr):
-            return self.trait(expr.trait)
-        if isinstance(expr, AggregateExpr):
-            name, _ = self._events.aggregate(
-                expr.aggregate, expr.event, expr.property, expr.where, expr.window
-            )
-            return lambda t: t[name]
-        if isinstance(expr, AddExpr | SubExpr | MulExpr | DivExpr):
-            parts = [self.value(e) for e in _operands(expr)]
+        match expr:
+            case ValueExpr():
+                literal: Any = expr.value
+                if literal is None:
+                    return lambda t: ibis.null()
+                if is_number(literal):
+                    return lambda t: ibis.literal(float(literal))
+                return lambda t: ibis.literal(literal)
+            case AttributeExpr():
+                if self.attribute_types.get(expr.attribute, "text") == "number":
+                    return lambda t: t[expr.attribute].cast("float64")
+                return lambda t: t[expr.attribute]
+            case TraitExpr():
+                return self.trait(expr.trait)
+            case AggregateExpr():
+                name, _ = self._events.aggregate(
+                    expr.aggregate, expr.event, expr.property, expr.where, expr.window
+                )
+                return lambda t: t[name]
+            case AddExpr() | SubExpr() | MulExpr() | DivExpr():
+                return self._arithmetic(expr)
+            case CoalesceExpr():
+                items = [self.value(e) for e in expr.coalesce]
+                return lambda t: ibis.coalesce(*(i(t) for i in items))
+            case MaxOfExpr():
+                most = [self.value(e) for e in expr.max_of]
+                return lambda t: ibis.greatest(*(i(t) for i in most))
+            case MinOfExpr():
+                least = [self.value(e) for e in expr.min_of]
+                return lambda t: ibis.least(*(i(t) for i in least))
+            case DaysSinceExpr():
+                return self._days_since(expr)
+            case ScoreExpr():
+                return self._score(expr)
+            case ModelExpr():
+                if expr.column not in self.customers.columns:
+                    raise EvaluationError(
+                        "no fitted value model for a model: expression",
+                        hint="run `microseg clv fit` first",
+                    )
+                column = expr.column
+                return lambda t: t[column]
+            case CaseExpr():
+                return self._case(expr)
+            case _:
+                assert_never(expr)
 
-            def arithmetic(t: ir.Table) -> ir.Value:
-                values = [p(t).cast("float64") for p in parts]
-                if isinstance(expr, DivExpr):
-                    return values[0] / values[1].nullif(0.0)
-                result = values[0]
-                for v in values[1:]:
-                    if isinstance(expr, AddExpr):
-                        result = result + v
-                    elif isinstance(expr, SubExpr):
-                        result = result - v
-                    else:
-                        result = result * v
-                return result
+    def _arithmetic(
+        self, expr: AddExpr | SubExpr | MulExpr | DivExpr
+    ) -> Callable[[ir.Table], ir.Value]:
+        parts = [self.value(e) for e in arithmetic_operands(expr)]
 
-            return arithmetic
-        if isinstance(expr, CoalesceExpr):
-            items = [self.value(e) for e in expr.coalesce]
-            return lambda t: ibis.coalesce(*(i(t) for i in items))
-        if isinstance(expr, MaxOfExpr | MinOfExpr):
-            many = expr.max_of if isinstance(expr, MaxOfExpr) else expr.min_of
-            items = [self.value(e) for e in many]
-            pick = ibis.greatest if isinstance(expr, MaxOfExpr) else ibis.least
-            return lambda t: pick(*(i(t) for i in items))
-        if isinstance(expr, DaysSinceExpr):
-            inner = self.value(expr.days_since)
-            as_of = _lit(self.clock.as_of)
+        def arithmetic(t: ir.Table) -> ir.Value:
+            values = [p(t).cast("float64") for p in parts]
+            if isinstance(expr, DivExpr):
+                return values[0] / values[1].nullif(0.0)
+            result = values[0]
+            for v in values[1:]:
+                if isinstance(expr, AddExpr):
+                    result = result + v
+                elif isinstance(expr, SubExpr):
+                    result = result - v
+                else:
+                    result = result * v
+            return result
 
-            def days(t: ir.Table) -> ir.Value:
-                seconds = as_of.epoch_seconds() - inner(t).epoch_seconds()
-                return (seconds / 86400).floor().cast("float64")
+        return arithmetic
 
-            return days
-        if isinstance(expr, ScoreExpr):
-            return self._score(expr)
-        if isinstance(expr, ModelExpr):
-            if expr.column not in self.customers.columns:
-                raise ValueError("no fitted value model: run `microseg clv fit`")
-            column = expr.column
-            return lambda t: t[column]
-        if isinstance(expr, CaseExpr):
-            rows = [(self.rule(r.when), self.value(r.then)) for r in expr.case]
-            otherwise = self.value(expr.else_) if expr.else_ is not None else None
+    def _days_since(self, expr: DaysSinceExpr) -> Callable[[ir.Table], ir.Value]:
+        inner = self.value(expr.days_since)
+        as_of = _lit(self.clock.as_of)
 
-            def case(t: ir.Table) -> ir.Value:
-                branches = [(w(t), v(t)) for w, v in rows]
-                return ibis.cases(*branches, else_=otherwise(t) if otherwise else None)
+        def days(t: ir.Table) -> ir.Value:
+            seconds = as_of.epoch_seconds() - inner(t).epoch_seconds()
+            return (seconds / 86400).floor().cast("float64")
 
-            return case
-        raise ValueError(f"no batch lowering for {type(expr).__name__}")
+        return days
+
+    def _case(self, expr: CaseExpr) -> Callable[[ir.Table], ir.Value]:
+        rows = [(self.rule(r.when), self.value(r.then)) for r in expr.case]
+        otherwise = self.value(expr.else_) if expr.else_ is not None else None
+
+        def case(t: ir.Table) -> ir.Value:
+            branches = [(w(t), v(t)) for w, v in rows]
+            return ibis.cases(*branches, else_=otherwise(t) if otherwise else None)
+
+        return case
 
     def _score(self, expr: ScoreExpr) -> Callable[[ir.Table], ir.Value]:
         """The 1..bins score of an expression against the population's cut points.
@@ -355,7 +379,10 @@ class BatchCompiler:
 
         def score(t: ir.Table) -> ir.Value:
             if expr.key not in self.cuts:
-                raise ValueError("cut points for a score are missing: compute them first")
+                raise EvaluationError(
+                    "the cut points of a score: expression are missing",
+                    hint="compute them in batch first (microseg.traits.compute_cuts)",
+                )
             v = inner_value(t).cast("float64")
             result: ir.Value = ibis.literal(1.0)
             for c in self.cuts[expr.key]:

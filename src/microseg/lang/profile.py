@@ -7,16 +7,15 @@ every customer, segment and ``as_of`` (tests/lang/test_agreement.py proves it).
 from __future__ import annotations
 
 import bisect
-import json
 import math
-import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
-from microseg.core.duration import parse_duration
 from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_ids
+from microseg.lang._dialect import bucket_of
+from microseg.lang._errors import EvaluationError
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -53,13 +52,21 @@ from microseg.lang._nodes import (
     TraitRule,
     Window,
 )
-from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
-from microseg.lang._values import _is_number, bucket_of, compare, json_value, round_aggregate
-from microseg.lang._when import Clock, is_time_text
+from microseg.lang._profile_index import Event, ProfileIndex
+from microseg.lang._semantics import (
+    aggregate_kind,
+    arithmetic_operands,
+    empty_aggregate,
+    is_number,
+    live_steps,
+    step_span,
+    window_bounds,
+)
+from microseg.lang._values import compare, round_aggregate
+from microseg.lang._when import Clock
 
 __all__ = ["ModelScorer", "Profile", "ProfileEvaluator", "ProfileIndex"]
 
-Event = Mapping[str, Any]
 #: Scores a value-model output for one customer's events at the clock's as_of.
 ModelScorer = Callable[[ModelExpr, Sequence[Event], Clock], Any]
 
@@ -73,218 +80,6 @@ class Profile:
     events: Sequence[Event] = ()
     traits: Mapping[str, Any] = field(default_factory=dict)
     attribute_types: Mapping[str, str] = field(default_factory=dict)
-
-
-def _property(event: Event, name: str, clock: Clock | None = None) -> Any:
-    if name in DERIVED_TIME_PROPERTIES:
-        if clock is None:
-            raise ValueError(f"{name} needs the workspace time zone")
-        local = clock.local(event["timestamp"])
-        parts = {
-            "month": local.month,
-            "day": local.day,
-            "weekday": local.isoweekday(),
-            "hour": local.hour,
-        }
-        return float(parts[name])
-    if name in EVENT_PROPERTY_TYPES:
-        return event.get(name)
-    props = event.get("properties")
-    if isinstance(props, str):
-        props = json.loads(props)
-    return props.get(name) if isinstance(props, dict) else None
-
-
-def _window_bounds(window: Window | None, clock: Clock) -> tuple[datetime | None, datetime]:
-    if window is None:
-        return None, clock.as_of
-    return clock.window(window.last_duration, window.from_, window.to, window.since)
-
-
-class ProfileIndex:
-    """One customer's events, sorted and indexed once, for evaluations at any ``as_of``.
-
-    Events are grouped by type in time order; filters that rules share (``where`` lists)
-    are computed on first use and kept. The real-time path keeps one index per customer and
-    calls :meth:`add` when an event arrives: the event is inserted into every list and
-    filter it belongs to, so nothing is rebuilt. Evaluators cut everything at their own
-    ``as_of`` by bisection.
-    """
-
-    def __init__(self, events: Iterable[Event] = (), timezone: str = "UTC") -> None:
-        self.timezone = timezone
-        self._zone = Clock(datetime(2000, 1, 1), timezone)  # local time of derived properties
-        self.events: list[Event] = sorted(events, key=operator.itemgetter("timestamp"))
-        self._by_type: dict[str, list[Event]] = {"any": self.events}
-        for event in self.events:
-            self._by_type.setdefault(event["type"], []).append(event)
-        self._times = {k: [e["timestamp"] for e in v] for k, v in self._by_type.items()}
-        self._parsed: dict[int, dict[str, Any]] = {}
-        self._indexes: dict[tuple[str, str], dict[Any, list[Event]]] = {}
-        self._filters: dict[tuple[Any, ...], _Filter] = {}
-        # property values aligned with the by-type lists: (kind, property, as_text) -> values
-        self._type_values: dict[tuple[str, str, bool], list[Any]] = {}
-        self._relative: dict[int, tuple[Sequence[PropertyPredicate], bool]] = {}
-
-    def times(self, kind: str) -> list[datetime]:
-        return self._times.get(kind, [])
-
-    def add(self, event: Event) -> None:
-        """Insert one event (any time) into the lists, indexes and filters it belongs to."""
-        moment = event["timestamp"]
-        for kind in ("any", event["type"]):
-            events = self._by_type.setdefault(kind, [])
-            times = self._times.setdefault(kind, [])
-            at = bisect.bisect_right(times, moment)
-            events.insert(at, event)
-            times.insert(at, moment)
-            for (of, prop, as_text), values in self._type_values.items():
-                if of == kind:
-                    values.insert(at, self._value(event, prop, as_text))
-        for (kind, prop), index in self._indexes.items():
-            if kind in ("any", event["type"]):
-                value = _property(event, prop, self._zone)
-                if value is not None:
-                    bisect.insort_right(
-                        index.setdefault(value, []), event, key=operator.itemgetter("timestamp")
-                    )
-        for chosen in self._filters.values():
-            if chosen.kind in ("any", event["type"]) and self.matches(
-                event, chosen.where, chosen.clock
-            ):
-                at = bisect.bisect_right(chosen.times, moment)
-                chosen.events.insert(at, event)
-                chosen.times.insert(at, moment)
-                for (prop, as_text), values in chosen.values.items():
-                    values.insert(at, self._value(event, prop, as_text))
-
-    def filtered(
-        self, kind: str, where: Sequence[PropertyPredicate], clock: Clock
-    ) -> tuple[list[Event], list[datetime]]:
-        """All events of ``kind`` satisfying ``where``, in time order (memoised)."""
-        if not where:
-            return self._by_type.get(kind, []), self._times.get(kind, [])
-        key = self._key(kind, where, clock)
-        if key not in self._filters:
-            candidates = self._by_type.get(kind, [])
-            first, rest = where[0], list(where[1:])
-            if first.op == "eq" and EVENT_PROPERTY_TYPES.get(first.property) in ("text", "number"):
-                # an index of (type, property) -> value -> events, built once and shared
-                candidates = self._index(kind, first.property).get(first.operand, [])
-            else:
-                rest = list(where)
-            chosen = [e for e in candidates if self.matches(e, rest, clock)]
-            self._filters[key] = _Filter(
-                kind, list(where), clock, chosen, [e["timestamp"] for e in chosen]
-            )
-        found = self._filters[key]
-        return found.events, found.times
-
-    def values(
-        self,
-        kind: str,
-        where: Sequence[PropertyPredicate],
-        clock: Clock,
-        prop: str,
-        *,
-        as_text: bool,
-    ) -> list[Any]:
-        """A property of every event of :meth:`filtered`, aligned with it (memoised).
-
-        Numbers for sums and extremes (JSON values read as numbers, timestamps kept), or,
-        with ``as_text``, values to count distinct (JSON values only when text).
-        """
-        events, _ = self.filtered(kind, where, clock)
-        if not where:
-            key = (kind, prop, as_text)
-            if key not in self._type_values:
-                self._type_values[key] = [self._value(e, prop, as_text) for e in events]
-            return self._type_values[key]
-        chosen = self._filters[self._key(kind, where, clock)]
-        if (prop, as_text) not in chosen.values:
-            chosen.values[(prop, as_text)] = [self._value(e, prop, as_text) for e in events]
-        return chosen.values[(prop, as_text)]
-
-    def _value(self, event: Event, prop: str, as_text: bool) -> Any:
-        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
-        value = _property(event, prop, self._zone)
-        if prop_kind == "json":
-            if as_text:
-                return value if isinstance(value, str) else None
-            return json_value(value, 0.0)
-        if as_text or value is None or prop_kind == "timestamp":
-            return value
-        return float(value)
-
-    def _key(self, kind: str, where: Sequence[PropertyPredicate], clock: Clock) -> tuple[Any, ...]:
-        # whether the where list compares with relative times, looked up once per list
-        seen = self._relative.get(id(where))
-        if seen is None or seen[0] is not where:
-            seen = (where, any(_time_operand(p) for p in where))
-            self._relative[id(where)] = seen
-        relative = seen[1]
-        return (
-            kind,
-            tuple((p.property, p.op, repr(p.operand)) for p in where),
-            clock.as_of if relative else None,
-        )
-
-    def _index(self, kind: str, prop: str) -> dict[Any, list[Event]]:
-        if (kind, prop) not in self._indexes:
-            index: dict[Any, list[Event]] = {}
-            for event in self._by_type.get(kind, []):
-                value = _property(event, prop, self._zone)
-                if value is not None:
-                    index.setdefault(value, []).append(event)
-            self._indexes[(kind, prop)] = index
-        return self._indexes[(kind, prop)]
-
-    def matches(self, event: Event, where: Sequence[PropertyPredicate], clock: Clock) -> bool:
-        for pred in where:
-            prop_kind = EVENT_PROPERTY_TYPES.get(pred.property, "json")
-            if prop_kind == "json":
-                value = self.properties(event).get(pred.property)
-            else:
-                value = _property(event, pred.property, clock)
-            if pred.op == "eq" and prop_kind in ("text", "number"):
-                if value is None or value != pred.operand:  # the common case, without compare
-                    return False
-            elif pred.op == "eq" and prop_kind == "json" and isinstance(pred.operand, str):
-                if not isinstance(value, str) or value != pred.operand:
-                    return False
-            elif not compare(pred, value, prop_kind, clock):
-                return False
-        return True
-
-    def properties(self, event: Event) -> Mapping[str, Any]:
-        """An event's ``properties`` as a mapping (parsed once per event)."""
-        props = event.get("properties")
-        if isinstance(props, str):
-            key = id(event)
-            if key not in self._parsed:
-                parsed = json.loads(props)
-                self._parsed[key] = parsed if isinstance(parsed, dict) else {}
-            return self._parsed[key]
-        return props if isinstance(props, Mapping) else {}
-
-
-@dataclass
-class _Filter:
-    """The events of one (type, where) filter, in time order, and how to test new ones."""
-
-    kind: str
-    where: list[PropertyPredicate]
-    clock: Clock
-    events: list[Event]
-    times: list[datetime]
-    values: dict[tuple[str, bool], list[Any]] = field(default_factory=dict)
-
-
-def _time_operand(pred: PropertyPredicate) -> bool:
-    """Whether a predicate compares with a time that depends on ``as_of``."""
-    operand = pred.operand
-    values = operand if isinstance(operand, list | tuple) else [operand]
-    return any(is_time_text(v) for v in values)
 
 
 class ProfileEvaluator:
@@ -323,8 +118,9 @@ class ProfileEvaluator:
                 (e for e in profile.events if e["timestamp"] < clock.as_of), clock.timezone
             )
         elif index.timezone != clock.timezone:
-            raise ValueError(
-                f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}"
+            raise EvaluationError(
+                f"the profile index is in {index.timezone}, the evaluation in {clock.timezone}",
+                hint="build the index in the clock's time zone",
             )
         self.index = index
 
@@ -337,48 +133,59 @@ class ProfileEvaluator:
     def segment(self, name: str) -> bool:
         if name not in self._segments:
             if self.segment_rule is None:
-                raise ValueError(f"segment {name!r} referenced but no segments are known")
+                raise EvaluationError(
+                    f"segment {name!r} referenced but no segments are known",
+                    hint="pass segment_rule= (the workspace's segment catalog)",
+                )
             self._segments[name] = self.holds(self.segment_rule(name))
         return self._segments[name]
 
     def holds(self, rule: Rule) -> bool:
-        if isinstance(rule, AllRule):
-            return all(self.holds(r) for r in rule.all)
-        if isinstance(rule, AnyRule):
-            return any(self.holds(r) for r in rule.any)
-        if isinstance(rule, NotRule):
-            return not self.holds(rule.not_)
-        if isinstance(rule, AttributeRule):
-            kind = self._attribute_kind(rule.attribute)
-            return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
-        if isinstance(rule, TraitRule):
-            value = self.trait(rule.trait)
-            kind = (
-                "boolean"
-                if isinstance(value, bool)
-                else ("number" if isinstance(value, int | float) else "text")
-            )
-            if self.trait_definition is not None:
-                kind = self.trait_definition(rule.trait).type
-            return compare(rule, value, kind, self.clock)
-        if isinstance(rule, EventRule):
-            return self._event(rule)
-        if isinstance(rule, SequenceRule):
-            return self._sequence(rule)
-        if isinstance(rule, SegmentRule):
-            return self.segment(rule.segment)
-        if isinstance(rule, BucketRule):
-            spec = rule.bucket
-            return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
-        if isinstance(rule, ClusterRule):
-            source, cluster = self.cluster_of(rule.cluster.run)
-            return cluster in cluster_ids(rule.cluster, source.clusters)
-        raise ValueError(f"no per-profile evaluation rule for {type(rule).__name__}")
+        match rule:
+            case AllRule():
+                return all(self.holds(r) for r in rule.all)
+            case AnyRule():
+                return any(self.holds(r) for r in rule.any)
+            case NotRule():
+                return not self.holds(rule.not_)
+            case AttributeRule():
+                kind = self._attribute_kind(rule.attribute)
+                return compare(rule, self.profile.attributes.get(rule.attribute), kind, self.clock)
+            case TraitRule():
+                return self._trait_holds(rule)
+            case EventRule():
+                return self._event(rule)
+            case SequenceRule():
+                return self._sequence(rule)
+            case SegmentRule():
+                return self.segment(rule.segment)
+            case BucketRule():
+                spec = rule.bucket
+                return spec.from_ <= bucket_of(self.profile.customer_id, spec.salt) < spec.to
+            case ClusterRule():
+                source, cluster = self.cluster_of(rule.cluster.run)
+                return cluster in cluster_ids(rule.cluster, source.clusters)
+            case _:
+                assert_never(rule)
+
+    def _trait_holds(self, rule: TraitRule) -> bool:
+        value = self.trait(rule.trait)
+        kind = (
+            "boolean"
+            if isinstance(value, bool)
+            else ("number" if isinstance(value, int | float) else "text")
+        )
+        if self.trait_definition is not None:
+            kind = self.trait_definition(rule.trait).type
+        return compare(rule, value, kind, self.clock)
 
     def cluster_of(self, run: str | int) -> tuple[ClusterSource, int]:
         """The run and the profile's cluster in it, assigned from its traits and attributes."""
         if self.clusters is None:
-            raise ValueError("cluster rules need the stored discovery runs")
+            raise EvaluationError(
+                "cluster rules need the stored discovery runs",
+                hint="pass clusters= (the workspace's discovery runs)",
+            )
         source = self.clusters(run)
         if source.run_id not in self._clusters:
             traits = {name: self.trait(name) for name in source.traits}
@@ -446,11 +253,11 @@ class ProfileEvaluator:
         window: Window | None,
     ) -> tuple[Any, str]:
         """count/sum/avg/min/max/distinct over the matching events, and its type."""
-        lower, upper = _window_bounds(window, self.clock)
+        lower, upper = window_bounds(window, self.clock)
         start, end = self._span(kind, where, lower, upper)
+        value_kind = aggregate_kind(name, prop)
         if name == "count" or prop is None:
-            return float(end - start), "number"
-        prop_kind = EVENT_PROPERTY_TYPES.get(prop, "json")
+            return float(end - start), value_kind
         as_text = name in ("mode", "distinct")
         chosen = self.index.values(kind, where, self.clock, prop, as_text=as_text)[start:end]
         if name == "mode":
@@ -459,24 +266,24 @@ class ProfileEvaluator:
                 if v is not None:
                     counts[v] = counts.get(v, 0) + 1
             if not counts:
-                return None, prop_kind
+                return empty_aggregate(name, prop), value_kind
             best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-            return best, prop_kind
+            return best, value_kind
         if name == "distinct":
-            return float(len(set(chosen) - {None})), "number"
+            return float(len(set(chosen) - {None})), value_kind
         present = [v for v in chosen if v is not None]
         value: Any
-        if name == "sum":
-            value = round_aggregate(float(sum(present))) if present else 0.0
-        elif not present:
-            value = None
+        if not present:
+            value = empty_aggregate(name, prop)
+        elif name == "sum":
+            value = round_aggregate(float(sum(present)))
         elif name == "avg":
             value = round_aggregate(float(sum(present)) / len(present))
         elif name == "min":
             value = min(present)
         else:
             value = max(present)
-        return value, "timestamp" if prop_kind == "timestamp" else "number"
+        return value, value_kind
 
     # -- expressions (traits) ------------------------------------------------------------
 
@@ -485,56 +292,64 @@ class ProfileEvaluator:
             return self.profile.traits[name]
         if name not in self._traits:
             if self.trait_definition is None:
-                raise ValueError(f"trait {name!r} referenced but no traits are known")
+                raise EvaluationError(
+                    f"trait {name!r} referenced but no traits are known",
+                    hint="pass trait_definition= (the workspace's trait catalog)",
+                )
             self._traits[name] = self.value(self.trait_definition(name).value)
         return self._traits[name]
 
     def value(self, expr: Expr) -> Any:
         """The value of an expression for this profile (None when missing)."""
-        if isinstance(expr, ValueExpr):
-            literal: Any = expr.value
-            return float(literal) if _is_number(literal) else literal
-        if isinstance(expr, AttributeExpr):
-            value: Any = self.profile.attributes.get(expr.attribute)
-            return float(value) if _is_number(value) else value
-        if isinstance(expr, TraitExpr):
-            return self.trait(expr.trait)
-        if isinstance(expr, AggregateExpr):
-            return self.aggregate(
-                expr.aggregate, expr.event, expr.property, expr.where, expr.window
-            )[0]
-        if isinstance(expr, AddExpr | SubExpr | MulExpr | DivExpr):
-            return _arithmetic(expr, [self.value(e) for e in _operands(expr)])
-        if isinstance(expr, CoalesceExpr):
-            return next((v for v in (self.value(e) for e in expr.coalesce) if v is not None), None)
-        if isinstance(expr, MaxOfExpr | MinOfExpr):
-            items = expr.max_of if isinstance(expr, MaxOfExpr) else expr.min_of
-            present = [v for v in (self.value(e) for e in items) if v is not None]
-            if not present:
-                return None
-            return max(present) if isinstance(expr, MaxOfExpr) else min(present)
-        if isinstance(expr, DaysSinceExpr):
-            moment = self.value(expr.days_since)
-            if moment is None:
-                return None
-            return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
-        if isinstance(expr, ScoreExpr):
-            if expr.key not in self.cuts:
-                raise ValueError(
-                    "cut points for a score are missing: run `microseg traits compute`"
-                )
-            inner = self.value(expr.score)
-            return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
-        if isinstance(expr, ModelExpr):
-            if self.models is None:
-                raise ValueError("no fitted value model: run `microseg clv fit`")
-            return self.models(expr, self.events, self.clock)
-        if isinstance(expr, CaseExpr):
-            for row in expr.case:
-                if self.holds(row.when):
-                    return self.value(row.then)
-            return self.value(expr.else_) if expr.else_ is not None else None
-        raise ValueError(f"no per-profile evaluation rule for {type(expr).__name__}")
+        match expr:
+            case ValueExpr():
+                literal: Any = expr.value
+                return float(literal) if is_number(literal) else literal
+            case AttributeExpr():
+                value: Any = self.profile.attributes.get(expr.attribute)
+                return float(value) if is_number(value) else value
+            case TraitExpr():
+                return self.trait(expr.trait)
+            case AggregateExpr():
+                return self.aggregate(
+                    expr.aggregate, expr.event, expr.property, expr.where, expr.window
+                )[0]
+            case AddExpr() | SubExpr() | MulExpr() | DivExpr():
+                return _arithmetic(expr, [self.value(e) for e in arithmetic_operands(expr)])
+            case CoalesceExpr():
+                values = (self.value(e) for e in expr.coalesce)
+                return next((v for v in values if v is not None), None)
+            case MaxOfExpr():
+                return _extreme(max, [self.value(e) for e in expr.max_of])
+            case MinOfExpr():
+                return _extreme(min, [self.value(e) for e in expr.min_of])
+            case DaysSinceExpr():
+                moment = self.value(expr.days_since)
+                if moment is None:
+                    return None
+                return float(math.floor((self.clock.as_of - moment).total_seconds() / 86400))
+            case ScoreExpr():
+                if expr.key not in self.cuts:
+                    raise EvaluationError(
+                        "the cut points of a score: expression are missing",
+                        hint="run `microseg traits compute` first: it stores them",
+                    )
+                inner = self.value(expr.score)
+                return score_of(inner, self.cuts[expr.key], higher_is_better=expr.higher_is_better)
+            case ModelExpr():
+                if self.models is None:
+                    raise EvaluationError(
+                        "no fitted value model for a model: expression",
+                        hint="run `microseg clv fit` first",
+                    )
+                return self.models(expr, self.events, self.clock)
+            case CaseExpr():
+                for row in expr.case:
+                    if self.holds(row.when):
+                        return self.value(row.then)
+                return self.value(expr.else_) if expr.else_ is not None else None
+            case _:
+                assert_never(expr)
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
         _, times = self.index.filtered(step.event, step.where, self.clock)
@@ -543,13 +358,14 @@ class ProfileEvaluator:
 
     def _sequence(self, rule: SequenceRule) -> bool:
         spec = rule.sequence
-        lower, upper = _window_bounds(spec.window, self.clock)
-        first = spec.steps[0]
+        lower, upper = window_bounds(spec.window, self.clock)
+        steps = live_steps(spec)
+        first = steps[0]
         previous = sorted(
             {t for t in self._step_events(first) if (lower is None or t >= lower) and t < upper}
         )
-        for step in spec.steps[1:]:
-            within = parse_duration(step.within or "0 days").approx_timedelta()
+        for step in steps[1:]:
+            within = step_span(step)
             times = sorted(self._step_events(step))
             if step.absent:
                 # some t whose whole period has passed with no event in (t, t + within]
@@ -561,7 +377,7 @@ class ProfileEvaluator:
                         return True
                 return False
             # events u with some previous t in [u - within, u)
-            last = step is spec.steps[-1]
+            last = step is steps[-1]
             kept = []
             for u in times:
                 i = bisect.bisect_left(previous, u - within)
@@ -575,14 +391,9 @@ class ProfileEvaluator:
         return bool(previous)
 
 
-def _operands(expr: AddExpr | SubExpr | MulExpr | DivExpr) -> list[Expr]:
-    if isinstance(expr, AddExpr):
-        return list(expr.add)
-    if isinstance(expr, SubExpr):
-        return list(expr.sub)
-    if isinstance(expr, MulExpr):
-        return list(expr.mul)
-    return list(expr.div)
+def _extreme(pick: Callable[[list[Any]], Any], values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return pick(present) if present else None
 
 
 def _arithmetic(expr: AddExpr | SubExpr | MulExpr | DivExpr, values: list[Any]) -> Any:

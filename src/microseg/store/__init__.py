@@ -1,5 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._dialect import DuckDBDialect
 from microseg.store._result import ResultTable
 from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
@@ -18,6 +19,7 @@ __all__ = [
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "DuckDBDialect",
     "Generation",
     "ResultTable",
     "RunRepository",

@@ -8,24 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from microseg.config import LifecycleSettings
-from microseg.core.text import did_you_mean
 from microseg.core.yaml import YamlError, load_yaml, read_yaml
-from microseg.lang import Problem, RuleError, Schema, check_rule, find_cycle
-from microseg.lang._check import _check_event_type, _check_where, _check_window
-from microseg.lang._expr import (
-    AggregateExpr,
-    AttributeExpr,
-    CaseExpr,
-    DaysSinceExpr,
-    Expr,
-    TraitDefinition,
-    TraitExpr,
+from microseg.lang import (
+    Problem,
+    RuleError,
+    Schema,
+    TraitRule,
+    check_expr,
+    find_cycle,
+    walk_expr,
 )
+from microseg.lang._expr import TraitDefinition, TraitExpr
 from microseg.lang._limits import raw_too_deep, shape_problem
-from microseg.lang._nodes import TraitRule
 from microseg.traits._generated import category_share_traits
 
 __all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
@@ -55,22 +52,6 @@ def _parse(data: Any, file: str) -> TraitDefinition:
     if too_big:
         raise RuleError([Problem("value", too_big, file)])
     return definition
-
-
-def _children(expr: Any) -> list[Any]:
-    out: list[Any] = []
-    for value in expr.__dict__.values():
-        items = value if isinstance(value, list) else [value]
-        out.extend(i for i in items if isinstance(i, BaseModel))
-    return out
-
-
-def walk_expr(expr: Any) -> list[Any]:
-    """An expression node and every node below it."""
-    found = [expr]
-    for child in _children(expr):
-        found.extend(walk_expr(child))
-    return found
 
 
 @dataclass
@@ -219,48 +200,17 @@ class TraitCatalog:
         """Each trait's problems (names, types; a cycle is its first trait's problem)."""
         by_trait: dict[str, list[Problem]] = {}
         graph: dict[str, set[str]] = {}
+        reasons = {t: "; ".join(str(p) for p in found) for t, found in self.broken.items()}
         for name, definition in self.definitions.items():
             file = self.files[name]
-            graph[name] = set()
             problems = by_trait.setdefault(name, [])
-            for node in walk_expr(definition.value):
-                if isinstance(node, TraitExpr):
-                    graph[name].add(node.trait)
-                    if node.trait in self.broken:
-                        reasons = "; ".join(str(p) for p in self.broken[node.trait])
-                        problems.append(
-                            Problem(
-                                "value",
-                                f"uses the trait {node.trait!r}, which is broken: {reasons}",
-                                file,
-                            )
-                        )
-                    elif node.trait not in self.definitions:
-                        hint = did_you_mean(node.trait, self.definitions)
-                        problems.append(
-                            Problem("value", f"unknown trait {node.trait!r}{hint}", file)
-                        )
-                elif isinstance(node, AttributeExpr) and node.attribute not in schema.attributes:
-                    problems.append(Problem("value", f"unknown attribute {node.attribute!r}", file))
-                elif isinstance(node, AggregateExpr):
-                    for path, message in [
-                        *_check_event_type(node.event, schema, "value.event"),
-                        *_check_where(node.where, "value"),
-                        *_check_window(node.window, "value"),
-                    ]:
-                        problems.append(Problem(path, message, file))
-                elif isinstance(node, CaseExpr):
-                    for row in node.case:
-                        for path, message in check_rule(row.when, schema, "value.case.when"):
-                            problems.append(Problem(path, message, file))
-                elif isinstance(node, DaysSinceExpr) and not _is_time(node.days_since):
-                    problems.append(
-                        Problem(
-                            "value.days_since",
-                            "needs a timestamp, e.g. the max of property timestamp",
-                            file,
-                        )
-                    )
+            graph[name] = {
+                node.trait for node in walk_expr(definition.value) if isinstance(node, TraitExpr)
+            }
+            for path, message in check_expr(
+                definition.value, schema, traits=self.definitions, broken=reasons
+            ):
+                problems.append(Problem(path, message, file))
         cycle = find_cycle(graph)
         if cycle:
             by_trait[cycle[0]].append(
@@ -286,11 +236,3 @@ def _trait_references(definition: TraitDefinition) -> set[str]:
         for node in walk_expr(definition.value)
         if isinstance(node, TraitExpr | TraitRule)
     }
-
-
-def _is_time(expr: Expr) -> bool:
-    return (
-        isinstance(expr, AggregateExpr)
-        and expr.aggregate in ("min", "max")
-        and (expr.property == "timestamp")
-    )

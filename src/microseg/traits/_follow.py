@@ -6,12 +6,12 @@ definitions, and the traits those read).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from microseg.lang import ClusterRule, Rule, SegmentRule, TraitRule, children
-from microseg.lang._expr import CaseExpr, ModelExpr, TraitExpr
-from microseg.traits._catalog import TraitCatalog, walk_expr
+from microseg.lang import ClusterRule, Node, Rule, SegmentRule, TraitRule, walk
+from microseg.lang._expr import ModelExpr, TraitExpr
+from microseg.traits._catalog import TraitCatalog
 
 __all__ = ["SegmentRules", "cluster_runs", "model_outputs", "uses_traits"]
 
@@ -34,58 +34,16 @@ def cluster_runs(
     """The discovery runs that ``cluster:`` nodes read, in ``rules`` and what they use, as
     well as in the traits named in ``trait_names``."""
     found: set[str | int] = set()
-    seen_segments: set[str] = set()
-    seen_traits: set[str] = set()
-    stack: list[Rule] = list(rules)
-
-    def add_trait(name: str) -> None:
-        if name in seen_traits or name not in traits.definitions:
-            return
-        seen_traits.add(name)
-        for node in walk_expr(traits.definitions[name].value):
-            if isinstance(node, CaseExpr):
-                stack.extend(row.when for row in node.case)
-            elif isinstance(node, TraitExpr):
-                add_trait(node.trait)
-
-    for name in trait_names:
-        add_trait(name)
-    while stack:
-        rule = stack.pop()
-        if isinstance(rule, ClusterRule):
-            found.add(rule.cluster.run)
-        elif (
-            isinstance(rule, SegmentRule)
-            and catalog is not None
-            and rule.segment in catalog.definitions
-            and rule.segment not in seen_segments
-        ):
-            seen_segments.add(rule.segment)
-            stack.append(catalog.full_rule(rule.segment))
-        elif isinstance(rule, TraitRule):
-            add_trait(rule.trait)
-        stack.extend(children(rule))
+    for node in _reached(rules, catalog, traits, trait_names):
+        if isinstance(node, ClusterRule):
+            found.add(node.cluster.run)
     return found
 
 
 def uses_traits(catalog: SegmentRules, names: Iterable[str]) -> bool:
     """Whether any of the segments (with parents and references) tests a trait."""
-    seen: set[str] = set()
-    pending = list(names)
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in catalog.definitions:
-            continue
-        seen.add(name)
-        stack = [catalog.full_rule(name)]
-        while stack:
-            rule = stack.pop()
-            if isinstance(rule, TraitRule):
-                return True
-            if isinstance(rule, SegmentRule):
-                pending.append(rule.segment)
-            stack.extend(children(rule))
-    return False
+    rules = [catalog.full_rule(n) for n in names if n in catalog.definitions]
+    return any(isinstance(node, TraitRule) for node in _reached(rules, catalog, None, follow=False))
 
 
 def model_outputs(traits: TraitCatalog) -> list[ModelExpr]:
@@ -93,7 +51,38 @@ def model_outputs(traits: TraitCatalog) -> list[ModelExpr]:
     wanted = {
         node.key: node
         for definition in traits.definitions.values()
-        for node in walk_expr(definition.value)
+        for node in walk(definition.value)
         if isinstance(node, ModelExpr)
     }
     return list(wanted.values())
+
+
+def _reached(
+    rules: Iterable[Rule],
+    catalog: SegmentRules | None,
+    traits: TraitCatalog | None,
+    trait_names: Iterable[str] = (),
+    *,
+    follow: bool = True,
+) -> Iterator[Node]:
+    """Every node of ``rules``, of the segments they reference (with parents) and, when
+    ``follow``, of the traits they or ``trait_names`` read; each definition once."""
+    seen: set[tuple[str, str]] = set()
+    pending: list[Node] = list(rules)
+    if traits is not None:
+        pending += [TraitExpr(trait=name) for name in trait_names]
+    while pending:
+        for node in walk(pending.pop()):
+            yield node
+            if isinstance(node, SegmentRule):
+                key, reference = ("segment", node.segment), catalog
+                if reference is None or node.segment not in reference.definitions:
+                    continue
+                if key not in seen:
+                    seen.add(key)
+                    pending.append(reference.full_rule(node.segment))
+            elif follow and isinstance(node, TraitRule | TraitExpr) and traits is not None:
+                name = node.trait
+                if name in traits.definitions and ("trait", name) not in seen:
+                    seen.add(("trait", name))
+                    pending.append(traits.definitions[name].value)

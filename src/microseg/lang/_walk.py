@@ -1,0 +1,126 @@
+"""Walking a rule or expression tree: the one walker every other module uses.
+
+:func:`walk` yields every node of a tree, rules and expressions alike: the rules inside
+``case`` rows of an expression and, below them, their own children. :func:`children` keeps
+the rule-only view (the items of ``all``/``any``/``not``). Both dispatch with a ``match``
+over the registries (:data:`~microseg.lang._nodes.RuleNode`,
+:data:`~microseg.lang._expr.ExprNode`) that ends in ``assert_never``, so a new kind
+without a case fails type checking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TypeAlias, assert_never
+
+from microseg.lang._expr import (
+    AddExpr,
+    AggregateExpr,
+    AttributeExpr,
+    CaseExpr,
+    CoalesceExpr,
+    DaysSinceExpr,
+    DivExpr,
+    ExprNode,
+    MaxOfExpr,
+    MinOfExpr,
+    ModelExpr,
+    MulExpr,
+    ScoreExpr,
+    SubExpr,
+    TraitExpr,
+    ValueExpr,
+)
+from microseg.lang._nodes import (
+    AllRule,
+    AnyRule,
+    AttributeRule,
+    BucketRule,
+    ClusterRule,
+    EventRule,
+    NotRule,
+    Rule,
+    RuleNode,
+    SegmentRule,
+    SequenceRule,
+    TraitRule,
+)
+
+__all__ = ["Node", "children", "nodes_below", "segment_references", "walk", "walk_expr"]
+
+#: A node of the language: a rule or an expression.
+Node: TypeAlias = RuleNode | ExprNode
+
+
+def nodes_below(node: Node) -> list[Node]:
+    """The nodes directly below ``node``, in the order they are written."""
+    match node:
+        case AllRule():
+            return list(node.all)
+        case AnyRule():
+            return list(node.any)
+        case NotRule():
+            return [node.not_]
+        case (
+            AttributeRule()
+            | TraitRule()
+            | EventRule()
+            | SequenceRule()
+            | SegmentRule()
+            | BucketRule()
+            | ClusterRule()
+        ):
+            return []
+        case ValueExpr() | AttributeExpr() | TraitExpr() | AggregateExpr() | ModelExpr():
+            return []
+        case AddExpr():
+            return list(node.add)
+        case SubExpr():
+            return list(node.sub)
+        case MulExpr():
+            return list(node.mul)
+        case DivExpr():
+            return list(node.div)
+        case CoalesceExpr():
+            return list(node.coalesce)
+        case MaxOfExpr():
+            return list(node.max_of)
+        case MinOfExpr():
+            return list(node.min_of)
+        case DaysSinceExpr():
+            return [node.days_since]
+        case ScoreExpr():
+            return [node.score]
+        case CaseExpr():
+            below: list[Node] = []
+            for row in node.case:
+                below.extend((row.when, row.then))
+            if node.else_ is not None:
+                below.append(node.else_)
+            return below
+        case _:
+            assert_never(node)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """``node`` and every node below it, depth first in written order (no recursion)."""
+    stack: list[Node] = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(nodes_below(current)))
+
+
+def walk_expr(expr: Node) -> list[Node]:
+    """An expression node and every node below it (:func:`walk`, as a list)."""
+    return list(walk(expr))
+
+
+def children(rule: Rule) -> list[Rule]:
+    """The rules directly below ``rule`` (the items of ``all``, ``any`` and ``not``)."""
+    return [node for node in nodes_below(rule) if isinstance(node, RuleNode)]
+
+
+def segment_references(rule: Rule) -> set[str]:
+    """The segments ``rule`` names in ``segment:`` nodes (not those they refer to)."""
+    return {node.segment for node in walk(rule) if isinstance(node, SegmentRule)}
