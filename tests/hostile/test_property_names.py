@@ -53,7 +53,7 @@ def test_property_name_reads_that_key_both_ways(shop: Workspace, name: str) -> N
         shop.store,
         catalog,
         ["p"],
-        **shop.profile.batch(clock, "2026-01-10").kwargs(),
+        shop.profile.batch(clock, "2026-01-10"),
         save=False,
         traits=shop.traits.list(),
         cuts={},

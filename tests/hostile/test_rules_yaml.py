@@ -177,7 +177,7 @@ def test_reasonable_depth_evaluates_both_ways(small_shop: Workspace) -> None:
         small_shop.store,
         catalog,
         ["twenty"],
-        **small_shop.profile.batch(clock, "2026-10-31").kwargs(),
+        small_shop.profile.batch(clock, "2026-10-31"),
         save=False,
         traits=small_shop.traits.list(),
         cuts={},

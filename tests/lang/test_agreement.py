@@ -230,7 +230,7 @@ def _compare(ws: Workspace, catalog: SegmentCatalog, as_of: str) -> dict[str, in
         ws.store,
         catalog,
         names,
-        **ws.profile.batch(clock, as_of, runs=runs).kwargs(),
+        ws.profile.batch(clock, as_of, runs=runs),
         save=False,
         traits=traits,
         cuts=cuts,

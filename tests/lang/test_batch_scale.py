@@ -17,6 +17,7 @@ import pytest
 from microseg import Workspace
 from microseg.lang import parse_definition
 from microseg.lang.batch import BatchCompiler
+from microseg.profile import BatchInputs
 from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments
 from microseg.traits import TraitCatalog
 from microseg.traits._compute import _scores
@@ -135,10 +136,12 @@ def _both(ws: Workspace, rules: dict[str, Any]) -> dict[str, set[str]]:
         ws.store,
         catalog,
         names,
-        customers=ws.customers(as_of=AS_OF),
-        events=ws.events(),
-        clock=clock,
-        attribute_types=ws.traits.schema().attributes,
+        BatchInputs(
+            customers=ws.customers(as_of=AS_OF),
+            events=ws.events(),
+            clock=clock,
+            attribute_types=ws.traits.schema().attributes,
+        ),
         save=False,
     )
     rows = run.result.to_pyarrow().to_pylist()

@@ -11,6 +11,7 @@ import pytest
 
 from microseg import Workspace
 from microseg.lang import RuleError, parse_definition
+from microseg.profile import BatchInputs
 from microseg.segments import SegmentCatalog, evaluate_profile, evaluate_segments
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -60,10 +61,12 @@ def _both(ws: Workspace, rule: dict[str, Any], as_of: str) -> set[str]:
         ws.store,
         catalog,
         ["s"],
-        customers=ws.customers(as_of=as_of),
-        events=ws.events(),
-        clock=clock,
-        attribute_types=ws.traits.schema().attributes,
+        BatchInputs(
+            customers=ws.customers(as_of=as_of),
+            events=ws.events(),
+            clock=clock,
+            attribute_types=ws.traits.schema().attributes,
+        ),
         save=False,
     )
     rows = run.result.to_pyarrow().to_pylist()

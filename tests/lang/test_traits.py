@@ -10,6 +10,7 @@ import pytest
 
 from microseg import Workspace
 from microseg.lang import RuleError, parse_definition
+from microseg.profile import BatchInputs
 from microseg.segments import SegmentCatalog, evaluate_profile
 from microseg.traits import TraitCatalog, profile_traits
 from tests.lang.test_agreement import _profiles, shop  # noqa: F401  (fixture)
@@ -104,10 +105,12 @@ def test_traits_in_rules_agree(shop: Workspace) -> None:  # noqa: F811
         shop.store,
         catalog,
         list(rules),
-        customers=shop.customers(as_of=as_of),
-        events=shop.events(),
-        clock=clock,
-        attribute_types=shop.traits.schema().attributes,
+        BatchInputs(
+            customers=shop.customers(as_of=as_of),
+            events=shop.events(),
+            clock=clock,
+            attribute_types=shop.traits.schema().attributes,
+        ),
         save=False,
         traits=traits,
         cuts=cuts,

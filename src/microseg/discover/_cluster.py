@@ -168,7 +168,7 @@ class KMeansClusters(_Base):
     2
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - scikit-learn's estimator contract: every hyperparameter in __init__, keyword-only
         self,
         *,
         n_clusters: int | None = None,

@@ -58,7 +58,7 @@ class SurrogateRule:
         }
 
 
-def surrogate_rule(
+def surrogate_rule(  # noqa: PLR0913 - the columns of one macro segment, then the tree settings (keyword-only)
     raw: Array,
     features: list[Feature],
     target: Array,

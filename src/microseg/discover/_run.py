@@ -112,7 +112,7 @@ class DiscoveryRunResult(Result):
     clusters: list[dict[str, Any]]
 
 
-def discover(
+def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery.md), keyword-only
     context: Context,
     traits_api: Traits,
     value_api: Value,

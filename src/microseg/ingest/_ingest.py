@@ -48,7 +48,7 @@ def _mapping(
     return mapping
 
 
-def ingest(
+def ingest(  # noqa: PLR0913 - ws.ingest's documented options, keyword-only
     store: Store,
     config: WorkspaceConfig,
     kind: Kind,

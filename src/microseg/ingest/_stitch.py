@@ -134,7 +134,7 @@ class Stitch:
         self.shared = sorted((n[0], n[1], counts[n]) for n in suspects)
         return suspects
 
-    def run(self, rows_in: list[tuple[Any, ...]]) -> tuple[int, int]:
+    def run(self, rows_in: list[tuple[Any, ...]]) -> tuple[int, int]:  # noqa: C901 - one pass of the stitcher; its steps share the union-find state
         store, now = self.store, self.now
         rows: list[tuple[str, list[Node]]] = [
             (str(row[0]), [(t, v) for t, v in zip(IDENTITY_TYPES, row[1:], strict=True) if v])

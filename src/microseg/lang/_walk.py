@@ -52,7 +52,7 @@ __all__ = ["Node", "children", "nodes_below", "segment_references", "walk", "wal
 Node: TypeAlias = RuleNode | ExprNode
 
 
-def nodes_below(node: Node) -> list[Node]:
+def nodes_below(node: Node) -> list[Node]:  # noqa: C901 - a visitor: one case per node kind, exhaustive
     """The nodes directly below ``node``, in the order they are written."""
     match node:
         case AllRule():

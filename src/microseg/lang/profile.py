@@ -299,7 +299,7 @@ class ProfileEvaluator:
             self._traits[name] = self.value(self.trait_definition(name).value)
         return self._traits[name]
 
-    def value(self, expr: Expr) -> Any:
+    def value(self, expr: Expr) -> Any:  # noqa: C901 - a visitor: one case per expression kind, exhaustive
         """The value of an expression for this profile (None when missing)."""
         match expr:
             case ValueExpr():

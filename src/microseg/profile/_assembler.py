@@ -36,7 +36,7 @@ class BatchInputs:
     events: ibis.Table
     clock: Clock
     attribute_types: dict[str, str]
-    clusters: ClusterLookup
+    clusters: ClusterLookup | None = None
 
     def kwargs(self) -> dict[str, Any]:
         return {

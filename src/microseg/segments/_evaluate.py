@@ -14,6 +14,7 @@ from microseg.lang import Clock, Problem
 from microseg.lang._clusters import ClusterLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
+from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import ResultTable, Store
 from microseg.traits import TraitCatalog
@@ -120,16 +121,12 @@ def evaluate_segments(
     store: Store,
     catalog: SegmentCatalog,
     names: list[str],
+    inputs: BatchInputs,
     *,
-    customers: ir.Table,
-    events: ir.Table,
-    clock: Clock,
-    attribute_types: dict[str, str],
     save: bool = True,
     evaluated_at: datetime | None = None,
     traits: TraitCatalog | None = None,
     cuts: dict[str, list[float]] | None = None,
-    clusters: ClusterLookup | None = None,
 ) -> SegmentRun:
     """Evaluate ``names`` together (one aggregation pass over the events).
 
@@ -138,15 +135,16 @@ def evaluate_segments(
     earlier evaluation of the same definition version at the same instant).
     """
     started = time.perf_counter()
+    clock = inputs.clock
     compiler = BatchCompiler(
-        customers,
-        events,
+        inputs.customers,
+        inputs.events,
         clock,
-        attribute_types=attribute_types,
+        attribute_types=inputs.attribute_types,
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
         cuts=cuts,
-        clusters=clusters,
+        clusters=inputs.clusters,
     )
     lowered = {name: compiler.segment(name) for name in names}
 

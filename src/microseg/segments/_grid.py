@@ -18,10 +18,10 @@ import ibis.expr.types as ir
 
 from microseg.core.results import Instant, Result
 from microseg.core.text import did_you_mean
-from microseg.lang import Clock, Schema, SegmentDefinition, parse_definition
-from microseg.lang._clusters import ClusterLookup
+from microseg.lang import Schema, SegmentDefinition, parse_definition
 from microseg.lang._errors import Problem, RuleError
 from microseg.lang.batch import BatchCompiler
+from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog
 
 __all__ = ["Dimension", "Grid", "GridCell", "GridResult", "build_grid", "parse_dimension"]
@@ -229,26 +229,24 @@ VALUE_TRAIT = "clv_12m"
 def build_grid(
     catalog: SegmentCatalog,
     dimensions: list[Dimension],
+    inputs: BatchInputs,
     *,
-    customers: ir.Table,
-    events: ir.Table,
-    clock: Clock,
-    attribute_types: dict[str, str],
     min_size: int = 50,
     trait_definition: Any = None,
     cuts: dict[str, list[float]] | None = None,
-    clusters: ClusterLookup | None = None,
     value: bool = False,
 ) -> Grid:
+    clock, customers, events = inputs.clock, inputs.customers, inputs.events
+    attribute_types = inputs.attribute_types
     compiler = BatchCompiler(
         customers,
-        events,
+        inputs.events,
         clock,
         attribute_types=attribute_types,
         segment_rule=catalog.full_rule,
         trait_definition=trait_definition,
         cuts=cuts,
-        clusters=clusters,
+        clusters=inputs.clusters,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}

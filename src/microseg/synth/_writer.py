@@ -167,7 +167,7 @@ def _open(path: Path, schema: pa.Schema, stack: contextlib.ExitStack) -> pq.Parq
     return writer
 
 
-def _write_shop(
+def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
     out: Path,
     customers: int,
     seed: int,

@@ -17,6 +17,7 @@ from microseg.lang._clusters import ClusterLookup
 from microseg.lang._expr import ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
+from microseg.profile import BatchInputs
 from microseg.store import ResultTable, Store
 from microseg.traits._catalog import TraitCatalog
 
@@ -72,13 +73,9 @@ def compute_traits(
     store: Store,
     traits: TraitCatalog,
     names: list[str],
+    inputs: BatchInputs,
     *,
-    customers: ir.Table,
-    events: ir.Table,
-    clock: Clock,
-    attribute_types: dict[str, str],
     save: bool = True,
-    clusters: ClusterLookup | None = None,
 ) -> TraitRun:
     """All ``names`` for every customer in one query; stored long when ``save``.
 
@@ -86,22 +83,23 @@ def compute_traits(
     more for scores of scores).
     """
     started = time.perf_counter()
+    clock = inputs.clock
     cuts = compute_cuts(
         traits,
         names,
-        customers=customers,
-        events=events,
+        customers=inputs.customers,
+        events=inputs.events,
         clock=clock,
-        attribute_types=attribute_types,
+        attribute_types=inputs.attribute_types,
     )
     compiler = BatchCompiler(
-        customers,
-        events,
+        inputs.customers,
+        inputs.events,
         clock,
-        attribute_types=attribute_types,
+        attribute_types=inputs.attribute_types,
         trait_definition=traits.definitions.__getitem__,
         cuts=cuts,
-        clusters=clusters,
+        clusters=inputs.clusters,
     )
     lowered = {name: compiler.trait(name) for name in names}
 

@@ -184,7 +184,7 @@ class Traits:
         once it has checked the request."""
         runs = cluster_runs([], None, catalog, names)
         inputs = self.inputs(clock, as_of, catalog, runs=runs)
-        return compute_traits(self._context.store, catalog, names, **inputs.kwargs(), save=save)
+        return compute_traits(self._context.store, catalog, names, inputs, save=save)
 
     def of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
         """One customer's traits, by the per-profile interpreter."""

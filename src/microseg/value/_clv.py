@@ -18,7 +18,7 @@ DAYS_PER_MONTH = 365.25 / 12
 PurchaseModel = BGNBD | ParetoNBD
 
 
-def clv(
+def clv(  # noqa: PLR0913 - the two models, the summary's four columns, then settings (keyword-only)
     purchase_model: PurchaseModel,
     spend_model: GammaGamma,
     frequency: ArrayLike,
@@ -75,7 +75,7 @@ def clv(
 OUTPUTS = ("p_alive", "expected_purchases", "p_any_purchase", "expected_spend", "clv")
 
 
-def score(
+def score(  # noqa: PLR0913 - the two models, the summary's four columns, then settings (keyword-only)
     purchase_model: PurchaseModel,
     spend_model: GammaGamma | None,
     frequency: ArrayLike,
