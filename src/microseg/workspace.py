@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
+from pydantic import Field
 
 from microseg.config import WorkspaceConfig, load_config, render_default_config
 from microseg.context import Context, TimeSource, system_clock
 from microseg.core.errors import WorkspaceError
+from microseg.core.results import AnyValue, Instant, Result
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
 from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
@@ -36,33 +36,21 @@ CONFIG_FILE = "microseg.yaml"
 _system_clock = system_clock
 
 
-@dataclass(frozen=True)
-class WorkspaceStatus:
+class WorkspaceStatus(Result):
     """What a workspace holds: tables, dates, rejects, the last refresh, attributes by family."""
 
     path: str
     name: str
     tables: dict[str, int]
-    first_event: datetime | None
-    last_event: datetime | None
+    first_event: Instant | None
+    last_event: Instant | None
     event_types: dict[str, int]
     rejects: int
-    last_load: dict[str, Any] | None
+    last_load: dict[str, AnyValue] | None
     attributes: dict[str, list[str]]
-    unclassified: list[str] = field(default_factory=list)
+    unclassified: list[str] = Field(default_factory=list)
     #: identifiers that link no one (``microseg identity shared``)
     shared_identifiers: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("first_event", "last_event"):
-            data[key] = data[key].isoformat() + "Z" if data[key] else None
-        if self.last_load:
-            data["last_load"] = {
-                k: (v.isoformat() + "Z" if isinstance(v, datetime) else v)
-                for k, v in self.last_load.items()
-            }
-        return data
 
 
 class Workspace:
