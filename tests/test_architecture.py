@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
 import microseg
@@ -81,3 +82,29 @@ def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, planted: 
     result = _lint_imports(tmp_path)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
+
+
+def _private_imports(graph: grimp.ImportGraph) -> list[str]:
+    """Imports of another package's private module (``microseg.lang._x`` from outside
+    ``microseg.lang``)."""
+    found = []
+    for importer in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(importer):
+            parts = imported.split(".")
+            if parts[0] != "microseg" or len(parts) < 3 or not parts[2].startswith("_"):
+                continue
+            owner = ".".join(parts[:2])
+            if importer != owner and not importer.startswith(owner + "."):
+                found.append(f"{importer} -> {imported}")
+    return found
+
+
+def test_no_package_imports_another_package_s_private_modules() -> None:
+    graph = grimp.build_graph("microseg")
+    assert _private_imports(graph) == []
+
+
+def test_a_private_import_is_found() -> None:
+    graph = grimp.build_graph("microseg")
+    graph.add_import(importer="microseg.segments.api", imported="microseg.lang._walk")
+    assert _private_imports(graph) == ["microseg.segments.api -> microseg.lang._walk"]

@@ -21,7 +21,7 @@ from microseg.discover import DiscoveryRun
 from microseg.ingest import LoadReport, Progress
 from microseg.segments import SegmentRun
 from microseg.synth import generate_shop
-from microseg.value._fit import ValueFit
+from microseg.value import ValueFit
 from microseg.workspace import TimeSource, Workspace, WorkspaceStatus
 
 __all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]

@@ -354,7 +354,7 @@ def _compute_traits(
     they are computed only when a fit calibrated at or before ``as_of`` exists. They
     describe clusters (docs/discovery.md) and are not features unless named.
     """
-    from microseg.lang._expr import ModelExpr
+    from microseg.lang import ModelExpr
     from microseg.traits import walk_expr
 
     catalog = traits_api.list()

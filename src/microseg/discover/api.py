@@ -27,12 +27,11 @@ from microseg.discover._storage import (
     resolve_run,
     save_cluster,
 )
-from microseg.lang import Clock
-from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_column
+from microseg.lang import Clock, ClusterLookup, ClusterSource, cluster_column
 from microseg.lang.profile import ProfileEvaluator
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
-from microseg.traits._follow import cluster_runs
+from microseg.traits import cluster_runs
 from microseg.traits.api import Traits
 from microseg.value.api import Value
 

@@ -18,10 +18,30 @@ generated agreement test compares the two lowerings.
 
 from microseg.lang._check import check_rule, find_cycle, find_cycles
 from microseg.lang._check_expr import check_expr
-from microseg.lang._clusters import ClusterLookup, ClusterSource
+from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_column
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
 from microseg.lang._errors import EvaluationError, Problem, RuleError
-from microseg.lang._expr import EXPR_KINDS, EXPR_MODELS, Expr, ExprNode
+from microseg.lang._explain import Explanation, explain
+from microseg.lang._expr import (
+    EXPR_KINDS,
+    EXPR_MODELS,
+    CaseExpr,
+    Expr,
+    ExprNode,
+    ModelExpr,
+    ScoreExpr,
+    TraitDefinition,
+    TraitExpr,
+)
+from microseg.lang._limits import (
+    MAX_DEPTH,
+    MAX_NODES,
+    depth_message,
+    nodes_message,
+    raw_too_deep,
+    shape,
+    shape_problem,
+)
 from microseg.lang._nodes import (
     KINDS,
     OPERATORS,
@@ -54,12 +74,15 @@ __all__ = [
     "EXPR_KINDS",
     "EXPR_MODELS",
     "KINDS",
+    "MAX_DEPTH",
+    "MAX_NODES",
     "OPERATORS",
     "RULE_MODELS",
     "AllRule",
     "AnyRule",
     "AttributeRule",
     "BucketRule",
+    "CaseExpr",
     "Clock",
     "ClusterLookup",
     "ClusterRule",
@@ -67,8 +90,10 @@ __all__ = [
     "ClusterSpec",
     "EvaluationError",
     "EventRule",
+    "Explanation",
     "Expr",
     "ExprNode",
+    "ModelExpr",
     "Node",
     "NotRule",
     "Predicate",
@@ -78,20 +103,30 @@ __all__ = [
     "RuleError",
     "RuleNode",
     "Schema",
+    "ScoreExpr",
     "SegmentDefinition",
     "SegmentRule",
     "SequenceRule",
+    "TraitDefinition",
+    "TraitExpr",
     "TraitRule",
     "Window",
     "bucket_of",
     "check_expr",
     "check_rule",
     "children",
+    "cluster_column",
+    "depth_message",
+    "explain",
     "find_cycle",
     "find_cycles",
     "load_definition",
+    "nodes_message",
     "parse_definition",
+    "raw_too_deep",
     "segment_references",
+    "shape",
+    "shape_problem",
     "walk",
     "walk_expr",
 ]

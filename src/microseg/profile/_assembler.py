@@ -19,9 +19,14 @@ import ibis
 from microseg.context import Context
 from microseg.core.errors import WorkspaceError
 from microseg.core.time import AsOf
-from microseg.lang import BUILTIN_EVENT_TYPES, Clock, Schema
-from microseg.lang._clusters import ClusterLookup, ClusterSource
-from microseg.lang._expr import ModelExpr
+from microseg.lang import (
+    BUILTIN_EVENT_TYPES,
+    Clock,
+    ClusterLookup,
+    ClusterSource,
+    ModelExpr,
+    Schema,
+)
 from microseg.lang.profile import ModelScorer, Profile
 from microseg.profile._providers import ClusterProvider, ModelProvider
 

@@ -15,9 +15,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from microseg.core.time import AsOf
-from microseg.lang import Clock
-from microseg.lang._clusters import ClusterLookup, ClusterSource
-from microseg.lang._expr import ModelExpr
+from microseg.lang import Clock, ClusterLookup, ClusterSource, ModelExpr
 from microseg.lang.profile import ModelScorer
 
 __all__ = ["ClusterProvider", "ModelProvider"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from microseg.core.text import did_you_mean
 from microseg.lang import (
+    MAX_DEPTH,
+    MAX_NODES,
     AllRule,
     Problem,
     Rule,
@@ -20,11 +22,13 @@ from microseg.lang import (
     TraitRule,
     check_rule,
     children,
+    depth_message,
     find_cycles,
     load_definition,
+    nodes_message,
     segment_references,
+    shape,
 )
-from microseg.lang._limits import MAX_DEPTH, MAX_NODES, depth_message, nodes_message, shape
 
 __all__ = ["SegmentCatalog", "Triage", "definition_version"]
 

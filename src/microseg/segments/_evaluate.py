@@ -10,15 +10,13 @@ from typing import Any
 import ibis.expr.types as ir
 
 from microseg.core.results import AnyValue, Instant, ProblemResult, Result
-from microseg.lang import Clock, Problem
-from microseg.lang._clusters import ClusterLookup
+from microseg.lang import Clock, ClusterLookup, Problem
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import ResultTable, Store
-from microseg.traits import TraitCatalog
-from microseg.traits._compute import create_result
+from microseg.traits import TraitCatalog, create_result
 
 __all__ = [
     "ProfileResult",

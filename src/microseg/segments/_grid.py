@@ -18,8 +18,7 @@ import ibis.expr.types as ir
 
 from microseg.core.results import Instant, Result
 from microseg.core.text import did_you_mean
-from microseg.lang import Schema, SegmentDefinition, parse_definition
-from microseg.lang._errors import Problem, RuleError
+from microseg.lang import Problem, RuleError, Schema, SegmentDefinition, parse_definition
 from microseg.lang.batch import BatchCompiler
 from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog

@@ -26,8 +26,7 @@ from microseg.context import Context
 from microseg.core.time import AsOf
 from microseg.lang import Clock, RuleError
 from microseg.lang.profile import ModelScorer
-from microseg.profile import ProfileAssembler
-from microseg.profile._snapshot import ProfileSnapshot
+from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
 from microseg.traits.api import Traits
 

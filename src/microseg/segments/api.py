@@ -13,8 +13,7 @@ import ibis
 from microseg.context import Context
 from microseg.core.errors import ParameterError, WorkspaceError
 from microseg.core.time import AsOf
-from microseg.lang import Problem, RuleError, SegmentDefinition, SegmentRule
-from microseg.lang._explain import Explanation, explain
+from microseg.lang import Explanation, Problem, RuleError, SegmentDefinition, SegmentRule, explain
 from microseg.lang.profile import ProfileEvaluator
 from microseg.profile import ProfileAssembler
 from microseg.segments._catalog import SegmentCatalog, Triage
@@ -22,8 +21,7 @@ from microseg.segments._diff import SegmentDiff, segment_diff
 from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_segments
 from microseg.segments._grid import Grid, build_grid, parse_dimension
 from microseg.segments._prepared import PreparedSegments
-from microseg.traits import TraitCatalog
-from microseg.traits._follow import cluster_runs, uses_traits
+from microseg.traits import TraitCatalog, cluster_runs, uses_traits
 from microseg.traits.api import Traits
 
 __all__ = ["Segments"]

@@ -6,8 +6,10 @@ from microseg.traits._compute import (
     TraitRunResult,
     compute_cuts,
     compute_traits,
+    create_result,
     profile_traits,
 )
+from microseg.traits._follow import cluster_runs, model_outputs, uses_traits
 from microseg.traits._generated import SPEND_SHARE_PREFIX
 
 __all__ = [
@@ -17,8 +19,12 @@ __all__ = [
     "TraitCatalog",
     "TraitRun",
     "TraitRunResult",
+    "cluster_runs",
     "compute_cuts",
     "compute_traits",
+    "create_result",
+    "model_outputs",
     "profile_traits",
+    "uses_traits",
     "walk_expr",
 ]

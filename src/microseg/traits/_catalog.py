@@ -16,13 +16,15 @@ from microseg.lang import (
     Problem,
     RuleError,
     Schema,
+    TraitDefinition,
+    TraitExpr,
     TraitRule,
     check_expr,
     find_cycle,
+    raw_too_deep,
+    shape_problem,
     walk_expr,
 )
-from microseg.lang._expr import TraitDefinition, TraitExpr
-from microseg.lang._limits import raw_too_deep, shape_problem
 from microseg.traits._generated import category_share_traits
 
 __all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]

@@ -12,9 +12,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel
 
 from microseg.core.results import Instant, ProblemResult, Result
-from microseg.lang import Clock, Problem
-from microseg.lang._clusters import ClusterLookup
-from microseg.lang._expr import ScoreExpr, TraitExpr
+from microseg.lang import Clock, ClusterLookup, Problem, ScoreExpr, TraitExpr
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.profile import BatchInputs

@@ -9,8 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from microseg.lang import ClusterRule, Node, Rule, SegmentRule, TraitRule, walk
-from microseg.lang._expr import ModelExpr, TraitExpr
+from microseg.lang import (
+    ClusterRule,
+    ModelExpr,
+    Node,
+    Rule,
+    SegmentRule,
+    TraitExpr,
+    TraitRule,
+    walk,
+)
 from microseg.traits._catalog import TraitCatalog
 
 __all__ = ["SegmentRules", "cluster_runs", "model_outputs", "uses_traits"]

@@ -9,6 +9,7 @@ model, fitted state ends in ``_``) and round-trips through ``to_dict``/``from_di
 
 from microseg.value._backtest import Backtest, BacktestResult, backtest
 from microseg.value._export import PREDICTION_FORMATS, PredictionFormat, write_predictions
+from microseg.value._fit import ValueFit, model_column
 from microseg.value._models import (
     BGNBD,
     DAYS_PER_MONTH,
@@ -43,12 +44,14 @@ __all__ = [
     "RFMRows",
     "SpendReport",
     "Summary",
+    "ValueFit",
     "backtest",
     "backtest_svg",
     "churn_risk",
     "clv",
     "compress_rfm",
     "fit_report",
+    "model_column",
     "profile_summary",
     "score",
     "simulate_bgnbd",

@@ -27,7 +27,7 @@ import pyarrow as pa
 from microseg.config import ValueSettings
 from microseg.core.errors import ModelFitError, ParameterError
 from microseg.core.results import Result
-from microseg.lang._when import Clock
+from microseg.lang import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 from microseg.value._fit import ValueFit, fit_value
 from microseg.value._summary import summary_table, unit_days

@@ -21,7 +21,7 @@ import pyarrow as pa
 from microseg.config import ValueSettings
 from microseg.core.duration import parse_duration
 from microseg.core.errors import ModelFitError, ValueModelError
-from microseg.lang._expr import ModelExpr
+from microseg.lang import ModelExpr
 from microseg.value._models import BGNBD, DAYS_PER_MONTH, GammaGamma, ParetoNBD, churn_risk, clv
 from microseg.value._summary import Summary, unit_days
 

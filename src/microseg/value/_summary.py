@@ -35,7 +35,7 @@ import ibis.expr.types as ir
 
 from microseg.config import ValueSettings
 from microseg.core.errors import ValueModelError
-from microseg.lang._when import Clock
+from microseg.lang import Clock
 from microseg.lang.batch import _instant_to_local, _utc_instant
 
 __all__ = ["SUMMARY_COLUMNS", "Summary", "profile_summary", "summary_table", "unit_days"]

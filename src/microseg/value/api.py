@@ -17,8 +17,7 @@ from microseg.context import Context
 from microseg.core.duration import parse_duration
 from microseg.core.errors import WorkspaceError
 from microseg.core.time import AsOf
-from microseg.lang import Clock
-from microseg.lang._expr import ModelExpr
+from microseg.lang import Clock, ModelExpr
 from microseg.lang.profile import ModelScorer
 from microseg.profile import ProfileAssembler
 from microseg.value._backtest import Backtest, backtest
