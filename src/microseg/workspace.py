@@ -98,6 +98,7 @@ class Workspace:
         self.segments = Segments(self.context, self.profile, self.traits)
         #: discovery: ``ws.discover.run()``, ``.list()``, ``.show()``, ``.save()``, ``.assign()``
         self.discover = Discover(self.context, self.profile, self.traits, self.value, self.segments)
+        self.profile.register_traits(self.traits.provider())
         self.profile.register_models(self.value.provider())
         self.profile.register_clusters(self.discover.provider())
 

@@ -13,6 +13,7 @@ import pytest
 
 import microseg.segments._prepared as prepared_module
 from microseg import Workspace
+from microseg.lang import cluster_column
 from microseg.synth import generate_shop
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "microseg" / "segments" / "examples"
@@ -108,3 +109,24 @@ def test_an_unknown_customer_is_a_clear_error(shop: Workspace) -> None:
     evaluator = shop.segments.prepare()
     with pytest.raises(WorkspaceError, match="no customer 'nobody'"):
         evaluator.of("nobody")
+
+
+def test_the_batch_profile_carries_attributes_traits_and_clusters(shop: Workspace) -> None:
+    """ws.profile.table: one row per customer, the same values the per-profile path gives."""
+    run_id = shop.discover.resolve("prep")
+    table = shop.profile.table(
+        "2026-10-31", traits=["total_spend", "lifecycle_stage"], runs=["prep"]
+    ).to_pyarrow()
+    rows = {r["customer_id"]: r for r in table.to_pylist()}
+    assert len(rows) == table.num_rows == shop.customers().count().to_pyarrow().as_py()
+    assert {"total_spend", "lifecycle_stage", cluster_column(run_id), "gender"} <= set(
+        table.column_names
+    )
+    for customer_id in sorted(rows)[::50]:
+        one = shop.traits.of(customer_id, as_of="2026-10-31")
+        assert rows[customer_id]["lifecycle_stage"] == one["lifecycle_stage"]
+        assert rows[customer_id]["total_spend"] == pytest.approx(one["total_spend"])
+        cluster, _ = shop.discover.assign(customer_id, "prep", as_of="2026-10-31")
+        assert rows[customer_id][cluster_column(run_id)] == cluster
+    plain = shop.profile.table("2026-10-31")
+    assert "total_spend" not in plain.columns

@@ -7,7 +7,7 @@ interpreter. See :class:`ProfileAssembler`.
 
 from microseg.profile._assembler import BatchInputs, ProfileAssembler
 from microseg.profile._attributes import Attributes
-from microseg.profile._providers import ClusterProvider, ModelProvider
+from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
 from microseg.profile._snapshot import ProfileSnapshot
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "ModelProvider",
     "ProfileAssembler",
     "ProfileSnapshot",
+    "TraitProvider",
 ]

@@ -28,7 +28,7 @@ from microseg.lang import (
     Schema,
 )
 from microseg.lang.profile import ModelScorer, Profile
-from microseg.profile._providers import ClusterProvider, ModelProvider
+from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
 
 __all__ = ["BatchInputs", "ProfileAssembler"]
 
@@ -67,12 +67,16 @@ class ProfileAssembler:
         self.context = context
         self._models: ModelProvider | None = None
         self._clusters: ClusterProvider | None = None
+        self._traits: TraitProvider | None = None
 
     def register_models(self, provider: ModelProvider) -> None:
         self._models = provider
 
     def register_clusters(self, provider: ClusterProvider) -> None:
         self._clusters = provider
+
+    def register_traits(self, provider: TraitProvider) -> None:
+        self._traits = provider
 
     # -- attributes and events ----------------------------------------------------------------
 
@@ -202,9 +206,33 @@ class ProfileAssembler:
             clusters=lookup,
         )
 
-    def table(self, as_of: AsOf | None = None) -> ibis.Table:
-        """The batch profile's attributes at ``as_of``: one row per live customer."""
-        return self.attributes(as_of=as_of)
+    def table(
+        self,
+        as_of: AsOf | None = None,
+        *,
+        traits: Sequence[str] | bool = (),
+        runs: Iterable[str | int] = (),
+    ) -> ibis.Table:
+        """The batch profile at ``as_of``: one row per live customer with the attributes
+        in force, the ``traits`` named (``True``: every trait; value-model outputs such as
+        ``p_alive`` and ``clv_12m`` are traits) and, for each discovery run in ``runs``,
+        the cluster the run's assigner gives the customer (column ``_cluster_<run id>``,
+        :func:`microseg.lang.cluster_column`).
+
+        Examples
+        --------
+        >>> ws.profile.table("2026-10-31", traits=["lifecycle_stage"])  # doctest: +SKIP
+        """
+        clock = self.context.clock(as_of)
+        table = self.batch(clock, as_of, runs=runs).customers
+        wanted = None if traits is True else list(traits or [])
+        if wanted == [] or traits is False:
+            return table
+        if self._traits is None:  # pragma: no cover - the Workspace always registers one
+            raise WorkspaceError("no traits in this profile", hint="open it with Workspace")
+        values = self._traits.values(as_of, wanted).rename(_trait_customer="customer_id")
+        joined = table.left_join(values, table.customer_id == values._trait_customer)
+        return joined.drop("_trait_customer")
 
     # -- one customer -------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """What the packages above the profile plug into it: model outputs and cluster assignments.
 
-The value models (``microseg.value``) and discovery (``microseg.discover``) sit above the
-profile, yet the profile carries their outputs. They register a provider with the
-:class:`~microseg.profile.ProfileAssembler`; the profile asks it for columns (batch) or
-for a scorer and a lookup (one customer), and never imports them.
+Traits (``microseg.traits``), the value models (``microseg.value``) and discovery
+(``microseg.discover``) sit above the profile, yet the profile carries their outputs.
+They register a provider with the :class:`~microseg.profile.ProfileAssembler`; the
+profile asks it for columns (batch) or for a scorer and a lookup (one customer), and
+never imports them.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+import ibis
 import pyarrow as pa
 
 from microseg.core.time import AsOf
 from microseg.lang import Clock, ClusterLookup, ClusterSource, ModelExpr
 from microseg.lang.profile import ModelScorer
 
-__all__ = ["ClusterProvider", "ModelProvider"]
+__all__ = ["ClusterProvider", "ModelProvider", "TraitProvider"]
 
 
 class ModelProvider(Protocol):
@@ -50,4 +52,13 @@ class ClusterProvider(Protocol):
 
     def labels(self, clock: Clock, as_of: AsOf | None, source: ClusterSource) -> pa.Table:
         """``customer_id`` and the cluster column of ``source`` for every customer."""
+        ...
+
+
+class TraitProvider(Protocol):
+    """Trait values for the profile (``microseg.traits`` registers one)."""
+
+    def values(self, as_of: AsOf | None, names: Sequence[str] | None) -> ibis.Table:
+        """``customer_id`` and one column per trait (every trait when ``names`` is None)
+        for every customer at ``as_of``."""
         ...

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
+import ibis
+
 from microseg.context import Context
 from microseg.core.text import did_you_mean
 from microseg.core.time import AsOf
@@ -18,7 +20,7 @@ from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, pro
 from microseg.traits._follow import cluster_runs, model_outputs
 from microseg.traits._generated import SPEND_SHARE_PREFIX
 
-__all__ = ["Traits"]
+__all__ = ["TraitValues", "Traits"]
 
 
 class Traits:
@@ -201,6 +203,10 @@ class Traits:
             clusters=self._profile.clusters(),
         )
 
+    def provider(self) -> TraitValues:
+        """The profile's trait provider backed by this namespace."""
+        return TraitValues(self)
+
     def cuts(
         self, clock: Clock, catalog: TraitCatalog | None = None
     ) -> dict[str, builtins.list[float]]:
@@ -222,3 +228,16 @@ class Traits:
             clock=clock,
             attribute_types=self._profile.attribute_types(),
         )
+
+
+class TraitValues:
+    """Trait values for the profile's batch table (:meth:`ProfileAssembler.table`)."""
+
+    def __init__(self, traits: Traits) -> None:
+        self._traits = traits
+
+    def values(self, as_of: AsOf | None, names: Sequence[str] | None) -> ibis.Table:
+        run = self._traits.compute(names, as_of=as_of, save=False)
+        if run.result is None:  # pragma: no cover - a computed run always has its table
+            raise RuntimeError("a trait run without its result table")
+        return run.result.table()
