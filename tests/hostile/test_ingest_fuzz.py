@@ -122,7 +122,7 @@ def _load_twice(ws: Workspace, kind: str, path: Path) -> str:
 
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
