@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from microseg import Workspace
+from microseg.core.results import as_utc
 from microseg.store import Store
 from tests.conftest import write
 
@@ -17,7 +18,11 @@ def test_status_reads_match_the_workspace_status(loaded: Workspace) -> None:
     assert store.status_counts() == status.tables
     assert list(store.status_counts()) == list(status.tables)
     assert store.status_counts()["rejects"] == 1
-    assert store.event_range() == (status.first_event, status.last_event)
+    # the store keeps naive UTC; results carry aware UTC instants (core.results.Instant)
+    first, last = store.event_range()
+    assert first is not None
+    assert last is not None
+    assert (as_utc(first), as_utc(last)) == (status.first_event, status.last_event)
     assert store.event_type_counts() == status.event_types
     assert list(store.event_type_counts().values()) == sorted(
         status.event_types.values(), reverse=True
