@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import ibis.expr.types as ir
-from pydantic import BaseModel
 
 from microseg.core.results import Instant, ProblemResult, Result
-from microseg.lang import Clock, ClusterLookup, Problem, ScoreExpr, TraitExpr
+from microseg.lang import Clock, ClusterLookup, Problem, ScoreExpr, TraitExpr, walk
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.profile import BatchInputs
@@ -146,30 +145,22 @@ def _scores(traits: TraitCatalog, names: list[str]) -> list[ScoreExpr]:
 
 def _scores_below(roots: list[Any], traits: TraitCatalog) -> list[ScoreExpr]:
     """Score nodes in ``roots`` and the traits they refer to, dependencies first."""
-    found: list[ScoreExpr] = []
+    found: dict[str, ScoreExpr] = {}
     seen: set[str] = set()
 
-    def visit_trait(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        visit(traits.definitions[name].value)
-
-    def visit(node: Any) -> None:
-        if isinstance(node, TraitExpr):
-            visit_trait(node.trait)
-        for value in node.__dict__.values():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, BaseModel) and not isinstance(item, TraitExpr):
-                    visit(item)
-                elif isinstance(item, TraitExpr):
-                    visit_trait(item.trait)
-        if isinstance(node, ScoreExpr) and node.key not in {s.key for s in found}:
-            found.append(node)
+    def visit(root: Any) -> None:
+        nodes = list(walk(root))
+        for node in nodes:  # the traits it reads first: their scores come before its own
+            if isinstance(node, TraitExpr) and node.trait not in seen:
+                seen.add(node.trait)
+                visit(traits.definitions[node.trait].value)
+        for node in reversed(nodes):  # below before above: inner scores first
+            if isinstance(node, ScoreExpr) and node.key not in found:
+                found[node.key] = node
 
     for root in roots:
         visit(root)
-    return found
+    return list(found.values())
 
 
 def compute_cuts(
