@@ -85,3 +85,12 @@ def test_one_session_keeps_two_results_apart(shop: Workspace) -> None:
     assert first.result.name != second.result.name
     assert first.members("anime-buyers").to_pyarrow().equals(before)
     assert second.sizes["anime-buyers"] != first.sizes["anime-buyers"]
+
+
+def test_members_of_a_segment_the_run_did_not_evaluate(shop: Workspace) -> None:
+    """A name the run does not hold is a plain message that lists the ones it does."""
+    from microseg import WorkspaceError
+
+    run = shop.segments.evaluate(["anime-buyers"], as_of="2026-06-30", save=False)
+    with pytest.raises(WorkspaceError, match=r"'vip' was not evaluated in this run.*anime-buyers"):
+        run.members("vip")

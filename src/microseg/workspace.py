@@ -33,7 +33,6 @@ from microseg.value.api import Value
 __all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
 
 CONFIG_FILE = "microseg.yaml"
-_system_clock = system_clock
 
 
 class WorkspaceStatus(Result):
@@ -69,7 +68,7 @@ class Workspace:
         path: Path,
         config: WorkspaceConfig,
         *,
-        clock: TimeSource = _system_clock,
+        clock: TimeSource = system_clock,
         store: Store | None = None,
     ):
         self.path = path
@@ -112,7 +111,7 @@ class Workspace:
         name: str | None = None,
         timezone: str = "UTC",
         currency: str = "EUR",
-        clock: TimeSource = _system_clock,
+        clock: TimeSource = system_clock,
     ) -> Workspace:
         """Create a workspace in ``path`` (created if missing; must not hold one already)."""
         root = Path(path)
@@ -132,9 +131,7 @@ class Workspace:
         return cls.open(root, clock=clock)
 
     @classmethod
-    def open(
-        cls, path: str | Path | None = None, *, clock: TimeSource = _system_clock
-    ) -> Workspace:
+    def open(cls, path: str | Path | None = None, *, clock: TimeSource = system_clock) -> Workspace:
         """Open the workspace at ``path``, ``$MICROSEG_WORKSPACE`` or the current folder."""
         root = Path(path or os.environ.get("MICROSEG_WORKSPACE") or ".")
         config_path = root / CONFIG_FILE

@@ -44,6 +44,7 @@ from microseg.traits import TraitRun
 
 if TYPE_CHECKING:
     from microseg.context import Context
+    from microseg.profile import ProfileAssembler
     from microseg.traits.api import Traits
     from microseg.value.api import Value
 
@@ -114,6 +115,7 @@ class DiscoveryRunResult(Result):
 
 def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery.md), keyword-only
     context: Context,
+    profile: ProfileAssembler,
     traits_api: Traits,
     value_api: Value,
     *,
@@ -181,7 +183,7 @@ def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery
     assert computed.result is not None
     trait_table = computed.result.to_pyarrow().sort_by("customer_id")
     computed.result.drop()
-    customers = traits_api.profile.attributes(as_of=as_of).to_pyarrow()
+    customers = profile.attributes(as_of=as_of).to_pyarrow()
     macro_source = _macro_source(trait_table, customers, macro)
     matrix = build_features(
         trait_table,

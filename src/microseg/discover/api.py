@@ -63,7 +63,7 @@ class Discover:
         ``max_clusters``, ``min_size``, ``seed``, ``refits``, ``name``, ``save``
         (docs/discovery.md).
         """
-        return discover(self._context, self._traits, self._value, **options)
+        return discover(self._context, self._profile, self._traits, self._value, **options)
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Stored runs, newest first: id, name, as_of, when, method, customers, clusters,
@@ -117,14 +117,15 @@ class Discover:
 
     def provider(self) -> ClusterColumns:
         """The profile's cluster provider backed by the stored runs."""
-        return ClusterColumns(self._context, self._traits)
+        return ClusterColumns(self._context, self._profile, self._traits)
 
 
 class ClusterColumns:
     """The cluster each customer falls in, for the profile (``cluster:`` nodes)."""
 
-    def __init__(self, context: Context, traits: Traits) -> None:
+    def __init__(self, context: Context, profile: ProfileAssembler, traits: Traits) -> None:
         self._context = context
+        self._profile = profile
         self._traits = traits
 
     def lookup(self) -> ClusterLookup:
@@ -164,7 +165,7 @@ class ClusterColumns:
                 f"discovery run {source.name!r} clusters on a trait that tests its own clusters",
                 hint="take the `cluster` node out of that trait, or discover again without it",
             )
-        profile = self._traits.profile
+        profile = self._profile
         if source.traits:
             run = self._traits.compute_with(catalog, list(source.traits), clock, as_of, save=False)
             assert run.result is not None

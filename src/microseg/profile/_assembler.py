@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -42,15 +41,6 @@ class BatchInputs:
     clock: Clock
     attribute_types: dict[str, str]
     clusters: ClusterLookup | None = None
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "customers": self.customers,
-            "events": self.events,
-            "clock": self.clock,
-            "attribute_types": self.attribute_types,
-            "clusters": self.clusters,
-        }
 
 
 def _no_clusters(run: str | int) -> ClusterSource:
@@ -190,8 +180,7 @@ class ProfileAssembler:
             customers = joined.drop("_model_customer")
         lookup = self.clusters()
         for source in {s.run_id: s for s in map(lookup, runs)}.values():
-            if self._clusters is None:  # pragma: no cover - lookup raised already
-                break
+            assert self._clusters is not None  # without a provider, the lookup raised
             labels = self._clusters.labels(clock, as_of, source)
             assigned = ibis.memtable(labels).rename(_cluster_customer="customer_id")
             joined = customers.left_join(
@@ -226,7 +215,7 @@ class ProfileAssembler:
         clock = self.context.clock(as_of)
         table = self.batch(clock, as_of, runs=runs).customers
         wanted = None if traits is True else list(traits or [])
-        if wanted == [] or traits is False:
+        if wanted == []:
             return table
         if self._traits is None:  # pragma: no cover - the Workspace always registers one
             raise WorkspaceError("no traits in this profile", hint="open it with Workspace")

@@ -9,6 +9,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
+from microseg.core.errors import WorkspaceError
 from microseg.core.results import AnyValue, Instant, ProblemResult, Result
 from microseg.lang import Clock, ClusterLookup, Problem
 from microseg.lang.batch import BatchCompiler
@@ -50,8 +51,12 @@ class SegmentRun:
 
     def members(self, name: str) -> ir.Table:
         """The members of segment ``name`` in this run, sorted by id."""
-        if self.result is None:
-            raise KeyError(name)
+        if self.result is None or name not in self.sizes:
+            evaluated = ", ".join(self.sizes) or "none"
+            raise WorkspaceError(
+                f"{name!r} was not evaluated in this run (its segments: {evaluated})",
+                hint="evaluate it: ws.segments.evaluate([name]) or ws.segments.members(name)",
+            )
         table = self.result.table()
         return table.filter(table[name]).select("customer_id").order_by("customer_id")
 

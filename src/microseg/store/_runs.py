@@ -19,19 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RunRepository", "RunRow"]
 
-#: Columns of :meth:`RunRepository.summaries`, in order.
-SUMMARY_KEYS = (
-    "run_id",
-    "name",
-    "as_of",
-    "created_at",
-    "method",
-    "customers",
-    "clusters",
-    "unclustered",
-    "stability_ari",
-    "coverage",
-)
+#: Stored columns :meth:`RunRepository.summaries` gives as they are, in order; the run's
+#: metrics ``unclustered``, ``stability_ari`` and ``coverage`` follow them.
+SUMMARY_COLUMNS = ("run_id", "name", "as_of", "created_at", "method", "customers", "clusters")
 
 
 @dataclass(frozen=True)
@@ -88,17 +78,12 @@ class RunRepository:
         return [(int(r["run_id"]), str(r["name"])) for r in rows]
 
     def summaries(self) -> list[dict[str, Any]]:
-        """Every run, newest first: the columns of :data:`SUMMARY_KEYS`."""
+        """Every run, newest first: :data:`SUMMARY_COLUMNS`, then unclustered, stability and
+        coverage from the run's metrics."""
         runs = self._runs()
         metrics = runs.run["metrics"]
         chosen = runs.select(
-            "run_id",
-            "name",
-            "as_of",
-            "created_at",
-            "method",
-            "customers",
-            "clusters",
+            *SUMMARY_COLUMNS,
             unclustered=metrics["unclustered"].unwrap_as("int64").fill_null(0),
             stability_ari=metrics["stability_ari"].unwrap_as("float64"),
             coverage=metrics["coverage"].unwrap_as("float64"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 from collections.abc import Callable, Sequence
-from datetime import UTC
 from typing import Any
 
 import ibis
@@ -29,8 +28,6 @@ class Traits:
     def __init__(self, context: Context, profile: ProfileAssembler) -> None:
         self._context = context
         self._profile = profile
-        #: the assembler these traits read customers through
-        self.profile = profile
 
     # -- the catalog --------------------------------------------------------------------------
 
@@ -223,7 +220,7 @@ class Traits:
         return compute_cuts(
             catalog,
             list(catalog.definitions),
-            customers=self._profile.attributes(as_of=clock.as_of.replace(tzinfo=UTC)),
+            customers=self._profile.customers_at(clock, clock.as_of),
             events=self._profile.events(),
             clock=clock,
             attribute_types=self._profile.attribute_types(),
