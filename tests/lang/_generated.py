@@ -133,6 +133,7 @@ PROPERTIES = {
     "day": "number",
     "weekday": "number",
     "hour": "number",
+    "order": "text",
     "color": "json",
     "a.b": "json",
     "size": "json",
@@ -166,7 +167,9 @@ EVENT_AGGREGATES: dict[str, Callable[[], Strategy]] = {
     "max": lambda: (
         _property_test(NUMBER_PROPERTIES, "number") | _property_test(["timestamp"], "timestamp")
     ),
-    "distinct": lambda: _property_test(["category", "color", "channel", "quantity"], "number"),
+    "distinct": lambda: _property_test(
+        ["category", "color", "channel", "quantity", "order"], "number"
+    ),
 }
 
 
@@ -282,8 +285,8 @@ EXPR_AGGREGATES: dict[str, list[str | None]] = {
     "avg": NUMBER_PROPERTIES,
     "min": NUMBER_PROPERTIES,
     "max": NUMBER_PROPERTIES,
-    "distinct": ["category", "color", "quantity"],
-    "mode": ["category", "color", "channel"],
+    "distinct": ["category", "color", "quantity", "order"],
+    "mode": ["category", "color", "channel", "order"],
 }
 
 
@@ -416,6 +419,7 @@ def _events(moments: list[datetime], customer_ids: list[str]) -> Strategy:
             "discount": st.sampled_from([None, 0.0, 0.3]),
             "category": st.sampled_from([None, "anime", "Anime", "books"]),
             "channel": st.sampled_from([None, "web", "app"]),
+            "order_id": st.sampled_from([None, None, "", "o1", "o2"]),
             "query": st.sampled_from([None, "naruto figure", "Paris", "a.b"]),
             "properties": props,
         }

@@ -63,7 +63,8 @@ from microseg.lang._nodes import (
     TraitRule,
     Window,
 )
-from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, Schema
+from microseg.lang._profile_index import order_of
+from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, ORDER_PROPERTY, Schema
 from microseg.lang._values import bucket_of
 from microseg.lang._walk import Node, children, segment_references, walk, walk_expr
 from microseg.lang._when import Clock
@@ -77,6 +78,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "OPERATORS",
+    "ORDER_PROPERTY",
     "RULE_MODELS",
     "AllRule",
     "AnyRule",
@@ -122,6 +124,7 @@ __all__ = [
     "find_cycles",
     "load_definition",
     "nodes_message",
+    "order_of",
     "parse_definition",
     "raw_too_deep",
     "segment_references",

@@ -45,7 +45,12 @@ from microseg.lang._nodes import (
     SequenceSpec,
     Window,
 )
-from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
+from microseg.lang._schema import (
+    DERIVED_TIME_PROPERTIES,
+    EVENT_PROPERTY_TYPES,
+    ORDER_PROPERTY,
+    ORDER_TIME_FORMAT,
+)
 from microseg.lang._semantics import (
     aggregate_kind,
     empty_aggregate,
@@ -55,7 +60,7 @@ from microseg.lang._semantics import (
 from microseg.lang._values import AGGREGATE_DECIMALS
 from microseg.lang._when import Clock
 
-__all__ = ["EventQueries"]
+__all__ = ["EventQueries", "order_column"]
 
 #: Lowers one predicate on a column of a given type (the compiler's comparisons).
 Compare = Callable[[Predicate, ir.Value, str], ir.BooleanValue]
@@ -297,6 +302,8 @@ class EventQueries:
         """An event property on ``ev`` (from :meth:`_rows`) and its kind."""
         if name in DERIVED_TIME_PROPERTIES:
             return ev[self._columns[(name, "")]], "number"
+        if name == ORDER_PROPERTY:
+            return order_column(ev), "text"
         if name in EVENT_PROPERTY_TYPES:
             return ev[name], EVENT_PROPERTY_TYPES[name]
         return ev[self._columns[(name, view)]], "json"
@@ -414,6 +421,13 @@ def _merge(parts: list[ir.Table]) -> ir.Table:
     ]
     rows = ibis.union(*aligned, distinct=False)
     return rows.group_by("customer_id").aggregate(**{c: rows[c].max() for c in types})
+
+
+def order_column(ev: ir.Table) -> ir.StringValue:
+    """The order of each event: its ``order_id``, or without one its instant (as the
+    interpreter's ``order_of`` spells it)."""
+    given = ev.order_id.notnull() & (ev.order_id != _lit(""))
+    return given.ifelse(ev.order_id, ev.timestamp.strftime(ORDER_TIME_FORMAT))
 
 
 def _time_part(local: ir.TimestampValue, name: str) -> ir.IntegerValue:

@@ -17,12 +17,17 @@ from typing import Any
 
 from microseg.lang._dialect import local_time
 from microseg.lang._nodes import PropertyPredicate
-from microseg.lang._schema import DERIVED_TIME_PROPERTIES, EVENT_PROPERTY_TYPES
+from microseg.lang._schema import (
+    DERIVED_TIME_PROPERTIES,
+    EVENT_PROPERTY_TYPES,
+    ORDER_PROPERTY,
+    ORDER_TIME_FORMAT,
+)
 from microseg.lang._semantics import json_value, property_kind
 from microseg.lang._values import compare
 from microseg.lang._when import Clock, is_time_text
 
-__all__ = ["Event", "ProfileIndex"]
+__all__ = ["Event", "ProfileIndex", "order_of"]
 
 Event = Mapping[str, Any]
 
@@ -37,12 +42,24 @@ def _property(event: Event, name: str, clock: Clock) -> Any:
             "hour": local.hour,
         }
         return float(parts[name])
+    if name == ORDER_PROPERTY:
+        return order_of(event)
     if name in EVENT_PROPERTY_TYPES:
         return event.get(name)
     props = event.get("properties")
     if isinstance(props, str):
         props = json.loads(props)
     return props.get(name) if isinstance(props, dict) else None
+
+
+def order_of(event: Event) -> str:
+    """The order an event belongs to: its ``order_id``, or without one its instant (so one
+    customer's lines at one instant are one order)."""
+    order_id = event.get("order_id")
+    if isinstance(order_id, str) and order_id:  # a missing one may be None or NaN
+        return order_id
+    moment: datetime = event["timestamp"]
+    return moment.strftime(ORDER_TIME_FORMAT)
 
 
 class ProfileIndex:

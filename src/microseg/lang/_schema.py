@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BUILTIN_EVENT_TYPES", "EVENT_PROPERTY_TYPES", "OPERATORS_BY_TYPE", "Schema"]
+__all__ = [
+    "BUILTIN_EVENT_TYPES",
+    "EVENT_PROPERTY_TYPES",
+    "OPERATORS_BY_TYPE",
+    "ORDER_PROPERTY",
+    "ORDER_TIME_FORMAT",
+    "Schema",
+]
 
 #: Promoted event columns and their types; any other property is a key of ``properties``.
 EVENT_PROPERTY_TYPES: dict[str, str] = {
@@ -25,7 +32,14 @@ EVENT_PROPERTY_TYPES: dict[str, str] = {
     "day": "number",  # day of the month, 1-31
     "weekday": "number",  # 1 = Monday .. 7 = Sunday
     "hour": "number",  # 0-23
+    # the event's order: its order_id, or without one its instant (ORDER_TIME_FORMAT, UTC),
+    # so that the lines of one order (or one customer's lines at one instant) count once
+    "order": "text",
 }
+
+#: The derived ``order`` property, and how an event without ``order_id`` spells its instant.
+ORDER_PROPERTY = "order"
+ORDER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 #: Properties computed from an event's timestamp in the workspace time zone.
 DERIVED_TIME_PROPERTIES = ("month", "day", "weekday", "hour")

@@ -19,7 +19,7 @@ from typing import Any, assert_never
 import ibis
 import ibis.expr.types as ir
 
-from microseg.lang._batch_events import EventQueries
+from microseg.lang._batch_events import EventQueries, order_column
 from microseg.lang._clusters import ClusterLookup, cluster_column, cluster_ids
 from microseg.lang._dialect import Dialect
 from microseg.lang._errors import EvaluationError
@@ -61,7 +61,7 @@ from microseg.lang._walk import children
 from microseg.lang._when import Clock
 from microseg.store import DuckDBDialect
 
-__all__ = ["BatchCompiler"]
+__all__ = ["BatchCompiler", "order_column"]
 
 # DuckDB's local-time functions stay importable from here (the value summaries use them)
 _utc_instant = DuckDBDialect.utc_instant

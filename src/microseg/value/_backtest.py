@@ -28,9 +28,8 @@ from microseg.config import ValueSettings
 from microseg.core.errors import ModelFitError, ParameterError
 from microseg.core.results import Result
 from microseg.lang import Clock
-from microseg.lang.batch import _instant_to_local, _utc_instant
 from microseg.value._fit import ValueFit, fit_value
-from microseg.value._summary import summary_table, unit_days
+from microseg.value._summary import purchase_orders, summary_table, unit_days
 
 __all__ = ["Backtest", "BacktestResult", "backtest"]
 
@@ -106,10 +105,9 @@ class BacktestResult(Result):
 
 
 def _purchase_days(events: ir.Table, settings: ValueSettings, zone: str) -> ir.Table:
-    """Distinct (customer_id, local purchase day)."""
-    local = _instant_to_local(zone, _utc_instant("UTC", events.timestamp))
+    """Distinct (customer_id, local purchase day), an order on the day of its first line."""
     bought = events.filter(events.type == ibis.literal(settings.purchase_event))
-    return bought.select("customer_id", _day=local.date()).distinct()
+    return purchase_orders(bought, zone).select("customer_id", "_day").distinct()
 
 
 def backtest(

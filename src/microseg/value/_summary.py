@@ -5,7 +5,9 @@ events strictly before ``as_of`` (the end of the calibration period):
 
 ``frequency``
     repeat purchase days: the number of distinct days with a purchase, minus one.
-    Several purchases on one day count once, as in the literature.
+    Several purchases on one day count once, as in the literature. A purchase is an order:
+    the lines of one order (one ``order_id``, or without one a customer's lines at one
+    instant) are grouped first, and the order falls on the day of its first line.
 ``recency``
     time from the first purchase day to the last purchase day (0 without repeats).
 ``T``
@@ -35,10 +37,17 @@ import ibis.expr.types as ir
 
 from microseg.config import ValueSettings
 from microseg.core.errors import ValueModelError
-from microseg.lang import Clock
-from microseg.lang.batch import _instant_to_local, _utc_instant
+from microseg.lang import Clock, order_of
+from microseg.lang.batch import _instant_to_local, _utc_instant, order_column
 
-__all__ = ["SUMMARY_COLUMNS", "Summary", "profile_summary", "summary_table", "unit_days"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "Summary",
+    "profile_summary",
+    "purchase_orders",
+    "summary_table",
+    "unit_days",
+]
 
 SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value", "first_day")
 
@@ -71,13 +80,9 @@ def summary_table(
     """Every customer with at least one purchase before ``clock.as_of``, summarised."""
     per = unit_days(unit or settings.unit)
     before = events.filter(events.timestamp < ibis.literal(clock.as_of))
-    local = _instant_to_local(clock.timezone, _utc_instant("UTC", before.timestamp))
-    bought = before.filter(before.type == ibis.literal(settings.purchase_event)).mutate(
-        _day=local.date()
-    )
-    days = bought.group_by(["customer_id", "_day"]).aggregate(
-        _spend=bought.amount.cast("float64").sum().fill_null(0.0)
-    )
+    bought = before.filter(before.type == ibis.literal(settings.purchase_event))
+    orders = purchase_orders(bought, clock.timezone)
+    days = orders.group_by(["customer_id", "_day"]).aggregate(_spend=orders._spend.sum())
     last_day = ibis.literal(clock.today())
     per_customer = days.group_by("customer_id").aggregate(
         _n=days.count(),
@@ -111,6 +116,17 @@ def summary_table(
     return result.select(*SUMMARY_COLUMNS)
 
 
+def purchase_orders(bought: ir.Table, zone: str) -> ir.Table:
+    """One row per order of the purchase events ``bought``: ``customer_id``, ``_day`` (the
+    local day of its first line, in ``zone``) and ``_spend`` (its lines' amounts)."""
+    keyed = bought.mutate(_order=order_column(bought))
+    orders = keyed.group_by(["customer_id", "_order"]).aggregate(
+        _at=keyed.timestamp.min(), _spend=keyed.amount.cast("float64").sum().fill_null(0.0)
+    )
+    local = _instant_to_local(zone, _utc_instant("UTC", orders._at))
+    return orders.select("customer_id", "_spend", _day=local.date())
+
+
 def profile_summary(
     events: Iterable[Mapping[str, Any]],
     clock: Clock,
@@ -120,7 +136,7 @@ def profile_summary(
 ) -> Summary | None:
     """The same summary for one customer's events (naive UTC timestamps); None if no purchase."""
     per = unit_days(unit or settings.unit)
-    spend: dict[date, float] = {}
+    orders: dict[str, tuple[datetime, float]] = {}
     gross = back = 0.0
     for event in events:
         moment: datetime = event["timestamp"]
@@ -128,14 +144,20 @@ def profile_summary(
             continue
         amount = event.get("amount")
         if event["type"] == settings.purchase_event:
-            day = clock.local(moment).date()
-            spend[day] = spend.get(day, 0.0) + (float(amount) if amount is not None else 0.0)
+            key = order_of(event)
+            first, total = orders.get(key, (moment, 0.0))
+            value = float(amount) if amount is not None else 0.0
+            orders[key] = (min(first, moment), total + value)
             if amount is not None:
                 gross += float(amount)
         elif event["type"] == settings.return_event and amount is not None:
             back += float(amount)
-    if not spend:
+    if not orders:
         return None
+    spend: dict[date, float] = {}
+    for moment, total in orders.values():
+        day = clock.local(moment).date()
+        spend[day] = spend.get(day, 0.0) + total
     first, last = min(spend), max(spend)
     repeats = len(spend) - 1
     mean_repeat = (sum(spend.values()) - spend[first]) / repeats if repeats else 0.0
