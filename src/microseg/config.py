@@ -19,12 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from microseg.core.duration import Duration, parse_duration
 from microseg.core.errors import ConfigError
-from microseg.core.text import line_index
+from microseg.core.text import line_index, slug
 from microseg.core.yaml import YamlError, load_yaml, read_text
 
 __all__ = [
     "FAMILIES",
     "AttributeSpec",
+    "EventTypeNames",
     "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
@@ -116,13 +117,102 @@ class LifecycleSettings(_Model):
         return self
 
 
+_CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: Channel names whose ``<name>_share`` trait would be another built-in's.
+_RESERVED_CHANNELS = ("discount", "occasion")
+
+
+def _default_channels() -> dict[str, list[str]]:
+    return {"web": ["web"], "app": ["app"], "store": ["store"]}
+
+
+class EventTypeNames(_Model):
+    """The event type the built-in traits read for each role (docs/traits.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    purchase: str = Field(default="purchase", min_length=1)
+    return_: str = Field(default="return", alias="return", min_length=1)
+    view: str = Field(default="view", min_length=1)
+    cart_add: str = Field(default="cart_add", min_length=1)
+    checkout_abandon: str = Field(default="checkout_abandon", min_length=1)
+    email_sent: str = Field(default="email_sent", min_length=1)
+    email_open: str = Field(default="email_open", min_length=1)
+    email_click: str = Field(default="email_click", min_length=1)
+
+    def by_role(self) -> dict[str, str]:
+        """Role (``purchase``, ``return``, ...) -> the shop's event type."""
+        return self.model_dump(by_alias=True)
+
+
 class TraitSettings(_Model):
-    """Traits made from the data: ``spend_share_<category>`` (docs/traits.md)."""
+    """Traits made from the data: ``spend_share_<category>`` (docs/traits.md), and the
+    vocabularies the built-in traits read: channels and event types."""
 
     spend_share_categories: list[str] | None = Field(
         default=None, description="exactly these categories (default: every purchased one)"
     )
     spend_share_limit: int = Field(default=50, ge=0, le=1000)
+    channels: dict[str, list[str]] = Field(
+        default_factory=_default_channels,
+        description="channel name -> the events' channel values that mean it (or a list of "
+        "values, each its own channel); gives <name>_share and omnichannel",
+    )
+    event_types: EventTypeNames = Field(default_factory=EventTypeNames)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_list(cls, value: Any) -> Any:
+        """A list of the shop's channel values: each its own channel, named by its slug."""
+        if not isinstance(value, list):
+            return value
+        named: dict[str, list[str]] = {}
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError(f"{item!r} is not a channel value: write the text of one")
+            name = slug(item)
+            if not name or not name[0].isalpha():
+                raise ValueError(
+                    f"the channel {item!r} gives no name that starts with a letter: use the "
+                    "mapping form, e.g. {web: ['" + item + "']}"
+                )
+            if name in named:
+                raise ValueError(
+                    f"the channels {named[name][0]!r} and {item!r} both give the name "
+                    f"{name!r}: use the mapping form ({name}: [...]) to say whether they "
+                    "are one channel"
+                )
+            named[name] = [item]
+        return named
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not 1 <= len(value) <= 20:
+            raise ValueError(f"{len(value)} channels: give between 1 and 20")
+        owner: dict[str, str] = {}
+        for name, values in value.items():
+            if not _CHANNEL_NAME.match(name):
+                raise ValueError(
+                    f"channel name {name!r}: use lower-case letters, digits and _ (a letter "
+                    f"first, at most 40), e.g. {slug(name) or 'web'!r}; the channel's values "
+                    "may be any text"
+                )
+            if name in _RESERVED_CHANNELS:
+                raise ValueError(
+                    f"channel name {name!r}: {name}_share is another built-in trait; "
+                    "choose another name"
+                )
+            if not values or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"channel {name!r}: list the channel values that mean it")
+            for item in values:
+                if item in owner and owner[item] != name:
+                    raise ValueError(
+                        f"the channel value {item!r} is listed under both {owner[item]} and "
+                        f"{name}; keep it under one"
+                    )
+                owner[item] = name
+        return value
 
 
 class ValueSettings(_Model):
@@ -267,6 +357,35 @@ class WorkspaceConfig(_Model):
             hint = f"; did you mean {close[0]!r}?" if close else " (use an IANA name)"
             raise ValueError(f"unknown time zone {value!r}{hint}") from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_purchase_type(cls, data: Any) -> Any:
+        """The purchase and return types of the traits and of the value models are one:
+        the one given names both (``traits.event_types`` or ``value.*_event``)."""
+        if not isinstance(data, dict):
+            return data
+        traits, value = data.get("traits") or {}, data.get("value") or {}
+        named = traits.get("event_types") or {} if isinstance(traits, dict) else None
+        if not isinstance(value, dict) or not isinstance(named, dict):
+            return data  # the models say what is wrong with these
+        value, named = dict(value), dict(named)
+        for role, setting in (("purchase", "purchase_event"), ("return", "return_event")):
+            if role in named and setting in value and named[role] != value[setting]:
+                raise ValueError(
+                    f"traits.event_types.{role} is {named[role]!r} but value.{setting} is "
+                    f"{value[setting]!r}: give the {role} event type once"
+                )
+            if role in named:
+                value[setting] = named[role]
+            elif setting in value:
+                named[role] = value[setting]
+        result = dict(data)
+        if value:
+            result["value"] = value
+        if named:
+            result["traits"] = {**traits, "event_types": named}
+        return result
 
     @model_validator(mode="after")
     def _one_family_per_attribute(self) -> WorkspaceConfig:

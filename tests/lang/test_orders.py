@@ -129,7 +129,7 @@ def test_the_value_summary_counts_orders(line_shop: Path) -> None:
     table = summary_table(ws.events(), clock, settings).to_pyarrow().to_pylist()
     batch = {r["customer_id"]: r for r in table}
     for customer in ("A", "B"):
-        events = [e for e in ws.profile.of(customer, as_of=AS_OF).events]
+        events = list(ws.profile.of(customer, as_of=AS_OF).events)
         single = profile_summary(events, clock, settings)
         assert single is not None
         assert single.frequency == batch[customer]["frequency"]

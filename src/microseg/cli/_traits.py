@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -29,6 +31,7 @@ def list_traits(
     with handled(), open_workspace(ctx) as ws:
         catalog = ws.traits.list()
         warnings = [*catalog.warnings, *list(ws.traits.collisions().values())]
+        words = ws.traits.vocabulary(catalog)
     rows = [
         {
             "name": d.name,
@@ -42,6 +45,7 @@ def list_traits(
         emit_json(
             {
                 "traits": rows,
+                "vocabulary": words,
                 "warnings": warnings,
                 "problems": [p.__dict__ for p in catalog.problems],
             }
@@ -55,9 +59,26 @@ def list_traits(
     for row in rows:
         table.add_row(row["name"], row["type"], row["formula"].strip(), row["source"])
     console.print(table)
+    console.print(_vocabulary_table(words))
     report(warnings, catalog.problems)
     if catalog.problems:
         raise fail(f"{len(catalog.problems)} problem(s): those traits are left out")
+
+
+def _vocabulary_table(words: dict[str, Any]) -> Table:
+    """The shop's words the built-ins read (traits: in microseg.yaml), one row each."""
+    table = Table(title="vocabulary (traits: in microseg.yaml)")
+    for column in ("setting", "name", "the shop's values"):
+        table.add_column(column, overflow="fold")
+    for name, values in words["channels"].items():
+        table.add_row("channels", name, ", ".join(values))
+    for role, kind in words["event_types"].items():
+        table.add_row("event_types", role, kind)
+    for trait, category in words["categories"].items():
+        table.add_row("categories", trait, category)
+    if not words["categories"]:
+        table.add_row("categories", "", f"none yet ({words['categories_from']})")
+    return table
 
 
 @traits_app.command("compute")

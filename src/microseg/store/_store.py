@@ -111,7 +111,7 @@ class Store:
     def _attach(self, path: Path, timezone: str, backend: Backend) -> None:
         self.path = path
         self.timezone = timezone
-        self._categories: tuple[tuple[Any, int], list[str]] | None = None
+        self._categories: tuple[tuple[Any, int, str], list[str]] | None = None
         self._event_types: tuple[Generation, frozenset[str]] | None = None
         self.ibis: Backend = backend
         self.con: duckdb.DuckDBPyConnection = backend.con
@@ -415,26 +415,27 @@ class Store:
         )
         return {str(score): [float(c) for c in cuts] for score, cuts in rows}
 
-    def purchase_category_count(self) -> int:
-        """How many distinct categories the purchases have."""
+    def purchase_category_count(self, purchase: str = "purchase") -> int:
+        """How many distinct categories the purchases (events of type ``purchase``) have."""
         return int(
             self.scalar(
                 "SELECT count(DISTINCT category) FROM events "
-                "WHERE type = 'purchase' AND category IS NOT NULL"
+                "WHERE type = $type AND category IS NOT NULL",
+                {"type": purchase},
             )
         )
 
-    def purchase_categories(self, limit: int = 20) -> list[str]:
+    def purchase_categories(self, limit: int = 20, purchase: str = "purchase") -> list[str]:
         """The ``limit`` most purchased categories (most purchases first); cached per load."""
         stamp = self.scalar("SELECT max(load_id) FROM loads")
         cached = self._categories
-        if cached is None or cached[0] != (stamp, limit):
+        if cached is None or cached[0] != (stamp, limit, purchase):
             rows = self.fetchall(
-                "SELECT category FROM events WHERE type = 'purchase' AND category IS NOT NULL "
+                "SELECT category FROM events WHERE type = $type AND category IS NOT NULL "
                 "GROUP BY category ORDER BY count(*) DESC, category LIMIT $n",
-                {"n": limit},
+                {"n": limit, "type": purchase},
             )
-            self._categories = ((stamp, limit), [str(r[0]) for r in rows])
+            self._categories = ((stamp, limit, purchase), [str(r[0]) for r in rows])
             cached = self._categories
         return list(cached[1])
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from microseg.config import LifecycleSettings
+from microseg.config import LifecycleSettings, TraitSettings
 from microseg.core.yaml import YamlError, load_yaml, read_yaml
 from microseg.lang import (
     Problem,
@@ -26,6 +26,7 @@ from microseg.lang import (
     walk_expr,
 )
 from microseg.traits._generated import category_share_traits
+from microseg.traits._vocabulary import channel_traits, with_event_types
 
 __all__ = ["BUILTIN_FILE", "VALUE_FILE", "TraitCatalog", "walk_expr"]
 
@@ -82,8 +83,12 @@ class TraitCatalog:
         value_traits: bool = False,
         categories: Sequence[str] = (),
         problems: list[Problem] | None = None,
+        vocabulary: TraitSettings | None = None,
     ) -> TraitCatalog:
         """The built-ins (with ``settings`` such as the lifecycle thresholds) and ``folder``.
+
+        ``vocabulary`` (``traits:`` of microseg.yaml) gives the event types the built-ins
+        read and the channels of the channel traits (the defaults without it).
 
         ``value_traits`` adds the value-model traits (``p_alive``, ``clv_12m``, ...): the
         workspace does so once a value model has been fitted. ``categories`` adds one
@@ -100,7 +105,11 @@ class TraitCatalog:
         text = string.Template(BUILTIN_FILE.read_text(encoding="utf-8")).substitute(
             {k: str(int(v)) for k, v in values.items()}
         )
-        items = load_yaml(text, file=str(BUILTIN_FILE))
+        words = vocabulary or TraitSettings()
+        types = words.event_types.by_role()
+        items = with_event_types(load_yaml(text, file=str(BUILTIN_FILE)), types)
+        at = next((i for i, d in enumerate(items) if d.get("name") == "discount_share"), -1)
+        items[at + 1 : at + 1] = channel_traits(words.channels, types["purchase"])
         if value_traits:
             items += load_yaml(VALUE_FILE.read_text(encoding="utf-8"), file=str(VALUE_FILE))
         for item in items:
@@ -133,7 +142,9 @@ class TraitCatalog:
                 continue
             definitions[definition.name] = definition
             files[definition.name] = str(path)
-        generated = category_share_traits(categories, taken={*definitions, *broken})
+        generated = category_share_traits(
+            categories, taken={*definitions, *broken}, purchase=types["purchase"]
+        )
         for item in generated.definitions:
             definition = _parse(item, "generated from the purchase categories")
             definitions[definition.name] = definition

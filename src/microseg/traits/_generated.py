@@ -4,10 +4,12 @@ Category text is data, and a shop's data may hold anything (``Gifts!``, ``''``, 
 characters, SQL). The category stays data (the value of a ``where`` test); only the trait
 *name* is derived from it, by rules that keep every user file valid and every name stable:
 
-- the name is ``spend_share_`` and a slug of the category (ASCII letters and digits joined
-  by ``_``, at most :data:`SLUG_LENGTH` characters);
-- it is the bare slug only when the slug spells the category exactly (lower case, with
-  ``_`` for spaces or hyphens), no other generated category claims the same slug, and no
+- the name is ``spend_share_`` and a slug of the category (transliterated to ASCII, so
+  ``Beauté`` gives ``beaute`` and ``Книги`` ``knigi``; letters and digits joined by ``_``,
+  at most :data:`SLUG_LENGTH` characters);
+- it is the bare slug only when the slug spells the category exactly (lower case, accents
+  transliterated, ``_`` for spaces or hyphens), no other generated category claims the
+  same slug, and no
   built-in or user trait has the name; otherwise the slug gets ``_`` and eight hex digits
   of the category's SHA-256, which depend on the category alone.
 
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from microseg.core.text import slug, spells
 
 __all__ = ["SPEND_SHARE_PREFIX", "CategoryTraits", "category_share_traits", "category_trait_names"]
 
@@ -32,14 +35,7 @@ SLUG_LENGTH = 40
 
 
 def _slug(category: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", category).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
-    return slug[:SLUG_LENGTH].rstrip("_") or "blank"
-
-
-def _spelled(category: str) -> str:
-    """The category as a bare slug would spell it (to test that the slug loses nothing)."""
-    return re.sub(r"[ -]", "_", category.lower())
+    return slug(category, length=SLUG_LENGTH) or "blank"
 
 
 def _suffix(category: str) -> str:
@@ -52,12 +48,12 @@ def category_trait_names(categories: Sequence[str], taken: Collection[str]) -> d
     for category in dict.fromkeys(categories):
         claims.setdefault(_slug(category), []).append(category)
     names: dict[str, str] = {}
-    for slug, claimants in claims.items():
-        bare = SPEND_SHARE_PREFIX + slug
+    for key, claimants in claims.items():
+        bare = SPEND_SHARE_PREFIX + key
         # a bare slug that looks suffixed could take another category's suffixed name
-        alone = len(claimants) == 1 and bare not in taken and not _SUFFIXED.search(slug)
+        alone = len(claimants) == 1 and bare not in taken and not _SUFFIXED.search(key)
         for category in claimants:
-            exact = alone and _spelled(category) == slug
+            exact = alone and spells(category, key)
             names[category] = bare if exact else f"{bare}_{_suffix(category)}"
     return _distinct(names, taken)
 
@@ -91,7 +87,7 @@ class CategoryTraits:
 
 
 def category_share_traits(
-    categories: Sequence[str], *, taken: Collection[str] = ()
+    categories: Sequence[str], *, taken: Collection[str] = (), purchase: str = "purchase"
 ) -> CategoryTraits:
     """``spend_share_<category>``: the share of purchase spend in each category."""
     names = category_trait_names(categories, taken)
@@ -105,7 +101,7 @@ def category_share_traits(
             )
         spend = {
             "aggregate": "sum",
-            "event": "purchase",
+            "event": purchase,
             "property": "amount",
             "where": [{"property": "category", "eq": category}],
         }

@@ -48,10 +48,26 @@ class Traits:
             value_traits=self._context.store.latest_value_fit() is not None,
             categories=categories,
             problems=[],
+            vocabulary=self._context.config.traits,
         )
         if note:
             catalog.warnings.insert(0, note)
         return catalog.checked(self._profile.schema(catalog.types()))
+
+    def vocabulary(self, catalog: TraitCatalog | None = None) -> dict[str, Any]:
+        """The shop's words the built-in traits read (``traits:`` in microseg.yaml): channel
+        name -> channel values, role -> event type, and each ``spend_share`` trait's
+        category (declared, or the purchased ones)."""
+        settings = self._context.config.traits
+        catalog = catalog or self.list()
+        return {
+            "channels": {name: list(values) for name, values in settings.channels.items()},
+            "event_types": settings.event_types.by_role(),
+            "categories": dict(catalog.categories),
+            "categories_from": "traits.spend_share_categories"
+            if settings.spend_share_categories is not None
+            else "the purchased categories",
+        }
 
     def validate(self) -> TraitCatalog:
         """The traits, or :class:`RuleError` listing every problem of every trait."""
@@ -86,10 +102,11 @@ class Traits:
         if settings.spend_share_categories is not None:
             return list(settings.spend_share_categories), None
         limit = settings.spend_share_limit
-        found = self._context.store.purchase_categories(limit=limit + 1)
+        purchase = settings.event_types.purchase
+        found = self._context.store.purchase_categories(limit=limit + 1, purchase=purchase)
         if len(found) <= limit:
             return found, None
-        total = self._context.store.purchase_category_count()
+        total = self._context.store.purchase_category_count(purchase)
         return found[:limit], (
             f"{total} purchase categories, and spend_share traits are made for the {limit} "
             "most purchased (traits.spend_share_limit in microseg.yaml): list the ones you "

@@ -145,9 +145,9 @@ def profile_summary(
         amount = event.get("amount")
         if event["type"] == settings.purchase_event:
             key = order_of(event)
-            first, total = orders.get(key, (moment, 0.0))
+            at, total = orders.get(key, (moment, 0.0))
             value = float(amount) if amount is not None else 0.0
-            orders[key] = (min(first, moment), total + value)
+            orders[key] = (min(at, moment), total + value)
             if amount is not None:
                 gross += float(amount)
         elif event["type"] == settings.return_event and amount is not None:
