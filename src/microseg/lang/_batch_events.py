@@ -5,7 +5,8 @@ lowered; :meth:`EventQueries.join` then builds the queries, once everything is k
 
 - aggregates are grouped into passes over the events, one ``group_by(customer_id)`` each:
   an event type with many aggregates gets a pass over its own events, the others share one;
-  distinct counts are counted apart, from distinct (customer, value) pairs;
+  distinct counts of one property share a part, from distinct (customer, value) pairs
+  flagged for each count (the order counts of the built-in traits are such counts);
 - each part (a pass, a distinct count, a mode, the sequences) reads the events on its own,
   with a column for each JSON property view and local-time part it uses, computed once per
   event: parsing JSON and converting time zones cost far more than comparing;
@@ -190,8 +191,11 @@ class EventQueries:
                         **{n: self._reduce(rows, spec, typed=typed) for n, spec in plain.items()}
                     )
                 )
+            by_property: dict[str, dict[str, _Aggregate]] = {}
             for name, spec in distinct.items():
-                parts.append(self._distinct(kinds, spec, typed=typed).rename({name: "_n"}))
+                by_property.setdefault(str(spec.prop), {})[name] = spec
+            for prop, counts in by_property.items():
+                parts.append(self._distinct(kinds, prop, counts, typed=typed))
         for name, spec in self._modes.items():
             parts.append(self._mode(spec).rename({name: "_v"}))
         if self._sequences:
@@ -341,21 +345,35 @@ class EventQueries:
             result = result.round(AGGREGATE_DECIMALS)
         return result
 
-    def _distinct(self, kinds: frozenset[str] | None, spec: _Aggregate, *, typed: bool) -> ir.Table:
-        """Distinct values per customer among matching events, as (customer_id, _n).
+    def _distinct(
+        self,
+        kinds: frozenset[str] | None,
+        prop: str,
+        counts: dict[str, _Aggregate],
+        *,
+        typed: bool,
+    ) -> ir.Table:
+        """Distinct values of ``prop`` per customer among the events of each of ``counts``,
+        as (customer_id, one column per count).
 
-        Distinct (customer, value) pairs, then counted: at 10M customers, a pass over all
-        events with ``count(DISTINCT ...)`` among its aggregates ran out of DuckDB's memory;
-        these two plain aggregations spill.
+        Distinct (customer, value) pairs, each with a flag per count (whether an event of
+        the pair matches it), then the flags summed per customer: one pass for every
+        distinct count of a property (the order counts of the built-ins share one). At
+        10M customers, a pass over all events with ``count(DISTINCT ...)`` among its
+        aggregates ran out of DuckDB's memory; these two plain aggregations spill.
         """
-        assert spec.prop is not None
-        ev = self._rows(kinds, [(spec.events, spec.reads)])
-        column, _ = self._property(ev, spec.prop, "str")
-        chosen = ev.filter(self._matches(ev, spec.events, typed=typed)).select(
-            "customer_id", _v=column
+        ev = self._rows(kinds, [(spec.events, spec.reads) for spec in counts.values()])
+        column, _ = self._property(ev, prop, "str")
+        flags = {n: self._matches(ev, spec.events, typed=typed) for n, spec in counts.items()}
+        chosen = ev.filter(column.notnull() & ibis.or_(*flags.values())).select(
+            "customer_id", _v=column, **flags
         )
-        pairs = chosen.filter(chosen._v.notnull()).distinct()
-        return pairs.group_by("customer_id").aggregate(_n=pairs.count())
+        pairs = chosen.group_by(["customer_id", "_v"]).aggregate(
+            **{n: chosen[n].any() for n in flags}
+        )
+        return pairs.group_by("customer_id").aggregate(
+            **{n: pairs[n].cast("int64").sum() for n in flags}
+        )
 
     def _mode(self, spec: _Aggregate) -> ir.Table:
         """Most frequent value per customer among matching events; ties: the smallest."""
