@@ -24,6 +24,8 @@ DEFAULT_ATTRIBUTE_FAMILIES: tuple[str, ...] = ("psychographic",)
 
 #: Numeric traits left out by default: scores and groupings of other traits, cyclic values.
 _SKIPPED_TRAITS = ("rfm_recency", "rfm_frequency", "rfm_monetary", "peak_purchase_month")
+#: and the line and channel counts, near-copies of purchase_count and omnichannel
+_SKIPPED_COUNTS = ("purchase_line_count", "purchase_channel_count")
 
 _MAX_LEVELS = 12  # one-hot columns per text or list attribute, most common values first
 _DUPLICATE_CORR = 0.98
@@ -153,7 +155,11 @@ def _chosen_traits(
     for name in traits.column_names:
         kind = traits.schema.field(name).type
         numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
-        if (numeric or pa.types.is_boolean(kind)) and name not in (*_SKIPPED_TRAITS, *exclude):
+        if (numeric or pa.types.is_boolean(kind)) and name not in (
+            *_SKIPPED_TRAITS,
+            *_SKIPPED_COUNTS,
+            *exclude,
+        ):
             chosen.append(name)
     return chosen
 
