@@ -173,3 +173,33 @@ def test_a_segment_on_a_category_trait_that_is_gone_gets_a_clear_problem(tmp_pat
     assert "spend_share_toys" in problem.message
     assert "spend_share_categories" in problem.message
     ws.close()
+
+
+def test_names_keep_accented_and_other_letters_readable(tmp_path: Path) -> None:
+    """``Beauté`` gives ``spend_share_beaute`` (it gave a hashed ``spend_share_beaute_...``),
+    other scripts are transliterated, and a category that transliterates like another
+    still gets a name of its own."""
+    ws = make_shop(
+        tmp_path / "ws",
+        [
+            ("A", "Beauté", 30.0),
+            ("A", "Électroménager", 10.0),
+            ("B", "Книги", 5.0),
+            ("B", "Straße", 1.0),
+            ("C", "Déco", 2.0),
+            ("C", "deco", 2.0),
+        ],
+    )
+    generated = {category: name for name, category in _generated(ws).items()}
+    assert generated["Beauté"] == "spend_share_beaute"
+    assert generated["Électroménager"] == "spend_share_electromenager"
+    assert generated["Книги"] == "spend_share_knigi"
+    assert generated["Straße"] == "spend_share_strasse"
+    # two categories, one slug: both suffixed, distinct, and neither takes the bare name
+    assert generated["Déco"] != generated["deco"]
+    assert generated["Déco"].startswith("spend_share_deco_")
+    assert generated["deco"].startswith("spend_share_deco_")
+    assert all(NAME.match(n) for n in generated.values())
+    row = ws.traits.of("A", as_of="2026-01-01")
+    assert math.isclose(row["spend_share_beaute"], 0.75)
+    ws.close()
