@@ -140,6 +140,13 @@ class EventTypeNames(_Model):
     email_open: str = Field(default="email_open", min_length=1)
     email_click: str = Field(default="email_click", min_length=1)
 
+    @field_validator("*")
+    @classmethod
+    def _one_type(cls, value: str) -> str:
+        if value == "any":
+            raise ValueError("'any' means every event type in rules: name one event type")
+        return value
+
     def by_role(self) -> dict[str, str]:
         """Role (``purchase``, ``return``, ...) -> the shop's event type."""
         return self.model_dump(by_alias=True)

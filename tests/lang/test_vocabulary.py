@@ -161,3 +161,30 @@ def test_bad_channels_are_refused_with_the_line(
     assert message in text
     assert "traits.channels" in text
     assert "microseg.yaml:" in text
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("traits:\n  event_types: {purchase: any}\n", "traits.event_types.purchase"),
+        (
+            "traits:\n  event_types: {purchase: achat}\nvalue:\n  purchase_event: order\n",
+            "give the purchase event type once",
+        ),
+    ],
+)
+def test_bad_event_types_are_refused(tmp_path: Path, config: str, message: str) -> None:
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    (root / "microseg.yaml").write_text("version: 1\n" + config, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Workspace.open(root)
+    assert message in str(caught.value)
+
+
+def test_the_value_models_read_the_shop_purchase_type(tmp_path: Path) -> None:
+    """traits.event_types.purchase names the value models' purchases too."""
+    ws = Workspace.open(_shop(tmp_path, FRENCH), clock=lambda: NOW)
+    assert ws.config.value.purchase_event == "achat"
+    assert ws.config.value.return_event == "retour"
+    ws.close()
