@@ -267,7 +267,7 @@ def _finish(
             why = (
                 "no values"
                 if present.size == 0
-                else f"the same value ({_plain(float(present[0]))}) for every customer"
+                else f"constant ({_plain(float(present[0]))} for every customer)"
             )
             notes.append(f"dropped {feature.name}: {why}")
             dropped.append(f"{feature.name} ({why})")
@@ -286,8 +286,8 @@ def _finish(
         kept.append((feature, raw))
     if not kept:
         raise DiscoveryError(
-            "no usable features: every feature has no values or the same value for every "
-            "customer, so there is nothing to tell customers apart; dropped: " + ", ".join(dropped),
+            "no usable features: every feature has no values or is constant (the same "
+            "value for every customer), so nothing tells customers apart; dropped: " + ", ".join(dropped),
             hint="ingest events (behaviour traits need them), or name attributes that vary "
             "with --attribute (e.g. --attribute income)",
         )
