@@ -287,7 +287,8 @@ def _finish(
     if not kept:
         raise DiscoveryError(
             "no usable features: every feature has no values or is constant (the same "
-            "value for every customer), so nothing tells customers apart; dropped: " + ", ".join(dropped),
+            "value for every customer), so nothing tells customers apart; dropped: "
+            + ", ".join(dropped),
             hint="ingest events (behaviour traits need them), or name attributes that vary "
             "with --attribute (e.g. --attribute income)",
         )
