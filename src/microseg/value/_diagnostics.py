@@ -137,8 +137,8 @@ def diagnose(
                 "near_bound",
                 f"{model} fit is at the edge of what the model can express ({values}): "
                 + ("; ".join(sentences) if sentences else "the model degenerates")
-                + ". Predictions from this fit (P(alive), churn risk, expected purchases, "
-                "clv) follow from that assumption, not from the data",
+                + ". P(alive), churn risk, expected purchases and clv from this fit rest on "
+                "that; check them before relying on them",
                 hint,
                 tuple(edges),
             )
