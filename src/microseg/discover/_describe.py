@@ -151,8 +151,7 @@ def make_name(
     words ("at risk: ...") and leaves out what only repeats it ("lapsed: Lapsing"). A
     feature most of the cluster has no value for does not name it; without ``buyers`` (no
     customer of the cluster has bought) neither do purchase traits ("No purchases yet" when
-    nothing else sets it apart). A cluster named by missing values only is "No <fields> on
-    file".
+    nothing else sets it apart). A cluster named by missing values only is "No <fields> data".
     """
     by_name = {f.name: f for f in features}
     stage = macro.replace("_", " ") if macro is not None else None
@@ -175,7 +174,9 @@ def make_name(
     if parts:
         text = ", ".join(parts)
     elif absent:
-        text = f"no {', '.join(absent[:words])} on file"
+        shown = absent[:words]
+        listed = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]
+        text = f"no {listed} data"
     elif not buyers:
         text = "no purchases yet"
     else:

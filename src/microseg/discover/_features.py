@@ -260,17 +260,18 @@ def _finish(
 ) -> FeatureMatrix:
     kept: list[tuple[Feature, np.ndarray[Any, Any]]] = []
     missing: dict[str, int] = {}
-    dropped: list[str] = []
+    empty: list[str] = []
+    constant: list[str] = []
     for feature, raw in columns:
         present = raw[~np.isnan(raw)]
-        if present.size == 0 or np.ptp(present) == 0:
-            why = (
-                "no values"
-                if present.size == 0
-                else f"constant ({_plain(float(present[0]))} for every customer)"
-            )
-            notes.append(f"dropped {feature.name}: {why}")
-            dropped.append(f"{feature.name} ({why})")
+        if present.size == 0:
+            notes.append(f"dropped {feature.name}: no values")
+            empty.append(feature.name)
+            continue
+        if np.ptp(present) == 0:
+            value = _plain(float(present[0]))
+            notes.append(f"dropped {feature.name}: constant ({value} for every customer)")
+            constant.append(f"{feature.name} = {value}")
             continue
         gaps = int(raw.size - present.size)
         if gaps:
@@ -287,8 +288,12 @@ def _finish(
     if not kept:
         raise DiscoveryError(
             "no usable features: every feature has no values or is constant (the same "
-            "value for every customer), so nothing tells customers apart; dropped: "
-            + ", ".join(dropped),
+            "value for every customer), so nothing tells customers apart; "
+            + "; ".join(
+                f"{why}: {', '.join(names)}"
+                for why, names in (("no values", empty), ("constant", constant))
+                if names
+            ),
             hint="ingest events (behaviour traits need them), or name attributes that vary "
             "with --attribute (e.g. --attribute income)",
         )
