@@ -170,3 +170,21 @@ def test_a_penalty_removes_the_boundary_warning() -> None:
     assert "near_bound" in {w.code for w in plain.warnings_}
     penalized = BGNBD(penalizer=0.01).fit(x, tx, T)
     assert "near_bound" not in {w.code for w in penalized.warnings_}
+
+
+def test_discovery_clusters_described_by_a_boundary_fit_carry_its_warning(
+    no_churn: Path,
+) -> None:
+    runner = CliRunner()
+    base = ["--workspace", str(no_churn)]
+    at = ["--as-of", "2025-12-31"]
+    assert runner.invoke(app, [*base, "clv", "fit", "--model", "bgnbd", *at]).exit_code == 0
+    ws = Workspace.open(no_churn, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        run = ws.discover.run(as_of="2025-12-31", macro=None, save=False)
+    finally:
+        ws.close()
+    assert any("p_alive_mean" in c for c in run.clusters)
+    notes = [n for n in run.notes if n.code == "value_fit_warning"]
+    assert notes, run.notes
+    assert "P(alive)" in notes[0].message

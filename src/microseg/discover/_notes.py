@@ -19,6 +19,7 @@ NOTE_CODES = (
     "macro_not_split",
     "nothing_split",
     "k_not_reached",
+    "value_fit_warning",
 )
 
 

@@ -227,6 +227,16 @@ def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery
     }
     centroids, weights, macros, stability = _micro_clusters(encoded, missing, macro_values, options)
     notes = [*matrix.run_notes, *cluster_notes(macros, options)]
+    if _value_columns(trait_table) is not None:  # p_alive and clv_12m describe the clusters
+        notes += [
+            DiscoveryNote(
+                code="value_fit_warning",
+                message=f"the clusters' p_alive and clv_12m come from a value fit with a "
+                f"warning: {w.message}",
+                hint=w.hint,
+            )
+            for w in value_api.fit_warnings(as_of=as_of)
+        ]
     for entry in macros:
         entry["top_weights"] = _top_weights(matrix, weights[entry["macro"]])
     clock.done("clustering")
