@@ -78,6 +78,7 @@ def fit_summary(fit: ValueFit) -> dict[str, Any]:
         "spend": (
             {k: round(float(v), 4) for k, v in fit.spend.params_.items()} if fit.spend else None
         ),
+        "warnings": [w.to_dict() for w in fit.warnings()],
     }
 
 

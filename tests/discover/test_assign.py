@@ -156,10 +156,13 @@ def test_weights_and_skipped_values_decide_the_nearest_centroid() -> None:
     assert plain.assign_one(customer, {"interests": []}) == 2
     # spend weighs 2.0 and anime 1.25 in macro a: 0.5 + 3.41 against 4.5 + 0.003
     assert weighted.assign_one(customer, {"interests": []}) == 1
-    # unknown numbers and flags come out as NaN, and the distance skips them
+    # unknown numbers, flags, lists and texts come out as NaN, and the distance skips
+    # them (issue 12: a missing text or list is missing, not "not <level>")
     unknown = weighted.encoder.encode_one({"vip": None}, {})
-    assert np.isnan(unknown[:2]).all()
-    assert unknown[2:] == pytest.approx([-0.3 / 0.46, -0.4 / 0.49])
+    assert np.isnan(unknown).all()
+    # an empty list is a list without the value: encoded, not missing
+    listed = weighted.encoder.encode_one({"vip": None}, {"interests": []})
+    assert not np.isnan(listed[2])
     assert weighted.assign_one({**customer, "spend": None}, {"interests": []}) == 2
     assert weighted.assign_one({"stage": "a"}, {"interests": ["anime"]}) == 1
 

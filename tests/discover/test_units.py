@@ -121,7 +121,8 @@ def _tables() -> tuple[pa.Table, pa.Table]:
     customers = pa.table(
         {
             "customer_id": ["d", "c", "b", "a"],
-            "interests": [["travel"], None, ["Travel", "anime"], ["anime"]],
+            # c has an empty list (no interests); a missing list (None) is a missing value
+            "interests": [["travel"], [], ["Travel", "anime"], ["anime"]],
             "religion": ["x", None, "y", "x"],
         }
     )

@@ -147,6 +147,10 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
     )
     for note in data["features"]["notes"]:
         console.print(f"  note: {note}", highlight=False)
+    for typed in data.get("notes", []):  # runs stored before typed notes have none
+        console.print(f"  [yellow]note:[/] {typed['message']}", highlight=False)
+        if typed.get("hint"):
+            console.print(f"    what to change: {typed['hint']}", highlight=False)
     for macro in data["macros"]:
         close = macro.get("close_call")
         if close:

@@ -23,6 +23,7 @@ from microseg.cli._common import (
 from microseg.core.results import ProblemResult, instant_text
 from microseg.lang import Problem
 from microseg.segments import ProfileResult
+from microseg.value import warning_results
 
 __all__ = ["profile", "segment_app"]
 
@@ -146,6 +147,14 @@ def profile(
         segments = ws.segments.of(customer_id, as_of=as_of, problems=problems)
         traits = ws.traits.of(customer_id, as_of=as_of)
         warnings = list(ws.traits.collisions().values())
+        fit_warnings = ws.value.fit_warnings(as_of=as_of)
+        from_fit = sorted(
+            ws.traits.model_traits() & {k for k, v in traits.items() if v is not None}
+        )
+    if from_fit:
+        warnings += [
+            f"{', '.join(from_fit)} come from a value fit with a warning: {w}" for w in fit_warnings
+        ]
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
@@ -157,6 +166,7 @@ def profile(
         segments=sorted(n for n, inside in segments.items() if inside),
         warnings=warnings,
         problems=[ProblemResult.model_validate(p) for p in problems],
+        fit_warnings=warning_results(fit_warnings if from_fit else []),
     ).to_dict()
     attributes = data["attributes"]
     if json_out or state(ctx).json:

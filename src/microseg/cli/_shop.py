@@ -108,6 +108,12 @@ def demo(
             f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
             f"{params}; Gamma-Gamma {spend or 'not fitted'}"
         )
+        for warning in fit.get("warnings", []):
+            console.print(
+                f"[yellow]warning ({warning['code']}):[/] {warning['message']}; "
+                f"what to try: {warning['hint']}",
+                highlight=False,
+            )
     if result.value_error:
         console.print(f"[yellow]value models not fitted:[/] {result.value_error}")
     if result.value:

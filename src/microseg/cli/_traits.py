@@ -32,6 +32,12 @@ def list_traits(
         catalog = ws.traits.list()
         warnings = [*catalog.warnings, *list(ws.traits.collisions().values())]
         words = ws.traits.vocabulary(catalog)
+        from_fit = sorted(ws.traits.model_traits(catalog))
+        if from_fit:
+            warnings += [
+                f"{', '.join(from_fit)} come from a value fit with a warning: {w}"
+                for w in ws.value.fit_warnings()
+            ]
     rows = [
         {
             "name": d.name,

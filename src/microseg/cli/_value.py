@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def _params_table(title: str, report: dict[str, Any]) -> Table:
         low, high = report["confidence_intervals"].get(name, [None, None])
         table.add_row(
             name,
-            f"{value:.4f}",
+            _fmt(value),
             _fmt(report["standard_errors"].get(name)),
             f"[{_fmt(low)}, {_fmt(high)}]",
         )
@@ -49,7 +50,25 @@ def _params_table(title: str, report: dict[str, Any]) -> Table:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    """4 decimals, or 4 significant digits for a value too small to show so (no e-notation)."""
+    if value is None:
+        return "-"
+    if value == 0 or abs(value) >= 1e-3:
+        return f"{value:.4f}"
+    digits = 3 - math.floor(math.log10(abs(value)))
+    return f"{value:.{digits}f}"
+
+
+def _print_fit_warnings(warnings: list[dict[str, Any]]) -> None:
+    """Each warning of a fit (what it means), then what to try, once."""
+    for warning in warnings:
+        console.print(
+            f"[yellow]warning ({warning['code']}):[/] {warning['message']}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for hint in dict.fromkeys(w["hint"] for w in warnings):
+        console.print(f"  what to try: {hint}.", highlight=False, soft_wrap=True)
 
 
 @clv_app.command("fit")
@@ -86,6 +105,7 @@ def fit(
     spend = report["spend"]
     if spend is None:
         console.print("Gamma-Gamma not fitted: fewer than two repeat buyers")
+        _print_fit_warnings(report["warnings"])
         return
     console.print(_params_table("spend model (Gamma-Gamma)", spend))
     console.print(
@@ -98,6 +118,7 @@ def fit(
             else ""
         )
     )
+    _print_fit_warnings(report["warnings"])
 
 
 @clv_app.command("predict")
@@ -117,6 +138,8 @@ def predict(
         raise fail(f"--format {fmt!r}: use csv, parquet or json", 2)
     with handled(), open_workspace(ctx) as ws:
         table = ws.value.predict(as_of=as_of, horizon=horizon)
+    metadata = table.schema.metadata or {}
+    warnings = json.loads(metadata.get(b"microseg.fit_warnings", b"[]"))
     if out is not None:
         write_predictions(table, out, fmt)
     rows = table.to_pylist()
@@ -126,6 +149,7 @@ def predict(
             {
                 "totals": totals,
                 "out": str(out) if out else None,
+                "warnings": warnings,
                 "customers": rows[:top] if out else rows,
             }
         )
@@ -160,6 +184,7 @@ def predict(
     )
     if out is not None:
         console.print(f"wrote {len(rows):,} rows to {out}")
+    _print_fit_warnings(warnings)
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from microseg.discover._cluster import (
 )
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import Feature, FeatureMatrix, build_features
+from microseg.discover._notes import NOTE_CODES, DiscoveryNote
 from microseg.discover._rules import SurrogateRule, surrogate_rule
 from microseg.discover._run import DiscoveryRun, DiscoveryRunResult, discover, merge_small
 from microseg.discover._storage import (
@@ -26,10 +27,12 @@ from microseg.discover._storage import (
 )
 
 __all__ = [
+    "NOTE_CODES",
     "BisectingKMeansClusters",
     "ClusterAssigner",
     "ClusterModel",
     "DiscoveryError",
+    "DiscoveryNote",
     "DiscoveryRun",
     "DiscoveryRunResult",
     "Feature",

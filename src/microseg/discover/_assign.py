@@ -152,8 +152,8 @@ class Encoder:
         sets: dict[str, set[str]] = {}
         for f, from_traits, kind in self._plan:
             value = (traits if from_traits else attributes).get(f.field)
-            if value is None:
-                append(math.nan if kind < _CONTAINS else 0.0)
+            if value is None:  # missing, whatever the kind (as _raw_column reads it)
+                append(math.nan)
                 continue
             try:
                 if kind == _NUMBER:  # numpy.round(value, 9), inlined: this loop is hot
@@ -545,7 +545,8 @@ def _raw_column(feature: Feature, column: pa.ChunkedArray, n: int) -> Array:
             with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, then imputed
                 return np.asarray(np.rint(values * 1e9) / 1e9)
         if feature.kind == "equals":
-            hits = pc.equal(column.cast(pa.string()), feature.value).fill_null(False)
+            # a missing text is missing (NaN), not "another value than this one"
+            hits = pc.equal(column.cast(pa.string()), feature.value).cast(pa.float64())
             return np.asarray(hits.to_numpy(zero_copy_only=False), dtype=float)
         return _contains(column, str(feature.value), n)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
@@ -557,7 +558,8 @@ def _raw_column(feature: Feature, column: pa.ChunkedArray, n: int) -> Array:
 
 
 def _contains(column: pa.ChunkedArray, level: str, n: int) -> Array:
-    """1.0 where the list holds ``level`` (case ignored, as Python's ``str.lower``)."""
+    """1.0 where the list holds ``level`` (case ignored, as Python's ``str.lower``), NaN
+    where there is no list."""
     lists = column.combine_chunks()
     if not (pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)):
         raise pa.ArrowTypeError("not a list")
@@ -570,4 +572,6 @@ def _contains(column: pa.ChunkedArray, level: str, n: int) -> Array:
     if match.size:
         present = np.asarray(items.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         result[parents[match[found] & present]] = 1.0
+    # a missing list is missing (NaN); an empty list is a list without the value (0)
+    result[np.asarray(lists.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = np.nan
     return result

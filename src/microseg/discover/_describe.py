@@ -66,6 +66,8 @@ def distinguishing(
             "std_diff": round(float(diffs[j]), 3),
             "cluster_mean": _mean(raw[rows, j]) if means is None else _rounded(means[1][j]),
             "overall_mean": overall[j] if overall is not None else _mean(raw[:, j]),
+            # the share of the cluster with a value: names skip what most of it lacks
+            "present": round(1.0 - float(np.isnan(raw[rows, j]).mean()), 4),
         }
         if f.kind in ("contains", "equals", "flag") and item["overall_mean"]:
             item["lift"] = round((item["cluster_mean"] or 0.0) / item["overall_mean"], 2)
@@ -107,20 +109,92 @@ def _mean(values: Array) -> float | None:
     return round(float(present.mean()), 4) if present.size else None
 
 
-def make_name(features: list[Feature], top: list[dict[str, Any]], *, words: int = 3) -> str:
-    """A short name from the strongest differences, e.g. "High spend, frequent, travel lovers"."""
+#: Below this share of a cluster's customers with a value, a feature does not name it: a
+#: name never describes an absence of data as a trait.
+PRESENT_TO_NAME = 0.5
+
+#: Traits that describe purchases: they never name a cluster of customers without any.
+_PURCHASE_TRAITS = frozenset(
+    {
+        "total_spend",
+        "gross_spend",
+        "avg_order_value",
+        "purchase_count",
+        "repeat_purchase_count",
+        "mean_days_between_purchases",
+        "days_since_last_purchase",
+        "days_since_first_purchase",
+        "discount_share",
+        "return_rate",
+        "web_share",
+        "app_share",
+        "store_share",
+        "omnichannel",
+        "spend_trend_90d",
+        "occasion_share",
+        "view_to_purchase_rate",
+    }
+)
+
+
+def make_name(
+    features: list[Feature],
+    top: list[dict[str, Any]],
+    *,
+    words: int = 3,
+    macro: str | None = None,
+    buyers: bool = True,
+) -> str:
+    """A short name from the strongest differences, e.g. "High spend, frequent, travel lovers".
+
+    With ``macro`` (a macro segment's value, e.g. ``at_risk``) the name starts with it in
+    words ("at risk: ...") and leaves out what only repeats it ("lapsed: Lapsing"). A
+    feature most of the cluster has no value for does not name it; without ``buyers`` (no
+    customer of the cluster has bought) neither do purchase traits ("No purchases yet" when
+    nothing else sets it apart). A cluster named by missing values only is "No <fields> data".
+    """
     by_name = {f.name: f for f in features}
+    stage = macro.replace("_", " ") if macro is not None else None
     parts: list[str] = []
+    absent: list[str] = []
     for item in top:
         if abs(item["std_diff"]) < 0.4 or len(parts) == words:
             continue
-        phrase = _phrase(by_name[item["feature"]], item["std_diff"] > 0)
-        if phrase not in parts:
+        feature = by_name[item["feature"]]
+        if not buyers and _about_purchases(feature):
+            continue
+        if item.get("present", 1.0) < PRESENT_TO_NAME:
+            label = feature.field.replace("_", " ")
+            if label not in absent:
+                absent.append(label)
+            continue
+        phrase = _phrase(feature, item["std_diff"] > 0)
+        if phrase not in parts and not (stage and _repeats(phrase, stage)):
             parts.append(phrase)
-    if not parts:
-        return "Typical customers"
-    text = ", ".join(parts)
-    return text[0].upper() + text[1:]
+    if parts:
+        text = ", ".join(parts)
+    elif absent:
+        shown = absent[:words]
+        listed = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]
+        text = f"no {listed} data"
+    elif not buyers:
+        text = "no purchases yet"
+    else:
+        text = "typical customers"
+    text = text[0].upper() + text[1:]
+    return f"{stage}: {text}" if stage else text
+
+
+def _about_purchases(f: Feature) -> bool:
+    return f.source == "trait" and (
+        f.field in _PURCHASE_TRAITS or f.field.startswith("spend_share_")
+    )
+
+
+def _repeats(phrase: str, stage: str) -> bool:
+    """Whether ``phrase`` only says again what the stage says ("lapsing" in "lapsed")."""
+    stems = {w[:4] for w in stage.lower().split() if len(w) >= 3}
+    return any(w[:4] in stems or w[: len(s)] == s for w in phrase.lower().split() for s in stems)
 
 
 def _phrase(f: Feature, high: bool) -> str:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from scipy.stats import skew
 
 from microseg.discover._errors import DiscoveryError
+from microseg.discover._notes import DiscoveryNote
 
 __all__ = ["DEFAULT_ATTRIBUTE_FAMILIES", "Feature", "FeatureMatrix", "build_features"]
 
@@ -72,6 +73,8 @@ class FeatureMatrix:
     missing: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sensitive_used: list[str] = field(default_factory=list)
+    #: typed notes for the run (an attribute without values...)
+    run_notes: list[DiscoveryNote] = field(default_factory=list)
     fill: list[float] = field(default_factory=list)
     center: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
@@ -118,15 +121,42 @@ def build_features(
             if name in customers.column_names and name not in sensitive
         ]
     columns: list[tuple[Feature, np.ndarray[Any, Any]]] = []
+    run_notes: list[DiscoveryNote] = []
+    empty: list[str] = []
     for name in _chosen_traits(traits, trait_names, exclude):
         columns.extend(_encode(traits.column(name), "trait", name, None))
     for name in attribute_names:
         if name not in customers.column_names:
             raise DiscoveryError(f"unknown attribute {name!r}", where="attributes")
-        columns.extend(_encode(customers.column(name), "attribute", name, order))
+        column = customers.column(name).take(order)
+        if column.null_count == len(column):
+            empty.append(name)
+            continue
+        columns.extend(_encode(column, "attribute", name, None))
+    if empty:
+        run_notes.append(
+            DiscoveryNote(
+                code="attribute_without_values",
+                message="no customer has a value at this as_of for the attribute(s) "
+                + ", ".join(empty)
+                + ": left out of the features",
+                hint="check the attribute's name and its history (`microseg explain`), "
+                "or discover at a later --as-of",
+            )
+        )
     if not columns:
-        raise DiscoveryError("no features to cluster on", hint="name traits or attributes")
-    return _finish(ids, columns, notes, sensitive_used)
+        raise DiscoveryError(
+            "no usable features: "
+            + (
+                f"the attribute(s) {', '.join(empty)} have no values"
+                if empty
+                else "no trait or attribute to cluster on"
+            ),
+            hint="name traits (--trait) or attributes (--attribute) that have values",
+        )
+    matrix = _finish(ids, columns, notes, sensitive_used)
+    matrix.run_notes[:0] = run_notes
+    return matrix
 
 
 def _check_sensitive(
@@ -236,10 +266,18 @@ def _finish(
 ) -> FeatureMatrix:
     kept: list[tuple[Feature, np.ndarray[Any, Any]]] = []
     missing: dict[str, int] = {}
+    empty: list[str] = []
+    constant: list[str] = []
     for feature, raw in columns:
         present = raw[~np.isnan(raw)]
-        if present.size == 0 or np.ptp(present) == 0:
-            notes.append(f"dropped {feature.name}: constant")
+        if present.size == 0:
+            notes.append(f"dropped {feature.name}: no values")
+            empty.append(feature.name)
+            continue
+        if np.ptp(present) == 0:
+            value = _plain(float(present[0]))
+            notes.append(f"dropped {feature.name}: constant ({value} for every customer)")
+            constant.append(f"{feature.name} = {value}")
             continue
         gaps = int(raw.size - present.size)
         if gaps:
@@ -253,6 +291,18 @@ def _finish(
         if log:
             feature = Feature(feature.name, feature.source, feature.field, feature.kind, None, True)
         kept.append((feature, raw))
+    if not kept:
+        raise DiscoveryError(
+            "no usable features: every feature has no values or is constant (the same "
+            "value for every customer), so nothing tells customers apart; "
+            + "; ".join(
+                f"{why}: {', '.join(names)}"
+                for why, names in (("no values", empty), ("constant", constant))
+                if names
+            ),
+            hint="ingest events (behaviour traits need them), or name attributes that vary "
+            "with --attribute (e.g. --attribute income)",
+        )
     transformed = [_transform(f, raw) for f, raw in kept]
     keep = _drop_duplicates([f for f, _ in kept], [t for t, _ in transformed], notes)
     features = [kept[i][0] for i in keep]
@@ -286,6 +336,10 @@ def _finish(
         center=center.tolist(),
         scale=scale.tolist(),
     )
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.4g}"
 
 
 def _transform(feature: Feature, raw: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], float]:

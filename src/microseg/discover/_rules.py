@@ -222,7 +222,7 @@ def _node(c: Condition, features: list[Feature], raw: Array) -> dict[str, Any]:
         if c.op == "gt" or not has_gaps:
             return bound
         return {"any": [bound, {**key, "is_null": True}]}
-    if f.kind == "flag" and c.threshold < 0:  # present vs missing
+    if c.threshold < 0:  # present vs missing (numbers returned above)
         return {**key, "is_null": c.op == "lte"}
     test: dict[str, Any] = {
         "flag": {**key, "eq": True},
@@ -245,7 +245,7 @@ def _condition_mask(c: Condition, features: list[Feature], raw: Array) -> Array:
         with np.errstate(invalid="ignore"):
             below: Array = (col <= c.threshold) | gaps
             return np.asarray(col > c.threshold) if c.op == "gt" else below
-    if f.kind == "flag" and c.threshold < 0:
+    if c.threshold < 0:
         return np.asarray(gaps if c.op == "lte" else ~gaps)
     hit = col == 1.0
     return np.asarray(hit if c.op == "gt" else ~hit)

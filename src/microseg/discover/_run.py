@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 from sklearn.metrics import adjusted_rand_score
 
 from microseg.core.results import Instant, Result
@@ -39,6 +40,7 @@ from microseg.discover._describe import (
 )
 from microseg.discover._errors import DiscoveryError
 from microseg.discover._features import FeatureMatrix, build_features
+from microseg.discover._notes import DiscoveryNote
 from microseg.discover._rules import surrogate_rule
 from microseg.traits import TraitRun
 
@@ -77,6 +79,8 @@ class DiscoveryRun:
     created_at: datetime | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what the user should know about the run (docs/discovery.md, "Notes")
+    notes: list[DiscoveryNote] = field(default_factory=list)
 
     def to_result(self) -> DiscoveryRunResult:
         """What a front end shows of the run: everything but the assignments and the assigner."""
@@ -91,6 +95,7 @@ class DiscoveryRun:
             metrics=self.metrics,
             macros=self.macros,
             clusters=self.clusters,
+            notes=self.notes,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +116,7 @@ class DiscoveryRunResult(Result):
     metrics: dict[str, Any]
     macros: list[dict[str, Any]]
     clusters: list[dict[str, Any]]
+    notes: list[DiscoveryNote] = Field(default_factory=list)
 
 
 def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery.md), keyword-only
@@ -170,6 +176,14 @@ def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery
     started = time.perf_counter()
     if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
         raise DiscoveryError(f"min_size must be an int >= 1, got {min_size!r}", where="min_size")
+    if n_clusters is not None:
+        if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 1:
+            raise DiscoveryError(
+                f"n_clusters must be an int >= 1, got {n_clusters!r}", where="n_clusters"
+            )
+        # an explicit k wins over the range searched without one
+        max_clusters = max(max_clusters, n_clusters)
+        min_clusters = min(min_clusters, n_clusters)
     if method not in METHODS:
         raise DiscoveryError(
             f"unknown method {method!r}", where="method", hint=f"use one of {sorted(METHODS)}"
@@ -212,6 +226,17 @@ def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery
         **{k: v for k, v in asdict(options).items() if k != "method"},
     }
     centroids, weights, macros, stability = _micro_clusters(encoded, missing, macro_values, options)
+    notes = [*matrix.run_notes, *cluster_notes(macros, options)]
+    if _value_columns(trait_table) is not None:  # p_alive and clv_12m describe the clusters
+        notes += [
+            DiscoveryNote(
+                code="value_fit_warning",
+                message=f"the clusters' p_alive and clv_12m come from a value fit with a "
+                f"warning: {w.message}",
+                hint=w.hint,
+            )
+            for w in value_api.fit_warnings(as_of=as_of)
+        ]
     for entry in macros:
         entry["top_weights"] = _top_weights(matrix, weights[entry["macro"]])
     clock.done("clustering")
@@ -264,6 +289,7 @@ def discover(  # noqa: PLR0913 - the documented options of a run (docs/discovery
         assigner=assigner,
         name=name,
         created_at=context.now(),
+        notes=notes,
     )
     if save:
         run.seconds = time.perf_counter() - started  # stored with the run: all but storing
@@ -340,6 +366,53 @@ def _micro_clusters(
     return centroids, weights, macros, mean
 
 
+def cluster_notes(macros: list[dict[str, Any]], options: _Options) -> list[DiscoveryNote]:
+    """Notes on macro segments too small to split, and on a ``--k`` not reached."""
+    notes: list[DiscoveryNote] = []
+    floor = 2 * options.min_size
+    small = [m for m in macros if m["size"] < floor and options.n_clusters != 1]
+    listed = ", ".join(f"{str(m['macro']).replace('_', ' ')} ({m['size']:,})" for m in small)
+    suggestion = max(2, max((m["size"] for m in small), default=4) // 4)
+    hint = (
+        f"lower --min-size (now {options.min_size}; e.g. --min-size {suggestion}), or "
+        "cluster everyone at one level with --macro none"
+    )
+    if small and len(small) == len(macros):
+        notes.append(
+            DiscoveryNote(
+                code="nothing_split",
+                message="nothing was split into micro-segments: a macro segment needs at "
+                f"least 2 x --min-size = {floor} customers to split, and every one has "
+                f"fewer ({listed}); the clusters are the macro segments themselves",
+                hint=hint,
+            )
+        )
+    elif small:
+        notes.append(
+            DiscoveryNote(
+                code="macro_not_split",
+                message=f"not split (fewer than 2 x --min-size = {floor} customers): {listed}",
+                hint=hint,
+            )
+        )
+    wanted = options.n_clusters
+    if wanted is not None and wanted > 1:
+        short = [m for m in macros if m["clusters"] < wanted and m["size"] >= floor]
+        for m in short:
+            where = "" if m["macro"] == "all" else f"in {str(m['macro']).replace('_', ' ')}, "
+            notes.append(
+                DiscoveryNote(
+                    code="k_not_reached",
+                    message=f"{where}--k {wanted} gave {m['clusters']} clusters: "
+                    f"{m['size']:,} customers hold at most {m['size'] // options.min_size} "
+                    f"clusters of --min-size {options.min_size}, and clusters left smaller "
+                    "are merged",
+                    hint="lower --min-size to allow smaller clusters",
+                )
+            )
+    return notes
+
+
 def _top_weights(matrix: FeatureMatrix, weights: Sequence[float], top: int = 8) -> dict[str, float]:
     """The features that weigh most in a macro segment's distance (1: a feature without
     cluster structure), for ``discover show``."""
@@ -404,6 +477,7 @@ def _cluster_macro(
     if fits < 2 or n_clusters == 1:
         info = {"k": 1, "scores": {}, "merged": 0, "stability_ari": None, "close_call": None}
         return np.zeros(X.shape[0], dtype=int), info, np.ones(X.shape[1])
+    # at most X.shape[0] // min_size clusters of min_size customers fit in a macro segment
     k_max = max(1, min(options.max_clusters, fits))
     model = make_model(
         options.method,
@@ -563,6 +637,8 @@ def _describe_clusters(
     """Size, revenue, value, top features, name and rule of every cluster (0 first)."""
     spend = _numbers(traits, "total_spend")
     spend = np.zeros(labels.size) if spend is None else np.nan_to_num(spend)
+    counts = _numbers(traits, "purchase_count")
+    bought = None if counts is None else np.nan_to_num(counts) > 0
     value = _value_columns(traits)
     total_revenue = float(spend.sum())
     clusters = []
@@ -573,14 +649,16 @@ def _describe_clusters(
     scopes: dict[str, Array] = {}
     for cluster in sorted(set(labels.tolist())):
         rows = labels == cluster
-        top = distinguishing(
+        ranked = distinguishing(
             matrix.scaled,
             raw,
             matrix.features,
             rows,
+            top=12,
             overall=overall,
             means=means[cluster],
         )
+        top = ranked[:5]
         revenue = float(spend[rows].sum())
         entry: dict[str, Any] = {
             "id": cluster,
@@ -625,8 +703,11 @@ def _describe_clusters(
             min_leaf=max(5, int(rows.sum()) // 20),
             seed=seed,
         )
-        name = make_name(matrix.features, top)
-        entry.update(macro=group, name=f"{group}: {name}" if macro else name, **rule.to_dict())
+        buyers = (bought is None or bool(bought[rows].any())) and group != "prospect"
+        name = make_name(
+            matrix.features, ranked, macro=str(group) if macro else None, buyers=buyers
+        )
+        entry.update(macro=group, name=name, **rule.to_dict())
         clusters.append(entry)
     return clusters
 

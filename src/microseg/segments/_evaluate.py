@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import ibis.expr.types as ir
+from pydantic import Field
 
 from microseg.core.errors import WorkspaceError
 from microseg.core.results import AnyValue, Instant, ProblemResult, Result
@@ -18,6 +19,7 @@ from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog, definition_version
 from microseg.store import ResultTable, Store
 from microseg.traits import TraitCatalog, create_result
+from microseg.value import FitWarningResult
 
 __all__ = [
     "ProfileResult",
@@ -106,6 +108,8 @@ class ProfileResult(Result):
     segments: list[str]
     warnings: list[str]
     problems: list[ProblemResult]
+    #: the warnings of the value fit the model traits (p_alive, clv_12m...) come from
+    fit_warnings: list[FitWarningResult] = Field(default_factory=list)
 
 
 class SegmentRunResult(Result):

@@ -12,7 +12,7 @@ import ibis
 from microseg.context import Context
 from microseg.core.text import did_you_mean
 from microseg.core.time import AsOf
-from microseg.lang import Clock, Problem, RuleError, Schema
+from microseg.lang import Clock, ModelExpr, Problem, RuleError, Schema, TraitExpr, walk
 from microseg.profile import BatchInputs, ProfileAssembler
 from microseg.traits._catalog import TraitCatalog
 from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
@@ -80,6 +80,24 @@ class Traits:
         """What rules may refer to: attributes (with derived ``age``), the traits without
         problems, event types and discovery runs."""
         return self._profile.schema((catalog or self.list()).types())
+
+    def model_traits(self, catalog: TraitCatalog | None = None) -> set[str]:
+        """The traits computed from a value model, directly (``model: p_alive``) or through
+        another trait: they carry the warnings of the fit they come from."""
+        catalog = catalog or self.list()
+        uses: dict[str, set[str]] = {}
+        found: set[str] = set()
+        for name, definition in catalog.definitions.items():
+            nodes = list(walk(definition.value))
+            if any(isinstance(node, ModelExpr) for node in nodes):
+                found.add(name)
+            uses[name] = {node.trait for node in nodes if isinstance(node, TraitExpr)}
+        grown = True
+        while grown:
+            more = {name for name, used in uses.items() if used & found} - found
+            found |= more
+            grown = bool(more)
+        return found
 
     def collisions(self, catalog: TraitCatalog | None = None) -> dict[str, str]:
         """A warning for each attribute that has the name of a trait (docs/traits.md).

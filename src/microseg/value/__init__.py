@@ -8,6 +8,7 @@ model, fitted state ends in ``_``) and round-trips through ``to_dict``/``from_di
 """
 
 from microseg.value._backtest import Backtest, BacktestResult, backtest
+from microseg.value._diagnostics import FIT_WARNING_CODES, FitWarning
 from microseg.value._export import PREDICTION_FORMATS, PredictionFormat, write_predictions
 from microseg.value._fit import ValueFit, model_column
 from microseg.value._models import (
@@ -26,16 +27,26 @@ from microseg.value._models import (
     simulate_pareto_nbd,
 )
 from microseg.value._plot import backtest_svg
-from microseg.value._report import FitReport, ModelReport, SpendReport, fit_report
+from microseg.value._report import (
+    FitReport,
+    FitWarningResult,
+    ModelReport,
+    SpendReport,
+    fit_report,
+    warning_results,
+)
 from microseg.value._summary import Summary, profile_summary, summary_table, unit_days
 
 __all__ = [
     "BGNBD",
     "DAYS_PER_MONTH",
+    "FIT_WARNING_CODES",
     "PREDICTION_FORMATS",
     "Backtest",
     "BacktestResult",
     "FitReport",
+    "FitWarning",
+    "FitWarningResult",
     "GammaGamma",
     "ModelReport",
     "ParetoNBD",
@@ -59,5 +70,6 @@ __all__ = [
     "simulate_pareto_nbd",
     "summary_table",
     "unit_days",
+    "warning_results",
     "write_predictions",
 ]

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 from microseg.core.errors import ModelFitError, ValueModelError
+from microseg.value._diagnostics import FitWarning, diagnose
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -258,6 +259,8 @@ class FitOutcome:
     log_likelihood: float
     converged: bool
     n_iter: int
+    #: condition number of the Hessian in log-parameters (inf when singular)
+    condition: float = math.nan
 
 
 def maximize_likelihood(
@@ -322,14 +325,15 @@ def maximize_likelihood(
         )
     params = np.exp(result.x)
     nll, _ = objective(params)
-    errors = _standard_errors(scaled, result.x, n_customers)
-    return FitOutcome(params, errors, -nll, converged, int(result.nit))
+    errors, condition = _standard_errors(scaled, result.x, n_customers)
+    return FitOutcome(params, errors, -nll, converged, int(result.nit), condition)
 
 
 def _standard_errors(
     scaled: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray, n: float
-) -> FloatArray:
-    """Standard errors of the natural parameters from the Hessian of the total NLL.
+) -> tuple[FloatArray, float]:
+    """Standard errors of the natural parameters from the Hessian of the total NLL, and
+    the condition number of the Hessian in log-parameters (inf when it is singular).
 
     The Hessian in log-space is taken by central differences of the analytic gradient and
     mapped to the natural parameters p = exp(theta):
@@ -349,13 +353,25 @@ def _standard_errors(
     natural = (hess - np.diag(grad)) / np.outer(params, params)
     nan = np.full(k, math.nan)
     if not np.all(np.isfinite(natural)):
-        return nan
+        return nan, math.inf
+    condition = _condition(hess)
     try:
         chol = np.linalg.cholesky(natural)
     except np.linalg.LinAlgError:
-        return nan
+        return nan, math.inf
     inverse_chol = np.linalg.inv(chol)
-    return np.asarray(np.sqrt(np.sum(inverse_chol**2, axis=0)), dtype=np.float64)
+    errors = np.asarray(np.sqrt(np.sum(inverse_chol**2, axis=0)), dtype=np.float64)
+    return errors, condition
+
+
+def _condition(hess: FloatArray) -> float:
+    """Largest over smallest eigenvalue of a symmetric matrix; inf unless positive definite."""
+    if not np.all(np.isfinite(hess)):
+        return math.inf
+    eigen = np.linalg.eigvalsh((hess + hess.T) / 2.0)
+    if not eigen[0] > 0:
+        return math.inf
+    return float(eigen[-1] / eigen[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,6 +394,8 @@ class ValueModel:
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
+    #: The shape parameters (unit-free); the others are scales in time or money units.
+    shape_params: ClassVar[frozenset[str]] = frozenset()
 
     params_: dict[str, float]
     standard_errors_: dict[str, float]
@@ -387,6 +405,7 @@ class ValueModel:
     converged_: bool
     n_iter_: int
     fit_seconds_: float
+    warnings_: list[FitWarning]
 
     def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-7, max_iter: int = 500):
         self.penalizer = penalizer
@@ -439,6 +458,28 @@ class ValueModel:
         self.converged_ = outcome.converged
         self.n_iter_ = outcome.n_iter
         self.fit_seconds_ = float(seconds)
+        self.warnings_ = self._diagnose(outcome.condition)
+
+    def _diagnose(self, condition: float, *, with_errors: bool = True) -> list[FitWarning]:
+        """The fit's warnings (:mod:`microseg.value._diagnostics`); without ``with_errors``
+        (a state that kept no curvature) only the parameters' values are checked."""
+        return diagnose(
+            type(self).__name__,
+            self.params_,
+            self.standard_errors_ if with_errors else {},
+            condition=condition,
+            shapes=self.shape_params,
+            limits=self._limits(),
+            meaning=self._edge_meaning,
+        )
+
+    def _limits(self) -> dict[str, str]:
+        """Parameters at a limit of the model that no single bound shows (name -> edge)."""
+        return {}
+
+    def _edge_meaning(self, edges: Mapping[str, str]) -> list[str]:
+        """What parameters at an edge ("high"/"low") say about customers, in words."""
+        return [f"{name} is {edge}" for name, edge in edges.items()]
 
     def _params(self) -> tuple[float, ...]:
         if not hasattr(self, "params_"):
@@ -476,6 +517,7 @@ class ValueModel:
             "converged": self.converged_,
             "n_iter": self.n_iter_,
             "fit_seconds": self.fit_seconds_,
+            "warnings": [w.to_dict() for w in self.warnings_],
             **self._extra_state(),
         }
 
@@ -527,6 +569,13 @@ class ValueModel:
         model.converged_ = bool(state.get("converged", True))
         model.n_iter_ = int(state.get("n_iter", 0))
         model.fit_seconds_ = float(state.get("fit_seconds", 0.0))
+        warnings = state.get("warnings")
+        # a fit stored before warnings existed is diagnosed again from what it kept
+        model.warnings_ = (
+            [FitWarning.from_dict(w) for w in warnings]
+            if isinstance(warnings, list)
+            else model._diagnose(math.nan, with_errors=False)
+        )
         model._restore_extra(state)
         return model
 

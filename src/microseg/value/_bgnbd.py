@@ -18,6 +18,7 @@ computed as a log-sum-exp of the two terms, which never overflows whatever ``x``
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,6 +39,7 @@ from microseg.value._base import (
     pairs,
     weighted_sums,
 )
+from microseg.value._diagnostics import plain
 from microseg.value._special import bg_log_hyp
 
 
@@ -73,6 +75,35 @@ class BGNBD(ValueModel):
     """
 
     param_names = ("r", "alpha", "a", "b")
+    shape_params = frozenset({"r", "a", "b"})
+
+    def _limits(self) -> dict[str, str]:
+        # a mean drop-out probability a/(a+b) under 1e-4: nobody is ever seen to leave
+        _, _, a, b = self._params()
+        return {"a": "low"} if a / (a + b) < 1e-4 else {}
+
+    def _edge_meaning(self, edges: Mapping[str, str]) -> list[str]:
+        _r, _alpha, a, b = self._params()
+        said: list[str] = []
+        if "r" in edges or "alpha" in edges:
+            said.append(
+                "every customer is taken to buy at the same rate (no spread between "
+                "frequent and rare buyers)"
+            )
+        if edges.get("a") == "low" or a / (a + b) < 1e-3:
+            said.append(
+                "customers almost never drop out, so P(alive) is about 1 for everyone, "
+                "lapsed customers included"
+            )
+        elif "a" in edges or "b" in edges:
+            if edges.get("b") == "low":
+                said.append("almost every customer drops out right after a purchase")
+            else:
+                said.append(
+                    f"every customer has the same chance ({plain(a / (a + b))}) of dropping out "
+                    "after each purchase (no drop-out heterogeneity)"
+                )
+        return said
 
     def fit(
         self,

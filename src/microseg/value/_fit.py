@@ -22,6 +22,7 @@ from microseg.config import ValueSettings
 from microseg.core.duration import parse_duration
 from microseg.core.errors import ModelFitError, ValueModelError
 from microseg.lang import ModelExpr
+from microseg.value._diagnostics import FitWarning
 from microseg.value._models import BGNBD, DAYS_PER_MONTH, GammaGamma, ParetoNBD, churn_risk, clv
 from microseg.value._summary import Summary, unit_days
 
@@ -54,6 +55,11 @@ class ValueFit:
     seconds: float
     settings: ValueSettings
     fit_id: int | None = None
+
+    def warnings(self) -> list[FitWarning]:
+        """The purchase model's warnings, then the spend model's (empty: nothing to doubt)."""
+        spend = self.spend.warnings_ if self.spend is not None else []
+        return [*self.purchase.warnings_, *spend]
 
     # -- storage -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ small.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,18 @@ class GammaGamma(ValueModel):
     """
 
     param_names = ("p", "q", "gamma")
+    shape_params = frozenset({"p", "q"})
+
+    def _edge_meaning(self, edges: Mapping[str, str]) -> list[str]:
+        said: list[str] = []
+        if "p" in edges:
+            said.append("each customer's spend is taken to be the same on every order")
+        if "q" in edges or "gamma" in edges:
+            said.append(
+                "every customer is taken to have the same average spend (no spread "
+                "between customers)"
+            )
+        return said
 
     spend_frequency_correlation_: float
     independence_warning_: str | None

@@ -20,6 +20,7 @@ purchases or very long histories.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -71,6 +72,32 @@ class ParetoNBD(ValueModel):
     """
 
     param_names = ("r", "alpha", "s", "beta")
+    shape_params = frozenset({"r", "s"})
+
+    def _limits(self) -> dict[str, str]:
+        # a mean drop-out rate s/beta under 1e-5 per time unit (a mean lifetime of more than
+        # 270 years in days): nobody is ever seen to leave
+        _, _, s, beta = self._params()
+        return {"s": "low", "beta": "high"} if s / beta < 1e-5 else {}
+
+    def _edge_meaning(self, edges: Mapping[str, str]) -> list[str]:
+        _r, _alpha, s, beta = self._params()
+        said: list[str] = []
+        if "r" in edges or "alpha" in edges:
+            said.append(
+                "every customer is taken to buy at the same rate (no spread between "
+                "frequent and rare buyers)"
+            )
+        if (edges.get("beta") == "high" and s / beta < 1e-4) or s / beta < 1e-5:
+            said.append(
+                "customers almost never drop out, so P(alive) is about 1 for everyone, "
+                "lapsed customers included"
+            )
+        elif "s" in edges or "beta" in edges:
+            said.append(
+                "every customer is taken to drop out at the same rate (no drop-out heterogeneity)"
+            )
+        return said
 
     def fit(
         self,

@@ -5,14 +5,34 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import Field
+
 from microseg.core.results import Instant, Result
+from microseg.value._diagnostics import FitWarning
 from microseg.value._fit import ValueFit
 
-__all__ = ["FitReport", "ModelReport", "SpendReport", "fit_report"]
+__all__ = [
+    "FitReport",
+    "FitWarningResult",
+    "ModelReport",
+    "SpendReport",
+    "fit_report",
+    "warning_results",
+]
+
+
+class FitWarningResult(Result):
+    """A reason to doubt a fit (:class:`microseg.value.FitWarning`) as shown."""
+
+    code: str
+    message: str
+    hint: str
+    params: list[str]
 
 
 class ModelReport(Result):
-    """One fitted model: estimates, standard errors, 95% intervals and diagnostics."""
+    """One fitted model: estimates (full precision), standard errors, 95% intervals,
+    diagnostics and the fit's warnings."""
 
     params: dict[str, float | None]
     standard_errors: dict[str, float | None]
@@ -21,6 +41,7 @@ class ModelReport(Result):
     customers: int
     converged: bool
     seconds: float | None
+    warnings: list[FitWarningResult] = Field(default_factory=list)
 
 
 class SpendReport(ModelReport):
@@ -41,25 +62,37 @@ class FitReport(Result):
     seconds: float
     purchase: ModelReport
     spend: SpendReport | None
+    #: the warnings of both models, purchase model first
+    warnings: list[FitWarningResult] = Field(default_factory=list)
 
 
 def _number(value: float, digits: int = 4) -> float | None:
     return None if not math.isfinite(value) else round(value, digits)
 
 
+def _exact(value: float) -> float | None:
+    return None if not math.isfinite(value) else value
+
+
+def warning_results(warnings: list[FitWarning]) -> list[FitWarningResult]:
+    """Fit warnings as results (for ``--json``)."""
+    return [FitWarningResult.model_validate(w.to_dict()) for w in warnings]
+
+
 def _model(m: Any) -> dict[str, Any]:
     errors = getattr(m, "standard_errors_", {}) or {}
     intervals = getattr(m, "confidence_intervals_", {}) or {}
     return {
-        "params": {k: _number(float(v)) for k, v in m.params_.items()},
-        "standard_errors": {k: _number(float(v)) for k, v in errors.items()},
+        "params": {k: _exact(float(v)) for k, v in m.params_.items()},
+        "standard_errors": {k: _exact(float(v)) for k, v in errors.items()},
         "confidence_intervals": {
-            k: (_number(float(lo)), _number(float(hi))) for k, (lo, hi) in intervals.items()
+            k: (_exact(float(lo)), _exact(float(hi))) for k, (lo, hi) in intervals.items()
         },
-        "log_likelihood": _number(float(m.log_likelihood_), 3),
+        "log_likelihood": _exact(float(m.log_likelihood_)),
         "customers": int(m.n_customers_),
         "converged": bool(m.converged_),
         "seconds": _number(float(m.fit_seconds_), 3),
+        "warnings": warning_results(list(getattr(m, "warnings_", []))),
     }
 
 
@@ -79,4 +112,5 @@ def fit_report(fit: ValueFit) -> FitReport:
         seconds=fit.seconds,
         purchase=ModelReport(**_model(fit.purchase)),
         spend=spend,
+        warnings=warning_results(fit.warnings()),
     )

@@ -6,6 +6,7 @@ traits read, scored with the fit that applies at an evaluation's ``as_of``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from microseg.lang import Clock, ModelExpr
 from microseg.lang.profile import ModelScorer
 from microseg.profile import ProfileAssembler
 from microseg.value._backtest import Backtest, backtest
+from microseg.value._diagnostics import FitWarning
 from microseg.value._fit import ValueFit, fit_value, model_column
 from microseg.value._summary import Summary, profile_summary, summary_table
 
@@ -111,7 +113,8 @@ class Value:
 
         Columns: customer_id, frequency, recency, T, monetary_value, p_alive, churn_risk,
         expected_purchases, p_any_purchase, expected_spend and clv (over ``horizon``,
-        default ``value.horizon_months`` months).
+        default ``value.horizon_months`` months). The schema's metadata carries the fit's
+        id (``microseg.fit_id``) and its warnings as JSON (``microseg.fit_warnings``).
         """
         context = self._context
         clock = context.clock(as_of)
@@ -127,7 +130,17 @@ class Value:
         }
         for expr in wanted:
             columns[expr.model] = scored.column(model_column(expr))
-        return pa.table(columns)
+        # the fit's warnings travel with its predictions (empty list: nothing to doubt)
+        warnings = json.dumps([w.to_dict() for w in fit.warnings()])
+        return pa.table(columns).replace_schema_metadata(
+            {"microseg.fit_id": str(fit.fit_id), "microseg.fit_warnings": warnings}
+        )
+
+    def fit_warnings(self, *, as_of: AsOf | None = None) -> list[FitWarning]:
+        """The warnings of the fit that value-model traits use at ``as_of`` (empty when
+        there is no fit, or nothing to doubt)."""
+        fit = self.latest_fit(as_of=as_of)
+        return [] if fit is None else fit.warnings()
 
     def backtest(
         self,
