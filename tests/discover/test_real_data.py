@@ -128,14 +128,20 @@ def test_customers_without_purchases_are_not_named_for_purchases(tmp_path: Path)
         run = ws.discover.run(as_of="2025-12-31", macro=None, min_size=40, save=False)
     finally:
         ws.close()
-    # before: "Low spend, infrequent" (and "few fuel purchases" on real data)
-    never = [c for c in run.clusters if c["revenue"] == 0]
+    # before: "Low spend, infrequent" (and "few fuel purchases" on real data) for a cluster
+    # most of whose customers never bought (the odd-numbered ones here)
+    ids = run.customer_ids.tolist()
+    never = []
+    for cluster in run.clusters:
+        members = [i for i, label in zip(ids, run.labels, strict=True) if label == cluster["id"]]
+        if sum(int(i[1:]) % 2 == 1 for i in members) > len(members) / 2:
+            never.append(cluster)
     assert never, [(c["name"], c["revenue"]) for c in run.clusters]
     for cluster in never:
         name = cluster["name"].lower()
         for word in ("spend", "frequent", "purchases,", "buyers", "fuel", "basket"):
             assert word not in name, cluster["name"]
-    assert [c["name"] for c in never] == ["No purchases yet"]
+        assert name.endswith("no purchases yet"), cluster["name"]
 
 
 def test_an_attribute_without_values_is_reported(tmp_path: Path) -> None:
@@ -186,6 +192,6 @@ def test_names_have_no_tautologies_and_stages_in_words() -> None:
     ]
     assert make_name(features, top, macro="lapsed") == "lapsed: Low spend"
     assert make_name(features, top, macro="at_risk").startswith("at risk: ")
-    prospects = make_name(features, top, macro="prospect", buyers=False)
+    prospects = make_name(features, top, macro="prospect", buyers=0.0)
     assert "spend" not in prospects.lower()
     assert "laps" not in prospects.lower()

@@ -143,15 +143,16 @@ def make_name(
     *,
     words: int = 3,
     macro: str | None = None,
-    buyers: bool = True,
+    buyers: float = 1.0,
 ) -> str:
     """A short name from the strongest differences, e.g. "High spend, frequent, travel lovers".
 
     With ``macro`` (a macro segment's value, e.g. ``at_risk``) the name starts with it in
     words ("at risk: ...") and leaves out what only repeats it ("lapsed: Lapsing"). A
-    feature most of the cluster has no value for does not name it; without ``buyers`` (no
-    customer of the cluster has bought) neither do purchase traits ("No purchases yet" when
-    nothing else sets it apart). A cluster named by missing values only is "No <fields> data".
+    feature most of the cluster has no value for does not name it; when most of the cluster
+    has never bought (``buyers``, the share who have, below one half) neither do purchase
+    traits ("No purchases yet", or "Mostly no purchases yet" when some have, if nothing else
+    sets it apart). A cluster named by missing values only is "No <fields> data".
     """
     by_name = {f.name: f for f in features}
     stage = macro.replace("_", " ") if macro is not None else None
@@ -161,7 +162,7 @@ def make_name(
         if abs(item["std_diff"]) < 0.4 or len(parts) == words:
             continue
         feature = by_name[item["feature"]]
-        if not buyers and _about_purchases(feature):
+        if buyers < PRESENT_TO_NAME and _about_purchases(feature):
             continue
         if item.get("present", 1.0) < PRESENT_TO_NAME:
             label = feature.field.replace("_", " ")
@@ -177,8 +178,8 @@ def make_name(
         shown = absent[:words]
         listed = ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]
         text = f"no {listed} data"
-    elif not buyers:
-        text = "no purchases yet"
+    elif buyers < PRESENT_TO_NAME:
+        text = "no purchases yet" if buyers == 0 else "mostly no purchases yet"
     else:
         text = "typical customers"
     text = text[0].upper() + text[1:]

@@ -703,7 +703,9 @@ def _describe_clusters(
             min_leaf=max(5, int(rows.sum()) // 20),
             seed=seed,
         )
-        buyers = (bought is None or bool(bought[rows].any())) and group != "prospect"
+        buyers = 1.0 if bought is None else float(bought[rows].mean())
+        if group == "prospect":
+            buyers = 0.0
         name = make_name(
             matrix.features, ranked, macro=str(group) if macro else None, buyers=buyers
         )
