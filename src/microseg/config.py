@@ -25,6 +25,7 @@ from microseg.core.yaml import YamlError, load_yaml, read_text
 __all__ = [
     "FAMILIES",
     "AttributeSpec",
+    "HistorySettings",
     "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
@@ -85,6 +86,18 @@ class IngestSettings(_Model):
     @property
     def future_tolerance_duration(self) -> Duration:
         return parse_duration(self.future_tolerance)
+
+
+class HistorySettings(_Model):
+    """Customer attribute history (docs/data-model.md, "Attribute history").
+
+    ``first_version``: when a customer's first known attributes come with no time of
+    their own (no ``valid_from``/``updated_at`` column or ``--valid-from``), ``backfill``
+    makes them hold from the beginning (``ingest.earliest``), so that a past ``as_of``
+    sees them; ``from_load`` makes them valid from the load time only.
+    """
+
+    first_version: Literal["backfill", "from_load"] = "backfill"
 
 
 class RetentionSettings(_Model):
@@ -256,6 +269,7 @@ class WorkspaceConfig(_Model):
     value: ValueSettings = Field(default_factory=ValueSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     @field_validator("timezone")
     @classmethod
@@ -325,6 +339,9 @@ sources: {{}}
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
   earliest: 1900-01-01      # times before this are implausible and rejected
+
+history:                   # customer attribute history (docs/data-model.md)
+  first_version: backfill   # undated first attributes hold from the beginning; or from_load
 
 retention:
   events: 3 years           # older raw data is discarded before segmenting
