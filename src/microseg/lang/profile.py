@@ -80,6 +80,10 @@ class Profile:
     events: Sequence[Event] = ()
     traits: Mapping[str, Any] = field(default_factory=dict)
     attribute_types: Mapping[str, str] = field(default_factory=dict)
+    #: attributes missing at the evaluation's instant that a later version of the
+    #: customer's history provides, with the instant that version starts (naive UTC);
+    #: a missing attribute not listed was never loaded for the customer (``explain``)
+    pending: Mapping[str, datetime] = field(default_factory=dict)
 
 
 class ProfileEvaluator:

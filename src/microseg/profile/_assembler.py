@@ -27,6 +27,7 @@ from microseg.lang import (
     Schema,
 )
 from microseg.lang.profile import ModelScorer, Profile
+from microseg.profile._pending import pending_attributes
 from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
 
 __all__ = ["BatchInputs", "ProfileAssembler"]
@@ -236,11 +237,18 @@ class ProfileAssembler:
         chosen = events.filter(
             (events.customer_id == customer_id) & (events.timestamp < clock.as_of)
         ).drop("load_id")
+        attributes = {k: v for k, v in rows[0].items() if k != "customer_id"}
+        pending: dict[str, datetime] = {}
+        if as_of is not None and None in attributes.values():
+            history = self.context.store.table("customer_history")
+            versions = history.filter(history.customer_id == customer_id).to_pyarrow()
+            pending = pending_attributes(versions.to_pylist(), attributes, clock.as_of)
         return Profile(
             customer_id=customer_id,
-            attributes={k: v for k, v in rows[0].items() if k != "customer_id"},
+            attributes=attributes,
             events=chosen.to_pyarrow().to_pylist(),
             attribute_types=self.attribute_types(),
+            pending=pending,
         )
 
 

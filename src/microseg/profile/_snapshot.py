@@ -19,6 +19,7 @@ import pyarrow as pa
 from microseg.core.errors import WorkspaceError
 from microseg.lang import Clock
 from microseg.lang.profile import Profile
+from microseg.profile._pending import pending_attributes
 from microseg.store import Store
 
 __all__ = ["ProfileSnapshot", "age_at"]
@@ -75,12 +76,16 @@ class ProfileSnapshot:
     def events(self) -> int:
         return int(self._events.num_rows)
 
+    def versions(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's rows of ``customer_history``, oldest first."""
+        start, end = self._history_rows.get(customer_id, (0, 0))
+        return self._history.slice(start, end - start).to_pylist() if end > start else []
+
     def attributes(self, customer_id: str, moment: datetime | None) -> dict[str, Any]:
         """Attributes in force just before ``moment`` (the current ones when None)."""
         found = dict.fromkeys(self._attributes)
-        start, end = self._history_rows.get(customer_id, (0, 0))
-        if end > start:
-            rows = self._history.slice(start, end - start).to_pylist()
+        rows = self.versions(customer_id)
+        if rows:
             for row in rows:
                 valid_to = row["valid_to"]
                 if moment is None:
@@ -99,9 +104,13 @@ class ProfileSnapshot:
         events before it, as :meth:`microseg.profile.ProfileAssembler.of` gives them."""
         if customer_id not in self._live:
             raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
-        attributes = self.attributes(customer_id, None if current else clock.as_of)
+        moment = None if current else clock.as_of
+        attributes = self.attributes(customer_id, moment)
         if self._derive_age and "age" not in self._attributes:
             attributes["age"] = age_at(attributes.get("birth_date"), clock.as_of, self._timezone)
+        pending: dict[str, datetime] = {}
+        if moment is not None and None in attributes.values():
+            pending = pending_attributes(self.versions(customer_id), attributes, moment)
         start, end = self._event_rows.get(customer_id, (0, 0))
         events: list[dict[str, Any]] = []
         if end > start:
@@ -114,4 +123,5 @@ class ProfileSnapshot:
             attributes=attributes,
             events=events,
             attribute_types=self.attribute_types,
+            pending=pending,
         )
