@@ -14,6 +14,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     Predicate,
     PropertyPredicate,
@@ -144,6 +145,10 @@ def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Expl
             )
         case ClusterRule():
             return Explanation(path, holds, _cluster_text(evaluator, rule, holds))
+        case HasRule():
+            what = {"email": "e-mail address", "phone": "phone number"}[rule.has]
+            text = f"has {'an' if what[0] == 'e' else 'a'} {what}" if holds else f"has no {what}"
+            return Explanation(path, holds, f"the customer {text} ({rule.has} identity)")
         case _:
             assert_never(rule)
 

@@ -42,6 +42,8 @@ class BatchInputs:
     clock: Clock
     attribute_types: dict[str, str]
     clusters: ClusterLookup | None = None
+    #: the identities table (customer_id, id_type...), for ``has:`` rules
+    identities: ibis.Table | None = None
 
 
 def _no_clusters(run: str | int) -> ClusterSource:
@@ -114,6 +116,10 @@ class ProfileAssembler:
             table = table.filter(table.timestamp < self.context.instant(as_of))
         return table
 
+    def identities(self) -> ibis.Table:
+        """The identities of the customers (``has:`` rules read which types each holds)."""
+        return self.context.store.table("identities")
+
     def attribute_types(self) -> dict[str, str]:
         """Attribute name -> type, with ``age`` derived from ``birth_date``."""
         attributes = dict(self.context.store.attribute_columns())
@@ -128,6 +134,7 @@ class ProfileAssembler:
             traits=traits,
             event_types=frozenset(BUILTIN_EVENT_TYPES) | self.context.store.event_types(),
             clusters=self.cluster_names(),
+            property_keys=self.context.store.property_keys(),
         )
 
     # -- providers ----------------------------------------------------------------------------
@@ -194,6 +201,7 @@ class ProfileAssembler:
             clock=clock,
             attribute_types=self.attribute_types(),
             clusters=lookup,
+            identities=self.identities(),
         )
 
     def table(
@@ -249,7 +257,13 @@ class ProfileAssembler:
             events=chosen.to_pyarrow().to_pylist(),
             attribute_types=self.attribute_types(),
             pending=pending,
+            identities=self._identity_types(customer_id),
         )
+
+    def _identity_types(self, customer_id: str) -> frozenset[str]:
+        table = self.identities()
+        held = table.filter(table.customer_id == customer_id).select("id_type").distinct()
+        return frozenset(str(t) for t in held.to_pyarrow().column("id_type").to_pylist())
 
 
 def _instant(clock: Clock) -> datetime:

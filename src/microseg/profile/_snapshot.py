@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from microseg.core.errors import WorkspaceError
-from microseg.lang import Clock
+from microseg.lang import IDENTITY_KINDS, Clock
 from microseg.lang.profile import Profile
 from microseg.profile._pending import pending_attributes
 from microseg.store import Store
@@ -51,6 +51,19 @@ def _offsets(ids: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
     }
 
 
+def _identity_types(store: Store) -> dict[str, frozenset[str]]:
+    """customer_id -> the types of identity ``has:`` asks about that the customer holds
+    (customers holding none are left out; the few distinct sets are shared)."""
+    table = store.table("identities")
+    kinds = table.filter(table.id_type.isin(list(IDENTITY_KINDS)))
+    rows = kinds.select("customer_id", "id_type").distinct().to_pyarrow().to_pylist()
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(str(row["customer_id"]), set()).add(str(row["id_type"]))
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {c: shared.setdefault(frozenset(t), frozenset(t)) for c, t in held.items()}
+
+
 class ProfileSnapshot:
     """The events, attribute history and live customers of a store, as of its loading."""
 
@@ -68,6 +81,7 @@ class ProfileSnapshot:
         self._history = history.to_pyarrow()
         self._history_rows = _offsets(self._history.column("customer_id"))
         self._attributes = [c for c in self._history.column_names if c not in _HISTORY_SYSTEM]
+        self._identities = _identity_types(store)
         registry = store.table("customer_registry")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
         self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
@@ -124,4 +138,5 @@ class ProfileSnapshot:
             events=events,
             attribute_types=self.attribute_types,
             pending=pending,
+            identities=self._identities.get(customer_id, frozenset()),
         )
