@@ -104,6 +104,9 @@ def test_the_synthetic_shops_updates_load_without_rejects(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert '"rejected": 0' in result.output
     assert f'"accepted": {updates}' in result.output
+    again = runner.invoke(app, [*base, str(shop.paths["customer_updates"])])
+    assert '"accepted": 0' in again.output
+    assert '"rejected": 0' in again.output
     with Workspace.open(tmp_path / "shop") as ws:
         past = ws.customers(as_of="2026-10-31")
         married = past.filter(past.marital_status == "married").count().to_pyarrow().as_py()
@@ -129,3 +132,25 @@ def test_open_versions_cannot_fan_out(ws: Workspace, tmp_path: Path) -> None:
         "SELECT city FROM customer_history WHERE customer_id = '12,50' AND valid_to IS NULL"
     )
     assert city == "Nice"
+
+
+def test_a_file_of_successive_updates_loaded_again_adds_nothing(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Found on the synthetic shop: a customer's earlier update in a file loaded again was
+    older than the current version, and rejected as backdated instead of a duplicate."""
+    ws.ingest(
+        "customers", write(tmp_path / "c.csv", "customer_id,marital_status,size\nC1,single,1")
+    )
+    path = write(
+        tmp_path / "u.csv",
+        "customer_id,updated_at,marital_status,size\nC1,2025-06-01,married,2\nC1,2025-09-01,,3",
+    )
+    assert ws.ingest("customers", path).accepted == 2
+    again = ws.ingest("customers", path)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 2, 0)
+    late = ws.ingest(
+        "customers",
+        write(tmp_path / "late.csv", "customer_id,updated_at,size\nC1,2025-07-01,5"),
+    )
+    assert late.rejected == 1  # a genuinely new change dated in the past is still refused

@@ -227,6 +227,13 @@ def _apply_versions(
         )
         or "false"
     )
+    # a stored version at the row's very instant that already holds what the row provides:
+    # the row was loaded before (a file of updates loaded again adds nothing)
+    stored = " AND ".join(
+        f"(v.{_alias(i)} IS NULL OR v.{_alias(i)} IS NOT DISTINCT FROM x.{ident(a)})"
+        for i, a in enumerate(attrs)
+    )
+    known = f"x.customer_id IS NOT NULL{' AND ' + stored if stored else ''}"
     values = ", ".join(
         f"coalesce(v.{_alias(position[a])}, h.{ident(a)}) AS {_alias(j)}"
         if a in position
@@ -237,12 +244,12 @@ def _apply_versions(
         store.execute("DROP TABLE IF EXISTS _cand")
         store.execute(
             f"""CREATE TEMP TABLE _cand AS
-            SELECT *, changed AND NOT is_new AND valid_from < cur_from AS backdated,
+            SELECT *, changed AND NOT is_new AND valid_from < cur_from AND NOT known AS backdated,
                    changed AND NOT (NOT is_new AND valid_from < cur_from) AS apply
             FROM (SELECT v.customer_id, v.valid_from, v._rows, v._lines,
                          {values + "," if all_attrs else ""}
                          h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
-                         ({changed}) AS changed,
+                         ({changed}) AS changed, {known} AS known,
                          h.customer_id IS NULL AND coalesce(g.load_id_is_this, false) AS fresh
                   FROM _versions v
                   -- at most one open version and one registry row per customer: a join
@@ -254,6 +261,10 @@ def _apply_versions(
                   LEFT JOIN (SELECT customer_id, bool_or(load_id = $load) AS load_id_is_this
                              FROM customer_registry GROUP BY customer_id) g
                     ON g.customer_id = v.customer_id
+                  LEFT JOIN (SELECT * FROM customer_history
+                             QUALIFY row_number() OVER (PARTITION BY customer_id, valid_from
+                                                        ORDER BY valid_to DESC NULLS FIRST) = 1) x
+                    ON x.customer_id = v.customer_id AND x.valid_from = v.valid_from
                   WHERE v._round = $round)""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"round": round_, "load": ctx.load_id},
         )
@@ -288,7 +299,8 @@ def _apply_versions(
         row = store.fetchone(
             # a row that changes nothing is a duplicate, unless it made its customer known
             "SELECT coalesce(sum(len(_rows)) FILTER (apply OR (fresh AND NOT changed)), 0), "
-            "coalesce(sum(len(_rows)) FILTER (NOT changed AND NOT fresh), 0), "
+            "coalesce(sum(len(_rows)) FILTER ((NOT changed AND NOT fresh) "
+            "OR (changed AND known AND NOT apply)), 0), "
             "coalesce(sum(len(_rows)) FILTER (backdated), 0) FROM _cand"
         )
         assert row is not None
