@@ -189,9 +189,13 @@ def _apply_versions(
     so that no attribute name can meet the columns the versioning adds.
     """
     store = ctx.store
-    undated = "$now::TIMESTAMP"
+    undated, history = "$now::TIMESTAMP", ""
     if beginning is not None:
         undated = "CASE WHEN k.customer_id IS NULL THEN $beginning::TIMESTAMP ELSE $now END"
+        history = (
+            "LEFT JOIN (SELECT DISTINCT customer_id FROM customer_history) k "
+            "ON k.customer_id = r.resolved_id"
+        )
     # Rows of one customer with the same valid-from time make one version (a version that
     # lasts no time could never be seen): each attribute takes the row's last value given.
     # So a file holding two rows for a customer, loaded again, adds nothing.
@@ -208,9 +212,7 @@ def _apply_versions(
                row_number() OVER (PARTITION BY customer_id ORDER BY valid_from) AS _round
         FROM (SELECT r.resolved_id AS customer_id,
                      coalesce(s.valid_from, {undated}) AS valid_from, s._row, s._line {columns}
-              FROM _stage s JOIN _resolved r ON r._key = s._key
-              LEFT JOIN (SELECT DISTINCT customer_id FROM customer_history) k
-                ON k.customer_id = r.resolved_id
+              FROM _stage s JOIN _resolved r ON r._key = s._key {history}
               WHERE s._ok
               -- one customer per staged row, whatever the joins hold
               QUALIFY row_number() OVER (PARTITION BY s._row ORDER BY r.resolved_id) = 1)
@@ -233,7 +235,9 @@ def _apply_versions(
         f"(v.{_alias(i)} IS NULL OR v.{_alias(i)} IS NOT DISTINCT FROM x.{ident(a)})"
         for i, a in enumerate(attrs)
     )
-    known = f"x.customer_id IS NOT NULL{' AND ' + stored if stored else ''}"
+    same = ["x.customer_id = v.customer_id", "x.valid_from = v.valid_from"]
+    same += [stored] if stored else []
+    known = f"EXISTS (SELECT 1 FROM customer_history x WHERE {' AND '.join(same)})"  # noqa: S608 - identifiers via ident(), values bound as parameters
     values = ", ".join(
         f"coalesce(v.{_alias(position[a])}, h.{ident(a)}) AS {_alias(j)}"
         if a in position
@@ -254,17 +258,15 @@ def _apply_versions(
                   FROM _versions v
                   -- at most one open version and one registry row per customer: a join
                   -- that fanned out would apply (and count) a row once per match
-                  LEFT JOIN (SELECT * FROM customer_history WHERE valid_to IS NULL
+                  LEFT JOIN (SELECT * FROM customer_history
+                             WHERE valid_to IS NULL AND customer_id IN
+                                   (SELECT customer_id FROM _versions WHERE _round = $round)
                              QUALIFY row_number() OVER (PARTITION BY customer_id
                                                         ORDER BY valid_from DESC) = 1) h
                     ON h.customer_id = v.customer_id
                   LEFT JOIN (SELECT customer_id, bool_or(load_id = $load) AS load_id_is_this
                              FROM customer_registry GROUP BY customer_id) g
                     ON g.customer_id = v.customer_id
-                  LEFT JOIN (SELECT * FROM customer_history
-                             QUALIFY row_number() OVER (PARTITION BY customer_id, valid_from
-                                                        ORDER BY valid_to DESC NULLS FIRST) = 1) x
-                    ON x.customer_id = v.customer_id AND x.valid_from = v.valid_from
                   WHERE v._round = $round)""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"round": round_, "load": ctx.load_id},
         )
