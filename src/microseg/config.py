@@ -89,7 +89,7 @@ class IngestSettings(_Model):
 
 
 class HistorySettings(_Model):
-    """Customer attribute history (docs/data-model.md, "Attribute history").
+    """Customer attribute history (docs/data-model.md, "customers", History).
 
     ``first_version``: when a customer's first known attributes come with no time of
     their own (no ``valid_from``/``updated_at`` column or ``--valid-from``), ``backfill``
