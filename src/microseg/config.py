@@ -26,6 +26,7 @@ __all__ = [
     "FAMILIES",
     "AttributeSpec",
     "EventTypeNames",
+    "HistorySettings",
     "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
@@ -86,6 +87,18 @@ class IngestSettings(_Model):
     @property
     def future_tolerance_duration(self) -> Duration:
         return parse_duration(self.future_tolerance)
+
+
+class HistorySettings(_Model):
+    """Customer attribute history (docs/data-model.md, "customers", History).
+
+    ``first_version``: when a customer's first known attributes come with no time of
+    their own (no ``valid_from``/``updated_at`` column or ``--valid-from``), ``backfill``
+    makes them hold from the beginning (``ingest.earliest``), so that a past ``as_of``
+    sees them; ``from_load`` makes them valid from the load time only.
+    """
+
+    first_version: Literal["backfill", "from_load"] = "backfill"
 
 
 class RetentionSettings(_Model):
@@ -353,6 +366,7 @@ class WorkspaceConfig(_Model):
     value: ValueSettings = Field(default_factory=ValueSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     @field_validator("timezone")
     @classmethod
@@ -451,6 +465,9 @@ sources: {{}}
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
   earliest: 1900-01-01      # times before this are implausible and rejected
+
+history:                   # customer attribute history (docs/data-model.md)
+  first_version: backfill   # undated first attributes hold from the beginning; or from_load
 
 retention:
   events: 3 years           # older raw data is discarded before segmenting

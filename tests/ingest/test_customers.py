@@ -35,8 +35,9 @@ def test_types_are_inferred_and_lists_declared(ws: Workspace, tmp_path: Path) ->
         "city": "text",
         "interests": "list",
     }
-    # without a valid_from column the values hold from the load time (2026-01-15) on
-    assert _row(ws, "C1", as_of=date(2026, 1, 1))["city"] is None
+    # without a valid_from column a customer's first values hold from the beginning
+    # (history.first_version: backfill), though they were loaded on 2026-01-15
+    assert _row(ws, "C1", as_of=date(2026, 1, 1))["city"] == "Lyon"
     row = _row(ws, "C1", as_of=date(2026, 5, 4))
     assert row["interests"] == ["travel", "sports"]
     assert row["vip"] is True

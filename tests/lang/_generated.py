@@ -255,6 +255,7 @@ RULE_CASES: dict[str, Callable[[Strategy], Strategy]] = {
     "segment": lambda _: st.just({"segment": "helper"}),
     "bucket": lambda _: bucket_rule(),
     "cluster": lambda _: cluster_rule(),
+    "has": lambda _: st.sampled_from(["email", "phone"]).map(lambda kind: {"has": kind}),
 }
 _BRANCHES = ("all", "any", "not")
 
@@ -273,7 +274,7 @@ def rules(*, leaves: tuple[str, ...] | None = None, depth: int = 3) -> Strategy:
 
 
 #: Leaves of the rules inside expressions (case rows, flags): no reference back to traits.
-SIMPLE_LEAVES = ("attribute", "event", "bucket", "cluster")
+SIMPLE_LEAVES = ("attribute", "event", "bucket", "cluster", "has")
 
 
 # -- expressions -------------------------------------------------------------------------
@@ -441,6 +442,10 @@ def _customer(customer_id: str, as_of: datetime, zone: str, moments: list[dateti
             "tags": st.sampled_from([None, [], ["travel"], ["Travel", "music"], ["a.b", ""]]),
             "_m_p_alive": st.sampled_from([None, 0.25, 0.5]),
             "_m_clv_90_days": st.sampled_from([None, 0.0, 120.5]),
+            # the identity types the customer holds (has:), not a column of the customers
+            "_identities": st.sampled_from(
+                [[], ["customer_id"], ["email"], ["phone", "phone"], ["email", "phone"]]
+            ),
         }
     )
 

@@ -29,7 +29,9 @@ def test_explain_names_the_deciding_values(tiny: Workspace) -> None:  # noqa: F8
     assert inside.holds is True
     assert "count of purchase events = 1 is gte 1" in inside.lines()[-1]
     missing = tiny.segments.explain("young-buyers", "B", as_of=AS_OF)
-    assert "age is missing, so between 20 and 30 is false" in " ".join(missing.lines())
+    assert "age is missing (never loaded for this customer), so between 20 and 30 is false" in (
+        " ".join(missing.lines())
+    )
 
 
 def test_explain_agrees_with_batch_membership(tiny: Workspace) -> None:  # noqa: F811

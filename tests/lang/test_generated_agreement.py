@@ -90,11 +90,28 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Store
         store.close()
 
 
+def _identities(store: Store, world: World) -> ibis.Table:
+    """The world's identities: one row per identity a customer holds (a type may repeat)."""
+    rows = [
+        {"id_type": kind, "id_value": f"{c['customer_id']}-{n}", "customer_id": c["customer_id"]}
+        for c in world.customers
+        for n, kind in enumerate(c["_identities"])
+    ]
+    schema = pa.schema(
+        {"id_type": pa.string(), "id_value": pa.string(), "customer_id": pa.string()}
+    )
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return store.ibis.create_table("gen_identities", table, overwrite=True)
+
+
 def _tables(store: Store, world: World) -> tuple[ibis.Table, ibis.Table]:
     """The world's customers (with model and cluster columns) and events, in DuckDB."""
     backend = store.ibis
     rows = [
-        {**c, cluster_column(7): AgeRun().assign_one({}, {"age": c["age"]})}
+        {
+            **{k: v for k, v in c.items() if k != "_identities"},
+            cluster_column(7): AgeRun().assign_one({}, {"age": c["age"]}),
+        }
         for c in world.customers
     ]
     types = {
@@ -189,6 +206,7 @@ def _batch(store: Store, world: World, rules: dict[str, Any], traits: Any, cuts:
         trait_definition=traits.__getitem__,
         cuts=cuts,
         clusters=_lookup,
+        identities=_identities(store, world),
     )
     lowered = compiler.segment("generated")
     values = {name: compiler.trait(name) for name in TRAITS}
@@ -199,8 +217,9 @@ def _batch(store: Store, world: World, rules: dict[str, Any], traits: Any, cuts:
     return {r["customer_id"]: r for r in result.to_pyarrow().to_pylist()}, customers, events
 
 
-def _profiles(customers: ibis.Table, events: ibis.Table) -> list[Profile]:
+def _profiles(customers: ibis.Table, events: ibis.Table, world: World) -> list[Profile]:
     """One profile per customer, from the rows the batch compiler read."""
+    held = {c["customer_id"]: frozenset(c["_identities"]) for c in world.customers}
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for event in events.drop("load_id").to_pyarrow().to_pylist():
         by_customer.setdefault(event["customer_id"], []).append(event)
@@ -210,6 +229,7 @@ def _profiles(customers: ibis.Table, events: ibis.Table) -> list[Profile]:
             attributes={k: v for k, v in row.items() if k != "customer_id"},
             events=by_customer.get(row["customer_id"], []),
             attribute_types=ATTRIBUTES,
+            identities=held[row["customer_id"]],
         )
         for row in customers.to_pyarrow().to_pylist()
     ]
@@ -221,7 +241,7 @@ def _agree(store: Store, world: World) -> None:
     cuts = _cuts(rules, traits)
     batch, customers, events = _batch(store, world, rules, traits, cuts)
     clock = Clock(world.as_of, world.zone)
-    for profile in _profiles(customers, events):
+    for profile in _profiles(customers, events, world):
         attributes = profile.attributes
 
         def models(expr: Any, _events: Any, _clock: Clock, row: Any = attributes) -> Any:

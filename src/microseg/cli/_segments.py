@@ -65,6 +65,7 @@ def validate(
                 console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
             raise fail(f"{len(exc.problems)} problem(s) found") from None
     chosen = names or sorted(catalog.definitions)
+    warnings.extend(str(w) for w in catalog.warnings)
     if quiet:
         emit_json({"valid": True, "segments": chosen, "warnings": warnings})
     else:

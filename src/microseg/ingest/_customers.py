@@ -4,11 +4,15 @@ A file may carry any subset of attributes. Each row becomes a new version of its
 customer when it changes something: provided values replace the current ones,
 attributes the row does not carry (absent column or empty cell) keep their value.
 The version is valid from the row's ``valid_from`` (or ``updated_at``) column, or
-the load time. Updates dated before the customer's current version are rejected
-with a reason, so history is never rewritten silently.
+the load time; a customer's first version with no time of its own holds from the
+beginning (``history.first_version: backfill``, the default) unless the workspace
+asks for ``from_load``. Updates dated before the customer's current version are
+rejected with a reason, so history is never rewritten silently.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from microseg.config import WorkspaceConfig
 from microseg.core.errors import IngestError
@@ -107,12 +111,14 @@ def load_customers(
     problems = identifier_problems(cols, screened)
     if vf_column:
         conv = convert(vf_column, cols[vf_column], "timestamp", params)
-        select["valid_from"] = f"coalesce({conv.value}, {params.add(ctx.now)}::TIMESTAMP)"
+        # NULL when the row does not say: the version then starts at the beginning (a
+        # customer's first attributes, history.first_version: backfill) or the load time
+        select["valid_from"] = f"({conv.value})::TIMESTAMP"
         problems.append(
             unreadable(vf_column, conv, "a timestamp", "write ISO 8601 such as 2025-03-01", params)
         )
     else:
-        select["valid_from"] = f"{params.add(ctx.now)}::TIMESTAMP"
+        select["valid_from"] = "NULL::TIMESTAMP"
     for position, attr in enumerate(attrs):
         kind = types[attr]
         spec = config.attributes.get(attr)
@@ -141,7 +147,8 @@ def load_customers(
     for attr in attrs:
         if attr not in stored:
             store.add_attribute(attr, types[attr])
-    _apply_versions(ctx, opened, attrs)
+    backfill = config.history.first_version == "backfill"
+    _apply_versions(ctx, opened, attrs, beginning=ctx.earliest if backfill else None)
     store.refresh_customer_view()
 
 
@@ -169,13 +176,26 @@ def _check_attribute_names(attrs: list[str], stored: dict[str, str], where: str)
             )
 
 
-def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) -> None:
+def _apply_versions(
+    ctx: LoadContext, opened: OpenedSource, attrs: list[str], *, beginning: datetime | None
+) -> None:
     """Write each row as a new version of its customer when it changes something.
+
+    A row that does not say when it became true is valid from the load time, or from
+    ``beginning`` (when given) if its customer has no attribute history yet: a customer's
+    first known attributes then hold backwards in time.
 
     Inside the temporary tables every attribute has a positional name (``__ms_a<i>``),
     so that no attribute name can meet the columns the versioning adds.
     """
     store = ctx.store
+    undated, history = "$now::TIMESTAMP", ""
+    if beginning is not None:
+        undated = "CASE WHEN k.customer_id IS NULL THEN $beginning::TIMESTAMP ELSE $now END"
+        history = (
+            "LEFT JOIN (SELECT DISTINCT customer_id FROM customer_history) k "
+            "ON k.customer_id = r.resolved_id"
+        )
     # Rows of one customer with the same valid-from time make one version (a version that
     # lasts no time could never be seen): each attribute takes the row's last value given.
     # So a file holding two rows for a customer, loaded again, adds nothing.
@@ -190,9 +210,14 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         SELECT customer_id, valid_from, min(_row) AS _row, list(_row ORDER BY _row) AS _rows,
                list(_line ORDER BY _row) AS _lines {provided},
                row_number() OVER (PARTITION BY customer_id ORDER BY valid_from) AS _round
-        FROM (SELECT r.resolved_id AS customer_id, s.valid_from, s._row, s._line {columns}
-              FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok)
-        GROUP BY customer_id, valid_from"""  # noqa: S608 - identifiers via ident(), values bound as parameters
+        FROM (SELECT r.resolved_id AS customer_id,
+                     coalesce(s.valid_from, {undated}) AS valid_from, s._row, s._line {columns}
+              FROM _stage s JOIN _resolved r ON r._key = s._key {history}
+              WHERE s._ok
+              -- one customer per staged row, whatever the joins hold
+              QUALIFY row_number() OVER (PARTITION BY s._row ORDER BY r.resolved_id) = 1)
+        GROUP BY customer_id, valid_from""",  # noqa: S608 - identifiers via ident(), values bound as parameters
+        {"now": ctx.now, **({"beginning": beginning} if beginning is not None else {})},
     )
     rounds = int(store.scalar("SELECT coalesce(max(_round), 0) FROM _versions"))
     all_attrs = list(store.attribute_columns())
@@ -204,6 +229,15 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         )
         or "false"
     )
+    # a stored version at the row's very instant that already holds what the row provides:
+    # the row was loaded before (a file of updates loaded again adds nothing)
+    stored = " AND ".join(
+        f"(v.{_alias(i)} IS NULL OR v.{_alias(i)} IS NOT DISTINCT FROM x.{ident(a)})"
+        for i, a in enumerate(attrs)
+    )
+    same = ["x.customer_id = v.customer_id", "x.valid_from = v.valid_from"]
+    same += [stored] if stored else []
+    known = f"EXISTS (SELECT 1 FROM customer_history x WHERE {' AND '.join(same)})"  # noqa: S608 - identifiers via ident(), values bound as parameters
     values = ", ".join(
         f"coalesce(v.{_alias(position[a])}, h.{ident(a)}) AS {_alias(j)}"
         if a in position
@@ -214,17 +248,25 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         store.execute("DROP TABLE IF EXISTS _cand")
         store.execute(
             f"""CREATE TEMP TABLE _cand AS
-            SELECT *, changed AND NOT is_new AND valid_from < cur_from AS backdated,
+            SELECT *, changed AND NOT is_new AND valid_from < cur_from AND NOT known AS backdated,
                    changed AND NOT (NOT is_new AND valid_from < cur_from) AS apply
             FROM (SELECT v.customer_id, v.valid_from, v._rows, v._lines,
                          {values + "," if all_attrs else ""}
                          h.customer_id IS NULL AS is_new, h.valid_from AS cur_from,
-                         ({changed}) AS changed,
-                         h.customer_id IS NULL AND coalesce(g.load_id = $load, false) AS fresh
+                         ({changed}) AS changed, {known} AS known,
+                         h.customer_id IS NULL AND coalesce(g.load_id_is_this, false) AS fresh
                   FROM _versions v
-                  LEFT JOIN customer_history h
-                    ON h.customer_id = v.customer_id AND h.valid_to IS NULL
-                  LEFT JOIN customer_registry g ON g.customer_id = v.customer_id
+                  -- at most one open version and one registry row per customer: a join
+                  -- that fanned out would apply (and count) a row once per match
+                  LEFT JOIN (SELECT * FROM customer_history
+                             WHERE valid_to IS NULL AND customer_id IN
+                                   (SELECT customer_id FROM _versions WHERE _round = $round)
+                             QUALIFY row_number() OVER (PARTITION BY customer_id
+                                                        ORDER BY valid_from DESC) = 1) h
+                    ON h.customer_id = v.customer_id
+                  LEFT JOIN (SELECT customer_id, bool_or(load_id = $load) AS load_id_is_this
+                             FROM customer_registry GROUP BY customer_id) g
+                    ON g.customer_id = v.customer_id
                   WHERE v._round = $round)""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"round": round_, "load": ctx.load_id},
         )
@@ -259,7 +301,8 @@ def _apply_versions(ctx: LoadContext, opened: OpenedSource, attrs: list[str]) ->
         row = store.fetchone(
             # a row that changes nothing is a duplicate, unless it made its customer known
             "SELECT coalesce(sum(len(_rows)) FILTER (apply OR (fresh AND NOT changed)), 0), "
-            "coalesce(sum(len(_rows)) FILTER (NOT changed AND NOT fresh), 0), "
+            "coalesce(sum(len(_rows)) FILTER ((NOT changed AND NOT fresh) "
+            "OR (changed AND known AND NOT apply)), 0), "
             "coalesce(sum(len(_rows)) FILTER (backdated), 0) FROM _cand"
         )
         assert row is not None

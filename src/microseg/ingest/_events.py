@@ -197,6 +197,8 @@ def load_events(
     )
     written = store.fetchone(sql, {**params.used_in(sql), "load": ctx.load_id})
     inserted = int(written[0]) if written else 0
+    if inserted:
+        store.note_property_keys(ctx.load_id)
     ctx.accepted += inserted
     ctx.duplicates += ok - inserted
 

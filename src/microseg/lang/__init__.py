@@ -16,7 +16,7 @@ tests/lang/_generated.py (the coverage test fails until there is one) so that th
 generated agreement test compares the two lowerings.
 """
 
-from microseg.lang._check import check_rule, find_cycle, find_cycles
+from microseg.lang._check import check_rule, find_cycle, find_cycles, rule_warnings
 from microseg.lang._check_expr import check_expr
 from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_column
 from microseg.lang._definitions import SegmentDefinition, load_definition, parse_definition
@@ -43,6 +43,7 @@ from microseg.lang._limits import (
     shape_problem,
 )
 from microseg.lang._nodes import (
+    IDENTITY_KINDS,
     KINDS,
     OPERATORS,
     RULE_MODELS,
@@ -53,6 +54,7 @@ from microseg.lang._nodes import (
     ClusterRule,
     ClusterSpec,
     EventRule,
+    HasRule,
     NotRule,
     Predicate,
     PropertyPredicate,
@@ -74,6 +76,7 @@ __all__ = [
     "EVENT_PROPERTY_TYPES",
     "EXPR_KINDS",
     "EXPR_MODELS",
+    "IDENTITY_KINDS",
     "KINDS",
     "MAX_DEPTH",
     "MAX_NODES",
@@ -95,6 +98,7 @@ __all__ = [
     "Explanation",
     "Expr",
     "ExprNode",
+    "HasRule",
     "ModelExpr",
     "Node",
     "NotRule",
@@ -127,6 +131,7 @@ __all__ = [
     "order_of",
     "parse_definition",
     "raw_too_deep",
+    "rule_warnings",
     "segment_references",
     "shape",
     "shape_problem",

@@ -1,7 +1,9 @@
 """Type checking a rule tree against the workspace, before any query runs.
 
 Every problem is collected (with its field path) and reported at once; misspelt names
-of attributes, traits, segments and event types get a "did you mean".
+of attributes, traits, segments, event types and event properties get a "did you mean".
+What may be right but looks doubtful (a property no loaded event has, nothing close to a
+known one) is a warning: :func:`rule_warnings` gives those, :func:`check_rule` the errors.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     Predicate,
     PropertyPredicate,
@@ -33,15 +36,28 @@ from microseg.lang._when import is_time_text
 
 __all__ = [
     "VALUE_TRAITS",
+    "Warning_",
     "check_event_type",
+    "check_property",
     "check_rule",
     "check_where",
     "check_window",
     "children",
     "find_cycle",
     "find_cycles",
+    "rule_warnings",
     "segment_references",
 ]
+
+
+class Warning_(str):
+    """A checker message that is a warning: the rule may be right, but say so."""
+
+    __slots__ = ()
+
+
+#: Identities a rule may mistake for attributes, and the ``has:`` node that asks about them.
+_IDENTITIES = {"email": "email", "e-mail": "email", "mail": "email", "phone": "phone"}
 
 
 def _operand_values(pred: Predicate) -> list[object]:
@@ -97,8 +113,35 @@ def check_event_type(name: str, schema: Schema, path: str) -> Iterator[tuple[str
             yield path, f"unknown event type {name!r}{hint}"
 
 
-def check_where(where: list[PropertyPredicate], path: str) -> Iterator[tuple[str, str]]:
+def check_property(name: str, schema: Schema | None, path: str) -> Iterator[tuple[str, str]]:
+    """A property name that is neither an event column nor a key seen in the events: an
+    error with "did you mean" when it is close to one, a warning when it is new."""
+    if name in EVENT_PROPERTY_TYPES or schema is None or schema.property_keys is None:
+        return
+    if name in schema.property_keys:
+        return
+    known = sorted({*EVENT_PROPERTY_TYPES, *schema.property_keys})
+    hint = did_you_mean(name, known)
+    if not hint:
+        lower = {k.lower(): k for k in known}
+        hint = f"; did you mean {lower[name.lower()]!r}?" if name.lower() in lower else ""
+    if hint:
+        yield path, f"unknown property {name!r}{hint}"
+    else:
+        yield (
+            path,
+            Warning_(
+                f"property {name!r} is not an event column and no loaded event has it "
+                "among its properties: the test matches no event until events carry it"
+            ),
+        )
+
+
+def check_where(
+    where: list[PropertyPredicate], path: str, schema: Schema | None = None
+) -> Iterator[tuple[str, str]]:
     for j, pred in enumerate(where):
+        yield from check_property(pred.property, schema, f"{path}.where[{j}].property")
         yield from _check_predicate(
             pred, _property_kind(pred), f"property {pred.property}", f"{path}.where[{j}]"
         )
@@ -119,7 +162,12 @@ VALUE_TRAITS = frozenset(
 
 def check_rule(rule: Rule, schema: Schema, path: str = "rule") -> list[tuple[str, str]]:
     """All problems of ``rule`` as (field path, message)."""
-    return list(_check(rule, schema, path))
+    return [(p, m) for p, m in _check(rule, schema, path) if not isinstance(m, Warning_)]
+
+
+def rule_warnings(rule: Rule, schema: Schema, path: str = "rule") -> list[tuple[str, str]]:
+    """What in ``rule`` may be right but looks doubtful, as (field path, message)."""
+    return [(p, str(m)) for p, m in _check(rule, schema, path) if isinstance(m, Warning_)]
 
 
 def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
@@ -146,13 +194,23 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
             return  # its spec is checked when it is parsed
         case ClusterRule():
             yield from _check_cluster(rule, schema, path)
+        case HasRule():
+            return  # its identity type is checked when it is parsed
         case _:
             assert_never(rule)
 
 
 def _check_attribute(rule: AttributeRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
     kind = schema.attributes.get(rule.attribute)
-    if kind is None:
+    identity = _IDENTITIES.get(rule.attribute.lower())
+    if kind is None and identity is not None:
+        yield (
+            f"{path}.attribute",
+            f"{rule.attribute!r} is an identity, not an attribute: microseg keeps e-mail "
+            "addresses and phone numbers as identities to recognise customers across "
+            f"channels; to ask whether a customer has one, write {{has: {identity}}}",
+        )
+    elif kind is None:
         hint = did_you_mean(rule.attribute, schema.attributes)
         yield f"{path}.attribute", f"unknown attribute {rule.attribute!r}{hint}"
     else:
@@ -177,13 +235,15 @@ def _check_trait(rule: TraitRule, schema: Schema, path: str) -> Iterator[tuple[s
 
 def _check_event(rule: EventRule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
     yield from check_event_type(rule.event, schema, f"{path}.event")
-    yield from check_where(rule.where, path)
+    yield from check_where(rule.where, path, schema)
     yield from check_window(rule.window, path)
     name, test = rule.aggregate
+    prop: str = getattr(test, "property", "")
+    if prop:
+        yield from check_property(prop, schema, f"{path}.{name}.property")
     if name in ("count", "distinct"):
         yield from _check_predicate(test, "number", name, f"{path}.{name}")
     else:
-        prop = getattr(test, "property", "")
         kind = EVENT_PROPERTY_TYPES.get(prop, "number")
         if name in ("sum", "avg") and kind != "number":
             yield f"{path}.{name}.property", f"{name} needs a number property, {prop} is {kind}"
@@ -197,7 +257,7 @@ def _check_sequence(rule: SequenceRule, schema: Schema, path: str) -> Iterator[t
     for i, step in enumerate(spec.steps):
         step_path = f"{path}.sequence.steps[{i}]"
         yield from check_event_type(step.event, schema, f"{step_path}.event")
-        yield from check_where(step.where, step_path)
+        yield from check_where(step.where, step_path, schema)
         if step.absent and i != len(spec.steps) - 1:
             yield f"{step_path}.absent", "only the last step can be absent"
 

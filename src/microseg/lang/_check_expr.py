@@ -12,7 +12,14 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import assert_never
 
 from microseg.core.text import did_you_mean
-from microseg.lang._check import check_event_type, check_rule, check_where, check_window
+from microseg.lang._check import (
+    Warning_,
+    check_event_type,
+    check_property,
+    check_rule,
+    check_where,
+    check_window,
+)
 from microseg.lang._expr import (
     AddExpr,
     AggregateExpr,
@@ -50,7 +57,8 @@ def check_expr(
 
     ``traits`` are the trait names that exist; ``broken`` maps a left-out trait to why.
     """
-    return list(_check(expr, schema, traits, broken or {}, path))
+    found = _check(expr, schema, traits, broken or {}, path)
+    return [(p, m) for p, m in found if not isinstance(m, Warning_)]
 
 
 def _check(
@@ -67,7 +75,9 @@ def _check(
                 yield path, f"unknown attribute {expr.attribute!r}"
         case AggregateExpr():
             yield from check_event_type(expr.event, schema, f"{path}.event")
-            yield from check_where(expr.where, path)
+            yield from check_where(expr.where, path, schema)
+            if expr.property is not None:
+                yield from check_property(expr.property, schema, f"{path}.property")
             yield from check_window(expr.window, path)
         case CaseExpr():
             for row in expr.case:

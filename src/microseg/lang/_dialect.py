@@ -3,7 +3,8 @@
 The batch compiler lowers rules to Ibis, which runs on any backend, except for a few
 functions Ibis does not spell the same everywhere: the bucket hash of ``bucket:``, the
 conversion of an event's time to the workspace zone (``month``, ``hour``...), the regular
-expressions of ``matches`` and the reading of one JSON property. They sit behind
+expressions of ``matches``, the reading of one JSON property and the customers that hold
+an identity of a type (``has:``). They sit behind
 :class:`Dialect`; DuckDB's implementation is :class:`microseg.store.DuckDBDialect`, and a
 Spark backend is one more. The per-profile interpreter runs their Python twins, defined
 here beside the protocol so that the two are read (and changed) together.
@@ -12,6 +13,7 @@ here beside the protocol so that the two are read (and changed) together.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -20,7 +22,7 @@ import ibis.expr.types as ir
 
 from microseg.lang._regex import search
 
-__all__ = ["Dialect", "bucket_of", "local_time", "regex_search"]
+__all__ = ["Dialect", "bucket_of", "has_identity", "local_time", "regex_search"]
 
 
 class Dialect(Protocol):
@@ -42,6 +44,11 @@ class Dialect(Protocol):
         """The value of the key ``name`` of a JSON object, whatever characters it holds."""
         ...
 
+    def identity_holders(self, identities: ir.Table, id_type: str) -> ir.Table:
+        """The customers holding an identity of ``id_type``: one row per ``customer_id``
+        of the identities table (:func:`has_identity`)."""
+        ...
+
 
 # -- the Python twins (the per-profile interpreter) ------------------------------------------
 
@@ -55,6 +62,11 @@ def bucket_of(customer_id: str, salt: str) -> int:
 def local_time(moment: datetime, zone: str) -> datetime:
     """A naive UTC instant as (aware) wall-clock time in ``zone``."""
     return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+
+
+def has_identity(identity_types: Collection[str], id_type: str) -> bool:
+    """Whether a customer whose identities are of ``identity_types`` holds an ``id_type``."""
+    return id_type in identity_types
 
 
 def regex_search(text: str, pattern: str) -> bool:

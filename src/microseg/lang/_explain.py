@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, assert_never
 
 from microseg.lang._dialect import bucket_of
@@ -14,6 +14,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     Predicate,
     PropertyPredicate,
@@ -37,14 +38,21 @@ class Explanation:
     holds: bool
     text: str
     children: list[Explanation] = field(default_factory=list)
+    #: for an attribute with no value at the instant, why: ``{"attribute", "reason"}``
+    #: with reason ``never_loaded`` (no version of the customer has it) or
+    #: ``not_yet_valid`` (then ``valid_from``, ISO 8601 UTC, when it becomes valid)
+    missing: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "path": self.path,
             "holds": self.holds,
             "text": self.text,
             "children": [c.to_dict() for c in self.children],
         }
+        if self.missing is not None:
+            found["missing"] = dict(self.missing)
+        return found
 
     def decisive(self) -> list[Explanation]:
         """The leaves that decided the outcome (failing parts of an all, passing of an any)."""
@@ -115,7 +123,9 @@ def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Expl
             kid = explain(evaluator, rule.not_, f"{path}.not")
             return Explanation(path, holds, "not: the rule below must not hold", [kid])
         case AttributeRule():
-            return Explanation(path, holds, _attribute_text(evaluator, rule, holds))
+            missing = _missing(evaluator, rule.attribute)
+            text = _attribute_text(evaluator, rule, holds, missing)
+            return Explanation(path, holds, text, missing=missing)
         case TraitRule():
             value = evaluator.trait(rule.trait)
             verb = "is" if holds else "is not"
@@ -135,14 +145,37 @@ def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Expl
             )
         case ClusterRule():
             return Explanation(path, holds, _cluster_text(evaluator, rule, holds))
+        case HasRule():
+            what = {"email": "e-mail address", "phone": "phone number"}[rule.has]
+            text = f"has {'an' if what[0] == 'e' else 'a'} {what}" if holds else f"has no {what}"
+            return Explanation(path, holds, f"the customer {text} ({rule.has} identity)")
         case _:
             assert_never(rule)
 
 
-def _attribute_text(evaluator: ProfileEvaluator, rule: AttributeRule, holds: bool) -> str:
+def _missing(evaluator: ProfileEvaluator, attribute: str) -> dict[str, str] | None:
+    """Why ``attribute`` has no value for the profile (None when it has one)."""
+    profile = evaluator.profile
+    if profile.attributes.get(attribute) is not None:
+        return None
+    since = profile.pending.get(attribute)
+    if since is None:
+        return {"attribute": attribute, "reason": "never_loaded"}
+    stamp = since.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    return {"attribute": attribute, "reason": "not_yet_valid", "valid_from": stamp}
+
+
+def _attribute_text(
+    evaluator: ProfileEvaluator, rule: AttributeRule, holds: bool, missing: dict[str, str] | None
+) -> str:
     value = evaluator.profile.attributes.get(rule.attribute)
-    if value is None and rule.op != "is_null":
-        return f"{rule.attribute} is missing, so {_test(rule)} is false"
+    if missing is not None and rule.op != "is_null":
+        if missing["reason"] == "never_loaded":
+            why = "never loaded for this customer"
+        else:
+            since = evaluator.profile.pending[rule.attribute]
+            why = f"not yet valid at {_show(evaluator.clock.as_of)}: valid from {_show(since)}"
+        return f"{rule.attribute} is missing ({why}), so {_test(rule)} is false"
     verb = "is" if holds else "is not"
     return f"{rule.attribute} = {_show(value)} {verb} {_test(rule)}"
 

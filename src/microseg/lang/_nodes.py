@@ -1,7 +1,7 @@
 """The rule tree: one pydantic model per node kind, a discriminated union over them.
 
 A node is a mapping with exactly one kind key (``all``, ``any``, ``not``, ``attribute``,
-``trait``, ``event``, ``sequence``, ``segment``, ``bucket``, ``cluster``). Operators are
+``trait``, ``event``, ``sequence``, ``segment``, ``bucket``, ``cluster``, ``has``). Operators are
 fields of the nodes that compare a value; exactly one of them must be given. See
 docs/segments.md.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeAlias, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from microseg.core.duration import Duration, parse_duration
 from microseg.lang._regex import pattern_problem
 
 __all__ = [
+    "IDENTITY_KINDS",
     "KINDS",
     "OPERATORS",
     "RULE_MODELS",
@@ -36,6 +37,7 @@ __all__ = [
     "ClusterRule",
     "ClusterSpec",
     "EventRule",
+    "HasRule",
     "NotRule",
     "Predicate",
     "PropertyPredicate",
@@ -298,6 +300,18 @@ class ClusterRule(_Node):
     cluster: ClusterSpec
 
 
+#: The identities ``has:`` asks about: the channels a customer can be reached on.
+IDENTITY_KINDS: tuple[str, ...] = ("email", "phone")
+
+
+class HasRule(_Node):
+    """``{has: email}``: the customer has an identity of that type (reachable on the
+    channel). Identities carry no history: the ones stored now count at every ``as_of``."""
+
+    KIND: ClassVar[str] = "has"
+    has: Literal["email", "phone"]
+
+
 #: The registry of rule kinds: every node kind, in the order of :data:`KINDS`. The
 #: discriminated union, the kind list and the model map are generated from it; the
 #: visitors (checker, batch compiler, per-profile interpreter, explain) match on it.
@@ -312,6 +326,7 @@ RuleNode: TypeAlias = (
     | SegmentRule
     | BucketRule
     | ClusterRule
+    | HasRule
 )
 
 #: Kind name -> node model, from :data:`RuleNode`.

@@ -74,7 +74,9 @@ class Schema:
     """Attributes (name -> type), traits (name -> type), segments and event types known.
 
     ``clusters`` maps each stored discovery run's name and id (as text) to its clusters
-    (id -> name), for ``cluster:`` nodes.
+    (id -> name), for ``cluster:`` nodes. ``property_keys`` are the keys of events'
+    ``properties`` seen in the loads so far (None when unknown: property names are then
+    not checked).
     """
 
     attributes: dict[str, str] = field(default_factory=dict)
@@ -82,3 +84,4 @@ class Schema:
     segments: frozenset[str] = frozenset()
     event_types: frozenset[str] = frozenset(BUILTIN_EVENT_TYPES)
     clusters: dict[str, dict[int, str]] = field(default_factory=dict)
+    property_keys: frozenset[str] | None = None

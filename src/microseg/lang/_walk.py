@@ -38,6 +38,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     Rule,
     RuleNode,
@@ -69,6 +70,7 @@ def nodes_below(node: Node) -> list[Node]:  # noqa: C901 - a visitor: one case p
             | SegmentRule()
             | BucketRule()
             | ClusterRule()
+            | HasRule()
         ):
             return []
         case ValueExpr() | AttributeExpr() | TraitExpr() | AggregateExpr() | ModelExpr():

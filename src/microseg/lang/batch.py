@@ -49,6 +49,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     Predicate,
     Rule,
@@ -93,8 +94,11 @@ class BatchCompiler:
         cuts: dict[str, list[float]] | None = None,
         clusters: ClusterLookup | None = None,
         dialect: Dialect | None = None,
+        identities: ir.Table | None = None,
     ) -> None:
         self.customers = customers
+        self.identities = identities
+        self._holders: dict[str, str] = {}  # identity type -> its column in table()
         self.dialect: Dialect = dialect if dialect is not None else DuckDBDialect()
         self.clusters = clusters
         self.clock = clock
@@ -115,7 +119,14 @@ class BatchCompiler:
         to the customers: slower, but it spills where the plain joins run out of memory
         (see :meth:`~microseg.lang._batch_events.EventQueries.join`).
         """
-        return self._events.join(self.customers, merged=merged)
+        customers = self.customers
+        for id_type, column in self._holders.items():
+            assert self.identities is not None  # _has raised without them
+            holders = self.dialect.identity_holders(self.identities, id_type)
+            holders = holders.select(**{column: holders.customer_id})
+            joined = customers.left_join(holders, customers.customer_id == holders[column])
+            customers = joined.mutate(**{column: joined[column].notnull()})
+        return self._events.join(customers, merged=merged)
 
     # -- rules ------------------------------------------------------------------------------
 
@@ -151,6 +162,8 @@ class BatchCompiler:
                 return bucket
             case ClusterRule():
                 return self._cluster(rule)
+            case HasRule():
+                return self._has(rule)
             case _:
                 assert_never(rule)
 
@@ -184,6 +197,16 @@ class BatchCompiler:
             )
         ids = sorted(cluster_ids(rule.cluster, source.clusters))
         return lambda t: t[column].isin(ids).fill_null(False)
+
+    def _has(self, rule: HasRule) -> Callable[[ir.Table], ir.BooleanValue]:
+        """Whether the customer holds an identity of the type: a column joined in table()."""
+        if self.identities is None:
+            raise EvaluationError(
+                "has: rules need the customers' identities",
+                hint="pass identities= (the workspace's identities table)",
+            )
+        column = self._holders.setdefault(rule.has, f"__ms_has_{rule.has}")
+        return lambda t: t[column].fill_null(False)
 
     def segment(self, name: str) -> Callable[[ir.Table], ir.BooleanValue]:
         if name not in self._segments:

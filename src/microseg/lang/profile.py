@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, assert_never
 
 from microseg.lang._clusters import ClusterLookup, ClusterSource, cluster_ids
-from microseg.lang._dialect import bucket_of
+from microseg.lang._dialect import bucket_of, has_identity
 from microseg.lang._errors import EvaluationError
 from microseg.lang._expr import (
     AddExpr,
@@ -43,6 +43,7 @@ from microseg.lang._nodes import (
     BucketRule,
     ClusterRule,
     EventRule,
+    HasRule,
     NotRule,
     PropertyPredicate,
     Rule,
@@ -80,6 +81,12 @@ class Profile:
     events: Sequence[Event] = ()
     traits: Mapping[str, Any] = field(default_factory=dict)
     attribute_types: Mapping[str, str] = field(default_factory=dict)
+    #: attributes missing at the evaluation's instant that a later version of the
+    #: customer's history provides, with the instant that version starts (naive UTC);
+    #: a missing attribute not listed was never loaded for the customer (``explain``)
+    pending: Mapping[str, datetime] = field(default_factory=dict)
+    #: the types of identity the customer holds (``email``, ``phone``...), for ``has:``
+    identities: frozenset[str] = frozenset()
 
 
 class ProfileEvaluator:
@@ -165,6 +172,8 @@ class ProfileEvaluator:
             case ClusterRule():
                 source, cluster = self.cluster_of(rule.cluster.run)
                 return cluster in cluster_ids(rule.cluster, source.clusters)
+            case HasRule():
+                return has_identity(self.profile.identities, rule.has)
             case _:
                 assert_never(rule)
 

@@ -27,6 +27,7 @@ from microseg.lang import (
     Schema,
 )
 from microseg.lang.profile import ModelScorer, Profile
+from microseg.profile._pending import pending_attributes
 from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
 
 __all__ = ["BatchInputs", "ProfileAssembler"]
@@ -41,6 +42,8 @@ class BatchInputs:
     clock: Clock
     attribute_types: dict[str, str]
     clusters: ClusterLookup | None = None
+    #: the identities table (customer_id, id_type...), for ``has:`` rules
+    identities: ibis.Table | None = None
 
 
 def _no_clusters(run: str | int) -> ClusterSource:
@@ -113,6 +116,10 @@ class ProfileAssembler:
             table = table.filter(table.timestamp < self.context.instant(as_of))
         return table
 
+    def identities(self) -> ibis.Table:
+        """The identities of the customers (``has:`` rules read which types each holds)."""
+        return self.context.store.table("identities")
+
     def attribute_types(self) -> dict[str, str]:
         """Attribute name -> type, with ``age`` derived from ``birth_date``."""
         attributes = dict(self.context.store.attribute_columns())
@@ -127,6 +134,7 @@ class ProfileAssembler:
             traits=traits,
             event_types=frozenset(BUILTIN_EVENT_TYPES) | self.context.store.event_types(),
             clusters=self.cluster_names(),
+            property_keys=self.context.store.property_keys(),
         )
 
     # -- providers ----------------------------------------------------------------------------
@@ -193,6 +201,7 @@ class ProfileAssembler:
             clock=clock,
             attribute_types=self.attribute_types(),
             clusters=lookup,
+            identities=self.identities(),
         )
 
     def table(
@@ -236,12 +245,25 @@ class ProfileAssembler:
         chosen = events.filter(
             (events.customer_id == customer_id) & (events.timestamp < clock.as_of)
         ).drop("load_id")
+        attributes = {k: v for k, v in rows[0].items() if k != "customer_id"}
+        pending: dict[str, datetime] = {}
+        if as_of is not None and None in attributes.values():
+            history = self.context.store.table("customer_history")
+            versions = history.filter(history.customer_id == customer_id).to_pyarrow()
+            pending = pending_attributes(versions.to_pylist(), attributes, clock.as_of)
         return Profile(
             customer_id=customer_id,
-            attributes={k: v for k, v in rows[0].items() if k != "customer_id"},
+            attributes=attributes,
             events=chosen.to_pyarrow().to_pylist(),
             attribute_types=self.attribute_types(),
+            pending=pending,
+            identities=self._identity_types(customer_id),
         )
+
+    def _identity_types(self, customer_id: str) -> frozenset[str]:
+        table = self.identities()
+        held = table.filter(table.customer_id == customer_id).select("id_type").distinct()
+        return frozenset(str(t) for t in held.to_pyarrow().column("id_type").to_pylist())
 
 
 def _instant(clock: Clock) -> datetime:

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 from microseg.core.errors import WorkspaceError
-from microseg.lang import Clock
+from microseg.lang import IDENTITY_KINDS, Clock
 from microseg.lang.profile import Profile
+from microseg.profile._pending import pending_attributes
 from microseg.store import Store
 
 __all__ = ["ProfileSnapshot", "age_at"]
@@ -50,6 +51,19 @@ def _offsets(ids: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
     }
 
 
+def _identity_types(store: Store) -> dict[str, frozenset[str]]:
+    """customer_id -> the types of identity ``has:`` asks about that the customer holds
+    (customers holding none are left out; the few distinct sets are shared)."""
+    table = store.table("identities")
+    kinds = table.filter(table.id_type.isin(list(IDENTITY_KINDS)))
+    rows = kinds.select("customer_id", "id_type").distinct().to_pyarrow().to_pylist()
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(str(row["customer_id"]), set()).add(str(row["id_type"]))
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {c: shared.setdefault(frozenset(t), frozenset(t)) for c, t in held.items()}
+
+
 class ProfileSnapshot:
     """The events, attribute history and live customers of a store, as of its loading."""
 
@@ -67,6 +81,7 @@ class ProfileSnapshot:
         self._history = history.to_pyarrow()
         self._history_rows = _offsets(self._history.column("customer_id"))
         self._attributes = [c for c in self._history.column_names if c not in _HISTORY_SYSTEM]
+        self._identities = _identity_types(store)
         registry = store.table("customer_registry")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
         self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
@@ -75,12 +90,16 @@ class ProfileSnapshot:
     def events(self) -> int:
         return int(self._events.num_rows)
 
+    def versions(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's rows of ``customer_history``, oldest first."""
+        start, end = self._history_rows.get(customer_id, (0, 0))
+        return self._history.slice(start, end - start).to_pylist() if end > start else []
+
     def attributes(self, customer_id: str, moment: datetime | None) -> dict[str, Any]:
         """Attributes in force just before ``moment`` (the current ones when None)."""
         found = dict.fromkeys(self._attributes)
-        start, end = self._history_rows.get(customer_id, (0, 0))
-        if end > start:
-            rows = self._history.slice(start, end - start).to_pylist()
+        rows = self.versions(customer_id)
+        if rows:
             for row in rows:
                 valid_to = row["valid_to"]
                 if moment is None:
@@ -99,9 +118,13 @@ class ProfileSnapshot:
         events before it, as :meth:`microseg.profile.ProfileAssembler.of` gives them."""
         if customer_id not in self._live:
             raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
-        attributes = self.attributes(customer_id, None if current else clock.as_of)
+        moment = None if current else clock.as_of
+        attributes = self.attributes(customer_id, moment)
         if self._derive_age and "age" not in self._attributes:
             attributes["age"] = age_at(attributes.get("birth_date"), clock.as_of, self._timezone)
+        pending: dict[str, datetime] = {}
+        if moment is not None and None in attributes.values():
+            pending = pending_attributes(self.versions(customer_id), attributes, moment)
         start, end = self._event_rows.get(customer_id, (0, 0))
         events: list[dict[str, Any]] = []
         if end > start:
@@ -114,4 +137,6 @@ class ProfileSnapshot:
             attributes=attributes,
             events=events,
             attribute_types=self.attribute_types,
+            pending=pending,
+            identities=self._identities.get(customer_id, frozenset()),
         )

@@ -26,6 +26,7 @@ from microseg.lang import (
     find_cycles,
     load_definition,
     nodes_message,
+    rule_warnings,
     segment_references,
     shape,
 )
@@ -43,6 +44,8 @@ class Triage:
 
     good: list[str]
     broken: dict[str, list[Problem]] = field(default_factory=dict)
+    #: what may be right but looks doubtful in the good ones (e.g. a property no event has)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Problem]:
@@ -61,6 +64,8 @@ class SegmentCatalog:
 
     definitions: dict[str, SegmentDefinition]
     files: dict[str, str]
+    #: warnings of the last check (see :attr:`Triage.warnings`)
+    warnings: list[Problem] = field(default_factory=list)
 
     @classmethod
     def load(cls, folder: Path, *, problems: list[Problem] | None = None) -> SegmentCatalog:
@@ -210,8 +215,15 @@ class SegmentCatalog:
                     ]
                     changed = True
         good = [n for n in wanted if n not in broken]
+        warnings = [
+            Problem(path, message, self.files.get(name))
+            for name in good
+            for path, message in rule_warnings(self.definitions[name].rule, schema)
+        ]
         return Triage(
-            good, {n: found for n, found in broken.items() if n in closure or n in wanted}
+            good,
+            {n: found for n, found in broken.items() if n in closure or n in wanted},
+            warnings,
         )
 
     def _uses(self, name: str) -> set[str]:

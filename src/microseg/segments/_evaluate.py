@@ -152,6 +152,7 @@ def evaluate_segments(
         trait_definition=traits.definitions.__getitem__ if traits else None,
         cuts=cuts,
         clusters=inputs.clusters,
+        identities=inputs.identities,
     )
     lowered = {name: compiler.segment(name) for name in names}
 

@@ -246,6 +246,7 @@ def build_grid(
         trait_definition=trait_definition,
         cuts=cuts,
         clusters=inputs.clusters,
+        identities=inputs.identities,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}

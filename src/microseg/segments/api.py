@@ -49,7 +49,7 @@ class Segments:
         problems = [*unparsed, *triage.problems]
         if problems:
             raise RuleError(problems)
-        return catalog
+        return dataclasses.replace(catalog, warnings=triage.warnings)
 
     def triage(
         self, names: Sequence[str] | None, *, extra: SegmentDefinition | None = None
@@ -105,7 +105,11 @@ class Segments:
         problems = ([] if names else unparsed) + triage.problems
         if problems and len(requested) == 1:
             raise RuleError(problems)
-        warnings = [*self._traits.collisions(traits).values(), *traits.warnings]
+        warnings = [
+            *self._traits.collisions(traits).values(),
+            *traits.warnings,
+            *(str(w) for w in triage.warnings),
+        ]
         chosen = triage.good
         clock = self._context.clock(as_of)
         if not chosen:

@@ -61,6 +61,10 @@ class DuckDBDialect:
         value: ir.JSONValue = properties[json_pointer(name)]
         return value
 
+    def identity_holders(self, identities: ir.Table, id_type: str) -> ir.Table:
+        chosen = identities.filter(identities.id_type == ibis.literal(id_type))
+        return chosen.select("customer_id").distinct()
+
     # the two halves of local_time, for the value summaries' own local-time columns
     @staticmethod
     def utc_instant(zone: str, moment: ir.TimestampValue) -> ir.TimestampValue:

@@ -138,6 +138,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             id_type VARCHAR, id_value VARCHAR, customers BIGINT, reason VARCHAR,
             load_id BIGINT, flagged_at TIMESTAMP)""",
     ),
+    (
+        # the keys of events' properties seen so far (rules' property names are checked
+        # against them), kept up to date by every events load: see Store.note_property_keys
+        "CREATE TABLE event_property_keys (key VARCHAR PRIMARY KEY, load_id BIGINT)",
+        """INSERT INTO event_property_keys
+        SELECT DISTINCT k, NULL FROM (SELECT unnest(json_keys(properties)) AS k FROM events
+                                      WHERE json_type(properties) = 'OBJECT')""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -581,6 +581,22 @@ class Store:
             cached = self._event_types
         return cached[1]
 
+    def note_property_keys(self, load_id: int) -> None:
+        """Add the property keys of the events of load ``load_id`` to the key list."""
+        self.execute(
+            """INSERT INTO event_property_keys
+            SELECT DISTINCT k, $load FROM (
+                SELECT unnest(json_keys(properties)) AS k FROM events
+                WHERE load_id = $load AND json_type(properties) = 'OBJECT')
+            WHERE k NOT IN (SELECT key FROM event_property_keys)""",
+            {"load": load_id},
+        )
+
+    def property_keys(self) -> frozenset[str]:
+        """The keys of events' ``properties`` seen in every load so far."""
+        rows = self.fetchall("SELECT key FROM event_property_keys")
+        return frozenset(str(r[0]) for r in rows)
+
     def has_trait_cuts(self, as_of: datetime) -> bool:
         """Whether trait cut points were stored at exactly ``as_of`` (naive UTC)."""
         cuts = self.table("trait_cuts")

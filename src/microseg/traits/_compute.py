@@ -88,6 +88,7 @@ def compute_traits(
         events=inputs.events,
         clock=clock,
         attribute_types=inputs.attribute_types,
+        identities=inputs.identities,
     )
     compiler = BatchCompiler(
         inputs.customers,
@@ -97,6 +98,7 @@ def compute_traits(
         trait_definition=traits.definitions.__getitem__,
         cuts=cuts,
         clusters=inputs.clusters,
+        identities=inputs.identities,
     )
     lowered = {name: compiler.trait(name) for name in names}
 
@@ -171,6 +173,7 @@ def compute_cuts(
     events: ir.Table,
     clock: Clock,
     attribute_types: dict[str, str],
+    identities: ir.Table | None = None,
 ) -> dict[str, list[float]]:
     """Population quantiles (1/bins .. (bins-1)/bins) of every score's expression.
 
@@ -194,6 +197,7 @@ def compute_cuts(
             attribute_types=attribute_types,
             trait_definition=traits.definitions.__getitem__,
             cuts=cuts,
+            identities=identities,
         )
         values = [compiler.value(node.score) for node in ready]
         table = compiler.table()

@@ -259,6 +259,7 @@ class Traits:
             events=self._profile.events(),
             clock=clock,
             attribute_types=self._profile.attribute_types(),
+            identities=self._profile.identities(),
         )
 
 
