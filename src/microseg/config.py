@@ -307,7 +307,7 @@ families:
   psychographic: [interests, lifestyle, values]
   behavioral: [preferred_channel, signup_date]
 
-# Sensitive attributes: used by the bias audit, excluded from discovery by default.
+# Sensitive attributes: excluded from discovery unless named with --allow-sensitive.
 sensitive: [religion, ethnicity]
 
 # Declared attribute types (others are inferred from the first file that has them).
@@ -325,10 +325,6 @@ sources: {{}}
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
   earliest: 1900-01-01      # times before this are implausible and rejected
-
-retention:
-  events: 3 years           # older raw data is discarded before segmenting
-  rejects: 1 year
 
 lifecycle:                  # thresholds (days) of the lifecycle_stage trait
   new_days: 30
