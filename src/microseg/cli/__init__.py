@@ -13,7 +13,14 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="microseg",
-    help="Customer segmentation and micro-segmentation engine.",
+    help=(
+        "Customer segmentation and micro-segmentation engine.\n\n"
+        "Examples:\n\n"
+        "  microseg demo\n"
+        "  microseg init shop --timezone Europe/Paris\n"
+        "  microseg ingest customers crm.csv -w shop\n"
+        "  microseg status -w shop\n"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +35,7 @@ def _root(
         None,
         "--workspace",
         "-w",
+        metavar="PATH",
         envvar="MICROSEG_WORKSPACE",
         help="Workspace folder (default: the current folder).",
     ),

@@ -25,7 +25,12 @@ def synth(
     bad_rows: float = typer.Option(0.0, help="Fraction of deliberately bad event rows."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Write a synthetic shop (customers, events, products, planted segments) to Parquet."""
+    """Write a synthetic shop (customers, events, products, planted segments) to Parquet.
+
+    Example:
+
+      microseg synth --customers 2000 --seed 1 --out data
+    """
     from microseg.synth import generate_shop
 
     quiet = json_out or state(ctx).json
@@ -64,7 +69,13 @@ def demo(
     seed: int = typer.Option(42, help="Random seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Build a synthetic shop in a fresh workspace, load it, and show what is there."""
+    """Build a synthetic shop in a fresh workspace, load it, and show what is there.
+
+    Examples:
+
+      microseg demo
+      microseg demo --customers 20000 --dir /tmp/bigger-demo
+    """
     from microseg.demo import run_demo
 
     quiet = json_out or state(ctx).json
