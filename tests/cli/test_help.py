@@ -22,7 +22,9 @@ runner = CliRunner()
 MAKERS = {("init",), ("synth",), ("demo",)}
 
 
-def _walk(command: Any, ctx: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+def _walk(
+    command: Any, ctx: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
     yield path, command
     if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
