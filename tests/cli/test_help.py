@@ -71,7 +71,8 @@ def test_options_have_help_and_arguments_one_style(path: tuple[str, ...]) -> Non
         if param.param_type_name == "option":
             assert (param.help or "").strip(), f"{'/'.join(param.opts)} has no help text"
         else:
-            assert param.metavar and re.fullmatch(r"[A-Z][A-Z_]*", param.metavar), param.metavar
+            assert param.metavar
+            assert re.fullmatch(r"[A-Z][A-Z_]*", param.metavar), param.metavar
             assert (getattr(param, "help", "") or "").strip(), f"{param.name} has no help text"
     text = _help(path)
     assert "--json" in text, "every command has --json"

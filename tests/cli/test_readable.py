@@ -201,7 +201,8 @@ def test_progress_lines_when_not_a_terminal() -> None:
         progress("fitting the value models", 0, 1)
     lines = buffer.getvalue().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("loading events (") and lines[0].endswith(" s)")
+    assert lines[0].startswith("loading events (")
+    assert lines[0].endswith(" s)")
     assert lines[1].startswith("fitting the value models (")
 
 
