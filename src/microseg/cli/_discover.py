@@ -200,7 +200,7 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
             )
     valued = any("clv_12m_total" in c for c in data["clusters"])
     table = Table(title="micro-segments")
-    columns = ["id", "name", "size", "share", "revenue"]
+    columns = ["id", "name", "size", "share", "net spend to date"]
     columns += ["p_alive", "clv_12m", "clv_12m total"] if valued else []
     for column in (*columns, "precision", "recall"):
         table.add_column(column, overflow="fold")

@@ -350,7 +350,7 @@ def grid(
     for dim in result.dimensions:
         table.add_column(dim.label)
     valued = any(cell.clv_12m is not None for cell in result.cells)
-    for label in ("customers", "share", "revenue", *(["clv 12m"] if valued else [])):
+    for label in ("customers", "share", "net spend to date", *(["clv 12m"] if valued else [])):
         table.add_column(label, justify="right")
     shown = result.cells if not limit else result.cells[:limit]
     for i, cell in enumerate(shown, start=1):
