@@ -225,7 +225,8 @@ class PhaseProgress:
     """Progress by phase, on stderr.
 
     A phase is a message's text before ``": "`` (``"loading events: writing x"`` belongs to
-    ``"loading events"``). On a terminal a live bar shows the current step with the phase's
+    ``"loading events"``); it lasts from the end of the previous phase (or the start) to the
+    first message of the next one. On a terminal a live bar shows the current step with the phase's
     own timer, which a refresh thread keeps ticking while a long step runs; each finished
     phase leaves a line with its duration. Elsewhere (a log, a pipe) only those lines are
     written, one per phase.
@@ -234,7 +235,7 @@ class PhaseProgress:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._phase: str | None = None
-        self._started = 0.0
+        self._started = time.monotonic()
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         if console.is_terminal:
@@ -265,7 +266,7 @@ class PhaseProgress:
             return
         if phase != self._phase:
             self._finish()
-            self._phase, self._started = phase, time.monotonic()
+            self._phase = phase
             if self._bar is not None and self._task is not None:
                 self._bar.reset(self._task)
         if self._bar is not None and self._task is not None:
@@ -281,9 +282,10 @@ class PhaseProgress:
     def _finish(self) -> None:
         if self._phase is None:
             return
-        line = f"{self._phase} ({time.monotonic() - self._started:.2f} s)"
+        now = time.monotonic()
+        line = f"{self._phase} ({now - self._started:.2f} s)"
         self._console.print(line, highlight=False, markup=False, soft_wrap=True)
-        self._phase = None
+        self._phase, self._started = None, now
 
 
 @contextmanager

@@ -107,10 +107,15 @@ def compute(
         if "mean" in info:
             shown = "-" if info["mean"] is None else f"{info['mean']:,.2f}"
         else:
-            shown = ", ".join(f"{k} {v:,}" for k, v in info["top"].items())
+            shown = ", ".join(f"{_word(k)} {v:,}" for k, v in info["top"].items())
         table.add_row(name, f"{info['present']:,}", shown)
     console.print(table)
     console.print(f"{run.seconds:.2f} s")
     report(run.warnings, run.problems)
     if run.problems:
         raise fail(f"{len(run.problems)} problem(s): those traits were not computed")
+
+
+def _word(value: object) -> str:
+    """A boolean trait's values as yes and no."""
+    return {"true": "yes", "false": "no"}.get(str(value).lower(), str(value))
