@@ -43,7 +43,7 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
     assert "over the next 12 months" in out
     # the agreement figure says what it measures, and how it relates to the README's
     flat = " ".join(out.split())
-    assert "Agreement with the planted segments inside each lifecycle stage: ARI" in flat
+    assert "agreement with the planted segments inside each lifecycle stage: ARI" in flat
     assert "--macro none --k 8" in flat
     # progress: a line per phase with its duration, on stderr (not a terminal here)
     phases = [line for line in result.stderr.splitlines() if re.search(r"\(\d+\.\d\d s\)$", line)]

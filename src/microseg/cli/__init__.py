@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -66,4 +68,9 @@ app.add_typer(_identity.identity_app, name="identity")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `microseg ... | head` stopped reading: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None

@@ -213,7 +213,7 @@ class GuardedGroup(Group):
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         try:
             return super().invoke(ctx)
-        except (Exit, Abort, TyperException):  # exits, usage errors: typer's own
+        except (Exit, Abort, TyperException, BrokenPipeError):  # typer's own; `| head`
             raise
         except MicrosegError as exc:
             raise fail(str(exc), exc.exit_code) from None

@@ -17,7 +17,7 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
-from microseg.cli._readable import rule_yaml
+from microseg.cli._readable import fitted_table, rule_yaml, when
 
 __all__ = ["discover_app"]
 
@@ -105,25 +105,24 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
     """
     with handled(), open_workspace(ctx) as ws:
         rows = ws.discover.list()
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(rows)
         return
-    table = Table(title="discovery runs")
-    columns = ("id", "name", "as_of", "created", "method", "customers", "clusters")
-    for column in (*columns, "unclustered", "stability"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
+    columns = ("id", "name", "as of", "method", "customers", "clusters", "stability")
+    cells = [
+        [
             str(r["run_id"]),
             r["name"],
-            f"{r['as_of']:%Y-%m-%d %H:%M}",
-            f"{r['created_at']:%Y-%m-%d %H:%M}",
+            when(r["as_of"], timezone, zone=False),
             r["method"],
             f"{r['customers']:,}",
-            str(r["clusters"]),
-            f"{r['unclustered']:,}",
+            str(r["clusters"]) + (f" +{r['unclustered']:,} left out" if r["unclustered"] else ""),
             "-" if r["stability_ari"] is None else f"{r['stability_ari']:.3f}",
-        )
+        ]
+        for r in rows
+    ]
+    table = fitted_table(f"discovery runs (times in {timezone})", columns, cells, text=3)
     console.print(table)
 
 

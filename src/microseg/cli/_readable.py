@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from rich.table import Table
 
-__all__ = ["number", "rule_yaml", "sentence", "tree_lines", "value_text", "when"]
+__all__ = ["fitted_table", "number", "rule_yaml", "sentence", "tree_lines", "value_text", "when"]
 
 #: how an event type reads as a verb ("bought sports 3 times")
 VERBS = {
@@ -62,8 +63,9 @@ def number(value: float, digits: int = 2) -> str:
     return shown
 
 
-def when(value: datetime | date | None, timezone: str = "UTC") -> str:
-    """An instant in the workspace's zone; the end of a day reads as that day's end."""
+def when(value: datetime | date | None, timezone: str = "UTC", *, zone: bool = True) -> str:
+    """An instant in the workspace's zone; the end of a day reads as that day's end.
+    ``zone=False`` leaves the zone's name out (a table that names it in its title)."""
     if value is None:
         return "-"
     if not isinstance(value, datetime):
@@ -71,8 +73,10 @@ def when(value: datetime | date | None, timezone: str = "UTC") -> str:
     aware = value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
     local = aware.astimezone(ZoneInfo(timezone))
     if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
-        return f"end of {(local - timedelta(days=1)):%Y-%m-%d} ({timezone})"
-    return f"{local:%Y-%m-%d %H:%M} ({timezone})"
+        text = f"end of {(local - timedelta(days=1)):%Y-%m-%d}"
+    else:
+        text = f"{local:%Y-%m-%d %H:%M}"
+    return f"{text} ({timezone})" if zone else text
 
 
 def value_text(value: Any, timezone: str = "UTC") -> str:
@@ -190,3 +194,21 @@ def tree_lines(node: Any, timezone: str = "UTC", depth: int = 0) -> list[str]:
     for child in node.children:
         lines.extend(tree_lines(child, timezone, depth + 1))
     return lines
+
+
+def fitted_table(
+    title: str, columns: tuple[str, ...], rows: list[list[str]], text: int = 1
+) -> Table:
+    """A table that fits the terminal by wrapping, never cutting: the first ``text``
+    columns fold; the others (numbers) are as wide as their longest value or header word."""
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        if i < text:
+            table.add_column(column, overflow="fold")
+            continue
+        words = max(len(word) for word in column.split())
+        width = max([words, *(len(row[i]) for row in rows)])
+        table.add_column(column, justify="right", width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table

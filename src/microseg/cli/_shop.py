@@ -11,7 +11,7 @@ from rich.table import Table
 
 from microseg.cli._common import console, emit_json, handled, progress_bar, state
 from microseg.cli._data import render_status
-from microseg.cli._readable import number
+from microseg.cli._readable import fitted_table, number
 
 __all__ = ["demo", "synth"]
 
@@ -117,22 +117,6 @@ def demo(
         console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], text: int = 1) -> Table:
-    """A table that fits the terminal by wrapping, never cutting: the first ``text``
-    columns fold; the others (numbers) are as wide as their longest value or header word."""
-    table = Table(title=title)
-    for i, column in enumerate(columns):
-        if i < text:
-            table.add_column(column, overflow="fold")
-            continue
-        words = max(len(word) for word in column.split())
-        width = max([words, *(len(row[i]) for row in rows)])
-        table.add_column(column, justify="right", width=width)
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
 def _print_loads(loads: list[Any]) -> None:
     rows = [
         [
@@ -146,7 +130,7 @@ def _print_loads(loads: list[Any]) -> None:
         for report in loads
     ]
     columns = ("table", "file", "accepted", "duplicates", "rejected", "seconds")
-    console.print(_table("loaded", columns, rows, text=2))
+    console.print(fitted_table("loaded", columns, rows, text=2))
 
 
 def _print_segments(run: Any) -> None:
@@ -182,7 +166,7 @@ def _print_value(rows: list[dict[str, Any]]) -> None:
         "high churn risk",
     )
     title = "predicted value of the planted segments over the next 12 months"
-    console.print(_table(title, columns, cells))
+    console.print(fitted_table(title, columns, cells))
     console.print(
         "value: predicted spend over the next 12 months (customer lifetime value, net of "
         "returns); P(alive): the chance a buyer is still a customer; high churn risk: "
@@ -206,7 +190,7 @@ def _print_discovery(found: dict[str, Any]) -> None:
     ]
     columns = ("id", "name", "customers", "spend to date", "value per buyer", "rule fit")
     title = f"discovered micro-segments (run {found['run']}, {found['method']})"
-    console.print(_table(title, columns, rows, text=2))
+    console.print(fitted_table(title, columns, rows, text=2))
     console.print(
         "spend to date: the cluster's share of all net spend (purchases less returns, "
         "whole history); value per buyer: predicted spend over the next 12 months; rule "
@@ -214,18 +198,16 @@ def _print_discovery(found: dict[str, Any]) -> None:
         highlight=False,
     )
     stability = _maybe(found["stability_ari"], "{:.2f}")
-    console.print(
-        f"Stability: {stability} adjusted Rand index (ARI) between restarts.", highlight=False
-    )
+    text = f"Stability: {stability} adjusted Rand index (ARI) between restarts"
     if ari is not None:
         inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
-        levels = "this two-level run" if macro else "this run"
-        console.print(
-            f"Agreement with the planted segments{inside}: ARI {ari:.2f} ({levels}; one "
+        levels = "two levels" if macro else "one level"
+        text += (
+            f"; agreement with the planted segments{inside}: ARI {ari:.2f} ({levels}; one "
             "level, `discover run --macro none --k 8`, recovers the planted segments "
-            "themselves at 0.80-0.81, see docs/discovery.md).",
-            highlight=False,
+            "themselves at 0.80-0.81 on larger shops, see docs/discovery.md)"
         )
+    console.print(text + ".", highlight=False)
 
 
 def _maybe(value: float | None, pattern: str) -> str:
