@@ -125,11 +125,10 @@ def _print_loads(loads: list[Any]) -> None:
             f"{report.accepted:,}",
             f"{report.duplicates:,}",
             f"{report.rejected:,}",
-            f"{report.seconds:.2f}",
         ]
         for report in loads
     ]
-    columns = ("table", "file", "accepted", "duplicates", "rejected", "seconds")
+    columns = ("table", "file", "accepted", "duplicates", "rejected")
     console.print(fitted_table("loaded", columns, rows, text=2))
 
 
