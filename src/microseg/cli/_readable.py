@@ -116,6 +116,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: how a property test reads after the property's name ("query contains any of x, y")
+WHERE = {
+    "eq": "is {}",
+    "ne": "is not {}",
+    "gt": "is more than {}",
+    "gte": "is at least {}",
+    "lt": "is less than {}",
+    "lte": "is at most {}",
+    "in": "is one of {}",
+    "not_in": "is none of {}",
+    "contains": "contains {}",
+    "contains_any": "contains any of {}",
+    "contains_all": "contains all of {}",
+    "starts_with": "starts with {}",
+    "ends_with": "ends with {}",
+    "matches": "matches {}",
+}
+
+
+def _condition(predicate: Any) -> str:
+    op, operand = predicate.op, predicate.operand
+    if op == "between":
+        test = f"is between {value_text(operand[0])} and {value_text(operand[1])}"
+    elif op == "is_null":
+        test = "is missing" if operand else "is present"
+    else:
+        test = WHERE.get(op, op + " {}").format(value_text(operand))
+    return f"{predicate.property} {test}"
+
+
 def _needs(predicate: Any) -> str:
     op, operand = predicate.op, predicate.operand
     if op == "between":
@@ -149,17 +179,13 @@ def _event_sentence(rule: Any, value: Any) -> str:
     if len(single) == 1 and len(where) == 1:
         what = f" {value_text(single[0].operand)}"
         where = []
-    condition = (
-        " (where " + " and ".join(f"{p.property} is {_needs(p)}" for p in where) + ")"
-        if where
-        else ""
-    )
+    condition = " where " + " and ".join(_condition(p) for p in where) if where else ""
     window = _window(rule.window)
     verb = VERBS.get(rule.event, "did something" if rule.event == "any" else f"had {rule.event}")
     if name == "count":
-        return f"{verb}{what}{condition} {_times(value)}{window} (needs {_needs(test)})"
+        return f"{verb}{what} {_times(value)}{window}{condition} (needs {_needs(test)})"
     prop = getattr(test, "property", "value")
-    of = f"{rule.event} events{what}{condition}{window}"
+    of = f"{rule.event} events{what}{window}{condition}"
     label = {"sum": "total", "avg": "average", "distinct": "distinct"}.get(name, name)
     return f"{label} {prop} over {of} is {value_text(value)} (needs {_needs(test)})"
 
