@@ -86,3 +86,14 @@ def test_unclassified_attributes_are_reported(tmp_path: Path) -> None:
     ws.close()
     assert families["geographic"] == ["city"]
     assert families["unclassified"] == ["shoe"]
+
+
+def test_default_config_promises_only_what_exists() -> None:
+    """The commented microseg.yaml that `init` writes describes only implemented behaviour:
+    nothing discards data by retention yet, and there is no bias audit."""
+    text = render_default_config("x").lower()
+    assert "discard" not in text
+    assert "bias audit" not in text
+    assert "retention" not in text
+    # sensitive attributes are still explained, by what they do today
+    assert "excluded from discovery" in text

@@ -447,7 +447,7 @@ families:
   psychographic: [interests, lifestyle, values]
   behavioral: [preferred_channel, signup_date]
 
-# Sensitive attributes: used by the bias audit, excluded from discovery by default.
+# Sensitive attributes: excluded from discovery unless named with --allow-sensitive.
 sensitive: [religion, ethnicity]
 
 # Declared attribute types (others are inferred from the first file that has them).
@@ -468,10 +468,6 @@ ingest:
 
 history:                   # customer attribute history (docs/data-model.md)
   first_version: backfill   # undated first attributes hold from the beginning; or from_load
-
-retention:
-  events: 3 years           # older raw data is discarded before segmenting
-  rejects: 1 year
 
 lifecycle:                  # thresholds (days) of the lifecycle_stage trait
   new_days: 30

@@ -6,6 +6,7 @@ A short list of :class:`Workspace` calls; later parts of microseg add their step
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,9 +25,11 @@ from microseg.synth import generate_shop
 from microseg.value import ValueFit
 from microseg.workspace import TimeSource, Workspace, WorkspaceStatus
 
-__all__ = ["DEMO_MARKER", "DemoResult", "run_demo"]
+__all__ = ["DEMO_MARKER", "DEMO_TIMEZONE", "DemoResult", "run_demo"]
 
 DEMO_MARKER = ".microseg-demo"
+#: the demo shop's time zone
+DEMO_TIMEZONE = "Europe/Paris"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,27 @@ class DemoResult:
     value: list[dict[str, Any]] = field(default_factory=list)
     value_error: str | None = None
     discovery: dict[str, Any] | None = None
+    #: a customer in one of the example segments, for the printed next steps
+    example: tuple[str, str] | None = None
+
+    def next_steps(self, cwd: Path | None = None) -> list[str]:
+        """Commands to run next, from ``cwd`` (default: the current folder), that work as
+        printed: ``-w PATH`` names the workspace unless it is that folder."""
+        here = Path.cwd() if cwd is None else cwd
+        target = self.path
+        same = target.resolve() == here.resolve()
+        where = "" if same else f" -w {shlex.quote(str(target))}"
+        steps = [f"microseg status{where}", f"microseg segment evaluate{where}"]
+        if self.example is not None:
+            segment, customer = self.example
+            steps.append(f"microseg segment explain {segment} {customer}{where}")
+            steps.append(f"microseg profile {customer}{where}")
+        if self.discovery and self.discovery.get("clusters"):
+            run = self.discovery["run"]
+            cluster = self.discovery["clusters"][0]["id"]
+            steps.append(f"microseg discover show {run}{where}")
+            steps.append(f"microseg discover save {run} {cluster} --name {run}-{cluster}{where}")
+        return steps
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +76,7 @@ class DemoResult:
             "value_by_planted_segment": self.value,
             "value_error": self.value_error,
             "discovery": self.discovery,
+            "next_steps": self.next_steps(),
         }
 
 
@@ -155,6 +180,28 @@ def _discovery_summary(run: DiscoveryRun, truth: Path | None) -> dict[str, Any]:
     return summary
 
 
+def _phase(progress: Progress | None, what: str) -> Progress | None:
+    """A load's steps reported under one phase, ``loading WHAT``."""
+    if progress is None:
+        return None
+    report = progress
+
+    def step(message: str, done: int, total: int) -> None:
+        report(f"loading {what}: {message}", done, total)
+
+    return step
+
+
+def _example(run: SegmentRun) -> tuple[str, str] | None:
+    """The first member of the first example segment that has members."""
+    for name, size in run.sizes.items():
+        if size:
+            first = run.members(name).limit(1).to_pyarrow().column("customer_id").to_pylist()
+            if first:
+                return name, str(first[0])
+    return None
+
+
 def _round(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -172,23 +219,33 @@ def run_demo(
     _fresh_folder(root)
     # The shop's clock stands just after its last day, so nothing loaded is "in the future".
     clock: TimeSource = lambda: datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=UTC)  # noqa: E731
-    ws = Workspace.init(root, name="demo-shop", timezone="Europe/Paris", clock=clock)
+    ws = Workspace.init(root, name="demo-shop", timezone=DEMO_TIMEZONE, clock=clock)
     try:
         if progress:
             progress("generating the synthetic shop", 0, 1)
         shop = generate_shop(root / "data", customers=customers, seed=seed, end=end)
         loads = [
-            ws.ingest("products", shop.paths["products"], progress=progress),
+            ws.ingest("products", shop.paths["products"], progress=_phase(progress, "products")),
             ws.ingest(
-                "customers", shop.paths["customers"], valid_from="signup_date", progress=progress
+                "customers",
+                shop.paths["customers"],
+                valid_from="signup_date",
+                progress=_phase(progress, "customers"),
             ),
-            ws.ingest("customers", shop.paths["customer_updates"], progress=progress),
-            ws.ingest("events", list(shop.event_files), progress=progress),
+            ws.ingest(
+                "customers",
+                shop.paths["customer_updates"],
+                progress=_phase(progress, "customer updates"),
+            ),
+            ws.ingest("events", list(shop.event_files), progress=_phase(progress, "events")),
         ]
         examples = Path(__file__).parent / "segments" / "examples"
         for example in sorted(examples.glob("*.yaml")):
             shutil.copy(example, root / "segments" / example.name)
+        if progress:
+            progress("evaluating the example segments", 0, 1)
         segments = ws.segments.evaluate(as_of=end)
+        sample = _example(segments)
         planted: dict[str, int] = {}
         truth = shop.paths.get("ground_truth")
         if truth is not None:
@@ -217,6 +274,7 @@ def run_demo(
             value,
             value_error,
             _discovery_summary(found, truth),
+            sample,
         )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"

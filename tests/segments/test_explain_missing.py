@@ -58,7 +58,11 @@ def test_explain_reason_in_the_cli_json(ws: Workspace, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["missing"]["reason"] == "not_yet_valid"
     text = CliRunner().invoke(app, args)
-    assert "valid from 2025-06-01 08:00:00 UTC" in text.output
+    # the CLI says it in the workspace's zone (Paris: UTC+2 in June)
+    said = " ".join(text.output.split())
+    assert "not yet valid then: valid from 2025-06-01 10:00 (Europe/Paris)" in said
+    never = CliRunner().invoke(app, [*args[:5], "C1", *args[6:]])
+    assert "is missing (never loaded for this customer)" in " ".join(never.output.split())
 
 
 def test_the_snapshot_carries_the_same_reasons(ws: Workspace, tmp_path: Path) -> None:

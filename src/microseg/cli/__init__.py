@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -13,7 +15,14 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="microseg",
-    help="Customer segmentation and micro-segmentation engine.",
+    help=(
+        "Customer segmentation and micro-segmentation engine.\n\n"
+        "Examples:\n\n"
+        "  microseg demo\n"
+        "  microseg init shop --timezone Europe/Paris\n"
+        "  microseg ingest customers crm.csv -w shop\n"
+        "  microseg status -w shop\n"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +37,7 @@ def _root(
         None,
         "--workspace",
         "-w",
+        metavar="PATH",
         envvar="MICROSEG_WORKSPACE",
         help="Workspace folder (default: the current folder).",
     ),
@@ -58,4 +68,9 @@ app.add_typer(_identity.identity_app, name="identity")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `microseg ... | head` stopped reading: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None

@@ -5,18 +5,31 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from microseg.cli._common import console, emit_json, fail, handled, open_workspace, state
+from microseg.cli._common import Group, console, emit_json, fail, handled, open_workspace, state
 
 __all__ = ["attributes_app"]
 
-attributes_app = typer.Typer(no_args_is_help=True, help="Customer attributes as stored.")
+attributes_app = typer.Typer(
+    cls=Group,
+    no_args_is_help=True,
+    help=(
+        "Customer attributes as stored: list them, drop one.\n\n"
+        "Example:\n\n"
+        "  microseg attributes list -w shop\n"
+    ),
+)
 
 
 @attributes_app.command("list")
 def list_(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Every attribute with its type, family and how many customers have a value."""
+    """Every attribute with its type, family and how many customers have a value.
+
+    Example:
+
+      microseg attributes list -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         rows = ws.attributes.list()
     if json_out or state(ctx).json:
@@ -40,7 +53,12 @@ def drop(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Remove an attribute and its whole history from every customer (irreversible)."""
+    """Remove an attribute and its whole history from every customer (irreversible).
+
+    Example:
+
+      microseg attributes drop religion --yes -w shop
+    """
     quiet = json_out or state(ctx).json
     if not yes and not typer.confirm(
         f"Remove attribute {name!r} and its history from every customer?", default=False

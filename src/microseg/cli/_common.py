@@ -11,27 +11,32 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from microseg.core.errors import MicrosegError
-from microseg.workspace import Workspace
+
+if TYPE_CHECKING:  # the analysis stack loads when a command runs, not for --help
+    from microseg.workspace import Workspace
 
 __all__ = [
     "AS_OF_HELP",
     "EX_SOFTWARE",
+    "Group",
     "GuardedGroup",
+    "PhaseProgress",
     "State",
     "console",
     "err_console",
@@ -61,6 +66,8 @@ class State:
     debug: bool = False
 
     def open(self) -> Workspace:
+        from microseg.workspace import Workspace
+
         return Workspace.open(self.workspace)
 
 
@@ -130,7 +137,73 @@ def internal_error(exc: BaseException, *, debug: bool) -> typer.Exit:
     return typer.Exit(EX_SOFTWARE)
 
 
-class GuardedGroup(TyperGroup):
+#: Commands that make a folder of their own instead of opening a workspace.
+NO_WORKSPACE = frozenset({"init", "synth", "demo"})
+WORKSPACE_AFTER_HELP = "Workspace folder, here or before the command (default: the current folder)."
+
+
+def _workspace_after(ctx: typer.Context, value: Path | None) -> None:
+    """``microseg status -w DIR``: the same as ``microseg -w DIR status``."""
+    if value is not None:
+        obj = ctx.find_root().obj
+        if isinstance(obj, State):
+            obj.workspace = value
+
+
+def _workspace_option() -> Any:
+    """A ``--workspace/-w`` option built by typer, for a command that did not declare one."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(
+        workspace: Path = typer.Option(
+            None,
+            "--workspace",
+            "-w",
+            metavar="PATH",
+            expose_value=False,
+            callback=_workspace_after,
+            help=WORKSPACE_AFTER_HELP,
+        ),
+    ) -> None: ...
+
+    return typer.main.get_command(probe).params[0]
+
+
+def _polish(command: Any, ctx: Any) -> None:
+    """Help that reads like the command line: flags without a ``<bool>`` type, arguments in
+    one style (``NAME``), and ``--workspace/-w`` after any command that opens one."""
+    if getattr(command, "_microseg_polished", False):
+        return
+    command._microseg_polished = True
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = param.name.upper()
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        help_option.metavar = ""
+    opens_workspace = not isinstance(command, TyperGroup) and command.name not in NO_WORKSPACE
+    if opens_workspace and not any(p.name == "workspace" for p in command.params):
+        command.params.append(_workspace_option())
+
+
+class Group(TyperGroup):
+    """Every command group: its commands' help polished (see :func:`_polish`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _polish(command, ctx)
+        return command
+
+    def get_params(self, ctx: Any) -> Any:
+        _polish(self, ctx)
+        return super().get_params(ctx)
+
+
+class GuardedGroup(Group):
     """The root command group: every error leaving a command ends here.
 
     A :class:`MicrosegError` raised outside a ``handled()`` block is still one line; any
@@ -140,7 +213,7 @@ class GuardedGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         try:
             return super().invoke(ctx)
-        except (Exit, Abort, TyperException):  # exits, usage errors: typer's own
+        except (Exit, Abort, TyperException, BrokenPipeError):  # typer's own; `| head`
             raise
         except MicrosegError as exc:
             raise fail(str(exc), exc.exit_code) from None
@@ -148,22 +221,78 @@ class GuardedGroup(TyperGroup):
             raise internal_error(exc, debug=debugging(ctx)) from None
 
 
+class PhaseProgress:
+    """Progress by phase, on stderr.
+
+    A phase is a message's text before ``": "`` (``"loading events: writing x"`` belongs to
+    ``"loading events"``); it lasts from the end of the previous phase (or the start) to the
+    first message of the next one. On a terminal a live bar shows the current step with the phase's
+    own timer, which a refresh thread keeps ticking while a long step runs; each finished
+    phase leaves a line with its duration. Elsewhere (a log, a pipe) only those lines are
+    written, one per phase.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._phase: str | None = None
+        self._started = time.monotonic()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if console.is_terminal:
+            self._bar = Progress(
+                TextColumn("{task.description:<45}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self._task = self._bar.add_task("starting", total=1)
+
+    def __enter__(self) -> PhaseProgress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._finish()
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, message: str, done: int, total: int) -> None:
+        phase = message.partition(": ")[0]
+        if message == "done":  # a load's last word: its phase is over
+            self._finish()
+            return
+        if phase != self._phase:
+            self._finish()
+            self._phase = phase
+            if self._bar is not None and self._task is not None:
+                self._bar.reset(self._task)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, description=message, completed=done, total=max(total, 1))
+
+    def elapsed(self) -> float:
+        """Seconds shown by the live timer: the current phase's, never frozen."""
+        if self._bar is None or self._task is None:
+            return 0.0 if self._phase is None else time.monotonic() - self._started
+        task = self._bar.tasks[0]
+        return (task.finished_time if task.finished else task.elapsed) or 0.0
+
+    def _finish(self) -> None:
+        if self._phase is None:
+            return
+        now = time.monotonic()
+        line = f"{self._phase} ({now - self._started:.2f} s)"
+        self._console.print(line, highlight=False, markup=False, soft_wrap=True)
+        self._phase, self._started = None, now
+
+
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A rich progress bar on stderr, or nothing when quiet (--json) or not a terminal."""
-    if not enabled or not err_console.is_terminal:
+def progress_bar(enabled: bool) -> Iterator[PhaseProgress | None]:
+    """Progress by phase on stderr (see :class:`PhaseProgress`), or nothing when quiet."""
+    if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn("{task.description:<45}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=1)
-
-        def update(message: str, done: int, total: int) -> None:
-            bar.update(task, description=message, completed=done, total=max(total, 1))
-
-        yield update
+    with PhaseProgress(err_console) as progress:
+        yield progress

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -17,8 +18,11 @@ from microseg.cli._common import (
     progress_bar,
     state,
 )
-from microseg.ingest import LoadReport
-from microseg.workspace import Workspace, WorkspaceStatus
+from microseg.cli._readable import when
+
+if TYPE_CHECKING:
+    from microseg.ingest import LoadReport
+    from microseg.workspace import WorkspaceStatus
 
 __all__ = ["ingest", "init", "rejects", "render_report", "render_status", "status"]
 
@@ -37,7 +41,14 @@ def init(
     currency: str = typer.Option("EUR", help="ISO currency code."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create a workspace: microseg.yaml, segments/ and the DuckDB store."""
+    """Create a workspace: microseg.yaml, segments/ and the DuckDB store.
+
+    Example:
+
+      microseg init shop --timezone Europe/Paris --currency EUR
+    """
+    from microseg.workspace import Workspace
+
     with handled():
         ws = Workspace.init(directory, name=name, timezone=timezone, currency=currency)
         ws.close()
@@ -111,7 +122,13 @@ def ingest(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON, no progress bar."),
 ) -> None:
-    """Load files into the workspace: validated, de-duplicated, atomic."""
+    """Load files into the workspace: validated, de-duplicated, atomic.
+
+    Examples:
+
+      microseg ingest customers crm.csv --map "Client ID=customer_id" -w shop
+      microseg ingest events orders.parquet 'web-*.jsonl' --glob -w shop
+    """
     quiet = json_out or state(ctx).json
     mapping = _parse_map(map_)
     with handled(), open_workspace(ctx) as ws, progress_bar(not quiet) as progress:
@@ -131,7 +148,7 @@ def ingest(
         render_report(report)
 
 
-def render_status(status: WorkspaceStatus) -> None:
+def render_status(status: WorkspaceStatus, timezone: str = "UTC") -> None:
     console.print(f"[bold]{status.name}[/]  ({status.path})")
     table = Table(show_header=True)
     table.add_column("table")
@@ -141,7 +158,8 @@ def render_status(status: WorkspaceStatus) -> None:
     console.print(table)
     if status.first_event:
         console.print(
-            f"events from {status.first_event:%Y-%m-%d} to {status.last_event:%Y-%m-%d} (UTC)"
+            f"events from {when(status.first_event, timezone)} "
+            f"to {when(status.last_event, timezone)}"
         )
         console.print("by type: " + ", ".join(f"{k} {v:,}" for k, v in status.event_types.items()))
     for family, names in status.attributes.items():
@@ -151,8 +169,7 @@ def render_status(status: WorkspaceStatus) -> None:
     if status.last_load:
         last = status.last_load
         console.print(
-            f"last refresh: load {last['load_id']} ({last['kind']}) "
-            f"at {last['at']:%Y-%m-%d %H:%M} UTC"
+            f"last refresh: load {last['load_id']} ({last['kind']}) at {when(last['at'], timezone)}"
         )
     if status.rejects:
         console.print(f"[yellow]{status.rejects:,} rejected rows[/]: see `microseg rejects`")
@@ -166,13 +183,20 @@ def render_status(status: WorkspaceStatus) -> None:
 def status(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Tables, row counts, date range, rejects and the last refresh."""
+    """Tables, row counts, date range, rejects and the last refresh.
+
+    Examples:
+
+      microseg status
+      microseg status -w shop --json
+    """
     with handled(), open_workspace(ctx) as ws:
         result = ws.status()
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(result.to_dict())
     else:
-        render_status(result)
+        render_status(result, timezone)
 
 
 def rejects(
@@ -181,7 +205,13 @@ def rejects(
     limit: int = typer.Option(50, help="How many rows to show (0: all)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Rows that were not loaded, with file, row, column and the reason."""
+    """Rows that were not loaded, with file, row, column and the reason.
+
+    Examples:
+
+      microseg rejects -w shop
+      microseg rejects --load 3 --limit 0 --json -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
     if json_out or state(ctx).json:

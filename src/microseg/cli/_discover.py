@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from textwrap import indent
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from microseg.cli._common import AS_OF_HELP, console, emit_json, handled, open_workspace, state
+from microseg.cli._common import (
+    AS_OF_HELP,
+    Group,
+    console,
+    emit_json,
+    handled,
+    open_workspace,
+    state,
+)
+from microseg.cli._readable import fitted_table, rule_yaml, when
 
 __all__ = ["discover_app"]
 
 discover_app = typer.Typer(
-    help="Micro-segment discovery: clusters inside macro segments, named, with rules."
+    cls=Group,
+    no_args_is_help=True,
+    help=(
+        "Micro-segment discovery: run, list, show and save named clusters with rules.\n\n"
+        "Examples:\n\n"
+        "  microseg discover run --name oct -w shop\n"
+        "  microseg discover show oct -w shop\n"
+    ),
 )
 
 _JSON = typer.Option(False, "--json", help="Print JSON.")
@@ -41,14 +58,20 @@ def run(
     min_k: int = typer.Option(2, "--min-k", help="Fewest micro clusters per macro segment."),
     max_k: int = typer.Option(8, "--max-k", help="Most micro clusters per macro segment."),
     min_size: int = typer.Option(50, "--min-size", help="Smaller clusters are merged."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same run."),
     refits: int = typer.Option(
         3, "--refits", help="Refits on subsamples for stability (k-means: its restarts)."
     ),
     name: str = typer.Option(None, "--name", help="Run name, a slug (default run-<id>)."),
     json_out: bool = _JSON,
 ) -> None:
-    """Discover micro-segments at --as-of and store the run."""
+    """Discover micro-segments at --as-of and store the run.
+
+    Examples:
+
+      microseg discover run --name oct --as-of 2026-10-31 -w shop
+      microseg discover run --macro none --k 8 -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         result = ws.discover.run(
             as_of=as_of,
@@ -74,28 +97,32 @@ def run(
 
 @discover_app.command("list")
 def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
-    """Stored discovery runs, newest first."""
+    """Stored discovery runs, newest first.
+
+    Example:
+
+      microseg discover list -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         rows = ws.discover.list()
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(rows)
         return
-    table = Table(title="discovery runs")
-    columns = ("id", "name", "as_of", "created", "method", "customers", "clusters")
-    for column in (*columns, "unclustered", "stability"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
+    columns = ("id", "name", "as of", "method", "customers", "clusters", "stability")
+    cells = [
+        [
             str(r["run_id"]),
             r["name"],
-            f"{r['as_of']:%Y-%m-%d %H:%M}",
-            f"{r['created_at']:%Y-%m-%d %H:%M}",
+            when(r["as_of"], timezone, zone=False),
             r["method"],
             f"{r['customers']:,}",
-            str(r["clusters"]),
-            f"{r['unclustered']:,}",
+            str(r["clusters"]) + (f" +{r['unclustered']:,} left out" if r["unclustered"] else ""),
             "-" if r["stability_ari"] is None else f"{r['stability_ari']:.3f}",
-        )
+        ]
+        for r in rows
+    ]
+    table = fitted_table(f"discovery runs (times in {timezone})", columns, cells, text=3)
     console.print(table)
 
 
@@ -105,7 +132,12 @@ def show(
     run: str = typer.Argument(..., metavar="RUN", help="Run name or id (see `discover list`)."),
     json_out: bool = _JSON,
 ) -> None:
-    """A stored run: features, metrics, clusters with names, value, fidelity and rules."""
+    """A stored run: features, metrics, clusters with names, value, fidelity and rules.
+
+    Example:
+
+      microseg discover list -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         data = ws.discover.show(run)
     if json_out or state(ctx).json:
@@ -118,12 +150,21 @@ def show(
 def save(
     ctx: typer.Context,
     run: str = typer.Argument(..., metavar="RUN", help="Run name or id."),
-    cluster: int = typer.Argument(..., metavar="CLUSTER"),
+    cluster: int = typer.Argument(
+        ..., metavar="CLUSTER", help="Cluster id (the id column of `discover show`)."
+    ),
     name: str = typer.Option(..., "--name", help="Segment name (a slug)."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace segments/NAME.yaml if it exists."
+    ),
     json_out: bool = _JSON,
 ) -> None:
-    """Write a cluster's rule to segments/NAME.yaml."""
+    """Write a cluster's rule to segments/NAME.yaml.
+
+    Example:
+
+      microseg discover save oct 3 --name tech-lovers -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         run_id = ws.discover.resolve(run)
         path = ws.discover.save(run_id, cluster, name=name, overwrite=overwrite)
@@ -162,7 +203,7 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
             )
     valued = any("clv_12m_total" in c for c in data["clusters"])
     table = Table(title="micro-segments")
-    columns = ["id", "name", "size", "share", "revenue"]
+    columns = ["id", "name", "size", "share", "net spend to date"]
     columns += ["p_alive", "clv_12m", "clv_12m total"] if valued else []
     for column in (*columns, "precision", "recall"):
         table.add_column(column, overflow="fold")
@@ -188,7 +229,9 @@ def _print_run(data: dict[str, Any], *, rules: bool = False) -> None:
             top = ", ".join(f"{t['feature']} {t['std_diff']:+.2f}" for t in c["top_features"])
             console.print(f"[bold]{c['id']}[/] {c['name']}: {top}", highlight=False)
             if c["rule"] is not None:
-                console.print(f"  rule: {c['rule']}", highlight=False, soft_wrap=True)
+                console.print("  rule:", highlight=False)
+                text = rule_yaml(c["rule"])
+                console.print(indent(text, "    "), highlight=False, markup=False, soft_wrap=True)
 
 
 def _number(value: float | None, form: str) -> str:

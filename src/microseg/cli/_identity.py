@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from microseg.cli._common import console, emit_json, handled, open_workspace, state
+from microseg.cli._common import Group, console, emit_json, handled, open_workspace, state
 
 __all__ = ["identity_app"]
 
 identity_app = typer.Typer(
-    help="Identity stitching: shared identifiers, undoing merges.", no_args_is_help=True
+    cls=Group,
+    help=(
+        "Identity stitching: shared identifiers that link no one, unmerge.\n\n"
+        "Example:\n\n"
+        "  microseg identity shared -w shop\n"
+    ),
+    no_args_is_help=True,
 )
 
 
@@ -18,7 +24,12 @@ identity_app = typer.Typer(
 def shared(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Identifiers that link no one: shared by too many customers, or undone by an unmerge."""
+    """Identifiers that link no one: shared by too many customers, or undone by an unmerge.
+
+    Example:
+
+      microseg identity shared -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         rows = ws.identity.shared()
     if json_out or state(ctx).json:
@@ -50,7 +61,12 @@ def unmerge(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Undo a merge: the absorbed customers get back their events, identifiers and
-    attributes, and the identifier that linked them links no one from then on."""
+    attributes, and the identifier that linked them links no one from then on.
+
+    Example:
+
+      microseg identity unmerge C00000042 -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         result = ws.identity.unmerge(customer_id)
     if json_out or state(ctx).json:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from microseg.cli._common import (
     AS_OF_HELP,
+    Group,
     console,
     emit_json,
     fail,
@@ -20,14 +24,24 @@ from microseg.cli._common import (
     report,
     state,
 )
-from microseg.core.results import ProblemResult, instant_text
-from microseg.lang import Problem
-from microseg.segments import ProfileResult
-from microseg.value import warning_results
+from microseg.cli._readable import sentence, tree_lines, value_text, when
+from microseg.core.results import ProblemResult
+
+if TYPE_CHECKING:
+    from microseg.lang import Problem
 
 __all__ = ["profile", "segment_app"]
 
-segment_app = typer.Typer(help="Segments as code: validate, evaluate, list members.")
+segment_app = typer.Typer(
+    cls=Group,
+    no_args_is_help=True,
+    help=(
+        "Segments as code: validate, evaluate, members, explain, diff, grid.\n\n"
+        "Examples:\n\n"
+        "  microseg segment evaluate --as-of 2026-10-31 -w shop\n"
+        "  microseg segment members anime-buyers --json -w shop\n"
+    ),
+)
 
 
 class MembersFormat(StrEnum):
@@ -42,7 +56,12 @@ def validate(
     names: list[str] = typer.Argument(None, help="Segments to check (default: all)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Check segment files against the workspace: every problem at once, with its line."""
+    """Check segment files against the workspace: every problem at once, with its line.
+
+    Example:
+
+      microseg segment validate -w shop
+    """
     quiet = json_out or state(ctx).json
     from microseg.lang import RuleError
 
@@ -84,17 +103,20 @@ def evaluate(
 
     A broken segment is reported with its file and reason; the others are evaluated and
     stored, and the command exits with 1 at the end.
+
+    Example:
+
+      microseg segment evaluate --as-of 2026-10-31 -w shop
     """
     with handled(), open_workspace(ctx) as ws:
         run = ws.segments.evaluate(names or None, as_of=as_of)
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         if run.problems:
             raise typer.Exit(1)
         return
-    table = Table(
-        title=f"segments as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
-    )
+    table = Table(title=f"segments as of {when(run.as_of, timezone)} ({run.customers:,} customers)")
     table.add_column("segment")
     table.add_column("members", justify="right")
     table.add_column("share", justify="right")
@@ -113,26 +135,58 @@ def members(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The segment."),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    columns: str = typer.Option(
+        None,
+        "--columns",
+        help="Attributes and identities to add, comma-separated, e.g. email,city.",
+    ),
     format_: MembersFormat = typer.Option(MembersFormat.csv, "--format", help="Output format."),
     out: Path = typer.Option(None, "--out", help="File to write (default: standard output)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print JSON: the segment, its size and its members."
+    ),
 ) -> None:
-    """One row per member, with a customer_id column."""
+    """One row per member: customer_id, then the --columns asked for.
+
+    Examples:
+
+      microseg segment members anime-buyers --columns email,city -w shop
+      microseg segment members anime-buyers --format parquet --out anime.parquet -w shop
+    """
     if format_ is MembersFormat.parquet and out is None:
         raise fail("--format parquet needs --out FILE", 2)
+    chosen = [c.strip() for c in (columns or "").split(",") if c.strip()]
     with handled(), open_workspace(ctx) as ws:
-        table = ws.segments.members(name, as_of=as_of)
-        if format_ is MembersFormat.parquet:
+        table = ws.segments.members(name, as_of=as_of, columns=chosen)
+        if format_ is MembersFormat.parquet and not (json_out or state(ctx).json):
             table.to_parquet(out)
             return
         rows = table.to_pyarrow().to_pylist()
+    if json_out or state(ctx).json:
+        emit_json({"segment": name, "customers": len(rows), "members": rows})
+        return
+    header = ["customer_id", *chosen]
     if format_ is MembersFormat.json:
-        text = "".join(json.dumps(r) + "\n" for r in rows)
+        text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
     else:
-        text = "customer_id\n" + "".join(f"{r['customer_id']}\n" for r in rows)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([_csv_cell(r[c]) for c in header] for r in rows)
+        text = buffer.getvalue()
     if out is None:
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+def _csv_cell(value: object) -> str:
+    """A list as the "|"-separated text ``ingest`` reads back; nothing as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "|".join(str(v) for v in value)
+    return str(value)
 
 
 def profile(
@@ -141,13 +195,22 @@ def profile(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """One customer: attributes at --as-of, event counts, and segments (per-profile)."""
+    """One customer: attributes at --as-of, event counts, and segments (per-profile).
+
+    Example:
+
+      microseg profile C00000133 --as-of 2026-10-31 -w shop
+    """
+    from microseg.segments import ProfileResult
+    from microseg.value import warning_results
+
     with handled(), open_workspace(ctx) as ws:
         one = ws.profile.of(customer_id, as_of=as_of)
         problems: list[Problem] = []
         segments = ws.segments.of(customer_id, as_of=as_of, problems=problems)
         traits = ws.traits.of(customer_id, as_of=as_of)
         warnings = list(ws.traits.collisions().values())
+        timezone = ws.config.timezone
         fit_warnings = ws.value.fit_warnings(as_of=as_of)
         from_fit = sorted(
             ws.traits.model_traits() & {k for k, v in traits.items() if v is not None}
@@ -177,16 +240,19 @@ def profile(
         return
     report(warnings, problems)
     table = Table(title=f"customer {customer_id}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
     for key, value in attributes.items():
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, value_text(value, timezone))
     console.print(table)
-    console.print("events: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
-    shown = ", ".join(
-        f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
-        for k, v in traits.items()
-        if v is not None
-    )
-    console.print("traits: " + shown)
+    console.print("events: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    shown = Table(title="traits", show_header=False)
+    shown.add_column(style="bold")
+    shown.add_column(overflow="fold")
+    for key, value in traits.items():
+        if value is not None:
+            shown.add_row(key, value_text(value, timezone))
+    console.print(shown)
     console.print("segments: " + (", ".join(data["segments"]) or "none"))
     if problems:
         raise fail(f"{len(problems)} problem(s): those segments were not evaluated")
@@ -200,17 +266,23 @@ def explain(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Why a customer is in or out of a segment, node by node, with the deciding values."""
+    """Why a customer is in or out of a segment, node by node, with the deciding values.
+
+    Example:
+
+      microseg segment explain anime-buyers C00000133 -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         result = ws.segments.explain(name, customer_id, as_of=as_of)
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json({"segment": name, "customer_id": customer_id, **result.to_dict()})
         return
     verdict = "in" if result.holds else "not in"
-    reasons = "; ".join(f"{leaf.path} {leaf.text}" for leaf in result.decisive())
+    reasons = "; ".join(sentence(leaf, timezone) for leaf in result.decisive())
     console.print(f"[bold]{customer_id} is {verdict} {name}[/]: {reasons}", highlight=False)
-    for line in result.lines():
-        console.print(line, highlight=False)
+    for line in tree_lines(result, timezone):
+        console.print(line, highlight=False, markup=False)
 
 
 @segment_app.command("diff")
@@ -220,7 +292,12 @@ def diff(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Who would enter and who would leave if FILE replaced the current definition."""
+    """Who would enter and who would leave if FILE replaced the current definition.
+
+    Example:
+
+      microseg segment diff edited/anime-buyers.yaml -w shop
+    """
     from microseg.lang import load_definition
 
     with handled():
@@ -229,12 +306,13 @@ def diff(
         definition = load_definition(file)
         with open_workspace(ctx) as ws:
             result = ws.segments.diff(definition, as_of=as_of)
+            timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(result.to_dict())
         return
     before = "new segment" if result.before is None else f"{result.before:,}"
     console.print(
-        f"[bold]{result.name}[/] as of {instant_text(result.as_of)}: {before} -> {result.after:,}"
+        f"[bold]{result.name}[/] as of {when(result.as_of, timezone)}: {before} -> {result.after:,}"
     )
     console.print(f"  entering: {result.entering:,}  e.g. {', '.join(result.entering_sample)}")
     console.print(f"  leaving:  {result.leaving:,}  e.g. {', '.join(result.leaving_sample)}")
@@ -255,11 +333,18 @@ def grid(
     name: str = typer.Option(None, "--name", help="Name of the saved segment."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Layer dimensions into every combination cell, with size, share and revenue."""
+    """Layer dimensions into every combination cell, with size, share and revenue.
+
+    Examples:
+
+      microseg segment grid gender age:18,25,35 --min-size 50 -w shop
+      microseg segment grid gender lifecycle_stage --save-cell 1 --name women-active -w shop
+    """
     if save_cell is not None and not name:
         raise fail("--save-cell needs --name NAME", 2)
     with handled(), open_workspace(ctx) as ws:
         result = ws.segments.grid(dimensions, as_of=as_of, min_size=min_size)
+        timezone = ws.config.timezone
         saved = None
         if save_cell is not None:
             if not 1 <= save_cell <= len(result.cells):
@@ -269,13 +354,14 @@ def grid(
         emit_json({**result.to_dict(), "saved": str(saved) if saved else None})
         return
     report(result.warnings, [])
-    when = instant_text(result.as_of)
-    table = Table(title=f"grid as of {when} ({result.customers:,} customers)")
+    table = Table(
+        title=f"grid as of {when(result.as_of, timezone)} ({result.customers:,} customers)"
+    )
     table.add_column("#", justify="right")
     for dim in result.dimensions:
         table.add_column(dim.label)
     valued = any(cell.clv_12m is not None for cell in result.cells)
-    for label in ("customers", "share", "revenue", *(["clv 12m"] if valued else [])):
+    for label in ("customers", "share", "net spend to date", *(["clv 12m"] if valued else [])):
         table.add_column(label, justify="right")
     shown = result.cells if not limit else result.cells[:limit]
     for i, cell in enumerate(shown, start=1):

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from microseg.cli._common import console, emit_json, handled, progress_bar, state
 from microseg.cli._data import render_status
+from microseg.cli._readable import fitted_table, number
 
 __all__ = ["demo", "synth"]
 
@@ -25,7 +26,12 @@ def synth(
     bad_rows: float = typer.Option(0.0, help="Fraction of deliberately bad event rows."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Write a synthetic shop (customers, events, products, planted segments) to Parquet."""
+    """Write a synthetic shop (customers, events, products, planted segments) to Parquet.
+
+    Example:
+
+      microseg synth --customers 2000 --seed 1 --out data
+    """
     from microseg.synth import generate_shop
 
     quiet = json_out or state(ctx).json
@@ -64,8 +70,14 @@ def demo(
     seed: int = typer.Option(42, help="Random seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Build a synthetic shop in a fresh workspace, load it, and show what is there."""
-    from microseg.demo import run_demo
+    """Build a synthetic shop in a fresh workspace, load it, and show what is there.
+
+    Examples:
+
+      microseg demo
+      microseg demo --customers 20000 --dir /tmp/bigger-demo
+    """
+    from microseg.demo import DEMO_TIMEZONE, run_demo
 
     quiet = json_out or state(ctx).json
     with handled(), progress_bar(not quiet) as progress:
@@ -74,14 +86,8 @@ def demo(
         emit_json(result.to_dict())
         return
     console.rule("[bold]microseg demo[/]")
-    for report in result.loads:
-        console.print(
-            f"loaded {report.kind:<9} {report.accepted:>9,} accepted  "
-            f"{report.duplicates:>6,} duplicates  {report.rejected:>5,} rejected  "
-            f"({report.seconds:.2f} s) from {', '.join(Path(s).name for s in report.sources)}"
-        )
-    console.print()
-    render_status(result.status)
+    _print_loads(result.loads)
+    render_status(result.status, DEMO_TIMEZONE)
     if result.planted:
         table = Table(title="planted micro-segments (ground truth)")
         table.add_column("segment")
@@ -90,23 +96,15 @@ def demo(
             table.add_row(name, f"{count:,}")
         console.print(table)
     if result.segments is not None:
-        run = result.segments
-        table = Table(title=f"example segments (segments/*.yaml) as of {run.as_of:%Y-%m-%d}")
-        table.add_column("segment")
-        table.add_column("title")
-        table.add_column("members", justify="right")
-        table.add_column("share", justify="right")
-        for name, size in run.sizes.items():
-            share = size / run.customers if run.customers else 0.0
-            table.add_row(name, run.titles.get(name) or "", f"{size:,}", f"{share:.1%}")
-        console.print(table)
+        _print_segments(result.segments)
     if result.value_fit is not None:
         fit = result.value_fit
-        params = ", ".join(f"{k} {v:g}" for k, v in fit["purchase"].items())
-        spend = ", ".join(f"{k} {v:g}" for k, v in (fit["spend"] or {}).items())
+        params = ", ".join(f"{k} {number(v, 3)}" for k, v in fit["purchase"].items())
+        spend = ", ".join(f"{k} {number(v, 3)}" for k, v in (fit["spend"] or {}).items())
         console.print(
             f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
-            f"{params}; Gamma-Gamma {spend or 'not fitted'}"
+            f"{params}; Gamma-Gamma {spend or 'not fitted'}",
+            highlight=False,
         )
         for warning in fit.get("warnings", []):
             console.print(
@@ -117,66 +115,104 @@ def demo(
     if result.value_error:
         console.print(f"[yellow]value models not fitted:[/] {result.value_error}")
     if result.value:
-        table = Table(title="value of the planted segments (next 12 months)")
-        for column in (
-            "segment",
-            "buyers",
-            "mean P(alive)",
-            "clv per buyer",
-            "clv total",
-            "high churn risk",
-        ):
-            if column == "segment":
-                table.add_column(column, no_wrap=True)
-            else:
-                table.add_column(column, justify="right")
-        for row in result.value:
-            table.add_row(
-                row["segment"],
-                f"{row['buyers']:,}",
-                _maybe(row["mean_p_alive"], "{:.2f}"),
-                _maybe(row["clv_12m_per_buyer"], "{:,.2f}"),
-                _maybe(row["clv_12m"], "{:,.0f}"),
-                _maybe(row["high_churn_risk_share"], "{:.0%}"),
-            )
-        console.print(table)
+        _print_value(result.value)
     if result.discovery:
         _print_discovery(result.discovery)
+    console.print("\nNext, from this folder:")
+    for step in result.next_steps():
+        console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_loads(loads: list[Any]) -> None:
+    rows = [
+        [
+            report.kind,
+            ", ".join(Path(s).name for s in report.sources),
+            f"{report.accepted:,}",
+            f"{report.duplicates:,}",
+            f"{report.rejected:,}",
+        ]
+        for report in loads
+    ]
+    columns = ("table", "file", "accepted", "duplicates", "rejected")
+    console.print(fitted_table("loaded", columns, rows, text=2))
+
+
+def _print_segments(run: Any) -> None:
+    table = Table(title=f"example segments (segments/*.yaml) as of {run.as_of:%Y-%m-%d}")
+    table.add_column("segment", overflow="fold")
+    table.add_column("title")
+    table.add_column("members", justify="right")
+    table.add_column("share", justify="right")
+    for name, size in run.sizes.items():
+        share = size / run.customers if run.customers else 0.0
+        table.add_row(name, run.titles.get(name) or "", f"{size:,}", f"{share:.1%}")
+    console.print(table)
+
+
+def _print_value(rows: list[dict[str, Any]]) -> None:
+    cells = [
+        [
+            row["segment"],
+            f"{row['buyers']:,}",
+            _maybe(row["mean_p_alive"], "{:.2f}"),
+            _maybe(row["clv_12m_per_buyer"], "{:,.2f}"),
+            _maybe(row["clv_12m"], "{:,.0f}"),
+            _maybe(row["high_churn_risk_share"], "{:.0%}"),
+        ]
+        for row in rows
+    ]
+    columns = (
+        "segment",
+        "buyers",
+        "mean P(alive)",
+        "value per buyer",
+        "value of all buyers",
+        "high churn risk",
+    )
+    title = "predicted value of the planted segments over the next 12 months"
+    console.print(fitted_table(title, columns, cells))
     console.print(
-        f"\nWorkspace: {result.path}   next: microseg --workspace {result.path} segment evaluate"
+        "value: predicted spend over the next 12 months (customer lifetime value, net of "
+        "returns); P(alive): the chance a buyer is still a customer; high churn risk: "
+        "P(alive) under 0.3.",
+        highlight=False,
     )
 
 
 def _print_discovery(found: dict[str, Any]) -> None:
     ari, macro = found.get("ari_vs_planted"), found.get("macro")
-    table = Table(title=f"discovered micro-segments (run {found['run']}, {found['method']})")
-    for column in ("id", "name", "customers", "share", "revenue", "clv/buyer", "rule P/R"):
-        if column == "name":
-            table.add_column(column, min_width=28, overflow="fold")
-        else:
-            table.add_column(column, justify="right", no_wrap=True)
-    for c in found["clusters"]:
-        fit = "-" if c["precision"] is None else f"P {c['precision']:.2f} / R {c['recall']:.2f}"
-        table.add_row(
+    rows = [
+        [
             str(c["id"]),
             c["name"],
-            f"{c['size']:,}",
-            f"{c['share']:.1%}",
+            f"{c['size']:,} ({c['share']:.0%})",
             _maybe(c["revenue_share"], "{:.1%}"),
-            _maybe(c["clv_12m_mean"], "{:,.2f}"),
-            fit,
+            _maybe(c["clv_12m_mean"], "{:,.0f}"),
+            "-" if c["precision"] is None else f"{c['precision']:.2f}/{c['recall']:.2f}",
+        ]
+        for c in found["clusters"]
+    ]
+    columns = ("id", "name", "customers", "spend to date", "value per buyer", "rule fit")
+    title = f"discovered micro-segments (run {found['run']}, {found['method']})"
+    console.print(fitted_table(title, columns, rows, text=2))
+    console.print(
+        "spend to date: the cluster's share of all net spend (purchases less returns, "
+        "whole history); value per buyer: predicted spend over the next 12 months; rule "
+        "fit: precision/recall of the cluster's rule.",
+        highlight=False,
+    )
+    stability = _maybe(found["stability_ari"], "{:.2f}")
+    text = f"Stability: {stability} adjusted Rand index (ARI) between restarts"
+    if ari is not None:
+        inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
+        levels = "two levels" if macro else "one level"
+        text += (
+            f"; agreement with the planted segments{inside}: ARI {ari:.2f} ({levels}; one "
+            "level, `discover run --macro none --k 8`, recovers the planted segments "
+            "themselves at 0.80-0.81 on larger shops, see docs/discovery.md)"
         )
-    console.print(table)
-    inside = f" inside each {macro.replace('_', ' ')}" if macro else ""
-    console.print(
-        f"Stability {_maybe(found['stability_ari'], '{:.2f}')} (adjusted Rand index between "
-        "restarts)"
-        + (f"; agreement with the planted segments{inside}: {ari:.2f}." if ari is not None else ".")
-    )
-    console.print(
-        f"See a cluster's rule: microseg discover show {found['run']}; "
-        f"keep it as a segment: microseg discover save {found['run']} ID --name NAME"
-    )
+    console.print(text + ".", highlight=False)
 
 
 def _maybe(value: float | None, pattern: str) -> str:

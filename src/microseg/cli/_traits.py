@@ -9,6 +9,7 @@ from rich.table import Table
 
 from microseg.cli._common import (
     AS_OF_HELP,
+    Group,
     console,
     emit_json,
     fail,
@@ -17,17 +18,31 @@ from microseg.cli._common import (
     report,
     state,
 )
+from microseg.cli._readable import when
 
 __all__ = ["traits_app"]
 
-traits_app = typer.Typer(help="Traits: per-customer values written in the rule language.")
+traits_app = typer.Typer(
+    cls=Group,
+    no_args_is_help=True,
+    help=(
+        "Traits, per-customer values in the rule language: list, compute.\n\n"
+        "Example:\n\n"
+        "  microseg traits compute --as-of 2026-10-31 -w shop\n"
+    ),
+)
 
 
 @traits_app.command("list")
 def list_traits(
     ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Built-in and workspace traits, with their type and formula; broken ones reported."""
+    """Built-in and workspace traits, with their type and formula; broken ones reported.
+
+    Example:
+
+      microseg traits list -w shop
+    """
     with handled(), open_workspace(ctx) as ws:
         catalog = ws.traits.list()
         warnings = [*catalog.warnings, *list(ws.traits.collisions().values())]
@@ -98,17 +113,20 @@ def compute(
 
     A broken trait is reported with its file and reason; the others are computed and
     stored, and the command exits with 1 at the end.
+
+    Example:
+
+      microseg traits compute --as-of 2026-10-31 -w shop
     """
     with handled(), open_workspace(ctx) as ws:
         run = ws.traits.compute(names or None, as_of=as_of)
+        timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(run.to_dict())
         if run.problems:
             raise typer.Exit(1)
         return
-    table = Table(
-        title=f"traits as of {run.as_of:%Y-%m-%d %H:%M} UTC ({run.customers:,} customers)"
-    )
+    table = Table(title=f"traits as of {when(run.as_of, timezone)} ({run.customers:,} customers)")
     table.add_column("trait")
     table.add_column("present", justify="right")
     table.add_column("mean / most common")
@@ -116,10 +134,15 @@ def compute(
         if "mean" in info:
             shown = "-" if info["mean"] is None else f"{info['mean']:,.2f}"
         else:
-            shown = ", ".join(f"{k} {v:,}" for k, v in info["top"].items())
+            shown = ", ".join(f"{_word(k)} {v:,}" for k, v in info["top"].items())
         table.add_row(name, f"{info['present']:,}", shown)
     console.print(table)
     console.print(f"{run.seconds:.2f} s")
     report(run.warnings, run.problems)
     if run.problems:
         raise fail(f"{len(run.problems)} problem(s): those traits were not computed")
+
+
+def _word(value: object) -> str:
+    """A boolean trait's values as yes and no."""
+    return {"true": "yes", "false": "no"}.get(str(value).lower(), str(value))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from microseg.cli._common import (
     AS_OF_HELP,
+    Group,
     console,
     emit_json,
     fail,
@@ -19,17 +20,23 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
-from microseg.value import (
-    PREDICTION_FORMATS,
-    Backtest,
-    backtest_svg,
-    fit_report,
-    write_predictions,
+from microseg.cli._readable import when
+
+if TYPE_CHECKING:
+    from microseg.value import Backtest
+
+__all__ = ["clv_app"]
+
+clv_app = typer.Typer(
+    cls=Group,
+    no_args_is_help=True,
+    help=(
+        "Customer value (lifetime value, P(alive), churn risk): fit, predict, backtest.\n\n"
+        "Examples:\n\n"
+        "  microseg clv fit -w shop\n"
+        "  microseg clv predict --top 20 -w shop\n"
+    ),
 )
-
-__all__ = ["clv_app", "fit_report"]
-
-clv_app = typer.Typer(help="Customer value: purchase and spend models, lifetime value, churn risk.")
 
 PERIOD_END_HELP = "ISO date (the end of that day) or timestamp."
 
@@ -81,13 +88,21 @@ def fit(
     unit: str = typer.Option(None, "--unit", help="day or week (default: value.unit)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Fit the purchase model and Gamma-Gamma on every buyer's summary, and store them."""
+    """Fit the purchase model and Gamma-Gamma on every buyer's summary, and store them.
+
+    Example:
+
+      microseg clv fit --as-of 2026-06-30 -w shop
+    """
     if model is not None and model not in ("bgnbd", "pareto-nbd"):
         raise fail(f"--model {model!r}: use bgnbd or pareto-nbd", 2)
     if unit is not None and unit not in ("day", "week"):
         raise fail(f"--unit {unit!r}: use day or week", 2)
+    from microseg.value import fit_report
+
     with handled(), open_workspace(ctx) as ws:
         fitted = ws.value.fit(model=model, as_of=as_of, unit=unit)
+        timezone = ws.config.timezone
     report = fit_report(fitted).to_dict()
     if json_out or state(ctx).json:
         emit_json(report)
@@ -95,7 +110,7 @@ def fit(
     purchase = report["purchase"]
     console.print(
         f"[bold]{fitted.model}[/] on {fitted.customers:,} buyers, as of "
-        f"{fitted.as_of:%Y-%m-%d %H:%M} UTC, unit {fitted.unit}; fit #{fitted.fit_id}"
+        f"{when(fitted.as_of, timezone)}, unit {fitted.unit}; fit #{fitted.fit_id}"
     )
     console.print(_params_table("purchase model", purchase))
     console.print(
@@ -133,7 +148,15 @@ def predict(
     top: int = typer.Option(10, "--top", help="Customers shown, highest clv first."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Predict purchases, P(alive), spend, clv and churn risk for every buyer."""
+    """Predict purchases, P(alive), spend, clv and churn risk for every buyer.
+
+    Examples:
+
+      microseg clv predict --top 20 -w shop
+      microseg clv predict --out clv.csv -w shop
+    """
+    from microseg.value import PREDICTION_FORMATS, write_predictions
+
     if fmt not in PREDICTION_FORMATS:
         raise fail(f"--format {fmt!r}: use csv, parquet or json", 2)
     with handled(), open_workspace(ctx) as ws:
@@ -210,7 +233,14 @@ def backtest(
     plot: Path = typer.Option(None, "--plot", help="Write the tracking and frequency plots (SVG)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Fit on the calibration period and compare predictions with the holdout period."""
+    """Fit on the calibration period and compare predictions with the holdout period.
+
+    Example:
+
+      microseg clv backtest --calibration-end 2026-03-31 --holdout-end 2026-06-30 -w shop
+    """
+    from microseg.value import backtest_svg, write_predictions
+
     if model is not None and model not in ("bgnbd", "pareto-nbd"):
         raise fail(f"--model {model!r}: use bgnbd or pareto-nbd", 2)
     with handled(), open_workspace(ctx) as ws:

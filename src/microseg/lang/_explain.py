@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, assert_never
 
@@ -42,6 +42,10 @@ class Explanation:
     #: with reason ``never_loaded`` (no version of the customer has it) or
     #: ``not_yet_valid`` (then ``valid_from``, ISO 8601 UTC, when it becomes valid)
     missing: dict[str, str] | None = None
+    #: the rule node explained, and the value that decided a leaf (an attribute's, a
+    #: trait's, an event aggregate's): what a front end needs to say it in its own words
+    node: Rule | None = field(default=None, compare=False)
+    value: Any = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -109,7 +113,26 @@ def _where(where: list[PropertyPredicate]) -> str:
 
 
 def explain(evaluator: ProfileEvaluator, rule: Rule, path: str = "rule") -> Explanation:
-    """Explain ``rule`` for the evaluator's profile; ``holds`` always equals the evaluation."""
+    """Explain ``rule`` for the evaluator's profile; ``holds`` always equals the evaluation.
+
+    Each node carries its rule (``node``) and, for a leaf, the value that decided it.
+    """
+    return replace(
+        _explain(evaluator, rule, path), node=rule, value=_deciding_value(evaluator, rule)
+    )
+
+
+def _deciding_value(evaluator: ProfileEvaluator, rule: Rule) -> Any:
+    if isinstance(rule, AttributeRule):
+        return evaluator.profile.attributes.get(rule.attribute)
+    if isinstance(rule, TraitRule):
+        return evaluator.trait(rule.trait)
+    if isinstance(rule, EventRule):
+        return evaluator.event_value(rule)[0]
+    return None
+
+
+def _explain(evaluator: ProfileEvaluator, rule: Rule, path: str) -> Explanation:
     holds = evaluator.holds(rule)
     match rule:
         case AllRule() | AnyRule():

@@ -20,6 +20,7 @@ from microseg.segments._catalog import SegmentCatalog, Triage
 from microseg.segments._diff import SegmentDiff, segment_diff
 from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_segments
 from microseg.segments._grid import Grid, build_grid, parse_dimension
+from microseg.segments._members import with_columns
 from microseg.segments._prepared import PreparedSegments
 from microseg.traits import TraitCatalog, cluster_runs, uses_traits
 from microseg.traits.api import Traits
@@ -130,9 +131,26 @@ class Segments:
         )
         return dataclasses.replace(run, problems=problems, warnings=warnings)
 
-    def members(self, name: str, *, as_of: AsOf | None = None) -> ibis.Table:
-        """The members of one segment at ``as_of`` (evaluated now, not stored)."""
-        return self.evaluate([name], as_of=as_of, save=False).members(name)
+    def members(
+        self, name: str, *, as_of: AsOf | None = None, columns: Sequence[str] = ()
+    ) -> ibis.Table:
+        """The members of one segment at ``as_of`` (evaluated now, not stored).
+
+        ``columns`` adds attributes (as of ``as_of``) and identities (``email``, ``phone``,
+        ...) beside ``customer_id``, e.g. ``columns=["email", "city"]``.
+        """
+        table = self.evaluate([name], as_of=as_of, save=False).members(name)
+        if not columns:
+            return table
+        identities = self._context.store.table("identities")
+        kinds = self._context.store.ibis.to_pyarrow(identities.select("id_type").distinct())
+        return with_columns(
+            table,
+            columns,
+            attributes=self._profile.attributes(as_of),
+            identities=identities,
+            identity_types=sorted(str(t) for t in kinds.column("id_type").to_pylist() if t),
+        )
 
     def diff(
         self, definition: SegmentDefinition, *, as_of: AsOf | None = None, sample: int = 10
