@@ -183,6 +183,7 @@ class IdentityProposal:
     id_type: str
     taken: bool
     why: str  # plain words: why it was taken, or why it was not
+    other: str | None = None  # the source's column that is that identity already
 
 
 _LOOKS = {
@@ -217,6 +218,7 @@ def propose_identities(
             id_type = identity_by_name(target)
         if id_type is None or id_type not in canonical or target == id_type:
             continue
+        other = None
         if column in mapping:
             why = f"--map named it {target!r}"
         elif id_type in targets:
@@ -231,7 +233,7 @@ def propose_identities(
                 continue
             what = "e-mail addresses" if id_type == "email" else "phone numbers"
             why = f"only {share:.0%} of its values look like {what}"
-        proposals.append(IdentityProposal(column, id_type, False, why))
+        proposals.append(IdentityProposal(column, id_type, False, why, other))
     return out, proposals
 
 

@@ -416,9 +416,12 @@ def _identity_warning(
 ) -> str | None:
     """Why a column that could be an identity was stored as an attribute or property."""
     id_type = identity_by_name(column) or identity_by_name(target)
+    hint = ""
     if proposal is not None:
         id_type = proposal.id_type
         why = proposal.why
+        if proposal.other is not None:
+            hint = f" --map {proposal.other!r}=another_name"
     elif id_type is not None:
         why = "its name is not the identity's"
     elif emails:
@@ -427,7 +430,7 @@ def _identity_warning(
         return None
     return (
         f"could be {_AN[id_type]} identity but is stored as {target!r} ({why}); to link "
-        f"customers by it, map it: --map {column!r}={id_type}"
+        f"customers by it, map it: --map {column!r}={id_type}{hint}"
     )
 
 
@@ -546,13 +549,16 @@ def _inferred(
 ) -> Inferred:
     if present and numbers == present:
         if labels:
-            return Inferred(
-                "text",
-                f"text, not number: values such as {label!r} would lose their leading zero, "
-                "their '+' or digits as numbers",
+            lost = (
+                "its '+'"
+                if str(label).startswith("+")
+                else "digits"
+                if len(str(label).lstrip("-")) > 15
+                else "its leading zero"
             )
+            return Inferred("text", f"kept as text: {label!r} would lose {lost} as a number")
         if identifier_like_name(column):
-            return Inferred("text", "text, not number: its name says it holds codes or ids")
+            return Inferred("text", "kept as text: its name says it holds codes or ids")
         return Inferred("number")
     if present and booleans == present:
         return Inferred("boolean")
