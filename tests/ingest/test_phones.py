@@ -181,3 +181,42 @@ def test_the_load_summary_lists_invalid_numbers(tmp_path: Path) -> None:
     assert report["invalid_identifiers"] == [
         {"id_type": "phone", "values": 1, "examples": ["+33 6 12 34"]}
     ]
+
+
+def test_the_quick_reading_agrees_with_phonenumbers_parse() -> None:
+    """Numbers valid as they stand skip ``phonenumbers.parse``; the result is the same."""
+    import random
+
+    import phonenumbers
+
+    from microseg.ingest._phones import phone_form
+
+    rng = random.Random(5)
+    shapes = {
+        "FR": ["0{}{}", "+33 {}{}", "0033{}{}", "+33 (0){}{}", "{}{}"],
+        "GB": ["0{}{}", "+44{}{}", "+44 (0){}{}"],
+        "DE": ["0{}{}", "+49 {}{}", "0049{}{}"],
+        "US": ["({}{})", "+1 {}{}", "1{}{}"],
+        "IT": ["{}{}", "+39 {}{}", "0{}{}"],
+    }
+    for country, forms in shapes.items():
+        for _ in range(300):
+            head = str(rng.randrange(1, 10))
+            tail = "".join(rng.choice("0123456789") for _ in range(rng.randrange(5, 11)))
+            raw = rng.choice(forms).format(head, tail)
+            got = phone_form(raw, country=country)
+            digits = "".join(c for c in raw if c.isdigit())
+            if raw.startswith("+") or digits.startswith("00"):
+                text, region = ("+" + digits[2:] if not raw.startswith("+") else raw), None
+            else:
+                text, region = raw, country
+            try:
+                number = phonenumbers.parse(text, region)
+                valid = phonenumbers.is_valid_number(number)
+            except phonenumbers.NumberParseException:
+                valid = False
+            if valid:
+                expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+                assert (got.value, got.kind) == (expected, None), raw
+            else:
+                assert (got.value, got.kind) == (raw, "invalid"), raw

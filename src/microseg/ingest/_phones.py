@@ -68,8 +68,15 @@ def phone_form(raw: str, *, country: str | None, placeholder: object = None) -> 
         return PhoneForm(legacy, "placeholder", _placeholder(legacy))
     if not international and country is None:
         return PhoneForm(legacy, "national")
-    text = raw if raw.startswith("+") or not international else legacy
     region = None if international else country
+    quick = _quick_e164(legacy if international else digits, region)
+    if quick is not None:
+        return (
+            PhoneForm(quick, "placeholder", _placeholder(quick))
+            if matcher and matcher(quick)
+            else PhoneForm(quick)
+        )
+    text = raw if raw.startswith("+") or not international else legacy
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -81,6 +88,45 @@ def phone_form(raw: str, *, country: str | None, placeholder: object = None) -> 
     if matcher is not None and matcher(e164):
         return PhoneForm(e164, "placeholder", _placeholder(e164))
     return PhoneForm(e164)
+
+
+def _quick_e164(digits: str, region: str | None) -> str | None:
+    """The E.164 form of a number that is valid as it stands, without ``phonenumbers.parse``
+    (which costs more than half of the time): ``+`` and digits, or, in a country whose
+    national prefix is a plain ``0``, that 0 and digits. None when that does not give a
+    valid number: the caller then parses the text in full (so this only saves time)."""
+    if region is None:
+        rest = digits[1:]
+        if rest.startswith("0"):
+            return None
+        for size in (1, 2, 3):  # country calling codes are prefix-free
+            code = int(rest[:size])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                return _valid(code, rest[size:])
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if (
+        metadata is None
+        or metadata.national_prefix != "0"
+        or metadata.national_prefix_for_parsing != "0"
+        or not digits.startswith("0")
+    ):
+        return None
+    return _valid(int(metadata.country_code or 0), digits[1:])
+
+
+def _valid(code: int, national: str) -> str | None:
+    if not national or not 2 <= len(national) <= 17:
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    zeros = len(national) - len(national.lstrip("0"))
+    if zeros:
+        number.italian_leading_zero = True
+        if zeros > 1:
+            number.number_of_leading_zeros = zeros
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _placeholder(value: str) -> str:

@@ -84,21 +84,20 @@ def _phones(rng: np.random.Generator, country: Arr) -> pa.Array:
     n = country.shape[0]
     pick = np.where(country == 0, 6 + (rng.random(n) < 0.3), rng.integers(1, 10, n))
     body = rng.integers(0, 100_000_000, n)
+    countries = [int(c) for c in country]
     nsn = []
-    for c, p, b in zip(country.tolist(), pick.tolist(), body.tolist(), strict=True):
+    for c, p, b in zip(countries, [int(x) for x in pick], [int(x) for x in body], strict=True):
         prefixes, length = _MOBILE[c]
         prefix = prefixes[(p * 7 + b) % len(prefixes)]
         nsn.append(prefix + f"{b:08d}"[: length - len(prefix)])
-    code = [v.COUNTRIES[c][2] for c in country.tolist()]
+    code = [v.COUNTRIES[c][2] for c in countries]
     compact = ["+" + cc + d for cc, d in zip(code, nsn, strict=True)]
     spaced = []
     for cc, d in zip(code, nsn, strict=True):
         head = 1 if len(d) % 2 else 2
         pairs = [d[i : i + 2] for i in range(head, len(d), 2)]
         spaced.append(" ".join(["+" + cc, d[:head], *pairs]))
-    national = [
-        "0" + d if c == 0 else x for c, d, x in zip(country.tolist(), nsn, compact, strict=True)
-    ]
+    national = ["0" + d if c == 0 else x for c, d, x in zip(countries, nsn, compact, strict=True)]
     style = draw(rng, [0.5, 0.35, 0.15], n)
     missing = rng.random(n) < MISSING_PHONE_SHARE
     out = pc.if_else(pa.array(style == 1), pa.array(compact), pa.array(national))
