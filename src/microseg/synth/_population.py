@@ -83,7 +83,7 @@ def _phones(rng: np.random.Generator, country: Arr) -> pa.Array:
     national form (``0612345678``) for French customers and compact for the others."""
     n = country.shape[0]
     pick = np.where(country == 0, 6 + (rng.random(n) < 0.3), rng.integers(1, 10, n))
-    body = rng.integers(0, 100_000_000, n)
+    body = np.asarray(rng.integers(0, 100_000_000, n))
     countries = [int(c) for c in country]
     nsn = []
     for c, p, b in zip(countries, [int(x) for x in pick], [int(x) for x in body], strict=True):
