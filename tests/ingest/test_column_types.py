@@ -227,3 +227,20 @@ def test_the_ingest_command_shows_where_each_column_went(tmp_path: Path) -> None
     by_column = {c["column"]: c for c in report["columns"]}
     assert by_column["postcode"]["type"] == "text"
     assert by_column["courriel"]["role"] == "identity"
+
+
+def test_a_column_of_addresses_under_another_name_is_reported(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    report = ws.ingest(
+        "events",
+        write(
+            tmp_path / "e.csv",
+            "event_id,customer_id,timestamp,type,contact\n"
+            "e1,C1,2025-01-01,view,a@b.fr\ne2,C2,2025-01-01,view,c@d.fr",
+        ),
+    )
+    contact = _columns(report)["contact"]
+    assert contact["role"] == "property"
+    assert "--map 'contact'=email" in contact["warning"]
+    assert any("'contact'" in w for w in report.warnings)

@@ -125,7 +125,8 @@ def render_columns(report: LoadReport) -> None:
         examples = ", ".join(repr(e) for e in invalid.examples)
         console.print(
             f"[yellow]{invalid.values:,} invalid {what}{'s' if invalid.values != 1 else ''}[/] "
-            f"kept as given, linking no one: {examples}",
+            f"(they link no one; rows loaded without them, or rejected when they had nothing "
+            f"else): {examples}",
             highlight=False,
         )
     for warning in report.warnings:

@@ -138,7 +138,11 @@ def _placeholder(value: str) -> str:
 
 def _invalid(raw: str, region: str | None, why: object) -> str:
     where = f" for {region} (identity.default_country)" if region else ""
-    detail = _WHY.get(why, "not a number in use") if why is not None else "unreadable"  # type: ignore[call-overload]
+    detail = (
+        _WHY.get(why, "no number in use has these digits (one missing or extra?)")  # type: ignore[call-overload]
+        if why is not None
+        else "unreadable"
+    )
     return f"'{raw}' is not a valid phone number{where}: {detail}; it links no one"
 
 
