@@ -135,13 +135,22 @@ def test_a_mail_column_that_holds_no_addresses_stays_an_attribute(
 ) -> None:
     report = ws.ingest(
         "customers",
-        write(tmp_path / "c.csv", "customer_id,mail,phone\nC1,oui,\nC2,non,\nC3,oui,"),
+        write(
+            tmp_path / "c.csv",
+            "customer_id,mail,Téléphone\nC1,oui,0612345678\nC2,non,n/a\nC3,oui,bureau",
+        ),
     )
     columns = _columns(report)
     assert columns["mail"]["role"] == "attribute"
     assert columns["mail"]["type"] == "text"
-    assert "e-mail" in columns["mail"]["warning"]
+    # none of its values is an address: noted, not a warning
+    assert columns["mail"]["warning"] is None
+    assert "none of its values" in columns["mail"]["note"]
     assert _current(ws, "C1")["mail"] == "oui"
+    # one phone in three: not taken, and a warning says so
+    assert columns["Téléphone"]["role"] == "attribute"
+    assert "33%" in columns["Téléphone"]["warning"]
+    assert "--map 'Téléphone'=phone" in columns["Téléphone"]["warning"]
     # an explicit --map wins over the name
     report = ws.ingest(
         "customers",

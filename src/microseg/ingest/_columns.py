@@ -184,6 +184,8 @@ class IdentityProposal:
     taken: bool
     why: str  # plain words: why it was taken, or why it was not
     other: str | None = None  # the source's column that is that identity already
+    #: some of its values look like the identity (when none does, it is only noted)
+    plausible: bool = True
 
 
 _LOOKS = {
@@ -232,6 +234,11 @@ def propose_identities(
                 proposals.append(IdentityProposal(column, id_type, True, "its name"))
                 continue
             what = "e-mail addresses" if id_type == "email" else "phone numbers"
+            if not share:
+                one = "an e-mail address" if id_type == "email" else "a phone number"
+                why = f"named like {one}, but none of its values is one"
+                proposals.append(IdentityProposal(column, id_type, False, why, None, False))
+                continue
             why = f"only {share:.0%} of its values look like {what}"
         proposals.append(IdentityProposal(column, id_type, False, why, other))
     return out, proposals

@@ -315,6 +315,8 @@ class LoadContext:
             proposal = proposals.get(source_column)
             if note is None and proposal is not None and proposal.taken:
                 note = f"the {proposal.id_type} identity, by its name"
+            elif note is None and proposal is not None and not proposal.plausible:
+                note = proposal.why
             self.columns.append(
                 ColumnReport(
                     source=opened.source.name,
@@ -417,6 +419,8 @@ def _identity_warning(
     """Why a column that could be an identity was stored as an attribute or property."""
     id_type = identity_by_name(column) or identity_by_name(target)
     hint = ""
+    if proposal is not None and not proposal.plausible:
+        return None
     if proposal is not None:
         id_type = proposal.id_type
         why = proposal.why
