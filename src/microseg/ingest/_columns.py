@@ -164,9 +164,10 @@ def identity_by_name(name: str) -> str | None:
 
 
 def identifier_like_name(name: str) -> bool:
-    """Whether the name says its values are labels (a postcode, an id), not quantities."""
+    """Whether the name says its values are labels (a postcode, an id), not quantities: a
+    short name (four words at most) with a word such as ``id``, ``code`` or ``zip``."""
     parts = words(name)
-    if not parts:
+    if not parts or len(parts) > 4:
         return False
     if identity_by_name(name) == "phone":
         return True

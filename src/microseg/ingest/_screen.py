@@ -134,6 +134,12 @@ def screen_identifiers(
             "reason": pa.array(reasons, pa.string()),
         }
     )
+    # phones are judged by prepare_phone_forms (microseg.ingest._identity.screen); none
+    # when it did not run
+    store.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {PHONE_FORMS} "
+        "(raw VARCHAR, v VARCHAR, kind VARCHAR, reason VARCHAR)"
+    )
     store.con.register("_found_verdicts", found)
     store.execute(
         f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
