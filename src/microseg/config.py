@@ -324,6 +324,32 @@ class IdentitySettings(_Model):
         description="an e-mail, phone or anonymous id joining more customers links no one",
     )
     placeholders: PlaceholderPatterns = Field(default_factory=PlaceholderPatterns)
+    default_country: str | None = Field(
+        default=None,
+        description="ISO 3166 alpha-2 country of phone numbers written in national form",
+    )
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return None if value is None else _known_country(value)
+
+
+def _known_country(value: str) -> str:
+    """``value`` as an upper-case ISO 3166 alpha-2 code that has a phone numbering plan."""
+    import phonenumbers  # here: only a config that sets a country pays for the import
+
+    code = value.strip().upper()
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return code
+    by_name = {"FRANCE": "FR", "UK": "GB", "USA": "US", "GERMANY": "DE", "DEUTSCHLAND": "DE"}
+    close = by_name.get(code) or (
+        code[:2] if len(code) == 3 and code[:2] in phonenumbers.SUPPORTED_REGIONS else None
+    )
+    hint = f"; did you mean {close!r}?" if close else ""
+    raise ValueError(
+        f"unknown country {value!r}: write an ISO 3166 alpha-2 code such as FR, GB, US or DE{hint}"
+    )
 
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
@@ -485,6 +511,8 @@ value:                      # customer value models (microseg clv; docs/value.md
 
 identity:                   # identity stitching (docs/data-model.md)
   max_customers_per_identifier: 20   # an e-mail/phone/device id shared by more links no one
+  # default_country: FR       # phones in national form (06 12 34 56 78) are read in this
+  #                           # country (ISO 3166 alpha-2); unset: only +33... forms match
   # placeholders:             # values that identify no one (regular expressions, whole match);
   #   email: ['(no-?reply|test)@.*']   # a type's list replaces its built-in list
 

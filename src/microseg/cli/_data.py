@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from microseg.ingest import LoadReport
     from microseg.workspace import WorkspaceStatus
 
-__all__ = ["ingest", "init", "rejects", "render_report", "render_status", "status"]
+__all__ = [
+    "ingest",
+    "init",
+    "rejects",
+    "render_columns",
+    "render_report",
+    "render_status",
+    "status",
+]
 
 
 class TableKind(StrEnum):
@@ -101,6 +109,39 @@ def render_report(report: LoadReport) -> None:
             "(identity.max_customers_per_identifier; `microseg identity shared`)",
             highlight=False,
         )
+    render_columns(report)
+
+
+_IDENTIFIER_WORDS = {"email": "e-mail address", "phone": "phone number"}
+
+
+def render_columns(report: LoadReport) -> None:
+    """Where each column of each source went, then what the load warns about."""
+    for source in dict.fromkeys(c.source for c in report.columns):
+        table = Table(title=f"columns of {source}", title_justify="left")
+        for name in ("column", "went to", "type", "note"):
+            table.add_column(name, overflow="fold")
+        for c in report.columns:
+            if c.source != source:
+                continue
+            went = c.role if c.name == c.column else f"{c.role} {c.name}"
+            kind = f"{c.type} ({c.type_from})" if c.type and c.type_from else (c.type or "")
+            note = c.note or ""
+            if c.warning:
+                note = f"[yellow]{(note + '; ') if note else ''}see below[/]"
+            table.add_row(c.column, went, kind, note)
+        console.print(table, highlight=False)
+    for invalid in report.invalid_identifiers:
+        what = _IDENTIFIER_WORDS.get(invalid.id_type, invalid.id_type)
+        examples = ", ".join(repr(e) for e in invalid.examples)
+        console.print(
+            f"[yellow]{invalid.values:,} invalid {what}{'s' if invalid.values != 1 else ''}[/] "
+            f"(they link no one; rows loaded without them, or rejected when they had nothing "
+            f"else): {examples}",
+            highlight=False,
+        )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/]: {warning}", highlight=False)
 
 
 def ingest(

@@ -12,19 +12,15 @@ rejected with a reason, so history is never rewritten silently.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from microseg.config import WorkspaceConfig
 from microseg.core.errors import IngestError
-from microseg.ingest._convert import convert
-from microseg.ingest._identity import (
-    KEY,
-    identifier_problems,
-    normalised_identifiers,
-    resolve_identities,
-)
-from microseg.ingest._load import LoadContext, sniff_types, unreadable
-from microseg.ingest._screen import IdentityPolicy, screen_identifiers
+from microseg.ingest._convert import convert, is_text_type
+from microseg.ingest._identity import KEY, identifier_problems, resolve_identities, screen
+from microseg.ingest._load import Fate, LoadContext, infer_types, unreadable
+from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import OpenedSource
 from microseg.store import IDENTITY_TYPES, ident
 
@@ -58,16 +54,31 @@ def _valid_from_column(opened: OpenedSource, valid_from: str | None) -> str | No
 
 def _attribute_types(
     ctx: LoadContext, opened: OpenedSource, attrs: list[str], config: WorkspaceConfig
-) -> dict[str, str]:
+) -> dict[str, Fate]:
+    """Each attribute's type, and where it comes from: the store, microseg.yaml, the file."""
     stored = ctx.store.attribute_columns()
-    types = {a: stored[a] for a in attrs if a in stored}
-    types.update(
-        {a: config.attributes[a].type for a in attrs if a not in types and a in config.attributes}
+    fates = {a: Fate("attribute", a, stored[a], "stored") for a in attrs if a in stored}
+    fates.update(
+        {
+            a: Fate("attribute", a, config.attributes[a].type, "declared")
+            for a in attrs
+            if a not in fates and a in config.attributes
+        }
     )
-    rest = {a: opened.columns[a] for a in attrs if a not in types}
+    rest = {a: opened.columns[a] for a in attrs if a not in fates}
     if rest:
-        types.update(sniff_types(ctx.store, opened.view, rest))
-    return types
+        typed_file = opened.source.format not in ("csv", "jsonl")
+        for a, guess in infer_types(ctx.store, opened.view, rest).items():
+            from_file = typed_file and not is_text_type(rest[a])
+            fates[a] = Fate(
+                "attribute",
+                a,
+                guess.type,
+                "file" if from_file else "inferred",
+                guess.note,
+                guess.emails,
+            )
+    return fates
 
 
 def load_customers(
@@ -103,10 +114,17 @@ def load_customers(
     store = ctx.store
     _check_attribute_names(attrs, store.attribute_columns(), name)
     ctx.step(f"validating {name}", index * 3, total * 3)
-    types = _attribute_types(ctx, opened, attrs, config)
+    fates = _attribute_types(ctx, opened, attrs, config)
+    types = {a: str(f.type) for a, f in fates.items()}
+    for column in cols:
+        if column in IDENTITY_TYPES:
+            fates[column] = Fate("identity", column)
+        elif column not in fates:
+            fates[column] = Fate("canonical", "valid_from")
+    if vf_column and vf_column in attrs:
+        fates[vf_column] = replace(fates[vf_column], note="also the time of each version")
     params = ctx.params()
-    ids = normalised_identifiers(cols)
-    screened = screen_identifiers(store, opened.view, ids, policy)
+    ids, screened = screen(ctx, opened, policy)
     select = {f"id_{t}": e for t, e in ids.items()}
     problems = identifier_problems(cols, screened)
     if vf_column:
@@ -150,6 +168,7 @@ def load_customers(
     backfill = config.history.first_version == "backfill"
     _apply_versions(ctx, opened, attrs, beginning=ctx.earliest if backfill else None)
     store.refresh_customer_view()
+    ctx.place_columns(opened, fates)
 
 
 def _alias(position: int) -> str:

@@ -11,9 +11,18 @@ from microseg.ingest._identity import (
     identifier_problems,
     normalised_identifiers,
     resolve_identities,
+    screen,
 )
-from microseg.ingest._load import LoadContext, Problem, missing, properties_json, text, unreadable
-from microseg.ingest._screen import IdentityPolicy, screen_identifiers
+from microseg.ingest._load import (
+    Fate,
+    LoadContext,
+    Problem,
+    missing,
+    properties_json,
+    text,
+    unreadable,
+)
+from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import OpenedSource
 from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, ident
 
@@ -50,6 +59,11 @@ def _stage_columns(
 ) -> tuple[dict[str, str], list[Problem]]:
     cols = opened.columns
     ids = normalised_identifiers(cols)
+    fates = {
+        c: Fate("identity" if c in IDENTITY_TYPES else "canonical", c)
+        for c in cols
+        if c in CANONICAL
+    }
     select: dict[str, str] = {f"id_{t}": expr for t, expr in ids.items()}
     problems: list[Problem] = identifier_problems(cols, screened)
     for name in _TEXT:
@@ -96,17 +110,20 @@ def _stage_columns(
                 "negative_quantity",
             )
         )
-    select["properties"] = _properties(ctx, opened, params)
+    select["properties"] = _properties(ctx, opened, params, fates)
     select["_key"] = KEY  # refers to the id_ columns above (DuckDB reuses aliases)
+    ctx.place_columns(opened, fates)
     return select, problems
 
 
-def _properties(ctx: LoadContext, opened: OpenedSource, params: Params) -> str:
-    """Non-canonical columns, typed, as a JSON object without null members."""
+def _properties(
+    ctx: LoadContext, opened: OpenedSource, params: Params, fates: dict[str, Fate]
+) -> str:
+    """Non-canonical columns, typed, as a JSON object."""
     extras = {c: t for c, t in opened.columns.items() if c not in CANONICAL}
     if not extras:
         return "NULL::JSON"
-    return properties_json(ctx, opened, extras, params)
+    return properties_json(ctx, opened, extras, params, fates)
 
 
 def _raw_properties(opened: OpenedSource) -> str:
@@ -136,9 +153,7 @@ def load_events(
     name = opened.source.name
     ctx.step(f"validating {name}", index * 4, total * 4)
     params = ctx.params()
-    screened = screen_identifiers(
-        store, opened.view, normalised_identifiers(opened.columns), policy
-    )
+    _, screened = screen(ctx, opened, policy)
     select, problems = _stage_columns(ctx, opened, params, future_limit, screened)
     # With event ids in the source, keep only what de-duplication and identity stitching
     # need, and convert the rest on the way into the events table: one read more of the

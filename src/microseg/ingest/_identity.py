@@ -3,9 +3,10 @@
 Rules (docs/data-model.md, "Identity stitching"):
 
 * identifiers are normalised: whitespace (spaces, tabs, line breaks) trimmed; e-mail
-  lower-cased (must contain ``@``, and be valid); phone reduced to digits with a leading
-  ``+`` when it had an international prefix (``+`` or ``00``), fewer than 6 digits is no
-  phone;
+  lower-cased (must contain ``@``, and be valid); phone in E.164 with
+  ``identity.default_country`` (:mod:`microseg.ingest._phones`: invalid numbers link no
+  one, national forms without a default country are kept as digits), fewer than 6 digits
+  is no phone;
 * malformed e-mails, placeholders and shared identifiers link no one
   (:mod:`microseg.ingest._screen`); a row left with no identifier is rejected;
 * identifiers seen on the same row belong to the same customer; the union of all
@@ -28,8 +29,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from microseg.ingest._load import LoadContext, Problem, text
-from microseg.ingest._screen import VERDICTS, IdentityPolicy
-from microseg.ingest._sources import OpenedSource
+from microseg.ingest._phones import PHONE_FORMS, SPACE, prepare_phone_forms
+from microseg.ingest._screen import VERDICTS, IdentityPolicy, screen_identifiers
+from microseg.ingest._sources import RESERVED_PREFIX, OpenedSource
 from microseg.ingest._stitch import Stitch
 from microseg.store import IDENTITY_TYPES, ident
 
@@ -39,6 +41,7 @@ __all__ = [
     "identifier_problems",
     "normalised_identifiers",
     "resolve_identities",
+    "screen",
 ]
 
 
@@ -50,8 +53,9 @@ KEY = (
     "coalesce(id_customer_id, ''), coalesce(id_email, ''), coalesce(id_phone, ''), "
     "coalesce(id_anonymous_id, '')) END"
 )
-#: What counts as white space around an identifier: space, tab, line breaks, no-break space.
-_SPACE = "(chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))"
+_SPACE = SPACE
+#: The identity form of a source's phone (a column screen() adds to the source's view).
+PHONE_COLUMN = RESERVED_PREFIX + "phone"
 
 
 def normalised_identifiers(columns: dict[str, str]) -> dict[str, str]:
@@ -65,18 +69,58 @@ def normalised_identifiers(columns: dict[str, str]) -> dict[str, str]:
 
     email = trimmed("email")
     phone = trimmed("phone")
-    digits = f"regexp_replace({phone}, '[^0-9]', '', 'g')"
+    if "phone" in columns:
+        # the form of each cell, judged in Python and joined to the source by screen()
+        phone = PHONE_COLUMN
     return {
         "customer_id": trimmed("customer_id"),
         "email": f"CASE WHEN contains({email}, '@') THEN lower({email}) END",
-        "phone": (
-            f"CASE WHEN length({digits}) < 6 THEN NULL "
-            f"WHEN starts_with({phone}, '+') THEN '+' || {digits} "
-            f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
-            f"ELSE {digits} END"
-        ),
+        "phone": phone,
         "anonymous_id": trimmed("anonymous_id"),
     }
+
+
+def screen(
+    ctx: LoadContext, opened: OpenedSource, policy: IdentityPolicy
+) -> tuple[dict[str, str], set[str]]:
+    """The normalised identifier expressions of a source and the types that have verdicts
+    (``_id_verdicts``); what was found invalid, and phones left in national form, go to
+    the load report."""
+    cols = opened.columns
+    found = prepare_phone_forms(
+        ctx.store,
+        opened.view,
+        "phone" if "phone" in cols else None,
+        country=policy.default_country,
+        placeholder=policy.placeholders.get("phone"),
+    )
+    if "phone" in cols:
+        view = opened.view + "_phones"
+        ctx.store.execute(
+            f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS SELECT s.*, f.v AS {PHONE_COLUMN} "  # noqa: S608 - identifiers via ident(), values bound as parameters
+            f"FROM {ident(opened.view)} s LEFT JOIN {PHONE_FORMS} f "
+            f"ON f.raw = nullif(trim(s.{ident('phone')}::VARCHAR, {_SPACE}), '')"
+        )
+        opened.view = view
+        opened.hidden = (PHONE_COLUMN,)
+    ids = normalised_identifiers(cols)
+    screened = screen_identifiers(ctx.store, opened.view, ids, policy)
+    ctx.note_invalid(
+        ctx.store.fetchall(
+            f"SELECT t, count(*), list(v ORDER BY v)[1:5] FROM {VERDICTS} "  # noqa: S608 - identifiers via ident(), values bound as parameters
+            "WHERE kind = 'invalid' GROUP BY t ORDER BY t"
+        )
+    )
+    national = found.get("national", [])
+    if national:
+        examples = ", ".join(national[:3])
+        ctx.warnings.append(
+            f"{opened.source.name}: {len(national):,} phone number(s) in national form "
+            f"({examples}) kept as digits: they match the same digits only, not their "
+            "international form; set identity.default_country in microseg.yaml (e.g. FR) "
+            "to read them in that country"
+        )
+    return ids, screened
 
 
 def _usable(expr: str, id_type: str) -> str:
@@ -128,7 +172,7 @@ def identifier_problems(columns: dict[str, str], screened: set[str]) -> list[Pro
             first_cell,
             f"{verdict.format('reason')} || {text('; the row has no other identifier')}",
             code_sql=(
-                f"CASE {verdict.format('kind')} WHEN 'invalid' THEN 'invalid_email' "
+                f"CASE {verdict.format('kind')} WHEN 'invalid' THEN 'invalid_' || {first_type} "
                 "WHEN 'placeholder' THEN 'placeholder_identifier' ELSE 'shared_identifier' END"
             ),
             column_sql=first_type,
@@ -142,8 +186,7 @@ def count_set_aside(ctx: LoadContext) -> None:
     store = ctx.store
     for id_type in IDENTITY_TYPES:
         rows = store.fetchall(
-            f"""SELECT CASE WHEN d.kind = 'invalid' THEN 'invalid_email'
-                       ELSE d.kind || '_' || d.t END, count(*)
+            f"""SELECT d.kind || '_' || d.t, count(*)
             FROM _stage s JOIN {VERDICTS} d ON d.t = $t AND d.v = s.{ident("id_" + id_type)}
             WHERE s._ok GROUP BY 1""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             {"t": id_type},

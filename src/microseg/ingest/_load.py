@@ -6,19 +6,65 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from microseg.core.results import Result
+from microseg.ingest._columns import IdentityProposal, identifier_like_name, identity_by_name
 from microseg.ingest._convert import EARLIEST, Conversion, Params, convert, is_text_type
 from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
 from microseg.store import Store, ident
 
-__all__ = ["LoadContext", "LoadReport", "Problem", "Progress", "problems_list", "sniff_types"]
+__all__ = [
+    "ColumnReport",
+    "Fate",
+    "Inferred",
+    "InvalidIdentifiers",
+    "LoadContext",
+    "LoadReport",
+    "Problem",
+    "Progress",
+    "infer_types",
+    "problems_list",
+    "sniff_types",
+]
 
 #: progress(message, done, total)
 Progress = Callable[[str, int, int], None]
+
+Role = Literal["attribute", "identity", "property", "canonical", "ignored"]
+TypeFrom = Literal["declared", "stored", "inferred", "file"]
+
+
+class ColumnReport(Result):
+    """Where one column of one source went."""
+
+    source: str
+    column: str  # its name in the source
+    #: ``attribute`` (customers), ``identity`` (customer_id, email, phone, anonymous_id),
+    #: ``property`` (events and products: in ``properties``), ``canonical`` (a column of
+    #: the table, such as ``timestamp`` or ``amount``, or the version time ``valid_from``),
+    #: ``ignored``
+    role: Role
+    #: the attribute or property name, the identity type or the canonical column
+    name: str
+    #: attributes and properties: text, number, boolean, date, timestamp or list
+    type: str | None = None
+    #: where the type came from: declared in microseg.yaml, the stored attribute's,
+    #: inferred from the values, or the file's own (Parquet, data frames)
+    type_from: TypeFrom | None = None
+    note: str | None = None
+    #: a column that could be an identity but was stored as an attribute or a property
+    warning: str | None = None
+
+
+class InvalidIdentifiers(Result):
+    """Identifier values of one type that are not valid: they link no one."""
+
+    id_type: str
+    values: int  # distinct values (summed over the sources)
+    examples: list[str]  # the first few, in order
 
 
 class LoadReport(Result):
@@ -41,6 +87,13 @@ class LoadReport(Result):
     #: identifiers this load found shared by more customers than the limit:
     #: ``{"id_type", "id_value", "customers"}`` each (``microseg identity shared``)
     shared_identifiers: list[dict[str, Any]] = Field(default_factory=list)
+    #: where each column of each source went, in file order
+    columns: list[ColumnReport] = Field(default_factory=list)
+    #: invalid e-mails and phones of this load, by type (the rows are counted in
+    #: ``identifiers_set_aside`` and, when the row had nothing else, in ``reasons``)
+    invalid_identifiers: list[InvalidIdentifiers] = Field(default_factory=list)
+    #: things the load did that a person should know about (also in ``columns``)
+    warnings: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,6 +177,9 @@ class LoadContext:
     shared: list[dict[str, Any]] = field(default_factory=list)
     last_ok: int = 0  # accepted rows of the source staged last
     earliest: datetime = EARLIEST  # times before this are implausible, rejected
+    columns: list[ColumnReport] = field(default_factory=list)
+    invalid: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def params(self) -> Params:
         """A fresh parameter set for one statement, carrying the load's bounds."""
@@ -235,6 +291,45 @@ class LoadContext:
                 opened.parse_rejects
             )
 
+    def note_invalid(self, rows: list[tuple[Any, ...]]) -> None:
+        """Add (type, distinct values, examples) rows to the invalid identifiers found."""
+        for id_type, count, examples in rows:
+            before, seen = self.invalid.get(str(id_type), (0, []))
+            more = [str(e) for e in examples if str(e) not in seen]
+            self.invalid[str(id_type)] = (before + int(count), (seen + more)[:5])
+
+    def place_columns(self, opened: OpenedSource, fates: dict[str, Fate]) -> None:
+        """Record where each column of ``opened`` went (``fates`` by mapped name)."""
+        proposals = {p.column: p for p in opened.proposals}
+        for column in opened.columns:
+            fate = fates[column]
+            source_column = opened.source_column(column)
+            warning = None
+            if fate.role in ("attribute", "property") and self.kind != "products":
+                warning = _identity_warning(
+                    source_column, column, proposals.get(source_column), fate.emails
+                )
+            if warning is not None:
+                self.warnings.append(f"{opened.source.name}: column {source_column!r} {warning}")
+            note = fate.note
+            proposal = proposals.get(source_column)
+            if note is None and proposal is not None and proposal.taken:
+                note = f"the {proposal.id_type} identity, by its name"
+            elif note is None and proposal is not None and not proposal.plausible:
+                note = proposal.why
+            self.columns.append(
+                ColumnReport(
+                    source=opened.source.name,
+                    column=source_column,
+                    role=fate.role,
+                    name=fate.name,
+                    type=fate.type,
+                    type_from=fate.type_from,
+                    note=note,
+                    warning=warning,
+                )
+            )
+
     def report(self, sources: tuple[str, ...]) -> LoadReport:
         return LoadReport(
             kind=self.kind,
@@ -250,6 +345,12 @@ class LoadContext:
             reasons=dict(sorted(self.reasons.items())),
             identifiers_set_aside=dict(sorted(self.set_aside.items())),
             shared_identifiers=list(self.shared),
+            columns=list(self.columns),
+            invalid_identifiers=[
+                InvalidIdentifiers(id_type=t, values=n, examples=examples)
+                for t, (n, examples) in sorted(self.invalid.items())
+            ],
+            warnings=list(self.warnings),
         )
 
     def count(self, into: dict[str, int], rows: list[tuple[Any, ...]]) -> None:
@@ -288,17 +389,84 @@ class LoadContext:
         )
 
 
+@dataclass(frozen=True)
+class Fate:
+    """Where a column goes, as a loader decided it (see :class:`ColumnReport`)."""
+
+    role: Role
+    name: str
+    type: str | None = None
+    type_from: TypeFrom | None = None
+    note: str | None = None
+    emails: bool = False  # its values look like e-mail addresses
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """The type inferred for a column, and why when the values alone would say otherwise."""
+
+    type: str
+    note: str | None = None
+    emails: bool = False  # most values look like e-mail addresses
+
+
+_AN = {"email": "an e-mail", "phone": "a phone"}
+
+
+def _identity_warning(
+    column: str, target: str, proposal: IdentityProposal | None, emails: bool
+) -> str | None:
+    """Why a column that could be an identity was stored as an attribute or property."""
+    id_type = identity_by_name(column) or identity_by_name(target)
+    hint = ""
+    if proposal is not None and not proposal.plausible:
+        return None
+    if proposal is not None:
+        id_type = proposal.id_type
+        why = proposal.why
+        if proposal.other is not None:
+            hint = f" --map {proposal.other!r}=another_name"
+    elif id_type is not None:
+        why = "its name is not the identity's"
+    elif emails:
+        id_type, why = "email", "its values look like e-mail addresses"
+    else:
+        return None
+    return (
+        f"could be {_AN[id_type]} identity but is stored as {target!r} ({why}); to link "
+        f"customers by it, map it: --map {column!r}={id_type}{hint}"
+    )
+
+
 def properties_json(
-    ctx: LoadContext, opened: OpenedSource, extras: dict[str, str], params: Params
+    ctx: LoadContext,
+    opened: OpenedSource,
+    extras: dict[str, str],
+    params: Params,
+    fates: dict[str, Fate] | None = None,
 ) -> str:
     """Non-canonical columns as one JSON object, typed: numbers stay numbers.
 
     Typed sources (Parquet, frames) keep their types; text sources (CSV, JSON Lines)
-    get each column's type from its values.
+    get each column's type from its values. ``fates`` receives where each column went.
     """
     if opened.source.format in ("csv", "jsonl"):
-        kinds = sniff_types(ctx.store, opened.view, extras)
+        inferred = infer_types(ctx.store, opened.view, extras)
     else:
+        inferred = {c: Inferred(_native_type(t)) for c, t in extras.items()}
+    kinds = {c: i.type for c, i in inferred.items()}
+    if fates is not None:
+        typed_file = opened.source.format not in ("csv", "jsonl")
+        for column, guess in inferred.items():
+            fates[column] = Fate(
+                "property",
+                column,
+                guess.type,
+                "file" if typed_file and not is_text_type(extras[column]) else "inferred",
+                guess.note,
+                guess.emails,
+            )
+    if opened.source.format not in ("csv", "jsonl"):
         kinds = dict.fromkeys(extras, "native")
     parts = []
     for column, kind in kinds.items():
@@ -315,44 +483,94 @@ def properties_json(
 
 
 def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, str]:
-    """Attribute type of each text column, from all its values: number, boolean, date or text.
+    """Attribute type of each column (see :func:`infer_types`)."""
+    return {c: i.type for c, i in infer_types(store, view, columns).items()}
 
-    Non-text columns keep their native type. One scan over the source.
+
+#: A number's text that a number would damage: a leading ``+`` or zero (``06000``,
+#: ``+33612345678``, ``-007``), or more digits than a double holds exactly.
+_LABEL = (
+    "(starts_with({v}, '+') OR regexp_matches({v}, '^-?0[0-9]') "
+    "OR regexp_full_match({v}, '-?[0-9]{{16,}}'))"
+)
+_EMAIL_LIKE = "regexp_full_match({v}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
+_CHECKS = 8
+
+
+def infer_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, Inferred]:
+    """Attribute type of each text column, from all its values: number, boolean, date,
+    list or text; non-text columns keep their native type. One scan over the source.
+
+    Inference never damages a value: a column whose numbers would lose something as a
+    number (``06000``, ``+33...``, 16 digits or more), or whose name says it holds codes
+    or identifiers (``postcode``, ``zip``, ``store_id``), stays text, and says why.
     """
-    result: dict[str, str] = {}
+    result: dict[str, Inferred] = {}
     text_columns = [c for c, t in columns.items() if is_text_type(t)]
     for column, sql_type in columns.items():
         if column not in text_columns:
-            result[column] = _native_type(sql_type)
+            result[column] = Inferred(_native_type(sql_type))
     if not text_columns:
         return result
     checks = []
     for column in text_columns:
         v = f"nullif(trim({ident(column)}), '')"
+        number = f"TRY_CAST({v} AS DOUBLE)"
+        label = _LABEL.format(v=v)
         checks += [
             f"count({v})",
-            f"count(TRY_CAST({v} AS DOUBLE))",
+            f"count({number})",
             f"count(CASE WHEN lower({v}) IN ('true', 'false', 'yes', 'no') THEN 1 END)",
             f"count(CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
             f"THEN TRY_CAST({v} AS DATE) END)",
             f"count(CASE WHEN starts_with({v}, '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) "
             "AS VARCHAR[]) END)",
+            f"count(*) FILTER ({number} IS NOT NULL AND {label})",
+            f"min({v}) FILTER ({number} IS NOT NULL AND {label})",
+            f"count(*) FILTER ({_EMAIL_LIKE.format(v=v)})",
         ]
     row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")  # noqa: S608 - identifiers via ident(), values bound as parameters
     assert row is not None
     for i, column in enumerate(text_columns):
-        present, numbers, booleans, dates, lists = row[i * 5 : i * 5 + 5]
-        if present and numbers == present:
-            result[column] = "number"
-        elif present and booleans == present:
-            result[column] = "boolean"
-        elif present and dates == present:
-            result[column] = "date"
-        elif present and lists == present:
-            result[column] = "list"
-        else:
-            result[column] = "text"
+        present, numbers, booleans, dates, lists, labels, label, emails = row[
+            i * _CHECKS : (i + 1) * _CHECKS
+        ]
+        result[column] = _inferred(column, present, numbers, booleans, dates, lists, labels, label)
+        if present and emails * 2 >= present:
+            result[column] = Inferred(result[column].type, result[column].note, emails=True)
     return result
+
+
+def _inferred(
+    column: str,
+    present: int,
+    numbers: int,
+    booleans: int,
+    dates: int,
+    lists: int,
+    labels: int,
+    label: str | None,
+) -> Inferred:
+    if present and numbers == present:
+        if labels:
+            lost = (
+                "its '+'"
+                if str(label).startswith("+")
+                else "digits"
+                if len(str(label).lstrip("-")) > 15
+                else "its leading zero"
+            )
+            return Inferred("text", f"kept as text: {label!r} would lose {lost} as a number")
+        if identifier_like_name(column):
+            return Inferred("text", "kept as text: its name says it holds codes or ids")
+        return Inferred("number")
+    if present and booleans == present:
+        return Inferred("boolean")
+    if present and dates == present:
+        return Inferred("date")
+    if present and lists == present:
+        return Inferred("list")
+    return Inferred("text")
 
 
 def _native_type(sql_type: str) -> str:

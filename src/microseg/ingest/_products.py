@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert
-from microseg.ingest._load import LoadContext, missing, properties_json, unreadable
+from microseg.ingest._load import Fate, LoadContext, missing, properties_json, unreadable
 from microseg.ingest._sources import OpenedSource
 from microseg.store import PRODUCT_COLUMNS, ident
 
@@ -45,7 +45,11 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
             problems.append(unreadable(column, conv, "a number", "use digits with a dot", params))
     problems.insert(0, missing("product_id", select["product_id"], "the product's identifier"))
     extras = {c: t for c, t in cols.items() if c not in CANONICAL}
-    select["properties"] = properties_json(ctx, opened, extras, params) if extras else "NULL::JSON"
+    fates = {c: Fate("canonical", c) for c in cols if c in CANONICAL}
+    select["properties"] = (
+        properties_json(ctx, opened, extras, params, fates) if extras else "NULL::JSON"
+    )
+    ctx.place_columns(opened, fates)
     ctx.stage(opened, select, problems, params)
 
     ctx.step(f"writing {name}", index * 2 + 1, total * 2)

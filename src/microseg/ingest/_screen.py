@@ -2,10 +2,11 @@
 
 Normalisation happens in SQL (:func:`microseg.ingest._identity.normalised_identifiers`);
 the verdicts come from Python (the ``email-validator`` package, the placeholder patterns
-of ``microseg.yaml``) over the distinct values of a source, read in Arrow batches, and
-go back to SQL as the temporary table ``_id_verdicts`` (``t``, ``v``, ``kind``,
-``reason``): user values are data in a table, never SQL text. ``kind`` is ``invalid``
-(e-mails only), ``placeholder`` or ``shared`` (listed in ``shared_identifiers``).
+of ``microseg.yaml``, and for phones :mod:`microseg.ingest._phones`) over the distinct
+values of a source, read in Arrow batches, and go back to SQL as the temporary table
+``_id_verdicts`` (``t``, ``v``, ``kind``, ``reason``): user values are data in a table,
+never SQL text. ``kind`` is ``invalid`` (e-mails and phones), ``placeholder`` or ``shared``
+(listed in ``shared_identifiers``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 from email_validator import EmailNotValidError, validate_email
 
 from microseg.config import IdentitySettings
+from microseg.ingest._phones import PHONE_FORMS
 from microseg.store import IDENTITY_TYPES, Store, ident
 
 __all__ = ["VERDICTS", "IdentityPolicy", "screen_identifiers"]
@@ -33,12 +35,14 @@ class IdentityPolicy:
 
     max_customers: int = 20
     placeholders: dict[str, Any] = field(default_factory=dict)  # RE2 patterns or None
+    default_country: str | None = None  # of phone numbers in national form
 
     @classmethod
     def from_settings(cls, settings: IdentitySettings) -> IdentityPolicy:
         return cls(
             max_customers=settings.max_customers_per_identifier,
             placeholders={t: settings.placeholders.compiled(t) for t in IDENTITY_TYPES},
+            default_country=settings.default_country,
         )
 
 
@@ -91,7 +95,7 @@ def screen_identifiers(
     """
     types, values, kinds, reasons = [], [], [], []
     for id_type, expr in identifiers.items():
-        if expr.startswith("NULL"):
+        if expr.startswith("NULL") or id_type == "phone":  # phones: judged in _phone_forms
             continue
         known = (
             "v IN (SELECT id_value FROM identities WHERE id_type = 'email')"
@@ -130,10 +134,20 @@ def screen_identifiers(
             "reason": pa.array(reasons, pa.string()),
         }
     )
+    # phones are judged by prepare_phone_forms (microseg.ingest._identity.screen); none
+    # when it did not run
+    store.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {PHONE_FORMS} "
+        "(raw VARCHAR, v VARCHAR, kind VARCHAR, reason VARCHAR)"
+    )
     store.con.register("_found_verdicts", found)
     store.execute(
         f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
         SELECT * FROM _found_verdicts
+        UNION ALL
+        SELECT 'phone', v, arg_min(kind, kind <> 'placeholder'),
+               arg_min(reason, kind <> 'placeholder')
+        FROM {PHONE_FORMS} WHERE kind IN ('placeholder', 'invalid') GROUP BY v
         UNION ALL
         SELECT s.id_type, s.id_value, 'shared',
                CASE WHEN s.reason = 'unmerged'
@@ -144,7 +158,9 @@ def screen_identifiers(
                          || 'identity.max_customers_per_identifier): it links no one' END
         FROM shared_identifiers s
         WHERE NOT EXISTS (SELECT 1 FROM _found_verdicts f WHERE f.t = s.id_type
-                          AND f.v = s.id_value)"""  # noqa: S608 - identifiers via ident(), values bound as parameters
+                          AND f.v = s.id_value)
+          AND NOT EXISTS (SELECT 1 FROM {PHONE_FORMS} p WHERE s.id_type = 'phone'
+                          AND p.v = s.id_value AND p.kind IN ('placeholder', 'invalid'))"""  # noqa: S608 - identifiers via ident(), values bound as parameters
     )
     store.con.unregister("_found_verdicts")
     return {str(r[0]) for r in store.fetchall(f"SELECT DISTINCT t FROM {VERDICTS}")}  # noqa: S608 - identifiers via ident(), values bound as parameters

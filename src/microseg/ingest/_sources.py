@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from microseg.core.errors import IngestError, SourceNotFoundError
+from microseg.ingest._columns import IdentityProposal, propose_identities
 from microseg.store import Store, ident
 
 __all__ = [
@@ -80,12 +81,23 @@ class OpenedSource:
     view: str
     columns: dict[str, str]  # canonical (mapped) column name -> DuckDB type
     parse_rejects: list[ParseReject] = field(default_factory=list)
+    #: mapped name -> the column's name in the source, for the columns that were renamed
+    renamed_from: dict[str, str] = field(default_factory=dict)
+    #: columns named like an e-mail or a phone, taken as that identity or not
+    proposals: list[IdentityProposal] = field(default_factory=list)
+    #: microseg's own columns added to the view after it was opened (not the source's)
+    hidden: tuple[str, ...] = ()
+
+    def source_column(self, column: str) -> str:
+        """The name in the source of the (mapped) ``column``."""
+        return self.renamed_from.get(column, column)
 
     def raw_rows(self, rows: str, *, key: str, alias: str = "r") -> str:
         """``rows`` joined laterally, on the row number ``key``, to the source row as it was
         read without microseg's own columns, as ``alias`` (``to_json(alias)`` is the raw row)."""
         return (
-            f"{rows}, LATERAL (SELECT * EXCLUDE ({ROW}, {LINE}) FROM {ident(self.view)} v "  # noqa: S608 - identifiers via ident(), values bound as parameters
+            f"{rows}, LATERAL (SELECT * EXCLUDE ({', '.join([ROW, LINE, *self.hidden])}) "  # noqa: S608 - identifiers via ident(), values bound as parameters
+            f"FROM {ident(self.view)} v "
             f"WHERE v.{ROW} = {key}) {alias}"
         )
 
@@ -292,6 +304,7 @@ def open_source(
     if not columns:
         raise IngestError("no columns found", where=source.name, hint="is the file empty?")
     renames = _renames(columns, mapping, canonical, source.name)
+    renames, proposals = propose_identities(store, raw_view, renames, mapping, canonical)
     _check_names(list(renames.values()), source.name, mapped=True)
     select = ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in renames.items())
     store.execute(
@@ -301,7 +314,8 @@ def open_source(
     described = _describe(store, view)
     described.pop(ROW)
     described.pop(LINE)
-    return OpenedSource(source, view, described, rejects)
+    renamed_from = {dst: src for src, dst in renames.items() if src != dst}
+    return OpenedSource(source, view, described, rejects, renamed_from, proposals)
 
 
 def _check_names(names: Sequence[str], where: str, *, mapped: bool = False) -> None:

@@ -65,24 +65,43 @@ def _cities(rng: np.random.Generator, country: Arr) -> Arr:
     return np.searchsorted(_CITY_CUM, country + u, side="right").astype(np.int64)
 
 
+#: Mobile prefixes of each country's numbering plan (in ``v.COUNTRIES`` order) and the length
+#: of its national significant number: every number drawn is one that exists (the
+#: ``phonenumbers`` package finds them valid), as a shop's real customers' numbers are.
+_MOBILE: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("60", "61", "62", "64", "65", "66", "67", "68", "73", "74", "75", "76", "77"), 9),  # FR
+    (("151", "152", "157", "160", "170", "171", "176"), 11),  # DE
+    (("74", "75", "78"), 10),  # GB
+    (("6",), 9),  # ES
+    (("32", "33", "34", "38"), 10),  # IT
+    (("2012", "2125", "3125", "4155", "6175"), 10),  # US
+)
+
+
 def _phones(rng: np.random.Generator, country: Arr) -> pa.Array:
+    """Half spaced (``+33 6 12 34 56 78``), a third compact (``+33612345678``), the rest in
+    national form (``0612345678``) for French customers and compact for the others."""
     n = country.shape[0]
-    first = np.where(country == 0, 6 + (rng.random(n) < 0.3), rng.integers(1, 10, n))
-    digits = decimal_ids("", first * 100_000_000 + rng.integers(0, 100_000_000, n), 9)
-    prefix = take_names(["+" + c[2] for c in v.COUNTRIES], country)
-
-    def part(lo: int, hi: int) -> pa.Array:
-        return pc.utf8_slice_codeunits(digits, lo, hi)
-
-    spaced = pc.binary_join_element_wise(
-        prefix, part(0, 1), part(1, 3), part(3, 5), part(5, 7), part(7, 9), " "
-    )
-    compact = pc.binary_join_element_wise(prefix, digits, "")
-    national = pc.binary_join_element_wise("0", digits, "")
+    pick = np.where(country == 0, 6 + (rng.random(n) < 0.3), rng.integers(1, 10, n))
+    body = np.asarray(rng.integers(0, 100_000_000, n))
+    countries = [int(c) for c in country]
+    nsn = []
+    for c, p, b in zip(countries, [int(x) for x in pick], [int(x) for x in body], strict=True):
+        prefixes, length = _MOBILE[c]
+        prefix = prefixes[(p * 7 + b) % len(prefixes)]
+        nsn.append(prefix + f"{b:08d}"[: length - len(prefix)])
+    code = [v.COUNTRIES[c][2] for c in countries]
+    compact = ["+" + cc + d for cc, d in zip(code, nsn, strict=True)]
+    spaced = []
+    for cc, d in zip(code, nsn, strict=True):
+        head = 1 if len(d) % 2 else 2
+        pairs = [d[i : i + 2] for i in range(head, len(d), 2)]
+        spaced.append(" ".join(["+" + cc, d[:head], *pairs]))
+    national = ["0" + d if c == 0 else x for c, d, x in zip(countries, nsn, compact, strict=True)]
     style = draw(rng, [0.5, 0.35, 0.15], n)
     missing = rng.random(n) < MISSING_PHONE_SHARE
-    out = pc.if_else(pa.array(style == 1), compact, national)
-    out = pc.if_else(pa.array(style == 0), spaced, out)
+    out = pc.if_else(pa.array(style == 1), pa.array(compact), pa.array(national))
+    out = pc.if_else(pa.array(style == 0), pa.array(spaced), out)
     return pc.if_else(pa.array(missing), pa.nulls(n, pa.string()), out)
 
 
