@@ -106,12 +106,15 @@ def demo(
             f"{params}; Gamma-Gamma {spend or 'not fitted'}",
             highlight=False,
         )
+        hints: list[str] = []
         for warning in fit.get("warnings", []):
             console.print(
-                f"[yellow]warning ({warning['code']}):[/] {warning['message']}; "
-                f"what to try: {warning['hint']}",
-                highlight=False,
+                f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
             )
+            if warning["hint"] and warning["hint"] not in hints:
+                hints.append(warning["hint"])
+        for hint in hints:  # the same advice once, however many warnings share it
+            console.print(f"what to try: {hint}", highlight=False)
     if result.value_error:
         console.print(f"[yellow]value models not fitted:[/] {result.value_error}")
     if result.value:
