@@ -115,7 +115,9 @@ def test_predictions_and_traits_from_a_boundary_fit_carry_the_warning(no_churn: 
     assert "near_bound" in _codes(data["fit_warnings"])
     assert any("p_alive" in w and "edge of what" in w for w in data["warnings"])
     out = runner.invoke(app, [*base, "profile", "c1", *at])
-    assert "edge of what the model can express" in " ".join(out.output.split())
+    said = " ".join(out.output.split())
+    assert "edge of what the model can express" in said
+    assert said.count("what to try:") == 1  # the advice once, however many warnings
 
     out = runner.invoke(app, [*base, "traits", "list", "--json"])
     assert any("p_alive" in w and "edge of what" in w for w in json.loads(out.output)["warnings"])

@@ -41,6 +41,7 @@ __all__ = [
     "console",
     "err_console",
     "fail",
+    "fit_warning_lines",
     "open_workspace",
     "progress_bar",
     "report",
@@ -296,3 +297,14 @@ def progress_bar(enabled: bool) -> Iterator[PhaseProgress | None]:
         return
     with PhaseProgress(err_console) as progress:
         yield progress
+
+
+def fit_warning_lines(traits: list[str], warnings: list[Any]) -> list[str]:
+    """What the value-fit warnings mean for the traits shown: one line per warning, and the
+    advice they share once (each warning's ``hint``), rather than the advice per warning."""
+    if not traits or not warnings:
+        return []
+    named = ", ".join(traits)
+    lines = [f"{named} come from a value fit with a warning: {w.message}" for w in warnings]
+    hints = dict.fromkeys(w.hint for w in warnings if w.hint)
+    return lines + [f"what to try: {hint}" for hint in hints]

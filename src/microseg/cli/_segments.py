@@ -19,6 +19,7 @@ from microseg.cli._common import (
     console,
     emit_json,
     fail,
+    fit_warning_lines,
     handled,
     open_workspace,
     report,
@@ -215,10 +216,7 @@ def profile(
         from_fit = sorted(
             ws.traits.model_traits() & {k for k, v in traits.items() if v is not None}
         )
-    if from_fit:
-        warnings += [
-            f"{', '.join(from_fit)} come from a value fit with a warning: {w}" for w in fit_warnings
-        ]
+    warnings += fit_warning_lines(from_fit, fit_warnings)
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1

@@ -13,6 +13,7 @@ from microseg.cli._common import (
     console,
     emit_json,
     fail,
+    fit_warning_lines,
     handled,
     open_workspace,
     report,
@@ -48,11 +49,7 @@ def list_traits(
         warnings = [*catalog.warnings, *list(ws.traits.collisions().values())]
         words = ws.traits.vocabulary(catalog)
         from_fit = sorted(ws.traits.model_traits(catalog))
-        if from_fit:
-            warnings += [
-                f"{', '.join(from_fit)} come from a value fit with a warning: {w}"
-                for w in ws.value.fit_warnings()
-            ]
+        warnings += fit_warning_lines(from_fit, ws.value.fit_warnings())
     rows = [
         {
             "name": d.name,
