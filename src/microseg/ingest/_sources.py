@@ -268,8 +268,12 @@ def open_source(
                     where=source.name,
                     hint="rename that column in the file",
                 )
-            store.con.read_parquet(str(source.path), file_row_number=True).to_view(
-                raw_view + "_file"
+            # Registered, the relation is a temporary view of this connection: nothing of
+            # it reaches the store file (``to_view`` would make a persistent view there,
+            # pointing at the file by the path as given, broken once the file moves).
+            store.con.register(
+                raw_view + "_file",
+                store.con.read_parquet(str(source.path), file_row_number=True),
             )
             store.execute(
                 f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "  # noqa: S608 - identifiers via ident(), values bound as parameters
