@@ -65,12 +65,26 @@ def problems_list(problems: list[Problem], params: Params) -> str:
     if not problems:
         return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
     items = ", ".join(
-        f"CASE WHEN {p.condition} THEN struct_pack("
+        f"CASE WHEN {_first_of_its_cell(p, problems[:i])} THEN struct_pack("
         f"col := {p.column_sql or params.add(p.column) + '::VARCHAR'}, val := {p.value}, "
         f"reason := {p.reason}, code := {p.code_sql or params.add(p.code) + '::VARCHAR'}) END"
-        for p in problems
+        for i, p in enumerate(problems)
     )
     return f"list_filter([{items}], lambda x: x IS NOT NULL)"
+
+
+def _first_of_its_cell(problem: Problem, earlier: list[Problem]) -> str:
+    """``problem``'s condition, unless an earlier check of the same cell already holds:
+    one bad cell gives one reason (a column read twice, e.g. as the valid-from time and
+    as an attribute, would otherwise give two)."""
+    same = [
+        p.condition
+        for p in earlier
+        if p.column == problem.column and p.column and p.column_sql is None
+    ]
+    if not same or problem.column_sql is not None:
+        return problem.condition
+    return f"({problem.condition}) AND NOT ({' OR '.join(f'coalesce({c}, false)' for c in same)})"
 
 
 def text(message: str) -> str:
