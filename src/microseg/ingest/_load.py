@@ -11,7 +11,17 @@ from typing import Any
 from pydantic import Field
 
 from microseg.core.results import Result
-from microseg.ingest._convert import EARLIEST, Conversion, Params, convert, is_text_type
+from microseg.ingest._convert import (
+    DEFAULT_LOCALE,
+    EARLIEST,
+    FALSE_WORDS,
+    TRUE_WORDS,
+    Conversion,
+    Locale,
+    Params,
+    convert,
+    is_text_type,
+)
 from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
 from microseg.store import Store, ident
 
@@ -94,7 +104,11 @@ def text(message: str) -> str:
 
 def unreadable(column: str, conv: Conversion, what: str, hint: str, params: Params) -> Problem:
     """The row's value of ``column`` could not be read as ``what`` (``hint`` may hold user
-    text such as an attribute name: it is a bound parameter)."""
+    text such as an attribute name: it is a bound parameter). When the source declared
+    how the value is written, the reason names that format instead of microseg's default."""
+    if conv.expects is not None:
+        what = f"{what} {conv.expects}"
+        hint = "write it as declared, or change the source's read options"
     return Problem(
         column,
         conv.failed,
@@ -138,10 +152,11 @@ class LoadContext:
     shared: list[dict[str, Any]] = field(default_factory=list)
     last_ok: int = 0  # accepted rows of the source staged last
     earliest: datetime = EARLIEST  # times before this are implausible, rejected
+    locale: Locale = DEFAULT_LOCALE  # how the sources write numbers, dates, times
 
     def params(self) -> Params:
         """A fresh parameter set for one statement, carrying the load's bounds."""
-        return Params(earliest=self.earliest)
+        return Params(earliest=self.earliest, locale=self.locale)
 
     def step(self, message: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -238,8 +253,9 @@ class LoadContext:
                 "'malformed_line', $reason, to_json($raw::VARCHAR), $now)",
                 {
                     **params,
-                    "row": reject.line - 1 if csv_like else reject.line,
-                    "line": reject.line,
+                    # CSV: numbered once the load knows its rejects (microseg.ingest._lines)
+                    "row": -reject.line if csv_like else reject.line,
+                    "line": None if csv_like else reject.line,
                     "reason": reject.reason,
                     "raw": reject.raw,
                 },
@@ -311,7 +327,7 @@ def properties_json(
     get each column's type from its values.
     """
     if opened.source.format in ("csv", "jsonl"):
-        kinds = sniff_types(ctx.store, opened.view, extras)
+        kinds = sniff_types(ctx.store, opened.view, extras, locale=ctx.locale)
     else:
         kinds = dict.fromkeys(extras, "native")
     parts = []
@@ -328,31 +344,54 @@ def properties_json(
     return f"CASE WHEN {all_null} THEN NULL ELSE to_json(struct_pack({packed})) END"
 
 
-def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, str]:
+def sniff_types(
+    store: Store, view: str, columns: dict[str, str], *, locale: Locale = DEFAULT_LOCALE
+) -> dict[str, str]:
     """Attribute type of each text column, from all its values: number, boolean, date or text.
 
-    Non-text columns keep their native type. One scan over the source.
+    Non-text columns keep their native type. One scan over the source. A source's
+    declared locale counts: its numbers (``12,50``), its true/false words, its date
+    format, and its list columns (``list_separators``) are lists.
     """
     result: dict[str, str] = {}
-    text_columns = [c for c, t in columns.items() if is_text_type(t)]
+    lists = dict(locale.list_separators)
+    text_columns = [c for c, t in columns.items() if is_text_type(t) and c not in lists]
     for column, sql_type in columns.items():
-        if column not in text_columns:
+        if column in lists and is_text_type(sql_type):
+            result[column] = "list"
+        elif column not in text_columns:
             result[column] = _native_type(sql_type)
     if not text_columns:
         return result
+    params = Params(locale=locale)
+    words = ["true", "false", "yes", "no"]
+    if locale.true_values or locale.false_values:
+        words = [*TRUE_WORDS, *FALSE_WORDS, *(w.strip().lower() for w in locale.true_values)]
+        words += [w.strip().lower() for w in locale.false_values]
+    truth = params.add(words)
+    pattern = params.add(locale.number_pattern()) if locale.numbers_declared else None
     checks = []
     for column in text_columns:
         v = f"nullif(trim({ident(column)}), '')"
+        number = f"TRY_CAST({v} AS DOUBLE)"
+        if pattern is not None:
+            number = f"CASE WHEN regexp_full_match({v}, {pattern}) THEN 1 END"
+        day = (
+            f"CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+            f"THEN TRY_CAST({v} AS DATE) END"
+        )
+        if locale.date_format is not None:
+            day = f"try_strptime({v}, {params.add(locale.date_format)})"
         checks += [
             f"count({v})",
-            f"count(TRY_CAST({v} AS DOUBLE))",
-            f"count(CASE WHEN lower({v}) IN ('true', 'false', 'yes', 'no') THEN 1 END)",
-            f"count(CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-            f"THEN TRY_CAST({v} AS DATE) END)",
+            f"count({number})",
+            f"count(CASE WHEN list_contains({truth}::VARCHAR[], lower({v})) THEN 1 END)",
+            f"count({day})",
             f"count(CASE WHEN starts_with({v}, '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) "
             "AS VARCHAR[]) END)",
         ]
-    row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")  # noqa: S608 - identifiers via ident(), values bound as parameters
+    sql = f"SELECT {', '.join(checks)} FROM {ident(view)}"  # noqa: S608 - identifiers via ident(), values bound as parameters
+    row = store.fetchone(sql, params.used_in(sql))
     assert row is not None
     for i, column in enumerate(text_columns):
         present, numbers, booleans, dates, lists = row[i * 5 : i * 5 + 5]
