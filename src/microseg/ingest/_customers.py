@@ -62,7 +62,7 @@ def _attribute_types(
     )
     rest = {a: opened.columns[a] for a in attrs if a not in types}
     if rest:
-        types.update(sniff_types(ctx.store, opened.view, rest))
+        types.update(sniff_types(ctx.store, opened.view, rest, locale=ctx.locale))
     return types
 
 
