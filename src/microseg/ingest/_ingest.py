@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+from pydantic import ValidationError
 
 from microseg.config import (
     ReadOptions,
@@ -128,9 +129,8 @@ def _call_options(kind: Kind, read: Mapping[str, Any] | None) -> SourceSpec | No
         )
     try:
         return SourceSpec.model_validate({"kind": kind, **read})
-    except ValueError as exc:
-        errors = getattr(exc, "errors", list)()
-        first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+    except ValidationError as exc:
+        first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ParameterError(message, where=f"read.{field}" if field else "read") from None
