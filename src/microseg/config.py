@@ -524,6 +524,10 @@ sources: {{}}
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
   earliest: 1900-01-01      # times before this are implausible and rejected
+  max_rejected: 10%         # a load rejecting more rows (or a count) writes only its rejects
+  # delimiter, encoding, decimal, thousands, date_format, timestamp_format, timezone,
+  # true_values, false_values: how files are written (docs/data-model.md, "Locale-aware
+  # sources"); a named source may set them too, with list_separators and constants
 
 retention:
   events: 3 years           # older raw data is discarded before segmenting

@@ -137,7 +137,7 @@ def test_rejects_says_when_it_shows_fewer_rows(ws: Workspace, tmp_path: Path) ->
     base = ["--workspace", str(tmp_path / "ws"), "rejects"]
     shown = runner.invoke(app, base)
     assert shown.exit_code == 0, shown.output
-    assert "showing 50 of 60 rejected rows; all of them: microseg rejects --limit 0" in (
+    assert "showing 50 of 60 rejects; all of them: microseg rejects --limit 0" in (
         " ".join(shown.output.split())
     )
     everything = runner.invoke(app, [*base, "--limit", "0"])

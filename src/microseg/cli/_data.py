@@ -306,7 +306,7 @@ def rejects(
         frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
         total = int(ws.rejects(load_id=load, limit=None).count().to_pyarrow().as_py())
     more = (
-        f"showing {len(frame):,} of {total:,} rejected rows; all of them: "
+        f"showing {len(frame):,} of {total:,} rejects; all of them: "
         f"microseg rejects{f' --load {load}' if load is not None else ''} --limit 0"
         if len(frame) < total
         else None
