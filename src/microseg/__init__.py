@@ -8,6 +8,7 @@ from microseg.core.errors import (
     ConfigError,
     IngestError,
     MicrosegError,
+    RejectLimitError,
     SourceNotFoundError,
     WorkspaceError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "IngestError",
     "LoadReport",
     "MicrosegError",
+    "RejectLimitError",
     "RuleError",
     "SourceNotFoundError",
     "Workspace",
