@@ -211,3 +211,17 @@ def test_read_options_from_python_are_checked(ws: Workspace, tmp_path: Path) -> 
         ws.ingest("events", path, read={"delimeter": ";"})
     with pytest.raises(ParameterError, match="thousands"):
         ws.ingest("events", path, read={"thousands": "_"})
+
+
+def test_json_numbers_are_read_whatever_the_decimal_separator(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text(
+        '{"customer_id": "C1", "timestamp": "10/02/2025 16:10", "type": "purchase", '
+        '"amount": 1234.5}\n',
+        encoding="utf-8",
+    )
+    read = {"decimal": ",", "thousands": ".", "timestamp_format": "%d/%m/%Y %H:%M"}
+    assert ws.ingest("events", path, read=read).accepted == 1
+    assert ws.events().amount.to_pyarrow().to_pylist() == [1234.5]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
@@ -113,6 +114,7 @@ class ReadPlan:
             false_values=tuple(options.false_values),
             list_separators=tuple(separators.items()),
         )
+        self.json_locale = dataclasses.replace(self.locale, decimal=None, thousands=None)
 
 
 def _call_options(kind: Kind, read: Mapping[str, Any] | None) -> SourceSpec | None:
@@ -196,9 +198,10 @@ def _load(  # noqa: PLR0913 - the parts of one ingest call, resolved
     with tempfile.TemporaryDirectory(prefix="microseg-load-") as scratch, store.transaction():
         ctx = LoadContext(store, kind, store.next_load_id(), now, progress)
         ctx.earliest = datetime.combine(config.ingest.earliest, time(0))
-        ctx.locale = plan.locale
         total = len(resolved)
         for index, src in enumerate(resolved):
+            # JSON numbers are written one way only: decimal and thousands are for text
+            ctx.locale = plan.json_locale if src.format == "jsonl" else plan.locale
             opened = open_source(
                 store,
                 src,
