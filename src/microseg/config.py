@@ -208,8 +208,6 @@ class ReadOptions(_Model):
     def _consistent(self) -> ReadOptions:
         if self.decimal is not None and self.decimal == self.thousands:
             raise ValueError(f"decimal and thousands are both {self.decimal!r}; they must differ")
-        if self.thousands == "." and self.decimal is None:
-            raise ValueError("thousands is '.': declare decimal: ',' as well")
         both = {w.strip().lower() for w in self.true_values} & {
             w.strip().lower() for w in self.false_values
         }

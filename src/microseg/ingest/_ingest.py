@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
@@ -101,9 +102,21 @@ class ReadPlan:
             self.limit: RejectLimit = parse_reject_limit(limit)
         except ValueError as exc:
             raise ParameterError(str(exc), where="max_rejected") from None
-        self.options = ReadOptions.model_validate(merged)
+        try:  # each layer is valid alone; together they may still disagree
+            self.options = ReadOptions.model_validate(merged)
+        except ValidationError as exc:
+            raise ParameterError(
+                _first_problem(exc),
+                where="read options (ingest settings, the named source, the call's)",
+            ) from None
         self.constants = constants
         options = self.options
+        if options.thousands == "." and options.decimal != ",":
+            raise ParameterError(
+                "thousands is '.' but decimal is not ','",
+                where="read options",
+                hint="declare decimal: ',' as well (in the source, ingest settings or the call)",
+            )
         self.locale = Locale(
             decimal=options.decimal,
             thousands=options.thousands,
@@ -123,8 +136,10 @@ def _call_options(kind: Kind, read: Mapping[str, Any] | None) -> SourceSpec | No
         return None
     unknown = [k for k in read if k not in _READ_KEYS]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], _READ_KEYS, n=1)
         raise ParameterError(
-            f"read option {unknown[0]!r} is unknown",
+            f"read option {unknown[0]!r} is unknown"
+            + (f"; did you mean {close[0]!r}?" if close else ""),
             where="read",
             hint="known: " + ", ".join(_READ_KEYS) + " (map, format and max_rejected are "
             "arguments of their own)",
@@ -132,10 +147,14 @@ def _call_options(kind: Kind, read: Mapping[str, Any] | None) -> SourceSpec | No
     try:
         return SourceSpec.model_validate({"kind": kind, **read})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ParameterError(message, where=f"read.{field}" if field else "read") from None
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise ParameterError(
+            _first_problem(exc), where=f"read.{field}" if field else "read"
+        ) from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
 
 
 def ingest(  # noqa: PLR0913 - ws.ingest's documented options, keyword-only
