@@ -108,7 +108,9 @@ def ingest(
     map_: list[str] = typer.Option(
         [], "--map", help="Rename a column: SOURCE=CANONICAL (repeatable)."
     ),
-    source: str = typer.Option(None, help="A named source from microseg.yaml (its column map)."),
+    source: str = typer.Option(
+        None, help="A named source from microseg.yaml (its column map and read options)."
+    ),
     format_: str = typer.Option(None, "--format", help="csv, parquet or jsonl (default: suffix)."),
     valid_from: str = typer.Option(
         None, help="Customers: column saying when each row's values became true."
