@@ -225,3 +225,21 @@ def test_json_numbers_are_read_whatever_the_decimal_separator(
     read = {"decimal": ",", "thousands": ".", "timestamp_format": "%d/%m/%Y %H:%M"}
     assert ws.ingest("events", path, read=read).accepted == 1
     assert ws.events().amount.to_pyarrow().to_pylist() == [1234.5]
+
+
+def test_a_file_in_another_encoding(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(
+        "customer_id,timestamp,type,ville\nC1,2025-01-01,view,Paris\nC2,2025-01-01,view,Sète\n".encode(
+            "latin-1"
+        )
+    )
+    report = ws.ingest("events", path, max_rejected="100%")
+    assert (report.accepted, report.rejected) == (1, 1)
+    (reject,) = ws.rejects(limit=None).to_pyarrow().to_pylist()
+    assert (reject["row"], reject["line"]) == (2, 3)
+    assert "declare the file's encoding" in reject["reason"]
+    report = ws.ingest("events", path, read={"encoding": "latin-1"})
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 1, 0)
+    props = ws.events().order_by("customer_id").properties.to_pyarrow().to_pylist()
+    assert [json.loads(p)["ville"] for p in props] == ["Paris", "Sète"]

@@ -72,7 +72,8 @@ def _line_map(store: Store, path: str, malformed: list[int]) -> None:
                    coalesce(strlen(j) - strlen(replace(j, '"', '')), 0) AS quotes
             FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, header = false,
                           delim = chr(0), quote = '', escape = '', auto_detect = false,
-                          strict_mode = false, {LINE_OPTIONS}) WITH ORDINALITY
+                          strict_mode = false, encoding = 'latin-1', {LINE_OPTIONS})
+                 WITH ORDINALITY
         ), marked AS (
             SELECT line, j, coalesce(sum(quotes) OVER (ORDER BY line ROWS BETWEEN
                    UNBOUNDED PRECEDING AND 1 PRECEDING), 0) % 2 = 1 AS inside

@@ -447,7 +447,12 @@ def _open_csv(
         f"any_value(csv_line) FROM {ident(errors_table)} GROUP BY line ORDER BY line"
     )
     rejects = [
-        ParseReject(int(line), f"malformed CSV line ({kind.lower()}): {message}", raw)
+        ParseReject(
+            int(line),
+            f"malformed CSV line ({kind.lower()}): {message}"
+            + (_ENCODING_HINT if kind.upper() == "INVALID ENCODING" else ""),
+            raw,
+        )
         for line, kind, message, raw in bad
     ]
     store.execute(
@@ -456,6 +461,11 @@ def _open_csv(
         f"FROM {ident(raw_view + '_t')}"
     )
     return rejects
+
+
+_ENCODING_HINT = (
+    "; declare the file's encoding (encoding: latin-1, cp1252, ... in microseg.yaml, or --encoding)"
+)
 
 
 def _too_long(size: int) -> str:
