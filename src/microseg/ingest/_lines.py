@@ -8,19 +8,27 @@ malformed line as ``-line`` in DuckDB's count) and renumbered here: ``row`` the 
 record (the header is record 0, blank lines are no records), ``line`` the physical line
 where the record starts.
 
-Only a load with rejects pays for this: one more scan of the file, line by line, that
-follows the quotes (``"``, doubled inside a field, the CSV standard) across lines. (A NUL
-character ends a line for that scan: quotes after it on that line are not seen.)
+Only a load with rejects pays for this: one more pass over the file's bytes, line by
+line, that follows the quotes (``"``, doubled inside a field, the CSV standard) across
+lines. Bytes, not text: a line the reader could not decode is still a line. (A
+zstd-compressed file keeps DuckDB's numbers: right unless quoted fields span lines.)
 """
 
 from __future__ import annotations
 
-from microseg.ingest._sources import LINE_OPTIONS, OpenedSource
+import gzip
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+
+from microseg.ingest._sources import OpenedSource
 from microseg.store import Store
 
 __all__ = ["number_csv_rejects"]
 
-_MAP = "_line_map"
+_WHERE = "load_id = $load AND source = $src AND line IS NULL"
 
 
 def number_csv_rejects(store: Store, opened: OpenedSource, load_id: int) -> None:
@@ -28,67 +36,70 @@ def number_csv_rejects(store: Store, opened: OpenedSource, load_id: int) -> None
     physical line (those written since it was opened: ``line`` is still NULL)."""
     if opened.source.format != "csv" or opened.source.path is None:
         return
-    where = "load_id = $load AND source = $src AND line IS NULL"
     keys = {"load": load_id, "src": opened.source.name}
-    if not store.scalar(f"SELECT count(*) FROM rejects WHERE {where}", keys):  # noqa: S608 - fixed SQL text, values bound as parameters
+    rows = store.fetchall(f'SELECT DISTINCT "row" FROM rejects WHERE {_WHERE}', keys)  # noqa: S608 - fixed SQL text, values bound as parameters
+    if not rows:
         return
-    malformed = sorted(int(r.line) for r in opened.parse_rejects)
-    _line_map(store, str(opened.source.path), malformed)
-    store.execute(
-        f"""UPDATE rejects SET "row" = m.data_row, line = m.line FROM {_MAP} m
-        WHERE rejects.load_id = $load AND rejects.source = $src AND rejects.line IS NULL
-          AND rejects."row" > 0 AND m.ordinal = rejects."row"
-        """,  # noqa: S608 - fixed SQL text, values bound as parameters
-        keys,
-    )
-    store.execute(
-        f"""UPDATE rejects SET "row" = m.data_row, line = m.line FROM {_MAP} m
-        WHERE rejects.load_id = $load AND rejects.source = $src AND rejects.line IS NULL
-          AND rejects."row" < 0 AND m.duck_line = -rejects."row"
-        """,  # noqa: S608 - fixed SQL text, values bound as parameters
-        keys,
-    )
-    _fallback(store, where, keys)  # anything the map did not reach (a quote it misread)
-    store.execute(f"DROP TABLE IF EXISTS {_MAP}")
-
-
-def _fallback(store: Store, where: str, keys: dict[str, object]) -> None:
-    """Numbers as DuckDB counts them (right for a file without quoted line breaks or
-    blank lines)."""
+    path = opened.source.path
+    if path.suffix.lower() not in (".zst", ".zstd"):
+        ordinals = {int(r[0]) for r in rows if r[0] > 0}
+        duck_lines = {-int(r[0]) for r in rows if r[0] < 0}
+        malformed = {int(r.line) for r in opened.parse_rejects}
+        scanned = list(_scan(path, ordinals, duck_lines, malformed))
+        found = pa.table(
+            {
+                "old": pa.array([s[0] for s in scanned], pa.int64()),
+                "data_row": pa.array([s[1] for s in scanned], pa.int64()),
+                "line": pa.array([s[2] for s in scanned], pa.int64()),
+            }
+        )
+        with store.registered("_line_map", found):
+            store.execute(
+                """UPDATE rejects SET "row" = m.data_row, line = m.line FROM _line_map m
+                WHERE rejects.load_id = $load AND rejects.source = $src
+                  AND rejects.line IS NULL AND m.old = rejects."row"
+                """,
+                keys,
+            )
+    # anything not reached (a quote the scan misread): numbered as DuckDB counts
     store.execute(
         'UPDATE rejects SET line = CASE WHEN "row" < 0 THEN -"row" ELSE "row" + 1 END, '  # noqa: S608 - fixed SQL text, values bound as parameters
-        f'"row" = CASE WHEN "row" < 0 THEN -"row" - 1 ELSE "row" END WHERE {where}',
+        f'"row" = CASE WHEN "row" < 0 THEN -"row" - 1 ELSE "row" END WHERE {_WHERE}',
         keys,
     )
 
 
-def _line_map(store: Store, path: str, malformed: list[int]) -> None:
-    """``_line_map``: for every record, its physical ``line``, DuckDB's ``duck_line``, its
-    ``data_row`` and, when it was parsed, its ``ordinal`` among the parsed records."""
-    store.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_MAP} AS
-        WITH physical AS (
-            SELECT ordinality AS line, j,
-                   coalesce(strlen(j) - strlen(replace(j, '"', '')), 0) AS quotes
-            FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, header = false,
-                          delim = chr(0), quote = '', escape = '', auto_detect = false,
-                          strict_mode = false, encoding = 'latin-1', {LINE_OPTIONS})
-                 WITH ORDINALITY
-        ), marked AS (
-            SELECT line, j, coalesce(sum(quotes) OVER (ORDER BY line ROWS BETWEEN
-                   UNBOUNDED PRECEDING AND 1 PRECEDING), 0) % 2 = 1 AS inside
-            FROM physical
-        ), starts AS (
-            SELECT line, j, row_number() OVER (ORDER BY line) AS duck_line
-            FROM marked WHERE NOT inside
-        ), records AS (
-            SELECT line, duck_line, row_number() OVER (ORDER BY line) - 1 AS data_row,
-                   list_contains($malformed::BIGINT[], duck_line) AS bad
-            FROM starts WHERE j IS NOT NULL
-        )
-        SELECT line, duck_line, data_row,
-               CASE WHEN NOT bad THEN row_number() OVER (PARTITION BY bad ORDER BY line)
-               END AS ordinal
-        FROM records WHERE data_row > 0""",  # noqa: S608 - fixed SQL text, values bound as parameters
-        {"path": path, "malformed": malformed},
-    )
+@contextmanager
+def _opened(path: Path) -> Iterator[Iterable[bytes]]:
+    """The file's lines as bytes (gzip decompressed, as DuckDB reads it)."""
+    if path.suffix.lower() in (".gz", ".gzip"):
+        with gzip.open(path, "rb") as compressed:
+            yield compressed
+    else:
+        with path.open("rb") as plain:
+            yield plain
+
+
+def _scan(
+    path: Path, ordinals: set[int], duck_lines: set[int], malformed: set[int]
+) -> Iterator[tuple[int, int, int]]:
+    """(old ``row`` as first written, data row, physical line) of the wanted records."""
+    inside = False  # within a quoted field at the start of the line
+    duck_line = 0  # DuckDB's count: lines outside quoted fields, blank ones included
+    data_row = -1  # the header is record 0
+    ordinal = 0  # parsed (not malformed) records
+    with _opened(path) as handle:
+        for line, raw in enumerate(handle, start=1):
+            if not inside:
+                duck_line += 1
+                if raw.strip(b"\r\n"):
+                    data_row += 1
+                    if data_row > 0 and duck_line in malformed:
+                        if duck_line in duck_lines:
+                            yield -duck_line, data_row, line
+                    elif data_row > 0:
+                        ordinal += 1
+                        if ordinal in ordinals:
+                            yield ordinal, data_row, line
+            if raw.count(b'"') % 2:
+                inside = not inside
