@@ -3,9 +3,13 @@ and a load that rejects too much writes nothing but its rejects."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from microseg import MicrosegError, RejectLimitError, Workspace
@@ -139,3 +143,49 @@ def test_rejects_says_when_it_shows_fewer_rows(ws: Workspace, tmp_path: Path) ->
     )
     everything = runner.invoke(app, [*base, "--limit", "0"])
     assert "showing" not in everything.output
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    records=st.lists(
+        st.tuples(
+            st.booleans(),  # the timestamp is readable
+            st.text(alphabet='ab ,\n"', max_size=12),  # a note: commas, quotes, line breaks
+            st.integers(min_value=0, max_value=2),  # blank lines before the record
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_reject_lines_are_the_lines_an_editor_shows(
+    tmp_path_factory: pytest.TempPathFactory, records: list[tuple[bool, str, int]]
+) -> None:
+    folder = tmp_path_factory.mktemp("lines")
+    out = io.StringIO()
+    out.write("event_id,customer_id,timestamp,type,note\n")
+    expected = []  # physical start line of each rejected record
+    line = 2
+    for i, (readable, note, blanks) in enumerate(records):
+        out.write("\n" * blanks)
+        line += blanks
+        if not readable:
+            expected.append((i + 1, line))
+        field = io.StringIO()
+        csv.writer(field, lineterminator="\n").writerow(
+            [f"e{i}", "C1", "2025-01-01" if readable else "never", "view", note]
+        )
+        out.write(field.getvalue())
+        line += field.getvalue().count("\n")
+    path = folder / "events.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    with Workspace.init(folder / "ws", clock=lambda: NOW) as ws:
+        report = ws.ingest("events", path, max_rejected="100%")
+        found = [(r["row"], r["line"]) for r in _rejects(ws)]
+    assert report.rejected == len(expected)
+    assert found == expected
