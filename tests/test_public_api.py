@@ -7,6 +7,7 @@ def test_public_surface_is_deliberate() -> None:
         "IngestError",
         "LoadReport",
         "MicrosegError",
+        "RejectLimitError",
         "RuleError",
         "SourceNotFoundError",
         "Workspace",
@@ -22,5 +23,6 @@ def test_errors_are_also_builtins() -> None:
     assert issubclass(microseg.ConfigError, ValueError)
     assert issubclass(microseg.SourceNotFoundError, FileNotFoundError)
     assert issubclass(microseg.IngestError, microseg.MicrosegError)
+    assert issubclass(microseg.RejectLimitError, microseg.IngestError)
     assert issubclass(microseg.RuleError, microseg.MicrosegError)
     assert issubclass(microseg.RuleError, ValueError)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         ConfigError,
         IngestError,
         MicrosegError,
+        RejectLimitError,
         SourceNotFoundError,
         WorkspaceError,
     )
@@ -30,6 +31,7 @@ __all__ = [
     "IngestError",
     "LoadReport",
     "MicrosegError",
+    "RejectLimitError",
     "RuleError",
     "SourceNotFoundError",
     "Workspace",
@@ -47,6 +49,7 @@ _HOMES = {
     "ConfigError": "microseg.core.errors",
     "IngestError": "microseg.core.errors",
     "MicrosegError": "microseg.core.errors",
+    "RejectLimitError": "microseg.core.errors",
     "SourceNotFoundError": "microseg.core.errors",
     "WorkspaceError": "microseg.core.errors",
     "LoadReport": "microseg.ingest",

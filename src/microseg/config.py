@@ -7,10 +7,11 @@ a "did you mean". See docs/getting-started.md for an annotated example.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import re
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,8 @@ __all__ = [
     "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
+    "ReadOptions",
+    "RejectLimit",
     "RetentionSettings",
     "SourceSpec",
     "StoreSettings",
@@ -37,6 +40,7 @@ __all__ = [
     "ValueSettings",
     "WorkspaceConfig",
     "load_config",
+    "parse_reject_limit",
     "render_default_config",
 ]
 
@@ -63,17 +67,195 @@ class AttributeSpec(_Model):
     separator: str = Field(default="|", min_length=1, description="list items in CSV cells")
 
 
-class SourceSpec(_Model):
-    """A named source: which table it feeds and how its columns map to canonical names."""
+#: thousands separators a source may declare; the three spaces are one (exports mix them)
+Thousands = Literal[" ", "\u202f", "\u00a0", ".", ",", "'"]
+#: strptime directives a date or timestamp format may use (read by DuckDB's strptime)
+_DIRECTIVES = frozenset("aAdbBmyYHIpMSfzZj%")
+_SAMPLE = datetime(2031, 11, 23, 17, 46, 59, 123456)
+
+
+def _check_format(value: str | None, kind: Literal["date", "timestamp"]) -> str | None:
+    """A strptime-style format that reads every part of a date (and a time): refused when
+    it has a directive microseg cannot read or leaves a part out, never guessed."""
+    if value is None:
+        return None
+    directives = re.findall(r"%(.)", value.replace("%%", ""))
+    unknown = sorted({d for d in directives if d not in _DIRECTIVES})
+    if unknown or value.replace("%%", "").endswith("%"):
+        bad = ", ".join(f"%{d}" for d in unknown) or "a lone %"
+        raise ValueError(
+            f"{value!r} is not a {kind} format microseg can read ({bad}); use strptime "
+            "directives such as %d/%m/%Y or %d/%m/%Y %H:%M"
+        )
+    parts = {"year (%Y or %y)": "Yy", "month (%m, %b or %B)": "mbB", "day (%d)": "d"}
+    if "j" in directives:  # day of the year gives month and day
+        parts = {"year (%Y or %y)": "Yy"}
+    if kind == "timestamp":
+        parts |= {"hour (%H, or %I with %p)": "HI", "minutes (%M)": "M"}
+    missing = [name for name, letters in parts.items() if not set(letters) & set(directives)]
+    if "I" in directives and "p" not in directives:
+        missing.append("AM/PM (%p, with %I)")
+    if missing:
+        raise ValueError(
+            f"{value!r} is not a complete {kind} format: it has no {', '.join(missing)}; "
+            "a value is read with exactly the declared format, nothing is guessed"
+        )
+    try:  # the format must read back what it writes
+        datetime.strptime(_SAMPLE.strftime(value), value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a {kind} format microseg can read: {exc}") from None
+    return value
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (use an IANA name)"
+        raise ValueError(f"unknown time zone {value!r}{hint}") from None
+    return value
+
+
+class RejectLimit(_Model):
+    """How many rejected rows a load may have: a count, or a share of the rows read."""
+
+    count: int | None = None
+    share: float | None = None  # 0..1
+
+    def exceeded(self, rejected: int, read: int) -> bool:
+        if self.count is not None:
+            return rejected > self.count
+        assert self.share is not None
+        return read > 0 and rejected > self.share * read
+
+    def __str__(self) -> str:
+        if self.count is not None:
+            return f"{self.count:,} rows"
+        assert self.share is not None
+        return f"{self.share * 100:g}%"
+
+
+def parse_reject_limit(value: str | int | float) -> RejectLimit:
+    """``10%``, ``2.5%`` or a count of rows such as ``50``; ValueError otherwise."""
+    text = str(value).strip()
+    if isinstance(value, bool):
+        text = ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+    if match:
+        share = float(match.group(1))
+        if share <= 100:
+            return RejectLimit(share=share / 100)
+    elif re.fullmatch(r"\d+", text):
+        return RejectLimit(count=int(text))
+    raise ValueError(
+        f"{value!r} is not a reject limit: write a number of rows (50) or a percentage of "
+        "the rows read from 0% to 100% (10%)"
+    )
+
+
+class ReadOptions(_Model):
+    """How a source's text is read: its locale (docs/data-model.md, "Locale-aware
+    sources"). Unset options keep microseg's defaults: comma or sniffed delimiter, UTF-8,
+    ``.`` for decimals, ISO 8601 dates and times in the workspace zone."""
+
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str | None = None
+    decimal: Literal[".", ","] | None = None
+    thousands: Thousands | None = None
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    #: the time zone of this source's naive timestamps (default: the workspace's)
+    timezone: str | None = None
+    true_values: list[str] = Field(default_factory=list)
+    false_values: list[str] = Field(default_factory=list)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown encoding {value!r}; e.g. utf-8, latin-1, cp1252, utf-16"
+                ) from None
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        return _check_format(value, "date")
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _timestamp_format(cls, value: str | None) -> str | None:
+        return _check_format(value, "timestamp")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return _check_zone(value)
+
+    @field_validator("true_values", "false_values")
+    @classmethod
+    def _words(cls, words: list[str]) -> list[str]:
+        if any(not w.strip() for w in words):
+            raise ValueError("a true/false word cannot be empty")
+        return words
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReadOptions:
+        if self.decimal is not None and self.decimal == self.thousands:
+            raise ValueError(f"decimal and thousands are both {self.decimal!r}; they must differ")
+        both = {w.strip().lower() for w in self.true_values} & {
+            w.strip().lower() for w in self.false_values
+        }
+        if both:
+            raise ValueError(f"{sorted(both)[0]!r} is both a true and a false word")
+        return self
+
+
+class SourceSpec(ReadOptions):
+    """A named source: which table it feeds, how its columns map to canonical names, and
+    how its text is read (the :class:`ReadOptions`, over the ``ingest`` defaults)."""
 
     kind: SourceKind
     map: dict[str, str] = Field(default_factory=dict, description="source column -> canonical")
     format: Literal["csv", "parquet", "jsonl"] | None = None
+    #: list separator of each list column (names after the map), e.g. ``{interests: ","}``
+    list_separators: dict[str, str] = Field(default_factory=dict)
+    #: columns the file does not have, the same value on every row: ``{type: purchase}``
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    #: this source's reject limit (default: ``ingest.max_rejected``)
+    max_rejected: str | int | None = None
+
+    @field_validator("list_separators")
+    @classmethod
+    def _separators(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, sep in value.items():
+            if not sep:
+                raise ValueError(f"the list separator of {column!r} is empty")
+        return value
+
+    @field_validator("max_rejected")
+    @classmethod
+    def _limit(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_reject_limit(value)
+        return value
 
 
-class IngestSettings(_Model):
+class IngestSettings(ReadOptions):
+    """Loading: limits, and the read options every source starts from."""
+
     future_tolerance: str = "1 day"
+    #: the default delimiter of CSV files (the same as ``delimiter``; kept for old files)
     csv_delimiter: str | None = None
+    #: a load with more rejected rows than this writes nothing but its rejects
+    max_rejected: str | int = "10%"
     #: times before this (events, valid-from dates, date and timestamp attributes) are
     #: implausible and rejected: a year 1 or an epoch-zero default is an export's bug
     earliest: date = date(1900, 1, 1)
@@ -83,6 +265,21 @@ class IngestSettings(_Model):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("max_rejected")
+    @classmethod
+    def _limit(cls, value: str | int) -> str | int:
+        parse_reject_limit(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_delimiter(self) -> IngestSettings:
+        if self.csv_delimiter and self.delimiter and self.csv_delimiter != self.delimiter:
+            raise ValueError(
+                f"csv_delimiter {self.csv_delimiter!r} and delimiter {self.delimiter!r} "
+                "disagree; keep delimiter"
+            )
+        return self
 
     @property
     def future_tolerance_duration(self) -> Duration:
@@ -491,6 +688,10 @@ sources: {{}}
 ingest:
   future_tolerance: 1 day   # events further in the future than this are rejected
   earliest: 1900-01-01      # times before this are implausible and rejected
+  max_rejected: 10%         # a load rejecting more rows (or a count) writes only its rejects
+  # delimiter, encoding, decimal, thousands, date_format, timestamp_format, timezone,
+  # true_values, false_values: how files are written (docs/data-model.md, "Locale-aware
+  # sources"); a named source may set them too, with list_separators and constants
 
 history:                   # customer attribute history (docs/data-model.md)
   first_version: backfill   # undated first attributes hold from the beginning; or from_load

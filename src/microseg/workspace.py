@@ -170,7 +170,7 @@ class Workspace:
 
     # -- data in ------------------------------------------------------------------------------
 
-    def ingest(
+    def ingest(  # noqa: PLR0913 - the documented options of a load, keyword-only
         self,
         kind: Kind,
         sources: Sequence[Any] | str | Path,
@@ -181,6 +181,8 @@ class Workspace:
         valid_from: str | None = None,
         progress: Progress | None = None,
         glob: bool = False,
+        read: Mapping[str, Any] | None = None,
+        max_rejected: str | int | None = None,
     ) -> LoadReport:
         """Load files or frames into ``customers``, ``events`` or ``products``.
 
@@ -198,6 +200,16 @@ class Workspace:
         glob:
             Read each path as a pattern (``web-*.jsonl``); otherwise a path is a file name,
             whatever characters it holds.
+        read:
+            How the files are written, over the ``ingest`` settings and the named
+            ``source``'s: ``delimiter``, ``encoding``, ``decimal``, ``thousands``,
+            ``date_format``, ``timestamp_format``, ``timezone``, ``true_values``,
+            ``false_values``, ``list_separators``, ``constants`` (docs/data-model.md,
+            "Locale-aware sources"), e.g. ``{"delimiter": ";", "decimal": ","}``.
+        max_rejected:
+            The most rejected rows the load may have, a count (``50``) or a share of the
+            rows read (``"10%"``, the default ``ingest.max_rejected``). Over it the load
+            writes nothing but its rejects and raises :class:`RejectLimitError`.
 
         Bad rows go to the ``rejects`` table; re-loading the same rows adds nothing; a
         failure part-way leaves the store as it was.
@@ -216,6 +228,8 @@ class Workspace:
             valid_from=valid_from,
             progress=progress,
             glob=glob,
+            read=read,
+            max_rejected=max_rejected,
         )
 
     # -- data out -----------------------------------------------------------------------------

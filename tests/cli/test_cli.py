@@ -95,7 +95,17 @@ def test_ingest_status_rejects_json(workspace: Path, tmp_path: Path) -> None:
         "e1,C1,2025-01-01T10:00:00Z,purchase,12.5\n"
         "e2,C1,never,view,\n"
     )
-    result = run("--json", "--workspace", str(workspace), "ingest", "events", str(path))
+    # one of its two rows is rejected on purpose: over the default limit of 10%
+    result = run(
+        "--json",
+        "--workspace",
+        str(workspace),
+        "ingest",
+        "events",
+        str(path),
+        "--max-rejected",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["accepted"], report["rejected"]) == (1, 1)

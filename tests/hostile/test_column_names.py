@@ -55,7 +55,7 @@ def test_injection_through_a_failed_attribute_type(ws: Workspace, tmp_path: Path
     )
     first = _write_csv(tmp_path / "a.csv", ["customer_id", INJECTION], [["C1", "1"]])
     second = _write_csv(tmp_path / "b.csv", ["customer_id", INJECTION], [["C2", "abc"]])
-    report = ws.ingest("customers", [first, second])
+    report = ws.ingest("customers", [first, second], max_rejected=1)  # one reject on purpose
     assert _counts(ws)["events"] == 1
     assert not Path("/tmp/microseg-pwned.csv").exists()
     assert report.rejected == 1
@@ -67,7 +67,7 @@ def test_injection_through_a_failed_attribute_type(ws: Workspace, tmp_path: Path
 def test_an_apostrophe_in_a_failing_column(ws: Workspace, tmp_path: Path) -> None:
     first = _write_csv(tmp_path / "a.csv", ["customer_id", "it's"], [["C1", "1"]])
     second = _write_csv(tmp_path / "b.csv", ["customer_id", "it's"], [["C2", "abc"]])
-    report = ws.ingest("customers", [first, second])
+    report = ws.ingest("customers", [first, second], max_rejected=1)  # one reject on purpose
     assert (report.accepted, report.rejected) == (1, 1)
     assert ws.rejects(limit=None).to_pyarrow().to_pylist()[0]["column"] == "it's"
 
@@ -159,7 +159,7 @@ def test_internal_names_as_event_properties(ws: Workspace, tmp_path: Path, suffi
 def test_unreadable_row_keeps_its_internal_named_values(ws: Workspace, tmp_path: Path) -> None:
     header = ["customer_id", "timestamp", "type", "_row", "_line"]
     path = _write_csv(tmp_path / "ev.csv", header, [["C1", "not a time", "view", "r", "l"]])
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected=1)
     assert report.rejected == 1
     raw = json.loads(ws.rejects(limit=None).to_pyarrow().to_pylist()[0]["raw"])
     assert raw == dict(zip(header, ["C1", "not a time", "view", "r", "l"], strict=True))

@@ -66,7 +66,7 @@ def test_an_over_long_line_is_rejected_and_the_rest_loads(
     data = "".join(lines).encode()
     path = tmp_path / ("long.csv.gz" if compressed else "long.csv")
     path.write_bytes(gzip.compress(data) if compressed else data)
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected="100%")  # rejects on purpose
     assert (report.rows_read, report.accepted, report.rejected) == (5, 3, 2)
     rejects = {r["line"]: r for r in ws.rejects(limit=None).to_pyarrow().to_pylist()}
     assert set(rejects) == {3, 5}
@@ -83,7 +83,7 @@ def test_an_over_long_json_line_is_rejected_and_the_rest_loads(
     row = '{"customer_id": "%s", "timestamp": "2025-01-01", "type": "view", "note": "%s"}\n'
     path = tmp_path / "long.jsonl"
     path.write_text(row % ("C1", "ok") + row % ("C2", "x" * 3_000_000) + row % ("C3", "ok"))
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected="100%")  # rejects on purpose
     assert (report.rows_read, report.accepted, report.rejected) == (3, 2, 1)
     (reject,) = ws.rejects(limit=None).to_pyarrow().to_pylist()
     assert reject["line"] == 2

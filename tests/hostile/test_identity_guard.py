@@ -76,6 +76,7 @@ def test_a_row_with_only_a_placeholder_is_rejected(ws: Workspace, tmp_path: Path
             "e2,C1,0000000000,2025-01-01,view\n"
             "e3,unknown,,2025-01-01,view",
         ),
+        max_rejected="100%",  # rows rejected on purpose
     )
     assert (report.accepted, report.rejected) == (1, 2)
     assert report.reasons == {"placeholder_identifier": 2}

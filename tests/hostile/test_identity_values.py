@@ -31,6 +31,7 @@ def test_invalid_email_alone_is_rejected_with_reason(
             tmp_path / "e.csv",
             f'event_id,email,timestamp,type\ne1,"{bad}",2025-01-01,view\ne2,ok@x.com,2025-01-01,view',
         ),
+        max_rejected=1,
     )
     assert (report.accepted, report.rejected) == (1, 1)
     assert report.reasons == {"invalid_email": 1}

@@ -93,7 +93,7 @@ def test_implausible_times_are_rejected(ws: Workspace, tmp_path: Path, value: st
         tmp_path / "ev.csv",
         f"event_id,customer_id,timestamp,type\nbad,C1,{value},view\nok,C1,2025-01-01,view",
     )
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected="100%")  # rejects on purpose
     assert (report.accepted, report.rejected) == (1, 1)
     assert _rejects(ws)[1]["column"] == "timestamp"
 
@@ -108,7 +108,7 @@ def test_numeric_timestamps_that_are_not_times(ws: Workspace, tmp_path: Path) ->
         }
     )
     pq.write_table(table, tmp_path / "e.parquet")
-    report = ws.ingest("events", tmp_path / "e.parquet")
+    report = ws.ingest("events", tmp_path / "e.parquet", max_rejected="100%")  # rejects on purpose
     assert (report.accepted, report.rejected) == (1, 3)
 
 
@@ -129,7 +129,7 @@ i,C1,2025-01-01,purchase,1e300,1
 ok,C1,2025-01-01,purchase,10.5,2
 """,
     )
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected="100%")  # rejects on purpose
     assert (report.rows_read, report.accepted, report.rejected) == (10, 1, 9)
     rejects = _rejects(ws)
     assert {rejects[r]["column"] for r in range(1, 5)} == {"amount"}
@@ -149,14 +149,14 @@ def test_absurd_numbers_in_parquet(ws: Workspace, tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, tmp_path / "e.parquet")
-    report = ws.ingest("events", tmp_path / "e.parquet")
+    report = ws.ingest("events", tmp_path / "e.parquet", max_rejected="100%")  # rejects on purpose
     assert (report.accepted, report.rejected) == (1, 3)
     assert _stored(ws, "quantity") == {"ok": 3}
 
 
 def test_non_finite_attributes(ws: Workspace, tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", "customer_id,score\nC1,1.5\nC2,NaN\nC3,inf")
-    report = ws.ingest("customers", path)
+    report = ws.ingest("customers", path, max_rejected="100%")  # rejects on purpose
     # one file: 'score' is sniffed as a number, the non-finite values are rejected
     assert (report.accepted, report.rejected) == (1, 2)
     assert (

@@ -94,7 +94,9 @@ def test_unchanged_rows_are_duplicates_and_backdated_updates_rejected(
     again = ws.ingest("customers", path)
     assert (again.accepted, again.duplicates) == (0, 1)
     late = ws.ingest(
-        "customers", write(tmp_path / "old.csv", "customer_id,updated_at,city\nC1,2024-01-01,Nice")
+        "customers",
+        write(tmp_path / "old.csv", "customer_id,updated_at,city\nC1,2024-01-01,Nice"),
+        max_rejected="100%",  # its one row is rejected on purpose
     )
     assert late.rejected == 1
     reason = ws.store.scalar("SELECT reason FROM rejects WHERE problem = 'backdated_update'")
@@ -104,7 +106,9 @@ def test_unchanged_rows_are_duplicates_and_backdated_updates_rejected(
 
 def test_unreadable_attribute_value_rejected_with_column(ws: Workspace, tmp_path: Path) -> None:
     ws.ingest("customers", write(tmp_path / "a.csv", "customer_id,income\nC1,100"))
-    report = ws.ingest("customers", write(tmp_path / "b.csv", "customer_id,income\nC2,lots"))
+    report = ws.ingest(
+        "customers", write(tmp_path / "b.csv", "customer_id,income\nC2,lots"), max_rejected=1
+    )
     assert report.rejected == 1
     column, reason = ws.store.fetchone('SELECT "column", reason FROM rejects')  # type: ignore[misc]
     assert column == "income"

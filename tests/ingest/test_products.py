@@ -16,6 +16,7 @@ def test_products_upsert(ws: Workspace, tmp_path: Path) -> None:
             "P2,toys,Acme,abc,,blue\n"
             ",toys,Acme,1,,",
         ),
+        max_rejected=2,  # two of its three rows are rejected on purpose
     )
     assert (first.accepted, first.rejected) == (1, 2)
     again = ws.ingest("products", write(tmp_path / "q.csv", "product_id,price\nP1,59.9\nP3,2"))

@@ -34,7 +34,8 @@ e13,NEW,,2025-01-05T00:00:00Z,view,,,
 
 @pytest.fixture
 def loaded(ws: Workspace, tmp_path: Path) -> tuple[Workspace, object]:
-    report = ws.ingest("events", write(tmp_path / "events.csv", EVENTS))
+    # one row per problem: most rows are rejected on purpose
+    report = ws.ingest("events", write(tmp_path / "events.csv", EVENTS), max_rejected="100%")
     return ws, report
 
 
@@ -115,7 +116,7 @@ def test_future_tolerance_is_configurable(tmp_path: Path) -> None:
         tmp_path / "e.csv",
         "customer_id,timestamp,type\nC1,2026-01-20T00:00:00Z,view\nC1,2026-03-01T00:00:00Z,view",
     )
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected=1)
     assert (report.accepted, report.rejected) == (1, 1)
     ws.close()
 
@@ -128,7 +129,7 @@ def test_jsonl_bad_lines_and_nested_values(ws: Workspace, tmp_path: Path) -> Non
         "{not json\n"
         '{"customer_id": "C2", "timestamp": "2025-01-02T00:00:00Z", "type": "view"}',
     )
-    report = ws.ingest("events", path)
+    report = ws.ingest("events", path, max_rejected=1)
     assert (report.rows_read, report.accepted, report.rejected) == (3, 2, 1)
     reject = _rejects(ws)[0]
     assert reject["line"] == 2

@@ -31,5 +31,6 @@ e7,C1,,view,,
 @pytest.fixture
 def loaded(ws: Workspace, tmp_path: Path) -> Workspace:
     ws.ingest("customers", write(tmp_path / "customers.csv", CUSTOMERS))
-    ws.ingest("events", write(tmp_path / "events.csv", EVENTS))
+    # e7 is rejected on purpose (1 of 7 rows, over the default limit of 10%)
+    ws.ingest("events", write(tmp_path / "events.csv", EVENTS), max_rejected=1)
     return ws

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from microseg.cli._common import (
     console,
     emit_json,
+    err_console,
     fail,
     handled,
     open_workspace,
@@ -19,6 +21,7 @@ from microseg.cli._common import (
     state,
 )
 from microseg.cli._readable import when
+from microseg.core.errors import RejectLimitError
 
 if TYPE_CHECKING:
     from microseg.ingest import LoadReport
@@ -33,6 +36,10 @@ __all__ = [
     "render_status",
     "status",
 ]
+
+
+#: the help panel of the options saying how a file is written
+_READ = "How the files are written (over microseg.yaml's ingest and --source settings)"
 
 
 class TableKind(StrEnum):
@@ -153,7 +160,9 @@ def ingest(
     map_: list[str] = typer.Option(
         [], "--map", help="Rename a column: SOURCE=CANONICAL (repeatable)."
     ),
-    source: str = typer.Option(None, help="A named source from microseg.yaml (its column map)."),
+    source: str = typer.Option(
+        None, help="A named source from microseg.yaml (its column map and read options)."
+    ),
     format_: str = typer.Option(None, "--format", help="csv, parquet or jsonl (default: suffix)."),
     valid_from: str = typer.Option(
         None, help="Customers: column saying when each row's values became true."
@@ -162,6 +171,50 @@ def ingest(
         False, "--glob", help="Read each path as a pattern (quote it: 'web-*.jsonl')."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON, no progress bar."),
+    delimiter: str = typer.Option(
+        None, help="CSV field delimiter, e.g. ';'.", rich_help_panel=_READ
+    ),
+    encoding: str = typer.Option(
+        None, help="Text encoding, e.g. latin-1, cp1252 (default UTF-8).", rich_help_panel=_READ
+    ),
+    decimal: str = typer.Option(None, help="Decimal separator: '.' or ','.", rich_help_panel=_READ),
+    thousands: str = typer.Option(
+        None, help="Thousands separator: ' ', '.', ',' or \"'\".", rich_help_panel=_READ
+    ),
+    date_format: str = typer.Option(
+        None, help="Dates, strptime-style, e.g. '%d/%m/%Y'.", rich_help_panel=_READ
+    ),
+    timestamp_format: str = typer.Option(
+        None, help="Timestamps, e.g. '%d/%m/%Y %H:%M'.", rich_help_panel=_READ
+    ),
+    timezone: str = typer.Option(
+        None, help="Zone of naive timestamps (default: the workspace's).", rich_help_panel=_READ
+    ),
+    true_value: list[str] = typer.Option(
+        [],
+        "--true-value",
+        help="A word read as true, e.g. oui (repeatable).",
+        rich_help_panel=_READ,
+    ),
+    false_value: list[str] = typer.Option(
+        [], "--false-value", help="A word read as false (repeatable).", rich_help_panel=_READ
+    ),
+    list_separator: list[str] = typer.Option(
+        [],
+        "--list-separator",
+        help="COLUMN=SEP: a list column (repeatable).",
+        rich_help_panel=_READ,
+    ),
+    constant: list[str] = typer.Option(
+        [],
+        "--constant",
+        help="COLUMN=VALUE on every row, e.g. type=purchase.",
+        rich_help_panel=_READ,
+    ),
+    max_rejected: str = typer.Option(
+        None,
+        help="Most rejected rows before nothing is loaded: a count or a share (default 10%).",
+    ),
 ) -> None:
     """Load files into the workspace: validated, de-duplicated, atomic.
 
@@ -169,24 +222,91 @@ def ingest(
 
       microseg ingest customers crm.csv --map "Client ID=customer_id" -w shop
       microseg ingest events orders.parquet 'web-*.jsonl' --glob -w shop
+      microseg ingest events commandes.csv --delimiter ';' --decimal , --thousands ' '
+        --timestamp-format '%d/%m/%Y %H:%M' --constant type=purchase -w shop
     """
     quiet = json_out or state(ctx).json
     mapping = _parse_map(map_)
-    with handled(), open_workspace(ctx) as ws, progress_bar(not quiet) as progress:
-        report = ws.ingest(
-            kind.value,
-            list(paths),
-            map=mapping,
-            source=source,
-            format=format_,
-            valid_from=valid_from,
-            progress=progress,
-            glob=glob,
-        )
+    read = _read_options(
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+        thousands=thousands,
+        date_format=date_format,
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        true_values=true_value,
+        false_values=false_value,
+        list_separators=_pairs("--list-separator", list_separator, "COLUMN=SEPARATOR"),
+        constants=_pairs("--constant", constant, "COLUMN=VALUE"),
+    )
+    try:
+        with handled(), open_workspace(ctx) as ws, progress_bar(not quiet) as progress:
+            try:
+                report = ws.ingest(
+                    kind.value,
+                    list(paths),
+                    map=mapping,
+                    source=source,
+                    format=format_,
+                    valid_from=valid_from,
+                    progress=progress,
+                    glob=glob,
+                    read=read,
+                    max_rejected=max_rejected,
+                )
+            except RejectLimitError as refused:
+                raise _Refused(refused) from None
+    except _Refused as refused:
+        raise _render_refused(refused.error, quiet) from None
     if quiet:
         emit_json(report.to_dict())
     else:
         render_report(report)
+
+
+class _Refused(Exception):
+    def __init__(self, error: RejectLimitError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _read_options(**options: object) -> dict[str, object]:
+    """The read options given on the command line (the others keep the config's)."""
+    return {k: v for k, v in options.items() if v not in (None, [], {})}
+
+
+def _pairs(option: str, items: list[str], shape: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise fail(f"{option} {item!r}: write {shape}", 2)
+        pairs[key] = value
+    return pairs
+
+
+def _render_refused(error: RejectLimitError, quiet: bool) -> typer.Exit:
+    """A load over its reject limit: the counts, the top problems, one example each."""
+    if quiet:
+        emit_json(
+            {
+                "refused": True,
+                "load_id": error.load_id,
+                "rows_read": error.rows_read,
+                "rejected": error.rejected,
+                "message": str(error),
+                "top_problems": [
+                    {"problem": p, "rows": n, "example_at": at, "example": why}
+                    for p, n, at, why in error.reasons
+                ],
+            }
+        )
+    else:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
+    return typer.Exit(error.exit_code)
 
 
 def render_status(status: WorkspaceStatus, timezone: str = "UTC") -> None:
@@ -255,8 +375,17 @@ def rejects(
     """
     with handled(), open_workspace(ctx) as ws:
         frame = ws.rejects(load_id=load, limit=limit or None).to_pyarrow().to_pylist()
+        total = int(ws.rejects(load_id=load, limit=None).count().to_pyarrow().as_py())
+    more = (
+        f"showing {len(frame):,} of {total:,} rejects; all of them: "
+        f"microseg rejects{f' --load {load}' if load is not None else ''} --limit 0"
+        if len(frame) < total
+        else None
+    )
     if json_out or state(ctx).json:
         emit_json(frame)
+        if more:
+            err_console.print(more, highlight=False, soft_wrap=True, markup=False)
         return
     if not frame:
         console.print("No rejected rows.")
@@ -275,3 +404,5 @@ def rejects(
             row["reason"],
         )
     console.print(table)
+    if more:
+        console.print(more, highlight=False, markup=False)

@@ -11,7 +11,9 @@ keeps working for callers who do not know microseg::
     ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
     ├── TimeInputError(MicrosegError, ValueError)   an instant (as_of, a date) cannot be read
     ├── IngestError(MicrosegError, ValueError)      a source cannot be read at all
-    │   └── SourceNotFoundError(IngestError, FileNotFoundError)
+    │   ├── SourceNotFoundError(IngestError, FileNotFoundError)
+    │   └── RejectLimitError(IngestError)           a load rejected more rows than its
+    │                                               limit (.load_id, .rejected, .reasons)
     ├── RuleError(MicrosegError, ValueError)        a segment or trait definition is invalid
     │                                               (microseg.lang; .problems lists them all)
     ├── SynthError(MicrosegError, ValueError)       bad arguments to the synthetic shop
@@ -44,6 +46,7 @@ __all__ = [
     "ModelFitError",
     "OutputError",
     "ParameterError",
+    "RejectLimitError",
     "SourceNotFoundError",
     "StoreMemoryError",
     "TimeInputError",
@@ -100,6 +103,32 @@ class IngestError(MicrosegError, ValueError):
 
 class SourceNotFoundError(IngestError, FileNotFoundError):
     """A source file does not exist."""
+
+
+class RejectLimitError(IngestError):
+    """A load rejected more rows than its limit (``max_rejected``): it wrote nothing but
+    its rejected rows, kept under ``load_id`` for ``microseg rejects --load``.
+
+    ``reasons`` lists the most frequent problems, most frequent first, as
+    ``(problem, rows, example line or row, example reason)``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        load_id: int,
+        rows_read: int,
+        rejected: int,
+        reasons: list[tuple[str, int, str, str]],
+        where: str | None = None,
+        hint: str | None = None,
+    ):
+        self.load_id = load_id
+        self.rows_read = rows_read
+        self.rejected = rejected
+        self.reasons = reasons
+        super().__init__(message, where=where, hint=hint)
 
 
 class ModelFitError(MicrosegError, RuntimeError):

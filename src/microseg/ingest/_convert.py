@@ -18,7 +18,7 @@ import duckdb
 
 from microseg.store import ident
 
-__all__ = ["Conversion", "Params", "convert", "is_text_type"]
+__all__ = ["Conversion", "Locale", "Params", "convert", "is_text_type"]
 
 Target = Literal["text", "number", "integer", "boolean", "date", "timestamp", "list", "json"]
 
@@ -46,12 +46,68 @@ _TIMESTAMP = (
 )
 
 
+#: the words read as true and false when a source declares none of its own
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+_SPACES = (" ", "\u202f", "\u00a0")
+
+
+@dataclass(frozen=True)
+class Locale:
+    """How a source writes numbers, dates, times and truth values (its declared read
+    options; None: microseg's default). Nothing here is guessed from the data."""
+
+    decimal: str | None = None
+    thousands: str | None = None
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    #: the zone of naive timestamps, when not the workspace's
+    timezone: str | None = None
+    true_values: tuple[str, ...] = ()
+    false_values: tuple[str, ...] = ()
+    list_separators: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def numbers_declared(self) -> bool:
+        return self.decimal not in (None, ".") or self.thousands is not None
+
+    def number_pattern(self) -> str:
+        """RE2 pattern of a number as the source writes it (a bound parameter; the
+        separators come from a fixed list)."""
+        decimal = re.escape(self.decimal or ".")
+        whole = r"\d+"
+        if self.thousands is not None:
+            group = (
+                "[" + "".join(_SPACES) + "]"
+                if self.thousands in _SPACES
+                else re.escape(self.thousands)
+            )
+            whole = rf"(?:\d{{1,3}}(?:{group}\d{{3}})+|\d+)"
+        return rf"^[+-]?{whole}(?:{decimal}\d+)?(?:[eE][+-]?\d+)?$"
+
+    def number_words(self) -> str:
+        """How numbers must be written, for reject reasons."""
+        names = {" ": "a space", "\u202f": "a space", "\u00a0": "a space"}
+        parts = [f"{self.decimal or '.'!r} for decimals"]
+        if self.thousands is not None:
+            parts.append(f"{names.get(self.thousands, repr(self.thousands))} between thousands")
+        return "with " + " and ".join(parts) + " (the source's decimal and thousands)"
+
+    def separator(self, column: str, default: str) -> str:
+        return dict(self.list_separators).get(column, default)
+
+
+#: microseg's defaults: what every source gets unless it declares otherwise
+DEFAULT_LOCALE = Locale()
+
+
 @dataclass
 class Params:
     """Named query parameters collected while a statement is built, and the load's bounds."""
 
     values: dict[str, Any] = field(default_factory=dict)
     earliest: datetime = EARLIEST
+    locale: Locale = DEFAULT_LOCALE
     #: (name, SQL expression, level) of columns computed once per row before the
     #: conversions; a column may use those of lower levels (see :meth:`source`)
     derived: list[tuple[str, str, int]] = field(default_factory=list)
@@ -96,6 +152,9 @@ class Conversion:
     #: SQL expression that is NULL exactly when the value is absent (cheaper than
     #: ``raw_text`` for typed sources: no formatting as text)
     given: str | None = None
+    #: how the source declared the value is written (``in the format '%d/%m/%Y' ...``),
+    #: for reject reasons; None when microseg's defaults apply
+    expects: str | None = None
 
 
 def _number_checked(number: str, params: Params) -> tuple[str, str]:
@@ -183,6 +242,117 @@ def _text_timestamp(text: str, params: Params) -> str:
     )
 
 
+def _text_number(text: str, params: Params) -> tuple[str, str | None]:
+    """(derived number, how the source writes numbers) of a text value: as DuckDB reads a
+    number by default, or exactly in the source's declared decimal and thousands
+    separators (``2 464,70``): a value written otherwise is unreadable, never guessed."""
+    locale = params.locale
+    if not locale.numbers_declared:
+        return params.derive(f"TRY_CAST({text} AS DOUBLE)"), None
+    pattern = params.add(locale.number_pattern())
+    plain = text
+    if locale.thousands is not None:
+        chars = _SPACES if locale.thousands in _SPACES else (locale.thousands,)
+        group = params.add("[" + "".join(chars) + "]")  # '.', ',', "'" are plain in a class
+        plain = f"regexp_replace({plain}, {group}, '', 'g')"
+    if locale.decimal == ",":
+        plain = f"replace({plain}, ',', '.')"
+    number = params.derive(
+        f"CASE WHEN regexp_full_match({text}, {pattern}) THEN TRY_CAST({plain} AS DOUBLE) END"
+    )
+    return number, locale.number_words()
+
+
+def _text_boolean(text: str, params: Params) -> Conversion:
+    """true/false from the default words, and the source's own (``oui``/``non``)."""
+    locale = params.locale
+    if not (locale.true_values or locale.false_values):
+        truthy = "(" + ", ".join(f"'{w}'" for w in TRUE_WORDS) + ")"
+        falsy = "(" + ", ".join(f"'{w}'" for w in FALSE_WORDS) + ")"
+        is_true, is_false = f"lower({text}) IN {truthy}", f"lower({text}) IN {falsy}"
+        expects = None
+    else:
+        words_true = [*TRUE_WORDS, *(w.strip().lower() for w in locale.true_values)]
+        words_false = [*FALSE_WORDS, *(w.strip().lower() for w in locale.false_values)]
+        is_true = f"list_contains({params.add(words_true)}::VARCHAR[], lower({text}))"
+        is_false = f"list_contains({params.add(words_false)}::VARCHAR[], lower({text}))"
+        expects = (
+            f"(true: {', '.join(words_true)}; false: {', '.join(words_false)}; "
+            "the source's true_values and false_values)"
+        )
+    return Conversion(
+        f"CASE WHEN {is_true} THEN true WHEN {is_false} THEN false END",
+        f"({text} IS NOT NULL AND NOT {is_true} AND NOT {is_false})",
+        text,
+        expects=expects,
+    )
+
+
+#: a naive ISO date or date and time (no offset, no zone): local time of its source
+_NAIVE_ISO = r"^\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+
+
+def _utc(naive: str, params: Params) -> str:
+    """Naive UTC of a naive local time of the source (its zone, or the workspace's)."""
+    if params.locale.timezone is not None:
+        return f"timezone('UTC', timezone({params.add(params.locale.timezone)}, {naive}))"
+    return f"timezone('UTC', {naive}::TIMESTAMPTZ)"
+
+
+def _formatted_timestamp(text: str, params: Params) -> tuple[str, str]:
+    """(derived moment, expects) of text written in the declared timestamp format, or in
+    the date format (midnight) when one is declared too."""
+    locale = params.locale
+    assert locale.timestamp_format is not None
+    formats = [f for f in (locale.timestamp_format, locale.date_format) if f is not None]
+    reads = []
+    for fmt in formats:
+        read = f"try_strptime({text}, {params.add(fmt)})"
+        zoned = "%z" in fmt or "%Z" in fmt
+        reads.append(f"timezone('UTC', {read})" if zoned else _utc(read, params))
+    moment = params.derive(reads[0] if len(reads) == 1 else f"coalesce({', '.join(reads)})")
+    names = " or ".join(repr(f) for f in formats)
+    which = "timestamp_format" + (", date_format" if len(formats) > 1 else "")
+    return moment, f"in the format {names} (the source's {which})"
+
+
+def _timestamp(col: str, upper: str, text: str, params: Params, textual: bool) -> Conversion:
+    """Stored as naive UTC. Naive source values are local time in the source's zone (by
+    default the workspace's, the session TimeZone); values with an offset or a zone name
+    are taken as given. Each moment is a derived column: a time-zone conversion is
+    costly, and the checks refer to the moment several times."""
+    never = "false"
+    expects = None
+    zone = params.locale.timezone
+    if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        moment, unreadable = params.derive(f"timezone('UTC', {col})"), never
+    elif upper.startswith("TIMESTAMP") or upper == "DATE":
+        moment, unreadable = params.derive(_utc(f"{col}::TIMESTAMP", params)), never
+    elif _is_numeric(upper):
+        moment = params.derive(_epoch(f"{col}::DOUBLE"))
+        unreadable = f"({col} IS NOT NULL AND {moment} IS NULL)"
+    elif params.locale.timestamp_format is not None:
+        moment, expects = _formatted_timestamp(text, params)
+        unreadable = f"({text} IS NOT NULL AND {moment} IS NULL)"
+    else:
+        moment = _text_timestamp(text, params)
+        if zone is not None:
+            moment = params.derive(
+                f"CASE WHEN regexp_full_match({text}, {params.add(_NAIVE_ISO)}) "
+                f"THEN {_utc(f'TRY_CAST({text} AS TIMESTAMP)', params)} ELSE {moment} END"
+            )
+        unreadable = f"({text} IS NOT NULL AND {moment} IS NULL)"
+    absurd, why = _time_checked(moment, params)
+    return Conversion(
+        f"CASE WHEN NOT {absurd} THEN {moment} END",
+        f"({unreadable} OR {absurd})",
+        text,
+        why,
+        given=text if textual else col,
+        expects=expects,
+    )
+
+
 def is_text_type(sql_type: str) -> bool:
     upper = sql_type.upper()
     return upper in ("VARCHAR", "JSON", "TEXT") or upper.startswith("VARCHAR(")
@@ -208,6 +378,7 @@ def convert(  # noqa: C901 - one case per source type and target type, a dispatc
         value = f"array_to_string({col}, {params.add(separator)})" if upper.endswith("[]") else text
         return Conversion(value, never, text)
     if target in ("number", "integer"):
+        expects = None
         if _is_numeric(upper):
             number = f"{col}::DOUBLE"
             bad = never
@@ -215,7 +386,7 @@ def convert(  # noqa: C901 - one case per source type and target type, a dispatc
             number = f"{col}::INTEGER::DOUBLE"
             bad = never
         else:
-            number = params.derive(f"TRY_CAST({text} AS DOUBLE)")
+            number, expects = _text_number(text, params)
             bad = f"({text} IS NOT NULL AND {number} IS NULL)"
         absurd, why = _number_checked(number, params)
         bad = f"({bad} OR {absurd})"
@@ -223,62 +394,48 @@ def convert(  # noqa: C901 - one case per source type and target type, a dispatc
             if not upper.startswith(_INTEGER):
                 bad = f"({bad} OR ({number} IS NOT NULL AND {number} <> round({number})))"
             return Conversion(
-                f"CASE WHEN NOT {absurd} THEN TRY_CAST({number} AS BIGINT) END", bad, text, why
+                f"CASE WHEN NOT {absurd} THEN TRY_CAST({number} AS BIGINT) END",
+                bad,
+                text,
+                why,
+                expects=expects,
             )
-        return Conversion(f"CASE WHEN NOT {absurd} THEN {number} END", bad, text, why)
+        return Conversion(
+            f"CASE WHEN NOT {absurd} THEN {number} END", bad, text, why, expects=expects
+        )
     if target == "boolean":
         if upper == "BOOLEAN":
             return Conversion(col, never, text)
-        truthy = "('true', 't', 'yes', 'y', '1')"
-        falsy = "('false', 'f', 'no', 'n', '0')"
-        value = (
-            f"CASE WHEN lower({text}) IN {truthy} THEN true "
-            f"WHEN lower({text}) IN {falsy} THEN false END"
-        )
-        bad = (
-            f"({text} IS NOT NULL AND lower({text}) NOT IN {truthy} "
-            f"AND lower({text}) NOT IN {falsy})"
-        )
-        return Conversion(value, bad, text)
+        return _text_boolean(text, params)
     if target == "date":
+        expects = None
         if upper == "DATE":
             day, unreadable = col, never
         elif upper.startswith("TIMESTAMP"):
             day, unreadable = f"{col}::DATE", never
+        elif params.locale.date_format is not None:
+            day = params.derive(
+                f"try_strptime({text}, {params.add(params.locale.date_format)})::DATE"
+            )
+            unreadable = f"({text} IS NOT NULL AND {day} IS NULL)"
+            expects = f"in the format {params.locale.date_format!r} (the source's date_format)"
         else:
             day = f"TRY_CAST({text} AS DATE)"
             unreadable = f"({text} IS NOT NULL AND {day} IS NULL)"
         absurd, why = _time_checked(day, params)
         return Conversion(
-            f"CASE WHEN NOT {absurd} THEN {day} END", f"({unreadable} OR {absurd})", text, why
-        )
-    if target == "timestamp":
-        # Stored as naive UTC. Naive source values are local time in the workspace zone
-        # (the session TimeZone); values with an offset or a zone name are taken as given.
-        # Each moment is a derived column: a time-zone conversion is costly, and the checks
-        # refer to the moment several times.
-        if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-            moment, unreadable = params.derive(f"timezone('UTC', {col})"), never
-        elif upper.startswith("TIMESTAMP") or upper == "DATE":
-            moment, unreadable = params.derive(f"timezone('UTC', {col}::TIMESTAMPTZ)"), never
-        elif _is_numeric(upper):
-            moment = params.derive(_epoch(f"{col}::DOUBLE"))
-            unreadable = f"({col} IS NOT NULL AND {moment} IS NULL)"
-        else:
-            moment = _text_timestamp(text, params)
-            unreadable = f"({text} IS NOT NULL AND {moment} IS NULL)"
-        absurd, why = _time_checked(moment, params)
-        return Conversion(
-            f"CASE WHEN NOT {absurd} THEN {moment} END",
+            f"CASE WHEN NOT {absurd} THEN {day} END",
             f"({unreadable} OR {absurd})",
             text,
             why,
-            given=text if is_text_type(source_type) else col,
+            expects=expects,
         )
+    if target == "timestamp":
+        return _timestamp(col, upper, text, params, is_text_type(source_type))
     # list of text
     if upper.endswith("[]"):
         return Conversion(f"{col}::VARCHAR[]", never, text)
-    sep = params.add(separator)
+    sep = params.add(params.locale.separator(column, separator))
     as_json = f"TRY_CAST({text} AS JSON)"
     value = (
         f"CASE WHEN starts_with({text}, '[') THEN TRY_CAST({as_json} AS VARCHAR[]) "

@@ -68,7 +68,7 @@ def _attribute_types(
     rest = {a: opened.columns[a] for a in attrs if a not in fates}
     if rest:
         typed_file = opened.source.format not in ("csv", "jsonl")
-        for a, guess in infer_types(ctx.store, opened.view, rest).items():
+        for a, guess in infer_types(ctx.store, opened.view, rest, locale=ctx.locale).items():
             from_file = typed_file and not is_text_type(rest[a])
             fates[a] = Fate(
                 "attribute",

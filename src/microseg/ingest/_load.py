@@ -12,7 +12,17 @@ from pydantic import Field
 
 from microseg.core.results import Result
 from microseg.ingest._columns import IdentityProposal, identifier_like_name, identity_by_name
-from microseg.ingest._convert import EARLIEST, Conversion, Params, convert, is_text_type
+from microseg.ingest._convert import (
+    DEFAULT_LOCALE,
+    EARLIEST,
+    FALSE_WORDS,
+    TRUE_WORDS,
+    Conversion,
+    Locale,
+    Params,
+    convert,
+    is_text_type,
+)
 from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
 from microseg.store import Store, ident
 
@@ -118,12 +128,26 @@ def problems_list(problems: list[Problem], params: Params) -> str:
     if not problems:
         return "[]::STRUCT(col VARCHAR, val VARCHAR, reason VARCHAR, code VARCHAR)[]"
     items = ", ".join(
-        f"CASE WHEN {p.condition} THEN struct_pack("
+        f"CASE WHEN {_first_of_its_cell(p, problems[:i])} THEN struct_pack("
         f"col := {p.column_sql or params.add(p.column) + '::VARCHAR'}, val := {p.value}, "
         f"reason := {p.reason}, code := {p.code_sql or params.add(p.code) + '::VARCHAR'}) END"
-        for p in problems
+        for i, p in enumerate(problems)
     )
     return f"list_filter([{items}], lambda x: x IS NOT NULL)"
+
+
+def _first_of_its_cell(problem: Problem, earlier: list[Problem]) -> str:
+    """``problem``'s condition, unless an earlier check of the same cell already holds:
+    one bad cell gives one reason (a column read twice, e.g. as the valid-from time and
+    as an attribute, would otherwise give two)."""
+    same = [
+        p.condition
+        for p in earlier
+        if p.column == problem.column and p.column and p.column_sql is None
+    ]
+    if not same or problem.column_sql is not None:
+        return problem.condition
+    return f"({problem.condition}) AND NOT ({' OR '.join(f'coalesce({c}, false)' for c in same)})"
 
 
 def text(message: str) -> str:
@@ -133,7 +157,11 @@ def text(message: str) -> str:
 
 def unreadable(column: str, conv: Conversion, what: str, hint: str, params: Params) -> Problem:
     """The row's value of ``column`` could not be read as ``what`` (``hint`` may hold user
-    text such as an attribute name: it is a bound parameter)."""
+    text such as an attribute name: it is a bound parameter). When the source declared
+    how the value is written, the reason names that format instead of microseg's default."""
+    if conv.expects is not None:
+        what = f"{what} {conv.expects}"
+        hint = "write it as declared, or change the source's read options"
     return Problem(
         column,
         conv.failed,
@@ -180,10 +208,11 @@ class LoadContext:
     columns: list[ColumnReport] = field(default_factory=list)
     invalid: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    locale: Locale = DEFAULT_LOCALE  # how the sources write numbers, dates, times
 
     def params(self) -> Params:
         """A fresh parameter set for one statement, carrying the load's bounds."""
-        return Params(earliest=self.earliest)
+        return Params(earliest=self.earliest, locale=self.locale)
 
     def step(self, message: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -280,8 +309,9 @@ class LoadContext:
                 "'malformed_line', $reason, to_json($raw::VARCHAR), $now)",
                 {
                     **params,
-                    "row": reject.line - 1 if csv_like else reject.line,
-                    "line": reject.line,
+                    # CSV: numbered once the load knows its rejects (microseg.ingest._lines)
+                    "row": -reject.line if csv_like else reject.line,
+                    "line": None if csv_like else reject.line,
                     "reason": reject.reason,
                     "raw": reject.raw,
                 },
@@ -451,7 +481,7 @@ def properties_json(
     get each column's type from its values. ``fates`` receives where each column went.
     """
     if opened.source.format in ("csv", "jsonl"):
-        inferred = infer_types(ctx.store, opened.view, extras)
+        inferred = infer_types(ctx.store, opened.view, extras, locale=ctx.locale)
     else:
         inferred = {c: Inferred(_native_type(t)) for c, t in extras.items()}
     kinds = {c: i.type for c, i in inferred.items()}
@@ -482,9 +512,11 @@ def properties_json(
     return f"CASE WHEN {all_null} THEN NULL ELSE to_json(struct_pack({packed})) END"
 
 
-def sniff_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, str]:
+def sniff_types(
+    store: Store, view: str, columns: dict[str, str], *, locale: Locale = DEFAULT_LOCALE
+) -> dict[str, str]:
     """Attribute type of each column (see :func:`infer_types`)."""
-    return {c: i.type for c, i in infer_types(store, view, columns).items()}
+    return {c: i.type for c, i in infer_types(store, view, columns, locale=locale).items()}
 
 
 #: A number's text that a number would damage: a leading ``+`` or zero (``06000``,
@@ -497,39 +529,61 @@ _EMAIL_LIKE = "regexp_full_match({v}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
 _CHECKS = 8
 
 
-def infer_types(store: Store, view: str, columns: dict[str, str]) -> dict[str, Inferred]:
+def infer_types(
+    store: Store, view: str, columns: dict[str, str], *, locale: Locale = DEFAULT_LOCALE
+) -> dict[str, Inferred]:
     """Attribute type of each text column, from all its values: number, boolean, date,
     list or text; non-text columns keep their native type. One scan over the source.
 
     Inference never damages a value: a column whose numbers would lose something as a
     number (``06000``, ``+33...``, 16 digits or more), or whose name says it holds codes
-    or identifiers (``postcode``, ``zip``, ``store_id``), stays text, and says why.
+    or identifiers (``postcode``, ``zip``, ``store_id``), stays text, and says why. A
+    source's declared locale counts: its numbers (``12,50``), its true/false words, its
+    date format, and its list columns (``list_separators``) are lists.
     """
     result: dict[str, Inferred] = {}
-    text_columns = [c for c, t in columns.items() if is_text_type(t)]
+    lists = dict(locale.list_separators)
+    text_columns = [c for c, t in columns.items() if is_text_type(t) and c not in lists]
     for column, sql_type in columns.items():
-        if column not in text_columns:
+        if column in lists and is_text_type(sql_type):
+            result[column] = Inferred("list")
+        elif column not in text_columns:
             result[column] = Inferred(_native_type(sql_type))
     if not text_columns:
         return result
+    params = Params(locale=locale)
+    words = ["true", "false", "yes", "no"]
+    if locale.true_values or locale.false_values:
+        words = [*TRUE_WORDS, *FALSE_WORDS, *(w.strip().lower() for w in locale.true_values)]
+        words += [w.strip().lower() for w in locale.false_values]
+    truth = params.add(words)
+    pattern = params.add(locale.number_pattern()) if locale.numbers_declared else None
     checks = []
     for column in text_columns:
         v = f"nullif(trim({ident(column)}), '')"
         number = f"TRY_CAST({v} AS DOUBLE)"
         label = _LABEL.format(v=v)
+        if pattern is not None:
+            number = f"CASE WHEN regexp_full_match({v}, {pattern}) THEN 1 END"
+        day = (
+            f"CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+            f"THEN TRY_CAST({v} AS DATE) END"
+        )
+        if locale.date_format is not None:
+            day = f"try_strptime({v}, {params.add(locale.date_format)})"
         checks += [
             f"count({v})",
             f"count({number})",
-            f"count(CASE WHEN lower({v}) IN ('true', 'false', 'yes', 'no') THEN 1 END)",
-            f"count(CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-            f"THEN TRY_CAST({v} AS DATE) END)",
+            f"count(CASE WHEN list_contains({truth}::VARCHAR[], lower({v})) THEN 1 END)",
+            f"count({day})",
             f"count(CASE WHEN starts_with({v}, '[') THEN TRY_CAST(TRY_CAST({v} AS JSON) "
             "AS VARCHAR[]) END)",
             f"count(*) FILTER ({number} IS NOT NULL AND {label})",
             f"min({v}) FILTER ({number} IS NOT NULL AND {label})",
             f"count(*) FILTER ({_EMAIL_LIKE.format(v=v)})",
         ]
-    row = store.fetchone(f"SELECT {', '.join(checks)} FROM {ident(view)}")  # noqa: S608 - identifiers via ident(), values bound as parameters
+    sql = f"SELECT {', '.join(checks)} FROM {ident(view)}"  # noqa: S608 - identifiers via ident(), values bound as parameters
+    row = store.fetchone(sql, params.used_in(sql))
     assert row is not None
     for i, column in enumerate(text_columns):
         present, numbers, booleans, dates, lists, labels, label, emails = row[

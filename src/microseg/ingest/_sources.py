@@ -2,8 +2,10 @@
 
 Files are read by DuckDB itself, streamed, never loaded whole into Python. Every
 view has the source's columns (renamed by the mapping) plus ``__ms_row``, the 1-based
-data row, and ``__ms_line``, the line in the file where that makes sense (CSV, JSON
-Lines). Column names are the user's data: any name is kept as given, except names
+data row (for CSV, the ordinal of the parsed record), and ``__ms_line``, the line in the
+file where that is known when the view is made (JSON Lines; for CSV the physical line of
+a rejected row is found afterwards, by :mod:`microseg.ingest._lines`). Column names are
+the user's data: any name is kept as given, except names
 that cannot be told apart in the store (empty, repeated, equal but for case) and names
 starting with ``__ms_``, which are refused with a message. Lines the reader cannot split
 into fields are returned as parse rejects so they reach the ``rejects`` table instead of
@@ -12,6 +14,7 @@ vanishing.
 
 from __future__ import annotations
 
+import codecs
 import glob as globbing
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +32,7 @@ from microseg.store import Store, ident
 __all__ = [
     "FORMATS",
     "LINE",
+    "LINE_OPTIONS",
     "MAX_LINE_BYTES",
     "RESERVED_PREFIX",
     "ROW",
@@ -190,7 +194,7 @@ MAX_LINE_BYTES = 2_000_000
 #: The longest line the readers take at all (a longer one fails its file); DuckDB's read
 #: buffer is set to it too (by default it would be 16 times as large)
 READ_LINE_BYTES = 64 << 20
-_LINE_OPTIONS = f"max_line_size = {READ_LINE_BYTES}, buffer_size = {READ_LINE_BYTES}"
+LINE_OPTIONS = f"max_line_size = {READ_LINE_BYTES}, buffer_size = {READ_LINE_BYTES}"
 
 
 def _literal(path: Path, scratch: Path) -> Path:
@@ -243,7 +247,7 @@ def _describe(store: Store, view: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def open_source(
+def open_source(  # noqa: PLR0913 - keyword-only: how the source is named, mapped and read
     store: Store,
     source: Source,
     view: str,
@@ -252,13 +256,20 @@ def open_source(
     canonical: Sequence[str],
     scratch: Path,
     csv_delimiter: str | None = None,
+    encoding: str | None = None,
+    constants: Mapping[str, Any] | None = None,
 ) -> OpenedSource:
     """Create the temporary view ``view`` over a source, renamed, with row numbers.
 
     ``scratch`` is a folder that lives as long as the load (links, filtered copies).
+    A text file in another ``encoding`` than UTF-8 is read through a UTF-8 copy there;
+    ``constants`` are columns the file lacks, the same value on every row.
     """
     if source.path is not None:
-        source = Source(source.name, source.format, _literal(source.path, scratch))
+        path = _literal(source.path, scratch)
+        if encoding is not None and source.format in ("csv", "jsonl"):
+            path = _transcoded(path, encoding, scratch, source.name)
+        source = Source(source.name, source.format, path)
     raw_view = f"{view}_raw"
     rejects: list[ParseReject] = []
     try:
@@ -280,8 +291,12 @@ def open_source(
                     where=source.name,
                     hint="rename that column in the file",
                 )
-            store.con.read_parquet(str(source.path), file_row_number=True).to_view(
-                raw_view + "_file"
+            # Registered, the relation is a temporary view of this connection: nothing of
+            # it reaches the store file (``to_view`` would make a persistent view there,
+            # pointing at the file by the path as given, broken once the file moves).
+            store.con.register(
+                raw_view + "_file",
+                store.con.read_parquet(str(source.path), file_row_number=True),
             )
             store.execute(
                 f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS SELECT * EXCLUDE "  # noqa: S608 - identifiers via ident(), values bound as parameters
@@ -290,7 +305,8 @@ def open_source(
             line_expr = "NULL::BIGINT"
         elif source.format == "csv":
             rejects = _open_csv(store, source, raw_view, csv_delimiter, scratch)
-            line_expr = f"{ROW} + 1"
+            # the physical line is found for rejected rows only (microseg.ingest._lines)
+            line_expr = "NULL::BIGINT"
         else:
             rejects = _open_jsonl(store, source, raw_view)
             line_expr = ROW
@@ -305,17 +321,66 @@ def open_source(
         raise IngestError("no columns found", where=source.name, hint="is the file empty?")
     renames = _renames(columns, mapping, canonical, source.name)
     renames, proposals = propose_identities(store, raw_view, renames, mapping, canonical)
-    _check_names(list(renames.values()), source.name, mapped=True)
+    constants = dict(constants or {})
+    _check_constants(constants, list(renames.values()), source.name)
+    _check_names([*renames.values(), *constants], source.name, mapped=True)
     select = ", ".join(f"{ident(src)} AS {ident(dst)}" for src, dst in renames.items())
+    tables = ident(raw_view)
+    if constants:
+        # the values are data in a one-row table, never SQL text
+        store.con.register(
+            view + "_constants", pa.table({k: [str(v)] for k, v in constants.items()})
+        )
+        select += "".join(f", k.{ident(name)}" for name in constants)
+        tables += f", {ident(view + '_constants')} k"
     store.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
-        f"SELECT {select}, {ROW}, {line_expr} AS {LINE} FROM {ident(raw_view)}"
+        f"SELECT {select}, {ROW}, {line_expr} AS {LINE} FROM {tables}"
     )
     described = _describe(store, view)
     described.pop(ROW)
     described.pop(LINE)
     renamed_from = {dst: src for src, dst in renames.items() if src != dst}
     return OpenedSource(source, view, described, rejects, renamed_from, proposals)
+
+
+def _check_constants(constants: Mapping[str, Any], columns: list[str], where: str) -> None:
+    """A constant column must be one the file does not have: never two values for a cell."""
+    present = {c.lower(): c for c in columns}
+    for name in constants:
+        if name.lower() in present:
+            raise IngestError(
+                f"column {present[name.lower()]!r} is in the file and is also declared a "
+                f"constant ({name}: {constants[name]})",
+                where=where,
+                hint="remove it from the source's constants, or the column from the file",
+            )
+
+
+def _transcoded(path: Path, encoding: str, scratch: Path, where: str) -> Path:
+    """``path`` as UTF-8: itself when it is UTF-8 already, else a copy in ``scratch``
+    decoded by Python's codec, streamed (line ends and so line numbers kept)."""
+    codec = codecs.lookup(encoding).name
+    if codec in ("utf-8", "utf-8-sig"):
+        return path
+    copy = scratch / f"utf8-{len(list(scratch.iterdir()))}{''.join(path.suffixes)}"
+    decoded = 0
+    try:
+        with (
+            path.open(encoding=encoding, newline="") as source,
+            copy.open("w", encoding="utf-8", newline="") as target,
+        ):
+            while chunk := source.read(1 << 20):
+                target.write(chunk)
+                decoded += len(chunk)
+    except UnicodeError as exc:
+        raise IngestError(
+            f"cannot read it as {encoding}: {exc.reason if hasattr(exc, 'reason') else exc} "
+            f"after {decoded:,} characters",
+            where=where,
+            hint="declare the file's real encoding (encoding in microseg.yaml, or --encoding)",
+        ) from None
+    return copy
 
 
 def _check_names(names: Sequence[str], where: str, *, mapped: bool = False) -> None:
@@ -364,7 +429,7 @@ def _open_csv(
     """
     errors_table = f"{raw_view}_errors"
     scans_table = f"{raw_view}_scans"
-    options = f"all_varchar = true, header = true, {_LINE_OPTIONS}, "
+    options = f"all_varchar = true, header = true, {LINE_OPTIONS}, "
     options += "store_rejects = true, "
     options += "rejects_table = $errors, rejects_scan = $scans"
     params: dict[str, Any] = {
@@ -388,33 +453,33 @@ def _open_csv(
         params,
     )
     ordinality = ident(list(_describe(store, raw_view + "_t"))[-1])
+    # ``line`` here is DuckDB's count of the lines that start a record or are blank (a
+    # quoted field's line breaks do not count): microseg.ingest._lines turns it, and the
+    # ordinal of a parsed record, into the physical line and the data row of rejects.
     bad = store.fetchall(
         "SELECT line, any_value(error_type), string_agg(DISTINCT error_message, '; '), "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"any_value(csv_line) FROM {ident(errors_table)} GROUP BY line ORDER BY line"
     )
     rejects = [
-        ParseReject(int(line), f"malformed CSV line ({kind.lower()}): {message}", raw)
+        ParseReject(
+            int(line),
+            f"malformed CSV line ({kind.lower()}): {message}"
+            + (_ENCODING_HINT if kind.upper() == "INVALID ENCODING" else ""),
+            raw,
+        )
         for line, kind, message, raw in bad
     ]
-    # Data row of the k-th parsed record: k plus the malformed lines before it. With the
-    # rejected lines r_1 < r_2 < ..., record k comes after r_j exactly when k > r_j - 1 - j.
-    store.execute(f"DROP TABLE IF EXISTS {ident(raw_view + '_badlines')}")
-    store.execute(
-        f"CREATE TEMP TABLE {ident(raw_view + '_badlines')} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
-        f"SELECT line - 1 - row_number() OVER (ORDER BY line) AS threshold "
-        f"FROM (SELECT DISTINCT line FROM {ident(errors_table)})"
-    )
-    shift = (
-        f"(SELECT count(*) FROM {ident(raw_view + '_badlines')} b WHERE b.threshold < {ordinality})"  # noqa: S608 - identifiers via ident(), values bound as parameters
-        if rejects
-        else "0"
-    )
     store.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident(raw_view)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
-        f"SELECT * EXCLUDE ({ordinality}), {ordinality} + {shift} AS {ROW} "
+        f"SELECT * EXCLUDE ({ordinality}), {ordinality} AS {ROW} "
         f"FROM {ident(raw_view + '_t')}"
     )
     return rejects
+
+
+_ENCODING_HINT = (
+    "; declare the file's encoding (encoding: latin-1, cp1252, ... in microseg.yaml, or --encoding)"
+)
 
 
 def _too_long(size: int) -> str:
@@ -439,7 +504,7 @@ def row_too_long(opened: OpenedSource) -> tuple[str, str] | None:
 
 def _csv_header(store: Store, params: dict[str, Any]) -> list[str]:
     """The header line's fields exactly as written (DuckDB renames empty and repeated ones)."""
-    options = f"all_varchar = true, header = false, ignore_errors = true, {_LINE_OPTIONS}"
+    options = f"all_varchar = true, header = false, ignore_errors = true, {LINE_OPTIONS}"
     if "delim" in params:
         options += ", delim = $delim"
     used = {k: v for k, v in params.items() if k in ("path", "delim")}
@@ -454,7 +519,7 @@ def _open_jsonl(store: Store, source: Source, raw_view: str) -> list[ParseReject
         f"CREATE OR REPLACE TEMP TABLE {ident(lines_table)} AS "  # noqa: S608 - identifiers via ident(), values bound as parameters
         f"SELECT ordinality AS {ROW}, j FROM read_csv($path, columns = {{'j': 'VARCHAR'}}, "
         f"header = false, delim = chr(30), quote = '', escape = '', auto_detect = false, "
-        f"{_LINE_OPTIONS}) "
+        f"{LINE_OPTIONS}) "
         "WITH ORDINALITY WHERE j IS NOT NULL AND trim(j) <> ''",
         {"path": str(source.path)},
     )

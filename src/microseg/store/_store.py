@@ -293,7 +293,13 @@ class Store:
         return row[0] if row else None
 
     def next_load_id(self) -> int:
-        return int(self.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM loads"))
+        """A load refused for its rejects keeps them under its id, with no ``loads`` row."""
+        return int(
+            self.scalar(
+                "SELECT greatest((SELECT coalesce(max(load_id), 0) FROM loads), "
+                "(SELECT coalesce(max(load_id), 0) FROM rejects)) + 1"
+            )
+        )
 
     def membership_sizes(self, table: str, segments: list[str]) -> dict[str, int]:
         """Members per segment in a table of boolean membership columns."""
