@@ -152,5 +152,6 @@ def test_a_file_of_successive_updates_loaded_again_adds_nothing(
     late = ws.ingest(
         "customers",
         write(tmp_path / "late.csv", "customer_id,updated_at,size\nC1,2025-07-01,5"),
+        max_rejected="100%",  # its one row is refused on purpose
     )
     assert late.rejected == 1  # a genuinely new change dated in the past is still refused

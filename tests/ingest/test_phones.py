@@ -115,6 +115,7 @@ def test_invalid_numbers_are_reported_and_never_merged(tmp_path: Path) -> None:
             "event_id,phone,timestamp,type\ne1,06 77 18 75 3,2025-01-01,view\n"
             "e2,06 12 34 56 78,2025-01-01,view",
         ),
+        max_rejected=1,  # the invalid number's row is refused on purpose
     )
     assert (events.accepted, events.rejected) == (1, 1)
     assert events.reasons == {"invalid_phone": 1}
