@@ -111,8 +111,12 @@ def test_french_orders_load_with_cli_options_only(tmp_path: Path) -> None:
         app, ["--workspace", str(root), "ingest", "events", str(path), *options, "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["accepted"] == 4
+    report = json.loads(result.output)
+    assert report["accepted"] == 4
     assert _stored(root) == EXPECTED
+    # the summary says the type column is not the file's but the declared constant
+    [kind] = [c for c in report["columns"] if c["column"] == "type"]
+    assert kind["note"] == "not in the file: the declared constant 'purchase'"
 
 
 def test_a_value_not_written_as_declared_is_rejected_with_the_format(tmp_path: Path) -> None:

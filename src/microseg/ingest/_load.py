@@ -347,6 +347,8 @@ class LoadContext:
                 note = f"the {proposal.id_type} identity, by its name"
             elif note is None and proposal is not None and not proposal.plausible:
                 note = proposal.why
+            if column in opened.constants:
+                note = f"not in the file: the declared constant {opened.constants[column]!r}"
             self.columns.append(
                 ColumnReport(
                     source=opened.source.name,

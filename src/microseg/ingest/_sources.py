@@ -91,6 +91,8 @@ class OpenedSource:
     proposals: list[IdentityProposal] = field(default_factory=list)
     #: microseg's own columns added to the view after it was opened (not the source's)
     hidden: tuple[str, ...] = ()
+    #: columns the file lacks, declared with one value for every row (``constants``)
+    constants: dict[str, str] = field(default_factory=dict)
 
     def source_column(self, column: str) -> str:
         """The name in the source of the (mapped) ``column``."""
@@ -341,7 +343,15 @@ def open_source(  # noqa: PLR0913 - keyword-only: how the source is named, mappe
     described.pop(ROW)
     described.pop(LINE)
     renamed_from = {dst: src for src, dst in renames.items() if src != dst}
-    return OpenedSource(source, view, described, rejects, renamed_from, proposals)
+    return OpenedSource(
+        source,
+        view,
+        described,
+        rejects,
+        renamed_from,
+        proposals,
+        constants={k: str(v) for k, v in constants.items()},
+    )
 
 
 def _check_constants(constants: Mapping[str, Any], columns: list[str], where: str) -> None:
