@@ -196,6 +196,8 @@ def test_customer_attributes_in_french(ws: Workspace, tmp_path: Path) -> None:
     assert types["fidèle"] == "boolean"
     assert types["né le"] == "date"
     assert types["centres d'intérêt"] == "list"
+    [interests] = [c for c in report.columns if c.column == "centres d'intérêt"]
+    assert interests.note == "a list: its separator ',' is declared"
     assert types["panier moyen"] == "number"
     rows = ws.customers().order_by("customer_id").to_pyarrow().to_pylist()
     assert [r["fidèle"] for r in rows] == [True, False]

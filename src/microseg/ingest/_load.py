@@ -548,7 +548,9 @@ def infer_types(
     text_columns = [c for c, t in columns.items() if is_text_type(t) and c not in lists]
     for column, sql_type in columns.items():
         if column in lists and is_text_type(sql_type):
-            result[column] = Inferred("list")
+            result[column] = Inferred(
+                "list", f"a list: its separator {lists[column]!r} is declared"
+            )
         elif column not in text_columns:
             result[column] = Inferred(_native_type(sql_type))
     if not text_columns:
