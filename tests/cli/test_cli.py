@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,9 @@ def workspace(tmp_path: Path) -> Path:
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
+    # progress lines (one per finished phase, "... (0.08 s)") may come first
     lines = [line for line in result.stderr.strip().splitlines() if line]
+    lines = [line for line in lines if not re.fullmatch(r".* \(\d+\.\d\d s\)", line)]
     assert len(lines) == 1, result.stderr
     return lines[0]
 

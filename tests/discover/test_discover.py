@@ -87,7 +87,8 @@ def test_two_levels_cover_everyone_and_respect_min_size(shop_ws: Workspace, stor
 
 def test_names_and_descriptions(shop_ws: Workspace, stored: int) -> None:
     for c in shop_ws.discover.show(stored)["clusters"]:
-        assert c["name"].startswith(f"{c['macro']}: ")
+        # the stage in words ("at risk: ...", not at_risk)
+        assert c["name"].startswith(f"{c['macro'].replace('_', ' ')}: ")
         assert c["top_features"]
         assert 0 < c["share"] <= 1
         assert c["revenue"] >= 0
