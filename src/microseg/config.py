@@ -594,12 +594,7 @@ class WorkspaceConfig(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else " (use an IANA name)"
-            raise ValueError(f"unknown time zone {value!r}{hint}") from None
+        _check_zone(value)
         return value
 
     @model_validator(mode="before")

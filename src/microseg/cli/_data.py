@@ -74,13 +74,7 @@ def init(
 
 
 def _parse_map(items: list[str]) -> dict[str, str]:
-    mapping = {}
-    for item in items:
-        src, sep, dst = item.partition("=")
-        if not sep or not src or not dst:
-            raise fail(f"--map {item!r}: write SOURCE_COLUMN=CANONICAL_COLUMN", 2)
-        mapping[src] = dst
-    return mapping
+    return _pairs("--map", items, "SOURCE_COLUMN=CANONICAL_COLUMN")
 
 
 def render_report(report: LoadReport) -> None:

@@ -39,7 +39,7 @@ from microseg.value._base import (
     pairs,
     weighted_sums,
 )
-from microseg.value._diagnostics import plain
+from microseg.value._diagnostics import SAME_RATE, plain
 from microseg.value._special import bg_log_hyp
 
 
@@ -86,10 +86,7 @@ class BGNBD(ValueModel):
         _r, _alpha, a, b = self._params()
         said: list[str] = []
         if "r" in edges or "alpha" in edges:
-            said.append(
-                "every customer is taken to buy at the same rate (no spread between "
-                "frequent and rare buyers)"
-            )
+            said.append(SAME_RATE)
         if edges.get("a") == "low" or a / (a + b) < 1e-3:
             said.append(
                 "customers almost never drop out, so P(alive) is about 1 for everyone, "

@@ -20,11 +20,17 @@ __all__ = [
     "FIT_WARNING_CODES",
     "FLAT_LOG_ERROR",
     "ILL_CONDITIONED",
+    "SAME_RATE",
     "FitWarning",
     "diagnose",
     "edge_of",
     "plain",
 ]
+
+#: What a purchase model's rate shape (r) or scale (alpha) at its edge means.
+SAME_RATE = (
+    "every customer is taken to buy at the same rate (no spread between frequent and rare buyers)"
+)
 
 #: Every code a :class:`FitWarning` can have.
 FIT_WARNING_CODES = ("near_bound", "no_standard_errors", "ill_conditioned", "flat_likelihood")

@@ -37,6 +37,7 @@ from microseg.value._base import (
     weighted_sums,
 )
 from microseg.value._bgnbd import _flat_inputs, _horizon, _rfm
+from microseg.value._diagnostics import SAME_RATE
 from microseg.value._special import log_interval
 
 
@@ -84,10 +85,7 @@ class ParetoNBD(ValueModel):
         _r, _alpha, s, beta = self._params()
         said: list[str] = []
         if "r" in edges or "alpha" in edges:
-            said.append(
-                "every customer is taken to buy at the same rate (no spread between "
-                "frequent and rare buyers)"
-            )
+            said.append(SAME_RATE)
         if (edges.get("beta") == "high" and s / beta < 1e-4) or s / beta < 1e-5:
             said.append(
                 "customers almost never drop out, so P(alive) is about 1 for everyone, "
