@@ -24,6 +24,7 @@ from microseg.core.results import AnyValue, Instant, Result
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
 from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
+from microseg.insights import Insights
 from microseg.profile import Attributes, ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.store import Store
@@ -97,6 +98,10 @@ class Workspace:
         self.segments = Segments(self.context, self.profile, self.traits)
         #: discovery: ``ws.discover.run()``, ``.list()``, ``.show()``, ``.save()``, ``.assign()``
         self.discover = Discover(self.context, self.profile, self.traits, self.value, self.segments)
+        #: insight over segments: value, migration, overlap, affinities (docs/insights.md)
+        self.insights = Insights(
+            self.context, self.profile, self.traits, self.segments, self.value, self.discover
+        )
         self.profile.register_traits(self.traits.provider())
         self.profile.register_models(self.value.provider())
         self.profile.register_clusters(self.discover.provider())

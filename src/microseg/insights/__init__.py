@@ -1,0 +1,8 @@
+"""Segment insight: what segments are worth, how customers move between them, what they
+buy and who resembles them (docs/insights.md). ``ws.insights`` is :class:`Insights`."""
+
+from __future__ import annotations
+
+from microseg.insights.api import Insights
+
+__all__ = ["Insights"]
