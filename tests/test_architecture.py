@@ -29,7 +29,16 @@ ROOT_METHODS = {
     "events",
     "products",
 }
-NAMESPACES = {"traits", "segments", "value", "discover", "profile", "attributes", "identity", "insights"}
+NAMESPACES = {
+    "traits",
+    "segments",
+    "value",
+    "discover",
+    "profile",
+    "attributes",
+    "identity",
+    "insights",
+}
 
 
 def test_the_workspace_is_a_composition_root(tmp_path: Path) -> None:
