@@ -612,7 +612,8 @@ class CalendarWindow(_Model):
         if self.around is not None:
             day = black_friday_of(year)
             return day - timedelta(days=self.before), day + timedelta(days=self.after)
-        assert self.from_ is not None and self.to is not None
+        assert self.from_ is not None
+        assert self.to is not None
         first, last = _month_day(year, self.from_), _month_day(year, self.to)
         if last < first:
             last = _month_day(year + 1, self.to)
@@ -626,14 +627,18 @@ def _month_day(year: int, text: str) -> date:
     return date(year, month, day)
 
 
+def _fixed(first: str, last: str) -> CalendarWindow:
+    return CalendarWindow.model_validate({"from": first, "to": last})
+
+
 def _default_calendar() -> dict[str, CalendarWindow]:
     """The shopping occasions of the synthetic shop, and the European wedding season."""
     return {
-        "valentines": CalendarWindow(from_="02-01", to="02-14"),
-        "weddings_season": CalendarWindow(from_="05-01", to="09-30"),
-        "halloween": CalendarWindow(from_="10-17", to="10-31"),
+        "valentines": _fixed("02-01", "02-14"),
+        "weddings_season": _fixed("05-01", "09-30"),
+        "halloween": _fixed("10-17", "10-31"),
         "black_friday": CalendarWindow(around="black_friday", before=7, after=3),
-        "christmas": CalendarWindow(from_="12-01", to="12-24"),
+        "christmas": _fixed("12-01", "12-24"),
     }
 
 

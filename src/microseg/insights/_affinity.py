@@ -370,7 +370,9 @@ def _table(
 ) -> AffinityTable:
     kept = {k: v for k, v in counts.rows.items() if v[2] >= settings.min_support}
     p_values = {
-        k: _two_proportion_p(v[0], counts.total, v[1] - v[0], counts.population_total - counts.total)
+        k: _two_proportion_p(
+            v[0], counts.total, v[1] - v[0], counts.population_total - counts.total
+        )
         for k, v in kept.items()
     }
     q_values = benjamini_hochberg(p_values)
