@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from microseg import Workspace
 from microseg.cli import app
 from tests.conftest import write
+from tests.discover.conftest import make_shop
 
 CUSTOMERS = "customer_id,tier\n" + "\n".join(
     f"C{i},{'gold' if i <= 4 else 'basic'}" for i in range(1, 11)
@@ -212,3 +213,32 @@ def test_bad_parameters(ws: Workspace, tmp_path: Path) -> None:
         ws.insights.affinity("gold", min_support=0)
     with pytest.raises(ValueError, match="duration"):
         ws.insights.affinity("gold", period="a year")
+
+
+def test_send_times_count_opens_below_the_minimum_support(ws: Workspace, tmp_path: Path) -> None:
+    _shop(ws, tmp_path)
+    result = ws.insights.affinity("gold", min_support=3).to_dict()
+    assert _rows(result, "open_hour") == {}  # two members opened: under the support
+    assert result["send_times"]["best_hour"] == {"value": "18", "opens": 2}
+
+
+def test_synthetic_anime_fans_over_index_on_anime(tmp_path: Path) -> None:
+    """The planted anime-sneaker fans, found by their lifestyle (not by what they buy),
+    over-index on anime goods and its brands, significantly."""
+    ws = make_shop(tmp_path / "shop", customers=1500, seed=7)
+    try:
+        write(
+            ws.path / "segments" / "anime-fans.yaml",
+            "name: anime-fans\nrule:\n  attribute: lifestyle\n  contains: anime_fan\n",
+        )
+        result = ws.insights.affinity("anime-fans")
+    finally:
+        ws.close()
+    top = result.table("category").rows[0]
+    assert top.value == "anime"
+    assert top.lift > 3
+    assert top.significant
+    assert top.low > top.population_share  # the whole interval above the population
+    brands = result.table("brand").rows
+    assert brands
+    assert all(row.lift > 3 for row in brands[:3])

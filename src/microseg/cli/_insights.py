@@ -88,9 +88,9 @@ def _print_affinity(result: AffinityResult, *, top: int, show_all: bool) -> None
     from microseg.cli._readable import when
 
     console.print(
-        f"[bold]{result.segment}[/]: {result.members:,} of {result.customers:,} customers, "
-        f"events from {when(result.period_start, result.timezone)} to "
-        f"{when(result.as_of, result.timezone)}; rows need {result.min_support} members",
+        f"[bold]{result.segment}[/]: {result.members:,} of {result.customers:,} customers; "
+        f"rows need {result.min_support} members\nevents from "
+        f"{when(result.period_start, result.timezone)} to {when(result.as_of, result.timezone)}",
         highlight=False,
     )
     for table in result.tables:

@@ -172,9 +172,12 @@ def affinity(  # noqa: PLR0913 - the inputs of one analysis, keyword-only
     tables.append(_occasions(orders, config.calendar, start, clock, settings))
     opens = period.filter(period.type == ibis.literal(kinds.email_open))
     opens = _local(opens.mutate(_at=opens.timestamp), clock.timezone)
-    open_tables = _time_tables(opens, "opens", "open_", settings, parts=("weekday", "hour"))
-    tables.extend(open_tables)
-    weekday, hour = open_tables
+    open_counts = _time_counts(opens, parts=("weekday", "hour"))
+    weekday, hour = (
+        _table("open_" + part, "opens", counts, settings, order=_LABELS[part])
+        for part, counts in open_counts.items()
+    )
+    tables.extend([weekday, hour])
     return AffinityResult(
         segment=segment,
         as_of=clock.as_of,
@@ -188,8 +191,8 @@ def affinity(  # noqa: PLR0913 - the inputs of one analysis, keyword-only
         send_times=SendTimes(
             opens=hour.total,
             population_opens=hour.population_total,
-            best_hour=_best(hour),
-            best_weekday=_best(weekday),
+            best_hour=_best(open_counts["hour"], _LABELS["hour"]),
+            best_weekday=_best(open_counts["weekday"], _LABELS["weekday"]),
         ),
     )
 
@@ -297,28 +300,32 @@ def _unit_counts(table: ir.Table, key: ir.Value) -> _Counts:
     return _Counts(rows, int(totals["_seg"] or 0), int(totals["_pop"] or 0))
 
 
-def _time_tables(
-    table: ir.Table,
-    unit: str,
-    prefix: str,
-    settings: _Settings,
-    *,
-    parts: Sequence[str] = ("month", "weekday", "hour"),
-) -> list[AffinityTable]:
-    labels: dict[str, Sequence[str]] = {
-        "month": MONTHS,
-        "weekday": WEEKDAYS,
-        "hour": [str(h) for h in range(24)],
-    }
-    out = []
+_LABELS: dict[str, Sequence[str]] = {
+    "month": MONTHS,
+    "weekday": WEEKDAYS,
+    "hour": [str(h) for h in range(24)],
+}
+
+
+def _time_counts(table: ir.Table, *, parts: Sequence[str]) -> dict[str, _Counts]:
+    """Units by local month, weekday or hour, keyed by their labels."""
+    out = {}
     for part in parts:
-        names = labels[part]
         counts = _unit_counts(table, table[f"_{part}"])
         offset = 1 if part == "month" else 0
-        named = {names[int(k) - offset]: v for k, v in counts.rows.items()}
-        counts = _Counts(named, counts.total, counts.population_total)
-        out.append(_table(prefix + part, unit, counts, settings, order=names))
+        named = {_LABELS[part][int(k) - offset]: v for k, v in counts.rows.items()}
+        out[part] = _Counts(named, counts.total, counts.population_total)
     return out
+
+
+def _time_tables(
+    table: ir.Table, unit: str, prefix: str, settings: _Settings
+) -> list[AffinityTable]:
+    counts = _time_counts(table, parts=("month", "weekday", "hour"))
+    return [
+        _table(prefix + part, unit, found, settings, order=_LABELS[part])
+        for part, found in counts.items()
+    ]
 
 
 def _occasions(
@@ -413,13 +420,15 @@ def _table(
     )
 
 
-def _best(table: AffinityTable) -> BestTime | None:
-    """The row with most opens (ties: the earliest); hidden rows have fewer than the
-    minimum support, so the best is among the rows shown unless none is."""
-    if not table.rows:
+def _best(counts: _Counts, labels: Sequence[str]) -> BestTime | None:
+    """The hour or weekday with most opens by members, whatever their support (ties: the
+    earliest)."""
+    ranked = [(v[0], k) for k, v in counts.rows.items() if v[0] > 0]
+    if not ranked:
         return None
-    best = max(table.rows, key=lambda r: r.count)  # max keeps the first of ties
-    return BestTime(value=best.value, opens=best.count) if best.count else None
+    order = {k: i for i, k in enumerate(labels)}
+    opens, value = max(ranked, key=lambda item: (item[0], -order[item[1]]))
+    return BestTime(value=value, opens=opens)
 
 
 def _two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
