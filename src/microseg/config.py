@@ -602,8 +602,8 @@ class CalendarWindow(_Model):
                 "around (e.g. {around: black_friday, before: 7, after: 3})"
             )
         for text in (self.from_, self.to):
-            if text is not None:
-                date.fromisoformat(f"2000-{text}")  # 02-30 is refused here
+            if text is not None and not _is_month_day(text):
+                raise ValueError(f"{text} is not a day of the year: write MM-DD, e.g. 12-24")
         return self
 
     def span(self, year: int) -> tuple[date, date]:
@@ -618,6 +618,14 @@ class CalendarWindow(_Model):
         if last < first:
             last = _month_day(year + 1, self.to)
         return first, last
+
+
+def _is_month_day(text: str) -> bool:
+    try:
+        date.fromisoformat(f"2000-{text}")  # a leap year: 02-29 is a day
+    except ValueError:
+        return False
+    return True
 
 
 def _month_day(year: int, text: str) -> date:

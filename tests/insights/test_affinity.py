@@ -242,3 +242,20 @@ def test_synthetic_anime_fans_over_index_on_anime(tmp_path: Path) -> None:
     brands = result.table("brand").rows
     assert brands
     assert all(row.lift > 3 for row in brands[:3])
+
+
+def test_a_bad_calendar_window_is_located(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace.init(root, timezone="Europe/Paris").close()
+    config = root / "microseg.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text + "calendar:\n  xmas: {from: 12-01}\n  bad: {from: 02-30, to: 03-01}\n",
+        encoding="utf-8",
+    )
+    lines = len(text.splitlines())
+    with pytest.raises(ValueError, match="calendar") as caught:
+        Workspace.open(root)
+    message = str(caught.value)
+    assert f"microseg.yaml:{lines + 2}: calendar.xmas: give either from and to" in message
+    assert f"microseg.yaml:{lines + 3}: calendar.bad: 02-30 is not a day of the year" in message
