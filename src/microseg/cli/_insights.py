@@ -30,6 +30,7 @@ insights_app = typer.Typer(
         "Insight over segments: value, migration, overlap, affinities.\n\n"
         "Examples:\n\n"
         "  microseg insights value -w shop\n"
+        "  microseg insights affinity anime-buyers -w shop\n"
     ),
     no_args_is_help=True,
 )
