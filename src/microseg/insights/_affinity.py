@@ -147,32 +147,35 @@ def affinity(  # noqa: PLR0913 - the inputs of one analysis, keyword-only
     """Compute every table of :class:`AffinityResult` (members and population: tables with
     a ``customer_id`` column)."""
     settings = _Settings(min_support, alpha)
-    events = store.table("events")
-    period = events.filter(
-        (events.timestamp >= ibis.literal(start)) & (events.timestamp < ibis.literal(clock.as_of))
-    )
-    period = period.filter(period.customer_id.isin(population.customer_id))
-    period = period.mutate(_member=period.customer_id.isin(members.customer_id))
     kinds = config.traits.event_types
-    lines = _with_products(period.filter(period.type == ibis.literal(kinds.purchase)), store)
-    n_members = _count(members)
-    n_customers = _count(population)
-    tables: list[AffinityTable] = []
-    for dimension, column in (
-        ("category", lines._category),
-        ("brand", lines._brand),
-        ("product", lines.product_id),
-        ("channel", lines.channel),
-    ):
-        counts = _buyer_counts(lines.mutate(_key=column.cast("string")), n_members, n_customers)
-        tables.append(_table(dimension, "members", counts, settings))
-    tables.append(_price_bands(lines, n_members, n_customers, settings))
-    orders = _local(_orders(lines), clock.timezone)
-    tables.extend(_time_tables(orders, "orders", "", settings))
-    tables.append(_occasions(orders, config.calendar, start, clock, settings))
-    opens = period.filter(period.type == ibis.literal(kinds.email_open))
-    opens = _local(opens.mutate(_at=opens.timestamp), clock.timezone)
-    open_counts = _time_counts(opens, parts=("weekday", "hour"))
+
+    def plan() -> ir.Table:
+        events = store.table("events")
+        period = events.filter(
+            (events.timestamp >= ibis.literal(start))
+            & (events.timestamp < ibis.literal(clock.as_of))
+            & events.type.isin([kinds.purchase, kinds.email_open])
+        )
+        period = period.filter(period.customer_id.isin(population.customer_id))
+        period = period.mutate(_member=period.customer_id.isin(members.customer_id))
+        return _with_products(period, store).select(*_BASE_COLUMNS)
+
+    # the period's purchases and opens, read once: every table below is an aggregate of it
+    name = store.temp_name("_affinity_")
+    base = store.create_temp_table(name, plan)
+    try:
+        n_members, n_customers = _count(members), _count(population)
+        lines = base.filter(base.type == ibis.literal(kinds.purchase))
+        tables = _purchase_tables(lines, n_members, n_customers, settings)
+        orders = _local(_orders(lines), clock.timezone)
+        tables.extend(_time_tables(orders, "orders", "", settings))
+        tables.append(_occasions(orders, config.calendar, start, clock, settings))
+        opens = base.filter(base.type == ibis.literal(kinds.email_open))
+        open_counts = _time_counts(
+            _local(opens.mutate(_at=opens.timestamp), clock.timezone), parts=("weekday", "hour")
+        )
+    finally:
+        store.drop_temp_table(name)
     weekday, hour = (
         _table("open_" + part, "opens", counts, settings, order=_LABELS[part])
         for part, counts in open_counts.items()
@@ -195,6 +198,37 @@ def affinity(  # noqa: PLR0913 - the inputs of one analysis, keyword-only
             best_weekday=_best(open_counts["weekday"], _LABELS["weekday"]),
         ),
     )
+
+
+_BASE_COLUMNS = (
+    "customer_id",
+    "timestamp",
+    "type",
+    "amount",
+    "product_id",
+    "channel",
+    "order_id",
+    "_member",
+    "_category",
+    "_brand",
+)
+
+
+def _purchase_tables(
+    lines: ir.Table, n_members: int, n_customers: int, settings: _Settings
+) -> list[AffinityTable]:
+    """Buyers by category, brand, product, channel and price band."""
+    tables = []
+    for dimension, column in (
+        ("category", lines._category),
+        ("brand", lines._brand),
+        ("product", lines.product_id),
+        ("channel", lines.channel),
+    ):
+        counts = _buyer_counts(lines.mutate(_key=column.cast("string")), n_members, n_customers)
+        tables.append(_table(dimension, "members", counts, settings))
+    tables.append(_price_bands(lines, n_members, n_customers, settings))
+    return tables
 
 
 def _count(table: ir.Table) -> int:
@@ -351,15 +385,12 @@ def _occasions(
         aggregates[f"sb{i}"] = orders.customer_id.nunique(where=cond & member)
         aggregates[f"pb{i}"] = orders.customer_id.nunique(where=cond)
     found = _rows_of(orders.aggregate(**aggregates))[0]
-    rows = {
-        name: tuple(int(found[f"{k}{i}"] or 0) for k in ("s", "p", "sb", "pb"))
-        for i, name in enumerate(conditions)
-    }
-    counts = _Counts(
-        {k: v for k, v in rows.items() if v[1] > 0},  # type: ignore[misc]
-        int(found["_seg"] or 0),
-        int(found["_pop"] or 0),
-    )
+    rows: dict[str, tuple[int, int, int, int]] = {}
+    for i, name in enumerate(conditions):
+        seg, pop, segb, popb = (int(found[f"{k}{i}"] or 0) for k in ("s", "p", "sb", "pb"))
+        if pop > 0:
+            rows[name] = (seg, pop, segb, popb)
+    counts = _Counts(rows, int(found["_seg"] or 0), int(found["_pop"] or 0))
     return _table("occasion", "orders", counts, settings, order=list(conditions))
 
 
