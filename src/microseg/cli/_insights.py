@@ -64,10 +64,10 @@ def affinity(
 ) -> None:
     """What a segment over-indexes on, when it buys and when it opens e-mails.
 
-    Shares of members (categories, brands, products, price bands, channels) or of orders
-    (months, weekdays, hours, holiday windows of the calendar in microseg.yaml) against
-    all customers, with the lift, a Wilson 95% interval and a Benjamini-Hochberg q-value.
-    Rows not significant (q > 0.05) are hidden unless --all (then marked ~).
+    Shares of members (categories, brands, products, price bands, channels)
+    or of orders (months, weekdays, hours, the calendar's holiday windows)
+    against all customers: lift, Wilson 95% interval, Benjamini-Hochberg q.
+    Rows not significant (q > 0.05) are hidden unless --all (marked ~).
 
     Example:
 
