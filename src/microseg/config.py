@@ -11,7 +11,7 @@ import codecs
 import difflib
 import re
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from microseg.core.yaml import YamlError, load_yaml, read_text
 __all__ = [
     "FAMILIES",
     "AttributeSpec",
+    "CalendarWindow",
     "EventTypeNames",
     "HistorySettings",
     "IdentitySettings",
@@ -569,6 +570,86 @@ class StoreSettings(_Model):
         return value
 
 
+_MONTH_DAY = r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def black_friday_of(year: int) -> date:
+    """The day after the fourth Thursday of November of ``year``."""
+    first = date(year, 11, 1)
+    return first + timedelta(days=(3 - first.weekday()) % 7 + 22)
+
+
+class CalendarWindow(_Model):
+    """One holiday window of the workspace calendar (docs/insights.md): fixed days,
+    ``{from: 12-01, to: 12-24}`` (month-day, both inclusive; ``from`` after ``to`` crosses
+    the new year), or days around a movable day, ``{around: black_friday, before: 7,
+    after: 3}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from", pattern=_MONTH_DAY)
+    to: str | None = Field(default=None, pattern=_MONTH_DAY)
+    around: Literal["black_friday"] | None = None
+    before: int = Field(default=0, ge=0, le=90)
+    after: int = Field(default=0, ge=0, le=90)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CalendarWindow:
+        fixed = self.from_ is not None and self.to is not None
+        if fixed == (self.around is not None) or (self.from_ is None) != (self.to is None):
+            raise ValueError(
+                "give either from and to (month-day, e.g. {from: 12-01, to: 12-24}) or "
+                "around (e.g. {around: black_friday, before: 7, after: 3})"
+            )
+        for text in (self.from_, self.to):
+            if text is not None and not _is_month_day(text):
+                raise ValueError(f"{text} is not a day of the year: write MM-DD, e.g. 12-24")
+        return self
+
+    def span(self, year: int) -> tuple[date, date]:
+        """The window's first and last day that starts in ``year`` (Feb 29 in other years:
+        Feb 28)."""
+        if self.around is not None:
+            day = black_friday_of(year)
+            return day - timedelta(days=self.before), day + timedelta(days=self.after)
+        assert self.from_ is not None
+        assert self.to is not None
+        first, last = _month_day(year, self.from_), _month_day(year, self.to)
+        if last < first:
+            last = _month_day(year + 1, self.to)
+        return first, last
+
+
+def _is_month_day(text: str) -> bool:
+    try:
+        date.fromisoformat(f"2000-{text}")  # a leap year: 02-29 is a day
+    except ValueError:
+        return False
+    return True
+
+
+def _month_day(year: int, text: str) -> date:
+    month, day = int(text[:2]), int(text[3:])
+    if (month, day) == (2, 29) and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        day = 28
+    return date(year, month, day)
+
+
+def _fixed(first: str, last: str) -> CalendarWindow:
+    return CalendarWindow.model_validate({"from": first, "to": last})
+
+
+def _default_calendar() -> dict[str, CalendarWindow]:
+    """The shopping occasions of the synthetic shop, and the European wedding season."""
+    return {
+        "valentines": _fixed("02-01", "02-14"),
+        "weddings_season": _fixed("05-01", "09-30"),
+        "halloween": _fixed("10-17", "10-31"),
+        "black_friday": CalendarWindow(around="black_friday", before=7, after=3),
+        "christmas": _fixed("12-01", "12-24"),
+    }
+
+
 class WorkspaceConfig(_Model):
     """The whole of ``microseg.yaml``."""
 
@@ -590,6 +671,8 @@ class WorkspaceConfig(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    #: holiday windows by name, for ``microseg insights affinity`` (docs/insights.md)
+    calendar: dict[str, CalendarWindow] = Field(default_factory=_default_calendar)
 
     @field_validator("timezone")
     @classmethod

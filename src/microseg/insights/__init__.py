@@ -3,6 +3,13 @@ buy and who resembles them (docs/insights.md). ``ws.insights`` is :class:`Insigh
 
 from __future__ import annotations
 
+from microseg.insights._affinity import (
+    AffinityResult,
+    AffinityRow,
+    AffinityTable,
+    BestTime,
+    SendTimes,
+)
 from microseg.insights.api import Insights
 
-__all__ = ["Insights"]
+__all__ = ["AffinityResult", "AffinityRow", "AffinityTable", "BestTime", "Insights", "SendTimes"]
