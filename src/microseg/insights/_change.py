@@ -85,12 +85,14 @@ def life_change(
     history = _history(context, attribute, moment)
     found = _changers(history, old, new, period)
     changers, excluded = _eligible(found, period)
-    controls = _controls(history, old, changers, period)
+    controls = _controls(history, old, changers, found, period)
     anchors = pa.concat_tables([changers, controls])
     bands, cuts = _price_bands(context)
     rows = _per_customer(profile, context, anchors, bands, moment, period.width)
     measures, names = _measures(rows, anchors, categories)
-    sizes = {g: int(np.sum(anchors["group"].to_numpy(zero_copy_only=False) == g)) for g in ("k", "c")}
+    sizes = {
+        g: int(np.sum(anchors["group"].to_numpy(zero_copy_only=False) == g)) for g in ("k", "c")
+    }
     groups = {
         name: ChangeGroup(
             customers=sizes[code],
@@ -255,7 +257,9 @@ def _anchor(ids: Any, t: Any, group: str) -> pa.Table:
     )
 
 
-def _controls(history: ir.Table, old: Any, changers: pa.Table, period: _Period) -> pa.Table:
+def _controls(
+    history: ir.Table, old: Any, changers: pa.Table, found: pa.Table, period: _Period
+) -> pa.Table:
     """Customers holding ``old`` throughout the changers' windows, each with a pseudo change
     instant drawn from the changers' (seeded), known by their first window's start."""
     if changers.num_rows == 0:
@@ -269,7 +273,9 @@ def _controls(history: ir.Table, old: Any, changers: pa.Table, period: _Period) 
     per = history.group_by("customer_id").aggregate(known=history.valid_from.min())
     held = overlapping.filter(overlapping.value == old).select("customer_id").distinct()
     candidates = per.semi_join(held, "customer_id").anti_join(other, "customer_id")
-    candidates = candidates.anti_join(ibis.memtable(changers.select(["customer_id"])), "customer_id")
+    # every changer found in the period (kept or left out) is no control
+    found_ids = ibis.memtable(found.select(["customer_id"]))
+    candidates = candidates.anti_join(found_ids, "customer_id")
     table = candidates.order_by("customer_id").to_pyarrow()
     rng = np.random.default_rng(CONTROL_SEED)
     drawn = rng.integers(0, len(instants), table.num_rows)
@@ -289,8 +295,9 @@ def _price_bands(context: Context) -> tuple[ir.Table, list[float]]:
     prices = latest.select("product_id", "price").filter(lambda t: t.price.notnull())
     table = prices.to_pyarrow()
     if table.num_rows == 0:
-        return ibis.memtable(pa.table({"product_id": pa.array([], pa.string()),
-                                       "band": pa.array([], pa.string())})), []
+        return ibis.memtable(
+            pa.table({"product_id": pa.array([], pa.string()), "band": pa.array([], pa.string())})
+        ), []
     values = table["price"].to_numpy()
     cuts = [float(c) for c in np.quantile(values, [1 / 3, 2 / 3])]
     band = np.where(values < cuts[0], 0, np.where(values < cuts[1], 1, 2))
@@ -336,9 +343,11 @@ def _per_customer(
     lines = lines.left_join(bands, lines.product_id == bands.product_id)
     lines = lines.mutate(_band=lines.band.fill_null("unknown"))
     keys = ["customer_id", "_w"]
-    totals = lines.group_by(keys).aggregate(
-        orders=lines._order.nunique(), spend=lines._spend.sum()
-    ).to_pyarrow()
+    totals = (
+        lines.group_by(keys)
+        .aggregate(orders=lines._order.nunique(), spend=lines._spend.sum())
+        .to_pyarrow()
+    )
     by_cat = lines.group_by([*keys, "_category"]).aggregate(spend=lines._spend.sum()).to_pyarrow()
     by_band = lines.group_by([*keys, "_band"]).aggregate(spend=lines._spend.sum()).to_pyarrow()
     index = {c: i for i, c in enumerate(anchors["customer_id"].to_pylist())}
@@ -350,9 +359,9 @@ def _per_customer(
     }
 
 
-def _scatter(table: pa.Table, index: dict[str, int], value: str, key: str | None, n: int) -> dict[
-    Any, np.ndarray[Any, Any]
-]:
+def _scatter(
+    table: pa.Table, index: dict[str, int], value: str, key: str | None, n: int
+) -> dict[Any, np.ndarray[Any, Any]]:
     """{(key, window): per-customer array} from rows (customer_id, _w, [key], value)."""
     out: dict[Any, np.ndarray[Any, Any]] = {}
     ids = table["customer_id"].to_pylist()
@@ -405,7 +414,9 @@ def _measures(
     if rest:
         other0 = sum((get(cats, k, 0) for k in rest), zero)
         other1 = sum((get(cats, k, 1) for k in rest), zero)
-        specs.append(("category_share", "share: other", "(other)", (other0, spend0, other1, spend1)))
+        specs.append(
+            ("category_share", "share: other", "(other)", (other0, spend0, other1, spend1))
+        )
     present = {k for k, _w in bands}
     for b in (*_BANDS, "unknown"):
         if b in present:
@@ -414,14 +425,13 @@ def _measures(
     measures = []
     for measure, label, key, (a0, b0, a1, b1) in specs:
         data = {
-            code: GroupData(a0[groups == code], b0[groups == code], a1[groups == code],
-                            b1[groups == code])
+            code: GroupData(
+                a0[groups == code], b0[groups == code], a1[groups == code], b1[groups == code]
+            )
             for code in ("k", "c")
         }
         figures = diff_in_diff(data["k"], data["c"])
-        significant = not math.isnan(figures["low"]) and (
-            figures["low"] > 0 or figures["high"] < 0
-        )
+        significant = not math.isnan(figures["low"]) and (figures["low"] > 0 or figures["high"] < 0)
         measures.append(
             ChangeMeasure(measure=measure, label=label, key=key, significant=significant, **figures)
         )

@@ -71,9 +71,7 @@ def notes_for(
         notes.append("no customer changed between these values in the period")
     outside, later = excluded["windows_outside_events"], excluded["history_began_later"]
     if outside:
-        notes.append(
-            f"{outside} changer(s) left out: their windows reach outside the events held"
-        )
+        notes.append(f"{outside} changer(s) left out: their windows reach outside the events held")
     if later:
         notes.append(f"{later} changer(s) left out: their history began inside the first window")
     for name, group in (("changers", changers), ("controls", controls)):
