@@ -58,7 +58,7 @@ class _Period:
     width: timedelta
 
 
-def life_change(
+def life_change(  # noqa: PLR0913 - the options of `insights change`, keyword-only
     context: Context,
     profile: ProfileAssembler,
     *,
