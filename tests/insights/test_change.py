@@ -207,6 +207,10 @@ def test_the_command_prints_the_table_and_json(shop: Workspace) -> None:
     bad = runner.invoke(app, [*base, "--to", "married", "--window", "soon"])
     assert bad.exit_code == 2
     assert "not a duration" in bad.output
+    bad = runner.invoke(app, [*base, "--to", "married", "--since", "2025-13-01"])
+    assert bad.exit_code != 0
+    assert "not a valid date" in bad.output
+    assert "internal error" not in bad.output
 
 
 @pytest.mark.slow

@@ -165,7 +165,10 @@ def _typed(value: Any, kind: str, option: str) -> Any:
 def _start_instant(value: AsOf, timezone: str) -> datetime:
     """A period start: a bare date is the start of that day (the rest as ``as_of``)."""
     if isinstance(value, str) and len(value.strip()) == 10:
-        value = date.fromisoformat(value.strip()) if value.strip()[4] == "-" else value
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            return to_store_time(value, timezone)  # refused with the accepted forms
     if isinstance(value, date) and not isinstance(value, datetime):
         return to_store_time(value - timedelta(days=1), timezone)
     return to_store_time(value, timezone)
