@@ -3,6 +3,7 @@ buy and who resembles them (docs/insights.md). ``ws.insights`` is :class:`Insigh
 
 from __future__ import annotations
 
+from microseg.insights._change_report import ChangeGroup, ChangeMeasure, ChangeReport
 from microseg.insights.api import Insights
 
-__all__ = ["Insights"]
+__all__ = ["ChangeGroup", "ChangeMeasure", "ChangeReport", "Insights"]

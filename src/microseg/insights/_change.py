@@ -89,18 +89,7 @@ def life_change(  # noqa: PLR0913 - the options of `insights change`, keyword-on
     anchors = pa.concat_tables([changers, controls])
     bands, cuts = _price_bands(context)
     rows = _per_customer(profile, context, anchors, bands, moment, period.width)
-    measures, names = _measures(rows, anchors, categories)
-    sizes = {
-        g: int(np.sum(anchors["group"].to_numpy(zero_copy_only=False) == g)) for g in ("k", "c")
-    }
-    groups = {
-        name: ChangeGroup(
-            customers=sizes[code],
-            buyers_before=int(rows[code]["buyers_before"]),
-            buyers_after=int(rows[code]["buyers_after"]),
-        )
-        for code, name in (("k", "changers"), ("c", "controls"))
-    }
+    measures, names, groups = _measures(rows, anchors, categories)
     return ChangeReport(
         attribute=attribute,
         from_value=old,
@@ -379,7 +368,8 @@ def _scatter(
 
 def _measures(
     rows: dict[str, Any], anchors: pa.Table, limit: int
-) -> tuple[list[ChangeMeasure], list[str]]:
+) -> tuple[list[ChangeMeasure], list[str], dict[str, ChangeGroup]]:
+    """Every measure's difference in differences, the categories shown, and the groups."""
     n = anchors.num_rows
     index = rows["index"]
     groups = np.asarray(anchors["group"].to_pylist(), dtype=object)
@@ -394,12 +384,14 @@ def _measures(
 
     orders0, orders1 = get(totals, None, 0), get(totals, None, 1)
     spend0, spend1 = get(spend, None, 0), get(spend, None, 1)
-    for code in ("k", "c"):
-        mask = groups == code
-        rows[code] = {
-            "buyers_before": int(np.sum(orders0[mask] > 0)),
-            "buyers_after": int(np.sum(orders1[mask] > 0)),
-        }
+    sizes = {
+        name: ChangeGroup(
+            customers=int(np.sum(groups == code)),
+            buyers_before=int(np.sum(orders0[groups == code] > 0)),
+            buyers_after=int(np.sum(orders1[groups == code] > 0)),
+        )
+        for code, name in (("k", "changers"), ("c", "controls"))
+    }
     weight: dict[str, float] = {}
     for (k, _w), arr in cats.items():
         weight[k] = weight.get(k, 0.0) + float(arr.sum())
@@ -438,4 +430,4 @@ def _measures(
         measures.append(
             ChangeMeasure(measure=measure, label=label, key=key, significant=significant, **figures)
         )
-    return measures, shown
+    return measures, shown, sizes
