@@ -4,9 +4,10 @@ they buy and who resembles them (docs/insights.md). Each command is thin over
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.table import Table
 
 from microseg.cli._common import (
     AS_OF_HELP,
@@ -18,6 +19,7 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
+from microseg.cli._readable import when
 
 if TYPE_CHECKING:
     from microseg.insights import AffinityResult
@@ -31,6 +33,7 @@ insights_app = typer.Typer(
         "Examples:\n\n"
         "  microseg insights value -w shop\n"
         "  microseg insights affinity anime-buyers -w shop\n"
+        "  microseg insights change marital_status --from single --to married -w shop\n"
     ),
     no_args_is_help=True,
 )
@@ -138,3 +141,122 @@ def _print_affinity(result: AffinityResult, *, top: int, show_all: bool) -> None
         f"{send.opens:,} opens by members ({result.timezone})",
         highlight=False,
     )
+
+
+def _figure(value: float, measure: str) -> str:
+    """A table cell: shares in percent (no sign), money and counts with two decimals."""
+    if value != value:  # NaN: the group lacked the data
+        return "-"
+    if measure.endswith("_share"):
+        return f"{value * 100:.1f}"
+    return f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+_SECTIONS = {
+    "category_share": "share of spend %",
+    "price_band_share": "price band %",
+}
+_SHORT = {
+    "orders": "orders/customer",
+    "spend": "spend/customer",
+    "average_order_value": "avg order value",
+}
+
+
+def _change_table(measures: list[Any]) -> Table:
+    table = Table(box=None, pad_edge=False, padding=(0, 1))
+    for column in ("measure", "K before", "K after", "C before", "C after", "DiD", "95% interval"):
+        table.add_column(column, justify="left" if column == "measure" else "right", no_wrap=True)
+    section = None
+    for m in measures:
+        if m.measure in _SECTIONS and m.measure != section:
+            section = m.measure
+            table.add_row(f"[bold]{_SECTIONS[m.measure]}[/]")
+        name = _SHORT.get(m.measure) or f"  {m.key}"
+        cells = [
+            _figure(v, m.measure)
+            for v in (m.changers_before, m.changers_after, m.controls_before, m.controls_after)
+        ]
+        did = _figure(m.did, m.measure) + ("*" if m.significant else " ")
+        interval = (
+            "-" if m.low != m.low else f"{_figure(m.low, m.measure)}..{_figure(m.high, m.measure)}"
+        )
+        table.add_row(name[:17], *cells, f"[bold]{did}[/]" if m.significant else did, interval)
+    return table
+
+
+@insights_app.command("change")
+def change(
+    ctx: typer.Context,
+    attribute: str = typer.Argument(..., help="The attribute that changed, e.g. marital_status."),
+    from_value: str = typer.Option(..., "--from", help="Its value before the change."),
+    to_value: str = typer.Option(..., "--to", help="Its value after the change."),
+    since: str = typer.Option(
+        None,
+        "--since",
+        help="First day a change counts (default: one window after the first event).",
+    ),
+    until: str = typer.Option(
+        None,
+        "--until",
+        help="Last day a change counts (default: one window before the last event).",
+    ),
+    window: str = typer.Option(
+        "6 months", "--window", help="Length of each window before and after a change."
+    ),
+    as_of: str = typer.Option(None, "--as-of", help="Read data up to this instant. " + AS_OF_HELP),
+    categories: int = typer.Option(12, "--categories", help="Categories shown (the rest: other)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """How customers bought before and after an attribute changed, against customers whose
+    attribute did not change: a difference-in-differences table with 95% intervals.
+
+    Example:
+
+      microseg insights change marital_status --from single --to married -w shop
+    """
+    with handled(), open_workspace(ctx) as ws:
+        report = ws.insights.change(
+            attribute,
+            from_value=from_value,
+            to_value=to_value,
+            since=since,
+            until=until,
+            window=window,
+            as_of=as_of,
+            categories=categories,
+        )
+        timezone = ws.config.timezone
+    if json_out or state(ctx).json:
+        emit_json(report.to_dict())
+        return
+    k, c = report.changers, report.controls
+    console.print(
+        f"[bold]{report.attribute}[/]: {report.from_value} -> {report.to_value}, changes "
+        f"{when(report.since, timezone)} to {when(report.until, timezone)}; windows of "
+        f"{report.window} before and after each change",
+        highlight=False,
+    )
+    console.print(
+        f"changers {k.customers:,} (bought before {k.buyers_before:,}, after "
+        f"{k.buyers_after:,}); controls {c.customers:,} (before {c.buyers_before:,}, after "
+        f"{c.buyers_after:,}), {report.from_value} throughout",
+        highlight=False,
+    )
+    table = _change_table(report.measures)
+    console.print(table)
+    bands = report.price_band_cuts
+    console.print(
+        "K: changers, C: controls. DiD = (K after - K before) - (C after - C before);"
+        " * its 95% interval excludes 0."
+        + (
+            f" Price bands: list price below {bands[0]:,.2f} (low), below {bands[1]:,.2f} "
+            "(mid), the rest (high)."
+            if bands
+            else ""
+        ),
+        highlight=False,
+        soft_wrap=False,
+    )
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)

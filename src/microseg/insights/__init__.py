@@ -10,6 +10,17 @@ from microseg.insights._affinity import (
     BestTime,
     SendTimes,
 )
+from microseg.insights._change_report import ChangeGroup, ChangeMeasure, ChangeReport
 from microseg.insights.api import Insights
 
-__all__ = ["AffinityResult", "AffinityRow", "AffinityTable", "BestTime", "Insights", "SendTimes"]
+__all__ = [
+    "AffinityResult",
+    "AffinityRow",
+    "AffinityTable",
+    "BestTime",
+    "ChangeGroup",
+    "ChangeMeasure",
+    "ChangeReport",
+    "Insights",
+    "SendTimes",
+]
