@@ -3,6 +3,8 @@ buy and who resembles them (docs/insights.md). ``ws.insights`` is :class:`Insigh
 
 from __future__ import annotations
 
+from microseg.insights._migration import CustomerHistory, Migration
+from microseg.insights._plot import migration_html
 from microseg.insights.api import Insights
 
-__all__ = ["Insights"]
+__all__ = ["CustomerHistory", "Insights", "Migration", "migration_html"]
