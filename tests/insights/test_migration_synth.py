@@ -96,3 +96,34 @@ def test_lifecycle_states_cover_everyone(shop: tuple[Workspace, Path]) -> None:
     assert total == ws.profile.attributes(END).count().to_pyarrow().as_py()
     assert set(result.states) <= {"prospect", "new", "reactivated", "active", "at_risk", "lapsed"}
     assert datetime(2026, 4, 30, 22, tzinfo=UTC) == result.dates[0]
+
+
+def test_clv_carried_by_the_flows(shop: tuple[Workspace, Path]) -> None:
+    ws, _ = shop
+    ws.value.fit(as_of="2026-06-30")
+    result = ws.insights.migration(["married"], start="2026-06-30", end=END)
+    predicted = ws.value.predict(as_of=END)
+    total = sum(predicted.column("clv").to_pylist())
+    flows = result.matrix.flows
+    assert all(f.clv is not None for f in flows)
+    assert sum(f.clv or 0.0 for f in flows) == pytest.approx(total, abs=0.01 * len(flows))
+    # what flows into a state is that state's CLV at the end
+    for state in result.states:
+        into = sum(f.clv or 0.0 for f in flows if f.target == state)
+        size = result.size(1, state)
+        assert size is not None
+        assert size.clv == pytest.approx(into, abs=0.01 * len(flows))
+    married = set(
+        ws.segments.members("married", as_of=END).to_pyarrow().column("customer_id").to_pylist()
+    )
+    by_hand = sum(
+        clv
+        for customer, clv in zip(
+            predicted.column("customer_id").to_pylist(),
+            predicted.column("clv").to_pylist(),
+            strict=True,
+        )
+        if customer in married
+    )
+    assert result.size(1, "married").clv == pytest.approx(by_hand, abs=0.01)  # type: ignore[union-attr]
+    assert not any("CLV is left out" in note for note in result.notes)
