@@ -127,3 +127,13 @@ def test_clv_carried_by_the_flows(shop: tuple[Workspace, Path]) -> None:
     )
     assert result.size(1, "married").clv == pytest.approx(by_hand, abs=0.01)  # type: ignore[union-attr]
     assert not any("CLV is left out" in note for note in result.notes)
+
+
+def test_clv_from_a_fit_at_the_first_snapshot(shop: tuple[Workspace, Path]) -> None:
+    ws, _ = shop
+    ws.value.fit(as_of="2026-05-31")  # calibrated at the end of that day, as the snapshot
+    result = ws.insights.migration(["married"], start="2026-05-31", end=END)
+    first = result.size(0, "married")
+    assert first is not None
+    assert first.clv is not None
+    assert first.clv > 0

@@ -71,7 +71,8 @@ def _print_migration(data: dict[str, Any], timezone: str, top: int) -> None:
         )
     console.print(table)
     if len(flows) > top:
-        console.print(f"{len(flows) - top} smaller flows not shown (--top, or --json)")
+        more = len(flows) - top
+        console.print(f"{more} smaller flow{'s' if more > 1 else ''} not shown (--top, or --json)")
     sizes = {(s["as_of"], s["state"]): s for s in data["sizes"]}
     first, last = data["dates"][0], data["dates"][-1]
     shown = Table(title="customers per state")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -165,9 +165,10 @@ class MigrationBuilder:
     # -- inputs -------------------------------------------------------------------------------
 
     def _clv(self, moment: datetime) -> ir.Table | None:
-        if self._value.latest_fit(as_of=moment) is None:
+        at = moment.replace(tzinfo=UTC)  # the store's naive UTC, not local time
+        if self._value.latest_fit(as_of=at) is None:
             return None
-        predicted = self._value.predict(as_of=moment).select(["customer_id", "clv"])
+        predicted = self._value.predict(as_of=at).select(["customer_id", "clv"])
         return ibis.memtable(predicted.rename_columns(["customer_id", "_clv"]))
 
     def _materialise(self, table: ir.Table) -> ir.Table:
