@@ -291,3 +291,24 @@ def test_cli_migration_json_table_and_plot(ws: Workspace, tmp_path: Path) -> Non
         ("recent-buyers", "entered"),
         ("recent-buyers", "left"),
     ]
+
+
+def test_weekly_series_of_timestamps(ws: Workspace, tmp_path: Path) -> None:
+    _shop(ws, tmp_path)
+    result = ws.insights.migration(
+        NAMES, start="2025-05-01T00:00:00Z", end="2025-05-29T00:00:00Z", every="week"
+    )
+    assert [d.isoformat() for d in result.dates] == [
+        f"2025-05-{day:02d}T00:00:00+00:00" for day in (1, 8, 15, 22, 29)
+    ]
+    # C2 bought on 2025-05-20T10:00Z, C4 on the 25th: recent buyers from the 22nd, 29th
+    sizes = [result.size(i, "recent-buyers") for i in range(5)]
+    assert [s.customers if s else 0 for s in sizes] == [0, 0, 0, 1, 2]
+    months = ws.insights.migration(
+        NAMES, start="2025-04-30T12:00:00Z", end="2025-06-30T12:00:00Z", every="month"
+    )
+    assert [d.isoformat() for d in months.dates] == [
+        "2025-04-30T12:00:00+00:00",
+        "2025-05-31T12:00:00+00:00",  # a month end steps to month ends
+        "2025-06-30T12:00:00+00:00",
+    ]

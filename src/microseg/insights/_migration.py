@@ -21,7 +21,7 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -216,7 +216,7 @@ def _step(value: date | datetime, every: str, k: int) -> Any:
         return value + timedelta(days=7 * k)
     if isinstance(value, datetime):
         moved = add_months(value.date(), k)
-        return datetime.combine(moved, value.time())
+        return value.replace(year=moved.year, month=moved.month, day=moved.day)
     return add_months(value, k)
 
 
@@ -239,7 +239,8 @@ def series_dates(
         )
     if every is None:
         return [start, end], first - (last - first)
-    base: date | datetime = _bare_date(start) or first
+    # timestamps step as UTC instants (a naive datetime would be read as local time)
+    base: date | datetime = _bare_date(start) or first.replace(tzinfo=UTC)
     dates: list[AsOf] = []
     k = 0
     while instant(step := _step(base, every, k)) < last:
