@@ -117,12 +117,13 @@ def migration(
 ) -> None:
     """How customers moved between segments, trait values or clusters over time.
 
-    Each snapshot reads attributes as of its date and events before it only; segment
-    snapshots are stored and reused.
+    Each snapshot reads attributes as of its date and events before it only;
+    segment snapshots are stored and reused.
 
     Examples:
 
-      microseg insights migration vip regulars --from 2025-01-31 --to 2025-12-31 -w shop
+      microseg insights migration vip regulars --from 2025-01-31
+      --to 2025-12-31 -w shop
 
       microseg insights migration --trait lifecycle_stage --from 2025-01-31
       --to 2025-12-31 --every month --plot flows.html -w shop
