@@ -4,7 +4,7 @@ buy and who resembles them (docs/insights.md). ``ws.insights`` is :class:`Insigh
 from __future__ import annotations
 
 from microseg.insights._migration import CustomerHistory, Migration
-from microseg.insights._plot import migration_html
+from microseg.insights._plot import migration_figure, migration_html
 from microseg.insights.api import Insights
 
-__all__ = ["CustomerHistory", "Insights", "Migration", "migration_html"]
+__all__ = ["CustomerHistory", "Insights", "Migration", "migration_figure", "migration_html"]
