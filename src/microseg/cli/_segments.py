@@ -195,12 +195,18 @@ def profile(
     customer_id: str = typer.Argument(..., help="The customer."),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    history: bool = typer.Option(False, "--history", help="Segment entries and exits."),
+    start: str = typer.Option(None, "--from", help="History start (default: a year ago)."),
+    end: str = typer.Option(None, "--to", help="History end (default: --as-of or today)."),
+    every: str = typer.Option("month", "--every", help="History snapshots: month or week."),
 ) -> None:
     """One customer: attributes at --as-of, event counts, and segments (per-profile).
 
     Example:
 
       microseg profile C00000133 --as-of 2026-10-31 -w shop
+
+      microseg profile C00000133 --history --from 2025-10-31 --to 2026-10-31 -w shop
     """
     from microseg.segments import ProfileResult
     from microseg.value import warning_results
@@ -213,6 +219,11 @@ def profile(
         warnings = list(ws.traits.collisions().values())
         timezone = ws.config.timezone
         fit_warnings = ws.value.fit_warnings(as_of=as_of)
+        timeline = (
+            ws.insights.history(customer_id, start=start, end=end or as_of, every=every)
+            if history
+            else None
+        )
         from_fit = sorted(
             ws.traits.model_traits() & {k for k, v in traits.items() if v is not None}
         )
@@ -230,6 +241,8 @@ def profile(
         problems=[ProblemResult.model_validate(p) for p in problems],
         fit_warnings=warning_results(fit_warnings if from_fit else []),
     ).to_dict()
+    if timeline is not None:
+        data["history"] = timeline.to_dict()
     attributes = data["attributes"]
     if json_out or state(ctx).json:
         emit_json(data)
@@ -252,6 +265,10 @@ def profile(
             shown.add_row(key, value_text(value, timezone))
     console.print(shown)
     console.print("segments: " + (", ".join(data["segments"]) or "none"))
+    if timeline is not None:
+        from microseg.cli._insights import history_lines
+
+        console.print("\n".join(history_lines(data["history"], timezone)), highlight=False)
     if problems:
         raise fail(f"{len(problems)} problem(s): those segments were not evaluated")
 

@@ -11,6 +11,8 @@ from microseg.insights._affinity import (
     SendTimes,
 )
 from microseg.insights._change_report import ChangeGroup, ChangeMeasure, ChangeReport
+from microseg.insights._migration import CustomerHistory, Migration
+from microseg.insights._plot import migration_figure, migration_html
 from microseg.insights.api import Insights
 
 __all__ = [
@@ -21,6 +23,10 @@ __all__ = [
     "ChangeGroup",
     "ChangeMeasure",
     "ChangeReport",
+    "CustomerHistory",
     "Insights",
+    "Migration",
     "SendTimes",
+    "migration_figure",
+    "migration_html",
 ]

@@ -8,6 +8,7 @@ here (docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from microseg.context import Context
@@ -18,6 +19,8 @@ from microseg.discover.api import Discover
 from microseg.insights._affinity import AffinityResult, affinity
 from microseg.insights._change import life_change
 from microseg.insights._change_report import ChangeReport
+from microseg.insights._migration import CustomerHistory, Migration
+from microseg.insights._snapshots import MigrationBuilder
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.traits.api import Traits
@@ -115,3 +118,57 @@ class Insights:
             as_of=as_of,
             categories=categories,
         )
+
+    def migration(
+        self,
+        segments: Sequence[str] = (),
+        *,
+        start: AsOf,
+        end: AsOf,
+        every: str | None = None,
+        trait: str | None = None,
+        run: str | int | None = None,
+        threshold: float = 0.2,
+    ) -> Migration:
+        """How customers moved between states from ``start`` to ``end`` (docs/insights.md).
+
+        The states are ``segments`` made mutually exclusive by their order (a customer is
+        in the first one they belong to, else ``none``; one segment gives in/out), a
+        ``trait``'s values (``lifecycle_stage``, ``rfm_group``) or a discovery ``run``'s
+        clusters. Each snapshot reads attributes as of its date and events before it only.
+        With ``every`` (``month`` or ``week``) the snapshots run from ``start`` to ``end``;
+        ``matrix`` is the transition from the first to the last, ``steps``, ``sizes``,
+        ``nodes`` and ``links`` chart the series, and ``alerts`` list the states whose
+        size, revenue or CLV moved more than ``threshold`` (0.2: 20 %) between
+        consecutive snapshots. Segment snapshots are stored, and reused when the same
+        definitions are asked for at the same date on the same data.
+
+        Examples
+        --------
+        >>> ws.insights.migration(["vip", "regulars"], start="2025-01-31",
+        ...                       end="2025-12-31", every="month")  # doctest: +SKIP
+        """
+        builder = MigrationBuilder(
+            self._context, self._profile, self._traits, self._segments, self._value, self._discover
+        )
+        return builder.migration(
+            segments, start=start, end=end, every=every, trait=trait, run=run, threshold=threshold
+        )
+
+    def history(
+        self,
+        customer_id: str,
+        *,
+        start: AsOf | None = None,
+        end: AsOf | None = None,
+        every: str = "month",
+        segments: Sequence[str] | None = None,
+    ) -> CustomerHistory:
+        """One customer's segments at each snapshot from ``start`` to ``end`` (default: the
+        12 months up to today) every ``month`` or ``week``, and the entries and exits
+        between them. All segments by default (those with problems are left out); by the
+        per-profile evaluator, so nothing is stored."""
+        builder = MigrationBuilder(
+            self._context, self._profile, self._traits, self._segments, self._value, self._discover
+        )
+        return builder.history(customer_id, start=start, end=end, every=every, names=segments)

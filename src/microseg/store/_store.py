@@ -343,6 +343,15 @@ class Store:
             {**key, "customers": customers, "at": evaluated_at},
         )
 
+    def meta_value(self, key: str) -> str | None:
+        """A value kept in the store's ``meta`` table (None when it was never set)."""
+        row = self.fetchone("SELECT value FROM meta WHERE key = $1", [key])
+        return None if row is None else str(row[0])
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the store's ``meta`` table."""
+        self.execute("INSERT OR REPLACE INTO meta VALUES ($1, $2)", [key, value])
+
     def membership_changes(
         self, table: str, old: str | None, new: str, *, sample: int
     ) -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
