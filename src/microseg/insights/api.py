@@ -8,8 +8,14 @@ here (docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from microseg.context import Context
+from microseg.core.time import AsOf
 from microseg.discover.api import Discover
+from microseg.insights._overlap import Overlap, segment_overlap
+from microseg.insights._value import ValueTable
+from microseg.insights._value_build import ValueInputs, build_value_table
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.traits.api import Traits
@@ -36,3 +42,38 @@ class Insights:
         self._segments = segments
         self._value = value
         self._discover = discover
+
+    def value(
+        self,
+        segments: Sequence[str] | None = None,
+        *,
+        run: str | None = None,
+        as_of: AsOf | None = None,
+        period: str = "12 months",
+        by: str | None = None,
+        horizon: str | None = None,
+    ) -> ValueTable:
+        """What each segment (all saved ones by default) or each cluster of ``run`` is
+        worth at ``as_of``, ranked by ``by`` (default ``clv_total`` with a value fit, else
+        ``revenue``). Figures over ``period`` before ``as_of``; growth against the previous
+        stored evaluation, or the same computation one period earlier (docs/insights.md).
+
+        >>> ws.insights.value(by="revenue").rows[0].group                  # doctest: +SKIP
+        'champions'
+        """
+        inputs = ValueInputs(
+            self._context, self._profile, self._segments, self._value, self._discover
+        )
+        return build_value_table(
+            inputs, segments, run=run, as_of=as_of, period=period, by=by, horizon=horizon
+        )
+
+    def overlap(self, segments: Sequence[str], *, as_of: AsOf | None = None) -> Overlap:
+        """Pairwise overlap (customers in both, Jaccard, share of the smaller) and the exact
+        intersections, largest first, of two or more segments at ``as_of``
+        (docs/insights.md).
+
+        >>> ws.insights.overlap(["vip", "paris"]).pairs[0].jaccard         # doctest: +SKIP
+        0.4
+        """
+        return segment_overlap(self._segments, segments, as_of=as_of)
