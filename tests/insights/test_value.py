@@ -200,6 +200,8 @@ def test_overlap_from_the_cli(shop: Workspace) -> None:
     assert "pariss" in unknown.output
 
 
+SYNTH_NOW = datetime(2026, 11, 1, tzinfo=UTC)
+SYNTH_AS_OF = "2026-10-31"
 EXAMPLES = Path(__file__).parents[2] / "src" / "microseg" / "segments" / "examples"
 
 
@@ -209,28 +211,28 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
     root = tmp_path_factory.mktemp("value-synth")
     data = generate_shop(root / "data", customers=300, seed=5)
-    ws = Workspace.init(root / "ws", timezone="Europe/Paris", clock=lambda: NOW)
+    ws = Workspace.init(root / "ws", timezone="Europe/Paris", clock=lambda: SYNTH_NOW)
     ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
     ws.ingest("events", list(data.event_files))
     for example in EXAMPLES.glob("*.yaml"):
         shutil.copy(example, ws.path / "segments" / example.name)
-    ws.value.fit(as_of="2025-12-31")
+    ws.value.fit(as_of=SYNTH_AS_OF)
     yield ws
     ws.close()
 
 
 def test_value_on_the_synthetic_shop(synthetic: Workspace) -> None:
-    table = synthetic.insights.value(as_of="2025-12-31")
+    table = synthetic.insights.value(as_of=SYNTH_AS_OF)
     assert table.by == "clv_total"
     assert table.no_fit is None
     assert table.fit_id is not None
     assert len(table.rows) >= 5
     totals = [r.clv_total for r in table.rows]
     assert totals == sorted(totals, reverse=True)  # type: ignore[type-var]
-    predictions = synthetic.value.predict(as_of="2025-12-31").to_pylist()
+    predictions = synthetic.value.predict(as_of=SYNTH_AS_OF).to_pylist()
     clv = {p["customer_id"]: p for p in predictions}
     for row in table.rows[:3]:
-        members = synthetic.segments.members(row.group, as_of="2025-12-31").to_pyarrow()
+        members = synthetic.segments.members(row.group, as_of=SYNTH_AS_OF).to_pyarrow()
         ids = members.column("customer_id").to_pylist()
         scored = [clv[c] for c in ids if c in clv]
         assert row.members == len(ids)
@@ -242,3 +244,27 @@ def test_value_on_the_synthetic_shop(synthetic: Workspace) -> None:
         assert row.expected_spend is not None
         potential = row.members * row.p_any_purchase * row.expected_spend
         assert row.market_potential == pytest.approx(potential, rel=1e-3)
+
+
+def test_value_of_a_discovery_run(synthetic: Workspace) -> None:
+    synthetic.discover.run(as_of=SYNTH_AS_OF, seed=1, name="v", refits=0, max_clusters=3)
+    table = synthetic.insights.value(run="v", as_of=SYNTH_AS_OF, by="members")
+    assert table.source == "run"
+    assert table.run == "v"
+    assert sum(r.members for r in table.rows) == table.customers
+    stored = synthetic.discover.assignments("v").to_pylist()
+    counts: dict[str, int] = {}
+    for row in stored:
+        counts[str(row["cluster"])] = counts.get(str(row["cluster"]), 0) + 1
+    assert {r.group: r.members for r in table.rows if r.members} == counts
+    assert all(r.title for r in table.rows)
+    assert table.previous is not None
+    assert table.previous.source == "computed"
+    runner = CliRunner()
+    base = ["--workspace", str(synthetic.path), "insights", "value", "--run", "v"]
+    out = runner.invoke(app, [*base, "--as-of", SYNTH_AS_OF, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["rows"][0]["group"] == table.rows[0].group
+    both = runner.invoke(app, [*base, "anime-buyers", "--as-of", SYNTH_AS_OF])
+    assert both.exit_code != 0
+    assert "not both" in both.output

@@ -88,18 +88,17 @@ def value(
     what = f"clusters of run {table.run}" if table.run else "segments"
     shown = Table(
         title=f"{what} by {table.by}, as of {when(table.as_of, timezone)}",
-        caption=f"revenue, orders: the {table.period} before as_of",
+        caption=f"revenue and aov: the {table.period} before as_of; clv: total predicted",
     )
-    names = ["segment", "members", "revenue", "orders", "aov", "clv total", "potential", "growth"]
-    for name in names:
-        shown.add_column(name, justify="left" if name == "segment" else "right")
+    shown.add_column("segment" if table.run is None else "cluster", min_width=18, max_width=30)
+    for name in ("members", "revenue", "aov", "clv", "potential", "growth"):
+        shown.add_column(name, justify="right", no_wrap=True)
     for row in table.rows[:top]:
         label = row.group if table.run is None else f"{row.group} {row.title}"
         shown.add_row(
             label,
             f"{row.members:,}",
             _short(row.revenue),
-            f"{row.orders:,}",
             _short(row.aov),
             _short(row.clv_total),
             _short(row.market_potential),

@@ -166,6 +166,13 @@ def group_figures(
     """Each group's raw sums over [start, end), and the model means with ``predictions``."""
     metrics = _per_customer(events, start, end, config).rename(_mid="customer_id")
     joined = groups.left_join(metrics, groups.customer_id == metrics._mid).drop("_mid")
+    if predictions is not None:
+        scores = ibis.memtable(
+            predictions.select(
+                ["customer_id", "clv", "p_alive", "churn_risk", "p_any_purchase", "expected_spend"]
+            )
+        ).rename(_pid="customer_id")
+        joined = joined.left_join(scores, joined.customer_id == scores._pid).drop("_pid")
     sums: dict[str, ir.Value] = {
         "members": joined.count(),
         "buyers": (joined._orders.fill_null(0) > 0).ifelse(1, 0).sum(),
@@ -176,12 +183,6 @@ def group_figures(
         "opened": joined._opened.fill_null(0).sum(),
     }
     if predictions is not None:
-        scores = ibis.memtable(
-            predictions.select(
-                ["customer_id", "clv", "p_alive", "churn_risk", "p_any_purchase", "expected_spend"]
-            )
-        ).rename(_pid="customer_id")
-        joined = joined.left_join(scores, joined.customer_id == scores._pid).drop("_pid")
         sums |= {
             "scored": joined.p_alive.count(),
             "clv_total": joined.clv.sum(),
