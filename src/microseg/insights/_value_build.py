@@ -204,7 +204,7 @@ def _previous(
     else:
         before, *_ = cluster_groups(inputs.context, inputs.discover, run, earlier)
     text = (
-        f"no stored evaluation before as_of: the same computation as of "
-        f"{earlier:%Y-%m-%d %H:%M} UTC (as_of minus the period)"
+        f"the same computation as of {earlier:%Y-%m-%d %H:%M} UTC (as_of minus the period; "
+        "no stored evaluation of these segments before as_of)"
     )
     return PreviousSnapshot(as_of=earlier, source="computed", text=text), before.table
