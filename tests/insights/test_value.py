@@ -80,6 +80,9 @@ def test_value_table_by_hand(shop: Workspace) -> None:
     assert table.period == "12 months"
     assert table.period_start == datetime(2025, 1, 1, tzinfo=UTC)
     assert table.by == "revenue"  # no value fit: ranked by revenue
+    arrow = table.to_arrow()
+    assert arrow.column("group").to_pylist() == ["vip", "paris", "lyon"]
+    assert arrow.column("orders").to_pylist() == [3, 3, 1]
     assert [r.group for r in table.rows] == ["vip", "paris", "lyon"]
     rows = {r.group: r for r in table.rows}
     paris, vip, lyon = rows["paris"], rows["vip"], rows["lyon"]
@@ -147,6 +150,8 @@ def test_value_from_the_cli(shop: Workspace) -> None:
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert [r["group"] for r in data["rows"]] == ["vip", "paris", "lyon"]
+    assert data["previous"]["source"] == "computed"
+    assert data["no_fit"].startswith("no value fit")
     assert data["rows"][1]["orders"] == 3
     text = runner.invoke(app, [*base, "insights", "value", "paris", "lyon", "--as-of", AS_OF])
     assert text.exit_code == 0, text.output
@@ -265,6 +270,11 @@ def test_value_of_a_discovery_run(synthetic: Workspace) -> None:
     out = runner.invoke(app, [*base, "--as-of", SYNTH_AS_OF, "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["rows"][0]["group"] == table.rows[0].group
+    text = runner.invoke(app, [*base, "--as-of", SYNTH_AS_OF])
+    assert text.exit_code == 0, text.output
+    assert table.rows[0].title is not None
+    assert table.rows[0].title[:8] in text.output
+    assert max(len(line) for line in text.output.splitlines()) <= 80
     both = runner.invoke(app, [*base, "anime-buyers", "--as-of", SYNTH_AS_OF])
     assert both.exit_code != 0
     assert "not both" in both.output

@@ -69,9 +69,11 @@ def value(
 ) -> None:
     """Rank segments (or a discovery run's clusters) by what they are worth.
 
-    Size, revenue, orders, average order value, predicted CLV, P(alive), churn risk,
-    e-mail open rate, growth and market potential = members x P(at least one purchase in
-    the horizon) x expected spend. The table shows a selection; --json has every column.
+    Per group: size, revenue, orders, order value, CLV, P(alive), churn, open rate, growth.
+
+    Market potential = members x P(at least one purchase) x expected spend.
+
+    The table shows a selection of columns; --json has every one.
 
     Examples:
 
@@ -90,9 +92,15 @@ def value(
         title=f"{what} by {table.by}, as of {when(table.as_of, timezone)}",
         caption=f"revenue and aov: the {table.period} before as_of; clv: total predicted",
     )
-    shown.add_column("segment" if table.run is None else "cluster", min_width=18, max_width=30)
+    shown.add_column(
+        "segment" if table.run is None else "cluster",
+        min_width=12,
+        max_width=16,
+        no_wrap=True,
+        overflow="ellipsis",
+    )
     for name in ("members", "revenue", "aov", "clv", "potential", "growth"):
-        shown.add_column(name, justify="right", no_wrap=True)
+        shown.add_column(name, justify="right", no_wrap=True, min_width=max(6, len(name)))
     for row in table.rows[:top]:
         label = row.group if table.run is None else f"{row.group} {row.title}"
         shown.add_row(
