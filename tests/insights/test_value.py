@@ -277,4 +277,29 @@ def test_value_of_a_discovery_run(synthetic: Workspace) -> None:
     assert max(len(line) for line in text.output.splitlines()) <= 80
     both = runner.invoke(app, [*base, "anime-buyers", "--as-of", SYNTH_AS_OF])
     assert both.exit_code != 0
-    assert "not both" in both.output
+    assert "only one of them" in both.output
+
+
+def test_value_of_grid_cells(shop: Workspace) -> None:
+    table = shop.insights.value(grid=["city"], as_of=AS_OF, min_size=1)
+    assert table.source == "grid"
+    assert table.dimensions == ["city"]
+    assert [(r.group, r.members, r.revenue, r.orders) for r in table.rows] == [
+        ("city Paris", 3, 140.0, 3),
+        ("city Lyon", 2, 60.0, 1),
+        ("city Nice", 2, 0.0, 0),  # c5 bought in 2024 only
+    ]
+    assert table.rows[2].aov is None
+    grid = shop.segments.grid(["city"], as_of=AS_OF, min_size=1)
+    assert sorted(c.size for c in grid.cells) == sorted(r.members for r in table.rows)
+    hidden = shop.insights.value(grid=["city"], as_of=AS_OF, min_size=3)
+    assert [r.group for r in hidden.rows] == ["city Paris"]
+    assert hidden.warnings == [
+        "hid 2 cells under 3 customers (4 in all): a lower min_size shows them"
+    ]
+    runner = CliRunner()
+    base = ["--workspace", str(shop.path), "insights", "value", "--as-of", AS_OF]
+    out = runner.invoke(app, [*base, "--grid", "city", "--grid", "vip", "--min-size", "1"])
+    assert out.exit_code == 0, out.output
+    assert "city Paris" in out.output
+    assert max(len(line) for line in out.output.splitlines()) <= 80

@@ -57,6 +57,14 @@ def value(
     ctx: typer.Context,
     segments: list[str] = typer.Argument(None, help="Segments to rank (default: all saved)."),
     run: str = typer.Option(None, "--run", help="Rank a discovery run's clusters instead."),
+    grid: list[str] = typer.Option(
+        None,
+        "--grid",
+        help="Rank the cells of a grid instead: a dimension, repeated (gender, age:25,45).",
+    ),
+    min_size: int = typer.Option(
+        50, "--min-size", min=1, help="With --grid: hide cells smaller than this."
+    ),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     period: str = typer.Option(
         "12 months", "--period", help="Period of revenue and orders before as_of."
@@ -80,24 +88,35 @@ def value(
       microseg insights value -w shop
       microseg insights value vip lapsed --by revenue --as-of 2026-06-30 -w shop
       microseg insights value --run q4 -w shop
+      microseg insights value --grid gender --grid age:25,45 -w shop
     """
     with handled(), open_workspace(ctx) as ws:
-        table = ws.insights.value(segments or None, run=run, as_of=as_of, period=period, by=by)
+        table = ws.insights.value(
+            segments or None,
+            run=run,
+            grid=grid or (),
+            as_of=as_of,
+            period=period,
+            by=by,
+            min_size=min_size,
+        )
         timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(table.to_dict())
         return
-    what = f"clusters of run {table.run}" if table.run else "segments"
+    what = {"run": f"clusters of run {table.run}", "grid": "grid cells"}.get(
+        table.source, "segments"
+    )
     shown = Table(
         title=f"{what} by {table.by}, as of {when(table.as_of, timezone)}",
         caption=f"revenue and aov: the {table.period} before as_of; clv: total predicted",
     )
     shown.add_column(
-        "segment" if table.run is None else "cluster",
+        {"run": "cluster", "grid": "cell"}.get(table.source, "segment"),
         min_width=12,
         max_width=16,
-        no_wrap=True,
-        overflow="ellipsis",
+        no_wrap=table.source != "grid",  # a cell's values wrap; names are cut
+        overflow="ellipsis" if table.source != "grid" else "fold",
     )
     for name in ("members", "revenue", "aov", "clv", "potential", "growth"):
         shown.add_column(name, justify="right", no_wrap=True, min_width=max(6, len(name)))

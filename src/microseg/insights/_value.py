@@ -20,6 +20,7 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+from pydantic import Field
 
 from microseg.config import WorkspaceConfig
 from microseg.core.errors import ParameterError
@@ -103,8 +104,10 @@ class ValueTable(Result):
     period: str
     period_start: Instant
     customers: int
-    source: Literal["segments", "run"]
+    source: Literal["segments", "run", "grid"]
     run: str | None = None
+    #: the grid's dimensions when the groups are its cells
+    dimensions: list[str] = Field(default_factory=list)
     by: str
     horizon: str
     fit_id: int | None

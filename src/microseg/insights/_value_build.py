@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import ibis
@@ -33,7 +33,14 @@ from microseg.segments.api import Segments
 from microseg.value import warning_results
 from microseg.value.api import Value
 
-__all__ = ["ValueInputs", "build_value_table", "cluster_groups", "segment_groups"]
+__all__ = [
+    "ValueInputs",
+    "ValueRequest",
+    "build_value_table",
+    "cell_groups",
+    "cluster_groups",
+    "segment_groups",
+]
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,14 @@ def cluster_groups(
     return groups, labels.num_rows, source.name
 
 
+def cell_groups(segments: Segments, dimensions: Sequence[str], at: datetime) -> tuple[Groups, int]:
+    """The cells of the grid over ``dimensions`` at ``at`` (every customer in one)."""
+    table = segments.grid_cells(dimensions, as_of=_aware(at)).rename(group="cell")
+    sizes = table.group_by("group").aggregate(n=table.count()).to_pyarrow().to_pylist()
+    order = [str(r["group"]) for r in sorted(sizes, key=lambda r: (-r["n"], r["group"]))]
+    return Groups(table, order, {}), sum(int(r["n"]) for r in sizes)
+
+
 def _stored_previous(
     context: Context, versions: dict[str, str], at: datetime
 ) -> tuple[datetime, ir.Table] | None:
@@ -110,19 +125,36 @@ def _stored_previous(
     return moment, chosen.select("customer_id", group=chosen.segment)
 
 
-def build_value_table(
-    inputs: ValueInputs,
-    segments: Sequence[str] | None = None,
-    *,
-    run: str | None = None,
-    as_of: AsOf | None = None,
-    period: str = "12 months",
-    by: str | None = None,
-    horizon: str | None = None,
-) -> ValueTable:
-    """The value table of ``segments`` (all saved ones by default) or of ``run``'s clusters."""
-    if run is not None and segments:
-        raise ParameterError("give segments or --run RUN, not both")
+@dataclass(frozen=True)
+class ValueRequest:
+    """What to rank: ``segments`` (all saved ones when empty), ``run``'s clusters, or the
+    cells of the grid over ``grid`` (cells under ``min_size`` customers hidden, as the grid
+    hides them); over ``period`` before ``as_of``, ranked by ``by``."""
+
+    segments: list[str] = field(default_factory=list)
+    run: str | None = None
+    grid: list[str] = field(default_factory=list)
+    as_of: AsOf | None = None
+    period: str = "12 months"
+    by: str | None = None
+    horizon: str | None = None
+    min_size: int = 50
+
+
+def build_value_table(inputs: ValueInputs, request: ValueRequest) -> ValueTable:
+    """The value table of a request (see :class:`ValueRequest`)."""
+    segments, run, grid = request.segments, request.run, request.grid
+    as_of, period, by, horizon, min_size = (
+        request.as_of,
+        request.period,
+        request.by,
+        request.horizon,
+        request.min_size,
+    )
+    if sum(bool(x) for x in (segments, run is not None, grid)) > 1:
+        raise ParameterError("give segments, --run RUN or --grid DIMENSION, only one of them")
+    if min_size < 1:
+        raise ParameterError(f"min_size must be at least 1, got {min_size}")
     context = inputs.context
     clock = context.clock(as_of)
     at = clock.as_of
@@ -132,12 +164,14 @@ def build_value_table(
     problems: list[ProblemResult] = []
     warnings: list[str] = []
     versions: dict[str, str] = {}
-    if run is None:
-        groups, customers, versions, problems, warnings = segment_groups(
-            inputs.segments, segments, at, save=True
-        )
-    else:
+    if run is not None:
         groups, customers, run = cluster_groups(context, inputs.discover, run, at)
+    elif grid:
+        groups, customers = cell_groups(inputs.segments, grid, at)
+    else:
+        groups, customers, versions, problems, warnings = segment_groups(
+            inputs.segments, segments or None, at, save=True
+        )
     horizon = horizon or f"{context.config.value.horizon_months} months"
     fit = inputs.value.latest_fit(as_of=_aware(at))
     predictions = None
@@ -151,7 +185,7 @@ def build_value_table(
         predictions = inputs.value.predict(as_of=_aware(at), horizon=horizon)
     events = inputs.profile.events()
     figures = group_figures(groups.table, events, start, at, context.config, predictions)
-    previous, before = _previous(inputs, groups, versions, run, at, earlier)
+    previous, before = _previous(inputs, groups, versions, run, grid, at, earlier)
     if previous is not None:
         prior_start = context.clock(_aware(previous.as_of)).back(length)
         end = previous.as_of.replace(tzinfo=None)
@@ -163,13 +197,23 @@ def build_value_table(
         previous=before_figures if previous is not None else None,
         scored=predictions is not None,
     )
+    if grid:
+        small = [r for r in rows if r.members < min_size]
+        rows = [r for r in rows if r.members >= min_size]
+        if small:
+            hidden = sum(r.members for r in small)
+            warnings.append(
+                f"hid {len(small)} cells under {min_size} customers ({hidden:,} in all): "
+                "a lower min_size shows them"
+            )
     chosen = by or ("clv_total" if predictions is not None else "revenue")
     return ValueTable(
         as_of=at,
         period=str(length),
         period_start=start,
         customers=customers,
-        source="run" if run is not None else "segments",
+        source="run" if run is not None else "grid" if grid else "segments",
+        dimensions=list(grid),
         run=run,
         by=chosen,
         horizon=horizon,
@@ -190,21 +234,26 @@ def _previous(
     groups: Groups,
     versions: dict[str, str],
     run: str | None,
+    grid: Sequence[str],
     at: datetime,
     earlier: datetime,
 ) -> tuple[PreviousSnapshot | None, ir.Table]:
     """The snapshot growth compares with, and its members as groups."""
-    if run is None:
+    if run is None and not grid:
         stored = _stored_previous(inputs.context, versions, at)
         if stored is not None:
             moment, members = stored
             text = f"the stored evaluation of these segments as of {moment:%Y-%m-%d %H:%M} UTC"
             return PreviousSnapshot(as_of=moment, source="stored", text=text), members
         before, *_ = segment_groups(inputs.segments, list(groups.order), earlier, save=False)
-    else:
+    elif run is not None:
         before, *_ = cluster_groups(inputs.context, inputs.discover, run, earlier)
-    text = (
-        f"the same computation as of {earlier:%Y-%m-%d %H:%M} UTC (as_of minus the period; "
-        "no stored evaluation of these segments before as_of)"
+    else:
+        before, _ = cell_groups(inputs.segments, grid, earlier)
+    text = f"the same computation as of {earlier:%Y-%m-%d %H:%M} UTC (as_of minus the period"
+    text += (
+        "; no stored evaluation of these segments before as_of)"
+        if run is None and not grid
+        else ")"
     )
     return PreviousSnapshot(as_of=earlier, source="computed", text=text), before.table

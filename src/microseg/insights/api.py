@@ -15,7 +15,7 @@ from microseg.core.time import AsOf
 from microseg.discover.api import Discover
 from microseg.insights._overlap import Overlap, segment_overlap
 from microseg.insights._value import ValueTable
-from microseg.insights._value_build import ValueInputs, build_value_table
+from microseg.insights._value_build import ValueInputs, ValueRequest, build_value_table
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.traits.api import Traits
@@ -48,12 +48,15 @@ class Insights:
         segments: Sequence[str] | None = None,
         *,
         run: str | None = None,
+        grid: Sequence[str] = (),
         as_of: AsOf | None = None,
         period: str = "12 months",
         by: str | None = None,
         horizon: str | None = None,
+        min_size: int = 50,
     ) -> ValueTable:
-        """What each segment (all saved ones by default) or each cluster of ``run`` is
+        """What each segment (all saved ones by default), each cluster of ``run``, or each
+        cell of the grid over ``grid``'s dimensions (cells under ``min_size`` hidden) is
         worth at ``as_of``, ranked by ``by`` (default ``clv_total`` with a value fit, else
         ``revenue``). Figures over ``period`` before ``as_of``; growth against the previous
         stored evaluation, or the same computation one period earlier (docs/insights.md).
@@ -64,9 +67,17 @@ class Insights:
         inputs = ValueInputs(
             self._context, self._profile, self._segments, self._value, self._discover
         )
-        return build_value_table(
-            inputs, segments, run=run, as_of=as_of, period=period, by=by, horizon=horizon
+        request = ValueRequest(
+            segments=list(segments or []),
+            run=run,
+            grid=list(grid),
+            as_of=as_of,
+            period=period,
+            by=by,
+            horizon=horizon,
+            min_size=min_size,
         )
+        return build_value_table(inputs, request)
 
     def overlap(self, segments: Sequence[str], *, as_of: AsOf | None = None) -> Overlap:
         """Pairwise overlap (customers in both, Jaccard, share of the smaller) and the exact
