@@ -141,6 +141,10 @@ def test_ranking_and_bad_column(shop: Workspace) -> None:
     assert [r.group for r in table.rows] == ["lyon", "vip", "paris"]
     with pytest.raises(MicrosegError, match=r"clv_totl.*clv_total"):
         shop.insights.value(as_of=AS_OF, by="clv_totl")
+    with pytest.raises(MicrosegError, match=r"--period: 'a year' is not a duration"):
+        shop.insights.value(as_of=AS_OF, period="a year")
+    with pytest.raises(MicrosegError, match="only one of them"):
+        shop.insights.value(["paris"], grid=["city"], as_of=AS_OF)
 
 
 def test_value_from_the_cli(shop: Workspace) -> None:

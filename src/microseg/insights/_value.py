@@ -36,6 +36,7 @@ __all__ = [
     "PreviousSnapshot",
     "ValueRow",
     "ValueTable",
+    "check_column",
     "group_figures",
     "rank_rows",
     "value_rows",
@@ -271,13 +272,18 @@ def value_rows(
     return rows
 
 
-def rank_rows(rows: list[ValueRow], by: str) -> list[ValueRow]:
-    """``rows`` largest ``by`` first (nulls last, then by name)."""
+def check_column(by: str) -> None:
+    """Refuse a ranking column the table does not have, naming the ones it has."""
     if by not in VALUE_COLUMNS:
         raise ParameterError(
             f"--by {by!r}: not a column of the value table" + did_you_mean(by, VALUE_COLUMNS),
             hint="rank by one of " + ", ".join(VALUE_COLUMNS),
         )
+
+
+def rank_rows(rows: list[ValueRow], by: str) -> list[ValueRow]:
+    """``rows`` largest ``by`` first (nulls last, then by name)."""
+    check_column(by)
 
     def key(row: ValueRow) -> tuple[bool, float, str]:
         value = getattr(row, by)

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from microseg.context import Context
 from microseg.core.duration import parse_duration
-from microseg.core.errors import ParameterError
+from microseg.core.errors import DurationError, ParameterError
 from microseg.core.results import ProblemResult
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
@@ -23,6 +23,7 @@ from microseg.insights._value import (
     Groups,
     PreviousSnapshot,
     ValueTable,
+    check_column,
     group_figures,
     rank_rows,
     value_rows,
@@ -155,10 +156,15 @@ def build_value_table(inputs: ValueInputs, request: ValueRequest) -> ValueTable:
         raise ParameterError("give segments, --run RUN or --grid DIMENSION, only one of them")
     if min_size < 1:
         raise ParameterError(f"min_size must be at least 1, got {min_size}")
+    if by is not None:
+        check_column(by)
+    try:
+        length = parse_duration(period)
+    except DurationError as exc:
+        raise DurationError(f"--period: {exc}", hint="e.g. --period '6 months'") from None
     context = inputs.context
     clock = context.clock(as_of)
     at = clock.as_of
-    length = parse_duration(period)
     start = clock.back(length)
     earlier = start  # growth's fallback: the same computation as of as_of minus the period
     problems: list[ProblemResult] = []
