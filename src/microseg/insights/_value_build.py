@@ -161,7 +161,7 @@ def build_value_table(inputs: ValueInputs, request: ValueRequest) -> ValueTable:
     try:
         length = parse_duration(period)
     except DurationError as exc:
-        raise DurationError(f"--period: {exc}", hint="e.g. --period '6 months'") from None
+        raise DurationError(f"--period: {exc}") from None
     context = inputs.context
     clock = context.clock(as_of)
     at = clock.as_of
