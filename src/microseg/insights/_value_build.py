@@ -192,15 +192,14 @@ def build_value_table(inputs: ValueInputs, request: ValueRequest) -> ValueTable:
     events = inputs.profile.events()
     figures = group_figures(groups.table, events, start, at, context.config, predictions)
     previous, before = _previous(inputs, groups, versions, run, grid, at, earlier)
-    if previous is not None:
-        prior_start = context.clock(_aware(previous.as_of)).back(length)
-        end = previous.as_of.replace(tzinfo=None)
-        before_figures = group_figures(before, events, prior_start, end, context.config)
+    prior_start = context.clock(_aware(previous.as_of)).back(length)
+    end = previous.as_of.replace(tzinfo=None)
+    before_figures = group_figures(before, events, prior_start, end, context.config)
     rows = value_rows(
         groups,
         figures,
         customers,
-        previous=before_figures if previous is not None else None,
+        previous=before_figures,
         scored=predictions is not None,
     )
     if grid:
@@ -243,7 +242,7 @@ def _previous(
     grid: Sequence[str],
     at: datetime,
     earlier: datetime,
-) -> tuple[PreviousSnapshot | None, ir.Table]:
+) -> tuple[PreviousSnapshot, ir.Table]:
     """The snapshot growth compares with, and its members as groups."""
     if run is None and not grid:
         stored = _stored_previous(inputs.context, versions, at)
