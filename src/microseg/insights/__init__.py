@@ -12,7 +12,9 @@ from microseg.insights._affinity import (
 )
 from microseg.insights._change_report import ChangeGroup, ChangeMeasure, ChangeReport
 from microseg.insights._migration import CustomerHistory, Migration
+from microseg.insights._overlap import Intersection, Overlap, PairOverlap
 from microseg.insights._plot import migration_figure, migration_html
+from microseg.insights._value import PreviousSnapshot, ValueRow, ValueTable
 from microseg.insights.api import Insights
 
 __all__ = [
@@ -25,8 +27,14 @@ __all__ = [
     "ChangeReport",
     "CustomerHistory",
     "Insights",
+    "Intersection",
     "Migration",
+    "Overlap",
+    "PairOverlap",
+    "PreviousSnapshot",
     "SendTimes",
+    "ValueRow",
+    "ValueTable",
     "migration_figure",
     "migration_html",
 ]

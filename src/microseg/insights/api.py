@@ -20,7 +20,10 @@ from microseg.insights._affinity import AffinityResult, affinity
 from microseg.insights._change import life_change
 from microseg.insights._change_report import ChangeReport
 from microseg.insights._migration import CustomerHistory, Migration
+from microseg.insights._overlap import Overlap, segment_overlap
 from microseg.insights._snapshots import MigrationBuilder
+from microseg.insights._value import ValueTable
+from microseg.insights._value_build import ValueInputs, ValueRequest, build_value_table
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.traits.api import Traits
@@ -172,3 +175,49 @@ class Insights:
             self._context, self._profile, self._traits, self._segments, self._value, self._discover
         )
         return builder.history(customer_id, start=start, end=end, every=every, names=segments)
+
+    def value(
+        self,
+        segments: Sequence[str] | None = None,
+        *,
+        run: str | None = None,
+        grid: Sequence[str] = (),
+        as_of: AsOf | None = None,
+        period: str = "12 months",
+        by: str | None = None,
+        horizon: str | None = None,
+        min_size: int = 50,
+    ) -> ValueTable:
+        """What each segment (all saved ones by default), each cluster of ``run``, or each
+        cell of the grid over ``grid``'s dimensions (cells under ``min_size`` hidden) is
+        worth at ``as_of``, ranked by ``by`` (default ``clv_total`` with a value fit, else
+        ``revenue``). Figures over ``period`` before ``as_of``; growth against the previous
+        stored evaluation, or the same computation one period earlier (docs/insights.md).
+
+        >>> ws.insights.value(by="revenue").rows[0].group                  # doctest: +SKIP
+        'champions'
+        """
+        inputs = ValueInputs(
+            self._context, self._profile, self._segments, self._value, self._discover
+        )
+        request = ValueRequest(
+            segments=list(segments or []),
+            run=run,
+            grid=list(grid),
+            as_of=as_of,
+            period=period,
+            by=by,
+            horizon=horizon,
+            min_size=min_size,
+        )
+        return build_value_table(inputs, request)
+
+    def overlap(self, segments: Sequence[str], *, as_of: AsOf | None = None) -> Overlap:
+        """Pairwise overlap (customers in both, Jaccard, share of the smaller) and the exact
+        intersections, largest first, of two or more segments at ``as_of``
+        (docs/insights.md).
+
+        >>> ws.insights.overlap(["vip", "paris"]).pairs[0].jaccard         # doctest: +SKIP
+        0.4
+        """
+        return segment_overlap(self._segments, segments, as_of=as_of)

@@ -23,7 +23,15 @@ from microseg.lang.batch import BatchCompiler
 from microseg.profile import BatchInputs
 from microseg.segments._catalog import SegmentCatalog
 
-__all__ = ["Dimension", "Grid", "GridCell", "GridResult", "build_grid", "parse_dimension"]
+__all__ = [
+    "Dimension",
+    "Grid",
+    "GridCell",
+    "GridResult",
+    "build_grid",
+    "grid_cells",
+    "parse_dimension",
+]
 
 MISSING = "(missing)"
 _DIM = re.compile(r"^(segment:|attribute:|trait:)?([A-Za-z0-9_-]+)(?::([-0-9.,]+)|=(.+))?$")
@@ -225,16 +233,17 @@ def _column(
 VALUE_TRAIT = "clv_12m"
 
 
-def build_grid(
+def _labelled(
     catalog: SegmentCatalog,
     dimensions: list[Dimension],
     inputs: BatchInputs,
     *,
-    min_size: int = 50,
     trait_definition: Any = None,
     cuts: dict[str, list[float]] | None = None,
     value: bool = False,
-) -> Grid:
+) -> ir.Table:
+    """Every customer with ``_d0``, ``_d1``... (their value of each dimension), net
+    ``_revenue`` before as_of, and ``_clv`` with ``value``."""
     clock, customers, events = inputs.clock, inputs.customers, inputs.events
     attribute_types = inputs.attribute_types
     compiler = BatchCompiler(
@@ -258,13 +267,52 @@ def build_grid(
     ) * before.amount.fill_null(0).cast("float64")
     revenue = before.group_by("customer_id").aggregate(revenue=signed.sum())
     table = table.left_join(revenue, "customer_id").drop("customer_id_right")
-    labelled = table.mutate(
+    return table.mutate(
         **{f"_d{i}": _column(d, table, seg, trait_columns) for i, d in enumerate(dimensions)},
         _revenue=table.revenue.fill_null(0.0),
         **({"_clv": clv(table)} if clv is not None else {}),
     )
+
+
+def grid_cells(
+    catalog: SegmentCatalog,
+    dimensions: list[Dimension],
+    inputs: BatchInputs,
+    *,
+    trait_definition: Any = None,
+    cuts: dict[str, list[float]] | None = None,
+) -> ir.Table:
+    """Every customer's grid cell: ``customer_id`` and ``cell``, the cell's values as the
+    grid lists them (``gender F, age 18-35, segment:vip in``)."""
+    labelled = _labelled(catalog, dimensions, inputs, trait_definition=trait_definition, cuts=cuts)
+    parts: list[ir.StringValue] = []
+    for i, dim in enumerate(dimensions):
+        if parts:
+            parts.append(ibis.literal(", "))
+        name = dim.name if dim.kind in ("value", "bands") else dim.text
+        parts.extend([ibis.literal(f"{name} "), labelled[f"_d{i}"]])
+    cell = parts[0]
+    for part in parts[1:]:
+        cell = cell + part
+    return labelled.select("customer_id", cell=cell)
+
+
+def build_grid(
+    catalog: SegmentCatalog,
+    dimensions: list[Dimension],
+    inputs: BatchInputs,
+    *,
+    min_size: int = 50,
+    trait_definition: Any = None,
+    cuts: dict[str, list[float]] | None = None,
+    value: bool = False,
+) -> Grid:
+    clock = inputs.clock
+    labelled = _labelled(
+        catalog, dimensions, inputs, trait_definition=trait_definition, cuts=cuts, value=value
+    )
     keys = [f"_d{i}" for i in range(len(dimensions))]
-    sums = {"clv_12m": labelled._clv.sum()} if clv is not None else {}
+    sums = {"clv_12m": labelled._clv.sum()} if value else {}
     counts = labelled.group_by(keys).aggregate(
         size=labelled.count(), revenue=labelled._revenue.sum(), **sums
     )
@@ -278,7 +326,7 @@ def build_grid(
             size=int(r["size"]),
             share=round(int(r["size"]) / total, 4) if total else 0.0,
             revenue=round(float(r["revenue"] or 0.0), 2),
-            clv_12m=round(float(r["clv_12m"] or 0.0), 2) if clv is not None else None,
+            clv_12m=round(float(r["clv_12m"] or 0.0), 2) if value else None,
         )
         for r in shown
     ]

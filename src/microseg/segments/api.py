@@ -19,7 +19,7 @@ from microseg.profile import ProfileAssembler
 from microseg.segments._catalog import SegmentCatalog, Triage
 from microseg.segments._diff import SegmentDiff, segment_diff
 from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_segments
-from microseg.segments._grid import Grid, build_grid, parse_dimension
+from microseg.segments._grid import Grid, build_grid, grid_cells, parse_dimension
 from microseg.segments._members import with_columns
 from microseg.segments._prepared import PreparedSegments
 from microseg.traits import TraitCatalog, cluster_runs, uses_traits
@@ -230,6 +230,29 @@ class Segments:
             and not text.strip().startswith(("attribute:", "trait:"))
         ]
         return dataclasses.replace(grid, warnings=warnings)
+
+    def grid_cells(self, dimensions: Sequence[str], *, as_of: AsOf | None = None) -> ibis.Table:
+        """Every customer's cell of the grid over ``dimensions`` at ``as_of``:
+        ``customer_id`` and ``cell`` (``gender F, age 18-25``), as :meth:`grid` counts them."""
+        catalog = self.list()
+        traits = self._traits.list()
+        schema = self._traits.schema(traits)
+        dims = [parse_dimension(d, schema, set(catalog.definitions)) for d in dimensions]
+        if not dims:
+            raise ParameterError("give at least one dimension, e.g. gender or age:18,25,35")
+        used = [d.name for d in dims if d.kind == "segment"]
+        if used:
+            catalog.check(schema, used)
+        clock = self._context.clock(as_of)
+        rules = [SegmentRule(segment=n) for n in used]
+        runs = cluster_runs(rules, catalog, traits, [d.name for d in dims])
+        return grid_cells(
+            catalog,
+            dims,
+            self._traits.inputs(clock, as_of, traits, runs=runs),
+            trait_definition=traits.definitions.__getitem__,
+            cuts=self._traits.cuts(clock, traits),
+        )
 
     # -- one customer -------------------------------------------------------------------------
 
