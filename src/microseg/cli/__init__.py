@@ -8,7 +8,17 @@ from pathlib import Path
 
 import typer
 
-from microseg.cli import _attributes, _data, _discover, _identity, _segments, _shop, _traits, _value
+from microseg.cli import (
+    _attributes,
+    _data,
+    _discover,
+    _identity,
+    _insights,
+    _segments,
+    _shop,
+    _traits,
+    _value,
+)
 from microseg.cli._common import GuardedGroup, State
 
 __all__ = ["app", "main"]
@@ -63,6 +73,7 @@ app.add_typer(_segments.segment_app, name="segment")
 app.add_typer(_traits.traits_app, name="traits")
 app.add_typer(_value.clv_app, name="clv")
 app.add_typer(_discover.discover_app, name="discover")
+app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
 
