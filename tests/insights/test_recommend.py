@@ -138,13 +138,13 @@ def test_bad_input_is_refused_clearly(shop: Workspace) -> None:
 
 
 def test_a_repeat_bought_product_stays_a_candidate() -> None:
-    # five buyers of coffee, one of them at two instants (a share of 0.2): repeatable;
-    # the mug, bought once by each of its six buyers, is not
+    # ten buyers of coffee, two of them at two instants (a share of 0.2): repeatable;
+    # the mug, bought once by each of its eleven buyers, is not
     pairs = pa.table(
         {
-            "customer_id": [f"c{i}" for i in range(5)] + [f"c{i}" for i in range(6)],
-            "product_id": ["coffee"] * 5 + ["mug"] * 6,
-            "times": [2, 1, 1, 1, 1] + [1] * 6,
+            "customer_id": [f"c{i}" for i in range(10)] + [f"c{i}" for i in range(11)],
+            "product_id": ["coffee"] * 10 + ["mug"] * 11,
+            "times": [2, 1, 1, 1, 1, 1, 1, 1, 1, 2] + [1] * 11,
         }
     )
     returned = pa.table({"customer_id": ["c1"], "product_id": ["coffee"]})
@@ -152,6 +152,10 @@ def test_a_repeat_bought_product_stays_a_candidate() -> None:
     assert _ids(state.recommend("c0", method="popular")) == ["coffee"]
     assert _ids(state.recommend("c1", method="popular")) == []  # returned: never again
     assert _ids(state.recommend("nobody", method="popular")) == ["mug", "coffee"]
+    assert state.repeatable.tolist() == [True, False]  # coffee, mug
+    # one repeat buyer of ten is not enough: the coffee becomes a one-off
+    once = pairs.set_column(2, "times", pa.array([2] + [1] * 20))
+    assert _ids(build_recommender(once, returned, as_of=datetime(2026, 1, 1)).recommend("c0")) == []
 
 
 def test_metric_functions_on_a_hand_example() -> None:

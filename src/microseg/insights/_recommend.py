@@ -62,7 +62,7 @@ METHODS = ("popular", "segment", "itemknn", "blend")
 BLEND_WEIGHTS: dict[str, float] = {"itemknn": 0.6, "segment": 0.25, "popular": 0.15}
 NEIGHBOURS = 50
 REPEAT_SHARE = 0.2
-REPEAT_MIN_BUYERS = 5
+REPEAT_MIN_BUYERS = 10
 _CHUNK = 4096
 
 Floats = npt.NDArray[np.float64]
@@ -193,6 +193,7 @@ def build_recommender(
         bought=bought,
         blocked=blocked,
         popularity=buyers,
+        repeatable=repeatable,
         similarity=similarity,
         catalog=dict(catalog or {}),
         groups=groups,
@@ -210,6 +211,7 @@ class PreparedRecommender:
     bought: Any  # customers x products, 1 where bought (scipy CSR)
     blocked: Any  # customers x products, 1 where never to recommend
     popularity: Floats  # buyers per product
+    repeatable: npt.NDArray[np.bool_]  # bought again by its buyers: owning it does not block
     similarity: Any  # products x products, the K nearest cosine neighbours
     catalog: dict[str, tuple[str | None, str | None]]
     groups: Groups | None
@@ -219,6 +221,7 @@ class PreparedRecommender:
         popularity = self.popularity
         # popularity order, ties by product id (products are sorted by id): the tie-break
         self._order = np.lexsort((np.arange(len(self.products)), -popularity))
+        self._position = np.argsort(self._order)  # product index -> place in that order
         self._popular = popularity / max(float(popularity.max(initial=0.0)), 1.0)
         self._group_names: list[str] = []
         self._group_of = np.full(len(self.customers), -1, np.int64)
@@ -260,9 +263,9 @@ class PreparedRecommender:
             )
             excluded = 0
         else:
-            score = self.scores(np.array([row]), method)
-            ranked = self.rank(score, np.array([row]), k)[0]
-            scores, excluded = score[0], int(self.blocked[row].nnz)
+            scores = self._one_scores(row, method)
+            blocked = self.blocked.indices[self.blocked.indptr[row] : self.blocked.indptr[row + 1]]
+            ranked, excluded = self._rank_one(scores, blocked, k), len(blocked)
         return Recommendations(
             customer_id=customer_id,
             segment=None,
@@ -289,7 +292,7 @@ class PreparedRecommender:
         newcomers = len(members) - len(rows)  # no purchases yet: the popular products
         counts[self._order[:k]] += newcomers
         share = counts / max(len(members), 1)
-        ranked = np.lexsort((np.argsort(self._order), -share))[:k]
+        ranked = np.lexsort((self._position, -share))[:k]
         ranked = ranked[share[ranked] > 0]
         return Recommendations(
             customer_id=None,
@@ -301,6 +304,39 @@ class PreparedRecommender:
             excluded=0,
             products=self._items(ranked, share),
         )
+
+    def _one_scores(self, row: int, method: str) -> Floats:
+        """:meth:`scores` of one customer, with plain array slices (the real-time path)."""
+        if method == "popular":
+            return self._popular
+        group = int(self._group_of[row])
+        segment = self._group_popularity[group] if group >= 0 else np.zeros(len(self.products))
+        if method == "segment":
+            return segment
+        sim, start, stop = self.similarity, self.bought.indptr[row], self.bought.indptr[row + 1]
+        spans = [(sim.indptr[i], sim.indptr[i + 1]) for i in self.bought.indices[start:stop]]
+        knn: Floats = np.bincount(
+            np.concatenate([sim.indices[a:b] for a, b in spans] or [np.zeros(0, np.int32)]),
+            weights=np.concatenate([sim.data[a:b] for a, b in spans] or [np.zeros(0)]),
+            minlength=len(self.products),
+        ).astype(np.float64)
+        top = knn.max(initial=0.0)
+        knn = knn / top if top > 0 else knn
+        if method == "itemknn":
+            return knn
+        return (
+            BLEND_WEIGHTS["itemknn"] * knn
+            + BLEND_WEIGHTS["segment"] * segment
+            + BLEND_WEIGHTS["popular"] * self._popular
+        )
+
+    def _rank_one(self, scores: Floats, blocked: Ints, k: int) -> Ints:
+        ordered = scores[self._order]
+        ordered[self._position[blocked]] = -np.inf
+        position = np.argsort(-ordered, kind="stable")[:k]
+        position = position[ordered[position] > -np.inf]
+        result: Ints = self._order[position]
+        return result
 
     def _items(self, ranked: Ints, scores: Floats) -> list[RecommendedProduct]:
         items = []

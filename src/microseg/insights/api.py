@@ -91,9 +91,8 @@ class Insights:
         from microseg.insights._recommend import check_method
 
         check_method(method, k)
-        moment = self._context.instant(as_of)
         names = [segment] if segment else None
-        state = self.prepare_recommender(as_of=moment, segments=names, run=run)
+        state = self.prepare_recommender(as_of=as_of, segments=names, run=run)
         if customer_id is None:
             if segment is None:
                 from microseg.core.errors import ParameterError
@@ -102,7 +101,7 @@ class Insights:
             members = state.groups.of_customer if state.groups else {}
             return state.for_members(list(members), segment=segment, method=method, k=k)
         if customer_id not in state.row_of:  # no purchase yet, or no such customer (raises)
-            self._profile.of(customer_id, as_of=moment)
+            self._profile.of(customer_id, as_of=as_of)
         return state.recommend(customer_id, method=method, k=k)
 
     def evaluate_recommendations(
@@ -121,7 +120,7 @@ class Insights:
 
         moment = self._context.instant(as_of)
         until = moment + timedelta(weeks=weeks)
-        state = self.prepare_recommender(as_of=moment, segments=segments, run=run)
+        state = self.prepare_recommender(as_of=as_of, segments=segments, run=run)
         events = self._profile.events(until)
         settings = self._context.config.value
         test, _ = purchase_pairs(
