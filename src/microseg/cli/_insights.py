@@ -87,7 +87,5 @@ def recommend(
     console.print(shown)
     if customer_id:
         group = result.group or "none (global popularity instead)"
-        console.print(
-            f"{result.excluded} products excluded (bought or returned); micro-segment: {group}",
-            highlight=False,
-        )
+        console.print(f"excluded: {result.excluded} products (bought or returned)", highlight=False)
+        console.print(f"micro-segment: {group}", highlight=False)
