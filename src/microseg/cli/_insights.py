@@ -50,10 +50,7 @@ def recommend(
 ) -> None:
     """Next-best products: ranked products a customer has not bought yet.
 
-    Returned products and owned one-off products are never recommended. Methods: global
-    popularity, popularity in the customer's micro-segment (a segment, or the cluster of
-    the newest discovery run), item-item collaborative filtering, and a blend of the three
-    (docs/insights.md, "Next-best products").
+    Never a returned product, nor an owned one-off (docs/insights.md).
 
     Examples:
 
