@@ -204,3 +204,9 @@ def test_cli_recommend(shop: Workspace) -> None:
     bad = runner.invoke(app, [*base, "a", "--method", "magic"])
     assert bad.exit_code == 2
     assert "method" in bad.output
+    nothing = runner.invoke(app, base)
+    assert nothing.exit_code == 2
+    assert "give a CUSTOMER_ID, or --segment NAME" in nothing.output
+    unknown = runner.invoke(app, [*base, "a", "--segment", "nope"])
+    assert unknown.exit_code == 1
+    assert "no segment named 'nope'" in unknown.output
