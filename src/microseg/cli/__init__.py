@@ -74,6 +74,7 @@ app.add_typer(_traits.traits_app, name="traits")
 app.add_typer(_value.clv_app, name="clv")
 app.add_typer(_discover.discover_app, name="discover")
 app.add_typer(_insights.insights_app, name="insights")
+app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
 
