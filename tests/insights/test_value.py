@@ -162,6 +162,15 @@ def test_value_from_the_cli(shop: Workspace) -> None:
     assert "no value fit" in text.output
     assert "members x p_any_purchase x expected_spend" in text.output
     assert max(len(line) for line in text.output.splitlines()) <= 80
+    # a long segment name wraps in its column, never cut with an ellipsis
+    long_name = "customers-living-in-lyon-france"
+    rule = json.dumps({"name": long_name, "rule": SEGMENTS["lyon"]})
+    (shop.path / "segments" / f"{long_name}.yaml").write_text(rule, encoding="utf-8")
+    text = runner.invoke(app, [*base, "insights", "value", long_name, "--as-of", AS_OF])
+    assert text.exit_code == 0, text.output
+    assert "…" not in text.output
+    assert "customers-living" in text.output
+    assert max(len(line) for line in text.output.splitlines()) <= 80
     bad = runner.invoke(app, [*base, "insights", "value", "--as-of", AS_OF, "--by", "nope"])
     assert bad.exit_code != 0
     assert "nope" in bad.output

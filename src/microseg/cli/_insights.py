@@ -490,8 +490,7 @@ def value(
         {"run": "cluster", "grid": "cell"}.get(table.source, "segment"),
         min_width=12,
         max_width=16,
-        no_wrap=table.source != "grid",  # a cell's values wrap; names are cut
-        overflow="ellipsis" if table.source != "grid" else "fold",
+        overflow="fold",  # a long name wraps, never cut
     )
     for name in ("members", "revenue", "aov", "clv", "potential", "growth"):
         shown.add_column(name, justify="right", no_wrap=True, min_width=max(6, len(name)))
