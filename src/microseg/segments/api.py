@@ -7,6 +7,7 @@ import builtins
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import ibis
 
@@ -200,18 +201,7 @@ class Segments:
         """
         if min_size < 1:
             raise ParameterError(f"min_size must be at least 1, got {min_size}")
-        catalog = self.list()
-        traits = self._traits.list()
-        schema = self._traits.schema(traits)
-        dims = [parse_dimension(d, schema, set(catalog.definitions)) for d in dimensions]
-        if not dims:
-            raise ParameterError("give at least one dimension, e.g. gender or age:18,25,35")
-        used = [d.name for d in dims if d.kind == "segment"]
-        if used:
-            catalog.check(schema, used)
-        clock = self._context.clock(as_of)
-        rules = [SegmentRule(segment=n) for n in used]
-        runs = cluster_runs(rules, catalog, traits, [d.name for d in dims])
+        catalog, traits, dims, clock, runs = self._grid_plan(dimensions, as_of)
         grid = build_grid(
             catalog,
             dims,
@@ -234,6 +224,18 @@ class Segments:
     def grid_cells(self, dimensions: Sequence[str], *, as_of: AsOf | None = None) -> ibis.Table:
         """Every customer's cell of the grid over ``dimensions`` at ``as_of``:
         ``customer_id`` and ``cell`` (``gender F, age 18-25``), as :meth:`grid` counts them."""
+        catalog, traits, dims, clock, runs = self._grid_plan(dimensions, as_of)
+        return grid_cells(
+            catalog,
+            dims,
+            self._traits.inputs(clock, as_of, traits, runs=runs),
+            trait_definition=traits.definitions.__getitem__,
+            cuts=self._traits.cuts(clock, traits),
+        )
+
+    def _grid_plan(self, dimensions: Sequence[str], as_of: AsOf | None) -> tuple[Any, ...]:
+        """What a grid over ``dimensions`` reads: the catalogs, the parsed dimensions (segment
+        ones checked), the clock and the discovery runs its dimensions use."""
         catalog = self.list()
         traits = self._traits.list()
         schema = self._traits.schema(traits)
@@ -246,13 +248,7 @@ class Segments:
         clock = self._context.clock(as_of)
         rules = [SegmentRule(segment=n) for n in used]
         runs = cluster_runs(rules, catalog, traits, [d.name for d in dims])
-        return grid_cells(
-            catalog,
-            dims,
-            self._traits.inputs(clock, as_of, traits, runs=runs),
-            trait_definition=traits.definitions.__getitem__,
-            cuts=self._traits.cuts(clock, traits),
-        )
+        return catalog, traits, dims, clock, runs
 
     # -- one customer -------------------------------------------------------------------------
 
