@@ -45,6 +45,10 @@ class DemoResult:
     discovery: dict[str, Any] | None = None
     #: a customer in one of the example segments, for the printed next steps
     example: tuple[str, str] | None = None
+    #: the example segments ranked by value (``ws.insights.value``), when the models fit
+    value_table: Any = None
+    #: customers' moves between lifecycle stages over the last 12 months
+    migration: Any = None
 
     def next_steps(self, cwd: Path | None = None) -> list[str]:
         """Commands to run next, from ``cwd`` (default: the current folder), that work as
@@ -76,6 +80,8 @@ class DemoResult:
             "value_by_planted_segment": self.value,
             "value_error": self.value_error,
             "discovery": self.discovery,
+            "value_table": self.value_table.to_dict() if self.value_table is not None else None,
+            "migration": self.migration.to_dict() if self.migration is not None else None,
             "next_steps": self.next_steps(),
         }
 
@@ -202,6 +208,11 @@ def _example(run: SegmentRun) -> tuple[str, str] | None:
     return None
 
 
+def _year_before(day: date) -> date:
+    """The same day a year earlier (28 February for a 29th)."""
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day)
+
+
 def _round(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -264,6 +275,10 @@ def run_demo(
         if progress:
             progress("discovering micro-segments", 0, 1)
         found = ws.discover.run(as_of=end, seed=seed, name="demo")
+        if progress:
+            progress("ranking segments by value and following stage moves", 0, 1)
+        ranked = ws.insights.value(as_of=end) if fitted is not None else None
+        moved = ws.insights.migration(trait="lifecycle_stage", start=_year_before(end), end=end)
         result = DemoResult(
             root,
             loads,
@@ -275,6 +290,8 @@ def run_demo(
             value_error,
             _discovery_summary(found, truth),
             sample,
+            ranked,
+            moved,
         )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"

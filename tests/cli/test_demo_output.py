@@ -56,7 +56,15 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
         "evaluating the example segments",
         "fitting the value models",
         "discovering micro-segments",
+        "ranking segments by value and following stage moves",
     ]
+    # the insights (issue 13): the example segments ranked by value, the stage moves
+    assert "segments by clv_total" in flat
+    assert "members x p_any_purchase x expected_spend" in flat
+    assert "flows 2025-10-31 -> 2026-10-31 (sales: gross purchases between them)" in flat
+    summary = json.loads((tmp_path / "microseg-demo" / "demo-summary.json").read_text())
+    assert summary["value_table"]["rows"]
+    assert summary["migration"]["matrix"]
     commands = [
         c.strip() for c in out.split("Next, from this folder:")[1].splitlines() if c.strip()
     ]

@@ -27,7 +27,7 @@ from microseg.cli._readable import when
 if TYPE_CHECKING:
     from microseg.insights import AffinityResult
 
-__all__ = ["history_lines", "insights_app", "recommend"]
+__all__ = ["history_lines", "insights_app", "print_migration", "print_value_table", "recommend"]
 
 insights_app = typer.Typer(
     cls=Group,
@@ -287,7 +287,7 @@ def _change(value: float | None) -> str:
     return "new" if value is None else f"{value:+.0%}"
 
 
-def _print_migration(data: dict[str, Any], timezone: str, top: int) -> None:
+def print_migration(data: dict[str, Any], timezone: str, top: int) -> None:
     from rich.table import Table
 
     from microseg.cli._common import console
@@ -299,8 +299,8 @@ def _print_migration(data: dict[str, Any], timezone: str, top: int) -> None:
         highlight=False,
     )
     flows = data["matrix"]["flows"]
-    table = Table(title=f"flows {days[0]} -> {days[-1]} (revenue between them)")
-    for column in ("from", "to", "customers", "row %", "revenue", "CLV"):
+    table = Table(title=f"flows {days[0]} -> {days[-1]} (sales: gross purchases between them)")
+    for column in ("from", "to", "customers", "row %", "sales", "CLV"):
         table.add_column(column, justify="left" if column in ("from", "to") else "right")
     for flow in flows[:top]:
         table.add_row(
@@ -389,7 +389,7 @@ def migration(
     if json_out or state(ctx).json:
         emit_json(data)
         return
-    _print_migration(data, timezone, top)
+    print_migration(data, timezone, top)
     if plot is not None:
         from microseg.cli._common import console
 
@@ -479,12 +479,21 @@ def value(
     if json_out or state(ctx).json:
         emit_json(table.to_dict())
         return
+    print_value_table(table, timezone, top)
+
+
+def print_value_table(table: Any, timezone: str, top: int, *, fit_notes: bool = True) -> None:
+    """A value table as the command prints it: the chosen columns, the formula, the growth
+    baseline and (``fit_notes``) what the value fit's warnings mean for the columns from it."""
     what = {"run": f"clusters of run {table.run}", "grid": "grid cells"}.get(
         table.source, "segments"
     )
     shown = Table(
         title=f"{what} by {table.by}, as of {when(table.as_of, timezone)}",
-        caption=f"revenue and aov: the {table.period} before as_of; clv: total predicted",
+        caption=(
+            f"sales (revenue: gross purchases) and aov: the {table.period} before as_of; "
+            "clv: total predicted"
+        ),
     )
     shown.add_column(
         {"run": "cluster", "grid": "cell"}.get(table.source, "segment"),
@@ -492,7 +501,7 @@ def value(
         max_width=16,
         overflow="fold",  # a long name wraps, never cut
     )
-    for name in ("members", "revenue", "aov", "clv", "potential", "growth"):
+    for name in ("members", "sales", "aov", "clv", "potential", "growth"):
         shown.add_column(name, justify="right", no_wrap=True, min_width=max(6, len(name)))
     for row in table.rows[:top]:
         label = row.group if table.run is None else f"{row.group} {row.title}"
@@ -517,7 +526,7 @@ def value(
         console.print(line, highlight=False)
     report(table.warnings, table.problems)
     outputs = ["clv", "P(alive)", "churn risk", "potential"]
-    for warning in fit_warning_lines(outputs, list(table.fit_warnings)):
+    for warning in fit_warning_lines(outputs, list(table.fit_warnings) if fit_notes else []):
         console.print(warning, highlight=False)
 
 

@@ -121,9 +121,24 @@ def demo(
         _print_value(result.value)
     if result.discovery:
         _print_discovery(result.discovery)
+    _print_insights(result)
     console.print("\nNext, from this folder:")
     for step in result.next_steps():
         console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_insights(result: Any) -> None:
+    """The example segments ranked by value, and the largest moves between lifecycle stages
+    over the last 12 months (``microseg insights value`` and ``migration``)."""
+    from microseg.cli._insights import print_migration, print_value_table
+    from microseg.demo import DEMO_TIMEZONE
+
+    if result.value_table is not None:
+        print_value_table(result.value_table, DEMO_TIMEZONE, 10, fit_notes=False)
+        if result.value_table.fit_warnings:
+            console.print("clv and potential rest on the value fit above: see its warnings.")
+    if result.migration is not None:
+        print_migration(result.migration.to_dict(), DEMO_TIMEZONE, 5)
 
 
 def _print_loads(loads: list[Any]) -> None:
