@@ -284,7 +284,8 @@ def _money(value: float | None) -> str:
 
 
 def _change(value: float | None) -> str:
-    return "new" if value is None else f"{value:+.0%}"
+    """A relative change; ``None`` is growth from zero."""
+    return _percent(value, missing="new")
 
 
 def print_migration(data: dict[str, Any], timezone: str, top: int) -> None:
@@ -423,8 +424,9 @@ def _short(value: float | None, *, money: bool = True) -> str:
     return f"{value:,.0f}"
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:+.0f}%"
+def _percent(value: float | None, *, missing: str = "-") -> str:
+    """A signed percentage, ``+12%``; ``missing`` when there is none."""
+    return missing if value is None else f"{value * 100:+.0f}%"
 
 
 @insights_app.command("value")

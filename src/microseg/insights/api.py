@@ -156,10 +156,7 @@ class Insights:
         >>> ws.insights.migration(["vip", "regulars"], start="2025-01-31",
         ...                       end="2025-12-31", every="month")  # doctest: +SKIP
         """
-        builder = MigrationBuilder(
-            self._context, self._profile, self._traits, self._segments, self._value, self._discover
-        )
-        return builder.migration(
+        return self._migrations().migration(
             segments, start=start, end=end, every=every, trait=trait, run=run, threshold=threshold
         )
 
@@ -176,10 +173,16 @@ class Insights:
         12 months up to today) every ``month`` or ``week``, and the entries and exits
         between them. All segments by default (those with problems are left out); by the
         per-profile evaluator, so nothing is stored."""
-        builder = MigrationBuilder(
+        return self._migrations().history(
+            customer_id, start=start, end=end, every=every, names=segments
+        )
+
+    def _migrations(self) -> MigrationBuilder:
+        """A builder of migration results over this namespace's analyses (one per call: it
+        owns the temporary tables of that call)."""
+        return MigrationBuilder(
             self._context, self._profile, self._traits, self._segments, self._value, self._discover
         )
-        return builder.history(customer_id, start=start, end=end, every=every, names=segments)
 
     def value(
         self,
