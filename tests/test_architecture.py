@@ -38,6 +38,8 @@ NAMESPACES = {
     "attributes",
     "identity",
     "insights",
+    "activate",
+    "govern",
 }
 
 

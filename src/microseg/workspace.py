@@ -3,8 +3,9 @@
 It opens the store, holds the configuration and the clock, ingests, reports status and
 reads the canonical tables. Every analysis is a namespace built here from one frozen
 :class:`~microseg.context.Context`: ``ws.traits``, ``ws.segments``, ``ws.value``,
-``ws.discover``, beside ``ws.profile``, ``ws.attributes`` and ``ws.identity``. Nothing
-below this module imports it (an import-linter contract in pyproject.toml).
+``ws.discover``, ``ws.insights``, ``ws.activate``, ``ws.govern``, beside ``ws.profile``,
+``ws.attributes`` and ``ws.identity``. Nothing below this module imports it (an
+import-linter contract in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 import ibis
 from pydantic import Field
 
+from microseg.activate import Activate
 from microseg.config import WorkspaceConfig, load_config, render_default_config
 from microseg.context import Context, TimeSource, system_clock
 from microseg.core.errors import WorkspaceError
 from microseg.core.results import AnyValue, Instant, Result
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
+from microseg.govern import Govern
 from microseg.ingest import IdentityNamespace, Kind, LoadReport, Progress, ingest
 from microseg.insights import Insights
 from microseg.profile import Attributes, ProfileAssembler
@@ -100,6 +103,14 @@ class Workspace:
         self.discover = Discover(self.context, self.profile, self.traits, self.value, self.segments)
         #: insight over segments: value, migration, overlap, affinities (docs/insights.md)
         self.insights = Insights(
+            self.context, self.profile, self.traits, self.segments, self.value, self.discover
+        )
+        #: activation: consent-aware exports, webhooks, campaigns and uplift
+        #: (docs/activation.md)
+        self.activate = Activate(self.context, self.profile, self.traits, self.segments)
+        #: governance: audit, data quality and staleness, retention and erasure
+        #: (docs/governance.md)
+        self.govern = Govern(
             self.context, self.profile, self.traits, self.segments, self.value, self.discover
         )
         self.profile.register_traits(self.traits.provider())

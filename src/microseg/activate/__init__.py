@@ -1,0 +1,8 @@
+"""Activation: consent-aware audience exports, signed webhooks, campaigns with holdouts and
+measured uplift (docs/activation.md). ``ws.activate`` is :class:`Activate`."""
+
+from __future__ import annotations
+
+from microseg.activate.api import Activate
+
+__all__ = ["Activate"]

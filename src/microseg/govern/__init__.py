@@ -1,0 +1,8 @@
+"""Governance: bias and coverage audit, data quality and staleness, retention and erasure
+(docs/governance.md). ``ws.govern`` is :class:`Govern`."""
+
+from __future__ import annotations
+
+from microseg.govern.api import Govern
+
+__all__ = ["Govern"]
