@@ -49,6 +49,8 @@ class DemoResult:
     value_table: Any = None
     #: customers' moves between lifecycle stages over the last 12 months
     migration: Any = None
+    #: the seeds' life event: how the customers who married bought before and after
+    marriage: Any = None
 
     def next_steps(self, cwd: Path | None = None) -> list[str]:
         """Commands to run next, from ``cwd`` (default: the current folder), that work as
@@ -82,6 +84,7 @@ class DemoResult:
             "discovery": self.discovery,
             "value_table": self.value_table.to_dict() if self.value_table is not None else None,
             "migration": self.migration.to_dict() if self.migration is not None else None,
+            "marriage": self.marriage.to_dict() if self.marriage is not None else None,
             "next_steps": self.next_steps(),
         }
 
@@ -279,6 +282,9 @@ def run_demo(
             progress("ranking segments by value and following stage moves", 0, 1)
         ranked = ws.insights.value(as_of=end) if fitted is not None else None
         moved = ws.insights.migration(trait="lifecycle_stage", start=_year_before(end), end=end)
+        if progress:
+            progress("following the planted marriages", 0, 1)
+        married = ws.insights.change("marital_status", from_value="single", to_value="married")
         result = DemoResult(
             root,
             loads,
@@ -292,6 +298,7 @@ def run_demo(
             sample,
             ranked,
             moved,
+            married,
         )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"

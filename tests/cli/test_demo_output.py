@@ -57,6 +57,7 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
         "fitting the value models",
         "discovering micro-segments",
         "ranking segments by value and following stage moves",
+        "following the planted marriages",
     ]
     # the insights (issue 13): the example segments ranked by value, the stage moves
     assert "segments by clv_total" in flat
@@ -65,6 +66,10 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "microseg-demo" / "demo-summary.json").read_text())
     assert summary["value_table"]["rows"]
     assert summary["migration"]["matrix"]
+    # the seeds' life event: the planted marriages, against customers who stayed single
+    assert "customers who married, against those who stayed single" in flat
+    assert summary["marriage"]["attribute"] == "marital_status"
+    assert summary["marriage"]["changers"]["customers"] > 0
     commands = [
         c.strip() for c in out.split("Next, from this folder:")[1].splitlines() if c.strip()
     ]

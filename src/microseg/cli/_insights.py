@@ -236,6 +236,15 @@ def change(
     if json_out or state(ctx).json:
         emit_json(report.to_dict())
         return
+    print_change(report, timezone)
+
+
+def print_change(report: Any, timezone: str, *, largest: int | None = None) -> None:
+    """A life-event report as the terminal shows it: the groups, the table, the notes.
+
+    ``largest`` keeps, of the category shares, only that many largest rises and falls (the
+    demo's short form); the other measures are always shown."""
+    measures = report.measures if largest is None else _largest_shifts(report.measures, largest)
     k, c = report.changers, report.controls
     console.print(
         f"[bold]{report.attribute}[/]: {report.from_value} -> {report.to_value}, changes "
@@ -249,9 +258,10 @@ def change(
         f"{c.buyers_after:,}), {report.from_value} throughout",
         highlight=False,
     )
-    table = _change_table(report.measures)
+    table = _change_table(measures)
     console.print(table)
-    bands = report.price_band_cuts
+    shown_bands = any(m.measure == "price_band_share" for m in measures)
+    bands = report.price_band_cuts if shown_bands else []
     console.print(
         "K: changers, C: controls. DiD = (K after - K before) - (C after - C before);"
         " * its 95% interval excludes 0."
@@ -266,6 +276,15 @@ def change(
     )
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _largest_shifts(measures: list[Any], count: int) -> list[Any]:
+    """Orders, spend and order value, then the ``count`` largest rises and falls of the
+    category shares (by DiD), in the table's order."""
+    shares = [m for m in measures if m.measure == "category_share" and m.did == m.did]
+    ranked = sorted(shares, key=lambda m: m.did)
+    kept = {id(m) for m in ranked[:count] + ranked[-count:] if m.did != 0}
+    return [m for m in measures if m.measure in _SHORT or id(m) in kept]
 
 
 def _day(moment: str, timezone: str) -> str:

@@ -128,9 +128,10 @@ def demo(
 
 
 def _print_insights(result: Any) -> None:
-    """The example segments ranked by value, and the largest moves between lifecycle stages
-    over the last 12 months (``microseg insights value`` and ``migration``)."""
-    from microseg.cli._insights import print_migration, print_value_table
+    """The example segments ranked by value, the largest moves between lifecycle stages
+    over the last 12 months, and the planted marriages' shift in spending (``microseg
+    insights value``, ``migration`` and ``change``)."""
+    from microseg.cli._insights import print_change, print_migration, print_value_table
     from microseg.demo import DEMO_TIMEZONE
 
     if result.value_table is not None:
@@ -139,6 +140,13 @@ def _print_insights(result: Any) -> None:
             console.print("clv and potential rest on the value fit above: see its warnings.")
     if result.migration is not None:
         print_migration(result.migration.to_dict(), DEMO_TIMEZONE, 5)
+    if result.marriage is not None:
+        console.print(
+            "\n[bold]the life event of the seeds[/]: customers who married, against those "
+            "who stayed single (the 3 largest shifts in their spending)",
+            highlight=False,
+        )
+        print_change(result.marriage, DEMO_TIMEZONE, largest=3)
 
 
 def _print_loads(loads: list[Any]) -> None:
