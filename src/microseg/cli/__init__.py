@@ -15,6 +15,7 @@ from microseg.cli import (
     _identity,
     _insights,
     _segments,
+    _serve,
     _shop,
     _traits,
     _value,
@@ -77,6 +78,8 @@ app.add_typer(_insights.insights_app, name="insights")
 app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
+app.command()(_serve.serve)
+app.add_typer(_serve.keys_app, name="keys")
 
 
 def main() -> None:

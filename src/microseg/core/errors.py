@@ -9,6 +9,7 @@ keeps working for callers who do not know microseg::
     ├── YamlError(MicrosegError, ValueError)        a YAML file is unreadable or beyond a limit
     │                                               (microseg.core.yaml; .file, .line, .problem)
     ├── WorkspaceError(MicrosegError, RuntimeError) no workspace, or a broken one
+    │   └── NotFoundError(WorkspaceError, LookupError) no such customer, segment or key
     ├── TimeInputError(MicrosegError, ValueError)   an instant (as_of, a date) cannot be read
     ├── IngestError(MicrosegError, ValueError)      a source cannot be read at all
     │   ├── SourceNotFoundError(IngestError, FileNotFoundError)
@@ -44,6 +45,7 @@ __all__ = [
     "IngestError",
     "MicrosegError",
     "ModelFitError",
+    "NotFoundError",
     "OutputError",
     "ParameterError",
     "RejectLimitError",
@@ -91,6 +93,11 @@ class ConfigError(MicrosegError, ValueError):
 
 class WorkspaceError(MicrosegError, RuntimeError):
     """The workspace is missing, already exists, or cannot be opened."""
+
+
+class NotFoundError(WorkspaceError, LookupError):
+    """What was asked for does not exist in the workspace: a customer, a segment, a key
+    (the service answers 404)."""
 
 
 class TimeInputError(MicrosegError, ValueError):

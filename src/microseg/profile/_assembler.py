@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import ibis
 
 from microseg.context import Context
-from microseg.core.errors import WorkspaceError
+from microseg.core.errors import NotFoundError, WorkspaceError
 from microseg.core.time import AsOf
 from microseg.lang import (
     BUILTIN_EVENT_TYPES,
@@ -240,7 +240,7 @@ class ProfileAssembler:
         customers = self.customers_at(clock, as_of)
         rows = customers.filter(customers.customer_id == customer_id).to_pyarrow().to_pylist()
         if not rows:
-            raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
+            raise NotFoundError(f"no customer {customer_id!r}", hint="check the id")
         events = self.context.store.table("events")
         chosen = events.filter(
             (events.customer_id == customer_id) & (events.timestamp < clock.as_of)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
-from microseg.core.errors import WorkspaceError
+from microseg.core.errors import NotFoundError
 from microseg.lang import IDENTITY_KINDS, Clock
 from microseg.lang.profile import Profile
 from microseg.profile._pending import pending_attributes
@@ -117,7 +117,7 @@ class ProfileSnapshot:
         """The customer's attributes at the clock (the current ones when ``current``) and
         events before it, as :meth:`microseg.profile.ProfileAssembler.of` gives them."""
         if customer_id not in self._live:
-            raise WorkspaceError(f"no customer {customer_id!r}", hint="check the id")
+            raise NotFoundError(f"no customer {customer_id!r}", hint="check the id")
         moment = None if current else clock.as_of
         attributes = self.attributes(customer_id, moment)
         if self._derive_age and "age" not in self._attributes:

@@ -12,9 +12,17 @@ from typing import Any
 import ibis
 
 from microseg.context import Context
-from microseg.core.errors import ParameterError, WorkspaceError
+from microseg.core.errors import NotFoundError, ParameterError, WorkspaceError
 from microseg.core.time import AsOf
-from microseg.lang import Explanation, Problem, RuleError, SegmentDefinition, SegmentRule, explain
+from microseg.lang import (
+    Explanation,
+    Problem,
+    RuleError,
+    SegmentDefinition,
+    SegmentRule,
+    explain,
+    segment_references,
+)
 from microseg.lang.profile import ProfileEvaluator
 from microseg.profile import ProfileAssembler
 from microseg.segments._catalog import SegmentCatalog, Triage
@@ -79,6 +87,26 @@ class Segments:
             )
         self.validate([definition.name], extra=definition)
         path.write_text(definition.to_yaml(), encoding="utf-8")
+        return path
+
+    def delete(self, name: str) -> Path:
+        """Delete ``segments/NAME.yaml``; refused while another segment refers to it (as its
+        parent or in a ``segment:`` node). Stored snapshots stay: they are history."""
+        catalog = self.list()
+        if name not in catalog.definitions:
+            raise NotFoundError(f"no segment named {name!r}", hint="`microseg segment list`")
+        users = sorted(
+            other
+            for other, d in catalog.definitions.items()
+            if other != name and (d.parent == name or name in segment_references(d.rule))
+        )
+        if users:
+            raise WorkspaceError(
+                f"segment {name!r} is used by {', '.join(users)}",
+                hint="change or delete those first",
+            )
+        path = Path(catalog.files.get(name, self._context.segments_dir / f"{name}.yaml"))
+        path.unlink()
         return path
 
     # -- batch --------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""The service: a FastAPI app over one open workspace, and ``serve`` to run it with uvicorn.
+
+The OpenAPI schema is at ``/openapi.json`` and Swagger UI at ``/docs``, its files served
+from the ``swagger-ui-bundle`` wheel: the page loads nothing from elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
+from microseg.service._keys import KeyRing
+from microseg.service._problems import install_problem_handlers
+from microseg.service._routes import routers
+from microseg.workspace import Workspace
+
+__all__ = ["Metrics", "create_app", "serve"]
+
+_LOG = logging.getLogger("microseg.service")
+
+
+@dataclass
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "microseg_requests",
+                "HTTP requests answered, by route and status",
+                ["method", "route", "status"],
+                registry=registry,
+            ),
+            latency=Histogram(
+                "microseg_request_seconds",
+                "Time to answer a request, by route",
+                ["route"],
+                registry=registry,
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            ),
+        )
+
+
+def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:
+    """The API over ``workspace`` (which the caller opened and closes)."""
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
+        yield
+        _LOG.info('{"event":"stopped"}')
+
+    app = FastAPI(
+        title="microseg",
+        version=_version(),
+        description="Customer segmentation and micro-segmentation over one workspace: "
+        "profiles, segments, data in, insights (docs/service.md). Every route but /health "
+        "needs an API key: `Authorization: Bearer <key>`.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.workspace = workspace
+    app.state.keys = KeyRing(workspace.path)
+    app.state.limiter = RateLimiter(settings.rate, settings.burst)
+    app.state.write_lock = threading.Lock()
+    app.state.metrics = Metrics.create()
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    _docs(app)
+    _measure(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static", StaticFiles(directory=swagger_ui_path), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="microseg API",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            swagger_favicon_url="/static/favicon-32x32.png",
+        )
+
+
+def _measure(app: FastAPI) -> None:
+    metrics: Metrics = app.state.metrics
+
+    @app.middleware("http")
+    async def measured(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("microseg")
+
+
+def serve(
+    path: Path | str | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: ServiceSettings | None = None,
+    log_level: str = "info",
+) -> None:
+    """Open the workspace and serve it until interrupted (Ctrl-C or SIGTERM)."""
+    import uvicorn
+
+    logging.basicConfig(level=log_level.upper(), format="%(message)s")
+    with Workspace.open(path) as workspace:
+        app = create_app(workspace, settings)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,212 @@
+"""What stands before every route: keys and scopes, per-key rate limits, body size limits,
+security headers and one structured log line per request (never a key)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+
+from microseg.service._keys import ApiKey, KeyRing, grants
+from microseg.service._problems import problem_response
+
+__all__ = [
+    "BodyLimit",
+    "RateLimiter",
+    "SecurityHeaders",
+    "ServiceSettings",
+    "json_log_line",
+    "needs",
+]
+
+_LOG = logging.getLogger("microseg.service")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service guards itself (``microseg serve`` options)."""
+
+    #: requests per second each key may make, and the burst above it
+    rate: float = 200.0
+    burst: int = 400
+    #: largest request body accepted, in bytes
+    max_body: int = 5_000_000
+    #: origins allowed to call the API from a browser (none by default: no CORS)
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+
+class RateLimiter:
+    """A token bucket per key: ``rate`` requests per second, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: str) -> float:
+        """0 when the request may go ahead, else the seconds to wait before retrying."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+def _presented(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def needs(scope: str) -> Any:
+    """A route dependency: a valid, unrevoked key with ``scope``, within its rate limit."""
+
+    def check(request: Request) -> ApiKey:
+        keys: KeyRing = request.app.state.keys
+        presented = _presented(request)
+        key = keys.verify(presented) if presented else None
+        if key is None:
+            raise HTTPException(
+                401,
+                "a valid API key is needed: `Authorization: Bearer <key>` "
+                "(create one with `microseg keys create NAME --scope read`)"
+                if presented is None
+                else "this API key is unknown, malformed or revoked",
+                headers={"WWW-Authenticate": 'Bearer realm="microseg"'},
+            )
+        request.state.key_id = key.key_id
+        if not grants(key.scopes, scope):
+            raise HTTPException(
+                403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r}"
+            )
+        wait = request.app.state.limiter.take(key.key_id)
+        if wait > 0:
+            raise HTTPException(
+                429,
+                "too many requests for this key: slow down",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return key
+
+    return Depends(check)
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, by their Content-Length or as they
+    stream in (a body without a length is counted, not trusted)."""
+
+    def __init__(self, app: App, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "request too large",
+            f"the request body is over {self.limit:,} bytes",
+            hint="send smaller batches",
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+#: Swagger UI's page: its files from this server, its inline start-up script
+_DOCS_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Headers every answer carries, and one JSON log line per request."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        docs = path == "/docs" or path.startswith("/static/")
+        started = time.perf_counter()
+        status = 500
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                    (b"content-security-policy", (_DOCS_POLICY if docs else _API_POLICY).encode()),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            state = scope.get("state") or {}
+            _LOG.info(
+                json_log_line(
+                    method=scope.get("method"),
+                    path=path,
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    key=state.get("key_id"),
+                )
+            )
+
+
+def json_log_line(**fields: Any) -> str:
+    """One structured log line: the request's method, path (no query), status, duration
+    and key id (never the key)."""
+    return json.dumps({"event": "request", **fields}, separators=(",", ":"))

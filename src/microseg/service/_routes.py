@@ -1,0 +1,341 @@
+"""The API's routes, one router per namespace, each calling the same ``Workspace``
+namespaces the CLI calls: a route reads its parameters, calls one method and returns its
+typed result. Business logic in a route is a bug (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from microseg.core.errors import NotFoundError, ParameterError
+from microseg.lang import Problem, RuleError, SegmentDefinition
+from microseg.service._guard import needs
+from microseg.service._problems import problem_response
+from microseg.workspace import Workspace
+
+__all__ = ["routers"]
+
+AsOfQuery = Annotated[
+    str | None, Query(description="Evaluate at this instant (ISO date or time; default: now).")
+]
+MAX_PAGE = 10_000
+MAX_EVENTS = 50_000
+
+
+def _session(request: Request) -> Iterator[Workspace]:
+    """A request's own session of the workspace (its own cursor and result tables)."""
+    with request.app.state.workspace.session() as session:
+        yield session
+
+
+Session = Annotated[Workspace, Depends(_session)]
+
+
+def _definition(ws: Workspace, name: str) -> SegmentDefinition:
+    catalog = ws.segments.list()
+    if name not in catalog.definitions:
+        raise NotFoundError(f"no segment named {name!r}", hint="GET /api/segments lists them")
+    return catalog.definitions[name]
+
+
+# -- segments ---------------------------------------------------------------------------------
+
+segments = APIRouter(prefix="/api/segments", tags=["segments"])
+
+
+@segments.get("", dependencies=[needs("read")])
+def list_segments(ws: Session) -> list[dict[str, Any]]:
+    """Every segment of the workspace: name, title, description, tags, parent."""
+    catalog = ws.segments.list()
+    return [
+        {"name": d.name, "title": d.title, "description": d.description, "tags": d.tags,
+         "parent": d.parent}
+        for d in catalog.definitions.values()
+    ]  # fmt: skip
+
+
+@segments.get("/{name}", dependencies=[needs("read")])
+def read_segment(name: str, ws: Session) -> dict[str, Any]:
+    """One segment's definition, as its YAML file holds it."""
+    definition = _definition(ws, name)
+    return definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@segments.put("/{name}", dependencies=[needs("write")])
+def write_segment(
+    name: str,
+    request: Request,
+    ws: Session,
+    definition: Annotated[dict[str, Any], Body(description="The segment: title, rule...")],
+    dry_run: bool = False,
+    as_of: AsOfQuery = None,
+) -> dict[str, Any]:
+    """Create or replace a segment: validated, with who would enter and leave (the diff
+    preview); ``dry_run=true`` only previews."""
+    data = {**definition, "name": name}
+    try:
+        parsed = SegmentDefinition.model_validate(data)
+    except ValueError as exc:
+        raise RuleError([Problem("rule", str(exc).splitlines()[-1].strip())]) from None
+    ws.segments.validate([name] if name in ws.segments.list().definitions else [], extra=parsed)
+    preview = ws.segments.diff(parsed, as_of=as_of)
+    if not dry_run:
+        with request.app.state.write_lock:
+            ws.segments.save(parsed, overwrite=True)
+    return {"saved": not dry_run, "diff": preview.to_dict()}
+
+
+@segments.delete("/{name}", dependencies=[needs("write")])
+def delete_segment(name: str, request: Request, ws: Session) -> dict[str, Any]:
+    """Delete a segment's definition (refused while other segments refer to it)."""
+    _definition(ws, name)
+    with request.app.state.write_lock:
+        ws.segments.delete(name)
+    return {"deleted": name}
+
+
+@segments.get("/{name}/size", dependencies=[needs("read")])
+def segment_size(name: str, ws: Session, as_of: AsOfQuery = None) -> dict[str, Any]:
+    """How many customers the segment holds at ``as_of`` (evaluated, not stored)."""
+    _definition(ws, name)
+    run = ws.segments.evaluate([name], as_of=as_of, save=False)
+    if run.result is not None:
+        run.result.drop()
+    return run.to_result().to_dict()
+
+
+@segments.get("/{name}/members", dependencies=[needs("read")])
+def segment_members(
+    name: str,
+    ws: Session,
+    as_of: AsOfQuery = None,
+    after: Annotated[
+        str | None, Query(description="The cursor: the last id of the page before.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+) -> dict[str, Any]:
+    """The segment's members in id order, a page at a time: pass ``next`` as ``after``."""
+    _definition(ws, name)
+    table = ws.segments.members(name, as_of=as_of)
+    if after is not None:
+        table = table.filter(table.customer_id > after)
+    ids = [str(v) for v in table.order_by("customer_id").limit(limit + 1).to_pyarrow()
+           .column("customer_id").to_pylist()]  # fmt: skip
+    more = len(ids) > limit
+    page = ids[:limit]
+    return {"segment": name, "members": page, "next": page[-1] if more else None}
+
+
+@segments.post("/evaluate", dependencies=[needs("read")])
+def evaluate(
+    request: Request,
+    ws: Session,
+    names: Annotated[list[str] | None, Body(embed=True)] = None,
+    as_of: Annotated[str | None, Body(embed=True)] = None,
+    save: Annotated[bool, Body(embed=True)] = False,
+) -> dict[str, Any]:
+    """Evaluate segments (all by default) at ``as_of``; ``save`` stores the snapshot and
+    needs the ``write`` scope."""
+    if save:
+        needs("write").dependency(request)
+    with request.app.state.write_lock if save else _nothing():
+        run = ws.segments.evaluate(names or None, as_of=as_of, save=save)
+    if run.result is not None:
+        run.result.drop()
+    return run.to_result().to_dict()
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+# -- profiles ---------------------------------------------------------------------------------
+
+profiles = APIRouter(prefix="/api/profiles", tags=["profiles"])
+
+
+@profiles.get("/{customer_id}", dependencies=[needs("read")])
+def read_profile(customer_id: str, ws: Session, as_of: AsOfQuery = None) -> dict[str, Any]:
+    """One customer: attributes at ``as_of``, event counts, traits and segments."""
+    one = ws.profile.of(customer_id, as_of=as_of)
+    problems: list[Problem] = []
+    inside = ws.segments.of(customer_id, as_of=as_of, problems=problems)
+    counts: dict[str, int] = {}
+    for event in one.events:
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+    return {
+        "customer_id": customer_id,
+        "attributes": _plain(dict(one.attributes)),
+        "events": dict(sorted(counts.items())),
+        "traits": _plain(ws.traits.of(customer_id, as_of=as_of)),
+        "segments": sorted(n for n, held in inside.items() if held),
+        "problems": [{"path": p.path, "message": p.message} for p in problems],
+    }
+
+
+@profiles.get("/{customer_id}/explain/{segment}", dependencies=[needs("read")])
+def explain(customer_id: str, segment: str, ws: Session, as_of: AsOfQuery = None) -> dict[str, Any]:
+    """Why the customer is in or out of the segment, node by node."""
+    _definition(ws, segment)
+    result = ws.segments.explain(segment, customer_id, as_of=as_of)
+    return {"segment": segment, "customer_id": customer_id, **result.to_dict()}
+
+
+@profiles.get("/{customer_id}/recommendations", dependencies=[needs("read")])
+def recommendations(
+    customer_id: str,
+    ws: Session,
+    method: str = "blend",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    as_of: AsOfQuery = None,
+) -> dict[str, Any]:
+    """The products to suggest to the customer next (docs/insights.md)."""
+    ws.profile.of(customer_id, as_of=as_of)  # 404 for an unknown customer
+    found = ws.insights.recommend(customer_id, method=method, k=k, as_of=as_of)
+    return found.to_dict()
+
+
+@profiles.get("/{customer_id}/identifiers", dependencies=[needs("admin")])
+def identifiers(customer_id: str, ws: Session) -> dict[str, Any]:
+    """The customer's e-mails, phones and other identifiers (``admin`` keys only)."""
+    ws.profile.of(customer_id)  # 404 for an unknown customer
+    table = ws.store.table("identities")
+    rows = table.filter(table.customer_id == customer_id).to_pyarrow().to_pylist()
+    return {
+        "customer_id": customer_id,
+        "identifiers": [{"type": r["id_type"], "value": r["id_value"]} for r in rows],
+    }
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    from microseg.core.results import plain
+
+    return {k: plain(v) for k, v in values.items()}
+
+
+# -- data in ----------------------------------------------------------------------------------
+
+data = APIRouter(prefix="/api", tags=["data"])
+
+Rows = Annotated[
+    dict[str, Any] | list[dict[str, Any]],
+    Body(description="One record or a list of them, with the columns `microseg ingest` reads."),
+]
+
+
+def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse:
+    records = rows if isinstance(rows, list) else [rows]
+    if not records:
+        raise ParameterError("no records: send one object or a non-empty list")
+    if len(records) > MAX_EVENTS:
+        raise ParameterError(f"{len(records):,} records: send at most {MAX_EVENTS:,} at once")
+    try:
+        table = pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ParameterError(f"records of mixed shapes: {exc}") from None
+    with request.app.state.write_lock:
+        report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
+    body = report.to_dict()
+    if not report.rejected:
+        return JSONResponse(body)
+    rejected = ws.rejects(load_id=report.load_id, limit=100).to_pyarrow().to_pylist()
+    problems = [
+        {"path": f"[{int(r['row']) - 1}].{r['column']}" if r.get("row") else str(r["column"]),
+         "message": str(r["reason"])}
+        for r in rejected
+    ]  # fmt: skip
+    return problem_response(
+        422,
+        "invalid data",
+        f"{report.rejected:,} of {report.rows_read:,} record(s) rejected; "
+        f"{report.accepted:,} accepted",
+        problems=problems,
+        hint="the rejected records are kept: `microseg rejects --load "
+        f"{report.load_id}` (or GET /api/rejects)",
+        extra={"report": body},
+    )
+
+
+@data.post("/events", dependencies=[needs("write")])
+def ingest_events(rows: Rows, request: Request, ws: Session) -> JSONResponse:
+    """Ingest events (one or a batch), validated as `microseg ingest events` validates."""
+    return _load(request, ws, "events", rows)
+
+
+@data.post("/customers", dependencies=[needs("write")])
+def ingest_customers(rows: Rows, request: Request, ws: Session) -> JSONResponse:
+    """Ingest customer profiles or profile updates (one or a batch)."""
+    return _load(request, ws, "customers", rows)
+
+
+@data.get("/rejects", dependencies=[needs("read")])
+def rejects(
+    ws: Session,
+    load_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> list[dict[str, Any]]:
+    """Rejected rows, newest load first, with the reason."""
+    rows = ws.rejects(load_id=load_id, limit=limit).to_pyarrow().to_pylist()
+    return [_plain(r) for r in rows]
+
+
+@data.get("/status", dependencies=[needs("read")])
+def status(ws: Session) -> dict[str, Any]:
+    """What the workspace holds: tables, dates, rejects, the last load."""
+    return ws.status().to_dict()
+
+
+# -- insights ---------------------------------------------------------------------------------
+
+insights = APIRouter(prefix="/api/insights", tags=["insights"])
+
+
+@insights.get("/value", dependencies=[needs("read")])
+def value(
+    ws: Session,
+    segments: Annotated[list[str] | None, Query()] = None,
+    as_of: AsOfQuery = None,
+    by: str = "clv_total",
+) -> dict[str, Any]:
+    """Segments ranked by value, with market potential (docs/insights.md)."""
+    return ws.insights.value(segments or None, as_of=as_of, by=by).to_dict()
+
+
+# -- operations -------------------------------------------------------------------------------
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/health")
+def health() -> dict[str, str]:
+    """Liveness: the process answers (no key needed)."""
+    return {"status": "ok"}
+
+
+@operations.get("/ready", dependencies=[needs("read")])
+def ready(request: Request) -> dict[str, Any]:
+    """Readiness: the store is open and answers."""
+    ws: Workspace = request.app.state.workspace
+    ws.store.table_names()
+    return {"ready": True, "store": "open", "workspace": ws.config.name}
+
+
+@operations.get("/metrics", dependencies=[needs("read")], response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: requests by route and status, latency, events."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return PlainTextResponse(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+routers = [operations, segments, profiles, data, insights]

@@ -1,0 +1,195 @@
+"""The API over real HTTP (uvicorn on a loopback port): what it answers, in what shape,
+and that it answers with the same messages and field paths as the CLI."""
+
+from __future__ import annotations
+
+from tests.service.conftest import Served
+
+PROBLEM = "application/problem+json"
+
+
+def test_health_needs_no_key_and_everything_else_does(served: Served) -> None:
+    with served.client(None) as anonymous:
+        assert anonymous.get("/health").json() == {"status": "ok"}
+        for path in ("/ready", "/metrics", "/api/segments", "/api/profiles/C1", "/api/status"):
+            reply = anonymous.get(path)
+            assert reply.status_code == 401, path
+            assert reply.headers["content-type"] == PROBLEM
+            assert reply.headers["www-authenticate"].startswith("Bearer")
+        assert anonymous.post("/api/events", json={"customer_id": "C1"}).status_code == 401
+
+
+def test_a_wrong_key_is_refused_and_a_revoked_one_stops_at_once(served: Served) -> None:
+    with served.client(None) as client:
+        reply = client.get("/api/segments", headers={"Authorization": "Bearer msk_x_y"})
+        assert reply.status_code == 401
+        assert "unknown, malformed or revoked" in reply.json()["detail"]
+    key, token = served.ring.create("soon-revoked", ["read"])
+    with served.client(None) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/segments", headers=auth).status_code == 200
+        served.ring.revoke(key.key_id)
+        assert client.get("/api/segments", headers=auth).status_code == 401
+        # the other spelling of the header works the same
+        good = {"X-API-Key": served.keys["read"]}
+        assert client.get("/api/segments", headers=good).status_code == 200
+
+
+def test_scopes_read_write_admin(served: Served) -> None:
+    event = {"event_id": "n1", "customer_id": "C3", "timestamp": "2026-01-14T09:00:00Z",
+             "type": "purchase", "amount": 30.0}  # fmt: skip
+    with served.client("read") as reader:
+        reply = reader.post("/api/events", json=event)
+        assert reply.status_code == 403
+        assert "do not include 'write'" in reply.json()["detail"]
+        assert reader.get("/api/profiles/C1/identifiers").status_code == 403
+    with served.client("write") as writer:
+        assert writer.get("/api/segments").status_code == 200  # write implies read
+        assert writer.get("/api/profiles/C1/identifiers").status_code == 403
+    with served.client("admin") as admin:
+        found = admin.get("/api/profiles/C1/identifiers").json()["identifiers"]
+        assert {"type": "email", "value": "c1@example.com"} in found
+
+
+def test_profiles_carry_no_identifiers_for_read_keys(served: Served) -> None:
+    with served.client("read") as reader:
+        profile = reader.get("/api/profiles/C1", params={"as_of": "2026-01-15"}).json()
+    assert profile["segments"] == ["buyers", "women"]
+    assert profile["events"] == {"purchase": 2}
+    assert "c1@example.com" not in str(profile)
+    assert profile["traits"]["purchase_count"] == 2
+
+
+def test_segments_list_read_size_and_members_by_cursor(served: Served) -> None:
+    with served.client("read") as reader:
+        names = [s["name"] for s in reader.get("/api/segments").json()]
+        assert names == ["buyers", "women"]
+        assert reader.get("/api/segments/buyers").json()["title"] == "Bought in the last 90 days"
+        size = reader.get("/api/segments/women/size").json()
+        assert size["segments"][0]["members"] == 2
+        first = reader.get("/api/segments/women/members", params={"limit": 1}).json()
+        assert first == {"segment": "women", "members": ["C1"], "next": "C1"}
+        second = reader.get(
+            "/api/segments/women/members", params={"limit": 1, "after": first["next"]}
+        ).json()
+        assert second == {"segment": "women", "members": ["C3"], "next": None}
+
+
+def test_errors_are_problem_json_with_the_clis_messages(served: Served) -> None:
+    with served.client("write") as writer:
+        missing = writer.get("/api/segments/nope")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == PROBLEM
+        assert missing.json()["detail"] == "no segment named 'nope'"
+        nobody = writer.get("/api/profiles/C404")
+        assert nobody.status_code == 404
+        assert nobody.json()["detail"] == "no customer 'C404'"
+        bad_rule = writer.put(
+            "/api/segments/typo", json={"rule": {"attribute": "gendr", "eq": "female"}}
+        )
+        assert bad_rule.status_code == 422
+        problem = bad_rule.json()
+        assert problem["problems"][0]["path"] == "rule.attribute"
+        assert "gendr" in problem["problems"][0]["message"]
+        bad_time = writer.get("/api/segments/women/size", params={"as_of": "next tuesday"})
+        assert bad_time.status_code == 400
+        assert bad_time.headers["content-type"] == PROBLEM
+        bad_limit = writer.get("/api/segments/women/members", params={"limit": 0})
+        assert bad_limit.status_code == 422
+        assert bad_limit.json()["problems"][0]["path"] == "query.limit"
+
+
+def test_segment_create_previews_then_saves_and_delete_guards_references(served: Served) -> None:
+    rule = {"title": "French", "rule": {"attribute": "country", "eq": "FR"}}
+    with served.client("write") as writer:
+        preview = writer.put("/api/segments/french", json=rule, params={"dry_run": "true"}).json()
+        assert preview["saved"] is False
+        assert preview["diff"]["after"] == 2
+        assert writer.get("/api/segments/french").status_code == 404
+        saved = writer.put("/api/segments/french", json=rule).json()
+        assert saved["saved"] is True
+        assert (served.workspace.path / "segments" / "french.yaml").exists()
+        child = {"parent": "french", "rule": {"attribute": "gender", "eq": "male"}}
+        assert writer.put("/api/segments/french-men", json=child).status_code == 200
+        refused = writer.delete("/api/segments/french")
+        assert refused.status_code == 409
+        assert "used by french-men" in refused.json()["detail"]
+        assert writer.delete("/api/segments/french-men").json() == {"deleted": "french-men"}
+        assert writer.delete("/api/segments/french").status_code == 200
+        assert not (served.workspace.path / "segments" / "french.yaml").exists()
+
+
+def test_events_in_are_validated_as_ingest_validates(served: Served) -> None:
+    good = {"event_id": "n1", "customer_id": "C3", "timestamp": "2026-01-14T09:00:00Z",
+            "type": "purchase", "amount": 30.0}  # fmt: skip
+    bad = {**good, "event_id": "n2", "timestamp": "not a time"}
+    with served.client("write") as writer:
+        one = writer.post("/api/events", json=good)
+        assert one.status_code == 200, one.text
+        assert one.json()["accepted"] == 1
+        assert writer.get("/api/profiles/C3").json()["segments"] == ["buyers", "women"]
+        again = writer.post("/api/events", json=good).json()
+        assert again["accepted"] == 0
+        assert again["duplicates"] == 1
+        mixed = writer.post("/api/events", json=[{**good, "event_id": "n3"}, bad])
+        assert mixed.status_code == 422
+        problem = mixed.json()
+        assert problem["report"]["accepted"] == 1
+        assert problem["problems"][0]["path"] == "[1].timestamp"
+        assert "1 of 2 record(s) rejected" in problem["detail"]
+        kept = writer.get("/api/rejects").json()
+        assert any(r["column"] == "timestamp" for r in kept)
+
+
+def test_limits_headers_and_no_cors(served: Served) -> None:
+    with served.client("write") as writer:
+        huge = writer.post(
+            "/api/events", content=b"[" + b" " * 300_000 + b"]",
+            headers={"content-type": "application/json"},
+        )  # fmt: skip
+        assert huge.status_code == 413
+        assert huge.headers["content-type"] == PROBLEM
+        reply = writer.get("/api/segments", headers={"Origin": "https://evil.example"})
+        assert reply.headers["x-content-type-options"] == "nosniff"
+        assert reply.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in reply.headers["content-security-policy"]
+        assert "access-control-allow-origin" not in reply.headers
+
+
+def test_openapi_docs_and_metrics(served: Served) -> None:
+    with served.client(None) as anonymous:
+        schema = anonymous.get("/openapi.json").json()
+        assert "/api/segments/{name}/members" in schema["paths"]
+        page = anonymous.get("/docs").text
+        assert "/static/swagger-ui-bundle.js" in page
+        assert "cdn" not in page.lower()
+        assert anonymous.get("/static/swagger-ui-bundle.js").status_code == 200
+    with served.client("read") as reader:
+        reader.get("/api/segments")
+        text = reader.get("/metrics").text
+        assert 'microseg_requests_total{method="GET",route="/api/segments",status="200"}' in text
+        assert reader.get("/ready").json()["ready"] is True
+
+
+def test_each_key_has_its_rate_limit_answered_with_retry_after(served: Served) -> None:
+    from microseg.service._guard import RateLimiter
+
+    served.app.state.limiter = RateLimiter(rate=0.5, burst=2)
+    with served.client("read") as reader, served.client("write") as writer:
+        assert [reader.get("/api/segments").status_code for _ in range(2)] == [200, 200]
+        limited = reader.get("/api/segments")
+        assert limited.status_code == 429
+        assert limited.headers["content-type"] == PROBLEM
+        assert int(limited.headers["retry-after"]) == 2
+        assert writer.get("/api/segments").status_code == 200  # another key, its own bucket
+
+
+def test_the_token_bucket_refills_with_time() -> None:
+    from microseg.service._guard import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=1, clock=lambda: now[0])
+    assert limiter.take("k") == 0.0
+    assert limiter.take("k") == 0.5
+    now[0] += 0.5
+    assert limiter.take("k") == 0.0

@@ -1,0 +1,113 @@
+"""API keys: shown once, kept as salted HMACs, revocable while the service runs, and a
+`microseg serve` process that honours them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from microseg.cli import app
+from microseg.core.errors import ParameterError
+from microseg.service import KeyRing
+from tests.service.conftest import _free_port, build_shop
+
+runner = CliRunner()
+
+
+def test_the_file_keeps_no_key_and_no_bare_hash(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path)
+    key, token = ring.create("crm", ["write"])
+    text = (tmp_path / "keys.json").read_text()
+    secret = token.split("_", 2)[2]
+    assert secret not in text
+    assert token not in text
+    import hashlib
+
+    assert hashlib.sha256(secret.encode()).hexdigest() not in text
+    assert oct((tmp_path / "keys.json").stat().st_mode & 0o777) == "0o600"
+    assert ring.verify(token) == key
+    assert ring.verify(token + "x") is None
+    assert ring.verify(f"msk_{key.key_id}_" + "A" * len(secret)) is None
+    assert ring.verify("not a key") is None
+    # two keys with the same secret would still differ: each has its own salt
+    stored = json.loads(text)["keys"][key.key_id]
+    assert len(bytes.fromhex(stored["salt"])) == 16
+
+
+def test_scopes_are_checked_when_created(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path)
+    with pytest.raises(ParameterError, match="scope 'superuser' is not one of read, write, admin"):
+        ring.create("x", ["superuser"])
+    with pytest.raises(ParameterError, match="no key 'nope'"):
+        ring.revoke("nope")
+
+
+def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
+    build_shop(tmp_path / "shop").close()
+    where = ["-w", str(tmp_path / "shop")]
+    made = runner.invoke(app, ["keys", "create", "crm", "--scope", "write", "--json", *where])
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.output)
+    assert created["scopes"] == ["write"]
+    assert created["key"].startswith("msk_")
+    listed = json.loads(runner.invoke(app, ["--json", "keys", "list", *where]).output)
+    assert [k["name"] for k in listed] == ["crm"]
+    assert "key" not in listed[0]
+    gone = runner.invoke(app, ["keys", "revoke", created["key_id"], *where])
+    assert gone.exit_code == 0
+    assert "revoked" in gone.output
+    nowhere = runner.invoke(app, ["keys", "list", "-w", str(tmp_path)])
+    assert nowhere.exit_code == 1
+    assert "not a microseg workspace" in nowhere.output
+
+
+@pytest.mark.slow
+def test_microseg_serve_runs_and_a_key_revoked_meanwhile_stops_working(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    build_shop(shop).close()
+    where = ["-w", str(shop)]
+    token = json.loads(runner.invoke(app, ["--json", "keys", "create", "ops", *where]).output)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "microseg", "serve", "--port", str(port), *where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "microseg serve did not start in 60 s"
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {token['key']}"}
+        assert httpx.get(f"{base}/api/segments", headers=auth).status_code == 200
+        revoked = runner.invoke(app, ["keys", "revoke", token["key_id"], *where])
+        assert revoked.exit_code == 0
+        assert httpx.get(f"{base}/api/segments", headers=auth).status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught
+    assert server.returncode in (0, -signal.SIGTERM), err
+    assert "Application shutdown complete" in err
+    assert f"serving on http://127.0.0.1:{port}" in out
+    assert token["key"] not in out + err  # keys never appear in logs
+    assert '"event":"request"' in err
+    assert '"path":"/api/segments"' in err
