@@ -10,6 +10,7 @@ import-linter contract in pyproject.toml).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,9 +35,28 @@ from microseg.store import Store
 from microseg.traits.api import Traits
 from microseg.value.api import Value
 
-__all__ = ["CONFIG_FILE", "TimeSource", "Workspace", "WorkspaceStatus"]
+__all__ = ["CONFIG_FILE", "SERVED_FILE", "TimeSource", "Workspace", "WorkspaceStatus", "served_by"]
 
 CONFIG_FILE = "microseg.yaml"
+#: written by ``microseg serve`` while it holds the workspace: its pid and address
+SERVED_FILE = "serve.pid"
+
+
+def served_by(root: Path) -> dict[str, Any] | None:
+    """The running service holding the workspace at ``root`` (``pid``, ``url``), or None
+    (no service, or one that died without removing its file)."""
+    try:
+        served = json.loads((root / SERVED_FILE).read_text(encoding="utf-8"))
+        pid = int(served["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return {"pid": pid, "url": str(served.get("url", ""))}
 
 
 class WorkspaceStatus(Result):
@@ -156,6 +176,15 @@ class Workspace:
                 f"no {CONFIG_FILE} here, so this is not a microseg workspace",
                 where=str(root.resolve()),
                 hint="run `microseg init DIR` or pass --workspace DIR",
+            )
+        served = served_by(root)
+        if served is not None and served["pid"] != os.getpid():
+            raise WorkspaceError(
+                f"workspace is served by pid {served['pid']} ({served['url']}); use the API or "
+                "stop it",
+                where=str(root.resolve()),
+                hint="DuckDB lets one process open the store: while `microseg serve` runs, "
+                "read and write through its API (docs/service.md)",
             )
         return cls(root, load_config(config_path), clock=clock)
 

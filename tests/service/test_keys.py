@@ -98,6 +98,12 @@ def test_microseg_serve_runs_and_a_key_revoked_meanwhile_stops_working(tmp_path:
             time.sleep(0.2)
         auth = {"Authorization": f"Bearer {token['key']}"}
         assert httpx.get(f"{base}/api/segments", headers=auth).status_code == 200
+        # the CLI cannot open the store while the service holds it, and says why
+        busy = runner.invoke(app, ["status", *where])
+        assert busy.exit_code == 1
+        assert f"workspace is served by pid {server.pid} (http://127.0.0.1:{port})" in " ".join(
+            busy.output.split()
+        )
         revoked = runner.invoke(app, ["keys", "revoke", token["key_id"], *where])
         assert revoked.exit_code == 0
         assert httpx.get(f"{base}/api/segments", headers=auth).status_code == 401
@@ -107,7 +113,27 @@ def test_microseg_serve_runs_and_a_key_revoked_meanwhile_stops_working(tmp_path:
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert server.returncode in (0, -signal.SIGTERM), err
     assert "Application shutdown complete" in err
+    assert not (shop / "serve.pid").exists()
+    assert runner.invoke(app, ["status", *where]).exit_code == 0
     assert f"serving on http://127.0.0.1:{port}" in out
     assert token["key"] not in out + err  # keys never appear in logs
     assert '"event":"request"' in err
     assert '"path":"/api/segments"' in err
+
+
+def test_a_service_that_died_leaves_no_lock(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    build_shop(shop).close()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (shop / "serve.pid").write_text(json.dumps({"pid": gone.pid, "url": "http://x"}))
+    assert runner.invoke(app, ["status", "-w", str(shop)]).exit_code == 0
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (shop / "serve.pid").write_text(json.dumps({"pid": alive.pid, "url": "http://x:1"}))
+        busy = runner.invoke(app, ["status", "-w", str(shop)])
+        assert busy.exit_code == 1
+        assert f"workspace is served by pid {alive.pid} (http://x:1)" in busy.output
+    finally:
+        alive.kill()
+        alive.wait()

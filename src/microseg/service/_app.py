@@ -6,7 +6,9 @@ from the ``swagger-ui-bundle`` wheel: the page loads nothing from elsewhere.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +28,7 @@ from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, Ser
 from microseg.service._keys import KeyRing
 from microseg.service._problems import install_problem_handlers
 from microseg.service._routes import routers
-from microseg.workspace import Workspace
+from microseg.workspace import SERVED_FILE, Workspace
 
 __all__ = ["Metrics", "create_app", "serve"]
 
@@ -70,6 +72,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
         yield
+        for stop in app.state.on_stop:
+            stop()
         _LOG.info('{"event":"stopped"}')
 
     app = FastAPI(
@@ -87,6 +91,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
     app.state.write_lock = threading.Lock()
     app.state.metrics = Metrics.create()
+    #: run when the server stops, before uvicorn re-raises the signal that stopped it
+    app.state.on_stop = []
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -154,4 +160,16 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
     with Workspace.open(path) as workspace:
         app = create_app(workspace, settings)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        marker = workspace.path / SERVED_FILE
+        _write_atomically(marker, json.dumps({"pid": os.getpid(), "url": f"http://{host}:{port}"}))
+        app.state.on_stop.append(lambda: marker.unlink(missing_ok=True))
+        try:
+            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        finally:
+            marker.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
