@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,16 @@ from microseg.service import KeyRing, ServiceSettings, create_app
 from tests.conftest import NOW, write
 
 
+class MovableClock:
+    """The workspace's clock, moved by tests (the service's timers follow it)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @dataclass
 class Served:
     url: str
@@ -27,10 +38,11 @@ class Served:
     keys: dict[str, str]  # scope -> key
     ring: KeyRing
     app: FastAPI
+    clock: MovableClock
 
     def client(self, scope: str | None = "read") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[scope]}"} if scope else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
 def _free_port() -> int:
@@ -39,8 +51,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def build_shop(root: Path) -> Workspace:
-    ws = Workspace.init(root, timezone="Europe/Paris", clock=lambda: NOW)
+def build_shop(root: Path, clock: MovableClock | None = None) -> Workspace:
+    ws = Workspace.init(root, timezone="Europe/Paris", clock=clock or (lambda: NOW))
     customers = write(
         root / "customers.csv",
         """
@@ -81,13 +93,20 @@ rule: {attribute: gender, eq: female}
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    ws = build_shop(tmp_path / "shop")
+    clock = MovableClock(NOW)
+    yield from serve_workspace(build_shop(tmp_path / "shop", clock), clock)
+
+
+def serve_workspace(ws: Workspace, clock: MovableClock) -> Iterator[Served]:
+    """``ws`` served by uvicorn on a free loopback port until the generator is closed."""
     ring = KeyRing(ws.path)
     keys = {scope: ring.create(f"test-{scope}", [scope])[1] for scope in ("read", "write", "admin")}
     settings = ServiceSettings(rate=1000, burst=1000, max_body=200_000)
     port = _free_port()
     app = create_app(ws, settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -96,7 +115,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         assert time.monotonic() < deadline, "the server did not start in 20 s"
         time.sleep(0.02)
     try:
-        yield Served(f"http://127.0.0.1:{port}", ws, keys, ring, app)
+        yield Served(f"http://127.0.0.1:{port}", ws, keys, ring, app, clock)
     finally:
         server.should_exit = True
         thread.join(timeout=20)

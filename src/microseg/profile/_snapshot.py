@@ -85,10 +85,44 @@ class ProfileSnapshot:
         registry = store.table("customer_registry")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
         self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
+        #: events stored since loading, by customer, oldest first (:meth:`add_events`)
+        self._added: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def events(self) -> int:
-        return int(self._events.num_rows)
+        return int(self._events.num_rows) + sum(len(v) for v in self._added.values())
+
+    def add_events(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Add events just stored for live customers (rows of ``events`` without
+        ``load_id``), so that this snapshot answers as a new one would; the customers
+        concerned, in order. Customers not live (new, or merged away) are not added: who
+        holds the snapshot loads a new one for them."""
+        touched: dict[str, None] = {}
+        for row in rows:
+            customer = str(row["customer_id"])
+            if customer not in self._live:
+                raise NotFoundError(f"no live customer {customer!r} in the snapshot")
+            kept = self._added.setdefault(customer, [])
+            kept.append(row)
+            touched[customer] = None
+        for customer in touched:
+            self._added[customer].sort(key=lambda r: r["timestamp"])
+        return list(touched)
+
+    def customers(self) -> list[str]:
+        """The customers that have events, in id order."""
+        return sorted(set(self._event_rows) | set(self._added))
+
+    def event_times(self, customer_id: str) -> list[datetime]:
+        """The customer's event instants (naive UTC), oldest first."""
+        start, end = self._event_rows.get(customer_id, (0, 0))
+        base = self._stamps[start:end].astype("datetime64[us]").tolist() if end > start else []
+        added = [r["timestamp"] for r in self._added.get(customer_id, ())]
+        return sorted([*base, *added])
+
+    def knows(self, customer_id: str) -> bool:
+        """Whether the customer is live in this snapshot."""
+        return customer_id in self._live
 
     def versions(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's rows of ``customer_history``, oldest first."""
@@ -132,6 +166,9 @@ class ProfileSnapshot:
             cut = int(np.searchsorted(self._stamps[start:end], before, side="left"))
             if cut:
                 events = self._events.slice(start, cut).to_pylist()
+        added = [r for r in self._added.get(customer_id, ()) if r["timestamp"] < clock.as_of]
+        if added:
+            events = sorted([*events, *added], key=lambda r: r["timestamp"])
         return Profile(
             customer_id=customer_id,
             attributes=attributes,

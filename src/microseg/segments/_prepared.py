@@ -117,6 +117,19 @@ class PreparedSegments:
             self._load()
         return stale
 
+    def absorb(self, rows: list[dict[str, Any]]) -> list[str] | None:
+        """Take events just stored through this workspace's store into the prepared state
+        without loading it again (the real-time path); the customers concerned. None, and a
+        full load instead, when a row's customer is not live in the snapshot (new, merged).
+        The caller makes sure nothing else was written since the last load."""
+        if not all(self.snapshot.knows(str(r["customer_id"])) for r in rows):
+            self._load()
+            return None
+        touched = self.snapshot.add_events(rows)
+        self._writes = self._context.store.writes
+        self.generation = self._stamp()
+        return touched
+
     def _at(self, clock: Clock) -> tuple[dict[str, list[float]], ModelScorer | None]:
         kept = self._by_clock.get(clock.as_of)
         if kept is None:

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
 from microseg.service._keys import KeyRing
 from microseg.service._problems import install_problem_handlers
+from microseg.service._realtime import RealTime, record
 from microseg.service._routes import routers
 from microseg.workspace import SERVED_FILE, Workspace
 
@@ -42,6 +43,9 @@ class Metrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    events: Counter
+    changes: Counter
+    disagreements: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -61,6 +65,19 @@ class Metrics:
                 registry=registry,
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             ),
+            events=Counter(
+                "microseg_events", "Events received, by outcome", ["outcome"], registry=registry
+            ),
+            changes=Counter(
+                "microseg_membership_changes",
+                "Segment entries and exits found by the real-time path",
+                registry=registry,
+            ),
+            disagreements=Counter(
+                "microseg_reconciliation_disagreements",
+                "Customer and segment pairs where batch and real time differed",
+                registry=registry,
+            ),
         )
 
 
@@ -71,7 +88,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
+        timer = _Timer(app) if settings.realtime else None
         yield
+        if timer is not None:
+            timer.stop()
         for stop in app.state.on_stop:
             stop()
         _LOG.info('{"event":"stopped"}')
@@ -93,6 +113,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.metrics = Metrics.create()
     #: run when the server stops, before uvicorn re-raises the signal that stopped it
     app.state.on_stop = []
+    #: every customer's segments, kept up to date (None when --no-realtime)
+    app.state.realtime = RealTime(workspace) if settings.realtime else None
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -108,6 +130,36 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+class _Timer:
+    """Runs the real-time path's due expiries: sleeps until the next timer (looking at the
+    clock at least every ``tick`` seconds, so that a clock moved by a test is followed)
+    and writes what changed to the membership log through a session of its own."""
+
+    def __init__(self, app: FastAPI, tick: float = 0.05) -> None:
+        self._app = app
+        self._tick = tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="microseg-expiry", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        engine: RealTime = self._app.state.realtime
+        workspace: Workspace = self._app.state.workspace
+        with workspace.session() as session:
+            while not self._stop.wait(self._tick):
+                due = engine.next_due()
+                if due is None or due > engine.now():
+                    continue
+                with self._app.state.write_lock:
+                    changes = engine.run_due()
+                    record(session.store, changes)
+                self._app.state.metrics.changes.inc(len(changes))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def _docs(app: FastAPI) -> None:
@@ -164,7 +216,14 @@ def serve(
         _write_atomically(marker, json.dumps({"pid": os.getpid(), "url": f"http://{host}:{port}"}))
         app.state.on_stop.append(lambda: marker.unlink(missing_ok=True))
         try:
-            uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                access_log=False,
+                timeout_graceful_shutdown=5,  # streams end; requests in flight are answered
+            )
         finally:
             marker.unlink(missing_ok=True)
 

@@ -46,6 +46,8 @@ class ServiceSettings:
     max_body: int = 5_000_000
     #: origins allowed to call the API from a browser (none by default: no CORS)
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: keep every customer's segments up to date per event and per window expiry
+    realtime: bool = True
 
 
 class RateLimiter:

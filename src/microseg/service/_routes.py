@@ -4,17 +4,19 @@ typed result. Business logic in a route is a bug (docs/architecture.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from microseg.core.errors import NotFoundError, ParameterError
 from microseg.lang import Problem, RuleError, SegmentDefinition
 from microseg.service._guard import needs
 from microseg.service._problems import problem_response
+from microseg.service._realtime import Reconciliation, record
 from microseg.workspace import Workspace
 
 __all__ = ["routers"]
@@ -243,6 +245,7 @@ def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse
         raise ParameterError(f"records of mixed shapes: {exc}") from None
     with request.app.state.write_lock:
         report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
+        _follow(request, ws, kind, report)
     body = report.to_dict()
     if not report.rejected:
         return JSONResponse(body)
@@ -262,6 +265,31 @@ def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse
         f"{report.load_id}` (or GET /api/rejects)",
         extra={"report": body},
     )
+
+
+def _follow(request: Request, ws: Workspace, kind: str, report: Any) -> None:
+    """The real-time path: evaluate the customers the load concerns, log what changed."""
+    realtime = request.app.state.realtime
+    if realtime is None or not report.accepted:
+        return
+    metrics = request.app.state.metrics
+    if kind == "events":
+        events = ws.store.table("events")
+        rows = (
+            events.filter(events.load_id == report.load_id).drop("load_id").to_pyarrow().to_pylist()
+        )
+        changes = realtime.on_load(
+            rows, reloaded=bool(report.new_customers or report.merged_customers)
+        )
+        metrics.events.labels("accepted").inc(report.accepted)
+    else:
+        history = ws.store.table("customer_history")
+        ids = history.filter(history.load_id == report.load_id).select("customer_id").distinct()
+        changes = realtime.on_profiles(
+            [str(c) for c in ids.to_pyarrow().column("customer_id").to_pylist()]
+        )
+    record(ws.store, changes)
+    metrics.changes.inc(len(changes))
 
 
 @data.post("/events", dependencies=[needs("write")])
@@ -338,4 +366,70 @@ def metrics(request: Request) -> PlainTextResponse:
     )
 
 
-routers = [operations, segments, profiles, data, insights]
+# -- real time --------------------------------------------------------------------------------
+
+realtime = APIRouter(prefix="/api", tags=["real time"])
+
+
+@realtime.get("/stream/memberships", dependencies=[needs("read")])
+async def stream(
+    request: Request,
+    segment: Annotated[list[str] | None, Query(description="Only these segments.")] = None,
+) -> StreamingResponse:
+    """Entries and exits as they happen, as server-sent events (``event: membership``, the
+    change as JSON in ``data``); ``segment`` filters (repeatable)."""
+    engine = request.app.state.realtime
+    if engine is None:
+        raise ParameterError("the real-time path is off in this service")
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+    wanted = set(segment or ())
+
+    def listener(changes: list[Any]) -> None:
+        for change in changes:
+            if not wanted or change.segment in wanted:
+                text = f"event: membership\ndata: {change.model_dump_json()}\n\n"
+                loop.call_soon_threadsafe(_offer, queue, text)
+
+    async def events() -> AsyncIterator[str]:
+        engine.listeners.append(listener)
+        try:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    yield await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            engine.listeners.remove(listener)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _offer(queue: asyncio.Queue[str], text: str) -> None:
+    if not queue.full():  # a reader too slow loses changes rather than the server memory
+        queue.put_nowait(text)
+
+
+@realtime.get("/segments-of/{customer_id}", dependencies=[needs("read")])
+def realtime_segments(customer_id: str, request: Request) -> dict[str, Any]:
+    """The customer's segments as the real-time path holds them now (from memory)."""
+    engine = request.app.state.realtime
+    if engine is None:
+        raise ParameterError("the real-time path is off in this service")
+    return {"customer_id": customer_id, "segments": sorted(engine.segments_of(customer_id))}
+
+
+@realtime.post("/reconcile", dependencies=[needs("write")])
+def reconcile(request: Request, ws: Session) -> dict[str, Any]:
+    """Batch at now against the real-time state: every disagreement (the target: none)."""
+    engine = request.app.state.realtime
+    if engine is None:
+        raise ParameterError("the real-time path is off in this service")
+    with request.app.state.write_lock:
+        found: Reconciliation = engine.reconcile(ws)
+    request.app.state.metrics.disagreements.inc(len(found.disagreements))
+    return found.to_dict()
+
+
+routers = [operations, segments, profiles, data, insights, realtime]

@@ -146,6 +146,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         SELECT DISTINCT k, NULL FROM (SELECT unnest(json_keys(properties)) AS k FROM events
                                       WHERE json_type(properties) = 'OBJECT')""",
     ),
+    (
+        # the real-time path's entries and exits: when, who, which segment, and what caused
+        # it (an event_id, 'expiry' or 'reconcile'); see docs/service.md
+        """CREATE TABLE membership_log (
+            changed_at TIMESTAMP, customer_id VARCHAR, segment VARCHAR, change VARCHAR,
+            trigger VARCHAR)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -343,6 +343,15 @@ class Store:
             {**key, "customers": customers, "at": evaluated_at},
         )
 
+    def append_membership_log(self, rows: pa.Table) -> None:
+        """Add the real-time path's entries and exits (changed_at, customer_id, segment, change,
+        trigger) to ``membership_log``."""
+        with self.registered("_membership_changes", rows):
+            self.execute(
+                "INSERT INTO membership_log "
+                "SELECT changed_at, customer_id, segment, change, trigger FROM _membership_changes"
+            )
+
     def meta_value(self, key: str) -> str | None:
         """A value kept in the store's ``meta`` table (None when it was never set)."""
         row = self.fetchone("SELECT value FROM meta WHERE key = $1", [key])

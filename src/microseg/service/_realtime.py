@@ -1,0 +1,343 @@
+"""The real-time path: every customer's segments kept in memory, updated the moment an
+event arrives and the moment a window runs out, and compared with batch on demand.
+
+- **On events.** After a load through the API, the stored rows of that load are added to
+  the prepared per-profile state (no reload), and only the customers concerned are
+  evaluated again, each with the prepared per-profile evaluator, at the workspace clock's
+  now. Entries and exits are logged with the instant and the triggering event, and passed
+  to the listeners (the server-sent-events stream).
+- **Exact expiry.** A customer's memberships can change with no new event only when one
+  of their events leaves a window: at ``event + d`` for each window length ``d`` the
+  segments and traits use (``last:``, ``within:``, ``N days ago``), or at a local midnight
+  for windows written in days relative to today. Each customer has one timer, at the first
+  such instant after now (a heap; no polling of all profiles); when it is due the customer
+  is evaluated at that instant and the next timer set. Calendar lengths (months, years)
+  use their average length and may be up to a day or two late; the rest are exact to the
+  microsecond.
+- **Reconciliation.** :meth:`RealTime.reconcile` evaluates every segment in batch at now
+  and lists every customer and segment where the two answers differ (the target is none).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from microseg.core.duration import Duration, parse_duration
+from microseg.core.results import Instant, Result
+from microseg.lang import Clock, Window
+from microseg.workspace import Workspace
+
+__all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
+
+#: an event leaves a window of length d just after event + d
+_TICK = timedelta(microseconds=1)
+
+
+class Change(Result):
+    """A customer entered or left a segment, when, and what caused it."""
+
+    at: Instant
+    customer_id: str
+    segment: str
+    change: Literal["entered", "left"]
+    #: the event that caused it (its ``event_id``), ``expiry`` or ``reconcile``
+    trigger: str
+
+
+class Disagreement(Result):
+    customer_id: str
+    segment: str
+    realtime: bool
+    batch: bool
+
+
+class Reconciliation(Result):
+    """Batch against real time at one instant: every difference (the target is none)."""
+
+    at: Instant
+    customers: int
+    segments: list[str]
+    disagreements: list[Disagreement]
+
+
+@dataclass(frozen=True)
+class _Lengths:
+    """When memberships can change with no new event: an event leaving a window of a
+    fixed or calendar length, every local midnight (``today`` windows, ages), or every
+    whole day after an event (``days_since`` values)."""
+
+    fixed: tuple[timedelta, ...]
+    calendar: tuple[timedelta, ...]
+    midnight: bool
+    daily: bool = False
+
+
+def _window_durations(window: Window) -> tuple[list[Duration], bool]:
+    found: list[Duration] = []
+    midnight = False
+    if window.last_duration is not None:
+        found.append(window.last_duration)
+    for bound in (window.from_, window.to, window.since):
+        if isinstance(bound, str):
+            text = bound.strip().lower()
+            if text.endswith(" ago"):
+                found.append(parse_duration(text[: -len(" ago")]))
+            midnight = midnight or text == "today"
+    return found, midnight
+
+
+def window_lengths(nodes: Iterable[Any], traits: dict[str, Any] | None = None) -> _Lengths:
+    """The window lengths rules use (``last:``, ``N days ago`` bounds, sequence steps'
+    ``within:``), found in every field of every node, following the traits they test
+    (``traits``: definitions by name) into their definitions."""
+    durations: list[Duration] = []
+    midnight = daily = False
+    followed: set[str] = set()
+    stack: list[Any] = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Window):
+            more, day = _window_durations(node)
+            durations += more
+            midnight = midnight or day
+        elif isinstance(node, BaseModel):
+            kind = type(node).__name__
+            within = getattr(node, "within", None)
+            if isinstance(within, str) and kind == "SequenceStep":
+                durations.append(parse_duration(within))
+            daily = daily or kind == "DaysSinceExpr"
+            midnight = midnight or (
+                kind == "AttributeRule" and getattr(node, "attribute", "") == "age"
+            )
+            name = getattr(node, "trait", None)
+            if (
+                kind in ("TraitRule", "TraitExpr")
+                and traits
+                and name in traits
+                and name not in followed
+            ):
+                followed.add(name)
+                stack.append(traits[name])
+            stack.extend(getattr(node, field) for field in type(node).model_fields)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    fixed = {d.approx_timedelta() for d in durations if d.unit not in ("months", "years")}
+    calendar = {d.approx_timedelta() for d in durations if d.unit in ("months", "years")}
+    return _Lengths(tuple(sorted(fixed)), tuple(sorted(calendar)), midnight, daily)
+
+
+class RealTime:
+    """Every customer's segments at now, kept up to date (module docstring)."""
+
+    def __init__(self, workspace: Workspace, names: list[str] | None = None) -> None:
+        self._ws = workspace
+        self._lock = threading.RLock()
+        self.prepared = workspace.segments.prepare(names)
+        self.names = list(self.prepared.names)
+        self._lengths = self._read_lengths()
+        self.state: dict[str, frozenset[str]] = {}
+        self._timers: list[tuple[datetime, str]] = []
+        self._next: dict[str, datetime] = {}
+        self.listeners: list[Callable[[list[Change]], None]] = []
+        self.changes = 0
+        self.expiries = 0
+        self._start()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The workspace clock's now, as the evaluators take it (naive UTC)."""
+        return self._ws.context.now().astimezone(UTC).replace(tzinfo=None)
+
+    def _read_lengths(self) -> _Lengths:
+        catalog = self.prepared.catalog
+        rules = [catalog.full_rule(n) for n in self.names]
+        return window_lengths(rules, dict(self.prepared.traits.definitions))
+
+    def _start(self) -> None:
+        """Everyone's memberships from one batch evaluation at now, and their timers."""
+        run = self._ws.segments.evaluate(self.names, save=False)
+        members: dict[str, set[str]] = {}
+        try:
+            for name in self.names:
+                ids = run.members(name).to_pyarrow().column("customer_id").to_pylist()
+                for customer in ids:
+                    members.setdefault(str(customer), set()).add(name)
+        finally:
+            if run.result is not None:
+                run.result.drop()
+        self.state = {c: frozenset(s) for c, s in members.items()}
+        now = self.now()
+        for customer in self.prepared.snapshot.customers():
+            self._schedule(customer, now)
+
+    def segments_of(self, customer_id: str) -> frozenset[str]:
+        return self.state.get(customer_id, frozenset())
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on_load(self, rows: list[dict[str, Any]], *, reloaded: bool = False) -> list[Change]:
+        """Events just stored (rows of ``events``): evaluate the customers they concern."""
+        with self._lock:
+            touched = None if reloaded else self.prepared.absorb(rows)
+            if touched is None:  # a new or merged customer: the prepared state was reloaded
+                self.prepared.refresh(force=True)
+                touched = list(dict.fromkeys(str(r["customer_id"]) for r in rows))
+            trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
+            now = self.now()
+            found: list[Change] = []
+            for customer in touched:
+                found += self._evaluate(customer, None, now, trigger.get(customer, "event"))
+                self._schedule(customer, now)
+        self._publish(found)
+        return found
+
+    def on_profiles(self, customers: list[str]) -> list[Change]:
+        """Profiles just updated: load the prepared state again, evaluate those customers."""
+        with self._lock:
+            self.prepared.refresh(force=True)
+            now = self.now()
+            found: list[Change] = []
+            for customer in dict.fromkeys(customers):
+                found += self._evaluate(customer, None, now, "profile")
+                self._schedule(customer, now)
+        self._publish(found)
+        return found
+
+    def _evaluate(
+        self, customer: str, as_of: datetime | None, at: datetime, trigger: str
+    ) -> list[Change]:
+        held = self.prepared.of(customer, as_of=as_of.replace(tzinfo=UTC) if as_of else None)
+        now_in = frozenset(n for n, inside in held.items() if inside and n in self.names)
+        before = self.state.get(customer, frozenset())
+        self.state[customer] = now_in
+        stamp = at.replace(tzinfo=UTC)
+        changes = [
+            Change(at=stamp, customer_id=customer, segment=n, change="entered", trigger=trigger)
+            for n in sorted(now_in - before)
+        ] + [
+            Change(at=stamp, customer_id=customer, segment=n, change="left", trigger=trigger)
+            for n in sorted(before - now_in)
+        ]
+        self.changes += len(changes)
+        return changes
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def next_change(self, customer: str, after: datetime) -> datetime | None:
+        """The first instant after ``after`` at which one of the customer's events leaves
+        a window the segments use (None when none will)."""
+        stamps = self.prepared.snapshot.event_times(customer)
+        best: datetime | None = None
+        for length in (*self._lengths.fixed, *self._lengths.calendar):
+            for stamp in stamps:
+                moment = stamp + length + _TICK
+                if moment > after and (best is None or moment < best):
+                    best = moment
+        if self._lengths.daily and stamps:
+            day = timedelta(days=1)
+            for stamp in stamps:
+                moment = stamp + ((after - stamp) // day + 1) * day
+                if best is None or moment < best:
+                    best = moment
+        if self._lengths.midnight:
+            clock = Clock(after, self._ws.config.timezone)
+            midnight = clock.to_utc(
+                datetime.combine(clock.local(after).date() + timedelta(days=1), datetime.min.time())
+                .replace(tzinfo=clock.zone)
+            )  # fmt: skip
+            best = midnight if best is None else min(best, midnight)
+        return best
+
+    def _schedule(self, customer: str, now: datetime) -> None:
+        moment = self.next_change(customer, now)
+        if moment is None:
+            self._next.pop(customer, None)
+            return
+        self._next[customer] = moment
+        heapq.heappush(self._timers, (moment, customer))
+
+    def next_due(self) -> datetime | None:
+        """When the next timer is due (naive UTC), or None."""
+        with self._lock:
+            while self._timers and self._next.get(self._timers[0][1]) != self._timers[0][0]:
+                heapq.heappop(self._timers)  # replaced by a later schedule
+            return self._timers[0][0] if self._timers else None
+
+    def run_due(self, now: datetime | None = None) -> list[Change]:
+        """Evaluate every customer whose timer is due by ``now`` (default: the clock's),
+        each at its own instant, in time order."""
+        now = now or self.now()
+        found: list[Change] = []
+        with self._lock:
+            while self._timers and self._timers[0][0] <= now:
+                moment, customer = heapq.heappop(self._timers)
+                if self._next.get(customer) != moment:
+                    continue
+                self.expiries += 1
+                found += self._evaluate(customer, moment, moment, "expiry")
+                self._schedule(customer, moment)
+        self._publish(found)
+        return found
+
+    # -- batch against real time --------------------------------------------------------------
+
+    def reconcile(self, session: Workspace | None = None) -> Reconciliation:
+        """Every segment in batch at now against the state held (the target: none differ);
+        ``session`` is the caller's session of the workspace (its thread's cursor)."""
+        with self._lock:
+            self.run_due()
+            now = self.now()
+            run = (session or self._ws).segments.evaluate(self.names, save=False)
+            try:
+                batch: dict[str, set[str]] = {}
+                for name in self.names:
+                    ids = run.members(name).to_pyarrow().column("customer_id").to_pylist()
+                    for customer in ids:
+                        batch.setdefault(str(customer), set()).add(name)
+            finally:
+                if run.result is not None:
+                    run.result.drop()
+            differ = [
+                Disagreement(customer_id=c, segment=n, realtime=n in held, batch=n in wanted)
+                for c in sorted(set(batch) | set(self.state))
+                for held, wanted in [(self.state.get(c, frozenset()), batch.get(c, set()))]
+                for n in sorted(held ^ wanted)
+            ]
+            return Reconciliation(
+                at=now.replace(tzinfo=UTC),
+                customers=run.customers,
+                segments=list(self.names),
+                disagreements=differ,
+            )
+
+    def _publish(self, changes: list[Change]) -> None:
+        if changes:
+            for listener in list(self.listeners):
+                listener(changes)
+
+
+def record(store: Any, changes: list[Change]) -> None:
+    """Write entries and exits to the store's membership log."""
+    if not changes:
+        return
+    import pyarrow as pa
+
+    rows = pa.table(
+        {
+            "changed_at": pa.array([c.at.astimezone(UTC).replace(tzinfo=None) for c in changes],
+                           pa.timestamp("us")),
+            "customer_id": [c.customer_id for c in changes],
+            "segment": [c.segment for c in changes],
+            "change": [c.change for c in changes],
+            "trigger": [c.trigger for c in changes],
+        }
+    )  # fmt: skip
+    store.append_membership_log(rows)

@@ -1,0 +1,178 @@
+"""The real-time path over real HTTP: an event makes a customer enter a segment at once
+(the stream and the membership log see it), a window running out makes them leave at the
+exact instant, and after a random stream of events batch and real time agree."""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from microseg import Workspace
+from microseg.service._realtime import window_lengths
+from microseg.synth import generate_shop
+from tests.service.conftest import MovableClock, Served, serve_workspace
+
+EXAMPLES = Path(__file__).parents[2] / "src" / "microseg" / "segments" / "examples"
+
+
+def _listen(served: Served, into: queue.Queue[dict[str, object]], **params: str) -> None:
+    """Read the membership stream in a thread, putting each change into ``into``."""
+    headers = {"Authorization": f"Bearer {served.keys['read']}"}
+    with (
+        httpx.Client(base_url=served.url, headers=headers, timeout=None) as client,
+        client.stream("GET", "/api/stream/memberships", params=params) as reply,
+    ):
+        into.put({"status": reply.status_code})
+        for line in reply.iter_lines():
+            if line.startswith("data: "):
+                into.put(json.loads(line[6:]))
+
+
+@pytest.fixture
+def stream(served: Served) -> Iterator[queue.Queue[dict[str, object]]]:
+    changes: queue.Queue[dict[str, object]] = queue.Queue()
+    threading.Thread(target=_listen, args=(served, changes), daemon=True).start()
+    assert changes.get(timeout=20) == {"status": 200}
+    time.sleep(0.2)  # the listener is registered once the stream's first line is out
+    return changes
+
+
+def _log(served: Served) -> list[dict[str, object]]:
+    with served.workspace.session() as session:
+        table = session.store.table("membership_log").order_by(["changed_at", "segment"])
+        return table.to_pyarrow().to_pylist()
+
+
+def test_an_event_makes_a_customer_enter_at_once(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    with served.client("read") as reader:
+        assert reader.get("/api/segments-of/C2").json()["segments"] == []
+    event = {"event_id": "rt1", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+             "type": "purchase", "amount": 20.0}  # fmt: skip
+    with served.client("write") as writer:
+        assert writer.post("/api/events", json=event).status_code == 200
+    change = stream.get(timeout=20)
+    assert change == {
+        "at": "2026-01-15T12:00:00Z",
+        "customer_id": "C2",
+        "segment": "buyers",
+        "change": "entered",
+        "trigger": "rt1",
+    }
+    with served.client("read") as reader:
+        assert reader.get("/api/segments-of/C2").json()["segments"] == ["buyers"]
+    logged = _log(served)
+    assert [(r["customer_id"], r["segment"], r["change"], r["trigger"]) for r in logged] == [
+        ("C2", "buyers", "entered", "rt1")
+    ]
+
+
+def test_a_window_running_out_makes_them_leave_at_the_exact_instant(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    # C1's last purchase: 2026-01-10 10:00 UTC; buyers looks 90 days back
+    leaves = datetime(2026, 1, 10, 10, 0) + timedelta(days=90, microseconds=1)
+    engine = served.app.state.realtime
+    # timers are set at every instant an event leaves a window (C1's first purchase leaves
+    # on 1 March without changing anything); the last one is when C1 leaves
+    assert engine.next_change("C1", leaves - timedelta(days=1)) == leaves
+    served.clock.now = (leaves - timedelta(seconds=1)).replace(tzinfo=UTC)
+    time.sleep(0.5)
+    assert stream.empty()
+    served.clock.now = (leaves + timedelta(hours=1)).replace(tzinfo=UTC)
+    change = stream.get(timeout=20)
+    assert change["customer_id"] == "C1"
+    assert change["change"] == "left"
+    assert change["trigger"] == "expiry"
+    assert change["at"] == "2026-04-10T10:00:00.000001Z"  # not when the timer ran: exact
+    logged = _log(served)
+    assert logged[-1]["changed_at"] == leaves
+    with served.client("write") as writer:
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+
+
+def test_the_stream_filters_by_segment(served: Served) -> None:
+    changes: queue.Queue[dict[str, object]] = queue.Queue()
+    threading.Thread(
+        target=_listen, args=(served, changes), kwargs={"segment": "women"}, daemon=True
+    ).start()
+    assert changes.get(timeout=20) == {"status": 200}
+    time.sleep(0.2)
+    with served.client("write") as writer:
+        writer.post("/api/events", json={"event_id": "f1", "customer_id": "C2",
+                                         "timestamp": "2026-01-15T11:00:00Z",
+                                         "type": "purchase"})  # fmt: skip
+        writer.post("/api/customers", json={"customer_id": "C2", "gender": "female"})
+    change = changes.get(timeout=20)
+    assert (change["segment"], change["change"], change["trigger"]) == (
+        "women", "entered", "profile"
+    )  # fmt: skip
+    time.sleep(0.3)
+    assert changes.empty()  # buyers' entry was not sent on this stream
+
+
+def test_window_lengths_come_from_every_kind_of_window() -> None:
+    from microseg.lang import load_definition
+
+    rules = [load_definition(p).rule for p in sorted(EXAMPLES.glob("*.yaml"))]
+    lengths = window_lengths(rules)
+    assert timedelta(days=2) in lengths.fixed  # a sequence step's within
+    assert timedelta(days=30) in lengths.fixed  # last: 30 days
+    assert lengths.calendar  # from: 6 months ago
+
+
+@pytest.mark.slow
+def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path) -> None:
+    """Many customers, every example segment (events with properties and windows,
+    sequences, attributes, parents, absence), events and clock moves at random: the
+    real-time state then equals batch evaluation, customer by customer."""
+    end = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    clock = MovableClock(end)
+    shop = generate_shop(tmp_path / "data", customers=400, seed=3, end=end.date())
+    ws = Workspace.init(tmp_path / "shop", timezone="Europe/Paris", clock=clock)
+    ws.ingest("products", shop.paths["products"])
+    ws.ingest("customers", shop.paths["customers"], valid_from="signup_date")
+    ws.ingest("events", list(shop.event_files))
+    for example in EXAMPLES.glob("*.yaml"):
+        (ws.path / "segments" / example.name).write_text(example.read_text())
+    served_gen = serve_workspace(ws, clock)
+    served = next(served_gen)
+    try:
+        rng = random.Random(11)
+        ids = [f"C{n:08d}" for n in range(1, 401)]
+        types = ["purchase", "cart_add", "search", "view", "email_open", "email_sent"]
+        categories = ["anime", "books", "travel", "toys"]
+        with served.client("write") as writer:
+            for batch in range(12):
+                records = []
+                for n in range(25):
+                    moment = clock.now - timedelta(minutes=rng.randint(1, 600))
+                    records.append({
+                        "event_id": f"r{batch}-{n}", "customer_id": rng.choice(ids),
+                        "timestamp": moment.isoformat(), "type": rng.choice(types),
+                        "amount": round(rng.uniform(5, 200), 2),
+                        "category": rng.choice(categories),
+                        "query": rng.choice(["character shoes", "sneakers", "tea"]),
+                    })  # fmt: skip
+                reply = writer.post("/api/events", json=records)
+                assert reply.status_code == 200, reply.text
+                clock.now += timedelta(hours=rng.randint(1, 72))
+                time.sleep(0.2)  # the timers follow the clock
+            found = writer.post("/api/reconcile").json()
+        assert found["customers"] == 400
+        assert found["disagreements"] == []
+        engine = served.app.state.realtime
+        assert engine.changes > 0  # the stream did move customers
+        assert engine.expiries > 0  # and windows ran out
+    finally:
+        served_gen.close()
