@@ -249,6 +249,7 @@ def run_demo(
                 progress=_phase(progress, "customer updates"),
             ),
             ws.ingest("events", list(shop.event_files), progress=_phase(progress, "events")),
+            ws.ingest("events", shop.paths["consent_events"], progress=_phase(progress, "consent")),
         ]
         examples = Path(__file__).parent / "segments" / "examples"
         for example in sorted(examples.glob("*.yaml")):

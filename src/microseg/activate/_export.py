@@ -36,9 +36,9 @@ from microseg.store import Store
 __all__ = [
     "FORMATS",
     "ExportPlan",
+    "ExportRecord",
     "ad_table",
     "destination_of",
-    "ExportRecord",
     "format_for",
     "members_sha256",
     "sidecar_path",
@@ -207,8 +207,7 @@ def _stamp(row: dict[str, Any]) -> dict[str, Any]:
     record = ExportRecord.from_row(row).to_dict()
     keep = ("export_id", "segment", "version", "as_of", "channel", "format", "rows")
     more = ("members", "members_sha256", "consent_ignored", "delta", "entered", "exited")
-    more = (*more, "created_at")
-    return {k: record[k] for k in (*keep, *more)}
+    return {k: record[k] for k in (*keep, *more, "created_at")}
 
 
 @contextmanager

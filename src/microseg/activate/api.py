@@ -95,7 +95,7 @@ class Activate:
         segment: str,
         *,
         to: str | Path,
-        format: str | None = None,  # noqa: A002 - the CLI's --format
+        format: str | None = None,
         columns: Sequence[str] | None = None,
         channel: str | None = None,
         as_of: AsOf | None = None,
