@@ -126,6 +126,12 @@ def destination_of(to: str | Path) -> Path:
         raise OutputError(
             "the destination is a folder", where=str(to), hint="give a file name: --to out.csv"
         )
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(
+            "the destination's folder is a file",
+            where=str(to),
+            hint="choose a --to inside a folder",
+        )
     if not folder.is_dir():
         raise OutputError(
             "the destination's folder does not exist",

@@ -172,8 +172,10 @@ class Activate:
         left = left.select(members.column_names).cast(members.schema)
         rows = pa.concat_tables(
             [
-                entered.append_column("change", pa.array(["entered"] * entered.num_rows)),
-                left.append_column("change", pa.array(["left"] * left.num_rows)),
+                entered.append_column(
+                    "change", pa.array(["entered"] * entered.num_rows, pa.string())
+                ),
+                left.append_column("change", pa.array(["left"] * left.num_rows, pa.string())),
             ]
         )
         return rows, (entered.num_rows, left.num_rows)

@@ -145,7 +145,7 @@ def _list(ctx: typer.Context, segment: str | None, as_json: bool) -> None:
         console.print("No exports yet: microseg export SEGMENT --to FILE")
         return
     table = Table(title="exports, newest first")
-    for column in ("id", "segment", "as of", "channel", "format", "rows", "out", "file"):
+    for column in ("id", "segment", "as of", "channel", "format", "rows", "out"):
         table.add_column(column, justify="right" if column in ("id", "rows", "out") else "left")
     for r in records:
         flags = ("Δ" if r["delta"] else "") + ("!" if r["consent_ignored"] else "")
@@ -157,7 +157,9 @@ def _list(ctx: typer.Context, segment: str | None, as_json: bool) -> None:
             r["format"],
             f"{r['rows']:,}",
             f"{sum(r['excluded'].values()):,}",
-            Path(r["destination"]).name,
         )
     console.print(table)
-    console.print("Δ delta export; ! consent ignored; out: members left out by consent or reach")
+    console.print(
+        "Δ delta export; ! consent ignored; out: members left out by consent or reach "
+        "(files: --json)"
+    )
