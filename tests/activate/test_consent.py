@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from microseg import Workspace
 from microseg.activate import Audience
 from microseg.cli import app
-from microseg.core.errors import ParameterError
+from microseg.core.errors import ConfigError, ParameterError
 from tests.activate._shop import consent_shop
+from tests.conftest import write
 
 runner = CliRunner()
 
@@ -137,3 +138,58 @@ def test_cli_json_audience_counts(ws: Workspace, tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "unknown channel 'fax'" in bad.output
     assert "email, sms, ads" in bad.output
+
+
+def test_events_can_name_the_channel_in_a_property(ws: Workspace, tmp_path: Path) -> None:
+    config = ws.path / "microseg.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "  event_channel: channel " in text
+    config.write_text(
+        text.replace("  event_channel: channel ", "  event_channel: properties.medium "),
+        encoding="utf-8",
+    )
+    reopened = Workspace.open(ws.path)
+    try:
+        reopened.ingest(
+            "customers",
+            write(
+                tmp_path / "c.csv",
+                "customer_id,signup,city,email,email_opt_in\n"
+                "C1,2024-01-01,Lyon,a@x.com,true\nC2,2024-01-01,Lyon,b@x.com,true",
+            ),
+            valid_from="signup",
+        )
+        reopened.ingest(
+            "events",
+            write(
+                tmp_path / "e.csv",
+                "customer_id,type,timestamp,medium\n"
+                "C1,unsubscribe,2025-03-01T10:00:00Z, Email \n"
+                "C2,unsubscribe,2025-03-01T10:00:00Z,sms",
+            ),
+        )
+        write(
+            reopened.path / "segments" / "lyon.yaml",
+            "name: lyon\nrule: {attribute: city, eq: Lyon}",
+        )
+        audience = reopened.activate.audience("lyon", channel="email", as_of="2025-04-01")
+    finally:
+        reopened.close()
+    # the property names the channel (case and spaces aside): C1 left e-mail, C2 only SMS
+    assert _ids(audience) == ["C2"]
+    assert audience.excluded["withdrawn"] == 1
+
+
+def test_a_bad_consent_section_is_located(ws: Workspace) -> None:
+    config = ws.path / "microseg.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "sms: {attribute: sms_opt_in, identities: [phone],",
+            "sms: {attribute: sms_opt_in, identities: [fax],",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ConfigError, match=r"consent\.channels\.sms\.identities.*unknown identity type 'fax'"
+    ):
+        Workspace.open(ws.path)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -122,7 +123,8 @@ def _show(record: dict[str, Any], timezone: str) -> None:
             highlight=False,
         )
         for reason, count in record["excluded"].items():
-            console.print(f"  left out, {_REASONS[reason]}: {count:,}", highlight=False)
+            if not record["consent_ignored"] or reason == "unreachable":
+                console.print(f"  left out, {_REASONS[reason]}: {count:,}", highlight=False)
     if record["consent_ignored"]:
         err_console.print(
             f"[yellow]warning:[/] consent ignored (--ignore-consent): "
@@ -135,16 +137,25 @@ def _show(record: dict[str, Any], timezone: str) -> None:
     console.print(f"stamp: {record['stamp']}", highlight=False, soft_wrap=True)
 
 
+def _day(instant: str, timezone: str) -> str:
+    """The local day an ``as_of`` ends (an instant at midnight ends the day before)."""
+    local = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(ZoneInfo(timezone))
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        local -= timedelta(days=1)
+    return f"{local:%Y-%m-%d}"
+
+
 def _list(ctx: typer.Context, segment: str | None, as_json: bool) -> None:
     with handled(), open_workspace(ctx) as ws:
         records = [r.to_dict() for r in ws.activate.exports(segment)]
+        timezone = ws.config.timezone
     if as_json:
         emit_json({"exports": records})
         return
     if not records:
         console.print("No exports yet: microseg export SEGMENT --to FILE")
         return
-    table = Table(title="exports, newest first")
+    table = Table(title=f"exports, newest first (as of: local day, {timezone})")
     for column in ("id", "segment", "as of", "channel", "format", "rows", "out"):
         table.add_column(column, justify="right" if column in ("id", "rows", "out") else "left")
     for r in records:
@@ -152,7 +163,7 @@ def _list(ctx: typer.Context, segment: str | None, as_json: bool) -> None:
         table.add_row(
             f"{r['export_id']}{flags}",
             r["segment"],
-            r["as_of"][:10],
+            _day(r["as_of"], timezone),
             r["channel"] or "-",
             r["format"],
             f"{r['rows']:,}",
