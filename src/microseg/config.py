@@ -27,6 +27,8 @@ __all__ = [
     "FAMILIES",
     "AttributeSpec",
     "CalendarWindow",
+    "ChannelConsent",
+    "ConsentSettings",
     "EventTypeNames",
     "HistorySettings",
     "IdentitySettings",
@@ -650,6 +652,57 @@ def _default_calendar() -> dict[str, CalendarWindow]:
     }
 
 
+def _default_consent_channels() -> dict[str, ChannelConsent]:
+    return {
+        "email": ChannelConsent(attribute="email_opt_in", identities=["email"]),
+        "sms": ChannelConsent(attribute="sms_opt_in", identities=["phone"]),
+        "ads": ChannelConsent(attribute="ads_opt_in", identities=["email", "phone"]),
+    }
+
+
+class ChannelConsent(_Model):
+    """How one channel's consent and reachability are read (docs/activation.md)."""
+
+    #: the boolean attribute (with history) holding the opt-in; None: events only
+    attribute: str | None = Field(default=None, min_length=1)
+    #: identity types that reach a customer on the channel (any one is enough)
+    identities: list[str] = Field(min_length=1)
+    #: event types that withdraw the consent (naming the channel, or no channel: all)
+    withdrawn_by: list[str] = Field(default_factory=lambda: ["unsubscribe"])
+    #: event types that restore it (only when they name the channel)
+    restored_by: list[str] = Field(default_factory=lambda: ["resubscribe"])
+    #: the consent of a customer neither the attribute nor an event speaks for
+    default: bool = False
+
+    @field_validator("identities")
+    @classmethod
+    def _known_identities(cls, value: list[str]) -> list[str]:
+        known = ("email", "phone", "customer_id", "anonymous_id")
+        for name in value:
+            if name not in known:
+                raise ValueError(f"unknown identity type {name!r}; known: {', '.join(known)}")
+        return value
+
+
+class ConsentSettings(_Model):
+    """Per-channel consent: ``consent:`` in ``microseg.yaml`` (docs/activation.md).
+
+    ``channels`` given in the file replace the built-in channel of the same name and add
+    new ones; the built-in ``email``, ``sms`` and ``ads`` stay otherwise."""
+
+    #: where a withdrawing or restoring event names its channel: an events column
+    #: (``channel``, ``campaign``...) or ``properties.KEY``
+    event_channel: str = Field(default="channel", min_length=1)
+    channels: dict[str, ChannelConsent] = Field(default_factory=_default_consent_channels)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _with_defaults(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {**_default_consent_channels(), **value}
+
+
 class WorkspaceConfig(_Model):
     """The whole of ``microseg.yaml``."""
 
@@ -673,6 +726,8 @@ class WorkspaceConfig(_Model):
     history: HistorySettings = Field(default_factory=HistorySettings)
     #: holiday windows by name, for ``microseg insights affinity`` (docs/insights.md)
     calendar: dict[str, CalendarWindow] = Field(default_factory=_default_calendar)
+    #: per-channel consent and reachability of exports (docs/activation.md)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -798,6 +853,21 @@ identity:                   # identity stitching (docs/data-model.md)
 store:
   path: microseg.duckdb
   memory_limit: 1GB         # the database's working memory; about 8GB for 10 million customers
+
+# Consent per channel (docs/activation.md): exports to a channel keep only customers who
+# consented to it and have one of its identities. The latest of the opt-in attribute's
+# value (its history: the value as of the export) and a withdrawing/restoring event before
+# the export wins; a customer neither speaks for has `default` (false: not consented).
+consent:
+  event_channel: channel    # where unsubscribe/resubscribe events name the channel (an
+                            # events column, or properties.KEY); no channel: every channel
+  channels:
+    email: {{attribute: email_opt_in, identities: [email], default: false,
+             withdrawn_by: [unsubscribe], restored_by: [resubscribe]}}
+    sms: {{attribute: sms_opt_in, identities: [phone], default: false,
+           withdrawn_by: [unsubscribe], restored_by: [resubscribe]}}
+    ads: {{attribute: ads_opt_in, identities: [email, phone], default: false,
+           withdrawn_by: [unsubscribe], restored_by: [resubscribe]}}
 """
 
 

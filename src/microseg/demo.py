@@ -252,6 +252,8 @@ def run_demo(
                 progress=_phase(progress, "customer updates"),
             ),
             ws.ingest("events", list(shop.event_files), progress=_phase(progress, "events")),
+            # unsubscribe/resubscribe events (docs/activation.md); a small load, no phase
+            ws.ingest("events", shop.paths["consent_events"]),
         ]
         examples = Path(__file__).parent / "segments" / "examples"
         for example in sorted(examples.glob("*.yaml")):

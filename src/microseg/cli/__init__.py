@@ -12,6 +12,7 @@ from microseg.cli import (
     _attributes,
     _data,
     _discover,
+    _export,
     _identity,
     _insights,
     _segments,
@@ -80,6 +81,7 @@ app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
 app.command()(_serve.serve)
 app.add_typer(_serve.keys_app, name="keys")
+app.command()(_export.export)
 
 
 def main() -> None:

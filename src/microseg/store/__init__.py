@@ -1,6 +1,7 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
 from microseg.store._dialect import DuckDBDialect
+from microseg.store._exports import ExportRepository
 from microseg.store._result import ResultTable
 from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
@@ -20,6 +21,7 @@ __all__ = [
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
     "DuckDBDialect",
+    "ExportRepository",
     "Generation",
     "ResultTable",
     "RunRepository",

@@ -153,6 +153,19 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             changed_at TIMESTAMP, customer_id VARCHAR, segment VARCHAR, change VARCHAR,
             trigger VARCHAR)""",
     ),
+    (
+        # audience exports (docs/activation.md): what was sent where, when, to how many, a
+        # hash of the member list; export_members keeps each export's full member list
+        # (delta exports compare with the last one to the same destination)
+        """CREATE TABLE exports (
+            export_id BIGINT, segment VARCHAR, version VARCHAR, as_of TIMESTAMP,
+            destination VARCHAR, format VARCHAR, channel VARCHAR, "rows" BIGINT,
+            candidates BIGINT, excluded_withdrawn BIGINT, excluded_no_consent BIGINT,
+            excluded_unreachable BIGINT, members BIGINT, members_sha256 VARCHAR,
+            consent_ignored BOOLEAN, included_without_consent BIGINT, delta BOOLEAN,
+            entered BIGINT, exited BIGINT, columns VARCHAR[], created_at TIMESTAMP)""",
+        "CREATE TABLE export_members (export_id BIGINT, customer_id VARCHAR)",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from microseg.core.errors import StoreMemoryError, WorkspaceError
 from microseg.core.text import did_you_mean
 from microseg.store._backend import Backend, translated
+from microseg.store._exports import ExportRepository
 from microseg.store._runs import RunRepository
 from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
 from microseg.store._sql import ident
@@ -632,6 +633,11 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    @property
+    def exports(self) -> ExportRepository:
+        """The audience exports log (``exports``, ``export_members``)."""
+        return ExportRepository(self)
 
 
 def _plain_setting(value: str) -> str:

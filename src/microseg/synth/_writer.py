@@ -24,6 +24,7 @@ from ._badrows import BAD_KINDS, inject, stringify
 from ._behaviour import build_tables
 from ._calendar import build_calendar
 from ._catalog import build_catalog
+from ._consent import consent
 from ._events import chunk_events
 from ._population import make_population
 from ._segments import PLANTED_SEGMENTS
@@ -50,8 +51,9 @@ class SynthResult:
         The output directory.
     paths : dict of str to Path
         Each single file by name (``customers``, ``customer_updates``, ``products``,
-        ``ground_truth``, ``segments``, ``bad_rows`` when injected, and ``events`` when the
-        events fit in one file, else ``events-00000``, ``events-00001``, ...).
+        ``ground_truth``, ``consent_events`` (unsubscribe and resubscribe events),
+        ``segments``, ``bad_rows`` when injected, and ``events`` when the events fit in one
+        file, else ``events-00000``, ``events-00001``, ...).
     counts : dict of str to int
         Rows written: ``customers``, ``events`` (bad rows included), ``products``,
         ``customer_updates`` and ``bad_rows``.
@@ -190,6 +192,7 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
         name: out / f"{name}.parquet"
         for name in ("customers", "customer_updates", "products", "ground_truth")
     }
+    paths["consent_events"] = out / "consent_events.parquet"
     pq.write_table(catalog.table, paths["products"], compression="zstd")
 
     n_chunks = math.ceil(customers / chunk_customers)
@@ -200,6 +203,7 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
         "customer_updates": 0,
         "bad_rows": 0,
     }
+    consent_count = 0
     bad_counts = dict.fromkeys(BAD_KINDS, 0)
     event_files: list[Path] = []
     next_event = next_order = 1
@@ -208,7 +212,10 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
         events_writer: pq.ParquetWriter | None = None
         in_file = 0
         for i, chunk_seed in enumerate(chunk_root.spawn(n_chunks)):
-            pop_rng, event_rng, bad_rng = (np.random.default_rng(x) for x in chunk_seed.spawn(3))
+            # the fourth stream (consent) is drawn last: the first three are as without it
+            pop_rng, event_rng, bad_rng, consent_rng = (
+                np.random.default_rng(x) for x in chunk_seed.spawn(4)
+            )
             first = i * chunk_customers
             size = min(chunk_customers, customers - first)
             pop = make_population(pop_rng, cal, tables, first + 1, size)
@@ -231,15 +238,21 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
             # row groups of DuckDB's size: readers can scan them in parallel, in bounded memory
             events_writer.write_table(events, row_group_size=ROW_GROUP_ROWS)
             in_file += events.num_rows
+            opt_ins, consent_events = consent(consent_rng, cal, pop, consent_count + 1)
+            consent_count += consent_events.num_rows
+            customers_table = pop.customers
+            for column, values in opt_ins.items():
+                customers_table = customers_table.append_column(column, values)
             for name, table in (
-                ("customers", pop.customers),
+                ("customers", customers_table),
                 ("ground_truth", pop.truth),
                 ("customer_updates", pop.updates),
+                ("consent_events", consent_events),
             ):
                 if name not in writers:
                     writers[name] = _open(paths[name], table.schema, stack)
                 writers[name].write_table(table, row_group_size=ROW_GROUP_ROWS)
-                if name != "ground_truth":
+                if name in counts:
                     counts[name] += table.num_rows
             counts["events"] += events.num_rows
             if progress is not None:
