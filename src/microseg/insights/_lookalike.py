@@ -52,6 +52,8 @@ class LookalikeDriver(Result):
     coefficient: float
     #: ``more alike`` or ``less alike``
     direction: str
+    #: the condition and its direction, e.g. ``higher: more alike``, ``yes: less alike``
+    effect: str
     text: str
 
 
@@ -293,10 +295,14 @@ def _drivers(features: Sequence[Feature], coef: Sequence[float]) -> list[Lookali
                 source=feature.source,
                 coefficient=round(weight, 4),
                 direction=direction,
+                effect=f"{_EFFECT[feature.kind]}: {direction}",
                 text=f"{_condition(feature)}: {direction}",
             )
         )
     return found
+
+
+_EFFECT = {"number": "higher", "flag": "yes", "contains": "has it", "equals": "has it"}
 
 
 def _condition(feature: Feature) -> str:
