@@ -729,8 +729,8 @@ def lookalike(
         console.print(f"note: {note}", highlight=False)
     if result.saved:
         console.print(
-            f"saved the model {result.saved} and {result.saved_path} (score at least "
-            f"{result.min_score}); `microseg segments evaluate {result.saved}` evaluates it",
+            f"saved the model {result.saved} and the segment {result.saved} (score at least "
+            f"{result.min_score}): {result.saved_path}",
             highlight=False,
-            soft_wrap=True,
         )
+        console.print(f"evaluate it: microseg segment evaluate {result.saved}", highlight=False)
