@@ -34,10 +34,10 @@ from microseg.lang import (
     walk,
 )
 from microseg.lang._clusters import cluster_column
-from microseg.lang._scores import score_column
 from microseg.lang._expr import AggregateExpr, ScoreExpr, TraitDefinition
 from microseg.lang._nodes import EventRule
 from microseg.lang._schema import OPERATORS_BY_TYPE
+from microseg.lang._scores import score_column
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import Profile, ProfileEvaluator
 from microseg.store import Store
