@@ -722,8 +722,8 @@ def lookalike(
         best = Table(title="most alike non-members")
         for name in ("#", "customer", "score"):
             best.add_column(name, justify="left" if name == "customer" else "right")
-        for rank, item in enumerate(result.top, start=1):
-            best.add_row(str(rank), item.customer_id, f"{item.score:.3f}")
+        for rank, customer in enumerate(result.top, start=1):
+            best.add_row(str(rank), customer.customer_id, f"{customer.score:.3f}")
         console.print(best)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
