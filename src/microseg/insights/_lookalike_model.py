@@ -33,6 +33,7 @@ from microseg.discover import Encoder, FeatureMatrix
 from microseg.lang import Clock, ScoreLookup, ScoreSource, score_column
 from microseg.profile import ProfileAssembler
 from microseg.store import Store
+from microseg.traits import score_models
 
 if TYPE_CHECKING:
     from microseg.traits.api import Traits
@@ -249,6 +250,11 @@ class ScoreColumns:
                 f"look-alike model {source.name!r} uses the trait {missing[0]!r}, which this "
                 "workspace does not define now",
                 hint="restore the trait, or fit and save the look-alike again",
+            )
+        if source.name in score_models([], None, catalog, source.traits):
+            raise WorkspaceError(
+                f"look-alike model {source.name!r} reads a trait that tests its own score",
+                hint="take the `score` node out of that trait, or fit the look-alike again",
             )
         people = self._profile.customers_at(clock, as_of)
         if source.traits:
