@@ -665,6 +665,7 @@ def lookalike(
         help="Keep the traits and attributes the segment's rule names as features.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a saved NAME."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (at least 2)."),
     drivers: int = typer.Option(8, "--drivers", help="Drivers shown (--json has all)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -690,6 +691,7 @@ def lookalike(
             min_score=min_score,
             include_members=include_members,
             overwrite=overwrite,
+            folds=folds,
         )
         timezone = ws.config.timezone
     if json_out or state(ctx).json:

@@ -34,6 +34,8 @@ __all__ = [
     "LookalikeCutoff",
     "LookalikeDriver",
     "LookalikeInputs",
+    "check_classes",
+    "check_options",
     "fit_lookalike",
     "rule_fields",
 ]
@@ -145,10 +147,10 @@ def fit_lookalike(  # noqa: PLR0913 - the documented options (docs/insights.md),
     seed: int = 0,
 ) -> tuple[Lookalike, LookalikeModel]:
     """Fit, cross-validate and score; the result and the model (not stored: model_id 0)."""
-    _check_options(size, cutoffs, folds)
+    check_options(size, cutoffs, folds)
     ids = np.asarray(inputs.traits.column("customer_id").to_pylist(), dtype=object)
     y = np.fromiter((str(i) in inputs.members for i in ids), dtype=bool, count=len(ids))
-    _check_classes(inputs.segment, int(y.sum()), int((~y).sum()), folds)
+    check_classes(inputs.segment, int(y.sum()), int((~y).sum()), folds)
     dropped = [] if keep_rule_features else list(inputs.rule_fields)
     if attributes is None:
         attributes = [
@@ -220,7 +222,7 @@ def fit_lookalike(  # noqa: PLR0913 - the documented options (docs/insights.md),
     return result, model
 
 
-def _check_options(size: int | None, cutoffs: Sequence[float], folds: int) -> None:
+def check_options(size: int | None, cutoffs: Sequence[float], folds: int) -> None:
     if size is not None and (isinstance(size, bool) or size < 1):
         raise ParameterError(f"The 'size' parameter of lookalike must be an int >= 1. Got {size}.")
     if isinstance(folds, bool) or folds < 2:
@@ -235,7 +237,7 @@ def _check_options(size: int | None, cutoffs: Sequence[float], folds: int) -> No
         )
 
 
-def _check_classes(segment: str, members: int, others: int, folds: int) -> None:
+def check_classes(segment: str, members: int, others: int, folds: int) -> None:
     if members == 0:
         raise ParameterError(
             f"segment {segment!r} has no members at this as_of: there is nobody to resemble",
@@ -255,7 +257,7 @@ def _check_classes(segment: str, members: int, others: int, folds: int) -> None:
             f"segment {segment!r} has {fewest} {which}; a {folds}-fold "
             f"cross-validation needs at least {folds} {which}",
             where=f"segments/{segment}.yaml",
-            hint=f"use a larger segment, or fewer folds (at least 2, at most {fewest})"
+            hint=f"use a larger segment, or fewer folds (--folds, at least 2, at most {fewest})"
             if fewest >= 2
             else "use a larger segment",
         )

@@ -8,7 +8,7 @@ from typing import Any
 from microseg.context import Context
 from microseg.core.errors import ParameterError
 from microseg.core.time import AsOf
-from microseg.insights._lookalike import Lookalike, LookalikeInputs, rule_fields
+from microseg.insights._lookalike import Lookalike, LookalikeInputs, check_classes, rule_fields
 from microseg.insights._lookalike_model import LookalikeModel, next_model_id, save_model
 from microseg.lang import ModelExpr, parse_definition, walk
 from microseg.profile import ProfileAssembler
@@ -29,11 +29,17 @@ def gather(
     segments: Segments,
     segment: str,
     as_of: AsOf | None,
+    *,
+    folds: int,
 ) -> LookalikeInputs:
     """The members of ``segment`` at ``as_of``, the traits (no value-model outputs) and
-    attributes of every customer then, and the fields the segment's rule names."""
+    attributes of every customer then, and the fields the segment's rule names. A segment
+    that cannot be cross-validated in ``folds`` folds is refused before any trait is
+    computed."""
     catalog = segments.validate([segment])
     members = segments.members(segment, as_of=as_of).to_pyarrow()
+    customers = profile.attributes(as_of=as_of).to_pyarrow()
+    check_classes(segment, members.num_rows, customers.num_rows - members.num_rows, folds)
     trait_catalog = traits.list()
     modelled = [
         n
@@ -50,7 +56,7 @@ def gather(
         segment=segment,
         as_of=context.instant(as_of),
         traits=table,
-        customers=profile.attributes(as_of=as_of).to_pyarrow(),
+        customers=customers,
         members={str(m) for m in members.column("customer_id").to_pylist()},
         families={str(k): list(v) for k, v in config.families.items()},
         sensitive=list(config.sensitive),

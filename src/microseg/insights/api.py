@@ -347,10 +347,13 @@ class Insights:
         >>> ws.insights.lookalike("vip", size=100).auc                     # doctest: +SKIP
         0.91
         """
-        from microseg.insights._lookalike import CUTOFFS, fit_lookalike
+        from microseg.insights._lookalike import CUTOFFS, check_options, fit_lookalike
         from microseg.insights._lookalike_run import DEFAULT_MIN_SCORE, gather, save_lookalike
 
-        inputs = gather(self._context, self._profile, self._traits, self._segments, segment, as_of)
+        check_options(size, CUTOFFS if cutoffs is None else cutoffs, folds)
+        inputs = gather(
+            self._context, self._profile, self._traits, self._segments, segment, as_of, folds=folds
+        )
         result, model = fit_lookalike(
             inputs,
             size=size,
