@@ -136,6 +136,7 @@ class Workspace:
         self.profile.register_traits(self.traits.provider())
         self.profile.register_models(self.value.provider())
         self.profile.register_clusters(self.discover.provider())
+        self.profile.register_scores(self.insights.score_provider())
 
     # -- opening ------------------------------------------------------------------------------
 

@@ -243,6 +243,22 @@ def cluster_rule() -> Strategy:
     )
 
 
+#: Thresholds of ``score:`` leaves: 0.5 is the stand-in model's score at age 40 exactly.
+SCORE_THRESHOLDS = [0.1, 0.25, 0.5, 0.7, 0.9]
+
+
+def score_rule() -> Strategy:
+    single = st.tuples(
+        st.sampled_from(["gt", "gte", "lt", "lte"]), st.sampled_from(SCORE_THRESHOLDS)
+    ).map(lambda p: {"score": {"model": "age-score", p[0]: p[1]}})
+    pair = (
+        st.tuples(st.sampled_from(SCORE_THRESHOLDS), st.sampled_from(SCORE_THRESHOLDS))
+        .filter(lambda p: p[0] <= p[1])
+        .map(lambda p: {"score": {"model": "age-score", "between": [p[0], p[1]]}})
+    )
+    return st.one_of(single, pair)
+
+
 #: A generator case for every rule kind (the coverage test compares with KINDS).
 RULE_CASES: dict[str, Callable[[Strategy], Strategy]] = {
     "all": lambda inner: st.lists(inner, min_size=1, max_size=3).map(lambda xs: {"all": xs}),
@@ -256,6 +272,7 @@ RULE_CASES: dict[str, Callable[[Strategy], Strategy]] = {
     "bucket": lambda _: bucket_rule(),
     "cluster": lambda _: cluster_rule(),
     "has": lambda _: st.sampled_from(["email", "phone"]).map(lambda kind: {"has": kind}),
+    "score": lambda _: score_rule(),
 }
 _BRANCHES = ("all", "any", "not")
 
@@ -274,7 +291,7 @@ def rules(*, leaves: tuple[str, ...] | None = None, depth: int = 3) -> Strategy:
 
 
 #: Leaves of the rules inside expressions (case rows, flags): no reference back to traits.
-SIMPLE_LEAVES = ("attribute", "event", "bucket", "cluster", "has")
+SIMPLE_LEAVES = ("attribute", "event", "bucket", "cluster", "has", "score")
 
 
 # -- expressions -------------------------------------------------------------------------

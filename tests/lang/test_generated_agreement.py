@@ -12,6 +12,7 @@ kind, an expression kind or an operator has no generator case.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args
@@ -36,6 +37,7 @@ from microseg.lang._clusters import cluster_column
 from microseg.lang._expr import AggregateExpr, ScoreExpr, TraitDefinition
 from microseg.lang._nodes import EventRule
 from microseg.lang._schema import OPERATORS_BY_TYPE
+from microseg.lang._scores import score_column
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import Profile, ProfileEvaluator
 from microseg.store import Store
@@ -80,6 +82,28 @@ def _lookup(run: str | int) -> AgeRun:
     return AgeRun()
 
 
+class AgeScore:
+    """A stand-in look-alike model: a logistic function of age (0.5 at 40 and without one)."""
+
+    model_id = 3
+    name = "age-score"
+    traits: list[str] = []  # noqa: RUF012
+    attributes = ["age"]  # noqa: RUF012
+
+    def score_one(self, traits: Mapping[str, Any], attributes: Mapping[str, Any]) -> float:
+        age = attributes.get("age")
+        return 0.5 if age is None else 1.0 / (1.0 + math.exp(-(float(age) - 40.0) / 10.0))
+
+    def score_table(self, traits: Any, customers: Any) -> Any:
+        raise NotImplementedError  # the batch column is added by the test
+
+
+def _score_lookup(model: str) -> AgeScore:
+    if model != "age-score":
+        raise KeyError(model)
+    return AgeScore()
+
+
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Store]]:
     """A store per time zone (the session's zone is the workspace's, as in a workspace)."""
@@ -111,6 +135,7 @@ def _tables(store: Store, world: World) -> tuple[ibis.Table, ibis.Table]:
         {
             **{k: v for k, v in c.items() if k != "_identities"},
             cluster_column(7): AgeRun().assign_one({}, {"age": c["age"]}),
+            score_column(3): AgeScore().score_one({}, {"age": c["age"]}),
         }
         for c in world.customers
     ]
@@ -125,6 +150,7 @@ def _tables(store: Store, world: World) -> tuple[ibis.Table, ibis.Table]:
         "_m_p_alive": pa.float64(),
         "_m_clv_90_days": pa.float64(),
         cluster_column(7): pa.int64(),
+        score_column(3): pa.float64(),
     }
     customers = pa.Table.from_pylist(rows, schema=pa.schema(types))
     backend.create_table("gen_customers", customers, overwrite=True)
@@ -187,6 +213,7 @@ def _check(world: World, rules: dict[str, Any], traits: dict[str, TraitDefinitio
         segments=frozenset(rules),
         event_types=frozenset(EVENT_TYPES),
         clusters={"by-age": AgeRun.clusters, "7": AgeRun.clusters},
+        score_models=frozenset({"age-score"}),
     )
     for rule in rules.values():
         assert check_rule(rule, schema) == [], world
@@ -207,6 +234,7 @@ def _batch(store: Store, world: World, rules: dict[str, Any], traits: Any, cuts:
         cuts=cuts,
         clusters=_lookup,
         identities=_identities(store, world),
+        scores=_score_lookup,
     )
     lowered = compiler.segment("generated")
     values = {name: compiler.trait(name) for name in TRAITS}
@@ -255,6 +283,7 @@ def _agree(store: Store, world: World) -> None:
             cuts=cuts,
             models=models,
             clusters=_lookup,
+            scores=_score_lookup,
         )
         row = batch[profile.customer_id]
         assert one.segment("generated") == row["member"], (profile.customer_id, world)

@@ -40,6 +40,7 @@ insights_app = typer.Typer(
         "  microseg insights migration --trait lifecycle_stage --from 2025-01-31 "
         "--to 2025-12-31 -w shop\n"
         "  microseg insights overlap vip lapsed -w shop\n"
+        "  microseg insights lookalike vip --size 100 -w shop\n"
     ),
     no_args_is_help=True,
 )
@@ -657,3 +658,100 @@ def recommend(
         group = result.group or "none (global popularity instead)"
         console.print(f"excluded: {result.excluded} products (bought or returned)", highlight=False)
         console.print(f"micro-segment: {group}", highlight=False)
+
+
+@insights_app.command("lookalike")
+def lookalike(
+    ctx: typer.Context,
+    segment: str = typer.Argument(..., help="The segment whose members to resemble."),
+    size: int = typer.Option(None, "--size", help="List the N best-scoring non-members."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    save: str = typer.Option(
+        None,
+        "--save",
+        metavar="NAME",
+        help="Store the model as NAME and write segments/NAME.yaml (a score: rule).",
+    ),
+    min_score: float = typer.Option(
+        None, "--min-score", help="The saved segment's score threshold (default 0.7)."
+    ),
+    include_members: bool = typer.Option(
+        False, "--include-members", help="Keep the segment's own members in the saved one."
+    ),
+    keep_rule_features: bool = typer.Option(
+        False,
+        "--keep-rule-features",
+        help="Keep the traits and attributes the segment's rule names as features.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a saved NAME."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (at least 2)."),
+    drivers: int = typer.Option(8, "--drivers", help="Drivers shown (--json has all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Look-alikes: non-members ranked by how much they resemble a segment's members.
+
+    A logistic regression on discovery's features (sensitive attributes excluded), its
+    cross-validated AUC, the features that drive it, and how many non-members score
+    at or above 0.9, 0.8, 0.7 and 0.5 (docs/insights.md).
+
+    Examples:
+
+      microseg insights lookalike anime-buyers -w shop
+      microseg insights lookalike vip --size 100 --json -w shop
+      microseg insights lookalike vip --save vip-lookalike --min-score 0.8 -w shop
+    """
+    with handled(), open_workspace(ctx) as ws:
+        result = ws.insights.lookalike(
+            segment,
+            as_of=as_of,
+            size=size,
+            keep_rule_features=keep_rule_features,
+            save=save,
+            min_score=min_score,
+            include_members=include_members,
+            overwrite=overwrite,
+            folds=folds,
+        )
+        timezone = ws.config.timezone
+    if json_out or state(ctx).json:
+        emit_json(result.to_dict())
+        return
+    console.print(
+        f"look-alikes of {result.segment}, as of {when(result.as_of, timezone)}: "
+        f"{result.members:,} members, {result.non_members:,} non-members, "
+        f"{len(result.features)} features",
+        highlight=False,
+    )
+    console.print(
+        f"cross-validated AUC {result.auc:.3f} ({result.folds}-fold, out of fold)",
+        highlight=False,
+    )
+    shown = Table(title="drivers (standardized coefficients)")
+    shown.add_column("feature")
+    shown.add_column("coef", justify="right")
+    shown.add_column("effect")
+    for item in result.drivers[:drivers]:
+        shown.add_row(item.feature, f"{item.coefficient:+.2f}", item.effect)
+    console.print(shown)
+    cuts = Table(title="potential audience")
+    for name in ("min score", "non-members", "share"):
+        cuts.add_column(name, justify="right")
+    for cut in result.cutoffs:
+        cuts.add_row(f"{cut.min_score:.2f}", f"{cut.non_members:,}", f"{cut.share:.1%}")
+    console.print(cuts)
+    if result.top:
+        best = Table(title="most alike non-members")
+        for name in ("#", "customer", "score"):
+            best.add_column(name, justify="left" if name == "customer" else "right")
+        for rank, customer in enumerate(result.top, start=1):
+            best.add_row(str(rank), customer.customer_id, f"{customer.score:.3f}")
+        console.print(best)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    if result.saved:
+        console.print(
+            f"saved the model {result.saved} and the segment {result.saved} (score at least "
+            f"{result.min_score}): {result.saved_path}",
+            highlight=False,
+        )
+        console.print(f"evaluate it: microseg segment evaluate {result.saved}", highlight=False)

@@ -5,7 +5,7 @@ See docs/discovery.md. :func:`discover` runs it on a workspace; runs are stored 
 :func:`save_cluster`, and :func:`load_assigner` places new customers in a run's clusters.
 """
 
-from microseg.discover._assign import ClusterAssigner
+from microseg.discover._assign import ClusterAssigner, Encoder
 from microseg.discover._cluster import (
     BisectingKMeansClusters,
     ClusterModel,
@@ -14,7 +14,12 @@ from microseg.discover._cluster import (
     KMeansClusters,
 )
 from microseg.discover._errors import DiscoveryError
-from microseg.discover._features import Feature, FeatureMatrix, build_features
+from microseg.discover._features import (
+    DEFAULT_ATTRIBUTE_FAMILIES,
+    Feature,
+    FeatureMatrix,
+    build_features,
+)
 from microseg.discover._notes import NOTE_CODES, DiscoveryNote
 from microseg.discover._rules import SurrogateRule, surrogate_rule
 from microseg.discover._run import DiscoveryRun, DiscoveryRunResult, discover, merge_small
@@ -27,6 +32,7 @@ from microseg.discover._storage import (
 )
 
 __all__ = [
+    "DEFAULT_ATTRIBUTE_FAMILIES",
     "NOTE_CODES",
     "BisectingKMeansClusters",
     "ClusterAssigner",
@@ -35,6 +41,7 @@ __all__ = [
     "DiscoveryNote",
     "DiscoveryRun",
     "DiscoveryRunResult",
+    "Encoder",
     "Feature",
     "FeatureMatrix",
     "GaussianMixtureClusters",

@@ -111,6 +111,7 @@ class Discover:
             cuts=self._traits.cuts(clock, traits),
             models=self._profile.scorer(clock),
             clusters=self._profile.clusters(),
+            scores=self._profile.scores(),
         )
         source, cluster = evaluator.cluster_of(run)
         return cluster, source.clusters.get(cluster, "unknown")

@@ -11,6 +11,13 @@ from microseg.insights._affinity import (
     SendTimes,
 )
 from microseg.insights._change_report import ChangeGroup, ChangeMeasure, ChangeReport
+from microseg.insights._lookalike import (
+    Lookalike,
+    LookalikeCustomer,
+    LookalikeCutoff,
+    LookalikeDriver,
+)
+from microseg.insights._lookalike_model import LookalikeModel
 from microseg.insights._migration import CustomerHistory, Migration
 from microseg.insights._overlap import Intersection, Overlap, PairOverlap
 from microseg.insights._plot import migration_figure, migration_html
@@ -28,6 +35,11 @@ __all__ = [
     "CustomerHistory",
     "Insights",
     "Intersection",
+    "Lookalike",
+    "LookalikeCustomer",
+    "LookalikeCutoff",
+    "LookalikeDriver",
+    "LookalikeModel",
     "Migration",
     "Overlap",
     "PairOverlap",

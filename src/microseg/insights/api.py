@@ -31,6 +31,8 @@ from microseg.traits.api import Traits
 from microseg.value.api import Value
 
 if TYPE_CHECKING:
+    from microseg.insights._lookalike import Lookalike
+    from microseg.insights._lookalike_model import ScoreColumns
     from microseg.insights._recommend import PreparedRecommender, Recommendations
     from microseg.insights._recommend_eval import RecommendationEvaluation
 
@@ -313,3 +315,71 @@ class Insights:
             returned=settings.return_event,
         )
         return evaluate(state, test, until=until, k=k)
+
+    # -- look-alikes (docs/insights.md, "Look-alikes") ------------------------------------------
+
+    def lookalike(  # noqa: PLR0913 - the documented options, keyword-only
+        self,
+        segment: str,
+        *,
+        as_of: AsOf | None = None,
+        size: int | None = None,
+        cutoffs: Sequence[float] | None = None,
+        keep_rule_features: bool = False,
+        traits: Sequence[str] | None = None,
+        attributes: Sequence[str] | None = None,
+        allow_sensitive: Sequence[str] = (),
+        folds: int = 5,
+        save: str | None = None,
+        min_score: float | None = None,
+        include_members: bool = False,
+        overwrite: bool = False,
+    ) -> Lookalike:
+        """The non-members of ``segment`` ranked by how much they resemble its members at
+        ``as_of``: a logistic regression on discovery's features (sensitive attributes
+        excluded as there; features the segment's rule names left out unless
+        ``keep_rule_features``), its cross-validated AUC, its drivers and how many
+        non-members score at or above each of ``cutoffs`` (0.9, 0.8, 0.7, 0.5). ``size``
+        lists the best ``size`` non-members. ``save`` stores the model under that name and
+        writes ``segments/NAME.yaml``: ``{score: {model: NAME, gte: min_score}}`` (0.7 by
+        default), without the segment's own members unless ``include_members``.
+
+        >>> ws.insights.lookalike("vip", size=100).auc                     # doctest: +SKIP
+        0.91
+        """
+        from microseg.insights._lookalike import CUTOFFS, check_options, fit_lookalike
+        from microseg.insights._lookalike_run import DEFAULT_MIN_SCORE, gather, save_lookalike
+
+        check_options(size, CUTOFFS if cutoffs is None else cutoffs, folds)
+        inputs = gather(
+            self._context, self._profile, self._traits, self._segments, segment, as_of, folds=folds
+        )
+        result, model = fit_lookalike(
+            inputs,
+            size=size,
+            cutoffs=CUTOFFS if cutoffs is None else cutoffs,
+            keep_rule_features=keep_rule_features,
+            traits=traits,
+            attributes=attributes,
+            allow_sensitive=allow_sensitive,
+            folds=folds,
+        )
+        if save is None:
+            return result
+        saved, _ = save_lookalike(
+            self._context,
+            self._segments,
+            result,
+            model,
+            name=save,
+            min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
+            include_members=include_members,
+            overwrite=overwrite,
+        )
+        return saved
+
+    def score_provider(self) -> ScoreColumns:
+        """The profile's score provider: stored look-alike models (``score:`` rules)."""
+        from microseg.insights._lookalike_model import ScoreColumns
+
+        return ScoreColumns(self._context, self._profile, self._traits)

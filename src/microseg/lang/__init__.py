@@ -60,6 +60,8 @@ from microseg.lang._nodes import (
     PropertyPredicate,
     Rule,
     RuleNode,
+    ScoreRule,
+    ScoreSpec,
     SegmentRule,
     SequenceRule,
     TraitRule,
@@ -67,6 +69,7 @@ from microseg.lang._nodes import (
 )
 from microseg.lang._profile_index import order_of
 from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, ORDER_PROPERTY, Schema
+from microseg.lang._scores import ScoreLookup, ScoreSource, score_column
 from microseg.lang._values import bucket_of
 from microseg.lang._walk import Node, children, segment_references, walk, walk_expr
 from microseg.lang._when import Clock
@@ -110,6 +113,10 @@ __all__ = [
     "RuleNode",
     "Schema",
     "ScoreExpr",
+    "ScoreLookup",
+    "ScoreRule",
+    "ScoreSource",
+    "ScoreSpec",
     "SegmentDefinition",
     "SegmentRule",
     "SequenceRule",
@@ -132,6 +139,7 @@ __all__ = [
     "parse_definition",
     "raw_too_deep",
     "rule_warnings",
+    "score_column",
     "segment_references",
     "shape",
     "shape_problem",

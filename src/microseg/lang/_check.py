@@ -25,6 +25,7 @@ from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
     Rule,
+    ScoreRule,
     SegmentRule,
     SequenceRule,
     TraitRule,
@@ -196,6 +197,14 @@ def _check(rule: Rule, schema: Schema, path: str) -> Iterator[tuple[str, str]]:
             yield from _check_cluster(rule, schema, path)
         case HasRule():
             return  # its identity type is checked when it is parsed
+        case ScoreRule():
+            if rule.score.model not in schema.score_models:
+                hint = did_you_mean(rule.score.model, schema.score_models)
+                yield (
+                    f"{path}.score.model",
+                    f"unknown look-alike model {rule.score.model!r}{hint} (stored by "
+                    "`microseg insights lookalike SEGMENT --save NAME`)",
+                )
         case _:
             assert_never(rule)
 

@@ -19,6 +19,7 @@ from microseg.lang._nodes import (
     Predicate,
     PropertyPredicate,
     Rule,
+    ScoreRule,
     SegmentRule,
     SequenceRule,
     TraitRule,
@@ -172,6 +173,9 @@ def _explain(evaluator: ProfileEvaluator, rule: Rule, path: str) -> Explanation:
             what = {"email": "e-mail address", "phone": "phone number"}[rule.has]
             text = f"has {'an' if what[0] == 'e' else 'a'} {what}" if holds else f"has no {what}"
             return Explanation(path, holds, f"the customer {text} ({rule.has} identity)")
+        case ScoreRule():
+            _, score = evaluator.score_of(rule.score.model)
+            return Explanation(path, holds, _score_text(rule, score, holds), value=score)
         case _:
             assert_never(rule)
 
@@ -219,6 +223,21 @@ def _cluster_text(evaluator: ProfileEvaluator, rule: ClusterRule, holds: bool) -
     listed = ", ".join(str(v) for v in rule.cluster.in_)
     inside = "is" if holds else "is not"
     return f"cluster {cluster} ({name}) of run {source.name} {inside} in [{listed}]"
+
+
+_SCORE_WORDS = {"gt": "above", "gte": "at least", "lt": "below", "lte": "at most"}
+
+
+def _score_text(rule: ScoreRule, score: float | None, holds: bool) -> str:
+    spec = rule.score
+    if spec.op == "between":
+        low, high = spec.operand
+        threshold = f"between {_show(low)} and {_show(high)}"
+    else:
+        threshold = f"{_SCORE_WORDS[spec.op]} {_show(spec.operand)}"
+    shown = "missing" if score is None else f"{score:.3f}"
+    verb = "is" if holds else "is not"
+    return f"look-alike score {shown} by model {spec.model} {verb} {threshold}"
 
 
 def _event_text(evaluator: ProfileEvaluator, rule: EventRule, holds: bool) -> str:

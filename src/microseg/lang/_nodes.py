@@ -1,7 +1,8 @@
 """The rule tree: one pydantic model per node kind, a discriminated union over them.
 
 A node is a mapping with exactly one kind key (``all``, ``any``, ``not``, ``attribute``,
-``trait``, ``event``, ``sequence``, ``segment``, ``bucket``, ``cluster``, ``has``). Operators are
+``trait``, ``event``, ``sequence``, ``segment``, ``bucket``, ``cluster``, ``has``,
+``score``). Operators are
 fields of the nodes that compare a value; exactly one of them must be given. See
 docs/segments.md.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "KINDS",
     "OPERATORS",
     "RULE_MODELS",
+    "SCORE_OPERATORS",
     "AllRule",
     "AnyRule",
     "AttributeRule",
@@ -43,6 +45,8 @@ __all__ = [
     "PropertyPredicate",
     "Rule",
     "RuleNode",
+    "ScoreRule",
+    "ScoreSpec",
     "SegmentRule",
     "SequenceRule",
     "SequenceSpec",
@@ -312,6 +316,49 @@ class HasRule(_Node):
     has: Literal["email", "phone"]
 
 
+#: The operators a ``score:`` node accepts: a score is a number from 0 to 1.
+SCORE_OPERATORS: tuple[str, ...] = ("gt", "gte", "lt", "lte", "between")
+
+
+class ScoreSpec(Predicate):
+    """``{model: NAME, gte: 0.7}``: a stored look-alike model's score for the customer.
+
+    ``model`` names a model stored by ``microseg insights lookalike --save`` (docs/insights.md);
+    the score (0 to 1) is computed from the customer's traits and attributes at the
+    evaluation's ``as_of``. This is the rule node; ``{score: EXPR, bins: 5}`` in a trait's
+    ``value`` is the unrelated quantile-score *expression* (docs/traits.md).
+    """
+
+    model: str
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model needs the name of a stored look-alike model")
+        return value
+
+    @model_validator(mode="after")
+    def _numeric(self) -> ScoreSpec:
+        if self.op not in SCORE_OPERATORS:
+            raise ValueError(
+                f"a score takes one of {', '.join(SCORE_OPERATORS)} (a number from 0 to 1), "
+                f"not {self.op}"
+            )
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in _operands(self)):
+            raise ValueError("a score is compared with numbers from 0 to 1")
+        return self
+
+
+def _operands(spec: ScoreSpec) -> list[Any]:
+    return list(spec.operand) if spec.op == "between" else [spec.operand]
+
+
+class ScoreRule(_Node):
+    KIND: ClassVar[str] = "score"
+    score: ScoreSpec
+
+
 #: The registry of rule kinds: every node kind, in the order of :data:`KINDS`. The
 #: discriminated union, the kind list and the model map are generated from it; the
 #: visitors (checker, batch compiler, per-profile interpreter, explain) match on it.
@@ -327,6 +374,7 @@ RuleNode: TypeAlias = (
     | BucketRule
     | ClusterRule
     | HasRule
+    | ScoreRule
 )
 
 #: Kind name -> node model, from :data:`RuleNode`.

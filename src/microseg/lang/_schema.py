@@ -76,7 +76,7 @@ class Schema:
     ``clusters`` maps each stored discovery run's name and id (as text) to its clusters
     (id -> name), for ``cluster:`` nodes. ``property_keys`` are the keys of events'
     ``properties`` seen in the loads so far (None when unknown: property names are then
-    not checked).
+    not checked). ``score_models`` names the stored scoring models (``score:`` nodes).
     """
 
     attributes: dict[str, str] = field(default_factory=dict)
@@ -85,3 +85,5 @@ class Schema:
     event_types: frozenset[str] = frozenset(BUILTIN_EVENT_TYPES)
     clusters: dict[str, dict[int, str]] = field(default_factory=dict)
     property_keys: frozenset[str] | None = None
+    #: the stored look-alike models' names, for ``score:`` nodes
+    score_models: frozenset[str] = frozenset()

@@ -42,6 +42,7 @@ from microseg.lang._nodes import (
     NotRule,
     Rule,
     RuleNode,
+    ScoreRule,
     SegmentRule,
     SequenceRule,
     TraitRule,
@@ -71,6 +72,7 @@ def nodes_below(node: Node) -> list[Node]:  # noqa: C901 - a visitor: one case p
             | BucketRule()
             | ClusterRule()
             | HasRule()
+            | ScoreRule()
         ):
             return []
         case ValueExpr() | AttributeExpr() | TraitExpr() | AggregateExpr() | ModelExpr():

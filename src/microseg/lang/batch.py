@@ -53,10 +53,12 @@ from microseg.lang._nodes import (
     NotRule,
     Predicate,
     Rule,
+    ScoreRule,
     SegmentRule,
     SequenceRule,
     TraitRule,
 )
+from microseg.lang._scores import ScoreLookup, score_column
 from microseg.lang._semantics import arithmetic_operands, is_number, operand
 from microseg.lang._walk import children
 from microseg.lang._when import Clock
@@ -95,8 +97,10 @@ class BatchCompiler:
         clusters: ClusterLookup | None = None,
         dialect: Dialect | None = None,
         identities: ir.Table | None = None,
+        scores: ScoreLookup | None = None,
     ) -> None:
         self.customers = customers
+        self.scores = scores
         self.identities = identities
         self._holders: dict[str, str] = {}  # identity type -> its column in table()
         self.dialect: Dialect = dialect if dialect is not None else DuckDBDialect()
@@ -164,6 +168,8 @@ class BatchCompiler:
                 return self._cluster(rule)
             case HasRule():
                 return self._has(rule)
+            case ScoreRule():
+                return self._score_rule(rule)
             case _:
                 assert_never(rule)
 
@@ -197,6 +203,22 @@ class BatchCompiler:
             )
         ids = sorted(cluster_ids(rule.cluster, source.clusters))
         return lambda t: t[column].isin(ids).fill_null(False)
+
+    def _score_rule(self, rule: ScoreRule) -> Callable[[ir.Table], ir.BooleanValue]:
+        """The test on the customers' score column of the model (added beforehand)."""
+        if self.scores is None:
+            raise EvaluationError(
+                "score rules need the stored look-alike models",
+                hint="pass scores= (the workspace's scoring models)",
+            )
+        source = self.scores(rule.score.model)
+        column = score_column(source.model_id)
+        if column not in self.customers.columns:
+            raise EvaluationError(
+                f"the scores of model {source.name!r} were not computed",
+                hint="add the model's score column to the customers before compiling",
+            )
+        return lambda t: self._compare(rule.score, t[column], "number").fill_null(False)
 
     def _has(self, rule: HasRule) -> Callable[[ir.Table], ir.BooleanValue]:
         """Whether the customer holds an identity of the type: a column joined in table()."""

@@ -47,6 +47,7 @@ from microseg.lang._nodes import (
     NotRule,
     PropertyPredicate,
     Rule,
+    ScoreRule,
     SegmentRule,
     SequenceRule,
     SequenceStep,
@@ -54,6 +55,7 @@ from microseg.lang._nodes import (
     Window,
 )
 from microseg.lang._profile_index import Event, ProfileIndex
+from microseg.lang._scores import ScoreLookup, ScoreSource
 from microseg.lang._semantics import (
     aggregate_kind,
     arithmetic_operands,
@@ -98,7 +100,7 @@ class ProfileEvaluator:
     ``profile.events``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the profile and clock, then collaborators (keyword-only)
         self,
         profile: Profile,
         clock: Clock,
@@ -109,8 +111,11 @@ class ProfileEvaluator:
         models: ModelScorer | None = None,
         index: ProfileIndex | None = None,
         clusters: ClusterLookup | None = None,
+        scores: ScoreLookup | None = None,
     ) -> None:
         self.profile = profile
+        self.scores = scores
+        self._scores: dict[int, float | None] = {}
         self.clusters = clusters
         self._clusters: dict[int, int] = {}
         self.cuts = cuts or {}
@@ -174,6 +179,9 @@ class ProfileEvaluator:
                 return cluster in cluster_ids(rule.cluster, source.clusters)
             case HasRule():
                 return has_identity(self.profile.identities, rule.has)
+            case ScoreRule():
+                _, score = self.score_of(rule.score.model)
+                return compare(rule.score, score, "number", self.clock)
             case _:
                 assert_never(rule)
 
@@ -201,6 +209,20 @@ class ProfileEvaluator:
             attributes = {name: self.profile.attributes.get(name) for name in source.attributes}
             self._clusters[source.run_id] = source.assign_one(traits, attributes)
         return source, self._clusters[source.run_id]
+
+    def score_of(self, model: str) -> tuple[ScoreSource, float | None]:
+        """The model and the profile's score by it, from its traits and attributes."""
+        if self.scores is None:
+            raise EvaluationError(
+                "score rules need the stored look-alike models",
+                hint="pass scores= (the workspace's scoring models)",
+            )
+        source = self.scores(model)
+        if source.model_id not in self._scores:
+            traits = {name: self.trait(name) for name in source.traits}
+            attributes = {name: self.profile.attributes.get(name) for name in source.attributes}
+            self._scores[source.model_id] = source.score_one(traits, attributes)
+        return source, self._scores[source.model_id]
 
     def _attribute_kind(self, name: str) -> str:
         if name in self.profile.attribute_types:

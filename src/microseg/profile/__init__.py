@@ -7,7 +7,12 @@ interpreter. See :class:`ProfileAssembler`.
 
 from microseg.profile._assembler import BatchInputs, ProfileAssembler
 from microseg.profile._attributes import Attributes
-from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
+from microseg.profile._providers import (
+    ClusterProvider,
+    ModelProvider,
+    ScoreProvider,
+    TraitProvider,
+)
 from microseg.profile._snapshot import ProfileSnapshot
 
 __all__ = [
@@ -17,5 +22,6 @@ __all__ = [
     "ModelProvider",
     "ProfileAssembler",
     "ProfileSnapshot",
+    "ScoreProvider",
     "TraitProvider",
 ]

@@ -25,10 +25,17 @@ from microseg.lang import (
     ClusterSource,
     ModelExpr,
     Schema,
+    ScoreLookup,
+    ScoreSource,
 )
 from microseg.lang.profile import ModelScorer, Profile
 from microseg.profile._pending import pending_attributes
-from microseg.profile._providers import ClusterProvider, ModelProvider, TraitProvider
+from microseg.profile._providers import (
+    ClusterProvider,
+    ModelProvider,
+    ScoreProvider,
+    TraitProvider,
+)
 
 __all__ = ["BatchInputs", "ProfileAssembler"]
 
@@ -44,6 +51,15 @@ class BatchInputs:
     clusters: ClusterLookup | None = None
     #: the identities table (customer_id, id_type...), for ``has:`` rules
     identities: ibis.Table | None = None
+    #: the stored scoring models, for ``score:`` rules (their columns are in customers)
+    scores: ScoreLookup | None = None
+
+
+def _no_scores(model: str) -> ScoreSource:
+    raise WorkspaceError(
+        f"no look-alike model {model!r}",
+        hint="store one with `microseg insights lookalike SEGMENT --save NAME`",
+    )
 
 
 def _no_clusters(run: str | int) -> ClusterSource:
@@ -61,6 +77,7 @@ class ProfileAssembler:
         self._models: ModelProvider | None = None
         self._clusters: ClusterProvider | None = None
         self._traits: TraitProvider | None = None
+        self._scores: ScoreProvider | None = None
 
     def register_models(self, provider: ModelProvider) -> None:
         self._models = provider
@@ -70,6 +87,9 @@ class ProfileAssembler:
 
     def register_traits(self, provider: TraitProvider) -> None:
         self._traits = provider
+
+    def register_scores(self, provider: ScoreProvider) -> None:
+        self._scores = provider
 
     # -- attributes and events ----------------------------------------------------------------
 
@@ -135,6 +155,7 @@ class ProfileAssembler:
             event_types=frozenset(BUILTIN_EVENT_TYPES) | self.context.store.event_types(),
             clusters=self.cluster_names(),
             property_keys=self.context.store.property_keys(),
+            score_models=frozenset(self._scores.names() if self._scores else ()),
         )
 
     # -- providers ----------------------------------------------------------------------------
@@ -153,6 +174,10 @@ class ProfileAssembler:
             source = lookup(run_id)
             found[str(source.run_id)] = found[source.name] = dict(source.clusters)
         return found
+
+    def scores(self) -> ScoreLookup:
+        """Stored look-alike models by name, each loaded once (for ``score:`` nodes)."""
+        return self._scores.lookup() if self._scores else _no_scores
 
     def models_available(self, moment: datetime | None) -> bool:
         return self._models is not None and self._models.available(moment)
@@ -175,16 +200,18 @@ class ProfileAssembler:
         *,
         models: Sequence[ModelExpr] = (),
         runs: Iterable[str | int] = (),
+        scores: Iterable[str] = (),
     ) -> BatchInputs:
         """The customers at the clock's instant with the ``models`` outputs (scored with
-        the fit that applies, when there is one) and the cluster of each discovery run in
-        ``runs``, with the events and what the compilers need beside them."""
+        the fit that applies, when there is one), the cluster of each discovery run in
+        ``runs`` and the score of each look-alike model in ``scores``, with the events and
+        what the compilers need beside them."""
         customers = self.customers_at(clock, as_of)
         if models and self._models is not None and self._models.available(clock.as_of):
             wanted = list({m.key: m for m in models}.values())
-            scores = ibis.memtable(self._models.scores(clock, wanted))
-            scores = scores.rename(_model_customer="customer_id")
-            joined = customers.left_join(scores, customers.customer_id == scores._model_customer)
+            outputs = ibis.memtable(self._models.scores(clock, wanted))
+            outputs = outputs.rename(_model_customer="customer_id")
+            joined = customers.left_join(outputs, customers.customer_id == outputs._model_customer)
             customers = joined.drop("_model_customer")
         lookup = self.clusters()
         for source in {s.run_id: s for s in map(lookup, runs)}.values():
@@ -195,6 +222,7 @@ class ProfileAssembler:
                 assigned, customers.customer_id == assigned._cluster_customer
             )
             customers = joined.drop("_cluster_customer")
+        customers = self._with_scores(customers, clock, as_of, scores)
         return BatchInputs(
             customers=customers,
             events=self.events(),
@@ -202,7 +230,21 @@ class ProfileAssembler:
             attribute_types=self.attribute_types(),
             clusters=lookup,
             identities=self.identities(),
+            scores=self.scores(),
         )
+
+    def _with_scores(
+        self, customers: ibis.Table, clock: Clock, as_of: AsOf | None, models: Iterable[str]
+    ) -> ibis.Table:
+        """``customers`` with the score column of each look-alike model in ``models``."""
+        lookup = self.scores()
+        for source in {s.model_id: s for s in map(lookup, models)}.values():
+            assert self._scores is not None  # without a provider, the lookup raised
+            scored = ibis.memtable(self._scores.scores(clock, as_of, source))
+            scored = scored.rename(_score_customer="customer_id")
+            joined = customers.left_join(scored, customers.customer_id == scored._score_customer)
+            customers = joined.drop("_score_customer")
+        return customers
 
     def table(
         self,

@@ -17,10 +17,10 @@ import ibis
 import pyarrow as pa
 
 from microseg.core.time import AsOf
-from microseg.lang import Clock, ClusterLookup, ClusterSource, ModelExpr
+from microseg.lang import Clock, ClusterLookup, ClusterSource, ModelExpr, ScoreLookup, ScoreSource
 from microseg.lang.profile import ModelScorer
 
-__all__ = ["ClusterProvider", "ModelProvider", "TraitProvider"]
+__all__ = ["ClusterProvider", "ModelProvider", "ScoreProvider", "TraitProvider"]
 
 
 class ModelProvider(Protocol):
@@ -61,4 +61,20 @@ class TraitProvider(Protocol):
     def values(self, as_of: AsOf | None, names: Sequence[str] | None) -> ibis.Table:
         """``customer_id`` and one column per trait (every trait when ``names`` is None)
         for every customer at ``as_of``."""
+        ...
+
+
+class ScoreProvider(Protocol):
+    """Stored scoring (look-alike) models, and each customer's score by one."""
+
+    def lookup(self) -> ScoreLookup:
+        """Models by name, each loaded once per lookup."""
+        ...
+
+    def names(self) -> list[str]:
+        """The stored models' names."""
+        ...
+
+    def scores(self, clock: Clock, as_of: AsOf | None, source: ScoreSource) -> pa.Table:
+        """``customer_id`` and the score column of ``source`` for every customer."""
         ...

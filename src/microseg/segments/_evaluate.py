@@ -12,7 +12,7 @@ from pydantic import Field
 
 from microseg.core.errors import WorkspaceError
 from microseg.core.results import AnyValue, Instant, ProblemResult, Result
-from microseg.lang import Clock, ClusterLookup, Problem
+from microseg.lang import Clock, ClusterLookup, Problem, ScoreLookup
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.profile import BatchInputs
@@ -153,6 +153,7 @@ def evaluate_segments(
         cuts=cuts,
         clusters=inputs.clusters,
         identities=inputs.identities,
+        scores=inputs.scores,
     )
     lowered = {name: compiler.segment(name) for name in names}
 
@@ -187,7 +188,7 @@ def evaluate_segments(
     )
 
 
-def evaluate_profile(
+def evaluate_profile(  # noqa: PLR0913 - the profile, then collaborators (keyword-only)
     catalog: SegmentCatalog,
     names: list[str],
     profile: Profile,
@@ -197,6 +198,7 @@ def evaluate_profile(
     cuts: dict[str, list[float]] | None = None,
     models: ModelScorer | None = None,
     clusters: ClusterLookup | None = None,
+    scores: ScoreLookup | None = None,
 ) -> dict[str, bool]:
     """Membership of one profile in ``names``, in Python, without the database."""
     evaluator = ProfileEvaluator(
@@ -207,5 +209,6 @@ def evaluate_profile(
         cuts=cuts,
         models=models,
         clusters=clusters,
+        scores=scores,
     )
     return {name: evaluator.segment(name) for name in names}

@@ -256,6 +256,7 @@ def _labelled(
         cuts=cuts,
         clusters=inputs.clusters,
         identities=inputs.identities,
+        scores=inputs.scores,
     )
     seg = {d.name: compiler.segment(d.name) for d in dimensions if d.kind == "segment"}
     trait_columns = {d.name: compiler.trait(d.name) for d in dimensions if d.source == "trait"}

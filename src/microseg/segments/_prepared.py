@@ -99,6 +99,7 @@ class PreparedSegments:
             self._context.store, self._profile.attribute_types(), self._context.config.timezone
         )
         self._clusters = self._profile.clusters()
+        self._scores = self._profile.scores()
         self._now = self._context.now()
         self._by_clock: OrderedDict[datetime, tuple[dict[str, list[float]], ModelScorer | None]]
         self._by_clock = OrderedDict()
@@ -157,4 +158,5 @@ class PreparedSegments:
             cuts=cuts,
             models=scorer,
             clusters=self._clusters,
+            scores=self._scores,
         )

@@ -31,7 +31,7 @@ from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_s
 from microseg.segments._grid import Grid, build_grid, grid_cells, parse_dimension
 from microseg.segments._members import with_columns
 from microseg.segments._prepared import PreparedSegments
-from microseg.traits import TraitCatalog, cluster_runs, uses_traits
+from microseg.traits import TraitCatalog, cluster_runs, score_models, uses_traits
 from microseg.traits.api import Traits
 
 __all__ = ["Segments"]
@@ -146,8 +146,11 @@ class Segments:
             count = self._profile.attributes().count().to_pyarrow().as_py()
             return SegmentRun(clock.as_of, int(count), {}, {}, 0.0, save, {}, problems, warnings)
         runs = cluster_runs([SegmentRule(segment=n) for n in chosen], catalog, traits)
+        scores = score_models([SegmentRule(segment=n) for n in chosen], catalog, traits)
         with_traits = uses_traits(catalog, chosen)
-        inputs = self._traits.inputs(clock, as_of, traits, models=with_traits, runs=runs)
+        inputs = self._traits.inputs(
+            clock, as_of, traits, models=with_traits, runs=runs, scores=scores
+        )
         run = evaluate_segments(
             self._context.store,
             catalog,
@@ -197,11 +200,12 @@ class Segments:
         catalog.check(self._traits.schema(traits), names)
         clock = self._context.clock(as_of)
         runs = cluster_runs([SegmentRule(segment=n) for n in names], catalog, traits)
+        scores = score_models([SegmentRule(segment=n) for n in names], catalog, traits)
         run = evaluate_segments(
             self._context.store,
             catalog,
             names,
-            self._traits.inputs(clock, as_of, traits, runs=runs),
+            self._traits.inputs(clock, as_of, traits, runs=runs, scores=scores),
             save=False,
             traits=traits,
             cuts=self._traits.cuts(clock, traits),
@@ -229,11 +233,11 @@ class Segments:
         """
         if min_size < 1:
             raise ParameterError(f"min_size must be at least 1, got {min_size}")
-        catalog, traits, dims, clock, runs = self._grid_plan(dimensions, as_of)
+        catalog, traits, dims, clock, runs, scores = self._grid_plan(dimensions, as_of)
         grid = build_grid(
             catalog,
             dims,
-            self._traits.inputs(clock, as_of, traits, runs=runs),
+            self._traits.inputs(clock, as_of, traits, runs=runs, scores=scores),
             min_size=min_size,
             trait_definition=traits.definitions.__getitem__,
             cuts=self._traits.cuts(clock, traits),
@@ -252,11 +256,11 @@ class Segments:
     def grid_cells(self, dimensions: Sequence[str], *, as_of: AsOf | None = None) -> ibis.Table:
         """Every customer's cell of the grid over ``dimensions`` at ``as_of``:
         ``customer_id`` and ``cell`` (``gender F, age 18-25``), as :meth:`grid` counts them."""
-        catalog, traits, dims, clock, runs = self._grid_plan(dimensions, as_of)
+        catalog, traits, dims, clock, runs, scores = self._grid_plan(dimensions, as_of)
         return grid_cells(
             catalog,
             dims,
-            self._traits.inputs(clock, as_of, traits, runs=runs),
+            self._traits.inputs(clock, as_of, traits, runs=runs, scores=scores),
             trait_definition=traits.definitions.__getitem__,
             cuts=self._traits.cuts(clock, traits),
         )
@@ -276,7 +280,8 @@ class Segments:
         clock = self._context.clock(as_of)
         rules = [SegmentRule(segment=n) for n in used]
         runs = cluster_runs(rules, catalog, traits, [d.name for d in dims])
-        return catalog, traits, dims, clock, runs
+        scores = score_models(rules, catalog, traits, [d.name for d in dims])
+        return catalog, traits, dims, clock, runs, scores
 
     # -- one customer -------------------------------------------------------------------------
 
@@ -313,6 +318,7 @@ class Segments:
             cuts=self._traits.cuts(clock, traits),
             models=self._profile.scorer(clock),
             clusters=self._profile.clusters(),
+            scores=self._profile.scores(),
         )
 
     def explain(self, name: str, customer_id: str, *, as_of: AsOf | None = None) -> Explanation:
@@ -328,6 +334,7 @@ class Segments:
             cuts=self._traits.cuts(clock, traits),
             models=self._profile.scorer(clock),
             clusters=self._profile.clusters(),
+            scores=self._profile.scores(),
         )
         definition = catalog.definitions[name]
         own = explain(evaluator, definition.rule, "rule")

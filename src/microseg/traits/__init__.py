@@ -9,7 +9,7 @@ from microseg.traits._compute import (
     create_result,
     profile_traits,
 )
-from microseg.traits._follow import cluster_runs, model_outputs, uses_traits
+from microseg.traits._follow import cluster_runs, model_outputs, score_models, uses_traits
 from microseg.traits._generated import SPEND_SHARE_PREFIX
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "create_result",
     "model_outputs",
     "profile_traits",
+    "score_models",
     "uses_traits",
     "walk_expr",
 ]

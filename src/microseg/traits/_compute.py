@@ -11,7 +11,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from microseg.core.results import Instant, ProblemResult, Result
-from microseg.lang import Clock, ClusterLookup, Problem, ScoreExpr, TraitExpr, walk
+from microseg.lang import Clock, ClusterLookup, Problem, ScoreExpr, ScoreLookup, TraitExpr, walk
 from microseg.lang.batch import BatchCompiler
 from microseg.lang.profile import ModelScorer, Profile, ProfileEvaluator
 from microseg.profile import BatchInputs
@@ -99,6 +99,7 @@ def compute_traits(
         cuts=cuts,
         clusters=inputs.clusters,
         identities=inputs.identities,
+        scores=inputs.scores,
     )
     lowered = {name: compiler.trait(name) for name in names}
 
@@ -223,6 +224,7 @@ def profile_traits(
     cuts: dict[str, list[float]] | None = None,
     models: ModelScorer | None = None,
     clusters: ClusterLookup | None = None,
+    scores: ScoreLookup | None = None,
 ) -> dict[str, Any]:
     evaluator = ProfileEvaluator(
         profile,
@@ -231,5 +233,6 @@ def profile_traits(
         cuts=cuts,
         models=models,
         clusters=clusters,
+        scores=scores,
     )
     return {name: evaluator.trait(name) for name in names}

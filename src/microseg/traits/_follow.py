@@ -14,6 +14,7 @@ from microseg.lang import (
     ModelExpr,
     Node,
     Rule,
+    ScoreRule,
     SegmentRule,
     TraitExpr,
     TraitRule,
@@ -21,7 +22,7 @@ from microseg.lang import (
 )
 from microseg.traits._catalog import TraitCatalog
 
-__all__ = ["SegmentRules", "cluster_runs", "model_outputs", "uses_traits"]
+__all__ = ["SegmentRules", "cluster_runs", "model_outputs", "score_models", "uses_traits"]
 
 
 class SegmentRules(Protocol):
@@ -46,6 +47,21 @@ def cluster_runs(
         if isinstance(node, ClusterRule):
             found.add(node.cluster.run)
     return found
+
+
+def score_models(
+    rules: Iterable[Rule],
+    catalog: SegmentRules | None,
+    traits: TraitCatalog,
+    trait_names: Iterable[str] = (),
+) -> set[str]:
+    """The stored look-alike models that ``score:`` nodes read, in ``rules`` and what they
+    use, as well as in the traits named in ``trait_names``."""
+    return {
+        node.score.model
+        for node in _reached(rules, catalog, traits, trait_names)
+        if isinstance(node, ScoreRule)
+    }
 
 
 def uses_traits(catalog: SegmentRules, names: Iterable[str]) -> bool:

@@ -16,7 +16,7 @@ from microseg.lang import Clock, ModelExpr, Problem, RuleError, Schema, TraitExp
 from microseg.profile import BatchInputs, ProfileAssembler
 from microseg.traits._catalog import TraitCatalog
 from microseg.traits._compute import TraitRun, compute_cuts, compute_traits, profile_traits
-from microseg.traits._follow import cluster_runs, model_outputs
+from microseg.traits._follow import cluster_runs, model_outputs, score_models
 from microseg.traits._generated import SPEND_SHARE_PREFIX
 
 __all__ = ["TraitValues", "Traits"]
@@ -165,6 +165,7 @@ class Traits:
         *,
         models: bool = True,
         runs: set[str | int] | None = None,
+        scores: set[str] | None = None,
     ) -> BatchInputs:
         """The batch profile the traits of ``catalog`` read: with the value-model outputs
         they use (``models``) and the clusters of ``runs``."""
@@ -173,6 +174,7 @@ class Traits:
             as_of,
             models=model_outputs(catalog) if models else (),
             runs=runs or (),
+            scores=scores or (),
         )
 
     def compute(
@@ -217,7 +219,8 @@ class Traits:
         """``names`` of ``catalog`` at ``clock`` for every customer, as :meth:`compute` does
         once it has checked the request."""
         runs = cluster_runs([], None, catalog, names)
-        inputs = self.inputs(clock, as_of, catalog, runs=runs)
+        scores = score_models([], None, catalog, names)
+        inputs = self.inputs(clock, as_of, catalog, runs=runs, scores=scores)
         return compute_traits(self._context.store, catalog, names, inputs, save=save)
 
     def of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
@@ -233,6 +236,7 @@ class Traits:
             cuts=self.cuts(clock, catalog),
             models=self._profile.scorer(clock),
             clusters=self._profile.clusters(),
+            scores=self._profile.scores(),
         )
 
     def provider(self) -> TraitValues:
