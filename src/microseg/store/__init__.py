@@ -1,6 +1,7 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
 from microseg.store._dialect import DuckDBDialect
+from microseg.store._outbox import OutboxRepository
 from microseg.store._result import ResultTable
 from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
@@ -21,6 +22,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DuckDBDialect",
     "Generation",
+    "OutboxRepository",
     "ResultTable",
     "RunRepository",
     "RunRow",
