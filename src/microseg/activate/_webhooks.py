@@ -82,7 +82,10 @@ def _audience_rows(
     columns = [kind for kind in _IDENTIFIERS if kind in held]
     members = segments.members(segment, as_of=as_of.replace(tzinfo=UTC), columns=columns)
     table: pa.Table = members.to_pyarrow()
-    return table
+    for kind in _IDENTIFIERS:  # the same keys in every post, held or not
+        if kind not in table.column_names:
+            table = table.append_column(kind, pa.nulls(table.num_rows, pa.string()))
+    return table.select(["customer_id", *_IDENTIFIERS])
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class Webhooks:
         batch_ids = [f"{push_id}-{n}" for n in range(1, len(chunks) + 1)]
         records: list[dict[str, Any]] = []
         for n, (batch_id, chunk) in enumerate(zip(batch_ids, chunks, strict=True), start=1):
-            payload = {"batch_id": batch_id, **head, "kind": kind, "part": n}
+            payload: dict[str, Any] = {"batch_id": batch_id, **head, "kind": kind, "part": n}
             payload |= {"parts": len(chunks), **chunk}
             count = sum(len(v) for v in chunk.values())
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -357,8 +360,10 @@ class _Poster:
                 self._outbox.mark_delivered(batch_id, at=now, status=attempt.status or 200)
                 return "delivered", retries
             if not attempt.retryable or attempts >= spec.max_attempts:
-                reason = attempt.error if not attempt.retryable else (
-                    f"{attempt.error} (attempt {attempts} of {spec.max_attempts}, the last)"
+                reason = (
+                    attempt.error
+                    if not attempt.retryable
+                    else (f"{attempt.error} (attempt {attempts} of {spec.max_attempts}, the last)")
                 )
                 self._outbox.park(batch_id, at=now, status=attempt.status, reason=reason)
                 return "dead", retries
@@ -461,6 +466,6 @@ def _batch_table(records: list[dict[str, Any]]) -> pa.Table:
 
 
 def _real_sleep(seconds: float) -> None:
-    import time  # noqa: PLC0415 - the one real wait, at the edge
+    import time
 
     time.sleep(seconds)

@@ -18,6 +18,7 @@ from microseg.cli import (
     _shop,
     _traits,
     _value,
+    _webhooks,
 )
 from microseg.cli._common import GuardedGroup, State
 
@@ -77,6 +78,7 @@ app.add_typer(_insights.insights_app, name="insights")
 app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
+app.add_typer(_webhooks.activate_app, name="activate")
 
 
 def main() -> None:

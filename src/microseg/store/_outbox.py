@@ -132,7 +132,8 @@ class OutboxRepository:
         list last pushed to ``destination`` for ``segment``: one transaction."""
         store = self._store
         # an empty push keeps a marker row (customer_id NULL): "pushed, nobody in it"
-        ids = pa.table({"customer_id": pa.array(list(members) or [None], pa.string())})
+        marker: list[str | None] = list(members) or [None]
+        ids = pa.table({"customer_id": pa.array(marker, pa.string())})
         columns = ", ".join(BATCH_COLUMNS)
         with store.transaction():
             with store.registered("_webhook_new", batches):
