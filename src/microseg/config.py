@@ -801,6 +801,21 @@ identity:                   # identity stitching (docs/data-model.md)
 store:
   path: microseg.duckdb
   memory_limit: 1GB         # the database's working memory; about 8GB for 10 million customers
+
+# Webhook destinations: `microseg activate push SEGMENT --to NAME` posts the audience, then
+# who entered and left, in batches signed with HMAC-SHA256 (docs/activation.md). The secret
+# is read from the environment variable secret_env names, never from this file: a secret
+# written here is refused.
+destinations: {{}}
+#  crm:
+#    url: https://crm.example.com/hooks/microseg
+#    secret_env: MICROSEG_CRM_SECRET
+#    batch_size: 500          # records per post
+#    timeout: 10              # seconds a post may take
+#    max_attempts: 5          # then the batch is dead: microseg activate status, resend
+#    backoff: 1               # seconds: retries wait up to 1, 2, 4... (full jitter)
+#    max_backoff: 60          # seconds: the longest backoff
+#    max_wait: 60             # seconds: a longer Retry-After waits for the next deliver
 """
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from microseg import ConfigError, Workspace
+from microseg import ConfigError, Workspace, load_config
 from microseg.activate import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -27,6 +27,7 @@ from microseg.activate import (
     verify_signature,
 )
 from microseg.cli import app
+from microseg.config import DestinationSpec
 from microseg.core.errors import ParameterError
 from tests.conftest import NOW, write
 
@@ -586,3 +587,26 @@ def test_cli_errors_are_one_clear_line(shop: Workspace, monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert f"environment variable {ENV} is not set" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_template_documents_destinations_as_they_behave(tmp_path: Path) -> None:
+    """Uncommenting the example of the generated microseg.yaml gives a destination whose
+    settings are the ones the comments state, and they are the defaults."""
+    ws = Workspace.init(tmp_path / "ws", clock=lambda: NOW)
+    ws.close()
+    config = tmp_path / "ws" / "microseg.yaml"
+    text = config.read_text()
+    assert "destinations: {}\n#  crm:" in text
+    head, example = text.split("destinations: {}\n")
+    lines = [line.replace("#", "", 1) for line in example.splitlines() if line.startswith("#  ")]
+    config.write_text(head + "destinations:\n" + "\n".join(lines) + "\n")
+    spec = load_config(config).destinations["crm"]
+    assert spec.url == "https://crm.example.com/hooks/microseg"
+    assert spec.secret_env == "MICROSEG_CRM_SECRET"
+    documented = (500, 10, 5, 1, 60, 60)
+    settings = (
+        spec.batch_size, spec.timeout, spec.max_attempts, spec.backoff, spec.max_backoff,
+        spec.max_wait,
+    )  # fmt: skip
+    assert settings == documented
+    assert DestinationSpec(url=spec.url, secret_env=spec.secret_env) == spec  # the defaults
