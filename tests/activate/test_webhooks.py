@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import microseg.segments
 from microseg import ConfigError, Workspace, load_config
 from microseg.activate import (
     IDEMPOTENCY_HEADER,
@@ -29,6 +31,7 @@ from microseg.activate import (
 from microseg.cli import app
 from microseg.config import DestinationSpec
 from microseg.core.errors import ParameterError
+from microseg.synth import generate_shop
 from tests.conftest import NOW, write
 
 SECRET = "test-secret-0123456789"
@@ -610,3 +613,51 @@ def test_the_template_documents_destinations_as_they_behave(tmp_path: Path) -> N
     )  # fmt: skip
     assert settings == documented
     assert DestinationSpec(url=spec.url, secret_env=spec.secret_env) == spec  # the defaults
+
+
+def test_a_synthetic_shop_segment_reaches_the_receiver_whole(
+    tmp_path: Path, receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the synthetic shop: the receiver gets exactly the segment's members with their
+    e-mails, across batches, then exactly who entered and who left a month later."""
+    server, base = receiver
+    monkeypatch.setenv(ENV, SECRET)
+    data = generate_shop(tmp_path / "data", customers=300, seed=3)
+    shop_now = datetime(2026, 11, 1, tzinfo=UTC)  # just after the shop's last day
+    server.now = shop_now.timestamp()
+    ws = Workspace.init(tmp_path / "ws", timezone="Europe/Paris", clock=lambda: shop_now)
+    ws.ingest("customers", data.paths["customers"], valid_from="signup_date")
+    ws.ingest("events", list(data.event_files))
+    examples = Path(microseg.segments.__file__).parent / "examples"
+    shutil.copy(examples / "email-never-openers.yaml", ws.path / "segments")
+    ws.close()
+    _destinations(tmp_path / "ws", base, batch_size=10)
+    ws = _open(tmp_path / "ws", shop_now)
+    try:
+        first, second = "2026-09-30", "2026-10-31"
+        members = ws.segments.members("email-never-openers", as_of=first, columns=["email"])
+        expected = {r["customer_id"]: r["email"] for r in members.to_pyarrow().to_pylist()}
+        assert len(expected) > 10  # more than one batch
+        pushed = ws.activate.push("email-never-openers", "ok", as_of=first)
+        assert pushed.batches == -(-len(expected) // 10)
+        assert ws.activate.deliver(sleep=Sleeps()).delivered == pushed.batches
+        got = {
+            m["customer_id"]: m["email"]
+            for b in pushed.batch_ids
+            for m in server.processed[b]["members"]
+        }
+        assert got == expected
+        later = ws.segments.members("email-never-openers", as_of=second).to_pyarrow()
+        now_in = set(later.column("customer_id").to_pylist())
+        changes = ws.activate.push("email-never-openers", "ok", as_of=second)
+        ws.activate.deliver(sleep=Sleeps())
+        bodies = [server.processed[b] for b in changes.batch_ids]
+        entered = {m["customer_id"] for b in bodies for m in b["entered"]}
+        left = {m["customer_id"] for b in bodies for m in b["left"]}
+        assert entered == now_in - set(expected)
+        assert left == set(expected) - now_in
+        assert entered or left
+        assert server.bad_signatures == []
+        assert server.duplicates == []
+    finally:
+        ws.close()
