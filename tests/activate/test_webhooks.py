@@ -561,6 +561,7 @@ def test_cli_push_status_and_resend(shop: Workspace, receiver: tuple[Receiver, s
     strict = next(d for d in status["destinations"] if d["destination"] == "strict")
     assert (strict["delivered"], strict["pending"], strict["dead"]) == (0, 0, 2)
     assert all("HTTP 400" in b["reason"] for b in strict["dead_batches"])
+    assert all(b["died_at"].endswith("Z") for b in strict["dead_batches"])  # instants in UTC
     assert strict["url"].endswith("/strict")
     assert strict["configured"] is True
     server.refuse = False

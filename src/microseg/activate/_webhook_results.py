@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from microseg.core.results import Result
+from microseg.core.results import Instant, Result
 
 __all__ = [
     "ActivationStatus",
@@ -26,7 +24,7 @@ class PushResult(Result):
     destination: str
     segment: str
     channel: str | None
-    as_of: datetime
+    as_of: Instant
     kind: str
     members: int
     entered: int
@@ -72,7 +70,7 @@ class DeadBatch(Result):
     records: int
     attempts: int
     last_status: int | None
-    died_at: datetime | None
+    died_at: Instant | None
     reason: str | None
 
 
@@ -86,7 +84,7 @@ class DestinationStatus(Result):
     pending: int
     dead: int
     delivered_records: int
-    last_delivered_at: datetime | None
+    last_delivered_at: Instant | None
     dead_batches: list[DeadBatch]
 
 

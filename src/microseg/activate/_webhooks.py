@@ -51,6 +51,7 @@ from microseg.activate._webhook_results import (
 from microseg.config import DestinationSpec
 from microseg.context import Context
 from microseg.core.errors import ConfigError, ParameterError
+from microseg.core.results import instant_text
 from microseg.core.text import did_you_mean
 from microseg.core.time import AsOf
 from microseg.segments.api import Segments
@@ -156,13 +157,13 @@ class Webhooks:
         ).to_pylist()
         members = [str(r["customer_id"]) for r in rows]
         before = self._outbox.pushed(destination, segment)
-        push_id = uuid.uuid4().hex
+        push_id = uuid.uuid4().hex[:16]  # 64 random bits: a batch id is push_id-part
         head = {
             "push_id": push_id,
             "destination": destination,
             "segment": segment,
             "channel": channel,
-            "as_of": instant.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+            "as_of": instant_text(instant),
         }
         if before is None:
             kind, entered, left = "audience", len(members), 0

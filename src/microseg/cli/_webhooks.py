@@ -82,9 +82,8 @@ def push(
         if pushed.kind == "audience"
         else f"{pushed.entered:,} entered, {pushed.left:,} left"
     )
-    console.print(
-        f"Queued {pushed.segment} for {pushed.destination}: {what}, {pushed.batches:,} batches."
-    )
+    batches = f"{pushed.batches:,} batch" + ("" if pushed.batches == 1 else "es")
+    console.print(f"Queued {pushed.segment} for {pushed.destination}: {what}, {batches}.")
     if report is not None:
         _delivery_lines(report)
 
@@ -130,7 +129,14 @@ def _status_tables(result: ActivationStatus) -> None:
         console.print("No destinations: add one under destinations: in microseg.yaml.")
         return
     table = Table(title="Webhook batches by destination")
-    for column in ("destination", "delivered", "pending", "dead", "records sent", "last sent"):
+    for column in (
+        "destination",
+        "delivered",
+        "pending",
+        "dead",
+        "records sent",
+        "last sent (UTC)",
+    ):
         table.add_column(column, justify="left" if column == "destination" else "right")
     for d in result.destinations:
         last = d.last_delivered_at
