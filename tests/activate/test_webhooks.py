@@ -9,6 +9,7 @@ import random
 import shutil
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -662,3 +663,20 @@ def test_a_synthetic_shop_segment_reaches_the_receiver_whole(
         assert server.duplicates == []
     finally:
         ws.close()
+
+
+def test_the_documented_standalone_verifier_agrees_with_microseg() -> None:
+    """docs/activation.md gives receivers a verifier with the standard library only: it
+    accepts what microseg signs and refuses a tampered body."""
+    text = (Path(__file__).parents[2] / "docs" / "activation.md").read_text()
+    block = next(b for b in text.split("```python\n")[1:] if "def verify(" in b)
+    namespace: dict[str, Any] = {}
+    exec(block.split("```")[0], namespace)
+    verify = namespace["verify"]
+    body = b'{"batch_id":"b1","members":[]}'
+    stamp = int(time.time())
+    header = sign(SECRET, stamp, body)
+    assert verify(SECRET.encode(), body, str(stamp), header) is True
+    assert verify(SECRET.encode(), body + b" ", str(stamp), header) is False
+    assert verify(b"another", body, str(stamp), header) is False
+    assert verify(SECRET.encode(), body, str(stamp - 301), sign(SECRET, stamp - 301, body)) is False

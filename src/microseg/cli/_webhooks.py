@@ -187,6 +187,7 @@ def resend(
         out: dict[str, Any] = {"resend": result.to_dict(), "delivery": report and report.to_dict()}
         emit_json(out)
         return
-    console.print(f"Requeued {len(result.requeued):,} dead batches.")
+    count = len(result.requeued)
+    console.print(f"Requeued {count:,} dead batch" + ("." if count == 1 else "es."))
     if report is not None:
         _delivery_lines(report)
