@@ -10,7 +10,8 @@ as *pending* in the store's outbox. ``deliver`` posts the pending batches, signe
 * a 5xx, a 408, a timeout or a connection error is retried after an exponential backoff
   with full jitter (a uniform wait in [0, min(max_backoff, backoff * 2**(attempt - 1))]);
 * a 429 is retried after its ``Retry-After`` (seconds or an HTTP date), or the backoff;
-  a wait longer than ``max_wait`` leaves the batch pending for a later ``deliver``;
+  a wait longer than ``max_wait`` leaves the batch, and the destination's next ones,
+  pending for a later ``deliver``;
 * any other 4xx (or a redirect) will not succeed by repeating it: the batch is *dead* at once,
   with the reason; so is a batch whose last attempt (``max_attempts``) failed.
 
@@ -60,6 +61,9 @@ from microseg.store import OutboxRepository
 __all__ = ["Sleep", "Webhooks"]
 
 Sleep = Callable[[float], None]
+
+#: a Retry-After beyond a day is taken as a day (the batch waits for a later deliver)
+_LONGEST_RETRY_AFTER = 86_400.0
 
 #: identifier types posted beside customer_id, when the workspace holds them
 _IDENTIFIERS = ("email", "phone")
@@ -250,11 +254,15 @@ class Webhooks:
         for name in wanted:
             spec = self._spec(name)
             counts = {"delivered": 0, "dead": 0, "waiting": 0, "retries": 0}
+            mine = [b for b in due if b["destination"] == name]
             with httpx.Client(timeout=spec.timeout, follow_redirects=False) as client:
-                for batch in (b for b in due if b["destination"] == name):
+                for n, batch in enumerate(mine):
                     outcome, retries = poster.post(client, spec, secrets[name], batch)
                     counts[outcome] += 1
                     counts["retries"] += retries
+                    if outcome == "waiting":  # the receiver asked for a pause: keep to it
+                        counts["waiting"] += len(mine) - n - 1
+                        break
             reports.append(DestinationDelivery(destination=name, **counts))
         return DeliveryReport(destinations=reports)
 
@@ -373,16 +381,13 @@ class _Poster:
             if wait is None:
                 ceiling = min(spec.max_backoff, spec.backoff * 2 ** (attempts - 1))
                 wait = self._rng.uniform(0.0, ceiling)
-            if wait > spec.max_wait:
-                later = now + timedelta(seconds=wait)
-                self._outbox.record_failure(
-                    batch_id, at=now, status=attempt.status, error=attempt.error,
-                    next_attempt_at=later,
-                )  # fmt: skip
-                return "waiting", retries
+            later = now + timedelta(seconds=wait) if wait > spec.max_wait else None
             self._outbox.record_failure(
-                batch_id, at=now, status=attempt.status, error=attempt.error, next_attempt_at=None
+                batch_id, at=now, status=attempt.status, error=attempt.error, next_attempt_at=later
             )
+            if later is not None:
+                self._outbox.pause(str(batch["destination"]), until=later)
+                return "waiting", retries
             self._sleep(wait)
 
     def _attempt(
@@ -430,14 +435,14 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
         return None
     text = value.strip()
     if text.isdigit():
-        return float(text)
+        return min(float(text), _LONGEST_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), _LONGEST_RETRY_AFTER)
 
 
 def _chunks(rows: Sequence[Any], size: int, *, empty: bool) -> list[list[Any]]:

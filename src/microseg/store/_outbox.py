@@ -170,6 +170,16 @@ class OutboxRepository:
                 [batch_id, status, error, at, next_attempt_at],
             )
 
+    def pause(self, destination: str, *, until: datetime) -> None:
+        """No pending batch of ``destination`` is due before ``until`` (its receiver asked
+        for a pause with a Retry-After)."""
+        with self._store.transaction():
+            self._store.execute(
+                "UPDATE webhook_batches SET next_attempt_at = $2 WHERE destination = $1 "
+                "AND state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at < $2)",
+                [destination, until],
+            )
+
     def mark_delivered(self, batch_id: str, *, at: datetime, status: int) -> None:
         """The receiver accepted the batch: it is never sent again."""
         with self._store.transaction():
