@@ -169,23 +169,7 @@ class Webhooks:
             "channel": channel,
             "as_of": instant_text(instant),
         }
-        if before is None:
-            kind, entered, left = "audience", len(members), 0
-            chunks = [{"members": part} for part in _chunks(rows, spec.batch_size, empty=True)]
-        else:
-            kind = "changes"
-            old, new = set(before), set(members)
-            came = [r for r in rows if str(r["customer_id"]) not in old]
-            went = [{"customer_id": c} for c in sorted(old - new)]
-            entered, left = len(came), len(went)
-            tagged = [("entered", r) for r in came] + [("left", r) for r in went]
-            chunks = [
-                {
-                    "entered": [r for tag, r in part if tag == "entered"],
-                    "left": [r for tag, r in part if tag == "left"],
-                }
-                for part in _chunks(tagged, spec.batch_size, empty=False)
-            ]
+        kind, entered, left, chunks = _parts(rows, before, spec.batch_size)
         now = self._context.now()
         batch_ids = [f"{push_id}-{n}" for n in range(1, len(chunks) + 1)]
         records: list[dict[str, Any]] = []
@@ -443,6 +427,30 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max(0.0, (when - now).total_seconds()), _LONGEST_RETRY_AFTER)
+
+
+def _parts(
+    rows: list[dict[str, Any]], before: list[str] | None, size: int
+) -> tuple[str, int, int, list[dict[str, list[dict[str, Any]]]]]:
+    """(kind, entered, left, the records of each batch): the whole audience when nothing
+    was pushed ``before`` (one batch even if empty, so that the receiver knows), else who
+    entered (with their identifiers) and who left (their id), none when nobody moved."""
+    if before is None:
+        members = [{"members": part} for part in _chunks(rows, size, empty=True)]
+        return "audience", len(rows), 0, members
+    old = set(before)
+    new = {str(r["customer_id"]) for r in rows}
+    came = [r for r in rows if str(r["customer_id"]) not in old]
+    went = [{"customer_id": c} for c in sorted(old - new)]
+    tagged = [("entered", r) for r in came] + [("left", r) for r in went]
+    changes = [
+        {
+            "entered": [r for tag, r in part if tag == "entered"],
+            "left": [r for tag, r in part if tag == "left"],
+        }
+        for part in _chunks(tagged, size, empty=False)
+    ]
+    return "changes", len(came), len(went), changes
 
 
 def _chunks(rows: Sequence[Any], size: int, *, empty: bool) -> list[list[Any]]:
