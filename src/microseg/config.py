@@ -14,6 +14,7 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -728,6 +729,8 @@ class WorkspaceConfig(_Model):
     calendar: dict[str, CalendarWindow] = Field(default_factory=_default_calendar)
     #: per-channel consent and reachability of exports (docs/activation.md)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    #: where ``microseg activate push`` posts audiences: HTTP endpoints (docs/activation.md)
+    destinations: dict[str, DestinationSpec] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -868,6 +871,20 @@ consent:
            withdrawn_by: [unsubscribe], restored_by: [resubscribe]}}
     ads: {{attribute: ads_opt_in, identities: [email, phone], default: false,
            withdrawn_by: [unsubscribe], restored_by: [resubscribe]}}
+# Webhook destinations: `microseg activate push SEGMENT --to NAME` posts the audience, then
+# who entered and left, in batches signed with HMAC-SHA256 (docs/activation.md). The secret
+# is read from the environment variable secret_env names, never from this file: a secret
+# written here is refused.
+destinations: {{}}
+#  crm:
+#    url: https://crm.example.com/hooks/microseg
+#    secret_env: MICROSEG_CRM_SECRET
+#    batch_size: 500          # records per post
+#    timeout: 10              # seconds a post may take
+#    max_attempts: 5          # then the batch is dead: microseg activate status, resend
+#    backoff: 1               # seconds: retries wait up to 1, 2, 4... (full jitter)
+#    max_backoff: 60          # seconds: the longest backoff
+#    max_wait: 60             # seconds: a longer Retry-After waits for the next deliver
 """
 
 
@@ -924,3 +941,70 @@ def load_config(path: str | Path) -> WorkspaceConfig:
             "\n".join([first.split(": ", 1)[1], *rest]) if rest else first.split(": ", 1)[1],
             where=first.split(": ", 1)[0],
         ) from None
+
+
+# -- destinations (webhooks) ------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: keys that would hold a secret in the file itself: refused, secrets come from the environment
+_SECRET_KEYS = frozenset(
+    {"secret", "signing_secret", "hmac_secret", "key", "api_key", "token", "password"}
+)
+
+
+class DestinationSpec(_Model):
+    """An HTTP endpoint audiences are posted to (``destinations:``, docs/activation.md).
+
+    The signing secret is never in the file: ``secret_env`` names the environment variable
+    that holds it. Times are in seconds.
+    """
+
+    url: str
+    secret_env: str
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    #: first retry waits up to this (full jitter), doubling per attempt up to ``max_backoff``
+    backoff: float = Field(default=1.0, ge=0, le=600)
+    max_backoff: float = Field(default=60.0, ge=0, le=3600)
+    #: a longer wait (a 429's Retry-After) leaves the batch for the next ``deliver``
+    max_wait: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            held = sorted(str(k) for k in data if str(k).lower() in _SECRET_KEYS)
+            if held:
+                raise ValueError(
+                    f"{held[0]!r} would hold a secret in microseg.yaml, which is refused: put "
+                    "the secret in an environment variable and name it with secret_env "
+                    "(e.g. secret_env: MICROSEG_CRM_SECRET)"
+                )
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url {value!r} is not an http:// or https:// address")
+        if parts.username or parts.password:
+            raise ValueError(
+                "url holds credentials (user:password@), which is refused: microseg signs "
+                "each post with the secret named by secret_env instead"
+            )
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(
+                "secret_env names an environment variable (e.g. MICROSEG_CRM_SECRET), never "
+                "the secret itself; a name has letters, digits and _ only"
+            )
+        return value
+
+
+WorkspaceConfig.model_rebuild()

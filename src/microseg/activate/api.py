@@ -7,6 +7,7 @@ read and written through the store and Ibis (docs/architecture.md).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,13 @@ from microseg.activate._export import (
     write_export,
 )
 from microseg.activate._hashing import AD_FORMATS
+from microseg.activate._webhook_results import (
+    ActivationStatus,
+    DeliveryReport,
+    PushResult,
+    ResendResult,
+)
+from microseg.activate._webhooks import Sleep, Webhooks
 from microseg.context import Context
 from microseg.core.errors import ParameterError
 from microseg.core.text import did_you_mean
@@ -209,3 +217,52 @@ class Activate:
         ordered = joined.select(*table.column_names, *extra).order_by(order)
         result: pa.Table = store.ibis.to_pyarrow(ordered)
         return result
+
+    # -- webhooks (docs/activation.md, Webhooks) ----------------------------------------------
+
+    @property
+    def _webhooks(self) -> Webhooks:
+        return Webhooks(self._context, self._segments, self.audience)
+
+    def push(
+        self,
+        segment: str,
+        destination: str,
+        *,
+        channel: str | None = None,
+        as_of: AsOf | None = None,
+    ) -> PushResult:
+        """Queue ``segment`` for the webhook ``destination`` (``destinations:`` in
+        microseg.yaml): its whole audience the first time, then who entered and who left
+        since the last push there. Nothing is posted until :meth:`deliver`.
+
+        Examples
+        --------
+        >>> ws.activate.push("vip", "crm").batches                      # doctest: +SKIP
+        >>> ws.activate.deliver().delivered                             # doctest: +SKIP
+        """
+        return self._webhooks.push(segment, destination, channel=channel, as_of=as_of)
+
+    def deliver(
+        self,
+        destination: str | None = None,
+        *,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> DeliveryReport:
+        """Post the pending webhook batches that are due, signed, retried with backoff;
+        delivered batches are never posted again, failed ones end dead (see
+        :meth:`status`). ``sleep`` and ``rng`` replace the real wait and jitter (tests)."""
+        return self._webhooks.deliver(destination, sleep=sleep, rng=rng)
+
+    def status(self) -> ActivationStatus:
+        """Per destination: delivered, pending and dead webhook batches, and why each dead
+        one died."""
+        return self._webhooks.status()
+
+    def resend(
+        self, batch_id: str | None = None, *, dead: bool = False, destination: str | None = None
+    ) -> ResendResult:
+        """Put a dead batch (or every dead one, ``dead=True``) back in the outbox for the
+        next :meth:`deliver`."""
+        return self._webhooks.resend(batch_id, dead=dead, destination=destination)

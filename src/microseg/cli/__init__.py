@@ -20,6 +20,7 @@ from microseg.cli import (
     _shop,
     _traits,
     _value,
+    _webhooks,
 )
 from microseg.cli._common import GuardedGroup, State
 
@@ -82,6 +83,7 @@ app.add_typer(_identity.identity_app, name="identity")
 app.command()(_serve.serve)
 app.add_typer(_serve.keys_app, name="keys")
 app.command()(_export.export)
+app.add_typer(_webhooks.activate_app, name="activate")
 
 
 def main() -> None:

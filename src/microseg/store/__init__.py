@@ -2,6 +2,7 @@
 
 from microseg.store._dialect import DuckDBDialect
 from microseg.store._exports import ExportRepository
+from microseg.store._outbox import OutboxRepository
 from microseg.store._result import ResultTable
 from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
@@ -23,6 +24,7 @@ __all__ = [
     "DuckDBDialect",
     "ExportRepository",
     "Generation",
+    "OutboxRepository",
     "ResultTable",
     "RunRepository",
     "RunRow",

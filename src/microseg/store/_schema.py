@@ -166,6 +166,24 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             entered BIGINT, exited BIGINT, columns VARCHAR[], created_at TIMESTAMP)""",
         "CREATE TABLE export_members (export_id BIGINT, customer_id VARCHAR)",
     ),
+    (
+        # the webhook outbox (docs/activation.md, Webhooks): each batch with the exact body
+        # it is posted with, its state (pending, delivered, dead) and attempts; the batches
+        # parked after their last attempt; and the members last pushed to each destination
+        # and segment (membership changes are computed against them)
+        """CREATE TABLE webhook_batches (
+            batch_id VARCHAR PRIMARY KEY, push_id VARCHAR, destination VARCHAR,
+            segment VARCHAR, channel VARCHAR, kind VARCHAR, part INTEGER, parts INTEGER,
+            as_of TIMESTAMP, created_at TIMESTAMP, records BIGINT, body VARCHAR,
+            state VARCHAR, attempts INTEGER, last_status INTEGER, last_error VARCHAR,
+            last_attempt_at TIMESTAMP, next_attempt_at TIMESTAMP, delivered_at TIMESTAMP)""",
+        """CREATE TABLE webhook_dead_letters (
+            batch_id VARCHAR, destination VARCHAR, died_at TIMESTAMP, attempts INTEGER,
+            last_status INTEGER, reason VARCHAR, requeued_at TIMESTAMP)""",
+        """CREATE TABLE webhook_pushed (
+            destination VARCHAR, segment VARCHAR, customer_id VARCHAR, push_id VARCHAR,
+            pushed_at TIMESTAMP)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
