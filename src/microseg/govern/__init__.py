@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from microseg.govern._audit import AuditResult
 from microseg.govern.api import Govern
 
-__all__ = ["Govern"]
+__all__ = ["AuditResult", "Govern"]
