@@ -97,23 +97,29 @@ def _print_audit(result: AuditResult, timezone: str) -> None:
     rows = []
     for segment in result.segments:
         for s in segment.sensitive:
-            flags = ("proxy " if s.proxy_flagged else "") + ("ratio" if s.ratio_flagged else "")
+            ratio = ("ratio" if s.ratio_significant else "ratio?") if s.ratio_flagged else ""
+            flags = ("proxy " if s.proxy_flagged else "") + ratio
             rows.append(
                 [
                     segment.name,
                     s.attribute + ("" if s.named_in_rule else " *"),
                     _count(segment.members, k),
                     f"{s.cramers_v:.2f}",
-                    f"{s.mutual_information_bits:.3f}",
                     f"{s.p_value:.3f}",
                     "-" if s.selection_ratio is None else f"{s.selection_ratio:.2f}",
                     flags.strip() or "-",
                 ]
             )
     if rows:
-        columns = ("segment", "sensitive", "members", "V", "MI bits", "p", "ratio", "flag")
+        columns = ("segment", "sensitive", "members", "V", "p", "ratio", "flag")
         console.print(fitted_table("segments against sensitive attributes", columns, rows, 2))
-        console.print("* the segment's rule never names the attribute", highlight=False)
+        console.print(
+            "V: Cramér's V of membership and the attribute; p: its permutation p-value; "
+            "ratio: lowest selection rate over the highest (groups of "
+            f"{k} or more); *: the rule never names the attribute; ratio?: below "
+            f"{result.min_selection_ratio:g} but not beyond chance (p >= {result.alpha:g})",
+            highlight=False,
+        )
     for segment in result.segments:
         for s in segment.sensitive:
             if s.proxy_flagged or s.ratio_flagged:

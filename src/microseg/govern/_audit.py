@@ -90,6 +90,8 @@ class SensitiveAudit(Result):
     selection_rates: dict[str, float]
     selection_ratio: float | None
     ratio_flagged: bool
+    #: the selection rates differ more than chance would make them (permutation p < alpha)
+    ratio_significant: bool
     cramers_v: float
     mutual_information_bits: float
     p_value: float
@@ -220,10 +222,10 @@ def _groups(member: np.ndarray, codes: np.ndarray, names: list[str], k: int) -> 
         rows.append(
             GroupShare(
                 value=name,
-                population=None if hidden else population,
+                population=_kept(population, k),
                 members=None if hidden else members,
                 share_of_segment=None if hidden else _share(members, size, k),
-                share_of_population=None if hidden else _share(population, n, k),
+                share_of_population=_share(population, n, k),
                 selection_rate=None if hidden or not population else round(members / population, 4),
                 suppressed=hidden,
             )
@@ -259,6 +261,7 @@ def _audit_attribute(
         selection_rates=rates,
         selection_ratio=ratio,
         ratio_flagged=ratio is not None and ratio < settings.min_selection_ratio,
+        ratio_significant=found.p_value < settings.alpha,
         cramers_v=round(found.cramers_v, 4),
         mutual_information_bits=round(found.mutual_information_bits, 4),
         p_value=round(found.p_value, 6),
@@ -407,8 +410,9 @@ def _findings(
     if coverage.share is not None:
         lines.append(
             f"{coverage.share:.1%} of {coverage.customers:,} customers are in at least one "
-            f"segment; {coverage.uncovered if coverage.uncovered is not None else 'a few'} "
-            "are in none."
+            "segment; "
+            + (f"{coverage.uncovered:,}" if coverage.uncovered is not None else "a few")
+            + " are in none."
         )
     for segment in segments:
         for s in segment.sensitive:
@@ -428,10 +432,16 @@ def _findings(
                     )
                 lines.append(line + ".")
             if s.ratio_flagged:
+                chance = (
+                    ""
+                    if s.ratio_significant
+                    else f", but not beyond chance (p = {s.p_value:.2f}): its groups are too "
+                    "small to tell"
+                )
                 lines.append(
                     f"{segment.name}: selection-rate ratio across {s.attribute} is "
                     f"{s.selection_ratio:.2f}, below {settings.min_selection_ratio:g} "
-                    "(four-fifths rule: a convention, not a proof)."
+                    f"(four-fifths rule: a convention, not a proof){chance}."
                 )
     if len(lines) == (1 if coverage.share is not None else 0):
         lines.append("No segment is flagged.")
