@@ -79,6 +79,7 @@ app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
 app.command()(_govern.audit)
+app.command()(_govern.quality)
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from microseg.cli._common import (
 from microseg.cli._readable import fitted_table, when
 
 if TYPE_CHECKING:
-    from microseg.govern import AuditResult
+    from microseg.govern import AuditResult, QualityReport
 
-__all__ = ["audit", "stale_mark"]
+__all__ = ["audit", "quality", "stale_mark"]
 
 
 def _count(value: int | None, k: int) -> str:
@@ -156,3 +156,122 @@ def _print_groups(name: str, s: Any, k: int) -> None:
         ]
         heads = ("rule reads", f"V with {s.attribute}", "V within it", "carries")
         console.print(fitted_table(f"{name}: what carries it", heads, carried, text=1))
+
+
+def quality(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Data quality and staleness: nulls and distinct values per column, duplicates and
+    rejects, future and implausible times, negative and outlying amounts, customers with
+    too little history for the value models, and stale results.
+
+    Example:
+
+      microseg quality -w shop
+    """
+    with handled(), open_workspace(ctx) as ws:
+        report = ws.govern.quality()
+        timezone = ws.config.timezone
+    if json_out or state(ctx).json:
+        emit_json(report.to_dict())
+        return
+    _print_quality(report, timezone)
+
+
+def _print_quality(report: QualityReport, timezone: str) -> None:
+    console.print(f"[bold]data quality[/] at {when(report.now, timezone)}", highlight=False)
+    for table in report.tables:
+        rows = [
+            [
+                c.column,
+                f"{c.nulls:,}",
+                f"{c.null_rate:.1%}",
+                "-" if c.distinct is None else f"{c.distinct:,}",
+            ]
+            for c in table.columns
+        ]
+        title = f"{table.table} ({table.rows:,} rows)"
+        console.print(fitted_table(title, ("column", "nulls", "null rate", "distinct"), rows))
+    rows = [
+        [
+            x.kind,
+            f"{x.loads:,}",
+            f"{x.rows_read:,}",
+            f"{x.accepted:,}",
+            f"{x.duplicates:,}",
+            f"{x.rejected:,}",
+        ]
+        for x in report.loads
+    ]
+    heads = ("table", "loads", "read", "accepted", "duplicates", "rejected")
+    console.print(fitted_table("loads", heads, rows))
+    if report.rejects:
+        rows = [[r.kind, r.reason, f"{r.rows:,}"] for r in report.rejects]
+        console.print(fitted_table("rejects by reason", ("table", "reason", "rows"), rows, 2))
+    rows = [
+        [
+            a.type,
+            f"{a.amounts:,}",
+            f"{a.negative:,}",
+            "-" if a.median is None else f"{a.median:,.2f}",
+            "-" if a.mad is None else f"{a.mad:,.2f}",
+            "-" if a.outliers is None else f"{a.outliers:,}",
+        ]
+        for a in report.amounts
+    ]
+    heads = ("event type", "amounts", "negative", "median", "MAD", "outlying")
+    console.print(fitted_table("amounts (outlying: robust z beyond 3.5)", heads, rows))
+    times = report.times
+    console.print(
+        f"times: {times.future:,} events after now, {times.before_earliest:,} before "
+        f"{times.earliest:%Y-%m-%d}; latest event {when(times.latest_event, timezone)}",
+        highlight=False,
+    )
+    thin = report.thin_history
+    if thin.segments:
+        rows = [
+            [
+                s.segment,
+                when(s.as_of, timezone, zone=False),
+                f"{s.members:,}",
+                f"{s.thin:,}",
+                "-" if s.share is None else f"{s.share:.1%}",
+            ]
+            for s in thin.segments
+        ]
+        heads = ("segment", "snapshot", "members", "thin", "share")
+        console.print(fitted_table("thin history by segment (latest snapshot)", heads, rows, 2))
+    _print_staleness(report, timezone)
+    for line in report.findings:
+        console.print(f"- {line}", highlight=False)
+
+
+def _print_staleness(report: QualityReport, timezone: str) -> None:
+    stale = report.staleness
+    rows = [
+        [
+            s.kind,
+            s.source,
+            f"{s.loads:,}",
+            when(s.last_load, timezone, zone=False),
+            "-" if s.last_event is None else when(s.last_event, timezone, zone=False),
+        ]
+        for s in stale.sources
+    ]
+    heads = ("table", "source", "loads", "last load", "last event")
+    console.print(fitted_table(f"sources (times in {timezone})", heads, rows, 2))
+    rows = [
+        [
+            r.kind + stale_mark(r.stale),
+            r.name,
+            when(r.as_of, timezone, zone=False),
+            "-" if r.computed_at is None else when(r.computed_at, timezone, zone=False),
+        ]
+        for r in stale.results
+    ]
+    if rows:
+        heads = ("result", "name", "as of", "computed")
+        console.print(
+            fitted_table("stored results ([stale]: before the latest load)", heads, rows, 2)
+        )

@@ -8,12 +8,15 @@ No SQL text here: tables are read and written through the store and Ibis
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from microseg.context import Context
 from microseg.core.errors import ParameterError
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
 from microseg.govern._audit import AuditResult
+from microseg.govern._quality import QualityReport
+from microseg.govern._staleness import LoadClock, Staleness
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
 from microseg.traits.api import Traits
@@ -71,3 +74,39 @@ class Govern:
             )
         config = self._context.config
         return audit_segments(data, config.audit, min_group_size=config.privacy.min_group_size)
+
+    # -- data quality and staleness (docs/governance.md) --------------------------------------
+
+    def quality(self) -> QualityReport:
+        """Nulls and distinct values per column, duplicates and rejects, future and
+        implausible times, negative and outlying amounts, customers with too little history
+        for the value models (and their segments), and staleness, at the workspace's now.
+
+        Examples
+        --------
+        >>> ws.govern.quality().findings                                # doctest: +SKIP
+        """
+        from microseg.govern._quality import build_report
+
+        context = self._context
+        return build_report(
+            context.store,
+            context.config,
+            context.now(),
+            customers=self._profile.attributes(),
+            summary=self._value.summary(),
+            staleness=self.staleness(),
+        )
+
+    def staleness(self) -> Staleness:
+        """Each source's last load and last event, and every stored result (traits,
+        segment snapshots, value fits, discovery runs) with ``stale`` set when a load that
+        changed the data finished after it was computed."""
+        from microseg.govern._staleness import staleness
+
+        return staleness(self._context.store, self._context.now())
+
+    def stale_since(self, computed_at: datetime | None) -> datetime | None:
+        """When a result computed at ``computed_at`` became stale (the first later load
+        that changed the data), or None while fresh: the rule every listing applies."""
+        return LoadClock(self._context.store).stale_since(computed_at)

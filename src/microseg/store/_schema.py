@@ -146,6 +146,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         SELECT DISTINCT k, NULL FROM (SELECT unnest(json_keys(properties)) AS k FROM events
                                       WHERE json_type(properties) = 'OBJECT')""",
     ),
+    (
+        # when stored trait values were computed, so that they are marked stale after a
+        # later load (docs/governance.md, "Data quality and staleness")
+        """CREATE TABLE trait_runs (
+            as_of TIMESTAMP, computed_at TIMESTAMP, traits VARCHAR[], customers BIGINT)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -218,7 +218,15 @@ class Traits:
         once it has checked the request."""
         runs = cluster_runs([], None, catalog, names)
         inputs = self.inputs(clock, as_of, catalog, runs=runs)
-        return compute_traits(self._context.store, catalog, names, inputs, save=save)
+        run = compute_traits(self._context.store, catalog, names, inputs, save=save)
+        if save:  # when they were computed: stale after a later load (docs/governance.md)
+            self._context.store.record_trait_run(
+                as_of=run.as_of,
+                computed_at=self._context.now(),
+                traits=names,
+                customers=run.customers,
+            )
+        return run
 
     def of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
         """One customer's traits, by the per-profile interpreter."""
