@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -21,7 +22,7 @@ from microseg.cli._readable import fitted_table, when
 if TYPE_CHECKING:
     from microseg.govern import AuditResult, QualityReport
 
-__all__ = ["audit", "quality", "stale_mark"]
+__all__ = ["audit", "parse_instant", "quality", "stale_fields", "stale_mark"]
 
 
 def _count(value: int | None, k: int) -> str:
@@ -32,9 +33,27 @@ def _pct(value: float | None, k: int) -> str:
     return f"(<{k})" if value is None else f"{value:.1%}"
 
 
+def stale_fields(since: datetime | None) -> dict[str, Any]:
+    """The ``stale`` and ``stale_since`` fields every listing of stored results adds to its
+    JSON (``since``: from ``ws.govern.stale_since``, the one rule)."""
+    from microseg.core.results import instant_text
+
+    return {
+        "stale": since is not None,
+        "stale_since": None if since is None else instant_text(since),
+    }
+
+
+def parse_instant(text: str | datetime | None) -> datetime | None:
+    """An instant as stored results write it (ISO 8601, ``Z`` for UTC)."""
+    if text is None or isinstance(text, datetime):
+        return text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def stale_mark(stale: bool) -> str:
     """The marker of a result computed before the latest ingest, in every table."""
-    return " [stale]" if stale else ""
+    return " (stale)" if stale else ""
 
 
 def audit(
@@ -204,7 +223,7 @@ def _print_quality(report: QualityReport, timezone: str) -> None:
         ]
         for x in report.loads
     ]
-    heads = ("table", "loads", "read", "accepted", "duplicates", "rejected")
+    heads: tuple[str, ...] = ("table", "loads", "read", "accepted", "duplicates", "rejected")
     console.print(fitted_table("loads", heads, rows))
     if report.rejects:
         rows = [[r.kind, r.reason, f"{r.rows:,}"] for r in report.rejects]
@@ -259,19 +278,19 @@ def _print_staleness(report: QualityReport, timezone: str) -> None:
         ]
         for s in stale.sources
     ]
-    heads = ("table", "source", "loads", "last load", "last event")
+    heads: tuple[str, ...] = ("table", "source", "loads", "last load", "last event")
     console.print(fitted_table(f"sources (times in {timezone})", heads, rows, 2))
     rows = [
         [
-            r.kind + stale_mark(r.stale),
+            r.kind,
             r.name,
             when(r.as_of, timezone, zone=False),
             "-" if r.computed_at is None else when(r.computed_at, timezone, zone=False),
+            "stale" if r.stale else "",
         ]
         for r in stale.results
     ]
     if rows:
-        heads = ("result", "name", "as of", "computed")
-        console.print(
-            fitted_table("stored results ([stale]: before the latest load)", heads, rows, 2)
-        )
+        heads = ("result", "name", "as of", "computed", "stale")
+        title = "stored results (stale: computed before the latest load)"
+        console.print(fitted_table(title, heads, rows, 2))

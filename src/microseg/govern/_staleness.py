@@ -17,7 +17,7 @@ from typing import Literal
 
 import ibis
 
-from microseg.core.results import Instant, Result
+from microseg.core.results import Instant, Result, as_utc
 from microseg.store import Store
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SourceFreshness",
     "StaleResult",
     "Staleness",
+    "fit_computed_at",
     "staleness",
 ]
 
@@ -74,16 +75,16 @@ class LoadClock:
 
     @property
     def latest(self) -> datetime | None:
-        return self.times[-1] if self.times else None
+        return as_utc(self.times[-1]) if self.times else None
 
     def stale_since(self, computed_at: datetime | None) -> datetime | None:
         """When the first load after ``computed_at`` finished (None: still fresh). A result
         with no computation time (stored before microseg recorded it) is judged by none."""
         if computed_at is None:
             return None
-        at = computed_at.replace(tzinfo=None)
+        at = as_utc(computed_at).replace(tzinfo=None)
         index = bisect.bisect_right(self.times, at)
-        return self.times[index] if index < len(self.times) else None
+        return as_utc(self.times[index]) if index < len(self.times) else None
 
     def result(
         self, kind: ResultKind, name: str, as_of: datetime, computed_at: datetime | None
@@ -174,3 +175,10 @@ def staleness(store: Store, now: datetime) -> Staleness:
         results=results,
         stale=sum(r.stale for r in results),
     )
+
+
+def fit_computed_at(store: Store, fit_id: int) -> datetime | None:
+    """When stored value fit ``fit_id`` was fitted (None: no such fit)."""
+    fits = store.table("value_fits")
+    rows = fits.filter(fits.fit_id == fit_id).select("fitted_at").to_pyarrow().to_pylist()
+    return rows[0]["fitted_at"] if rows else None

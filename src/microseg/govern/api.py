@@ -110,3 +110,9 @@ class Govern:
         """When a result computed at ``computed_at`` became stale (the first later load
         that changed the data), or None while fresh: the rule every listing applies."""
         return LoadClock(self._context.store).stale_since(computed_at)
+
+    def fit_stale_since(self, fit_id: int) -> datetime | None:
+        """:meth:`stale_since` of stored value fit ``fit_id`` (what ``clv predict`` uses)."""
+        from microseg.govern._staleness import fit_computed_at
+
+        return self.stale_since(fit_computed_at(self._context.store, fit_id))
