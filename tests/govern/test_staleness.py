@@ -100,6 +100,7 @@ def test_stale_is_marked_in_the_clis_json_and_tables(
     shop: tuple[Workspace, list[datetime]], tmp_path: Path
 ) -> None:
     ws, now = shop
+    ws.discover.run(min_size=5, name="tiny")
     now[0] = T1
     (tmp_path / "late.csv").write_text(
         "customer_id,type,timestamp,amount\nc02,purchase,2026-01-10T10:00:00Z,99\n",
@@ -112,12 +113,13 @@ def test_stale_is_marked_in_the_clis_json_and_tables(
     out = runner.invoke(app, [*where, "--json", "quality"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
-    assert data["staleness"]["stale"] == 3
+    assert data["staleness"]["stale"] == 4
     assert {r["stale_since"] for r in data["staleness"]["results"]} == {"2026-01-15T14:00:00Z"}
     table = runner.invoke(app, [*where, "quality"])
     marked = [line for line in table.output.splitlines() if line.rstrip(" │").endswith("stale")]
-    assert len(marked) == 3
+    assert len(marked) == 4
     assert any("value_fit" in line for line in marked)
+    assert any("discovery_run" in line for line in marked)
     predicted = runner.invoke(app, [*where, "--json", "clv", "predict"])
     assert predicted.exit_code == 0, predicted.output
     data = json.loads(predicted.output)
@@ -125,3 +127,18 @@ def test_stale_is_marked_in_the_clis_json_and_tables(
     shown = runner.invoke(app, [*where, "clv", "predict"])
     assert "stale fit" in shown.output
     assert "microseg clv fit" in shown.output
+    runs = json.loads(runner.invoke(app, [*where, "--json", "discover", "list"]).output)
+    assert (runs[0]["name"], runs[0]["stale"], runs[0]["stale_since"]) == (
+        "tiny",
+        True,
+        "2026-01-15T14:00:00Z",
+    )
+    assert "tiny (stale)" in runner.invoke(app, [*where, "discover", "list"]).output
+    one = json.loads(runner.invoke(app, [*where, "--json", "discover", "show", "tiny"]).output)
+    assert one["stale"] is True
+    assert "stale:" in runner.invoke(app, [*where, "discover", "show", "tiny"]).output
+    # the audit of a run's clusters: coverage is everyone clustered
+    audited = runner.invoke(app, [*where, "--json", "audit", "--run", "tiny"])
+    assert audited.exit_code == 0, audited.output
+    coverage = json.loads(audited.output)["coverage"]
+    assert (coverage["customers"], coverage["share"]) == (40, 1.0)
