@@ -118,8 +118,8 @@ def test_stale_is_marked_in_the_clis_json_and_tables(
     table = runner.invoke(app, [*where, "quality"])
     marked = [line for line in table.output.splitlines() if line.rstrip(" │").endswith("stale")]
     assert len(marked) == 4
-    assert any("value_fit" in line for line in marked)
-    assert any("discovery_run" in line for line in marked)
+    assert any("value fit" in line for line in marked)
+    assert any("discovery" in line for line in marked)
     predicted = runner.invoke(app, [*where, "--json", "clv", "predict"])
     assert predicted.exit_code == 0, predicted.output
     data = json.loads(predicted.output)

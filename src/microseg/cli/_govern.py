@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -234,13 +235,13 @@ def _print_quality(report: QualityReport, timezone: str) -> None:
             f"{a.amounts:,}",
             f"{a.negative:,}",
             "-" if a.median is None else f"{a.median:,.2f}",
-            "-" if a.mad is None else f"{a.mad:,.2f}",
+            "-" if a.low is None else f"{a.low:,.2f} to {a.high:,.2f}",
             "-" if a.outliers is None else f"{a.outliers:,}",
         ]
         for a in report.amounts
     ]
-    heads = ("event type", "amounts", "negative", "median", "MAD", "outlying")
-    console.print(fitted_table("amounts (outlying: robust z beyond 3.5)", heads, rows))
+    heads = ("event type", "amounts", "negative", "median", "usual range", "outlying")
+    console.print(fitted_table("amounts (outlying: robust z of the log beyond 3.5)", heads, rows))
     times = report.times
     console.print(
         f"times: {times.future:,} events after now, {times.before_earliest:,} before "
@@ -266,12 +267,20 @@ def _print_quality(report: QualityReport, timezone: str) -> None:
         console.print(f"- {line}", highlight=False)
 
 
+_KINDS = {
+    "traits": "traits",
+    "segment_snapshot": "snapshot",
+    "value_fit": "value fit",
+    "discovery_run": "discovery",
+}
+
+
 def _print_staleness(report: QualityReport, timezone: str) -> None:
     stale = report.staleness
     rows = [
         [
             s.kind,
-            s.source,
+            Path(s.source).name,
             f"{s.loads:,}",
             when(s.last_load, timezone, zone=False),
             "-" if s.last_event is None else when(s.last_event, timezone, zone=False),
@@ -282,7 +291,7 @@ def _print_staleness(report: QualityReport, timezone: str) -> None:
     console.print(fitted_table(f"sources (times in {timezone})", heads, rows, 2))
     rows = [
         [
-            r.kind,
+            _KINDS[r.kind],
             r.name,
             when(r.as_of, timezone, zone=False),
             "-" if r.computed_at is None else when(r.computed_at, timezone, zone=False),

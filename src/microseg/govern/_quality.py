@@ -4,14 +4,19 @@ implausible event times; negative and outlying amounts (robust z-score); custome
 too little history for the value models, and the segments they are in; staleness.
 
 Outliers use the robust z-score of Iglewicz and Hoaglin, ``0.6745 (x - median) / MAD``
-per event type, flagged beyond 3.5 in absolute value; a type whose MAD is 0 (most
-amounts equal) gets no outlier count. "Too little history" is what the value models say:
-a customer needs a purchase to be modelled at all (``microseg clv``), and a repeat
-purchase day (``frequency > 0``) for the spend model (Gamma-Gamma) to learn their spend.
+per event type, flagged beyond 3.5 in absolute value, on the log of the positive amounts
+(amounts are skewed and multiplicative: on the raw scale a long right tail flags many
+ordinary large baskets); the report gives the range of amounts that is not outlying. A
+type whose MAD is 0 (most amounts equal) gets no outlier count.
+
+"Too little history" is what the value models say: a customer needs a purchase to be
+modelled at all (``microseg clv``), and a repeat purchase day (``frequency > 0``) for the
+spend model (Gamma-Gamma) to learn their spend.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time
 from typing import Any
 
@@ -92,11 +97,16 @@ class TimeCheck(Result):
 
 
 class AmountCheck(Result):
+    """One event type's amounts: negatives, and outliers beyond ``low`` and ``high`` (the
+    amounts whose robust z-score of the log is 3.5)."""
+
     type: str
     amounts: int
     negative: int
+    #: the median positive amount
     median: float | None
-    mad: float | None
+    low: float | None
+    high: float | None
     outliers: int | None
     #: the most extreme outlying amounts (at most 5)
     extremes: list[float]
@@ -205,41 +215,47 @@ def time_check(store: Store, config: WorkspaceConfig, now: datetime) -> TimeChec
 
 
 def amount_checks(store: Store) -> list[AmountCheck]:
-    """Per event type with amounts: negatives, and outliers by robust z-score."""
+    """Per event type with amounts: negatives, and outliers by robust z-score of the log of
+    the positive amounts (amounts are multiplicative: a basket twice the usual is as far
+    as one half of it)."""
     events = store.table("events")
     with_amount = events.filter(events.amount.notnull())
-    centre = with_amount.group_by("type").aggregate(
-        _median=with_amount.amount.median(),
-        amounts=with_amount.count(),
-        negative=(with_amount.amount < 0).sum(),
+    counts = with_amount.group_by("type").aggregate(
+        amounts=with_amount.count(), negative=(with_amount.amount < 0).sum()
     )
-    spread = with_amount.join(centre, "type")
-    spread = spread.mutate(_dev=(spread.amount - spread._median).abs())
+    positive = with_amount.filter(with_amount.amount > 0)
+    positive = positive.mutate(_log=positive.amount.ln())
+    centre = positive.group_by("type").aggregate(_median=positive._log.median())
+    spread = positive.join(centre, "type")
+    spread = spread.mutate(_dev=(spread._log - spread._median).abs())
     mad = spread.group_by("type").aggregate(_mad=spread._dev.median())
     scored = spread.join(mad, "type")
     scored = scored.mutate(_z=ibis.literal(0.6745) * scored._dev / scored._mad)
     outlying = scored.filter((scored._mad > 0) & (scored._z > OUTLIER_Z))
-    counts = {
-        r["type"]: int(r["n"])
-        for r in _rows(outlying.group_by("type").aggregate(n=outlying.count()))
-    }
+    found = _rows(outlying.group_by("type").aggregate(n=outlying.count()))
+    outliers = {r["type"]: int(r["n"]) for r in found}
     extremes: dict[str, list[float]] = {}
     ranked = outlying.order_by([outlying.type, ibis.desc("_z")]).select("type", "amount")
     for r in _rows(ranked):
         kept = extremes.setdefault(r["type"], [])
         if len(kept) < 5:
             kept.append(float(r["amount"]))
+    fitted = centre.join(mad, "type")
+    scales = {r["type"]: (r["_median"], r["_mad"]) for r in _rows(fitted)}
     checks = []
-    for r in _rows(centre.join(mad, "type").order_by("type")):
-        usable = r["_mad"] is not None and r["_mad"] > 0
+    for r in _rows(counts.order_by("type")):
+        median, spread_ = scales.get(r["type"], (None, None))
+        usable = spread_ is not None and spread_ > 0
+        reach = OUTLIER_Z * spread_ / 0.6745 if usable else None
         checks.append(
             AmountCheck(
                 type=str(r["type"]),
                 amounts=int(r["amounts"]),
                 negative=int(r["negative"] or 0),
-                median=r["_median"],
-                mad=r["_mad"],
-                outliers=counts.get(r["type"], 0) if usable else None,
+                median=None if median is None else round(math.exp(median), 2),
+                low=None if reach is None else round(math.exp(median - reach), 2),
+                high=None if reach is None else round(math.exp(median + reach), 2),
+                outliers=outliers.get(r["type"], 0) if usable else None,
                 extremes=extremes.get(r["type"], []),
             )
         )
@@ -340,8 +356,8 @@ def _findings(report: dict[str, Any]) -> list[str]:
             lines.append(f"{check.type}: {check.negative:,} negative amounts.")
         if check.outliers:
             lines.append(
-                f"{check.type}: {check.outliers:,} outlying amounts (robust z beyond "
-                f"{OUTLIER_Z}; median {check.median:,.2f}, MAD {check.mad:,.2f})."
+                f"{check.type}: {check.outliers:,} of {check.amounts:,} amounts are outlying "
+                f"(outside {check.low:,.2f} to {check.high:,.2f}; median {check.median:,.2f})."
             )
     thin = report["thin_history"]
     lines.append(
