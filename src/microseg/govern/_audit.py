@@ -435,7 +435,7 @@ def _findings(
                 chance = (
                     ""
                     if s.ratio_significant
-                    else f", but not beyond chance (p = {s.p_value:.2f}): its groups are too "
+                    else f", but not beyond chance (p = {s.p_value:.3f}): its groups are too "
                     "small to tell"
                 )
                 lines.append(
