@@ -279,7 +279,9 @@ def _carriers(
     codes: np.ndarray,
     overall: float,
 ) -> list[Carrier]:
-    k = int(codes.max()) + 1 if len(codes) else 0
+    k = int(codes.max()) + 1 if len(codes) and codes.max() >= 0 else 0
+    if k < 2:
+        return []
     rows = []
     for feature in data.reads.get(segment, []):
         if feature == attribute or feature not in data.columns:
