@@ -27,6 +27,7 @@ from microseg.core.yaml import YamlError, load_yaml, read_text
 __all__ = [
     "FAMILIES",
     "AttributeSpec",
+    "AuditSettings",
     "CalendarWindow",
     "ChannelConsent",
     "ConsentSettings",
@@ -35,6 +36,7 @@ __all__ = [
     "IdentitySettings",
     "IngestSettings",
     "LifecycleSettings",
+    "PrivacySettings",
     "ReadOptions",
     "RejectLimit",
     "RetentionSettings",
@@ -704,6 +706,29 @@ class ConsentSettings(_Model):
         return {**_default_consent_channels(), **value}
 
 
+class PrivacySettings(_Model):
+    """Small groups (docs/governance.md): any count or share of fewer customers than
+    ``min_group_size`` that an audit or quality report would show is suppressed, so no
+    reported cell singles out a handful of people (k-anonymity)."""
+
+    min_group_size: int = Field(default=10, ge=1)
+
+
+class AuditSettings(_Model):
+    """The bias and coverage audit, ``microseg audit`` (docs/governance.md)."""
+
+    #: a segment's selection-rate ratio across a sensitive attribute's groups below this is
+    #: flagged (the four-fifths rule: a convention from US employment law, not a proof)
+    min_selection_ratio: float = Field(default=0.8, gt=0.0, le=1.0)
+    #: membership associated with a sensitive attribute at least this strongly (Cramér's V)
+    #: and significantly (permutation p-value below ``alpha``) is flagged as a proxy
+    max_association: float = Field(default=0.2, gt=0.0, le=1.0)
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    #: permutations of the permutation test (bounded, seeded: the same audit, the same p)
+    permutations: int = Field(default=200, ge=10, le=10000)
+    seed: int = 0
+
+
 class WorkspaceConfig(_Model):
     """The whole of ``microseg.yaml``."""
 
@@ -731,6 +756,10 @@ class WorkspaceConfig(_Model):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     #: where ``microseg activate push`` posts audiences: HTTP endpoints (docs/activation.md)
     destinations: dict[str, DestinationSpec] = Field(default_factory=dict)
+    #: small-group suppression of what audits and quality reports show (docs/governance.md)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    #: the bias and coverage audit, ``microseg audit`` (docs/governance.md)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -885,6 +914,16 @@ destinations: {{}}
 #    backoff: 1               # seconds: retries wait up to 1, 2, 4... (full jitter)
 #    max_backoff: 60          # seconds: the longest backoff
 #    max_wait: 60             # seconds: a longer Retry-After waits for the next deliver
+privacy:                    # what audits and quality reports show (docs/governance.md)
+  min_group_size: 10        # counts of fewer customers are suppressed (shown as <10)
+
+audit:                      # microseg audit: bias and coverage (docs/governance.md)
+  min_selection_ratio: 0.8  # selection-rate ratio across a sensitive attribute's groups
+                            # below this is flagged (four-fifths rule: a convention, not a proof)
+  max_association: 0.2      # membership vs a sensitive attribute, Cramer's V at least this
+  alpha: 0.05               # ... and permutation p-value below this: flagged as a proxy
+  permutations: 200         # permutation test size (seeded: the same audit, the same p)
+  seed: 0
 """
 
 

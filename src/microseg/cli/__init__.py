@@ -13,6 +13,7 @@ from microseg.cli import (
     _data,
     _discover,
     _export,
+    _govern,
     _identity,
     _insights,
     _segments,
@@ -84,6 +85,8 @@ app.command()(_serve.serve)
 app.add_typer(_serve.keys_app, name="keys")
 app.command()(_export.export)
 app.add_typer(_webhooks.activate_app, name="activate")
+app.command()(_govern.audit)
+app.command()(_govern.quality)
 
 
 def main() -> None:

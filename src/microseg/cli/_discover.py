@@ -17,6 +17,7 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
+from microseg.cli._govern import parse_instant, stale_fields, stale_mark
 from microseg.cli._readable import fitted_table, rule_yaml, when
 
 __all__ = ["discover_app"]
@@ -104,7 +105,10 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
       microseg discover list -w shop
     """
     with handled(), open_workspace(ctx) as ws:
-        rows = ws.discover.list()
+        rows = [
+            {**r, **stale_fields(ws.govern.stale_since(r["created_at"]))}
+            for r in ws.discover.list()
+        ]
         timezone = ws.config.timezone
     if json_out or state(ctx).json:
         emit_json(rows)
@@ -113,7 +117,7 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
     cells = [
         [
             str(r["run_id"]),
-            r["name"],
+            r["name"] + stale_mark(r["stale"]),
             when(r["as_of"], timezone, zone=False),
             r["method"],
             f"{r['customers']:,}",
@@ -140,9 +144,16 @@ def show(
     """
     with handled(), open_workspace(ctx) as ws:
         data = ws.discover.show(run)
+        data |= stale_fields(ws.govern.stale_since(parse_instant(data.get("created_at"))))
     if json_out or state(ctx).json:
         emit_json(data)
         return
+    if data["stale"]:
+        console.print(
+            f"[yellow]stale:[/] run {data.get('name')} was computed before the load of "
+            f"{data['stale_since']}; run `microseg discover run` again",
+            highlight=False,
+        )
     _print_run(data, rules=True)
 
 

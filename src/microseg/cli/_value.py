@@ -20,6 +20,7 @@ from microseg.cli._common import (
     open_workspace,
     state,
 )
+from microseg.cli._govern import stale_fields, stale_mark
 from microseg.cli._readable import when
 
 if TYPE_CHECKING:
@@ -161,6 +162,9 @@ def predict(
         raise fail(f"--format {fmt!r}: use csv, parquet or json", 2)
     with handled(), open_workspace(ctx) as ws:
         table = ws.value.predict(as_of=as_of, horizon=horizon)
+        fit = ws.value.latest_fit(as_of=as_of)
+        fit_id = None if fit is None else fit.fit_id
+        stale = stale_fields(None if fit_id is None else ws.govern.fit_stale_since(fit_id))
     metadata = table.schema.metadata or {}
     warnings = json.loads(metadata.get(b"microseg.fit_warnings", b"[]"))
     if out is not None:
@@ -173,12 +177,17 @@ def predict(
                 "totals": totals,
                 "out": str(out) if out else None,
                 "warnings": warnings,
+                "fit_id": fit_id,
+                **stale,
                 "customers": rows[:top] if out else rows,
             }
         )
         return
     ranked = sorted(rows, key=lambda r: -(r["clv"] if r["clv"] is not None else -math.inf))
-    shown = Table(title=f"highest predicted value ({len(rows):,} buyers)")
+    shown = Table(
+        title=f"highest predicted value ({len(rows):,} buyers)"
+        + stale_mark(stale["stale"]).replace("stale", "stale fit")
+    )
     for column in (
         "customer_id",
         "frequency",
@@ -207,6 +216,12 @@ def predict(
     )
     if out is not None:
         console.print(f"wrote {len(rows):,} rows to {out}")
+    if stale["stale"]:
+        console.print(
+            f"[yellow]stale:[/] fit #{fit_id} was fitted before the load of "
+            f"{stale['stale_since']}; run `microseg clv fit` again",
+            highlight=False,
+        )
     _print_fit_warnings(warnings)
 
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from microseg.govern._audit import AuditResult
+from microseg.govern._quality import QualityReport
+from microseg.govern._staleness import Staleness, StaleResult
 from microseg.govern.api import Govern
 
-__all__ = ["Govern"]
+__all__ = ["AuditResult", "Govern", "QualityReport", "StaleResult", "Staleness"]

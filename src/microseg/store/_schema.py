@@ -184,6 +184,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             destination VARCHAR, segment VARCHAR, customer_id VARCHAR, push_id VARCHAR,
             pushed_at TIMESTAMP)""",
     ),
+    (
+        # when stored trait values were computed, so that they are marked stale after a
+        # later load (docs/governance.md, "Data quality and staleness")
+        """CREATE TABLE trait_runs (
+            as_of TIMESTAMP, computed_at TIMESTAMP, traits VARCHAR[], customers BIGINT)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

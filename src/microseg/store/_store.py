@@ -639,6 +639,15 @@ class Store:
         """The audience exports log (``exports``, ``export_members``)."""
         return ExportRepository(self)
 
+    def record_trait_run(
+        self, *, as_of: datetime, computed_at: datetime, traits: list[str], customers: int
+    ) -> None:
+        """Note that ``traits`` were stored at ``as_of``, computed at ``computed_at``."""
+        self.execute(
+            "INSERT INTO trait_runs VALUES ($as_of, $at, $traits, $n)",
+            {"as_of": as_of, "at": computed_at, "traits": traits, "n": customers},
+        )
+
 
 def _plain_setting(value: str) -> str:
     """Guard settings that must be inlined (DuckDB SET takes no parameters)."""

@@ -221,7 +221,15 @@ class Traits:
         runs = cluster_runs([], None, catalog, names)
         scores = score_models([], None, catalog, names)
         inputs = self.inputs(clock, as_of, catalog, runs=runs, scores=scores)
-        return compute_traits(self._context.store, catalog, names, inputs, save=save)
+        run = compute_traits(self._context.store, catalog, names, inputs, save=save)
+        if save:  # when they were computed: stale after a later load (docs/governance.md)
+            self._context.store.record_trait_run(
+                as_of=run.as_of,
+                computed_at=self._context.now(),
+                traits=names,
+                customers=run.customers,
+            )
+        return run
 
     def of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, Any]:
         """One customer's traits, by the per-profile interpreter."""
