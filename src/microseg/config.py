@@ -300,10 +300,14 @@ class HistorySettings(_Model):
 
 
 class RetentionSettings(_Model):
-    """How long raw data is kept before governance discards it (None: forever)."""
+    """How long raw data is kept by ``microseg retention apply`` (None: forever); older
+    rows are deleted, or with ``action: archive`` first written to Parquet files in the
+    ``archive`` folder (relative to the workspace)."""
 
     events: str | None = "3 years"
     rejects: str | None = "1 year"
+    action: Literal["delete", "archive"] = "delete"
+    archive: str = Field(default="archive", min_length=1)
 
     @field_validator("events", "rejects")
     @classmethod
@@ -798,6 +802,12 @@ identity:                   # identity stitching (docs/data-model.md)
 store:
   path: microseg.duckdb
   memory_limit: 1GB         # the database's working memory; about 8GB for 10 million customers
+
+retention:                  # applied by `microseg retention apply` only (docs/governance.md)
+  events: 3 years           # events older than this (before the workspace clock) are removed
+  rejects: 1 year           # rejected rows kept this long; write `null` to keep forever
+  action: delete            # or archive: first write them to Parquet files in the folder
+  archive: archive          # ... archive (relative to the workspace)
 """
 
 

@@ -3,6 +3,14 @@
 
 from __future__ import annotations
 
+from microseg.govern._erasure import ErasureProof, ErasureReport
+from microseg.govern._retention import RetentionReport, RetentionTable
 from microseg.govern.api import Govern
 
-__all__ = ["Govern"]
+__all__ = [
+    "ErasureProof",
+    "ErasureReport",
+    "Govern",
+    "RetentionReport",
+    "RetentionTable",
+]

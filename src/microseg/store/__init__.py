@@ -1,7 +1,9 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
 from microseg.store._dialect import DuckDBDialect
+from microseg.store._erase import SALT_KEY, ErasedRows, Person, tombstone_hash
 from microseg.store._result import ResultTable
+from microseg.store._retain import Expiry
 from microseg.store._runs import RunRepository, RunRow
 from microseg.store._schema import (
     ATTRIBUTE_SQL_TYPES,
@@ -18,13 +20,18 @@ __all__ = [
     "EVENT_COLUMNS",
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
+    "SALT_KEY",
     "SCHEMA_VERSION",
     "DuckDBDialect",
+    "ErasedRows",
+    "Expiry",
     "Generation",
+    "Person",
     "ResultTable",
     "RunRepository",
     "RunRow",
     "Store",
     "ident",
     "idents",
+    "tombstone_hash",
 ]
