@@ -12,6 +12,7 @@ from microseg.cli import (
     _attributes,
     _data,
     _discover,
+    _erasure,
     _identity,
     _insights,
     _segments,
@@ -77,6 +78,8 @@ app.add_typer(_insights.insights_app, name="insights")
 app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
+app.add_typer(_erasure.retention_app, name="retention")
+app.command()(_erasure.forget)
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ No SQL text here: tables are read and written through the store and Ibis
 
 from __future__ import annotations
 
+from typing import Any
+
 from microseg.context import Context
 from microseg.discover.api import Discover
 from microseg.govern._erasure import ErasureReport, forget
@@ -61,3 +63,8 @@ class Govern:
         True
         """
         return forget(self._context, customer_id)
+
+    def retention_history(self) -> list[dict[str, Any]]:
+        """Every recorded retention run, newest first: a row per table with its cut-off,
+        rows removed, their dates and types, and the archive file."""
+        return self._context.store.retention_history()
