@@ -69,7 +69,7 @@ def archive_expired(store: Store, expiry: Expiry, path: Path) -> int:
     reader = store.con.execute(
         f"SELECT * FROM {table} WHERE {column} < $cutoff ORDER BY {column}",  # noqa: S608 - identifiers via ident(), values bound as parameters
         {"cutoff": expiry.cutoff},
-    ).fetch_record_batch(_BATCH)
+    ).to_arrow_reader(_BATCH)
     written = 0
     try:
         with pq.ParquetWriter(partial, reader.schema) as writer:
