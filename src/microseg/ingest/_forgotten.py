@@ -34,10 +34,7 @@ def forgotten_problem(ctx: LoadContext, ids: dict[str, str], params: Params) -> 
             "",
             condition,
             "NULL",
-            text(
-                "this person was erased (microseg forget) and is not taken back; the row "
-                "is refused and kept without its values"
-            ),
+            text("this person was erased (microseg forget); row refused, values not kept"),
             FORGOTTEN,
         )
     ]
