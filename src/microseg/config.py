@@ -804,10 +804,10 @@ store:
   memory_limit: 1GB         # the database's working memory; about 8GB for 10 million customers
 
 retention:                  # applied by `microseg retention apply` only (docs/governance.md)
-  events: 3 years           # events older than this (before the workspace clock) are removed
-  rejects: 1 year           # rejected rows kept this long; write `null` to keep forever
-  action: delete            # or archive: first write them to Parquet files in the folder
-  archive: archive          # ... archive (relative to the workspace)
+  events: 3 years           # events older than this (counted back from now) are removed
+  rejects: 1 year           # rejected rows are kept this long; null keeps them forever
+  action: delete            # delete, or archive: write them to Parquet in `archive` first
+  archive: archive          # the archive folder, relative to the workspace
 """
 
 

@@ -38,7 +38,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _retention_table(report: RetentionReport) -> Table:
     table = Table()
-    for column in ("table", "kept for", "before", "rows", "first", "last"):
+    for column in ("table", "kept for", "before (UTC)", "rows", "first", "last"):
         table.add_column(column, justify="right" if column == "rows" else "left")
     for row in report.tables:
         table.add_row(
@@ -109,7 +109,7 @@ def history(
         console.print("No retention run yet: `microseg retention apply`.")
         return
     table = Table()
-    for column in ("run", "applied", "table", "action", "before", "rows"):
+    for column in ("run", "applied (UTC)", "table", "action", "before", "rows"):
         table.add_column(column, justify="right" if column in ("run", "rows") else "left")
     for row in rows:
         table.add_row(
@@ -191,7 +191,7 @@ def forget(
         emit_json(report.to_dict())
     else:
         for line in _erasure_lines(report):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, highlight=False)
         table = Table()
         table.add_column("table")
         table.add_column("rows removed", justify="right")
