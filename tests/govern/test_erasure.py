@@ -220,3 +220,39 @@ def test_cli_forget_asks_first(shop: Workspace, monkeypatch: pytest.MonkeyPatch)
     assert agreed.exit_code == 0, agreed.output
     with Workspace.open(root, clock=lambda: NOW) as ws:
         assert ws.store.find_person("C1") is None
+
+
+def test_a_numeric_id_equal_to_other_values(tmp_path: Path) -> None:
+    """Customer 10: an order number 10 of another customer, an amount of 10 and the store's
+    schema version are look-alikes, kept; the proof stays clean."""
+    ws = Workspace.init(tmp_path / "ws", clock=lambda: NOW)
+    try:
+        ws.ingest(
+            "customers",
+            write(tmp_path / "c.csv", "customer_id,email\n10,ten@example.org\n11,eleven@x.org\n"),
+        )
+        ws.ingest(
+            "events",
+            write(
+                tmp_path / "e.csv",
+                """
+event_id,customer_id,timestamp,type,amount,order_id
+a1,10,2025-01-01T10:00:00Z,purchase,5,7
+a2,11,2025-01-02T10:00:00Z,purchase,10,10
+""",
+            ),
+        )
+        version = ws.store.meta_value("schema_version")
+        report = ws.govern.forget("10")
+        assert report.proof.clean
+        assert report.removed["events"] == 1
+        assert report.proof.lookalikes["events.order_id"] == 1
+        assert "events.amount" in report.proof.lookalikes
+        assert ws.store.fetchall("SELECT event_id, amount, order_id FROM events") == [
+            ("a2", 10.0, "10")
+        ]
+        assert ws.store.meta_value("schema_version") == version
+    finally:
+        ws.close()
+    with Workspace.open(tmp_path / "ws", clock=lambda: NOW) as again:
+        assert again.store.find_person("11") is not None

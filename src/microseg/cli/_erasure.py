@@ -153,6 +153,10 @@ def _erasure_lines(report: ErasureReport) -> list[str]:
         )
     else:
         lines.append(f"Proof FAILED: still found in {_counts(proof.hits)}")
+    if proof.lookalikes:
+        lines.append(
+            f"  equal values that are not customer ids (kept): {_counts(proof.lookalikes)}"
+        )
     return lines
 
 

@@ -22,7 +22,10 @@ __all__ = ["ErasureProof", "ErasureReport", "forget"]
 
 class ErasureProof(Result):
     """The scan that follows an erasure: every column of every table, read as text, for
-    each of the person's ids and identifiers (whole tokens; e-mails in any case)."""
+    each of the person's ids and identifiers (whole tokens; e-mails in any case). An
+    identifier anywhere, or an id where ids name customers (customer columns, JSON and
+    list values, tables without customer columns), is a hit; an id elsewhere is a
+    look-alike (another kind of value that happens to be equal)."""
 
     tables: int
     columns: int
@@ -30,6 +33,9 @@ class ErasureProof(Result):
     looked_for: dict[str, int] = Field(default_factory=dict)
     #: ``table.column`` -> rows still holding one of them (none when the erasure worked)
     hits: dict[str, int] = Field(default_factory=dict)
+    #: ``table.column`` -> rows holding a value equal to one of the ids where ids are not
+    #: customers (an order number 1001 when a customer is 1001): kept, not the person
+    lookalikes: dict[str, int] = Field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -92,6 +98,7 @@ def forget(context: Context, customer_id: str) -> ErasureReport:
             columns=erased.columns_scanned,
             looked_for=kinds,
             hits=erased.hits,
+            lookalikes=erased.lookalikes,
         ),
         redacted=dict(sorted(erased.redacted.items())),
     )

@@ -54,6 +54,8 @@ __all__ = [
 SALT_KEY = "erasure_salt"
 _OWNER_NAMES = frozenset({"customer_id", "loser", "survivor", "winner", "merged_into"})
 _CHILD_KEYS = ("merge_id",)
+#: the store's own settings (schema version, salt): never a customer's row
+_BOOKKEEPING = frozenset({"meta"})
 #: characters that continue a token: a needle preceded or followed by one is another value
 _INSIDE = "A-Za-z0-9_@+-"
 _T = TypeVar("_T")
@@ -127,6 +129,9 @@ class ErasedRows:
     redacted: dict[str, int] = field(default_factory=dict)
     #: ``table.column`` -> rows still holding a clear value (the proof: none)
     hits: dict[str, int] = field(default_factory=dict)
+    #: ``table.column`` -> rows holding a value equal to an id where ids are not
+    #: customers (an order number ``1001`` when a customer is ``1001``): not the person
+    lookalikes: dict[str, int] = field(default_factory=dict)
     tables_scanned: int = 0
     columns_scanned: int = 0
     tombstones: int = 0
@@ -210,13 +215,15 @@ class _Needles:
     all_pattern: str | None
 
 
-def _predicate(columns: dict[str, str], keys: dict[str, list[Any]]) -> str:
+def _predicate(
+    columns: dict[str, str], keys: dict[str, list[Any]], *, bookkeeping: bool = False
+) -> str:
     """SQL (over bound ``$ids``, ``$every``, ``$k_<key>``) true for the person's rows of a
     table with ``columns``: those naming one of their ids in a customer column or, in a
     table without customer columns, holding an id or identifier in any text."""
     owners = [c for c in columns if _is_owner(c)]
     parts = [f"list_contains($ids, {ident(c)}::VARCHAR)" for c in owners]
-    if not owners:
+    if not owners and not bookkeeping:
         parts += [
             f"regexp_matches(CAST({ident(c)} AS VARCHAR), $every)"
             for c, kind in columns.items()
@@ -264,7 +271,7 @@ def _kept_columns(columns: dict[str, str], needles: _Needles) -> str:
         once = f"regexp_replace({text}, ${pattern}_r, $mask, 'g')"
         twice = f"regexp_replace({once}, ${pattern}_r, $mask, 'g')"  # adjacent mentions
         items.append(
-            f"CASE WHEN regexp_matches({text}, ${pattern}) THEN CAST({twice} AS {kind}) "
+            f"CASE WHEN regexp_matches({text}, ${pattern}) THEN TRY_CAST({twice} AS {kind}) "
             f"ELSE {name} END"
         )
     return ", ".join(items)
@@ -274,38 +281,67 @@ def _bound(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if f"${k}" in sql}
 
 
+def _where_ids_mean_people(table: str, columns: dict[str, str], column: str) -> bool:
+    """Whether a value equal to a person's id in ``table.column`` is the person: in a
+    customer column, a JSON or list value, or any text of a table without customer
+    columns (the store's ``meta`` aside). Elsewhere (an order number, a count) it is a
+    look-alike."""
+    if table in _BOOKKEEPING:
+        return False
+    kind = columns[column]
+    if _is_owner(column) or (_texty(kind) and kind != "VARCHAR"):
+        return True
+    return _texty(kind) and not any(_is_owner(c) for c in columns)
+
+
 def _scan(
-    con: duckdb.DuckDBPyConnection, catalog: str, pattern: str | None, result: ErasedRows
+    con: duckdb.DuckDBPyConnection, catalog: str, needles: _Needles, result: ErasedRows
 ) -> None:
-    """Count, in every column of every table of ``catalog``, the rows matching
-    ``pattern`` (every value read as text)."""
+    """Count, in every column of every table of ``catalog`` (every value read as text),
+    the rows holding an identifier, or an id where ids mean people (``hits``), and the
+    rows holding an id elsewhere (``lookalikes``)."""
     tables = _tables(con, catalog)
     result.tables_scanned = len(tables)
     result.columns_scanned = sum(len(c) for c in tables.values())
-    if pattern is None:
+    patterns = {"i": needles.identifier_pattern, "d": needles.id_pattern}
+    if not any(patterns.values()):
         return
     for table, columns in tables.items():
+        tests = [
+            (column, name)
+            for column in columns
+            for name, pattern in patterns.items()
+            if pattern is not None
+        ]
         counts = ", ".join(
-            f"count(*) FILTER (WHERE regexp_matches(CAST({ident(c)} AS VARCHAR), $p))"
-            for c in columns
+            f"count(*) FILTER (WHERE regexp_matches(CAST({ident(c)} AS VARCHAR), ${name}))"
+            for c, name in tests
         )
-        row = con.execute(
-            f"SELECT {counts} FROM {ident(catalog)}.{ident(table)}",  # noqa: S608 - identifiers via ident(), values bound as parameters
-            {"p": pattern},
-        ).fetchone()
+        sql = f"SELECT {counts} FROM {ident(catalog)}.{ident(table)}"  # noqa: S608 - identifiers via ident(), values bound as parameters
+        row = con.execute(sql, _bound(sql, patterns)).fetchone()
         assert row is not None
-        for column, count in zip(columns, row, strict=True):
-            if count:
-                result.hits[f"{table}.{column}"] = int(count)
+        for (column, name), count in zip(tests, row, strict=True):
+            if not count:
+                continue
+            where = f"{table}.{column}"
+            person = name == "i" or _where_ids_mean_people(table, columns, column)
+            found = result.hits if person else result.lookalikes
+            found[where] = found.get(where, 0) + int(count)
 
 
 def trace_hits(store: Store, ids: list[str], identifiers: list[str]) -> dict[str, int]:
-    """``table.column`` -> rows holding one of ``ids`` (exactly) or ``identifiers`` (in
-    any case) as a whole token, over every column of every table read as text: what a
-    proof of erasure looks for."""
+    """``table.column`` -> rows holding one of ``identifiers`` (in any case) anywhere, or
+    one of ``ids`` where ids name customers, as whole tokens, over every column of every
+    table read as text: what the proof of an erasure looks for."""
     result = ErasedRows()
     catalog = str(store.scalar("SELECT current_database()"))
-    _scan(store.con, catalog, needle_pattern(ids, any_case=identifiers), result)
+    needles = _Needles(
+        ids,
+        needle_pattern(ids),
+        needle_pattern([], any_case=identifiers),
+        needle_pattern(ids, any_case=identifiers),
+    )
+    _scan(store.con, catalog, needles, result)
     return result.hits
 
 
@@ -346,7 +382,7 @@ def _copy_without(
             result.last_event = last if result.last_event is None else max(result.last_event, last)
     for table in ordered:
         columns = tables[table]
-        mine = _predicate(columns, keys)
+        mine = _predicate(columns, keys, bookkeeping=table in _BOOKKEEPING)
         bound = {**values, **{f"k_{k}": v for k, v in keys.items()}}
         source = f"src.{ident(table)}"
         sql = f"SELECT count(*) FROM {source} WHERE {mine}"  # noqa: S608 - identifiers via ident(), values bound as parameters
@@ -377,7 +413,7 @@ def _copy_without(
     for digest, kind in fresh:
         con.execute("INSERT INTO dst.forgotten VALUES ($1, $2, $3)", [digest, kind, at])
     result.tombstones = len(stones)
-    _scan(con, "dst", needles.all_pattern, result)
+    _scan(con, "dst", needles, result)
 
 
 def _literal(path: Path) -> str:
