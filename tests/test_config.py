@@ -90,10 +90,12 @@ def test_unclassified_attributes_are_reported(tmp_path: Path) -> None:
 
 def test_default_config_promises_only_what_exists() -> None:
     """The commented microseg.yaml that `init` writes describes only implemented behaviour:
-    nothing discards data by retention yet, and there is no bias audit."""
+    retention removes data only when `microseg retention apply` runs, and there is no bias
+    audit."""
     text = render_default_config("x").lower()
     assert "discard" not in text
     assert "bias audit" not in text
-    assert "retention" not in text
+    assert "retention:" in text
+    assert "applied by `microseg retention apply` only" in text
     # sensitive attributes are still explained, by what they do today
     assert "excluded from discovery" in text

@@ -305,10 +305,14 @@ class HistorySettings(_Model):
 
 
 class RetentionSettings(_Model):
-    """How long raw data is kept before governance discards it (None: forever)."""
+    """How long raw data is kept by ``microseg retention apply`` (None: forever); older
+    rows are deleted, or with ``action: archive`` first written to Parquet files in the
+    ``archive`` folder (relative to the workspace)."""
 
     events: str | None = "3 years"
     rejects: str | None = "1 year"
+    action: Literal["delete", "archive"] = "delete"
+    archive: str = Field(default="archive", min_length=1)
 
     @field_validator("events", "rejects")
     @classmethod
@@ -924,6 +928,11 @@ audit:                      # microseg audit: bias and coverage (docs/governance
   alpha: 0.05               # ... and permutation p-value below this: flagged as a proxy
   permutations: 200         # permutation test size (seeded: the same audit, the same p)
   seed: 0
+retention:                  # applied by `microseg retention apply` only (docs/governance.md)
+  events: 3 years           # events older than this (counted back from now) are removed
+  rejects: 1 year           # rejected rows are kept this long; null keeps them forever
+  action: delete            # delete, or archive: write them to Parquet in `archive` first
+  archive: archive          # the archive folder, relative to the workspace
 """
 
 

@@ -12,6 +12,7 @@ from microseg.cli import (
     _attributes,
     _data,
     _discover,
+    _erasure,
     _export,
     _govern,
     _identity,
@@ -87,6 +88,8 @@ app.command()(_export.export)
 app.add_typer(_webhooks.activate_app, name="activate")
 app.command()(_govern.audit)
 app.command()(_govern.quality)
+app.add_typer(_erasure.retention_app, name="retention")
+app.command()(_erasure.forget)
 
 
 def main() -> None:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from microseg.context import Context
 from microseg.core.errors import ParameterError
 from microseg.core.time import AsOf
 from microseg.discover.api import Discover
 from microseg.govern._audit import AuditResult
+from microseg.govern._erasure import ErasureReport, forget
 from microseg.govern._quality import QualityReport
+from microseg.govern._retention import RetentionReport, apply_retention
 from microseg.govern._staleness import LoadClock, Staleness
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
@@ -116,3 +119,32 @@ class Govern:
         from microseg.govern._staleness import fit_computed_at
 
         return self.stale_since(fit_computed_at(self._context.store, fit_id))
+
+    def retention(self, *, dry_run: bool = False) -> RetentionReport:
+        """Remove (or archive to Parquet, then remove) events and rejected rows older than
+        the ``retention`` periods of microseg.yaml, counted back from the workspace
+        clock, and record the run; ``dry_run`` only says what would go.
+
+        Examples
+        --------
+        >>> ws.govern.retention(dry_run=True).removed                     # doctest: +SKIP
+        1204
+        """
+        return apply_retention(self._context, dry_run=dry_run)
+
+    def forget(self, customer_id: str) -> ErasureReport:
+        """Erase one person (``customer_id``, every id merged into it, their identifiers)
+        from every table, keep a salted tombstone so a re-import is refused, rewrite the
+        database file without them, and prove it by scanning every column of every table.
+
+        Examples
+        --------
+        >>> ws.govern.forget("C0042").proof.clean                          # doctest: +SKIP
+        True
+        """
+        return forget(self._context, customer_id)
+
+    def retention_history(self) -> list[dict[str, Any]]:
+        """Every recorded retention run, newest first: a row per table with its cut-off,
+        rows removed, their dates and types, and the archive file."""
+        return self._context.store.retention_history()

@@ -18,6 +18,7 @@ from datetime import datetime
 from microseg.config import WorkspaceConfig
 from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert, is_text_type
+from microseg.ingest._forgotten import forgotten_problem
 from microseg.ingest._identity import KEY, identifier_problems, resolve_identities, screen
 from microseg.ingest._load import Fate, LoadContext, infer_types, unreadable
 from microseg.ingest._screen import IdentityPolicy
@@ -127,6 +128,7 @@ def load_customers(
     ids, screened = screen(ctx, opened, policy)
     select = {f"id_{t}": e for t, e in ids.items()}
     problems = identifier_problems(cols, screened)
+    problems += forgotten_problem(ctx, ids, params)
     if vf_column:
         conv = convert(vf_column, cols[vf_column], "timestamp", params)
         # NULL when the row does not say: the version then starts at the beginning (a

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from microseg.core.errors import IngestError
 from microseg.ingest._convert import Params, convert
+from microseg.ingest._forgotten import forgotten_problem
 from microseg.ingest._identity import (
     KEY,
     identifier_problems,
@@ -66,6 +67,7 @@ def _stage_columns(
     }
     select: dict[str, str] = {f"id_{t}": expr for t, expr in ids.items()}
     problems: list[Problem] = identifier_problems(cols, screened)
+    problems += forgotten_problem(ctx, ids, params)
     for name in _TEXT:
         select[name] = (
             convert(name, cols[name], "text", params).value if name in cols else "NULL::VARCHAR"

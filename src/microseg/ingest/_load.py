@@ -278,13 +278,18 @@ class LoadContext:
         store.execute(
             f"""INSERT INTO rejects
             SELECT $load, $kind, $src, p._row, p._line, nullif(p.x.col, ''),
-                   left(p.x.val::VARCHAR, 1000), p.x.code, p.x.reason,
-                   CASE WHEN strlen(to_json(r)::VARCHAR) > 100000
+                   CASE WHEN NOT p._gone THEN left(p.x.val::VARCHAR, 1000) END,
+                   p.x.code, p.x.reason,
+                   CASE WHEN p._gone THEN NULL
+                        WHEN strlen(to_json(r)::VARCHAR) > 100000
                         THEN to_json(left(to_json(r)::VARCHAR, 1000) || '...')
                         ELSE to_json(r) END, $now
             FROM {
                 opened.raw_rows(
-                    "(SELECT _row, _line, unnest(_problems) AS x FROM _bad) p", key="p._row"
+                    "(SELECT _row, _line, unnest(_problems) AS x, list_contains("
+                    "list_transform(_problems, lambda y: y.code), 'forgotten') AS _gone "
+                    "FROM _bad) p",
+                    key="p._row",
                 )
             }""",  # noqa: S608 - identifiers via ident(), values bound as parameters
             params,

@@ -190,6 +190,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE TABLE trait_runs (
             as_of TIMESTAMP, computed_at TIMESTAMP, traits VARCHAR[], customers BIGINT)""",
     ),
+    (
+        # governance (docs/governance.md): each retention run, per table it trimmed; and
+        # the tombstone of erased people: salted SHA-256 of their ids and identifiers,
+        # never a clear value (the salt is the meta key erasure_salt)
+        """CREATE TABLE retention_runs (
+            run_id BIGINT, applied_at TIMESTAMP, table_name VARCHAR, action VARCHAR,
+            period VARCHAR, cutoff TIMESTAMP, removed BIGINT, first_at TIMESTAMP,
+            last_at TIMESTAMP, by_type JSON, archive VARCHAR)""",
+        "CREATE TABLE forgotten (hash VARCHAR, kind VARCHAR, forgotten_at TIMESTAMP)",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

@@ -17,8 +17,11 @@ import pyarrow as pa
 
 from microseg.core.errors import StoreMemoryError, WorkspaceError
 from microseg.core.text import did_you_mean
+from microseg.store import _erase, _retain
 from microseg.store._backend import Backend, translated
+from microseg.store._erase import ErasedRows, Person
 from microseg.store._exports import ExportRepository
+from microseg.store._retain import Expiry
 from microseg.store._runs import RunRepository
 from microseg.store._schema import ATTRIBUTE_SQL_TYPES, MIGRATIONS, SCHEMA_VERSION
 from microseg.store._sql import ident
@@ -647,6 +650,46 @@ class Store:
             "INSERT INTO trait_runs VALUES ($as_of, $at, $traits, $n)",
             {"as_of": as_of, "at": computed_at, "traits": traits, "n": customers},
         )
+
+    # -- retention and erasure (docs/governance.md) ------------------------------------------
+
+    def expired(self, expiry: Expiry) -> Expiry:
+        """How many rows of ``expiry.table`` are older than its cut-off, and when."""
+        return _retain.expired(self, expiry)
+
+    def archive_expired(self, expiry: Expiry, path: Path) -> int:
+        """Write the expired rows to the Parquet file ``path``, whole or not at all."""
+        return _retain.archive_expired(self, expiry, path)
+
+    def delete_expired(self, expiry: Expiry) -> int:
+        """Delete the expired rows (inside a transaction)."""
+        return _retain.delete_expired(self, expiry)
+
+    def record_retention(self, expiries: list[Expiry], **run: Any) -> int:
+        """Record a retention run in ``retention_runs``; its id."""
+        return _retain.record_retention(self, expiries, **run)
+
+    def retention_history(self) -> list[dict[str, Any]]:
+        """The recorded retention runs, newest first (a row per table)."""
+        return _retain.retention_history(self)
+
+    def find_person(self, customer_id: str) -> Person | None:
+        """Every id and identifier of the person ``customer_id`` is (or was merged into)."""
+        return _erase.find_person(self, customer_id)
+
+    def erase_person(self, person: Person, *, at: datetime) -> ErasedRows:
+        """Erase ``person`` from every table, keep a salted tombstone, and rewrite the file
+        without them (atomic: a kill leaves the store as it was)."""
+        salt = self.meta_value(_erase.SALT_KEY) or _erase.new_salt()
+        return _erase.erase_person(self, person, salt=salt, at=at)
+
+    def forgotten_matches(self, values: list[str]) -> int:
+        """How many of ``values`` (ids, normalised identifiers) the tombstone holds."""
+        return _erase.forgotten_count(self, self.meta_value(_erase.SALT_KEY), values)
+
+    def trace_hits(self, ids: list[str], identifiers: list[str]) -> dict[str, int]:
+        """``table.column`` -> rows holding an id or identifier in clear, in every table."""
+        return _erase.trace_hits(self, ids, identifiers)
 
 
 def _plain_setting(value: str) -> str:
