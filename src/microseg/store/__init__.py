@@ -1,5 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._campaigns import CAMPAIGN_COLUMNS, CampaignRepository
 from microseg.store._dialect import DuckDBDialect
 from microseg.store._result import ResultTable
 from microseg.store._runs import RunRepository, RunRow
@@ -15,10 +16,12 @@ from microseg.store._store import Generation, Store
 
 __all__ = [
     "ATTRIBUTE_SQL_TYPES",
+    "CAMPAIGN_COLUMNS",
     "EVENT_COLUMNS",
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SCHEMA_VERSION",
+    "CampaignRepository",
     "DuckDBDialect",
     "Generation",
     "ResultTable",
