@@ -66,7 +66,9 @@ def _per_customer(events: ibis.Table, start: datetime, end: datetime) -> ibis.Ta
     )
 
 
-def outcomes(store: Store, name: str, outcome: str, sent_at: datetime, window: timedelta) -> Outcomes:
+def outcomes(
+    store: Store, name: str, outcome: str, sent_at: datetime, window: timedelta
+) -> Outcomes:
     """Every audience member's outcome after and before the send of campaign ``name``."""
     events = store.table("events")
     events = events.filter(events.type == outcome)
@@ -74,14 +76,13 @@ def outcomes(store: Store, name: str, outcome: str, sent_at: datetime, window: t
     pre = _per_customer(events, sent_at - window, sent_at).rename(pre_n="n", pre_amount="amount")
     members = CampaignRepository(store).assignments(name)
     joined = members.left_join(post, "customer_id").select(members, "post_n", "post_amount")
-    joined = joined.left_join(pre, "customer_id").select(
-        joined, "pre_n", "pre_amount"
-    )
+    joined = joined.left_join(pre, "customer_id").select(joined, "pre_n", "pre_amount")
     rows = joined.order_by("customer_id").to_pyarrow()
 
     def column(key: str) -> Floats:
         values = rows.column(key).to_numpy(zero_copy_only=False)
-        return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+        filled: Floats = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+        return filled
 
     amounts = events.filter(events.amount.notnull() & (events.amount != 0)).count()
     return Outcomes(
@@ -220,4 +221,3 @@ def cells_of(data: Outcomes, cells: dict[str, str]) -> list[tuple[str, Outcomes]
     labels = np.asarray([cells.get(c, "") for c in data.customer_ids], dtype=object)
     found = sorted({str(x) for x in labels.tolist() if x})
     return [(cell, data.subset(labels == cell)) for cell in found]
-

@@ -97,7 +97,7 @@ def _window(text: str) -> timedelta:
     return duration.approx_timedelta()
 
 
-def measure_campaign(  # noqa: PLR0913 - the measurement's documented parameters
+def measure_campaign(
     context: Context,
     segments: Segments,
     name: str,
@@ -146,4 +146,3 @@ def measure_campaign(  # noqa: PLR0913 - the measurement's documented parameters
         slices=slices,
         notes=notes,
     )
-

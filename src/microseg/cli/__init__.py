@@ -10,6 +10,7 @@ import typer
 
 from microseg.cli import (
     _attributes,
+    _campaigns,
     _data,
     _discover,
     _identity,
@@ -77,6 +78,7 @@ app.add_typer(_insights.insights_app, name="insights")
 app.command()(_insights.recommend)
 app.add_typer(_attributes.attributes_app, name="attributes")
 app.add_typer(_identity.identity_app, name="identity")
+app.add_typer(_campaigns.campaign_app, name="campaign")
 
 
 def main() -> None:
