@@ -155,6 +155,12 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
 
+def _p_text(p: float | None) -> str:
+    if p is None:
+        return "no test"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def verdict(treatment: GroupFigures, control: GroupFigures, conversion: Comparison) -> str:
     """In plain words: what the comparison shows, or why it cannot tell."""
     if not treatment.members or not control.members:
@@ -169,7 +175,7 @@ def verdict(treatment: GroupFigures, control: GroupFigures, conversion: Comparis
             f"The treated converted at a {direction} rate: {_points(conversion.absolute_uplift)}"
             f" (95% interval {_points(low)} to {_points(high)}), relative "
             f"{_percent(conversion.relative_uplift)} ({_percent(r_low)} to {_percent(r_high)}),"
-            f" p = {p:.3g}."
+            f" {_p_text(p)}."
         )
     needed = conversion.needed_per_group
     sizes = f"{treatment.members:,} treated and {control.members:,} in control"
@@ -177,7 +183,7 @@ def verdict(treatment: GroupFigures, control: GroupFigures, conversion: Comparis
         return f"Too small to tell: both groups converted at the same rate ({sizes})."
     return (
         f"Too small to tell: the observed difference of {_points(conversion.absolute_uplift)}"
-        f" is within the noise (p = {p:.3g}); detecting a difference this size 80% of the "
+        f" is within the noise ({_p_text(p)}); detecting a difference this size 80% of the "
         f"time at the 5% level needs about {needed:,} members per group ({sizes})."
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.table import Table
 
 from microseg.cli._common import (
@@ -132,7 +133,7 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
 
 
 def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2%}"
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _pts(value: float | None) -> str:
@@ -143,47 +144,54 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
 
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def _print(result: CampaignMeasurement, timezone: str) -> None:
     console.print(
         f"campaign [bold]{result.name}[/]: {result.outcome} within {result.window} of the "
-        f"send ({when(result.sent_at, timezone)})",
+        f"send, sent {when(result.sent_at, timezone)}",
         highlight=False,
     )
-    table = Table(title="treatment vs control (uplift in points, 95% intervals)")
-    for column in ("slice", "treated", "rate", "control", "rate", "uplift", "interval", "p"):
-        table.add_column(column, justify="left" if column == "slice" else "right")
+    table = Table(title="treated vs control: uplift in points, 95% interval", box=box.SIMPLE_HEAD)
+    table.add_column("slice", overflow="fold", max_width=14)
+    for column in ("treated", "rate", "control", "rate", "uplift", "interval", "p"):
+        table.add_column(column, justify="right", no_wrap=True)
     for s in result.slices:
         low, high = s.conversion.absolute_interval
-        p = s.conversion.p_value
         table.add_row(
-            s.slice,
+            "all" if s.kind == "campaign" else s.slice,
             f"{s.treatment.members:,}",
             _rate(s.treatment.rate),
             f"{s.control.members:,}",
             _rate(s.control.rate),
             _pts(s.conversion.absolute_uplift),
-            f"{_pts(low)} to {_pts(high)}",
-            "-" if p is None else f"{p:.3f}",
+            f"{_pts(low)}..{_pts(high)}",
+            _p(s.conversion.p_value),
         )
     console.print(table)
     for s in result.slices:
-        console.print(f"{s.slice}: {s.verdict}", highlight=False)
+        label = "all" if s.kind == "campaign" else s.slice
+        console.print(f"{label}: {s.verdict}", highlight=False)
         if s.revenue is not None and s.revenue.difference is not None:
             low, high = s.revenue.interval
             console.print(
                 f"  revenue per member {s.revenue.difference:+,.2f} "
-                f"(Welch 95% interval {low:+,.2f} to {high:+,.2f})",
+                f"(Welch 95% interval {low or 0:+,.2f} to {high or 0:+,.2f})",
                 highlight=False,
             )
-        for label, estimate in (("rate", s.cuped_conversion), ("revenue", s.cuped_revenue)):
+        for name, estimate in (("rate", s.cuped_conversion), ("revenue", s.cuped_revenue)):
             if estimate is None or estimate.difference.difference is None:
                 continue
             low, high = estimate.difference.interval
-            scale, unit = (100, " pts") if label == "rate" else (1, "")
+            scale, unit = (100, " pts") if name == "rate" else (1, "")
             console.print(
-                f"  CUPED {label}: {estimate.difference.difference * scale:+.2f}{unit} "
-                f"({(low or 0) * scale:+.2f} to {(high or 0) * scale:+.2f}), variance "
-                f"-{estimate.variance_reduction:.0%} with the pre-period",
+                f"  CUPED {name}: {estimate.difference.difference * scale:+.2f}{unit} "
+                f"({(low or 0) * scale:+.2f} to {(high or 0) * scale:+.2f}); the pre-period "
+                f"removed {estimate.variance_reduction:.1%} of the variance",
                 highlight=False,
             )
     for note in result.notes:
