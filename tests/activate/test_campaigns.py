@@ -17,6 +17,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -86,7 +87,8 @@ def shop(ws: Workspace, tmp_path: Path) -> Workspace:
 
 
 def test_the_design_of_this_file_holds() -> None:
-    assert 7 <= len(TREATED) and 3 <= len(CONTROL)
+    assert len(TREATED) >= 7
+    assert len(CONTROL) >= 3
 
 
 def test_create_splits_by_sha256_stores_and_writes_the_treatment(
@@ -97,8 +99,12 @@ def test_create_splits_by_sha256_stores_and_writes_the_treatment(
         "winter", segment="members", holdout="50%", as_of=SEND, salt="s1", to=target
     )
     assert (info.members, info.control, info.treatment) == (20, len(CONTROL), len(TREATED))
-    assert info.segment == "members" and info.version and info.channel == "email"
-    assert info.sent_at == SEND and info.salt == "s1" and info.holdout == 0.5
+    assert info.segment == "members"
+    assert info.version
+    assert info.channel == "email"
+    assert info.sent_at == SEND
+    assert info.salt == "s1"
+    assert info.holdout == 0.5
     with target.open(encoding="utf-8") as handle:
         sent = [row["customer_id"] for row in csv.DictReader(handle)]
     assert sent == TREATED  # the treatment group only, never the control
@@ -106,7 +112,8 @@ def test_create_splits_by_sha256_stores_and_writes_the_treatment(
     assert sorted(r["customer_id"] for r in stored if r["group"] == "control") == CONTROL
     assert {r["campaign"] for r in stored} == {"winter"}
     listed = shop.activate.campaigns().campaigns
-    assert [c.name for c in listed] == ["winter"] and listed[0].target == str(target)
+    assert [c.name for c in listed] == ["winter"]
+    assert listed[0].target == str(target)
     with pytest.raises(WorkspaceError, match="exists already"):
         shop.activate.campaign_create("winter", segment="members", as_of=SEND)
 
@@ -164,7 +171,8 @@ def test_measure_counts_outcomes_within_the_window(shop: Workspace) -> None:
     assert whole.conversion == compare_rates(6, n_t, 2, n_c)
     assert whole.revenue is None  # opens carry no amounts
     assert whole.cuped_conversion is not None  # the pre-period open of CONTROL[2]
-    assert result.window == "14 days" and result.window_complete
+    assert result.window == "14 days"
+    assert result.window_complete
     assert result.pre_period_start == datetime(2025, 11, 17, 10, tzinfo=UTC)
     # twenty customers cannot tell a difference of this size
     assert not whole.significant
@@ -180,7 +188,9 @@ def test_measure_revenue_per_member_with_welch(shop: Workspace) -> None:
     assert whole.treatment.revenue_per_member == pytest.approx(90 / len(TREATED))
     assert whole.revenue.difference == pytest.approx(90 / len(TREATED) - 10 / len(CONTROL))
     low, high = whole.revenue.interval
-    assert low is not None and high is not None and low < whole.revenue.difference < high
+    assert low is not None
+    assert high is not None
+    assert low < whole.revenue.difference < high
 
 
 def test_measure_by_segment_and_by_cell(shop: Workspace) -> None:
@@ -233,7 +243,8 @@ def test_the_command_line(shop: Workspace, tmp_path: Path) -> None:
     )
     assert created.exit_code == 0, created.output
     info = json.loads(created.output)
-    assert info["control"] == len(CONTROL) and info["sent_at"] == "2025-12-01T10:00:00Z"
+    assert info["control"] == len(CONTROL)
+    assert info["sent_at"] == "2025-12-01T10:00:00Z"
     measured = runner.invoke(app, ["campaign", "measure", "winter", "--json", *where])
     assert measured.exit_code == 0, measured.output
     data = json.loads(measured.output)
@@ -248,4 +259,95 @@ def test_the_command_line(shop: Workspace, tmp_path: Path) -> None:
     listed = runner.invoke(app, ["campaign", "list", "--json", *where])
     assert [c["name"] for c in json.loads(listed.output)["campaigns"]] == ["winter"]
     missing = runner.invoke(app, ["campaign", "measure", "nope", *where])
-    assert missing.exit_code != 0 and "no campaign called 'nope'" in missing.output
+    assert missing.exit_code != 0
+    assert "no campaign called 'nope'" in missing.output
+
+
+# --- the 26% claim on the synthetic shop (issue 14.5) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The demo's shop (5,000 customers, seed 42) loaded into a workspace as a user would:
+    its events and the planted mailing's events."""
+    from microseg.synth import generate_shop
+
+    root = tmp_path_factory.mktemp("planted")
+    shop = generate_shop(root / "data", customers=5000, seed=42)
+    ws = Workspace.init(root / "ws", timezone="Europe/Paris")
+    try:
+        ws.ingest("events", [*shop.event_files, shop.paths["campaign_events"]])
+    finally:
+        ws.close()
+    (planted,) = shop.campaigns
+    assert json.loads((root / "data" / "campaigns.json").read_text()) == [planted]
+    return root, planted
+
+
+def test_the_synthetic_shop_describes_its_planted_campaign(
+    demo_shop: tuple[Path, dict[str, Any]],
+) -> None:
+    _, planted = demo_shop
+    assert planted["name"] == "personalised-mailing"
+    assert planted["planted_relative_lift"] == 0.26
+    assert planted["sent_at"] == "2026-10-01T10:00:00Z"  # a Thursday, 4 weeks before the end
+    assert (planted["holdout"], planted["outcome"], planted["window"]) == (
+        0.5,
+        "email_open",
+        "3 days",
+    )
+
+
+def test_measure_recovers_the_planted_26_percent(demo_shop: tuple[Path, dict[str, Any]]) -> None:
+    root, planted = demo_shop
+    where = ["-w", str(root / "ws")]
+    audience = root / "data" / planted["audience"]
+    created = runner.invoke(
+        app,
+        [
+            "campaign",
+            "create",
+            planted["name"],
+            "--audience",
+            str(audience),
+            "--holdout",
+            "50%",
+            "--salt",
+            planted["salt"],
+            "--as-of",
+            planted["sent_at"],
+            "--json",
+            *where,
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    info = json.loads(created.output)
+    # the workspace splits the audience exactly as the shop did
+    import pyarrow.parquet as pq
+
+    truth = pq.read_table(audience).to_pylist()
+    assert info["members"] == len(truth) == 3181
+    assert info["control"] == sum(r["group"] == "control" for r in truth)
+    measured = runner.invoke(
+        app,
+        ["campaign", "measure", planted["name"], "--window", "3 days", "--cuped", "--json", *where],
+    )
+    assert measured.exit_code == 0, measured.output
+    whole = json.loads(measured.output)["slices"][0]
+    low, high = whole["conversion"]["relative_interval"]
+    assert low < 0.26 < high  # the interval covers the planted lift
+    assert low > 0  # and, at the demo's size (about 85% power), excludes no effect
+    assert whole["significant"]
+    assert whole["cuped_conversion"]["difference"]["difference"] > 0
+
+
+def test_the_planted_campaign_has_its_own_random_stream(tmp_path: Path) -> None:
+    from microseg.synth import SynthError, generate_shop
+
+    with_lift = generate_shop(tmp_path / "a", customers=600, seed=3)
+    without = generate_shop(tmp_path / "b", customers=600, seed=3, campaign_lift=0.0)
+    for name in ("events", "customers", "customer_updates", "products", "ground_truth"):
+        assert with_lift.paths[name].read_bytes() == without.paths[name].read_bytes(), name
+    assert without.campaigns[0]["planted_relative_lift"] == 0.0
+    with pytest.raises(SynthError, match="campaign_lift"):
+        generate_shop(tmp_path / "c", customers=10, campaign_lift=0.5)
