@@ -86,9 +86,9 @@ class DemoResult:
             steps.append(f"microseg discover save {run} {cluster} --name {run}-{cluster}{where}")
         if self.planted_campaign is not None:
             name, window = self.planted_campaign["name"], self.planted_campaign["window"]
-            steps.append(
-                f"microseg campaign measure {name} --window {shlex.quote(window)} --cuped{where}"
-            )
+            # "3days" reads as "3 days" and needs no quotes (an 80-column line)
+            plain = shlex.quote(window.replace(" ", ""))
+            steps.append(f"microseg campaign measure {name} --window {plain}{where}")
         return steps
 
     def to_dict(self) -> dict[str, Any]:
