@@ -351,3 +351,22 @@ def test_the_planted_campaign_has_its_own_random_stream(tmp_path: Path) -> None:
     assert without.campaigns[0]["planted_relative_lift"] == 0.0
     with pytest.raises(SynthError, match="campaign_lift"):
         generate_shop(tmp_path / "c", customers=10, campaign_lift=0.5)
+
+
+def test_an_audience_file_with_a_problem_says_where(shop: Workspace, tmp_path: Path) -> None:
+    where = ["-w", str(shop.path)]
+    shop.close()
+    no_column = write(tmp_path / "a.csv", "id\nC01")
+    result = runner.invoke(app, ["campaign", "create", "x", "--audience", str(no_column), *where])
+    assert result.exit_code == 2
+    assert "no customer_id column" in result.output
+    assert "a.csv, line 1" in " ".join(result.output.split())
+    blank = write(tmp_path / "b.csv", "customer_id\nC01\n \nC02")
+    result = runner.invoke(app, ["campaign", "create", "x", "--audience", str(blank), *where])
+    assert "b.csv, line 3" in " ".join(result.output.split())
+    good = write(tmp_path / "c.csv", "customer_id,name\nC01,a\nC02,b\nC01,a")
+    result = runner.invoke(
+        app, ["--json", "campaign", "create", "x", "--audience", str(good), *where]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["members"] == 2  # the same id twice is one member

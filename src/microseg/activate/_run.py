@@ -65,7 +65,7 @@ def create_campaign(context: Context, segments: Segments, request: CampaignReque
         ids = [str(c) for c in run.members(request.segment).to_pyarrow().column(0).to_pylist()]
     else:
         ids = [str(c) for c in request.audience or ()]
-        description = f"{len(set(ids))} customer ids given"
+        description = "customer ids given"
     row = {
         "name": request.name,
         "segment": request.segment,

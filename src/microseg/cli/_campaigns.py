@@ -120,7 +120,8 @@ def list_(ctx: typer.Context, json_out: bool = _JSON) -> None:
         return
     table = Table(title=f"campaigns (times in {timezone})")
     for column in ("name", "audience", "sent", "members", "control"):
-        table.add_column(column, justify="right" if column in ("members", "control") else "left")
+        right = column in ("members", "control")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
     for c in found.campaigns:
         table.add_row(
             c.name,
