@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from microseg import Workspace
 from microseg.activate._uplift import compare_rates
 from microseg.cli import app
-from microseg.core.errors import ParameterError, WorkspaceError
+from microseg.core.errors import OutputError, ParameterError, WorkspaceError
 from microseg.core.holdout import in_holdout
 from tests.conftest import write
 
@@ -210,6 +210,10 @@ def test_bad_requests_say_what_to_do(shop: Workspace) -> None:
         shop.activate.campaign_create("x", segment="members", holdout="150%")
     with pytest.raises(ParameterError, match="segment or an audience"):
         shop.activate.campaign_create("x")
+    blocked = write(shop.path / "a-file", "not a folder") / "send.csv"
+    with pytest.raises(OutputError, match="cannot write the treatment group"):
+        shop.activate.campaign_create("x", segment="members", as_of=SEND, to=blocked)
+    assert shop.activate.campaigns().campaigns == []  # nothing stored without its list
     shop.activate.campaign_create("winter", segment="members", as_of=SEND)
     with pytest.raises(WorkspaceError, match="did you mean 'winter'"):
         shop.activate.campaign_measure("wintr")

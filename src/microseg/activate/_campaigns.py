@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +132,10 @@ def store_campaign(
     store: Store,
     row: dict[str, Any],
     customer_ids: Sequence[str],
-) -> tuple[CampaignInfo, list[str]]:
-    """Split the audience, store the campaign and its assignment; (info, treatment ids)."""
+    to: Path | None = None,
+) -> CampaignInfo:
+    """Split the audience, write the treatment group to ``to`` (first: a list that cannot
+    be written leaves no campaign behind), then store the campaign and its assignment."""
     repo = CampaignRepository(store)
     check_new_name(repo, row["name"])
     assignment = assign_groups(row["salt"], customer_ids, row["holdout"])
@@ -142,19 +143,23 @@ def store_campaign(
     ids = assignment.column("customer_id").to_pylist()
     treatment = [c for c, g in zip(ids, groups, strict=True) if g == "treatment"]
     full = {**row, "members": len(ids), "control": len(ids) - len(treatment)}
+    info = campaign_info(full)
+    if to is not None:
+        write_treatment(to, treatment, info)
     repo.insert(full, assignment)
-    return campaign_info(full), treatment
+    return info
 
 
-def write_treatment(path: Path, customer_ids: Sequence[str], *, sent_at: datetime) -> None:
+def write_treatment(path: Path, customer_ids: Sequence[str], campaign: CampaignInfo) -> None:
     """Write the treatment group, the customers to send to, as a plain CSV of
     ``customer_id``.
 
     This is the one place a campaign's audience leaves microseg: it will go through
-    ``ws.activate.export(...)`` (consent-aware, recorded in the exports log) once that
-    exists, with the same ids; ``sent_at`` is the stamp that export will carry.
+    ``ws.activate.export(...)`` (consent-aware on ``campaign.channel``, stamped with
+    ``campaign.segment``, ``campaign.version`` and ``campaign.sent_at``, recorded in the
+    exports log) once that exists, with the same ids.
     """
-    del sent_at  # the plain CSV has no header stamp yet
+    del campaign  # the plain CSV carries no stamp yet
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="") as handle:

@@ -14,7 +14,6 @@ from microseg.activate._campaigns import (
     known_campaign,
     parse_share,
     store_campaign,
-    write_treatment,
 )
 from microseg.activate._measure import (
     LEVEL,
@@ -78,10 +77,8 @@ def create_campaign(context: Context, segments: Segments, request: CampaignReque
         "created_at": context.now(),
         "target": str(request.to) if request.to is not None else None,
     }
-    info, treatment = store_campaign(context.store, row, ids)
-    if request.to is not None:
-        write_treatment(Path(request.to), treatment, sent_at=sent_at)
-    return info
+    to = Path(request.to) if request.to is not None else None
+    return store_campaign(context.store, row, ids, to)
 
 
 def list_campaigns(store: Store) -> CampaignList:
