@@ -219,6 +219,8 @@ def test_bad_requests_say_what_to_do(shop: Workspace) -> None:
         shop.activate.campaign_measure("wintr")
     with pytest.raises(ParameterError, match="did you mean 'email_open'"):
         shop.activate.campaign_measure("winter", outcome="email_opne")
+    with pytest.raises(ParameterError, match="did you mean 'members'"):
+        shop.activate.campaign_measure("winter", by=["member"])
 
 
 def test_the_command_line(shop: Workspace, tmp_path: Path) -> None:

@@ -123,6 +123,13 @@ def measure_campaign(
         part = slice_by(data, {str(c) for c in members})
         slices.append(measure_slice(part, segment, "segment", with_cuped=with_cuped))
     dimensions = [b for b in by if b not in known]
+    for item in dimensions:
+        close = did_you_mean(item, known)
+        if close:
+            raise ParameterError(
+                f"by {item!r}: no segment of that name{close}",
+                hint="give a segment's name, or a grid dimension such as gender or age:25,45",
+            )
     if dimensions:
         cells = segments.grid_cells(dimensions, as_of=sent_at).to_pyarrow().to_pylist()
         lookup = {str(r["customer_id"]): str(r["cell"]) for r in cells}
