@@ -51,6 +51,23 @@ class DemoResult:
     migration: Any = None
     #: the seeds' life event: how the customers who married bought before and after
     marriage: Any = None
+    #: the synthetic shop's planted campaign (``campaigns.json``) and its measurement
+    planted_campaign: dict[str, Any] | None = None
+    campaign: Any = None
+
+    def campaign_line(self) -> str | None:
+        """The planted campaign's measured uplift against the planted one, in one line."""
+        if self.campaign is None or self.planted_campaign is None:
+            return None
+        whole = self.campaign.slices[0]
+        low, high = whole.conversion.relative_interval
+        planted = self.planted_campaign["planted_relative_lift"]
+        return (
+            f"planted campaign {self.campaign.name}: {self.campaign.outcome} rate "
+            f"{_share(whole.treatment.rate)} treated vs {_share(whole.control.rate)} in its "
+            f"holdout: uplift {_signed(whole.conversion.relative_uplift)} (95% interval "
+            f"{_signed(low)} to {_signed(high)}; planted {_signed(planted)})"
+        )
 
     def next_steps(self, cwd: Path | None = None) -> list[str]:
         """Commands to run next, from ``cwd`` (default: the current folder), that work as
@@ -69,6 +86,11 @@ class DemoResult:
             cluster = self.discovery["clusters"][0]["id"]
             steps.append(f"microseg discover show {run}{where}")
             steps.append(f"microseg discover save {run} {cluster} --name {run}-{cluster}{where}")
+        if self.planted_campaign is not None:
+            name, window = self.planted_campaign["name"], self.planted_campaign["window"]
+            # "3days" reads as "3 days" and needs no quotes (an 80-column line)
+            plain = shlex.quote(window.replace(" ", ""))
+            steps.append(f"microseg campaign measure {name} --window {plain}{where}")
         return steps
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +107,8 @@ class DemoResult:
             "value_table": self.value_table.to_dict() if self.value_table is not None else None,
             "migration": self.migration.to_dict() if self.migration is not None else None,
             "marriage": self.marriage.to_dict() if self.marriage is not None else None,
+            "planted_campaign": self.planted_campaign,
+            "campaign": self.campaign.to_dict() if self.campaign is not None else None,
             "next_steps": self.next_steps(),
         }
 
@@ -220,6 +244,36 @@ def _round(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0%}"
+
+
+def _planted_events(paths: dict[str, Path]) -> list[Path]:
+    """The planted mailing's events file of the shop, when it has one."""
+    return [paths["campaign_events"]] if "campaign_events" in paths else []
+
+
+def _planted_campaign(ws: Workspace, planted: dict[str, Any], audience: Path) -> Any:
+    """Record the shop's planted mailing as the shop sent it (its audience, send time and
+    holdout salt), then measure it as a user would."""
+    ids = pq.read_table(audience, columns=["customer_id"]).column(0).to_pylist()
+    ws.activate.campaign_create(
+        planted["name"],
+        audience=[str(c) for c in ids],
+        holdout=planted["holdout"],
+        salt=planted["salt"],
+        channel=planted["channel"],
+        as_of=planted["sent_at"],
+    )
+    return ws.activate.campaign_measure(
+        planted["name"], outcome=planted["outcome"], window=planted["window"], cuped=True
+    )
+
+
 def run_demo(
     path: str | Path,
     *,
@@ -251,7 +305,11 @@ def run_demo(
                 shop.paths["customer_updates"],
                 progress=_phase(progress, "customer updates"),
             ),
-            ws.ingest("events", list(shop.event_files), progress=_phase(progress, "events")),
+            ws.ingest(
+                "events",
+                [*shop.event_files, *_planted_events(shop.paths)],
+                progress=_phase(progress, "events"),
+            ),
             # unsubscribe/resubscribe events (docs/activation.md); a small load, no phase
             ws.ingest("events", shop.paths["consent_events"]),
         ]
@@ -287,6 +345,13 @@ def run_demo(
         if progress:
             progress("following the planted marriages", 0, 1)
         married = ws.insights.change("marital_status", from_value="single", to_value="married")
+        planted_campaign = shop.campaigns[0] if shop.campaigns else None
+        measured = None
+        if planted_campaign is not None:
+            if progress:
+                progress("measuring the planted campaign", 0, 1)
+            audience = shop.paths["campaign_audience"]
+            measured = _planted_campaign(ws, planted_campaign, audience)
         result = DemoResult(
             root,
             loads,
@@ -301,6 +366,8 @@ def run_demo(
             ranked,
             moved,
             married,
+            planted_campaign,
+            measured,
         )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"

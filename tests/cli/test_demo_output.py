@@ -58,7 +58,15 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
         "discovering micro-segments",
         "ranking segments by value and following stage moves",
         "following the planted marriages",
+        "measuring the planted campaign",
     ]
+    # the planted personalised mailing (issue 14.5): its measured uplift, with the planted
+    assert re.search(
+        r"planted campaign personalised-mailing: email_open rate \d+\.\d% treated vs "
+        r"\d+\.\d% in its holdout: uplift [+-]\d+% \(95% interval [+-]\d+% to [+-]\d+%; "
+        r"planted \+26%\)",
+        flat,
+    ), flat
     # the insights (issue 13): the example segments ranked by value, the stage moves
     assert "segments by clv_total" in flat
     assert "members x p_any_purchase x expected_spend" in flat
@@ -70,6 +78,8 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
     assert "customers who married, against those who stayed single" in flat
     assert summary["marriage"]["attribute"] == "marital_status"
     assert summary["marriage"]["changers"]["customers"] > 0
+    assert summary["campaign"]["slices"][0]["treatment"]["members"] > 0
+    assert summary["planted_campaign"]["planted_relative_lift"] == 0.26
     commands = [
         c.strip() for c in out.split("Next, from this folder:")[1].splitlines() if c.strip()
     ]

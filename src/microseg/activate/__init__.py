@@ -7,9 +7,11 @@ Receivers of webhooks check each post with :func:`verify_signature` (headers
 
 from __future__ import annotations
 
+from microseg.activate._campaigns import CampaignInfo, CampaignList, read_audience
 from microseg.activate._consent import Audience, AudienceResult
 from microseg.activate._export import FORMATS, ExportRecord
 from microseg.activate._hashing import normalise_email, normalise_phone, sha256_hex
+from microseg.activate._measure import CampaignMeasurement, SliceMeasurement
 from microseg.activate._signing import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -37,6 +39,9 @@ __all__ = [
     "ActivationStatus",
     "Audience",
     "AudienceResult",
+    "CampaignInfo",
+    "CampaignList",
+    "CampaignMeasurement",
     "DeadBatch",
     "DeliveryReport",
     "DestinationDelivery",
@@ -44,8 +49,10 @@ __all__ = [
     "ExportRecord",
     "PushResult",
     "ResendResult",
+    "SliceMeasurement",
     "normalise_email",
     "normalise_phone",
+    "read_audience",
     "sha256_hex",
     "sign",
     "verify_signature",

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from microseg.activate._audience import build_audience
+from microseg.activate._campaigns import CampaignInfo, CampaignList
 from microseg.activate._consent import Audience, channel_consent, identifiers_of
 from microseg.activate._export import (
     ExportPlan,
@@ -26,6 +27,13 @@ from microseg.activate._export import (
     write_export,
 )
 from microseg.activate._hashing import AD_FORMATS
+from microseg.activate._measure import CampaignMeasurement
+from microseg.activate._run import (
+    CampaignRequest,
+    create_campaign,
+    list_campaigns,
+    measure_campaign,
+)
 from microseg.activate._webhook_results import (
     ActivationStatus,
     DeliveryReport,
@@ -266,3 +274,61 @@ class Activate:
         """Put a dead batch (or every dead one, ``dead=True``) back in the outbox for the
         next :meth:`deliver`."""
         return self._webhooks.resend(batch_id, dead=dead, destination=destination)
+
+    # -- campaigns, holdouts and uplift (docs/activation.md) ----------------------------------
+
+    def campaign_create(
+        self,
+        name: str,
+        *,
+        segment: str | None = None,
+        audience: Sequence[str] | None = None,
+        holdout: float | str = 0.1,
+        channel: str = "email",
+        as_of: AsOf | None = None,
+        salt: str | None = None,
+        to: str | Path | None = None,
+    ) -> CampaignInfo:
+        """Reserve a deterministic control group of ``holdout`` and store the campaign.
+
+        The audience is ``segment``'s members at ``as_of`` (the send time; now by default,
+        the snapshot is stored) who consented to ``channel`` and are reachable on it
+        (:meth:`audience`), or the given ``audience`` ids as they are. A member is in control when
+        sha256 of ``salt:customer_id`` (the salt defaults to ``campaign:NAME``), read as a
+        number in [0, 1), is below ``holdout``: the same customer is on the same side at
+        every run. ``to`` receives the treatment group, the customers to send to.
+
+        >>> ws.activate.campaign_create("spring", segment="anime-buyers", holdout="10%")
+        ... # doctest: +SKIP
+        """
+        return create_campaign(
+            self._context,
+            self._segments,
+            CampaignRequest(name, segment, audience, holdout, channel, as_of, salt, to),
+            self.audience,
+        )
+
+    def campaign_measure(
+        self,
+        name: str,
+        *,
+        outcome: str = "email_open",
+        window: str = "14 days",
+        by: Sequence[str] = (),
+        cuped: bool = False,
+    ) -> CampaignMeasurement:
+        """The campaign's uplift on ``outcome`` events within ``window`` after the send.
+
+        Per group: members, converters (at least one outcome event), rate and revenue per
+        member; the absolute and relative uplift with 95% intervals and the p-value of the
+        two-proportion test; with ``cuped``, the same adjusted by the pre-period outcome.
+        ``by`` adds a row per segment (a segment name) or per micro-segment (grid
+        dimensions such as ``gender`` or ``age:25,45``), members taken at the send.
+        """
+        return measure_campaign(
+            self._context, self._segments, name, outcome, window, list(by), with_cuped=cuped
+        )
+
+    def campaigns(self) -> CampaignList:
+        """Every stored campaign, the latest sent first."""
+        return list_campaigns(self._context.store)

@@ -10,6 +10,7 @@ import typer
 
 from microseg.cli import (
     _attributes,
+    _campaigns,
     _data,
     _discover,
     _erasure,
@@ -90,6 +91,7 @@ app.command()(_govern.audit)
 app.command()(_govern.quality)
 app.add_typer(_erasure.retention_app, name="retention")
 app.command()(_erasure.forget)
+app.add_typer(_campaigns.campaign_app, name="campaign")
 
 
 def main() -> None:

@@ -122,6 +122,8 @@ def demo(
     if result.discovery:
         _print_discovery(result.discovery)
     _print_insights(result)
+    if result.campaign_line():
+        console.print(result.campaign_line(), highlight=False)
     console.print("\nNext, from this folder:")
     for step in result.next_steps():
         console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)

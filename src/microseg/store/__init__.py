@@ -1,5 +1,6 @@
 """The workspace store: canonical tables in one DuckDB file (see docs/data-model.md)."""
 
+from microseg.store._campaigns import CAMPAIGN_COLUMNS, CampaignRepository
 from microseg.store._dialect import DuckDBDialect
 from microseg.store._erase import SALT_KEY, ErasedRows, Person, tombstone_hash
 from microseg.store._exports import ExportRepository
@@ -19,11 +20,13 @@ from microseg.store._store import Generation, Store
 
 __all__ = [
     "ATTRIBUTE_SQL_TYPES",
+    "CAMPAIGN_COLUMNS",
     "EVENT_COLUMNS",
     "IDENTITY_TYPES",
     "PRODUCT_COLUMNS",
     "SALT_KEY",
     "SCHEMA_VERSION",
+    "CampaignRepository",
     "DuckDBDialect",
     "ErasedRows",
     "Expiry",

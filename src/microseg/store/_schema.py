@@ -200,6 +200,16 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             last_at TIMESTAMP, by_type JSON, archive VARCHAR)""",
         "CREATE TABLE forgotten (hash VARCHAR, kind VARCHAR, forgotten_at TIMESTAMP)",
     ),
+    (
+        # campaigns with a holdout (docs/activation.md): what was sent to whom and when; the
+        # assignment keeps each audience member's side (treatment or control)
+        """CREATE TABLE campaigns (
+            name VARCHAR PRIMARY KEY, segment VARCHAR, version VARCHAR, audience VARCHAR,
+            sent_at TIMESTAMP, holdout DOUBLE, salt VARCHAR, channel VARCHAR,
+            members BIGINT, control BIGINT, created_at TIMESTAMP, target VARCHAR)""",
+        """CREATE TABLE campaign_assignments (
+            campaign VARCHAR, customer_id VARCHAR, "group" VARCHAR)""",
+    ),
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)

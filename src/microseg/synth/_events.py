@@ -11,6 +11,7 @@ from . import _vocab as v
 from ._arrow import draw, draw_rows, repeat_index
 from ._behaviour import LAPSING_VIPS, Tables
 from ._calendar import Calendar
+from ._campaign import MailState
 from ._catalog import Catalog
 from ._population import Population
 from ._purchases import (
@@ -67,8 +68,9 @@ def _before(rng: np.random.Generator, t: Arr, floor: Arr, lo: float, hi: float) 
 
 def _emails(
     rng: np.random.Generator, cal: Calendar, tables: Tables, pop: Population, death: Arr
-) -> tuple[list[Part], Arr, Arr, Arr]:
-    """E-mail sends, opens and clicks; also returns the clicks (cust, t, campaign)."""
+) -> tuple[list[Part], Arr, Arr, Arr, MailState]:
+    """E-mail sends, opens and clicks; also returns the clicks (cust, t, campaign) and what
+    was drawn of each customer (for the planted mailing)."""
     seg, n = pop.seg, pop.seg.shape[0]
     camp = cal.campaigns
     opted = rng.random(n) < tables.email[seg, 0]
@@ -114,7 +116,13 @@ def _emails(
     ]
     for part in parts:
         part["channel"] = np.full(part["cust"].shape[0], v.EMAIL)
-    return parts, cust[clicked], t_click[clicked], campaign[clicked]
+    return (
+        parts,
+        cust[clicked],
+        t_click[clicked],
+        campaign[clicked],
+        MailState(opted, p_open, death),
+    )
 
 
 def _attribute(times: PurchaseTimes, click_cust: Arr, click_t: Arr, click_campaign: Arr) -> Arr:
@@ -317,10 +325,11 @@ def _anonymous(
 
 def chunk_events(
     rng: np.random.Generator, cal: Calendar, tables: Tables, pop: Population, catalog: Catalog
-) -> list[Part]:
-    """Generate all event parts of one chunk (unsorted, times in float days)."""
+) -> tuple[list[Part], MailState]:
+    """Generate all event parts of one chunk (unsorted, times in float days), and what the
+    e-mail programme drew of its customers."""
     times = purchase_times(rng, cal, tables, pop)
-    mail, click_cust, click_t, click_campaign = _emails(rng, cal, tables, pop, times.death)
+    mail, click_cust, click_t, click_campaign, state = _emails(rng, cal, tables, pop, times.death)
     times = add_campaign_purchases(rng, cal, tables, pop, times, click_cust, click_t)
     campaign = _attribute(times, click_cust, click_t, click_campaign)
     det = purchase_details(rng, cal, tables, pop, catalog, times, campaign >= 0)
@@ -329,4 +338,4 @@ def chunk_events(
         *_browsing(rng, cal, tables, pop, catalog, times),
         *_anonymous(rng, tables, pop, catalog),
         *mail,
-    ]
+    ], state

@@ -22,11 +22,19 @@ from microseg.core.errors import MicrosegError
 from ._assemble import assemble
 from ._badrows import BAD_KINDS, inject, stringify
 from ._behaviour import build_tables
-from ._calendar import build_calendar
+from ._calendar import Calendar, build_calendar
+from ._campaign import (
+    MAX_LIFT,
+    MailState,
+    PlantedCampaign,
+    plan_campaign,
+    planted_events,
+    with_event_schema,
+)
 from ._catalog import build_catalog
 from ._consent import consent
 from ._events import chunk_events
-from ._population import make_population
+from ._population import Population, make_population
 from ._segments import PLANTED_SEGMENTS
 
 EVENTS_PER_FILE = 20_000_000
@@ -68,6 +76,9 @@ class SynthResult:
     counts: dict[str, int]
     seed: int
     event_files: tuple[Path, ...] = ()
+    #: the planted campaigns (``campaigns.json``): name, send time, holdout, salt, audience
+    #: and events files, outcome, window and the planted relative lift
+    campaigns: tuple[dict[str, Any], ...] = ()
 
 
 ROW_GROUP_ROWS = 122_880
@@ -105,7 +116,7 @@ def _check(
     return n, s, m, end, b, c
 
 
-def generate_shop(
+def generate_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
     out_dir: str | Path,
     *,
     customers: int = 5000,
@@ -115,6 +126,7 @@ def generate_shop(
     bad_rows: float = 0.0,
     chunk_customers: int = 100_000,
     progress: Callable[[int, int], None] | None = None,
+    campaign_lift: float = 0.26,
 ) -> SynthResult:
     """Generate a deterministic synthetic shop and write it to ``out_dir``.
 
@@ -144,6 +156,10 @@ def generate_shop(
         Customers per chunk (1 to 1,000,000).
     progress : callable, optional
         Called with ``(customers_done, customers_total)`` after each chunk.
+    campaign_lift : float
+        The relative uplift of the open rate planted in the personalised mailing (0 to
+        0.33; docs/activation.md): its events are ``campaign_events.parquet``, its audience
+        ``campaign_audience.parquet``, its design ``campaigns.json``.
 
     Returns
     -------
@@ -156,7 +172,13 @@ def generate_shop(
         If an argument is invalid (a ``ValueError``).
     """
     n, s, m, e, b, c = _check(customers, seed, months, end, bad_rows, chunk_customers, progress)
-    return _write_shop(Path(out_dir), n, s, m, e, b, c, progress, EVENTS_PER_FILE)
+    if isinstance(campaign_lift, bool) or not isinstance(campaign_lift, numbers.Real):
+        raise SynthError(f"campaign_lift must be a number, got {campaign_lift!r}")
+    if not 0.0 <= float(campaign_lift) <= round(MAX_LIFT, 2):
+        raise SynthError(f"campaign_lift must be in [0, 0.33], got {campaign_lift!r}")
+    return _write_shop(
+        Path(out_dir), n, s, m, e, b, c, progress, EVENTS_PER_FILE, float(campaign_lift)
+    )
 
 
 def _open(path: Path, schema: pa.Schema, stack: contextlib.ExitStack) -> pq.ParquetWriter:
@@ -169,6 +191,48 @@ def _open(path: Path, schema: pa.Schema, stack: contextlib.ExitStack) -> pq.Parq
     return writer
 
 
+class _Mailing:
+    """Writes the planted mailing's events and audience, chunk by chunk, each chunk from
+    its own stream (a child of the campaign's)."""
+
+    def __init__(
+        self,
+        planted: PlantedCampaign,
+        seeds: list[np.random.SeedSequence],
+        paths: dict[str, Path],
+        stack: contextlib.ExitStack,
+    ) -> None:
+        self.planted, self.seeds, self.paths, self.stack = planted, seeds, paths, stack
+        self.rows = 0
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.out = paths["products"].parent
+
+    def write(
+        self, chunk: int, cal: Calendar, pop: Population, mail: MailState, schema: pa.Schema
+    ) -> None:
+        rng = np.random.default_rng(self.seeds[chunk])
+        events, audience = planted_events(rng, cal, pop, mail, self.planted)
+        events = with_event_schema(events, self.rows + 1, schema)
+        self.rows += events.num_rows
+        for name, table in (("campaign_events", events), ("campaign_audience", audience)):
+            if name not in self.writers:
+                self.paths[name] = self.out / f"{name}.parquet"
+                self.writers[name] = _open(self.paths[name], table.schema, self.stack)
+            self.writers[name].write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+
+def _with_consent(
+    rng: np.random.Generator, cal: Any, pop: Any, before: int
+) -> tuple[pa.Table, pa.Table]:
+    """The chunk's customers with their per-channel opt-ins, and its consent events
+    (numbered after the ``before`` written so far)."""
+    opt_ins, events = consent(rng, cal, pop, before + 1)
+    table = pop.customers
+    for column, values in opt_ins.items():
+        table = table.append_column(column, values)
+    return table, events
+
+
 def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
     out: Path,
     customers: int,
@@ -179,6 +243,7 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
     chunk_customers: int,
     progress: Callable[[int, int], None] | None,
     events_per_file: int,
+    campaign_lift: float = 0.26,
 ) -> SynthResult:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
@@ -186,7 +251,10 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
             old.unlink()
     cal = build_calendar(end, months)
     tables = build_tables()
-    catalog_seed, chunk_root = np.random.SeedSequence(seed).spawn(2)
+    # the planted campaign's stream is a third child: the first two, and so everything
+    # else the shop holds, are the same as without it
+    catalog_seed, chunk_root, campaign_root = np.random.SeedSequence(seed).spawn(3)
+    planted = plan_campaign(cal, campaign_lift)
     catalog = build_catalog(np.random.default_rng(catalog_seed))
     paths = {
         name: out / f"{name}.parquet"
@@ -211,6 +279,11 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
         writers: dict[str, pq.ParquetWriter] = {}
         events_writer: pq.ParquetWriter | None = None
         in_file = 0
+        mailing = (
+            _Mailing(planted, campaign_root.spawn(n_chunks), paths, stack)
+            if planted is not None
+            else None
+        )
         for i, chunk_seed in enumerate(chunk_root.spawn(n_chunks)):
             # the fourth stream (consent) is drawn last: the first three are as without it
             pop_rng, event_rng, bad_rng, consent_rng = (
@@ -219,10 +292,12 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
             first = i * chunk_customers
             size = min(chunk_customers, customers - first)
             pop = make_population(pop_rng, cal, tables, first + 1, size)
-            parts = chunk_events(event_rng, cal, tables, pop, catalog)
+            parts, mail = chunk_events(event_rng, cal, tables, pop, catalog)
             events, orders = assemble(
                 event_rng, parts, cal, pop, catalog, next_event, next_order, seed
             )
+            if mailing is not None:
+                mailing.write(i, cal, pop, mail, events.schema)
             next_event += events.num_rows
             next_order += orders
             if bad_rows > 0:
@@ -238,11 +313,8 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
             # row groups of DuckDB's size: readers can scan them in parallel, in bounded memory
             events_writer.write_table(events, row_group_size=ROW_GROUP_ROWS)
             in_file += events.num_rows
-            opt_ins, consent_events = consent(consent_rng, cal, pop, consent_count + 1)
+            customers_table, consent_events = _with_consent(consent_rng, cal, pop, consent_count)
             consent_count += consent_events.num_rows
-            customers_table = pop.customers
-            for column, values in opt_ins.items():
-                customers_table = customers_table.append_column(column, values)
             for name, table in (
                 ("customers", customers_table),
                 ("ground_truth", pop.truth),
@@ -270,4 +342,6 @@ def _write_shop(  # noqa: PLR0913 - the synthetic shop's documented parameters
         paths["bad_rows"] = out / "bad_rows.json"
         manifest = {"fraction": bad_rows, "total": counts["bad_rows"], "kinds": bad_counts}
         paths["bad_rows"].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return SynthResult(out, paths, counts, seed, tuple(event_files))
+    campaigns = (planted.to_dict(),) if planted is not None else ()
+    (out / "campaigns.json").write_text(json.dumps(list(campaigns), indent=2) + "\n", "utf-8")
+    return SynthResult(out, paths, counts, seed, tuple(event_files), campaigns)
