@@ -54,6 +54,25 @@ class DemoResult:
     #: the synthetic shop's planted campaign (``campaigns.json``) and its measurement
     planted_campaign: dict[str, Any] | None = None
     campaign: Any = None
+    #: ``ws.govern.quality()`` and ``ws.govern.audit()`` of the example segments
+    quality: Any = None
+    audit: Any = None
+
+    def governance_lines(self) -> list[str]:
+        """The data-quality findings and the audit's coverage and flags, in sentences."""
+        lines = [f"quality: {finding}" for finding in self.quality.findings] if self.quality else []
+        if self.audit is not None:
+            lines.append(f"audit: {self.audit.findings[0]}")
+            checks = [s for seg in self.audit.segments for s in seg.sensitive]
+            proxies = sum(s.proxy_flagged for s in checks)
+            beyond = sum(s.ratio_flagged and s.ratio_significant for s in checks)
+            lines.append(
+                f"audit: {proxies} segment(s) flagged as a proxy of a sensitive attribute, "
+                f"{beyond} with a selection-rate ratio below "
+                f"{self.audit.min_selection_ratio} beyond chance "
+                f"(`microseg audit` for the details and caveats)"
+            )
+        return lines
 
     def campaign_line(self) -> str | None:
         """The planted campaign's measured uplift against the planted one, in one line."""
@@ -109,6 +128,8 @@ class DemoResult:
             "marriage": self.marriage.to_dict() if self.marriage is not None else None,
             "planted_campaign": self.planted_campaign,
             "campaign": self.campaign.to_dict() if self.campaign is not None else None,
+            "quality": self.quality.to_dict() if self.quality is not None else None,
+            "audit": self.audit.to_dict() if self.audit is not None else None,
             "next_steps": self.next_steps(),
         }
 
@@ -352,6 +373,10 @@ def run_demo(
                 progress("measuring the planted campaign", 0, 1)
             audience = shop.paths["campaign_audience"]
             measured = _planted_campaign(ws, planted_campaign, audience)
+        if progress:
+            progress("checking data quality and auditing the segments", 0, 1)
+        quality = ws.govern.quality()
+        audit = ws.govern.audit(as_of=end)
         result = DemoResult(
             root,
             loads,
@@ -368,6 +393,8 @@ def run_demo(
             married,
             planted_campaign,
             measured,
+            quality,
+            audit,
         )
         (root / "demo-summary.json").write_text(
             json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"

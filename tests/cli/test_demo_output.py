@@ -59,6 +59,7 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
         "ranking segments by value and following stage moves",
         "following the planted marriages",
         "measuring the planted campaign",
+        "checking data quality and auditing the segments",
     ]
     # the planted personalised mailing (issue 14.5): its measured uplift, with the planted
     assert re.search(
@@ -77,6 +78,10 @@ def test_demo_fits_80_columns_and_its_next_steps_run(tmp_path: Path) -> None:
     # the seeds' life event: the planted marriages, against customers who stayed single
     assert "customers who married, against those who stayed single" in flat
     assert summary["marriage"]["attribute"] == "marital_status"
+    # governance (issue 14): a quality summary and an audit line
+    assert "quality: customers: 1,000 rows" in flat
+    assert re.search(r"audit: \d+\.\d% of 1,000 customers are in at least one segment", flat)
+    assert summary["audit"]["coverage"]["customers"] == 1000
     assert summary["marriage"]["changers"]["customers"] > 0
     assert summary["campaign"]["slices"][0]["treatment"]["members"] > 0
     assert summary["planted_campaign"]["planted_relative_lift"] == 0.26

@@ -124,6 +124,8 @@ def demo(
     _print_insights(result)
     if result.campaign_line():
         console.print(result.campaign_line(), highlight=False)
+    for line in result.governance_lines():
+        console.print(line, highlight=False)
     console.print("\nNext, from this folder:")
     for step in result.next_steps():
         console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
