@@ -29,6 +29,7 @@ from microseg.service._keys import KeyRing
 from microseg.service._problems import install_problem_handlers
 from microseg.service._realtime import RealTime, record
 from microseg.service._routes import routers
+from microseg.service._wal import WriteAheadLog
 from microseg.workspace import SERVED_FILE, Workspace
 
 __all__ = ["Metrics", "create_app", "serve"]
@@ -94,6 +95,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             timer.stop()
         for stop in app.state.on_stop:
             stop()
+        app.state.wal.restart()  # all in the store: a stopped service leaves no records
+        app.state.wal.close()
         _LOG.info('{"event":"stopped"}')
 
     app = FastAPI(
@@ -113,6 +116,9 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.metrics = Metrics.create()
     #: run when the server stops, before uvicorn re-raises the signal that stopped it
     app.state.on_stop = []
+    #: what clients sent, on disk before they are answered; loaded again after a crash
+    app.state.wal = WriteAheadLog(workspace.path)
+    app.state.replayed = replay(workspace, app.state.wal)
     #: every customer's segments, kept up to date (None when --no-realtime)
     app.state.realtime = RealTime(workspace) if settings.realtime else None
     install_problem_handlers(app)
@@ -160,6 +166,23 @@ class _Timer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def replay(workspace: Workspace, wal: WriteAheadLog) -> int:
+    """Load the batches the write-ahead file holds and the store may lack (a crash between
+    the two), then start a fresh file; how many batches were loaded again."""
+    import pyarrow as pa
+
+    pending = wal.pending()
+    for batch in pending:
+        workspace.ingest(
+            batch.kind,  # type: ignore[arg-type]
+            [pa.Table.from_pylist(batch.records)],
+            max_rejected="100%",
+        )
+        _LOG.info('{"event":"replayed","seq":%d,"records":%d}', batch.seq, len(batch.records))
+    wal.restart()
+    return len(pending)
 
 
 def _docs(app: FastAPI) -> None:

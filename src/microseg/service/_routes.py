@@ -243,9 +243,14 @@ def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse
         table = pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ParameterError(f"records of mixed shapes: {exc}") from None
-    with request.app.state.write_lock:
-        report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
-        _follow(request, ws, kind, report)
+    wal = request.app.state.wal
+    seq = wal.append(kind, records)  # on disk before anything else
+    try:
+        with request.app.state.write_lock:
+            report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
+            _follow(request, ws, kind, report)
+    finally:
+        wal.done(seq)
     body = report.to_dict()
     if not report.rejected:
         return JSONResponse(body)
@@ -353,7 +358,12 @@ def ready(request: Request) -> dict[str, Any]:
     """Readiness: the store is open and answers."""
     ws: Workspace = request.app.state.workspace
     ws.store.table_names()
-    return {"ready": True, "store": "open", "workspace": ws.config.name}
+    return {
+        "ready": True,
+        "store": "open",
+        "workspace": ws.config.name,
+        "replayed": request.app.state.replayed,
+    }
 
 
 @operations.get("/metrics", dependencies=[needs("read")], response_class=PlainTextResponse)
