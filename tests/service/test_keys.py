@@ -137,3 +137,37 @@ def test_a_service_that_died_leaves_no_lock(tmp_path: Path) -> None:
     finally:
         alive.kill()
         alive.wait()
+
+
+@pytest.mark.slow
+def test_demo_serve_prints_a_key_that_works(tmp_path: Path) -> None:
+    port = _free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "microseg", "demo", "--customers", "300", "--dir",
+         str(tmp_path / "demo"), "--serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        token = None
+        deadline = time.monotonic() + 300
+        for line in demo.stdout:
+            if line.startswith("msk_"):
+                token = line.strip()
+                break
+            assert time.monotonic() < deadline
+        assert token is not None
+        auth = {"Authorization": f"Bearer {token}"}
+        while True:
+            try:
+                reply = httpx.get(f"http://127.0.0.1:{port}/api/segments", headers=auth)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo's service did not start"
+                time.sleep(0.2)
+        assert reply.status_code == 200
+        assert "anime-buyers" in [s["name"] for s in reply.json()]
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=60)

@@ -69,6 +69,10 @@ def demo(
     customers: int = typer.Option(5000, help="Customers in the synthetic shop."),
     seed: int = typer.Option(42, help="Random seed."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then serve it over HTTP with a new key (docs/service.md)."
+    ),
+    port: int = typer.Option(8000, "--port", help="The port --serve listens on."),
 ) -> None:
     """Build a synthetic shop in a fresh workspace, load it, and show what is there.
 
@@ -76,6 +80,7 @@ def demo(
 
       microseg demo
       microseg demo --customers 20000 --dir /tmp/bigger-demo
+      microseg demo --serve --port 8000
     """
     from microseg.demo import DEMO_TIMEZONE, run_demo
 
@@ -97,24 +102,7 @@ def demo(
         console.print(table)
     if result.segments is not None:
         _print_segments(result.segments)
-    if result.value_fit is not None:
-        fit = result.value_fit
-        params = ", ".join(f"{k} {number(v, 3)}" for k, v in fit["purchase"].items())
-        spend = ", ".join(f"{k} {number(v, 3)}" for k, v in (fit["spend"] or {}).items())
-        console.print(
-            f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
-            f"{params}; Gamma-Gamma {spend or 'not fitted'}",
-            highlight=False,
-        )
-        hints: list[str] = []
-        for warning in fit.get("warnings", []):
-            console.print(
-                f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
-            )
-            if warning["hint"] and warning["hint"] not in hints:
-                hints.append(warning["hint"])
-        for hint in hints:  # the same advice once, however many warnings share it
-            console.print(f"what to try: {hint}", highlight=False)
+    _print_fit(result.value_fit)
     if result.value_error:
         console.print(f"[yellow]value models not fitted:[/] {result.value_error}")
     if result.value:
@@ -129,6 +117,53 @@ def demo(
     console.print("\nNext, from this folder:")
     for step in result.next_steps():
         console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
+    if serve:
+        _serve_demo(result.path, port)
+
+
+def _print_fit(fit: dict[str, Any] | None) -> None:
+    """The value models' parameters and their warnings, with the advice once."""
+    if fit is None:
+        return
+    params = ", ".join(f"{k} {number(v, 3)}" for k, v in fit["purchase"].items())
+    spend = ", ".join(f"{k} {number(v, 3)}" for k, v in (fit["spend"] or {}).items())
+    console.print(
+        f"value models on {fit['buyers']:,} buyers ({fit['unit']}s): {fit['model']} "
+        f"{params}; Gamma-Gamma {spend or 'not fitted'}",
+        highlight=False,
+    )
+    hints: list[str] = []
+    for warning in fit.get("warnings", []):
+        console.print(
+            f"[yellow]warning ({warning['code']}):[/] {warning['message']}", highlight=False
+        )
+        if warning["hint"] and warning["hint"] not in hints:
+            hints.append(warning["hint"])
+    for hint in hints:  # the same advice once, however many warnings share it
+        console.print(f"what to try: {hint}", highlight=False)
+
+
+def _serve_demo(path: Path, port: int) -> None:
+    """Create a key with the write scope, print it and how to use it, and serve."""
+    from microseg.service import KeyRing, ServiceSettings
+    from microseg.service import serve as run
+
+    key, token = KeyRing(path).create("demo", ["write"])
+    base = f"http://127.0.0.1:{port}"
+    console.print(
+        f"\nServing the demo on {base} (API docs: {base}/docs); Ctrl-C stops. "
+        f"Key {key.key_id} (scopes: write, read), shown only now:",
+        highlight=False,
+    )
+    console.print(token, highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f'  curl -H "Authorization: Bearer {token}" {base}/api/segments',
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    with handled():
+        run(path, port=port, settings=ServiceSettings())
 
 
 def _print_insights(result: Any) -> None:
