@@ -225,3 +225,15 @@ def test_a_series_of_one_date_and_bad_requests(ws: Workspace, tmp_path: Path) ->
 
     with pytest.raises(RuleError, match="nope"):
         ws.segments.evaluate_series(["nope"], ["2025-06-30"])
+
+
+def test_dates_split_into_groups_give_the_same_snapshots(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of many columns are computed for groups of dates (one date each here)."""
+    import microseg.lang._batch_events as batch_events
+
+    monkeypatch.setattr(batch_events, "SERIES_COLUMNS", 1)
+    _hand_shop(ws, tmp_path)
+    names = ["married", "recent-buyers", "big", "two-orders", "abandoned"]
+    _assert_same(ws, names, ["2025-05-31", "2025-06-30", "2025-07-31"])

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
+from microseg.core.errors import StoreMemoryError
 from microseg.lang._batch_filters import EventFilter, event_types
 from microseg.lang._batch_sequences import sequence_table
 from microseg.lang._dialect import Dialect
@@ -71,7 +72,7 @@ _OWN_PASS = 4
 
 #: The most conditional aggregates one pass of a series computes: the dates are split into
 #: groups below it (the aggregation keeps a value of each per customer).
-SERIES_COLUMNS = 320
+SERIES_COLUMNS = 64
 
 #: Creates a table from the first of its plans that fits in memory (the store's).
 Materialise = Callable[[Callable[[], ir.Table]], ir.Table]
@@ -112,9 +113,9 @@ class EventQueries:
         self._sequences: dict[str, SequenceSpec] = {}
         self._columns: dict[tuple[str, str], str] = {}
         self._parts = 0
-        #: the aggregates' per-customer table computed for a series of dates, with the
-        #: suffix of this query's columns in it (see :func:`series_parts`)
-        self._shared: tuple[ir.Table, str] | None = None
+        #: the aggregates' per-customer tables computed for a series of dates, each with
+        #: the suffix of this query's columns in it (see :func:`share_series`)
+        self._shared: list[tuple[ir.Table, str]] = []
 
     # -- registration ----------------------------------------------------------------------
 
@@ -190,11 +191,10 @@ class EventQueries:
     def _parts_tables(self) -> list[ir.Table]:
         """Per-customer tables (customer_id and their columns) of every registered read."""
         parts: list[ir.Table] = []
-        if self._shared is not None:
-            table, suffix = self._shared
-            names = list(self._aggregates)
+        for table, suffix in self._shared:
+            names = [n for n in self._aggregates if n + suffix in table.columns]
             parts.append(table.select("customer_id", **{n: table[n + suffix] for n in names}))
-        for kinds, specs in [] if self._shared is not None else self._passes():
+        for kinds, specs in [] if self._shared else self._passes():
             typed = kinds is None or len(kinds) > 1
             distinct = {n: s for n, s in specs.items() if s.agg == "distinct" and s.prop}
             plain = {n: s for n, s in specs.items() if n not in distinct}
@@ -436,68 +436,90 @@ def share_series(queries: list[EventQueries], materialise: Materialise) -> int:
     series, registered by the same rules) in shared passes over the events; the number of
     tables materialised.
 
-    Each pass reads the events before the latest date once, with one conditional
-    aggregate per (aggregate, date), each bounded by its date: the events before it only,
-    its windows and relative dates from its own clock. The results are materialised (in
-    groups of dates of at most :data:`SERIES_COLUMNS` columns) and each query then reads
-    its columns from them instead of its own passes. Modes and sequences are not shared:
-    each query still computes them for its own date (their per-customer ranking and
-    window functions are per date). Queries whose registrations differ share nothing.
+    Each part (a pass of aggregates, the distinct counts of a property) reads the events
+    before the latest date of its group once, with one conditional aggregate per
+    (aggregate, date), each bounded by its date: the events before it only, its windows
+    and relative dates from its own clock. Each part is materialised on its own, for
+    groups of dates of at most :data:`SERIES_COLUMNS` columns (halved when the database
+    runs out of memory), and each query then reads its columns from them instead of
+    running its own passes. Modes and sequences are not shared: each query still computes
+    them for its own date (their per-customer rankings and window functions are per date).
+    Queries whose registrations differ share nothing.
     """
     if not queries or not queries[0]._aggregates:
         return 0
     first = list(queries[0]._aggregates.items())
     if any(list(q._aggregates.items()) != first for q in queries[1:]):
         return 0
-    size = max(1, SERIES_COLUMNS // len(first))
-    tables = 0
-    for start in range(0, len(queries), size):
-        group = queries[start : start + size]
-        table = materialise(functools.partial(_series_table, group))
-        for index, query in enumerate(group):
-            query._shared = (table, f"__{index}")
-        tables += 1
-    return tables
-
-
-def _series_table(queries: list[EventQueries]) -> ir.Table:
-    """One row per customer with each query's aggregates, suffixed ``__<index>``."""
     latest = max(queries, key=lambda q: q.clock.as_of)
     for query in queries:  # the same registrations: one column per property view for all
         query._columns = latest._columns
-    parts: list[ir.Table] = []
+    indexed = list(enumerate(queries))
+    tables = 0
+    for part in _series_parts(latest):
+        size = max(1, SERIES_COLUMNS // len(part[2]))
+        start = 0
+        while start < len(indexed):
+            group = indexed[start : start + size]
+            try:
+                table = materialise(functools.partial(_series_part, part, group))
+            except StoreMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                continue
+            for index, query in group:
+                query._shared.append((table, f"__{index}"))
+            tables += 1
+            start += len(group)
+    return tables
+
+
+#: A part of a series: (event types read, the property of distinct counts or None, specs).
+_Part = tuple[frozenset[str] | None, str | None, dict[str, "_Aggregate"]]
+
+
+def _series_parts(latest: EventQueries) -> list[_Part]:
+    """The parts of the series: each pass of plain aggregates, each property's distinct
+    counts (as :meth:`EventQueries._parts_tables` splits them)."""
+    parts: list[_Part] = []
     for kinds, specs in latest._passes():
-        typed = kinds is None or len(kinds) > 1
         distinct = {n: s for n, s in specs.items() if s.agg == "distinct" and s.prop}
         plain = {n: s for n, s in specs.items() if n not in distinct}
         if plain:
-            rows = latest._rows(kinds, [(spec.events, spec.reads) for spec in plain.values()])
-            parts.append(
-                rows.group_by("customer_id").aggregate(
-                    **{
-                        f"{n}__{i}": q._reduce(
-                            rows, spec, typed=typed, bounded=q.clock.as_of < latest.clock.as_of
-                        )
-                        for i, q in enumerate(queries)
-                        for n, spec in plain.items()
-                    }
-                )
-            )
+            parts.append((kinds, None, plain))
         by_property: dict[str, dict[str, _Aggregate]] = {}
         for name, spec in distinct.items():
             by_property.setdefault(str(spec.prop), {})[name] = spec
-        for prop, counts in by_property.items():
-            ev = latest._rows(kinds, [(spec.events, spec.reads) for spec in counts.values()])
-            column, _ = latest._property(ev, prop, "str")
-            flags = {
-                f"{n}__{i}": q._matches(
-                    ev, spec.events, typed=typed, bounded=q.clock.as_of < latest.clock.as_of
+        parts.extend((kinds, prop, counts) for prop, counts in by_property.items())
+    return parts
+
+
+def _series_part(part: _Part, group: list[tuple[int, EventQueries]]) -> ir.Table:
+    """One part's per-customer table for a group of dates, columns suffixed ``__<index>``."""
+    kinds, prop, specs = part
+    typed = kinds is None or len(kinds) > 1
+    last = max((q for _, q in group), key=lambda q: q.clock.as_of)
+    ev = last._rows(kinds, [(spec.events, spec.reads) for spec in specs.values()])
+    if prop is None:
+        return ev.group_by("customer_id").aggregate(
+            **{
+                f"{n}__{i}": q._reduce(
+                    ev, spec, typed=typed, bounded=q.clock.as_of < last.clock.as_of
                 )
-                for i, q in enumerate(queries)
-                for n, spec in counts.items()
+                for i, q in group
+                for n, spec in specs.items()
             }
-            parts.append(_distinct_counts(ev, column, flags))
-    return parts[0] if len(parts) == 1 else _merge(parts)
+        )
+    column, _ = last._property(ev, prop, "str")
+    flags = {
+        f"{n}__{i}": q._matches(
+            ev, spec.events, typed=typed, bounded=q.clock.as_of < last.clock.as_of
+        )
+        for i, q in group
+        for n, spec in specs.items()
+    }
+    return _distinct_counts(ev, column, flags)
 
 
 def _distinct_counts(ev: ir.Table, column: ir.Value, flags: dict[str, ir.BooleanValue]) -> ir.Table:
