@@ -89,7 +89,7 @@ class MigrationBuilder:
         elif run is not None:
             source = self._run_source(run)
         else:
-            source = self._segment_source(list(segments))
+            source = self._segment_source(list(segments), dates)
         inputs = MigrationInputs(
             events=self._profile.events(),
             purchase=self._context.config.value.purchase_event,
@@ -106,7 +106,9 @@ class MigrationBuilder:
 
     # -- state sources ------------------------------------------------------------------------
 
-    def _segment_source(self, names: list[str]) -> StateSource:
+    def _segment_source(self, names: list[str], dates: Sequence[AsOf]) -> StateSource:
+        """Stored snapshots of ``names`` at ``dates``: those missing (or stale) are
+        back-filled together, in one pass over the events, at the first request."""
         if len(set(names)) != len(names):
             raise ParameterError("a segment is named twice: give each once, in priority order")
         catalog = self._segments.validate(names)
@@ -117,19 +119,33 @@ class MigrationBuilder:
             **{f"trait:{n}": repr(d) for n, d in traits.definitions.items()},
         }
         store = self._context.store
+        filled: dict[datetime, bool] = {}  # moment -> whether its stored snapshot was reused
+
+        def backfill(wanted: Sequence[AsOf]) -> None:
+            stamp = data_stamp(store.generation(), definitions)
+            missing: list[AsOf] = []
+            for as_of in wanted:
+                moment = self._context.instant(as_of)
+                keys = [snapshot_key(moment, n, v) for n, v in versions.items()]
+                filled[moment] = all(store.meta_value(k) == stamp for k in keys)
+                if not filled[moment]:
+                    missing.append(as_of)
+            if not missing:
+                return
+            for run in self._segments.evaluate_series(names, missing, save=True):
+                if run.result is not None:
+                    run.result.drop()
+            with store.transaction():
+                for as_of in missing:
+                    moment = self._context.instant(as_of)
+                    for n, v in versions.items():
+                        store.set_meta_value(snapshot_key(moment, n, v), stamp)
 
         def states(as_of: AsOf) -> tuple[ir.Table, SnapshotStamp]:
             moment = self._context.instant(as_of)
-            stamp = data_stamp(store.generation(), definitions)
-            keys = {n: snapshot_key(moment, n, v) for n, v in versions.items()}
-            reused = all(store.meta_value(k) == stamp for k in keys.values())
-            if not reused:
-                run = self._segments.evaluate(names, as_of=as_of, save=True)
-                if run.result is not None:
-                    run.result.drop()
-                with store.transaction():
-                    for key in keys.values():
-                        store.set_meta_value(key, stamp)
+            if moment not in filled:  # the series at the first request, then any other date
+                backfill([as_of] if filled else dates)
+            reused = filled[moment]
             table = memberships_state(
                 self._profile.attributes(as_of), store.table("memberships"), moment, versions
             )

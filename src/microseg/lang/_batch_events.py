@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import ibis.expr.types as ir
 
+from microseg.core.errors import StoreMemoryError
 from microseg.lang._batch_filters import EventFilter, event_types
 from microseg.lang._batch_sequences import sequence_table
 from microseg.lang._dialect import Dialect
@@ -61,13 +62,20 @@ from microseg.lang._semantics import (
 from microseg.lang._values import AGGREGATE_DECIMALS
 from microseg.lang._when import Clock
 
-__all__ = ["EventQueries", "order_column"]
+__all__ = ["SERIES_COLUMNS", "EventQueries", "order_column", "share_series"]
 
 #: Lowers one predicate on a column of a given type (the compiler's comparisons).
 Compare = Callable[[Predicate, ir.Value, str], ir.BooleanValue]
 
 #: An event type with at least this many aggregates gets a pass of its own (see _passes).
 _OWN_PASS = 4
+
+#: The most conditional aggregates one pass of a series computes: the dates are split into
+#: groups below it (the aggregation keeps a value of each per customer).
+SERIES_COLUMNS = 64
+
+#: Creates a table from the first of its plans that fits in memory (the store's).
+Materialise = Callable[[Callable[[], ir.Table]], ir.Table]
 
 
 def _lit(value: Any) -> ir.Value:
@@ -105,6 +113,9 @@ class EventQueries:
         self._sequences: dict[str, SequenceSpec] = {}
         self._columns: dict[tuple[str, str], str] = {}
         self._parts = 0
+        #: the aggregates' per-customer tables computed for a series of dates, each with
+        #: the suffix of this query's columns in it (see :func:`share_series`)
+        self._shared: list[tuple[ir.Table, str]] = []
 
     # -- registration ----------------------------------------------------------------------
 
@@ -180,7 +191,10 @@ class EventQueries:
     def _parts_tables(self) -> list[ir.Table]:
         """Per-customer tables (customer_id and their columns) of every registered read."""
         parts: list[ir.Table] = []
-        for kinds, specs in self._passes():
+        for table, suffix in self._shared:
+            names = [n for n in self._aggregates if n + suffix in table.columns]
+            parts.append(table.select("customer_id", **{n: table[n + suffix] for n in names}))
+        for kinds, specs in [] if self._shared else self._passes():
             typed = kinds is None or len(kinds) > 1
             distinct = {n: s for n, s in specs.items() if s.agg == "distinct" and s.prop}
             plain = {n: s for n, s in specs.items() if n not in distinct}
@@ -312,17 +326,20 @@ class EventQueries:
             return ev[name], EVENT_PROPERTY_TYPES[name]
         return ev[self._columns[(name, view)]], "json"
 
-    def _matches(self, ev: ir.Table, events: EventFilter, *, typed: bool = True) -> ir.BooleanValue:
+    def _matches(
+        self, ev: ir.Table, events: EventFilter, *, typed: bool = True, bounded: bool = False
+    ) -> ir.BooleanValue:
         """Whether an event of ``ev`` is one of ``events``; without ``typed`` the caller
-        has already kept only events of that type."""
+        has already kept only events of that type. ``bounded``: ``ev`` runs past this
+        query's as_of (a series' pass), so the events from it on are left out here."""
         cond: ir.BooleanValue = ibis.literal(True)
         if typed and events.kind != "any":
             cond = ev.type == _lit(events.kind)
         lower, upper = window_bounds(events.window, self.clock)
         if lower is not None:
             cond = cond & (ev.timestamp >= _lit(lower))
-        if upper < self.clock.as_of:
-            cond = cond & (ev.timestamp < _lit(upper))
+        if upper < self.clock.as_of or bounded:
+            cond = cond & (ev.timestamp < _lit(min(upper, self.clock.as_of)))
         for pred in events.where:
             column, prop_kind = self._property(ev, pred.property, json_view(pred.operand))
             cond = cond & self._compare(pred, column, prop_kind)
@@ -330,8 +347,10 @@ class EventQueries:
 
     # -- aggregates and modes ----------------------------------------------------------------
 
-    def _reduce(self, ev: ir.Table, spec: _Aggregate, *, typed: bool = True) -> ir.Scalar:
-        cond = self._matches(ev, spec.events, typed=typed)
+    def _reduce(
+        self, ev: ir.Table, spec: _Aggregate, *, typed: bool = True, bounded: bool = False
+    ) -> ir.Scalar:
+        cond = self._matches(ev, spec.events, typed=typed, bounded=bounded)
         if spec.agg == "count" or spec.prop is None:
             return ev.count(where=cond)
         column, kind = self._property(ev, spec.prop, "float")
@@ -365,15 +384,7 @@ class EventQueries:
         ev = self._rows(kinds, [(spec.events, spec.reads) for spec in counts.values()])
         column, _ = self._property(ev, prop, "str")
         flags = {n: self._matches(ev, spec.events, typed=typed) for n, spec in counts.items()}
-        chosen = ev.filter(column.notnull() & ibis.or_(*flags.values())).select(
-            "customer_id", _v=column, **flags
-        )
-        pairs = chosen.group_by(["customer_id", "_v"]).aggregate(
-            **{n: chosen[n].any() for n in flags}
-        )
-        return pairs.group_by("customer_id").aggregate(
-            **{n: pairs[n].cast("int64").sum() for n in flags}
-        )
+        return _distinct_counts(ev, column, flags)
 
     def _mode(self, spec: _Aggregate) -> ir.Table:
         """Most frequent value per customer among matching events; ties: the smallest."""
@@ -418,6 +429,108 @@ def _offsets(zone: str, until: int) -> tuple[tuple[datetime, int], ...]:
             periods.append((high, offset(high)))
         moment = later
     return tuple(periods)
+
+
+def share_series(queries: list[EventQueries], materialise: Materialise) -> int:
+    """Compute the aggregates and distinct counts of every query (one per date of a
+    series, registered by the same rules) in shared passes over the events; the number of
+    tables materialised.
+
+    Each part (a pass of aggregates, the distinct counts of a property) reads the events
+    before the latest date of its group once, with one conditional aggregate per
+    (aggregate, date), each bounded by its date: the events before it only, its windows
+    and relative dates from its own clock. Each part is materialised on its own, for
+    groups of dates of at most :data:`SERIES_COLUMNS` columns (halved when the database
+    runs out of memory), and each query then reads its columns from them instead of
+    running its own passes. Modes and sequences are not shared: each query still computes
+    them for its own date (their per-customer rankings and window functions are per date).
+    Queries whose registrations differ share nothing.
+    """
+    if not queries or not queries[0]._aggregates:
+        return 0
+    first = list(queries[0]._aggregates.items())
+    if any(list(q._aggregates.items()) != first for q in queries[1:]):
+        return 0
+    latest = max(queries, key=lambda q: q.clock.as_of)
+    for query in queries:  # the same registrations: one column per property view for all
+        query._columns = latest._columns
+    indexed = list(enumerate(queries))
+    tables = 0
+    for part in _series_parts(latest):
+        size = max(1, SERIES_COLUMNS // len(part[2]))
+        start = 0
+        while start < len(indexed):
+            group = indexed[start : start + size]
+            try:
+                table = materialise(functools.partial(_series_part, part, group))
+            except StoreMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                continue
+            for index, query in group:
+                query._shared.append((table, f"__{index}"))
+            tables += 1
+            start += len(group)
+    return tables
+
+
+#: A part of a series: (event types read, the property of distinct counts or None, specs).
+_Part = tuple[frozenset[str] | None, str | None, dict[str, "_Aggregate"]]
+
+
+def _series_parts(latest: EventQueries) -> list[_Part]:
+    """The parts of the series: each pass of plain aggregates, each property's distinct
+    counts (as :meth:`EventQueries._parts_tables` splits them)."""
+    parts: list[_Part] = []
+    for kinds, specs in latest._passes():
+        distinct = {n: s for n, s in specs.items() if s.agg == "distinct" and s.prop}
+        plain = {n: s for n, s in specs.items() if n not in distinct}
+        if plain:
+            parts.append((kinds, None, plain))
+        by_property: dict[str, dict[str, _Aggregate]] = {}
+        for name, spec in distinct.items():
+            by_property.setdefault(str(spec.prop), {})[name] = spec
+        parts.extend((kinds, prop, counts) for prop, counts in by_property.items())
+    return parts
+
+
+def _series_part(part: _Part, group: list[tuple[int, EventQueries]]) -> ir.Table:
+    """One part's per-customer table for a group of dates, columns suffixed ``__<index>``."""
+    kinds, prop, specs = part
+    typed = kinds is None or len(kinds) > 1
+    last = max((q for _, q in group), key=lambda q: q.clock.as_of)
+    ev = last._rows(kinds, [(spec.events, spec.reads) for spec in specs.values()])
+    if prop is None:
+        return ev.group_by("customer_id").aggregate(
+            **{
+                f"{n}__{i}": q._reduce(
+                    ev, spec, typed=typed, bounded=q.clock.as_of < last.clock.as_of
+                )
+                for i, q in group
+                for n, spec in specs.items()
+            }
+        )
+    column, _ = last._property(ev, prop, "str")
+    flags = {
+        f"{n}__{i}": q._matches(
+            ev, spec.events, typed=typed, bounded=q.clock.as_of < last.clock.as_of
+        )
+        for i, q in group
+        for n, spec in specs.items()
+    }
+    return _distinct_counts(ev, column, flags)
+
+
+def _distinct_counts(ev: ir.Table, column: ir.Value, flags: dict[str, ir.BooleanValue]) -> ir.Table:
+    """Per customer, the distinct values of ``column`` among the events of each flag."""
+    chosen = ev.filter(column.notnull() & ibis.or_(*flags.values())).select(
+        "customer_id", _v=column, **flags
+    )
+    pairs = chosen.group_by(["customer_id", "_v"]).aggregate(**{n: chosen[n].any() for n in flags})
+    return pairs.group_by("customer_id").aggregate(
+        **{n: pairs[n].cast("int64").sum() for n in flags}
+    )
 
 
 def _merge(parts: list[ir.Table]) -> ir.Table:

@@ -19,7 +19,7 @@ from typing import Any, assert_never
 import ibis
 import ibis.expr.types as ir
 
-from microseg.lang._batch_events import EventQueries, order_column
+from microseg.lang._batch_events import EventQueries, Materialise, order_column, share_series
 from microseg.lang._clusters import ClusterLookup, cluster_column, cluster_ids
 from microseg.lang._dialect import Dialect
 from microseg.lang._errors import EvaluationError
@@ -64,7 +64,7 @@ from microseg.lang._walk import children
 from microseg.lang._when import Clock
 from microseg.store import DuckDBDialect
 
-__all__ = ["BatchCompiler", "order_column"]
+__all__ = ["BatchCompiler", "order_column", "share_events"]
 
 # DuckDB's local-time functions stay importable from here (the value summaries use them)
 _utc_instant = DuckDBDialect.utc_instant
@@ -436,3 +436,16 @@ class BatchCompiler:
             return v.isnull().ifelse(ibis.null().cast("float64"), result)
 
         return score
+
+
+def share_events(compilers: list[BatchCompiler], materialise: Materialise) -> int:
+    """Let ``compilers`` (one per date of a series, the same rules lowered by each) read
+    their aggregates from shared passes over the events, materialised by ``materialise``
+    before their :meth:`~BatchCompiler.table` is built; the number of shared tables.
+
+    See :func:`microseg.lang._batch_events.share_series`: conditional aggregates and
+    distinct counts are shared (one column per aggregate and date, each bounded by its
+    date); modes and sequences are still computed per date, as are the attributes and
+    identities the compilers were given.
+    """
+    return share_series([c._events for c in compilers], materialise)

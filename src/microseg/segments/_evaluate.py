@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -142,11 +143,25 @@ def evaluate_segments(
     earlier evaluation of the same definition version at the same instant).
     """
     started = time.perf_counter()
-    clock = inputs.clock
-    compiler = BatchCompiler(
+    compiler = segment_compiler(catalog, inputs, traits=traits, cuts=cuts)
+    lowered = {name: compiler.segment(name) for name in names}
+    return finish_run(
+        store, catalog, compiler, lowered, save=save, evaluated_at=evaluated_at, started=started
+    )
+
+
+def segment_compiler(
+    catalog: SegmentCatalog,
+    inputs: BatchInputs,
+    *,
+    traits: TraitCatalog | None,
+    cuts: dict[str, list[float]] | None,
+) -> BatchCompiler:
+    """The batch compiler of segments at the inputs' clock."""
+    return BatchCompiler(
         inputs.customers,
         inputs.events,
-        clock,
+        inputs.clock,
         attribute_types=inputs.attribute_types,
         segment_rule=catalog.full_rule,
         trait_definition=traits.definitions.__getitem__ if traits else None,
@@ -155,7 +170,22 @@ def evaluate_segments(
         identities=inputs.identities,
         scores=inputs.scores,
     )
-    lowered = {name: compiler.segment(name) for name in names}
+
+
+def finish_run(
+    store: Store,
+    catalog: SegmentCatalog,
+    compiler: BatchCompiler,
+    lowered: dict[str, Callable[[ir.Table], ir.BooleanValue]],
+    *,
+    save: bool,
+    evaluated_at: datetime | None,
+    started: float,
+) -> SegmentRun:
+    """Materialise the ``lowered`` segments of ``compiler`` into the run's table, and with
+    ``save`` store the members for the compiler's as_of."""
+    clock = compiler.clock
+    names = list(lowered)
 
     def result(joined: ir.Table) -> ir.Table:
         return joined.select("customer_id", **{n: f(joined) for n, f in lowered.items()})

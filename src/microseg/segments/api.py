@@ -31,6 +31,7 @@ from microseg.segments._evaluate import SegmentRun, evaluate_profile, evaluate_s
 from microseg.segments._grid import Grid, build_grid, grid_cells, parse_dimension
 from microseg.segments._members import with_columns
 from microseg.segments._prepared import PreparedSegments
+from microseg.segments._series import evaluate_series
 from microseg.traits import TraitCatalog, cluster_runs, score_models, uses_traits
 from microseg.traits.api import Traits
 
@@ -354,3 +355,38 @@ class Segments:
         segment or trait file).
         """
         return PreparedSegments(self, self._context, self._profile, self._traits, names)
+
+    # -- series ---------------------------------------------------------------------------
+
+    def evaluate_series(
+        self, names: Sequence[str], dates: Sequence[AsOf], *, save: bool = True
+    ) -> builtins.list[SegmentRun]:
+        """Evaluate ``names`` at each of ``dates`` in one pass over the events; one run per
+        date, in the order given, each identical to ``evaluate(names, as_of=date)``.
+
+        The events' aggregates of every date are computed together (one conditional
+        aggregate per date); attributes, model outputs, score cut points, modes and
+        sequences are read per date (see :func:`microseg.segments._series.evaluate_series`).
+        Every segment must be valid: a problem raises :class:`RuleError`. With ``save``
+        each snapshot is stored in ``memberships`` for its date.
+        """
+        catalog = self.validate(names)
+        chosen = list(names)
+        traits = self._traits.list()
+        runs = cluster_runs([SegmentRule(segment=n) for n in chosen], catalog, traits)
+        scores = score_models([SegmentRule(segment=n) for n in chosen], catalog, traits)
+        with_traits = uses_traits(catalog, chosen)
+        clocks = [self._context.clock(d) for d in dates]
+        return evaluate_series(
+            self._context.store,
+            catalog,
+            chosen,
+            [
+                self._traits.inputs(c, d, traits, models=with_traits, runs=runs, scores=scores)
+                for c, d in zip(clocks, dates, strict=True)
+            ],
+            cuts=[self._traits.cuts(c, traits) if with_traits else {} for c in clocks],
+            save=save,
+            evaluated_at=self._context.now(),
+            traits=traits,
+        )
