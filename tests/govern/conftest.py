@@ -60,7 +60,7 @@ def towns(tmp_path: Path) -> Iterator[Workspace]:
 
 # -- retention and erasure: A hand-built workspace for retention and erasure: Alice (C1, who
 # absorbed C9 by a merge), Bob (C2) and Carol (C3), with events, attribute history, memberships,
-# traits, rejected rows, and tables another feature could add (campaign assignments, a webhook
+# traits, rejected rows, and tables another tool could add (a partner's assignments, its
 # outbox) that microseg's erasure does not know by name.
 
 ALICE_EMAIL = "alice.martin@example.com"
@@ -142,14 +142,14 @@ x2,C2,,2025-12-11T10:00:00Z,purchase,many
     ws.segments.evaluate()
     store = ws.store
     # tables another feature adds: erasure must find them by their columns
-    store.execute("CREATE TABLE campaign_assignments (campaign VARCHAR, customer_id VARCHAR)")
+    store.execute("CREATE TABLE partner_assignments (campaign VARCHAR, customer_id VARCHAR)")
     store.execute(
-        "INSERT INTO campaign_assignments VALUES ('spring', 'C1'), ('spring', 'C2'), "
+        "INSERT INTO partner_assignments VALUES ('spring', 'C1'), ('spring', 'C2'), "
         "('spring', 'C9'), ('spring', 'C3')"
     )
-    store.execute("CREATE TABLE webhook_outbox (batch_id BIGINT, payload JSON)")
+    store.execute("CREATE TABLE partner_outbox (batch_id BIGINT, payload JSON)")
     store.execute(
-        "INSERT INTO webhook_outbox VALUES ($1, $2), ($3, $4)",
+        "INSERT INTO partner_outbox VALUES ($1, $2), ($3, $4)",
         [1, f'{{"email": "{ALICE_EMAIL.upper()}"}}', 2, f'{{"email": "{BOB_EMAIL}"}}'],
     )
     return ws

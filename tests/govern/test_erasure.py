@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def test_forget_the_survivor_erases_every_id_merged_into_it(shop: Workspace) -> 
     assert report.ids == ["C1", "C9"]
     # counted by hand from tests/govern/conftest.py
     assert report.removed == {
-        "campaign_assignments": 2,  # C1 and C9: a table microseg does not know by name
+        "partner_assignments": 2,  # C1 and C9: a table microseg does not know by name
         "customer_history": 2,  # Lyon, then Lille
         "customer_registry": 2,
         "events": 6,  # e1 e2 e3 e8 (C1, C9's merged in), e90 e91 (C9's before the merge)
@@ -83,7 +84,7 @@ def test_forget_the_survivor_erases_every_id_merged_into_it(shop: Workspace) -> 
         "merges": 1,
         "rejects": 1,  # her rejected row x1
         "trait_values": alice_traits,
-        "webhook_outbox": 1,  # a batch holding her e-mail, upper-cased
+        "partner_outbox": 1,  # a batch holding her e-mail, upper-cased
     }
     assert report.events == {"purchase": 3, "view": 2, "email_open": 1}
     assert report.first_event is not None
@@ -256,3 +257,31 @@ a2,11,2025-01-02T10:00:00Z,purchase,10,10
         ws.close()
     with Workspace.open(tmp_path / "ws", clock=lambda: NOW) as again:
         assert again.store.find_person("11") is not None
+
+
+def test_forget_reaches_what_activation_and_the_service_keep(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    """A campaign's assignment, an export's member list, a webhook push's stored bodies
+    and the real-time membership log hold her too: all of them are erased."""
+    from microseg.service._realtime import Change, record
+
+    shop.activate.campaign_create("spring", audience=["C1", "C2", "C3"], holdout="50%")
+    shop.activate.export("buyers", to=tmp_path / "buyers.csv")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    record(shop.store, [Change(at=at, customer_id="C1", segment="buyers", change="entered",
+                               trigger="e1")])  # fmt: skip
+    held = {
+        "campaign_assignments": "customer_id",
+        "export_members": "customer_id",
+        "membership_log": "customer_id",
+    }
+    for table, column in held.items():
+        rows = shop.store.table(table).to_pyarrow().column(column).to_pylist()
+        assert "C1" in rows, table
+    report = shop.govern.forget("C1")
+    assert report.proof.clean
+    for table, column in held.items():
+        rows = shop.store.table(table).to_pyarrow().column(column).to_pylist()
+        assert "C1" not in rows, table
+        assert report.removed.get(table, 0) >= 1, table
