@@ -3,6 +3,8 @@ and that it answers with the same messages and field paths as the CLI."""
 
 from __future__ import annotations
 
+import httpx
+
 from tests.service.conftest import Served
 
 PROBLEM = "application/problem+json"
@@ -193,3 +195,31 @@ def test_the_token_bucket_refills_with_time() -> None:
     assert limiter.take("k") == 0.5
     now[0] += 0.5
     assert limiter.take("k") == 0.0
+
+
+def test_concurrent_posts_are_loaded_together_and_answered_each_for_its_own(
+    served: Served,
+) -> None:
+    import concurrent.futures
+
+    def post(n: int) -> httpx.Response:
+        event = {"event_id": f"g{n}", "customer_id": f"C{1 + n % 3}",
+                 "timestamp": "2026-01-14T09:00:00Z" if n != 7 else "not a time",
+                 "type": "view"}  # fmt: skip
+        with served.client("write") as writer:
+            return writer.post("/api/events", json=event)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        replies = list(pool.map(post, range(24)))
+    statuses = [r.status_code for r in replies]
+    assert statuses.count(422) == 1
+    assert statuses[7] == 422
+    assert replies[7].json()["problems"][0]["path"] == "[0].timestamp"
+    assert replies[7].json()["detail"] == "1 of 1 record(s) rejected; 0 accepted"
+    batcher = served.app.state.batcher
+    assert batcher.requests == 24
+    assert batcher.loads < 24  # some requests shared a load
+    assert max(r.json().get("batched_requests", 1) for r in replies if r.status_code == 200) > 1
+    events = served.workspace.events()
+    stored = events.filter(events.event_id.startswith("g")).count().to_pyarrow().as_py()
+    assert stored == 23

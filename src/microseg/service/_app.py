@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from microseg.service._batcher import Batcher
 from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
 from microseg.service._keys import KeyRing
 from microseg.service._problems import install_problem_handlers
@@ -113,6 +114,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.keys = KeyRing(workspace.path)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
     app.state.write_lock = threading.Lock()
+    #: loads requests' records together when they arrive faster than one load
+    app.state.batcher = Batcher()
     app.state.metrics = Metrics.create()
     #: run when the server stops, before uvicorn re-raises the signal that stopped it
     app.state.on_stop = []

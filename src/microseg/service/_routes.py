@@ -240,36 +240,70 @@ def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse
     if len(records) > MAX_EVENTS:
         raise ParameterError(f"{len(records):,} records: send at most {MAX_EVENTS:,} at once")
     try:
-        table = pa.Table.from_pylist(records)
+        pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ParameterError(f"records of mixed shapes: {exc}") from None
     wal = request.app.state.wal
     seq = wal.append(kind, records)  # on disk before anything else
     try:
-        with request.app.state.write_lock:
-            report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
-            _follow(request, ws, kind, report)
+        slot = request.app.state.batcher.submit(
+            kind, records, lambda k, slots: _load_together(request, ws, k, slots)
+        )
     finally:
         wal.done(seq)
-    body = report.to_dict()
-    if not report.rejected:
+    if slot.error is not None:
+        raise slot.error
+    report, rejected = slot.result[id(slot)]
+    body = {**report.to_dict(), "batched_requests": slot.batched}
+    if not rejected:
         return JSONResponse(body)
-    rejected = ws.rejects(load_id=report.load_id, limit=100).to_pyarrow().to_pylist()
+    mine = [
+        r for r in rejected if slot.offset < int(r.get("row") or 0) <= slot.offset + len(records)
+    ]
+    if not mine:
+        return JSONResponse(body)
     problems = [
-        {"path": f"[{int(r['row']) - 1}].{r['column']}" if r.get("row") else str(r["column"]),
+        {"path": f"[{int(r['row']) - 1 - slot.offset}].{r['column']}",
          "message": str(r["reason"])}
-        for r in rejected
+        for r in mine
     ]  # fmt: skip
     return problem_response(
         422,
         "invalid data",
-        f"{report.rejected:,} of {report.rows_read:,} record(s) rejected; "
-        f"{report.accepted:,} accepted",
+        f"{len(mine):,} of {len(records):,} record(s) rejected; "
+        f"{len(records) - len(mine):,} accepted",
         problems=problems,
         hint="the rejected records are kept: `microseg rejects --load "
         f"{report.load_id}` (or GET /api/rejects)",
         extra={"report": body},
     )
+
+
+def _load_together(
+    request: Request, ws: Workspace, kind: str, slots: list[Any]
+) -> dict[int, tuple[Any, list[dict[str, Any]]]]:
+    """One load for the records of every slot (the group commit of
+    :mod:`microseg.service._batcher`), or one per slot when their shapes do not mix; each
+    slot's report and the load's rejected rows."""
+    try:
+        tables = [(slots, pa.Table.from_pylist([r for s in slots for r in s.records]))]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        tables = [([s], pa.Table.from_pylist(s.records)) for s in slots]
+        for slot in slots:
+            slot.offset = 0
+    found: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+    with request.app.state.write_lock:
+        for group, table in tables:
+            report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
+            _follow(request, ws, kind, report)
+            rejected = (
+                ws.rejects(load_id=report.load_id, limit=None).to_pyarrow().to_pylist()
+                if report.rejected
+                else []
+            )
+            for slot in group:
+                found[id(slot)] = (report, rejected)
+    return found
 
 
 def _follow(request: Request, ws: Workspace, kind: str, report: Any) -> None:
