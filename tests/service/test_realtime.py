@@ -183,3 +183,22 @@ def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path) -> None
         assert engine.expiries > 0  # and windows ran out
     finally:
         served_gen.close()
+
+
+def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
+    served: Served,
+) -> None:
+    engine = served.app.state.realtime
+    assert "women" in engine.segments_of("C1")
+    engine.state["C1"] = engine.state["C1"] - {"women"}  # as if an update had been missed
+    with served.client("write") as writer:
+        found = writer.post("/api/reconcile").json()
+        metrics = writer.get("/metrics").text
+    assert len(found["disagreements"]) == 1
+    wrong = found["disagreements"][0]
+    assert (wrong["customer_id"], wrong["segment"], wrong["realtime"], wrong["batch"]) == (
+        "C1", "women", False, True
+    )  # fmt: skip
+    assert wrong["explain"]["holds"] is True
+    assert "gender" in wrong["explain"]["text"]
+    assert "microseg_reconciliation_disagreements_total 1.0" in metrics

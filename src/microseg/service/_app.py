@@ -235,7 +235,6 @@ def serve(
     """Open the workspace and serve it until interrupted (Ctrl-C or SIGTERM)."""
     import uvicorn
 
-    logging.basicConfig(level=log_level.upper(), format="%(message)s")
     with Workspace.open(path) as workspace:
         app = create_app(workspace, settings)
         marker = workspace.path / SERVED_FILE
@@ -249,9 +248,42 @@ def serve(
                 log_level=log_level,
                 access_log=False,
                 timeout_graceful_shutdown=5,  # streams end; requests in flight are answered
+                log_config=_log_config(log_level),
             )
         finally:
             marker.unlink(missing_ok=True)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: the service's own lines as they are (they are JSON
+    already), uvicorn's and the rest as ``{"event": "log", "level", "logger", "message"}``;
+    each with the time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+        try:
+            body = json.loads(message) if message.startswith("{") else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"event": "log", "logger": record.name, "message": message}
+        line = {"time": stamp, "level": record.levelname.lower(), **body}
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    quiet = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonLines}},
+        "handlers": {"default": handler},
+        "loggers": {"uvicorn": quiet, "microseg": quiet},
+    }
 
 
 def _write_atomically(path: Path, text: str) -> None:

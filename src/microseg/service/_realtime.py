@@ -21,6 +21,8 @@ event arrives and the moment a window runs out, and compared with batch on deman
 from __future__ import annotations
 
 import heapq
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +40,9 @@ __all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
 
 #: an event leaves a window of length d just after event + d
 _TICK = timedelta(microseconds=1)
+#: disagreements explained node by node (and logged) in one reconciliation
+EXPLAINED = 20
+_LOG = logging.getLogger("microseg.service")
 
 
 class Change(Result):
@@ -52,10 +57,14 @@ class Change(Result):
 
 
 class Disagreement(Result):
+    """A customer and segment where batch and real time differ: both answers, and the
+    per-profile explanation tree at the same instant (for the first few)."""
+
     customer_id: str
     segment: str
     realtime: bool
     batch: bool
+    explain: dict[str, Any] | None = None
 
 
 class Reconciliation(Result):
@@ -311,6 +320,14 @@ class RealTime:
                 for held, wanted in [(self.state.get(c, frozenset()), batch.get(c, set()))]
                 for n in sorted(held ^ wanted)
             ]
+            explaining = session or self._ws
+            for i, found in enumerate(differ[:EXPLAINED]):
+                tree = explaining.segments.explain(
+                    found.segment, found.customer_id, as_of=now.replace(tzinfo=UTC)
+                )
+                differ[i] = found.model_copy(update={"explain": tree.to_dict()})
+                line = {"event": "disagreement", **differ[i].to_dict()}
+                _LOG.warning("%s", json.dumps(line, default=str))
             return Reconciliation(
                 at=now.replace(tzinfo=UTC),
                 customers=run.customers,
