@@ -918,6 +918,9 @@ destinations: {{}}
 #    backoff: 1               # seconds: retries wait up to 1, 2, 4... (full jitter)
 #    max_backoff: 60          # seconds: the longest backoff
 #    max_wait: 60             # seconds: a longer Retry-After waits for the next deliver
+#    follow: []               # segments microseg serve posts the changes of, as they happen
+#    channel: null            # ... to who consented to this channel, e.g. email
+#    follow_seconds: 2        # ... gathered for this long
 privacy:                    # what audits and quality reports show (docs/governance.md)
   min_group_size: 10        # counts of fewer customers are suppressed (shown as <10)
 
@@ -1017,6 +1020,11 @@ class DestinationSpec(_Model):
     max_backoff: float = Field(default=60.0, ge=0, le=3600)
     #: a longer wait (a 429's Retry-After) leaves the batch for the next ``deliver``
     max_wait: float = Field(default=60.0, ge=0, le=3600)
+    #: segments whose entries and exits ``microseg serve`` posts here as they happen
+    #: (gathered for ``follow_seconds``), to the customers who consented to ``channel``
+    follow: list[str] = Field(default_factory=list)
+    channel: str | None = None
+    follow_seconds: float = Field(default=2.0, gt=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod

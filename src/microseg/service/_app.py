@@ -47,6 +47,7 @@ class Metrics:
     latency: Histogram
     events: Counter
     changes: Counter
+    pushes: Counter
     disagreements: Counter
 
     @classmethod
@@ -75,6 +76,11 @@ class Metrics:
                 "Segment entries and exits found by the real-time path",
                 registry=registry,
             ),
+            pushes=Counter(
+                "microseg_followed_pushes",
+                "Pushes of followed segments' changes to webhook destinations",
+                registry=registry,
+            ),
             disagreements=Counter(
                 "microseg_reconciliation_disagreements",
                 "Customer and segment pairs where batch and real time differed",
@@ -91,7 +97,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
         timer = _Timer(app) if settings.realtime else None
+        follower = _Follower(app) if settings.realtime and _followed(workspace) else None
         yield
+        if follower is not None:
+            follower.stop()
         if timer is not None:
             timer.stop()
         for stop in app.state.on_stop:
@@ -186,6 +195,63 @@ def replay(workspace: Workspace, wal: WriteAheadLog) -> int:
         _LOG.info('{"event":"replayed","seq":%d,"records":%d}', batch.seq, len(batch.records))
     wal.restart()
     return len(pending)
+
+
+def _followed(workspace: Workspace) -> dict[str, list[str]]:
+    """destination -> the segments it follows (``follow:`` in ``destinations:``)."""
+    return {name: list(d.follow) for name, d in workspace.config.destinations.items() if d.follow}
+
+
+class _Follower:
+    """Posts the followed segments' entries and exits to their webhook destinations as the
+    real-time path finds them: changes are gathered for ``follow_seconds``, then each
+    changed segment is pushed (``ws.activate.push``: consent-aware, signed, retried,
+    idempotent, only who entered and who left since the last push) and delivered."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        workspace: Workspace = app.state.workspace
+        self._follows = _followed(workspace)
+        self._specs = workspace.config.destinations
+        self._dirty: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._tick = min(self._specs[d].follow_seconds for d in self._follows)
+        app.state.realtime.listeners.append(self._changed)
+        self._thread = threading.Thread(target=self._run, name="microseg-follow", daemon=True)
+        self._thread.start()
+
+    def _changed(self, changes: list[Any]) -> None:
+        segments = {c.segment for c in changes}
+        with self._lock:
+            for destination, followed in self._follows.items():
+                self._dirty.update((destination, s) for s in followed if s in segments)
+
+    def _run(self) -> None:
+        workspace: Workspace = self._app.state.workspace
+        with workspace.session() as session:
+            while not self._stop.wait(self._tick):
+                with self._lock:
+                    due, self._dirty = sorted(self._dirty), set()
+                for destination, segment in due:
+                    try:
+                        with self._app.state.write_lock:
+                            pushed = session.activate.push(
+                                segment, destination, channel=self._specs[destination].channel
+                            )
+                        session.activate.deliver(destination)
+                        self._app.state.metrics.pushes.inc()
+                        _LOG.info(
+                            "%s",
+                            json.dumps({"event": "followed", "destination": destination,
+                                        "segment": segment, "batches": pushed.batches}),
+                        )  # fmt: skip
+                    except Exception:  # a destination's failure must not stop the others
+                        _LOG.exception("following %s to %s failed", segment, destination)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def _docs(app: FastAPI) -> None:
