@@ -172,7 +172,15 @@ class RealTime:
 
     def _start(self) -> None:
         """Everyone's memberships from one batch evaluation at now, and their timers."""
-        run = self._ws.segments.evaluate(self.names, save=False)
+        members, _ = self._batch(self._ws)
+        self.state = {c: frozenset(s) for c, s in members.items()}
+        now = self.now()
+        for customer in self.prepared.snapshot.customers():
+            self._schedule(customer, now)
+
+    def _batch(self, workspace: Workspace) -> tuple[dict[str, set[str]], int]:
+        """Every customer's segments at now by one batch evaluation, and the customers."""
+        run = workspace.segments.evaluate(self.names, save=False)
         members: dict[str, set[str]] = {}
         try:
             for name in self.names:
@@ -182,10 +190,7 @@ class RealTime:
         finally:
             if run.result is not None:
                 run.result.drop()
-        self.state = {c: frozenset(s) for c, s in members.items()}
-        now = self.now()
-        for customer in self.prepared.snapshot.customers():
-            self._schedule(customer, now)
+        return members, run.customers
 
     def segments_of(self, customer_id: str) -> frozenset[str]:
         return self.state.get(customer_id, frozenset())
@@ -304,16 +309,7 @@ class RealTime:
         with self._lock:
             self.run_due()
             now = self.now()
-            run = (session or self._ws).segments.evaluate(self.names, save=False)
-            try:
-                batch: dict[str, set[str]] = {}
-                for name in self.names:
-                    ids = run.members(name).to_pyarrow().column("customer_id").to_pylist()
-                    for customer in ids:
-                        batch.setdefault(str(customer), set()).add(name)
-            finally:
-                if run.result is not None:
-                    run.result.drop()
+            batch, customers = self._batch(session or self._ws)
             differ = [
                 Disagreement(customer_id=c, segment=n, realtime=n in held, batch=n in wanted)
                 for c in sorted(set(batch) | set(self.state))
@@ -330,7 +326,7 @@ class RealTime:
                 _LOG.warning("%s", json.dumps(line, default=str))
             return Reconciliation(
                 at=now.replace(tzinfo=UTC),
-                customers=run.customers,
+                customers=customers,
                 segments=list(self.names),
                 disagreements=differ,
             )

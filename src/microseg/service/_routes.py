@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from microseg.core.errors import NotFoundError, ParameterError
+from microseg.core.results import plain
 from microseg.lang import Problem, RuleError, SegmentDefinition
 from microseg.service._guard import needs
 from microseg.service._problems import problem_response
@@ -144,19 +146,11 @@ def evaluate(
     needs the ``write`` scope."""
     if save:
         needs("write").dependency(request)
-    with request.app.state.write_lock if save else _nothing():
+    with request.app.state.write_lock if save else nullcontext():
         run = ws.segments.evaluate(names or None, as_of=as_of, save=save)
     if run.result is not None:
         run.result.drop()
     return run.to_result().to_dict()
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -218,8 +212,6 @@ def identifiers(customer_id: str, ws: Session) -> dict[str, Any]:
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    from microseg.core.results import plain
-
     return {k: plain(v) for k, v in values.items()}
 
 
