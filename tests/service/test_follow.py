@@ -73,7 +73,7 @@ def test_entries_are_posted_as_they_happen(following: Served) -> None:
     event = {"event_id": "f1", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
              "type": "purchase"}  # fmt: skip
     with following.client("write") as writer:
-        assert writer.post("/api/events", json=event).status_code == 200
+        assert writer.post("/api/events", json=event).is_success
     first = _wait_for(1)
     assert first[0]["segment"] == "buyers"
     assert first[0]["kind"] == "audience"  # the first push: the whole audience
@@ -81,7 +81,7 @@ def test_entries_are_posted_as_they_happen(following: Served) -> None:
     later = {"event_id": "f2", "customer_id": "C3", "timestamp": "2026-01-15T11:30:00Z",
              "type": "purchase"}  # fmt: skip
     with following.client("write") as writer:
-        assert writer.post("/api/events", json=later).status_code == 200
+        assert writer.post("/api/events", json=later).is_success
     second = _wait_for(2)[1]
     assert second["kind"] == "changes"
     assert [m["customer_id"] for m in second["entered"]] == ["C3"]

@@ -1,15 +1,18 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
+from microseg.ingest._fast import EventScreen, records_table
 from microseg.ingest._ingest import KINDS, Kind, ingest
 from microseg.ingest._load import LoadReport, Progress
 from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
 
 __all__ = [
     "KINDS",
+    "EventScreen",
     "IdentityNamespace",
     "Kind",
     "LoadReport",
     "Progress",
     "UnmergeResult",
     "ingest",
+    "records_table",
 ]

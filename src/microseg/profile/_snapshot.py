@@ -120,6 +120,13 @@ class ProfileSnapshot:
         added = [r["timestamp"] for r in self._added.get(customer_id, ())]
         return sorted([*base, *added])
 
+    def has_event(self, customer_id: str, event_id: str) -> bool:
+        """Whether the customer already has an event with this id."""
+        start, end = self._event_rows.get(customer_id, (0, 0))
+        if end > start and event_id in self._events.column("event_id")[start:end].to_pylist():
+            return True
+        return any(r["event_id"] == event_id for r in self._added.get(customer_id, ()))
+
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is live in this snapshot."""
         return customer_id in self._live

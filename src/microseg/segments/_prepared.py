@@ -76,6 +76,9 @@ class PreparedSegments:
         self._traits = traits
         self._names = list(names) if names else None
         self.loads = 0
+        #: rows absorbed ahead of the store (:meth:`absorb` with ``stored=False``), kept
+        #: across reloads until :meth:`settle` says the store has them
+        self._ahead: list[dict[str, Any]] = []
         self._load()
 
     def _stamp(self) -> tuple[Any, ...]:
@@ -101,6 +104,14 @@ class PreparedSegments:
         self._clusters = self._profile.clusters()
         self._scores = self._profile.scores()
         self._now = self._context.now()
+        ahead = [
+            r
+            for r in self._ahead
+            if self.snapshot.knows(str(r["customer_id"]))
+            and not self.snapshot.has_event(str(r["customer_id"]), str(r["event_id"]))
+        ]
+        if ahead:
+            self.snapshot.add_events(ahead)
         self._by_clock: OrderedDict[datetime, tuple[dict[str, list[float]], ModelScorer | None]]
         self._by_clock = OrderedDict()
         self.loads += 1
@@ -118,18 +129,35 @@ class PreparedSegments:
             self._load()
         return stale
 
-    def absorb(self, rows: list[dict[str, Any]]) -> list[str] | None:
-        """Take events just stored through this workspace's store into the prepared state
-        without loading it again (the real-time path); the customers concerned. None, and a
-        full load instead, when a row's customer is not live in the snapshot (new, merged).
-        The caller makes sure nothing else was written since the last load."""
+    def absorb(self, rows: list[dict[str, Any]], *, stored: bool = True) -> list[str] | None:
+        """Take events into the prepared state without loading it again (the real-time
+        path); the customers concerned. None, and a full load instead, when a row's
+        customer is not live in the snapshot (new, merged).
+
+        ``stored``: the rows were just stored through this workspace's store, and the
+        caller makes sure nothing else was written since the last load. Otherwise they are
+        rows the store will hold soon (the service's fast lane, ``microseg.ingest``'s
+        ``EventScreen``): they are kept across reloads until :meth:`settle`."""
         if not all(self.snapshot.knows(str(r["customer_id"])) for r in rows):
             self._load()
             return None
         touched = self.snapshot.add_events(rows)
-        self._writes = self._context.store.writes
-        self.generation = self._stamp()
+        if stored:
+            self._writes = self._context.store.writes
+            self.generation = self._stamp()
+        else:
+            self._ahead += rows
         return touched
+
+    def settle(self, rows: list[dict[str, Any]]) -> None:
+        """Rows absorbed ahead of the store are in it now (the caller stored them, and
+        nothing else since the last load): forget them, and take the store's new
+        generation as the one loaded. A change of segment or trait files meanwhile is still
+        seen at the next check."""
+        stored = {id(r) for r in rows}
+        self._ahead = [r for r in self._ahead if id(r) not in stored]
+        self._writes = self._context.store.writes
+        self.generation = (self._context.store.generation(), self.generation[1])
 
     def _at(self, clock: Clock) -> tuple[dict[str, list[float]], ModelScorer | None]:
         kept = self._by_clock.get(clock.as_of)

@@ -22,11 +22,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from microseg.service._batcher import Batcher
 from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
 from microseg.service._keys import KeyRing
+from microseg.service._pipeline import Pipeline
 from microseg.service._problems import install_problem_handlers
 from microseg.service._realtime import RealTime, record
 from microseg.service._routes import routers
@@ -49,6 +49,8 @@ class Metrics:
     changes: Counter
     pushes: Counter
     disagreements: Counter
+    queued: Gauge
+    divergences: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -86,6 +88,16 @@ class Metrics:
                 "Customer and segment pairs where batch and real time differed",
                 registry=registry,
             ),
+            queued=Gauge(
+                "microseg_unstored_records",
+                "Records acknowledged (in the write-ahead file) and not yet in the store",
+                registry=registry,
+            ),
+            divergences=Counter(
+                "microseg_fast_lane_divergences",
+                "Fast-lane loads the loader stored otherwise than screened (the target: none)",
+                registry=registry,
+            ),
         )
 
 
@@ -103,6 +115,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             follower.stop()
         if timer is not None:
             timer.stop()
+        app.state.pipeline.stop()  # what was acknowledged goes to the store
         for stop in app.state.on_stop:
             stop()
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
@@ -123,8 +136,6 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.keys = KeyRing(workspace.path)
     app.state.limiter = RateLimiter(settings.rate, settings.burst)
     app.state.write_lock = threading.Lock()
-    #: loads requests' records together when they arrive faster than one load
-    app.state.batcher = Batcher()
     app.state.metrics = Metrics.create()
     #: run when the server stops, before uvicorn re-raises the signal that stopped it
     app.state.on_stop = []
@@ -133,6 +144,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.replayed = replay(workspace, app.state.wal)
     #: every customer's segments, kept up to date (None when --no-realtime)
     app.state.realtime = RealTime(workspace) if settings.realtime else None
+    #: what happens to records sent: written ahead, answered, applied, stored
+    app.state.pipeline = Pipeline(
+        workspace, app.state.wal, app.state.realtime, app.state.metrics, app.state.write_lock
+    )
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -233,6 +248,8 @@ class _Follower:
             while not self._stop.wait(self._tick):
                 with self._lock:
                     due, self._dirty = sorted(self._dirty), set()
+                if due:
+                    self._app.state.pipeline.drain()  # the audience is read from the store
                 for destination, segment in due:
                     try:
                         with self._app.state.write_lock:

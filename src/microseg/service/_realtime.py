@@ -213,6 +213,37 @@ class RealTime:
         self._publish(found)
         return found
 
+    def apply(self, rows: list[dict[str, Any]]) -> list[Change] | None:
+        """Events not stored yet, whose stored rows are certain (the fast lane of
+        :mod:`microseg.service._pipeline`): evaluate the customers they concern. None, with
+        nothing done, when a row's customer is not live (new or merged since it was
+        screened): the caller stores those rows first."""
+        with self._lock:
+            snapshot = self.prepared.snapshot
+            if not all(snapshot.knows(str(r["customer_id"])) for r in rows):
+                return None
+            touched = self.prepared.absorb(rows, stored=False) or []
+            trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
+            now = self.now()
+            found: list[Change] = []
+            for customer in touched:
+                found += self._evaluate(customer, None, now, trigger[customer])
+                self._schedule(customer, now)
+        self._publish(found)
+        return found
+
+    def settle(self, rows: list[dict[str, Any]]) -> None:
+        """Rows given to :meth:`apply` are in the store now."""
+        with self._lock:
+            self.prepared.settle(rows)
+
+    def knows(self, customer_id: str) -> bool:
+        """Whether the customer is live in the prepared state."""
+        return self.prepared.snapshot.knows(customer_id)
+
+    def has_event(self, customer_id: str, event_id: str) -> bool:
+        return self.prepared.snapshot.has_event(customer_id, event_id)
+
     def on_profiles(self, customers: list[str]) -> list[Change]:
         """Profiles just updated: load the prepared state again, evaluate those customers."""
         with self._lock:

@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from microseg.core.errors import NotFoundError, ParameterError
 from microseg.core.results import plain
+from microseg.ingest import records_table
 from microseg.lang import Problem, RuleError, SegmentDefinition
 from microseg.service._guard import needs
 from microseg.service._problems import problem_response
-from microseg.service._realtime import Reconciliation, record
+from microseg.service._realtime import Reconciliation
 from microseg.workspace import Workspace
 
 __all__ = ["routers"]
@@ -31,7 +32,9 @@ MAX_EVENTS = 50_000
 
 
 def _session(request: Request) -> Iterator[Workspace]:
-    """A request's own session of the workspace (its own cursor and result tables)."""
+    """A request's own session of the workspace (its own cursor and result tables), once
+    the records acknowledged before are stored (a read after a write sees it)."""
+    request.app.state.pipeline.drain()
     with request.app.state.workspace.session() as session:
         yield session
 
@@ -225,37 +228,32 @@ Rows = Annotated[
 ]
 
 
-def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse:
+def _load(request: Request, kind: str, rows: Any, wait: bool) -> JSONResponse:
     records = rows if isinstance(rows, list) else [rows]
     if not records:
         raise ParameterError("no records: send one object or a non-empty list")
     if len(records) > MAX_EVENTS:
         raise ParameterError(f"{len(records):,} records: send at most {MAX_EVENTS:,} at once")
     try:
-        pa.Table.from_pylist(records)
+        records_table(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ParameterError(f"records of mixed shapes: {exc}") from None
-    wal = request.app.state.wal
-    seq = wal.append(kind, records)  # on disk before anything else
-    try:
-        slot = request.app.state.batcher.submit(
-            kind, records, lambda k, slots: _load_together(request, ws, k, slots)
-        )
-    finally:
-        wal.done(seq)
-    if slot.error is not None:
-        raise slot.error
-    report, rejected = slot.result[id(slot)]
-    body = {**report.to_dict(), "batched_requests": slot.batched}
-    if not rejected:
-        return JSONResponse(body)
+    job = request.app.state.pipeline.submit(kind, records, wait=wait)
+    if job.report is None:  # the fast lane: written ahead, in the real-time state
+        return JSONResponse(
+            {"kind": kind, "accepted": len(job.rows), "duplicates": job.duplicates,
+             "rejected": 0, "stored": False},
+            status_code=202,
+        )  # fmt: skip
+    report = job.report
+    body = {**report.to_dict(), "stored": True, "batched_requests": job.batched}
     mine = [
-        r for r in rejected if slot.offset < int(r.get("row") or 0) <= slot.offset + len(records)
+        r for r in job.rejected if job.offset < int(r.get("row") or 0) <= job.offset + len(records)
     ]
     if not mine:
         return JSONResponse(body)
     problems = [
-        {"path": f"[{int(r['row']) - 1 - slot.offset}].{r['column']}",
+        {"path": f"[{int(r['row']) - 1 - job.offset}].{r['column']}",
          "message": str(r["reason"])}
         for r in mine
     ]  # fmt: skip
@@ -271,68 +269,28 @@ def _load(request: Request, ws: Workspace, kind: str, rows: Any) -> JSONResponse
     )
 
 
-def _load_together(
-    request: Request, ws: Workspace, kind: str, slots: list[Any]
-) -> dict[int, tuple[Any, list[dict[str, Any]]]]:
-    """One load for the records of every slot (the group commit of
-    :mod:`microseg.service._batcher`), or one per slot when their shapes do not mix; each
-    slot's report and the load's rejected rows."""
-    try:
-        tables = [(slots, pa.Table.from_pylist([r for s in slots for r in s.records]))]
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        tables = [([s], pa.Table.from_pylist(s.records)) for s in slots]
-        for slot in slots:
-            slot.offset = 0
-    found: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
-    with request.app.state.write_lock:
-        for group, table in tables:
-            report = ws.ingest(kind, [table], max_rejected="100%")  # type: ignore[arg-type]
-            _follow(request, ws, kind, report)
-            rejected = (
-                ws.rejects(load_id=report.load_id, limit=None).to_pyarrow().to_pylist()
-                if report.rejected
-                else []
-            )
-            for slot in group:
-                found[id(slot)] = (report, rejected)
-    return found
-
-
-def _follow(request: Request, ws: Workspace, kind: str, report: Any) -> None:
-    """The real-time path: evaluate the customers the load concerns, log what changed."""
-    realtime = request.app.state.realtime
-    if realtime is None or not report.accepted:
-        return
-    metrics = request.app.state.metrics
-    if kind == "events":
-        events = ws.store.table("events")
-        rows = (
-            events.filter(events.load_id == report.load_id).drop("load_id").to_pyarrow().to_pylist()
-        )
-        changes = realtime.on_load(
-            rows, reloaded=bool(report.new_customers or report.merged_customers)
-        )
-        metrics.events.labels("accepted").inc(report.accepted)
-    else:
-        history = ws.store.table("customer_history")
-        ids = history.filter(history.load_id == report.load_id).select("customer_id").distinct()
-        changes = realtime.on_profiles(
-            [str(c) for c in ids.to_pyarrow().column("customer_id").to_pylist()]
-        )
-    record(ws.store, changes)
-    metrics.changes.inc(len(changes))
+WaitQuery = Annotated[
+    bool,
+    Query(
+        description="Answer once the records are in the store, with the load's report "
+        "(default: events the loader will certainly accept are answered 202 once written "
+        "ahead and in the real-time state)."
+    ),
+]
 
 
 @data.post("/events", dependencies=[needs("write")])
-def ingest_events(rows: Rows, request: Request, ws: Session) -> JSONResponse:
-    """Ingest events (one or a batch), validated as `microseg ingest events` validates."""
-    return _load(request, ws, "events", rows)
+def ingest_events(rows: Rows, request: Request, wait: WaitQuery = False) -> JSONResponse:
+    """Ingest events (one or a batch), validated as `microseg ingest events` validates;
+    ``202`` when written ahead and applied in real time, to be stored a moment later
+    (docs/service.md, "Events in"), ``200`` with the load's report once stored."""
+    return _load(request, "events", rows, wait)
 
 
 @data.post("/customers", dependencies=[needs("write")])
-def ingest_customers(rows: Rows, request: Request, ws: Session) -> JSONResponse:
-    """Ingest customer profiles or profile updates (one or a batch)."""
-    return _load(request, ws, "customers", rows)
+def ingest_customers(rows: Rows, request: Request) -> JSONResponse:
+    """Ingest customer profiles or profile updates (one or a batch); answered once stored."""
+    return _load(request, "customers", rows, True)
 
 
 @data.get("/rejects", dependencies=[needs("read")])

@@ -1,0 +1,128 @@
+"""The service's fast lane: events whose acceptance and stored form are certain without
+running the loader.
+
+``microseg serve`` answers an event once it is in the write-ahead file and stores it a
+moment later, with other events, through the loader (one validation for every path). It
+may only do so for an event the loader is sure to accept, and the real-time path must
+hold the very row the loader will store. :class:`EventScreen` says which events those
+are: a narrow, unambiguous form (the canonical columns, an ``event_id``, a known live
+``customer_id``, ISO 8601 text with a zone, plain numbers) for which it builds the stored
+row itself. Anything else (other columns, identifiers to stitch, a new customer, text
+with spaces around it, a time without a zone, a read option that changes how text is
+read) is not judged here: it takes the slow lane, the loader at once, with its verdicts
+and messages. ``tests/ingest/test_fast.py`` proves the two agree on what the screen
+accepts: the loader accepts it and stores exactly the row built here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from microseg.config import WorkspaceConfig
+from microseg.ingest._convert import LATEST, MAX_MAGNITUDE
+from microseg.store import EVENT_COLUMNS
+
+__all__ = ["EventScreen", "records_table"]
+
+#: ISO 8601 with seconds and a zone (``Z`` or an offset): read the same by DuckDB and Python
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+_TEXT = ("type", "product_id", "category", "channel", "order_id", "campaign", "query")
+_NUMBERS = ("amount", "discount")
+_KNOWN = frozenset(("event_id", "customer_id", "timestamp", "quantity", *_TEXT, *_NUMBERS))
+
+
+def _text(value: Any) -> bool:
+    """A value the loader stores as it is: text, not empty, no space around it."""
+    return isinstance(value, str) and value != "" and value == value.strip() and "\x00" not in value
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < MAX_MAGNITUDE
+    )
+
+
+@dataclass(frozen=True)
+class EventScreen:
+    """Which events the loader will certainly accept, and the rows it will store."""
+
+    #: the loader's plausible range and tolerance for the future (``ingest:`` settings)
+    earliest: datetime
+    tolerance: timedelta
+    #: False when a read option changes how the loader reads text times (every event
+    #: takes the slow lane)
+    enabled: bool = True
+
+    @classmethod
+    def of(cls, config: WorkspaceConfig) -> EventScreen:
+        settings = config.ingest
+        return cls(
+            earliest=datetime.combine(settings.earliest, time(0)),
+            tolerance=settings.future_tolerance_duration.approx_timedelta(),
+            enabled=settings.timestamp_format is None,
+        )
+
+    def row(
+        self, record: dict[str, Any], now: datetime, live: Callable[[str], bool]
+    ) -> dict[str, Any] | None:
+        """The row of ``events`` (without ``load_id``) the loader will store for
+        ``record`` at ``now`` (naive UTC) or later, or None when that is not certain here.
+        ``live`` tells whether a customer id is a live customer of the store."""
+        if not self.enabled or not _KNOWN.issuperset(record):
+            return None
+        event_id, customer = record.get("event_id"), record.get("customer_id")
+        if not (_text(event_id) and _text(customer) and live(str(customer))):
+            return None
+        moment = self._moment(record.get("timestamp"), now)
+        if moment is None or not _text(record.get("type")):
+            return None
+        row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
+        row.update(event_id=event_id, customer_id=customer, timestamp=moment)
+        for name in _TEXT:
+            value = record.get(name)
+            if value is not None and not _text(value):
+                return None
+            row[name] = value
+        for name in _NUMBERS:
+            value = record.get(name)
+            if value is not None and not _number(value):
+                return None
+            row[name] = None if value is None else float(value)
+        quantity = record.get("quantity")
+        if quantity is not None:
+            if not (_number(quantity) and isinstance(quantity, int)):
+                return None
+            if quantity < 0 and row["type"].lower() == "purchase":
+                return None  # the loader rejects it, with its reason
+            row["quantity"] = quantity
+        return row
+
+    def _moment(self, value: Any, now: datetime) -> datetime | None:
+        if not isinstance(value, str) or len(value) > 40 or not _ISO.fullmatch(value):
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        moment = parsed.astimezone(UTC).replace(tzinfo=None)
+        if not (self.earliest <= moment < LATEST) or moment > now + self.tolerance:
+            return None
+        return moment
+
+
+def records_table(records: list[dict[str, Any]]) -> pa.Table:
+    """The records as one table with every column any of them has (in the order first
+    seen; missing values null). ``pa.Table.from_pylist`` alone takes the columns of the
+    first record only and silently drops the others'."""
+    columns = list(dict.fromkeys(k for record in records for k in record))
+    return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records])

@@ -1,0 +1,371 @@
+"""What the service does with the records it is sent: write ahead, answer, apply, store.
+
+Every batch of records is appended to the write-ahead file (fsync, shared by concurrent
+writers) before anything else. Then one of two lanes:
+
+- **The fast lane.** Events the loader is certain to accept, whose stored rows are
+  certain (``microseg.ingest``'s :class:`~microseg.ingest._fast.EventScreen`: canonical
+  columns, an ``event_id``, a live ``customer_id``, ISO 8601 times with a zone, plain
+  numbers), are answered ``202`` at once. One thread, the applier, takes them in order:
+  adds their rows to the real-time state, evaluates the customers concerned (the stream
+  hears of entries and exits now), and every ``flush_seconds`` (or ``flush_records``)
+  stores everything taken since in one load through the loader, writes the membership
+  log, and marks the write-ahead batches done.
+- **The slow lane.** Anything else (other columns, identifiers to stitch, new customers,
+  ``POST /api/customers``, or ``?wait=true``): the applier stores what is pending first
+  (order is kept), then loads these records together with the slow-lane requests that
+  queued meanwhile (group commit), and the request is answered with the load's report and
+  its own rejected rows.
+
+Reads that go to the store call :meth:`Pipeline.drain` first, so a read after a write sees
+it. If the loader ever stores a fast-lane batch differently from what the screen built (it
+is proven not to, ``tests/ingest/test_fast.py``), the real-time state is loaded again from
+the store, the customers concerned evaluated again, and the divergence logged and counted
+in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from microseg.ingest import EventScreen, LoadReport, records_table
+from microseg.service._realtime import Change, RealTime, record
+from microseg.service._wal import WriteAheadLog
+from microseg.workspace import Workspace
+
+__all__ = ["Job", "Pipeline"]
+
+_LOG = logging.getLogger("microseg.service")
+
+
+@dataclass
+class Job:
+    """One request's records on their way to the store, and what became of them."""
+
+    kind: str
+    records: list[dict[str, Any]]
+    seq: int
+    #: the stored rows of the fast lane (duplicates left out); None for the slow lane
+    rows: list[dict[str, Any]] | None
+    duplicates: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    #: the slow lane's load: its report, its rejected rows, this job's first row in it
+    report: LoadReport | None = None
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    offset: int = 0
+    batched: int = 1
+    error: BaseException | None = None
+
+    def wait(self) -> Job:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+class Pipeline:
+    """The write-ahead file, the two lanes and the applier thread (module docstring)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        wal: WriteAheadLog,
+        realtime: RealTime | None,
+        metrics: Any,
+        write_lock: threading.Lock,
+        *,
+        flush_seconds: float = 0.25,
+        flush_records: int = 50_000,
+        max_queued: int = 400_000,
+    ) -> None:
+        self._ws = workspace
+        self._wal = wal
+        self._realtime = realtime
+        self._metrics = metrics
+        self._write_lock = write_lock
+        self._flush_seconds = flush_seconds
+        self._flush_records = flush_records
+        self._max_queued = max_queued
+        self._screen = EventScreen.of(workspace.config)
+        self._cond = threading.Condition()
+        self._queue: deque[Job] = deque()
+        #: records written ahead and not yet stored (queued or applied)
+        self.unstored = 0
+        #: event ids of the fast lane not yet stored (duplicates are told at once)
+        self._ids: set[str] = set()
+        self._ids_lock = threading.Lock()
+        self._applied: list[Job] = []
+        self._first_applied = 0.0
+        self._changes: list[Change] = []
+        self._stopping = False
+        self.flushes = 0
+        self.divergences = 0
+        self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
+        self._thread.start()
+
+    # -- the request side ---------------------------------------------------------------------
+
+    def submit(self, kind: str, records: list[dict[str, Any]], *, wait: bool = False) -> Job:
+        """Write the records ahead and hand them to the applier; return at once on the
+        fast lane, once they are stored on the slow lane (or with ``wait``)."""
+        rows = self._fast_rows(records) if kind == "events" else None
+        with self._cond:
+            while self.unstored > self._max_queued and not self._stopping:
+                self._cond.wait(1.0)  # back-pressure: the store is behind
+        seq = self._wal.append(kind, records)  # on disk before anything else
+        job = Job(kind, records, seq, None)
+        if rows is not None:
+            job.rows, job.duplicates = self._fresh(rows)
+        with self._cond:
+            self.unstored += len(records)
+            self._queue.append(job)
+            self._cond.notify_all()
+        self._metrics.queued.set(self.unstored)
+        if job.rows is None or wait:
+            job.wait()
+        return job
+
+    def _fast_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        engine = self._realtime
+        if engine is None:
+            return None
+        now = engine.now()
+        rows = []
+        for one in records:
+            row = self._screen.row(one, now, engine.knows)
+            if row is None:
+                return None
+            rows.append(row)
+        return rows
+
+    def _fresh(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """The rows whose event ids are neither stored nor on their way (the loader keeps
+        the first of an id), and how many were not."""
+        assert self._realtime is not None
+        fresh = []
+        with self._ids_lock:
+            for row in rows:
+                event_id = row["event_id"]
+                if event_id in self._ids or self._realtime.has_event(row["customer_id"], event_id):
+                    continue
+                self._ids.add(event_id)
+                fresh.append(row)
+        return fresh, len(rows) - len(fresh)
+
+    def drain(self) -> None:
+        """Return once everything submitted before is stored."""
+        with self._cond:
+            if not self.unstored:
+                return
+        marker = Job("drain", [], 0, None)
+        with self._cond:
+            self._queue.append(marker)
+            self._cond.notify_all()
+        marker.wait()
+
+    def stop(self) -> None:
+        """Store everything still pending, then stop the applier."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout=120)
+
+    # -- the applier --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        with self._ws.session() as session:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._stopping and not self._flush_due():
+                        self._cond.wait(self._wait_time())
+                    jobs = list(self._queue)
+                    self._queue.clear()
+                    stopping = self._stopping
+                self._take(session, jobs)
+                if self._applied and (self._flush_due() or stopping):
+                    self._guarded(session, self._flush)
+                if stopping and not self._queue:
+                    return
+
+    def _wait_time(self) -> float | None:
+        if not self._applied:
+            return None
+        return max(0.001, self._first_applied + self._flush_seconds - time.monotonic())
+
+    def _flush_due(self) -> bool:
+        if not self._applied:
+            return False
+        held = sum(len(j.records) for j in self._applied)
+        return (
+            held >= self._flush_records
+            or time.monotonic() - self._first_applied >= self._flush_seconds
+        )
+
+    def _take(self, session: Workspace, jobs: list[Job]) -> None:
+        """Apply the fast lane's jobs and load the slow lane's, in order."""
+        slow: list[Job] = []
+        for job in jobs:
+            if job.kind == "drain":
+                self._guarded(session, lambda s, held=slow: self._load_slow(s, held))
+                slow = []
+                if self._applied:
+                    self._guarded(session, self._flush)
+                job.done.set()
+            elif job.rows is not None and self._apply(job):
+                continue
+            else:
+                if slow and slow[0].kind != job.kind:
+                    self._guarded(session, lambda s, held=slow: self._load_slow(s, held))
+                    slow = []
+                slow.append(job)
+        if slow:
+            self._guarded(session, lambda s: self._load_slow(s, slow))
+
+    def _guarded(self, session: Workspace, step: Any) -> None:
+        """Run a step; a failure is given to the jobs it concerned, never kills the
+        applier."""
+        try:
+            step(session)
+        except Exception:
+            _LOG.exception("the applier failed")
+
+    def _apply(self, job: Job) -> bool:
+        """The real-time path for a fast-lane job; False when it must take the slow lane
+        (a customer merged or gone since it was screened)."""
+        assert self._realtime is not None
+        assert job.rows is not None
+        changes = self._realtime.apply(job.rows) if job.rows else []
+        if changes is None:
+            with self._ids_lock:
+                self._ids.difference_update(r["event_id"] for r in job.rows)
+            job.rows = None
+            return False
+        if not self._applied:
+            self._first_applied = time.monotonic()
+        self._applied.append(job)
+        self._changes += changes
+        self._metrics.events.labels("accepted").inc(len(job.rows))
+        self._metrics.changes.inc(len(changes))
+        return True
+
+    def _flush(self, session: Workspace) -> None:
+        """Store the fast lane's applied jobs in one load, log their changes."""
+        jobs, self._applied = self._applied, []
+        changes, self._changes = self._changes, []
+        rows = [r for j in jobs for r in j.rows or ()]
+        records = [r for j in jobs for r in j.records]
+        try:
+            with self._write_lock:
+                report = session.ingest("events", [records_table(records)], max_rejected="100%")
+                assert self._realtime is not None
+                self._realtime.settle(rows)
+                if (report.accepted, report.rejected) != (len(rows), 0) or (
+                    report.new_customers or report.merged_customers
+                ):
+                    self._diverged(report, rows)
+                record(session.store, changes)
+            for job in jobs:
+                job.report, job.batched = report, len(jobs)
+            self.flushes += 1
+        except BaseException as exc:
+            for job in jobs:
+                job.error = exc
+            raise
+        finally:
+            self._finish(jobs, sum(len(j.records) for j in jobs))
+
+    def _diverged(self, report: LoadReport, rows: list[dict[str, Any]]) -> None:
+        """The loader stored the fast lane's rows otherwise than screened: take the
+        store's word (load the real-time state again, evaluate those customers again)."""
+        assert self._realtime is not None
+        self.divergences += 1
+        self._metrics.divergences.inc()
+        line = {
+            "event": "fast lane divergence",
+            "screened": len(rows),
+            "accepted": report.accepted,
+            "rejected": report.rejected,
+            "duplicates": report.duplicates,
+            "load_id": report.load_id,
+        }
+        _LOG.warning("%s", json.dumps(line))
+        changes = self._realtime.on_load(rows, reloaded=True)
+        self._changes += changes
+
+    def _load_slow(self, session: Workspace, jobs: list[Job]) -> None:
+        """Store what the fast lane holds, then load the slow lane's jobs together (one
+        load per job when their shapes do not mix) and follow them in real time."""
+        if not jobs:
+            return
+        if self._applied:
+            self._flush(session)
+        try:
+            groups = [(jobs, records_table([r for j in jobs for r in j.records]))]
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            groups = [([j], records_table(j.records)) for j in jobs]
+        try:
+            for group, table in groups:
+                offset = 0
+                for job in group:
+                    job.offset, job.batched = offset, len(group)
+                    offset += len(job.records)
+                with self._write_lock:
+                    report = session.ingest(job.kind, [table], max_rejected="100%")  # type: ignore[arg-type]
+                    self._follow(session, job.kind, report)
+                rejected = (
+                    session.rejects(load_id=report.load_id, limit=None).to_pyarrow().to_pylist()
+                    if report.rejected
+                    else []
+                )
+                for job in group:
+                    job.report, job.rejected = report, rejected
+                self._metrics.events.labels("rejected").inc(report.rejected)
+        except BaseException as exc:
+            for job in jobs:
+                if job.report is None:
+                    job.error = exc
+            raise
+        finally:
+            self._finish(jobs, sum(len(j.records) for j in jobs))
+
+    def _follow(self, session: Workspace, kind: str, report: LoadReport) -> None:
+        """The real-time path after a slow-lane load: evaluate the customers it concerns."""
+        engine = self._realtime
+        if engine is None or not report.accepted:
+            return
+        if kind == "events":
+            events = session.store.table("events")
+            stored = events.filter(events.load_id == report.load_id).drop("load_id")
+            changes = engine.on_load(
+                stored.to_pyarrow().to_pylist(),
+                reloaded=bool(report.new_customers or report.merged_customers),
+            )
+            self._metrics.events.labels("accepted").inc(report.accepted)
+        else:
+            history = session.store.table("customer_history")
+            ids = history.filter(history.load_id == report.load_id).select("customer_id")
+            customers = ids.distinct().to_pyarrow().column("customer_id").to_pylist()
+            changes = engine.on_profiles([str(c) for c in customers])
+        record(session.store, changes)
+        self._metrics.changes.inc(len(changes))
+
+    def _finish(self, jobs: list[Job], records: int) -> None:
+        for job in jobs:
+            self._wal.done(job.seq)
+        with self._ids_lock:
+            for job in jobs:
+                self._ids.difference_update(r["event_id"] for r in job.rows or ())
+        with self._cond:
+            self.unstored -= records
+            self._cond.notify_all()
+        self._metrics.queued.set(self.unstored)
+        for job in jobs:
+            job.done.set()

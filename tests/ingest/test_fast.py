@@ -1,0 +1,136 @@
+"""The service's fast lane agrees with the loader: every event the screen accepts, the
+loader accepts too and stores as the very row the screen built (ingest/_fast.py)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from microseg import Workspace
+from microseg.ingest._fast import EventScreen, records_table
+
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+LIVE = ("C1", "C2", "C3")
+
+
+def _shop(root: Path) -> Workspace:
+    ws = Workspace.init(root, timezone="Europe/Paris", clock=lambda: NOW)
+    customers = root / "customers.csv"
+    customers.write_text("customer_id,country\nC1,FR\nC2,DE\nC3,FR\n", encoding="utf-8")
+    ws.ingest("customers", customers)
+    return ws
+
+
+ZONE = ZoneInfo("America/New_York")
+
+#: one thing off each: (record, its time, the draw) -> changed in place
+EDGES: list[Callable[[dict[str, Any], datetime, random.Random], None]] = [
+    lambda r, t, g: r.update(timestamp=t.replace(tzinfo=None).isoformat()),  # no zone
+    lambda r, t, g: r.update(timestamp=(NOW + timedelta(days=g.choice([0.5, 2]))).isoformat()),
+    lambda r, t, g: r.update(timestamp=t.astimezone(ZONE).isoformat()),
+    lambda r, t, g: r.update(customer_id="C404"),  # not a customer yet
+    lambda r, t, g: r.update(type=" purchase"),
+    lambda r, t, g: r.update(amount=g.choice([float("nan"), 1e16])),
+    lambda r, t, g: r.update(colour="red"),  # a property: the loader types it
+    lambda r, t, g: r.update(email="x@example.com"),
+    lambda r, t, g: r.update(timestamp="1850-01-01T00:00:00Z"),
+    lambda r, t, g: r.update(quantity=2.0),
+    lambda r, t, g: r.pop("event_id"),
+    lambda r, t, g: r.update(amount=True),
+    lambda r, t, g: r.update(timestamp=t.strftime("%Y-%m-%dT%H:%M:%S") + "Z"),
+]
+
+
+def _variants(rng: random.Random, n: int) -> dict[str, Any]:
+    """A record near the edge of the fast lane: valid, or off by one thing."""
+    stamp = NOW - timedelta(seconds=rng.randint(0, 10**8))
+    record: dict[str, Any] = {
+        "event_id": f"e{n}",
+        "customer_id": rng.choice(LIVE),
+        "timestamp": stamp.isoformat(timespec=rng.choice(["seconds", "microseconds"])),
+        "type": rng.choice(["purchase", "view", "Purchase", "return"]),
+    }
+    for name in ("amount", "discount"):
+        if rng.random() < 0.6:
+            record[name] = rng.choice([round(rng.uniform(-50, 500), 2), rng.randint(0, 900), 0])
+    if rng.random() < 0.5:
+        record["quantity"] = rng.choice([1, 3, 0, -1])
+    for name in ("product_id", "category", "channel", "order_id", "campaign", "query"):
+        if rng.random() < 0.4:
+            record[name] = rng.choice(["P1", "books", "web", "O-9", "été", None])
+    edge = rng.randrange(16)
+    if edge < len(EDGES):
+        EDGES[edge](record, stamp, rng)
+    return record
+
+
+def test_what_the_screen_accepts_the_loader_stores_as_built(tmp_path: Path) -> None:
+    ws = _shop(tmp_path / "shop")
+    screen = EventScreen.of(ws.config)
+    rng = random.Random(15)
+    records = [_variants(rng, n) for n in range(600)]
+    now = NOW.replace(tzinfo=None)
+    built = {}
+    for record in records:
+        row = screen.row(record, now, lambda c: c in LIVE)
+        if row is not None:
+            built[row["event_id"]] = row
+    # the screen is not trivially cautious: most plain records pass
+    assert 150 < len(built) < 450, len(built)
+    accepted = [r for r in records if r.get("event_id") in built]
+    report = ws.ingest("events", [records_table(accepted)], max_rejected="100%")
+    assert report.rejected == 0
+    assert report.accepted == len(accepted)
+    assert (report.new_customers, report.merged_customers) == (0, 0)
+    events = ws.store.table("events").drop("load_id").to_pyarrow().to_pylist()
+    stored = {e["event_id"]: e for e in events}
+    assert stored.keys() == built.keys()
+    for event_id, row in built.items():
+        assert stored[event_id] == row, event_id
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"event_id": "x", "customer_id": "C1", "timestamp": "2026-03-01T10:00:00", "type": "view"},
+        {"event_id": "x", "customer_id": "C1", "timestamp": "2026-03-01T10:00:00Z", "type": ""},
+        {"event_id": "x", "customer_id": "C9", "timestamp": "2026-03-01T10:00:00Z", "type": "v"},
+        {"event_id": "x", "customer_id": "C1", "timestamp": "2026-05-01T10:00:00Z", "type": "v"},
+        {
+            "event_id": "x",
+            "customer_id": "C1",
+            "timestamp": "2026-03-01T10:00:00Z",
+            "type": "v",
+            "quantity": -2,
+            "type_": 1,
+        },
+    ],
+)
+def test_the_screen_leaves_doubtful_records_to_the_loader(record: dict[str, Any]) -> None:
+    screen = EventScreen(earliest=datetime(1900, 1, 1), tolerance=timedelta(days=1))
+    assert screen.row(record, NOW.replace(tzinfo=None), lambda c: c == "C1") is None
+
+
+def test_a_timestamp_format_sends_everything_to_the_loader(tmp_path: Path) -> None:
+    ws = _shop(tmp_path / "shop")
+    config = ws.config.model_copy(
+        update={
+            "ingest": ws.config.ingest.model_copy(update={"timestamp_format": "%d/%m/%Y %H:%M"})
+        }
+    )
+    record = {"event_id": "x", "customer_id": "C1", "timestamp": "2026-03-01T10:00:00Z",
+              "type": "view"}  # fmt: skip
+    assert EventScreen.of(ws.config).row(record, NOW.replace(tzinfo=None), lambda c: True)
+    assert EventScreen.of(config).row(record, NOW.replace(tzinfo=None), lambda c: True) is None
+
+
+def test_records_of_different_columns_keep_all_of_them() -> None:
+    table = records_table([{"a": 1}, {"a": 2, "b": "x"}, {"c": 3.5}])
+    assert table.column_names == ["a", "b", "c"]
+    assert table.to_pylist()[1] == {"a": 2, "b": "x", "c": None}
