@@ -239,3 +239,13 @@ def test_concurrent_posts_are_loaded_together_and_answered_each_for_its_own(
     events = served.workspace.events()
     stored = events.filter(events.event_id.startswith("g")).count().to_pyarrow().as_py()
     assert stored == 23
+
+
+def test_saving_an_evaluation_needs_the_write_scope(served: Served) -> None:
+    with served.client("read") as reader:
+        assert reader.post("/api/segments/evaluate", json={"save": False}).status_code == 200
+        refused = reader.post("/api/segments/evaluate", json={"save": True})
+        assert refused.status_code == 403
+        assert "'write'" in refused.json()["detail"]
+    with served.client("write") as writer:
+        assert writer.post("/api/segments/evaluate", json={"save": True}).status_code == 200

@@ -71,7 +71,14 @@ from microseg.lang._profile_index import order_of
 from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, ORDER_PROPERTY, Schema
 from microseg.lang._scores import ScoreLookup, ScoreSource, score_column
 from microseg.lang._values import bucket_of
-from microseg.lang._walk import Node, children, segment_references, walk, walk_expr
+from microseg.lang._walk import (
+    Node,
+    children,
+    event_kinds,
+    segment_references,
+    walk,
+    walk_expr,
+)
 from microseg.lang._when import Clock
 
 __all__ = [
@@ -130,6 +137,7 @@ __all__ = [
     "children",
     "cluster_column",
     "depth_message",
+    "event_kinds",
     "explain",
     "find_cycle",
     "find_cycles",

@@ -10,7 +10,7 @@ without a case fails type checking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeAlias, assert_never
 
 from microseg.lang._expr import (
@@ -28,6 +28,7 @@ from microseg.lang._expr import (
     MulExpr,
     ScoreExpr,
     SubExpr,
+    TraitDefinition,
     TraitExpr,
     ValueExpr,
 )
@@ -48,7 +49,15 @@ from microseg.lang._nodes import (
     TraitRule,
 )
 
-__all__ = ["Node", "children", "nodes_below", "segment_references", "walk", "walk_expr"]
+__all__ = [
+    "Node",
+    "children",
+    "event_kinds",
+    "nodes_below",
+    "segment_references",
+    "walk",
+    "walk_expr",
+]
 
 #: A node of the language: a rule or an expression.
 Node: TypeAlias = RuleNode | ExprNode
@@ -128,3 +137,38 @@ def children(rule: Rule) -> list[Rule]:
 def segment_references(rule: Rule) -> set[str]:
     """The segments ``rule`` names in ``segment:`` nodes (not those they refer to)."""
     return {node.segment for node in walk(rule) if isinstance(node, SegmentRule)}
+
+
+def event_kinds(
+    rule: Node,
+    *,
+    segment_rule: Callable[[str], Node],
+    trait_definition: Callable[[str], TraitDefinition] | None = None,
+) -> frozenset[str] | None:
+    """The event types whose events can change what ``rule`` says of a customer at a given
+    instant, following the segments and traits it names; None when any event can (an
+    ``any`` event, a model output, a cluster or look-alike score, a trait not found). The
+    real-time path evaluates again only the segments an arriving event's type concerns."""
+    kinds: set[str] = set()
+    followed: set[tuple[str, str]] = set()
+    stack: list[Node] = [rule]
+    while stack:
+        for node in walk(stack.pop()):
+            if isinstance(node, EventRule | AggregateExpr):
+                kinds.add(node.event)
+            elif isinstance(node, SequenceRule):
+                kinds.update(step.event for step in node.sequence.steps)
+            elif isinstance(node, ModelExpr | ScoreRule | ClusterRule):
+                return None
+            elif isinstance(node, SegmentRule) and ("segment", node.segment) not in followed:
+                followed.add(("segment", node.segment))
+                stack.append(segment_rule(node.segment))
+            elif isinstance(node, TraitRule | TraitExpr) and ("trait", node.trait) not in followed:
+                if trait_definition is None:
+                    return None
+                followed.add(("trait", node.trait))
+                try:
+                    stack.append(trait_definition(node.trait).value)
+                except KeyError:
+                    return None
+    return None if "any" in kinds else frozenset(kinds)

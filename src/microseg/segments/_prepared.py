@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from microseg.context import Context
 from microseg.core.time import AsOf
-from microseg.lang import Clock, RuleError
+from microseg.lang import Clock, RuleError, event_kinds
 from microseg.lang.profile import ModelScorer
 from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
@@ -95,6 +95,16 @@ class PreparedSegments:
         if self._names and any(n not in catalog.definitions for n in self._names):
             raise RuleError([*unparsed, *triage.problems])
         self.catalog = catalog
+        #: the event types each segment's answer can depend on (None: any), see
+        #: :func:`microseg.lang.event_kinds`
+        self.kinds = {
+            n: event_kinds(
+                catalog.full_rule(n),
+                segment_rule=catalog.full_rule,
+                trait_definition=traits.definitions.__getitem__,
+            )
+            for n in triage.good
+        }
         self.traits = traits
         self.names = triage.good
         self.problems = [*unparsed, *triage.problems]
@@ -168,8 +178,15 @@ class PreparedSegments:
                 self._by_clock.popitem(last=False)
         return kept
 
-    def of(self, customer_id: str, *, as_of: AsOf | None = None) -> dict[str, bool]:
-        """The customer's membership in every prepared segment at ``as_of`` (default: now).
+    def of(
+        self,
+        customer_id: str,
+        *,
+        as_of: AsOf | None = None,
+        names: Sequence[str] | None = None,
+    ) -> dict[str, bool]:
+        """The customer's membership in every prepared segment (or in ``names``, some of
+        them) at ``as_of`` (default: now).
 
         The same answer as ``ws.segments.of(customer_id, as_of=...)``.
         """
@@ -179,7 +196,7 @@ class PreparedSegments:
         cuts, scorer = self._at(Clock(self._now, clock.timezone) if as_of is None else clock)
         return evaluate_profile(
             self.catalog,
-            self.names,
+            self.names if names is None else [n for n in names if n in self.names],
             profile,
             clock,
             traits=self.traits,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -108,6 +109,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
+        # the applier evaluates while requests are answered: hand the interpreter over more
+        # often than every 5 ms, or each request waits for it that long
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, 0.0005))
         timer = _Timer(app) if settings.realtime else None
         follower = _Follower(app) if settings.realtime and _followed(workspace) else None
         yield
@@ -120,6 +125,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             stop()
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
         app.state.wal.close()
+        sys.setswitchinterval(switch)
         _LOG.info('{"event":"stopped"}')
 
     app = FastAPI(
@@ -152,7 +158,6 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     for router in routers:
         app.include_router(router)
     _docs(app)
-    _measure(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -160,6 +165,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
+    app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(SecurityHeaders)
     return app
@@ -287,18 +293,30 @@ def _docs(app: FastAPI) -> None:
         )
 
 
-def _measure(app: FastAPI) -> None:
-    metrics: Metrics = app.state.metrics
+class _Measured:
+    """Counts and times every request by route and status (a plain ASGI middleware: it
+    passes the body through untouched, so streams are not slowed)."""
 
-    @app.middleware("http")
-    async def measured(request: Request, call_next: Any) -> Response:
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
-        metrics.latency.labels(name).observe(time.perf_counter() - started)
-        return response
+        status = [500]
+
+        async def noted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+                self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, noted)
 
 
 def _version() -> str:

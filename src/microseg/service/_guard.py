@@ -78,35 +78,41 @@ def _presented(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+def allowed(request: Request, scope: str, *, limit: bool = True) -> ApiKey:
+    """The request's key, if it is valid, unrevoked, has ``scope`` and (with ``limit``) is
+    within its rate limit; else the 401, 403 or 429 to answer."""
+    keys: KeyRing = request.app.state.keys
+    presented = _presented(request)
+    key = keys.verify(presented) if presented else None
+    if key is None:
+        raise HTTPException(
+            401,
+            "a valid API key is needed: `Authorization: Bearer <key>` "
+            "(create one with `microseg keys create NAME --scope read`)"
+            if presented is None
+            else "this API key is unknown, malformed or revoked",
+            headers={"WWW-Authenticate": 'Bearer realm="microseg"'},
+        )
+    request.state.key_id = key.key_id
+    if not grants(key.scopes, scope):
+        raise HTTPException(
+            403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r}"
+        )
+    wait = request.app.state.limiter.take(key.key_id) if limit else 0
+    if wait > 0:
+        raise HTTPException(
+            429,
+            "too many requests for this key: slow down",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return key
+
+
 def needs(scope: str) -> Any:
     """A route dependency: a valid, unrevoked key with ``scope``, within its rate limit."""
 
-    def check(request: Request) -> ApiKey:
-        keys: KeyRing = request.app.state.keys
-        presented = _presented(request)
-        key = keys.verify(presented) if presented else None
-        if key is None:
-            raise HTTPException(
-                401,
-                "a valid API key is needed: `Authorization: Bearer <key>` "
-                "(create one with `microseg keys create NAME --scope read`)"
-                if presented is None
-                else "this API key is unknown, malformed or revoked",
-                headers={"WWW-Authenticate": 'Bearer realm="microseg"'},
-            )
-        request.state.key_id = key.key_id
-        if not grants(key.scopes, scope):
-            raise HTTPException(
-                403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r}"
-            )
-        wait = request.app.state.limiter.take(key.key_id)
-        if wait > 0:
-            raise HTTPException(
-                429,
-                "too many requests for this key: slow down",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
-        return key
+    async def check(request: Request) -> ApiKey:  # on the event loop: no thread hop
+        return allowed(request, scope)
 
     return Depends(check)
 

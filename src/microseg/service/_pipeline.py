@@ -26,6 +26,7 @@ in ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -36,6 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from microseg.core.errors import MicrosegError, ParameterError
 from microseg.ingest import EventScreen, LoadReport, records_table
 from microseg.service._realtime import Change, RealTime, record
 from microseg.service._wal import WriteAheadLog
@@ -44,6 +46,8 @@ from microseg.workspace import Workspace
 __all__ = ["Job", "Pipeline"]
 
 _LOG = logging.getLogger("microseg.service")
+#: requests with more records are screened in a worker thread, not on the event loop
+_SCREEN_ON_LOOP = 200
 
 
 @dataclass
@@ -116,11 +120,52 @@ class Pipeline:
     def submit(self, kind: str, records: list[dict[str, Any]], *, wait: bool = False) -> Job:
         """Write the records ahead and hand them to the applier; return at once on the
         fast lane, once they are stored on the slow lane (or with ``wait``)."""
-        rows = self._fast_rows(records) if kind == "events" else None
+        rows = self._lane(kind, records)
         with self._cond:
             while self.unstored > self._max_queued and not self._stopping:
                 self._cond.wait(1.0)  # back-pressure: the store is behind
         seq = self._wal.append(kind, records)  # on disk before anything else
+        job = self._enqueue(kind, records, seq, rows)
+        if job.rows is None or wait:
+            job.wait()
+        return job
+
+    async def submit_async(
+        self, kind: str, records: list[dict[str, Any]], *, wait: bool = False
+    ) -> Job:
+        """:meth:`submit` for a coroutine: a fast-lane request never leaves the event loop
+        (the write-ahead file's thread tells it when its records are on disk)."""
+        if len(records) > _SCREEN_ON_LOOP:
+            rows = await asyncio.to_thread(self._lane, kind, records)
+        else:
+            rows = self._lane(kind, records)
+        if self.unstored > self._max_queued:
+            await asyncio.to_thread(self._backlog)
+        seq = await self._wal.append_async(kind, records)
+        job = self._enqueue(kind, records, seq, rows)
+        if job.rows is None or wait:
+            await asyncio.to_thread(job.wait)
+        return job
+
+    def _backlog(self) -> None:
+        with self._cond:
+            while self.unstored > self._max_queued and not self._stopping:
+                self._cond.wait(1.0)  # back-pressure: the store is behind
+
+    def _lane(self, kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The fast lane's rows, or None for the slow lane (whose records must make one
+        table)."""
+        rows = self._fast_rows(records) if kind == "events" else None
+        if rows is None:
+            try:
+                records_table(records)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise ParameterError(f"records of mixed shapes: {exc}") from None
+        return rows
+
+    def _enqueue(
+        self, kind: str, records: list[dict[str, Any]], seq: int, rows: list[dict[str, Any]] | None
+    ) -> Job:
         job = Job(kind, records, seq, None)
         if rows is not None:
             job.rows, job.duplicates = self._fresh(rows)
@@ -129,8 +174,6 @@ class Pipeline:
             self._queue.append(job)
             self._cond.notify_all()
         self._metrics.queued.set(self.unstored)
-        if job.rows is None or wait:
-            job.wait()
         return job
 
     def _fast_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -234,6 +277,8 @@ class Pipeline:
         applier."""
         try:
             step(session)
+        except MicrosegError:
+            pass  # the caller's mistake (an unreadable batch): its request is answered 4xx
         except Exception:
             _LOG.exception("the applier failed")
 

@@ -224,10 +224,14 @@ class RealTime:
                 return None
             touched = self.prepared.absorb(rows, stored=False) or []
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
+            types: dict[str, set[str]] = {}
+            for row in rows:
+                types.setdefault(str(row["customer_id"]), set()).add(str(row["type"]))
             now = self.now()
             found: list[Change] = []
             for customer in touched:
-                found += self._evaluate(customer, None, now, trigger[customer])
+                names = self._concerned(types[customer])
+                found += self._evaluate(customer, None, now, trigger[customer], names)
                 self._schedule(customer, now)
         self._publish(found)
         return found
@@ -256,12 +260,27 @@ class RealTime:
         self._publish(found)
         return found
 
+    def _concerned(self, types: set[str]) -> list[str]:
+        """The segments events of these types can change (the others keep their answer:
+        nothing else changed since they were last evaluated, or a timer would have run)."""
+        kinds = self.prepared.kinds
+        return [n for n in self.names if (k := kinds.get(n)) is None or not k.isdisjoint(types)]
+
     def _evaluate(
-        self, customer: str, as_of: datetime | None, at: datetime, trigger: str
+        self,
+        customer: str,
+        as_of: datetime | None,
+        at: datetime,
+        trigger: str,
+        names: list[str] | None = None,
     ) -> list[Change]:
-        held = self.prepared.of(customer, as_of=as_of.replace(tzinfo=UTC) if as_of else None)
-        now_in = frozenset(n for n, inside in held.items() if inside and n in self.names)
         before = self.state.get(customer, frozenset())
+        held = self.prepared.of(
+            customer, as_of=as_of.replace(tzinfo=UTC) if as_of else None, names=names
+        )
+        now_in = frozenset(n for n, inside in held.items() if inside and n in self.names)
+        if names is not None:  # the segments not evaluated keep their answer
+            now_in |= before - set(names)
         self.state[customer] = now_in
         stamp = at.replace(tzinfo=UTC)
         changes = [

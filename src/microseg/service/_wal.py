@@ -4,16 +4,17 @@
 the workspace and fsync it before loading them into the store; a line ``{"done": seq}``
 follows once the store has them. If the process dies in between, the next start loads
 again every record without its ``done`` line (loads are idempotent on ``event_id``), then
-starts a fresh file. Appenders share fsyncs (group commit): a writer whose line another
-writer's fsync already covered does not fsync again.
+starts a fresh file. Appenders share fsyncs (group commit): one writer thread writes every
+batch queued while it was busy, fsyncs once, and only then tells each appender its number.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,15 +40,18 @@ class WriteAheadLog:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / WAL_FILE
-        self._write = threading.Lock()
-        self._sync = threading.Lock()
-        self._written = 0  # the last seq written
-        self._synced = 0  # the last seq on disk
+        self._write_lock = threading.Lock()
         self.fsyncs = 0
         self._inflight: set[int] = set()
         pending = self.pending()
         self._seq = max((p.seq for p in pending), default=0)
         self._file = self.path.open("ab")
+        #: batches waiting for the writer thread, and what to call once they are on disk
+        self._commit = threading.Condition()
+        self._waiting: list[tuple[str, list[dict[str, Any]], Callable[[int], Any]]] = []
+        self._closing = False
+        self._writer = threading.Thread(target=self._write, name="microseg-wal", daemon=True)
+        self._writer.start()
 
     def pending(self) -> list[Pending]:
         """Batches written and not marked done, in order (a torn last line is ignored:
@@ -63,26 +67,61 @@ class WriteAheadLog:
 
     def append(self, kind: str, records: list[dict[str, Any]]) -> int:
         """Write a batch and return once it is on disk; its number."""
-        with self._write:
-            self._seq += 1
-            seq = self._seq
-            text = json.dumps({"seq": seq, "kind": kind, "records": records}, default=str)
-            self._file.write(text.encode("utf-8") + b"\n")
-            self._file.flush()
-            self._written = seq
-            self._inflight.add(seq)
-        with self._sync:
-            if self._synced < seq:  # nobody's fsync covered this line yet: ours covers all
-                covered = self._written
+        written = threading.Event()
+        found: list[int] = []
+
+        def on_disk(seq: int) -> None:
+            found.append(seq)
+            written.set()
+
+        self.submit(kind, records, on_disk)
+        written.wait()
+        return found[0]
+
+    async def append_async(self, kind: str, records: list[dict[str, Any]]) -> int:
+        """:meth:`append` for a coroutine: the event loop goes on meanwhile."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self.submit(kind, records, lambda seq: loop.call_soon_threadsafe(future.set_result, seq))
+        return await future
+
+    def submit(
+        self, kind: str, records: list[dict[str, Any]], on_disk: Callable[[int], Any]
+    ) -> None:
+        """Queue a batch for the writer thread, which calls ``on_disk(seq)`` once the
+        batch is on disk (one write and one fsync for every batch queued meanwhile)."""
+        with self._commit:
+            self._waiting.append((kind, records, on_disk))
+            self._commit.notify()
+
+    def _write(self) -> None:
+        while True:
+            with self._commit:
+                while not self._waiting and not self._closing:
+                    self._commit.wait()
+                if not self._waiting:
+                    return
+                waiting, self._waiting = self._waiting, []
+            lines = []
+            with self._write_lock:
+                for kind, records, _ in waiting:
+                    self._seq += 1
+                    text = json.dumps({"seq": self._seq, "kind": kind, "records": records},
+                                      default=str)  # fmt: skip
+                    lines.append(text.encode("utf-8") + b"\n")
+                    self._inflight.add(self._seq)
+                first = self._seq - len(waiting) + 1
+                self._file.write(b"".join(lines))
+                self._file.flush()
                 os.fsync(self._file.fileno())
                 self.fsyncs += 1
-                self._synced = covered
-        return seq
+            for offset, (_, _, on_disk) in enumerate(waiting):
+                on_disk(first + offset)
 
     def done(self, seq: int) -> None:
         """Mark a batch as in the store (no fsync: replaying it again is harmless); start
         a fresh file when nothing is in flight and this one passed :data:`ROTATE_BYTES`."""
-        with self._write:
+        with self._write_lock:
             self._file.write(json.dumps({"done": seq}).encode("utf-8") + b"\n")
             self._file.flush()
             self._inflight.discard(seq)
@@ -92,7 +131,7 @@ class WriteAheadLog:
 
     def restart(self) -> None:
         """Start an empty file (everything written so far is in the store)."""
-        with self._write, self._sync:
+        with self._write_lock:
             if self._inflight:
                 return  # a batch is on its way to the store: keep the file
             self._file.close()
@@ -100,10 +139,14 @@ class WriteAheadLog:
             temporary.write_bytes(b"")
             os.replace(temporary, self.path)
             self._file = self.path.open("ab")
-            self._seq = self._written = self._synced = 0
+            self._seq = 0
 
     def close(self) -> None:
-        with self._write:
+        with self._commit:
+            self._closing = True
+            self._commit.notify()
+        self._writer.join(timeout=30)
+        with self._write_lock:
             self._file.close()
 
 

@@ -1,0 +1,51 @@
+"""Which event types can change a rule's answer (the real-time path's shortcut)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from microseg.lang import event_kinds, parse_definition
+from microseg.lang._expr import TraitDefinition
+
+SEGMENTS: dict[str, Any] = {
+    "viewers": {"event": "view", "count": {"gte": 3}},
+    "late-buyers": {"sequence": {"steps": [{"event": "cart_add"},
+                                           {"event": "purchase", "within": "2 days"}]}},
+}  # fmt: skip
+TRAITS = {
+    "spend": TraitDefinition.model_validate(
+        {"name": "spend", "value": {"aggregate": "sum", "event": "purchase", "property": "amount"}}
+    ),
+    "clv": TraitDefinition.model_validate({"name": "clv", "value": {"model": "clv"}}),
+}
+
+
+def _rule(data: dict[str, Any]) -> Any:
+    return parse_definition({"name": "s", "rule": data}).rule
+
+
+def _kinds(data: dict[str, Any]) -> frozenset[str] | None:
+    return event_kinds(
+        _rule(data),
+        segment_rule=lambda name: _rule(SEGMENTS[name]),
+        trait_definition=TRAITS.__getitem__,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "kinds"),
+    [
+        ({"attribute": "country", "eq": "FR"}, frozenset()),
+        ({"event": "email_open", "window": {"last": "90 days"}}, {"email_open"}),
+        ({"all": [{"segment": "viewers"}, {"not": {"segment": "late-buyers"}}]},
+         {"view", "cart_add", "purchase"}),
+        ({"trait": "spend", "gt": 100}, {"purchase"}),
+        ({"event": "any", "count": {"gte": 1}}, None),
+        ({"trait": "clv", "gt": 100}, None),  # a model's output: any event may move it
+        ({"trait": "nowhere", "gt": 1}, None),
+    ],
+)  # fmt: skip
+def test_event_kinds_follow_segments_and_traits(rule: dict[str, Any], kinds: Any) -> None:
+    assert _kinds(rule) == (frozenset(kinds) if kinds is not None else None)
