@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument("--light-rate", type=float, default=300)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=10_000)
@@ -135,9 +136,12 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
 
-    # single events: at the target rate (open loop), then as fast as the server answers
+    # single events: at the target rate (open loop), at a light one, then as fast as the
+    # server answers
     sustained = _load(base, token, args, args.rate, "open")
     sustained["stored_after_s"] = round(_settle(pipeline), 2)
+    light = _load(base, token, args, args.light_rate, "light")
+    light["stored_after_s"] = round(_settle(pipeline), 2)
     most = _load(base, token, args, 0, "closed")
     most["stored_after_s"] = round(_settle(pipeline), 2)
 
@@ -182,6 +186,7 @@ def main() -> None:
             "kib_per_customer": round(resident * 1024 / args.customers, 2),
         },
         "sustained": sustained,
+        "light": light,
         "most": most,
         "batch": {
             "batches": args.batches,
@@ -238,6 +243,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"| start: real-time state of every customer | {st['seconds']} s, "
         f"{st['resident_mib']} MiB ({st['kib_per_customer']} KiB per customer) | |",
         *_single("single events", r["sustained"], "2,000 events/s"),
+        *_single("single events", r["light"], ""),
         *_single("single events", r["most"], ""),
         f"| batch endpoint, {b['batches']} x {b['batch_size']:,} events: acknowledged "
         f"(written ahead) | {b['acknowledged_per_second']:,} events/s | 50,000 events/s |",

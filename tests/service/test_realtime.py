@@ -202,3 +202,33 @@ def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
     assert wrong["explain"]["holds"] is True
     assert "gender" in wrong["explain"]["text"]
     assert "microseg_reconciliation_disagreements_total 1.0" in metrics
+
+
+def test_many_events_at_once_are_evaluated_in_batch_with_the_same_changes(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    served.app.state.pipeline.bulk_rows = 4  # this batch is "many"
+    events = [
+        {"event_id": f"bulk{n}", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+         "type": "view"}
+        for n in range(5)
+    ] + [{"event_id": "bulk-buy", "customer_id": "C2", "timestamp": "2026-01-15T11:30:00Z",
+          "type": "purchase", "amount": 20.0}]  # fmt: skip
+    with served.client("write") as writer:
+        reply = writer.post("/api/events", json=events)
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["accepted"] == 6
+    change = stream.get(timeout=20)
+    assert (change["customer_id"], change["segment"], change["change"]) == (
+        "C2",
+        "buyers",
+        "entered",
+    )
+    assert change["trigger"] == "bulk-buy"  # the customer's last event of the batch
+    assert served.app.state.pipeline.bulks == 1
+    with served.client("write") as writer:
+        assert writer.get("/api/segments-of/C2").json()["segments"] == ["buyers"]
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+    assert ("C2", "buyers", "entered", "bulk-buy") in [
+        (r["customer_id"], r["segment"], r["change"], r["trigger"]) for r in _log(served)
+    ]

@@ -9,6 +9,7 @@ to one generation of the workspace: whoever holds it loads a new one after a wri
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,8 @@ from microseg.store import Store
 __all__ = ["ProfileSnapshot", "age_at"]
 
 _HISTORY_SYSTEM = ("customer_id", "valid_from", "valid_to", "load_id")
+#: customers whose rows are kept as Python values (:meth:`ProfileSnapshot._rows`)
+RECENT = 20_000
 
 
 def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
@@ -87,6 +90,10 @@ class ProfileSnapshot:
         self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
         #: events stored since loading, by customer, oldest first (:meth:`add_events`)
         self._added: dict[str, list[dict[str, Any]]] = {}
+        #: the rows of the customers asked about lately, as Python values (the snapshot's
+        #: tables never change: only :attr:`_added` grows)
+        self._recent: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+        self._recent = OrderedDict()
 
     @property
     def events(self) -> int:
@@ -131,10 +138,25 @@ class ProfileSnapshot:
         """Whether the customer is live in this snapshot."""
         return customer_id in self._live
 
+    def _rows(self, customer_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The customer's rows of ``customer_history`` and of ``events`` as loaded (not
+        :attr:`_added`), oldest first; the last :data:`RECENT` customers' are kept."""
+        found = self._recent.get(customer_id)
+        if found is not None:
+            self._recent.move_to_end(customer_id)
+            return found
+        start, end = self._history_rows.get(customer_id, (0, 0))
+        versions = self._history.slice(start, end - start).to_pylist() if end > start else []
+        start, end = self._event_rows.get(customer_id, (0, 0))
+        events = self._events.slice(start, end - start).to_pylist() if end > start else []
+        self._recent[customer_id] = found = (versions, events)
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+        return found
+
     def versions(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's rows of ``customer_history``, oldest first."""
-        start, end = self._history_rows.get(customer_id, (0, 0))
-        return self._history.slice(start, end - start).to_pylist() if end > start else []
+        return self._rows(customer_id)[0]
 
     def attributes(self, customer_id: str, moment: datetime | None) -> dict[str, Any]:
         """Attributes in force just before ``moment`` (the current ones when None)."""
@@ -172,7 +194,7 @@ class ProfileSnapshot:
             before = np.datetime64(clock.as_of, "us")
             cut = int(np.searchsorted(self._stamps[start:end], before, side="left"))
             if cut:
-                events = self._events.slice(start, cut).to_pylist()
+                events = self._rows(customer_id)[1][:cut]
         added = [r for r in self._added.get(customer_id, ()) if r["timestamp"] < clock.as_of]
         if added:
             events = sorted([*events, *added], key=lambda r: r["timestamp"])

@@ -43,11 +43,13 @@ from microseg.service._realtime import Change, RealTime, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
 
-__all__ = ["Job", "Pipeline"]
+__all__ = ["BULK_ROWS", "Job", "Pipeline"]
 
 _LOG = logging.getLogger("microseg.service")
 #: requests with more records are screened in a worker thread, not on the event loop
 _SCREEN_ON_LOOP = 200
+#: from this many fast-lane events waiting at once, everyone is evaluated in batch
+BULK_ROWS = 3_000
 
 
 @dataclass
@@ -112,6 +114,8 @@ class Pipeline:
         self._stopping = False
         self.flushes = 0
         self.divergences = 0
+        self.bulk_rows = BULK_ROWS
+        self.bulks = 0
         self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
         self._thread.start()
 
@@ -254,6 +258,12 @@ class Pipeline:
 
     def _take(self, session: Workspace, jobs: list[Job]) -> None:
         """Apply the fast lane's jobs and load the slow lane's, in order."""
+        bulk = 0
+        while bulk < len(jobs) and jobs[bulk].rows is not None:
+            bulk += 1
+        many = sum(len(j.rows or ()) for j in jobs[:bulk]) >= self.bulk_rows
+        if many and self._bulk(session, jobs[:bulk]):
+            jobs = jobs[bulk:]
         slow: list[Job] = []
         for job in jobs:
             if job.kind == "drain":
@@ -271,6 +281,24 @@ class Pipeline:
                 slow.append(job)
         if slow:
             self._guarded(session, lambda s: self._load_slow(s, slow))
+
+    def _bulk(self, session: Workspace, jobs: list[Job]) -> bool:
+        """Many events at once: add them to the real-time state without evaluating each
+        customer, store them, then evaluate everyone in batch at now (the database does
+        it faster than one customer at a time beyond :data:`BULK_ROWS` events) and take
+        the differences as the changes. False when a customer is no longer live (the jobs
+        take the usual way)."""
+        assert self._realtime is not None
+        rows = [r for j in jobs for r in j.rows or ()]
+        if not self._realtime.absorb(rows):
+            return False
+        if not self._applied:
+            self._first_applied = time.monotonic()
+        self._applied += jobs
+        self._metrics.events.labels("accepted").inc(len(rows))
+        self.bulks += 1
+        self._guarded(session, lambda s: self._flush(s, rebase=rows))
+        return True
 
     def _guarded(self, session: Workspace, step: Any) -> None:
         """Run a step; a failure is given to the jobs it concerned, never kills the
@@ -301,8 +329,9 @@ class Pipeline:
         self._metrics.changes.inc(len(changes))
         return True
 
-    def _flush(self, session: Workspace) -> None:
-        """Store the fast lane's applied jobs in one load, log their changes."""
+    def _flush(self, session: Workspace, rebase: list[dict[str, Any]] | None = None) -> None:
+        """Store the fast lane's applied jobs in one load, log their changes; with
+        ``rebase`` (rows absorbed but not evaluated), evaluate everyone in batch after."""
         jobs, self._applied = self._applied, []
         changes, self._changes = self._changes, []
         rows = [r for j in jobs for r in j.rows or ()]
@@ -316,6 +345,10 @@ class Pipeline:
                     report.new_customers or report.merged_customers
                 ):
                     self._diverged(report, rows)
+                if rebase is not None:
+                    moved = self._realtime.rebase(session, rebase)
+                    self._metrics.changes.inc(len(moved))
+                    changes += moved
                 record(session.store, changes)
             for job in jobs:
                 job.report, job.batched = report, len(jobs)

@@ -236,6 +236,49 @@ class RealTime:
         self._publish(found)
         return found
 
+    def absorb(self, rows: list[dict[str, Any]]) -> bool:
+        """Events not stored yet, added to the prepared state without evaluating anyone
+        (:meth:`rebase` follows once they are stored); False, with nothing done, when a
+        row's customer is not live."""
+        with self._lock:
+            snapshot = self.prepared.snapshot
+            if not all(snapshot.knows(str(r["customer_id"])) for r in rows):
+                return False
+            self.prepared.absorb(rows, stored=False)
+            return True
+
+    def rebase(self, session: Workspace, rows: list[dict[str, Any]]) -> list[Change]:
+        """Every customer's segments from one batch evaluation at now (``rows``, just
+        stored, were absorbed without evaluation): the differences from the state held are
+        the changes, triggered by each customer's last event of ``rows``."""
+        with self._lock:
+            members, _ = self._batch(session)
+            now = self.now()
+            stamp = now.replace(tzinfo=UTC)
+            trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
+            found: list[Change] = []
+            for customer in sorted(set(members) | set(self.state)):
+                after = frozenset(members.get(customer, ()))
+                before = self.state.get(customer, frozenset())
+                if after == before:
+                    continue
+                cause = trigger.get(customer, "batch")
+                found += [
+                    Change(at=stamp, customer_id=customer, segment=n, change="entered",
+                           trigger=cause)
+                    for n in sorted(after - before)
+                ] + [
+                    Change(at=stamp, customer_id=customer, segment=n, change="left",
+                           trigger=cause)
+                    for n in sorted(before - after)
+                ]  # fmt: skip
+                self.state[customer] = after
+            for customer in trigger:
+                self._schedule(customer, now)
+            self.changes += len(found)
+        self._publish(found)
+        return found
+
     def settle(self, rows: list[dict[str, Any]]) -> None:
         """Rows given to :meth:`apply` are in the store now."""
         with self._lock:
