@@ -249,3 +249,23 @@ def test_saving_an_evaluation_needs_the_write_scope(served: Served) -> None:
         assert "'write'" in refused.json()["detail"]
     with served.client("write") as writer:
         assert writer.post("/api/segments/evaluate", json={"save": True}).status_code == 200
+
+
+def test_a_batch_of_both_lanes_is_split_and_answered_for_all_its_records(
+    served: Served,
+) -> None:
+    fast = {"event_id": "s1", "customer_id": "C1", "timestamp": "2026-01-14T09:00:00Z",
+            "type": "view"}  # fmt: skip
+    new_customer = {**fast, "event_id": "s2", "customer_id": "C9"}
+    bad = {**fast, "event_id": "s3", "timestamp": "yesterday-ish"}
+    with served.client("write") as writer:
+        reply = writer.post("/api/events", json=[fast, new_customer, bad])
+    assert reply.status_code == 422
+    problem = reply.json()
+    assert [p["path"] for p in problem["problems"]] == ["[2].timestamp"]
+    assert problem["report"]["accepted"] == 2
+    assert problem["report"]["fast_lane"] == {"accepted": 1, "duplicates": 0}
+    assert "1 of 3 record(s) rejected; 2 accepted" in problem["detail"]
+    events = served.workspace.events()
+    stored = events.filter(events.event_id.isin(["s1", "s2", "s3"])).count().to_pyarrow()
+    assert stored.as_py() == 2

@@ -19,7 +19,8 @@ import pytest
 from microseg import Workspace
 from microseg.service._realtime import window_lengths
 from microseg.synth import generate_shop
-from tests.service.conftest import MovableClock, Served, serve_workspace
+from tests.conftest import NOW
+from tests.service.conftest import MovableClock, Served, build_shop, serve_workspace
 
 EXAMPLES = Path(__file__).parents[2] / "src" / "microseg" / "segments" / "examples"
 
@@ -232,3 +233,53 @@ def test_many_events_at_once_are_evaluated_in_batch_with_the_same_changes(
     assert ("C2", "buyers", "entered", "bulk-buy") in [
         (r["customer_id"], r["segment"], r["change"], r["trigger"]) for r in _log(served)
     ]
+
+
+def test_many_events_of_the_slow_lane_are_evaluated_in_batch_too(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    served.app.state.pipeline.bulk_rows = 4
+    events = [
+        {"event_id": f"slow{n}", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+         "type": "purchase", "amount": 5.0, "colour": "red"}  # a property: the slow lane
+        for n in range(5)
+    ]  # fmt: skip
+    with served.client("write") as writer:
+        reply = writer.post("/api/events", json=events)
+        assert reply.status_code == 200, reply.text
+    change = stream.get(timeout=20)
+    assert (change["customer_id"], change["segment"], change["change"]) == (
+        "C2",
+        "buyers",
+        "entered",
+    )
+    with served.client("write") as writer:
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+
+
+def test_timers_due_before_an_event_run_before_it(tmp_path: Path) -> None:
+    """An event evaluated at now must not be overwritten by a timer due earlier that had
+    not run yet (the timer thread is late, or the clock jumped)."""
+    from microseg.ingest import EventScreen
+    from microseg.service._realtime import RealTime
+
+    clock = MovableClock(NOW)
+    ws = build_shop(tmp_path / "shop", clock)
+    try:
+        engine = RealTime(ws)
+        assert "buyers" in engine.segments_of("C1")  # bought 2026-01-10: out on 04-10
+        clock.now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+        record = {"event_id": "late", "customer_id": "C1", "type": "purchase",
+                  "timestamp": "2026-04-20T10:00:00Z", "amount": 9.0}  # fmt: skip
+        row = EventScreen.of(ws.config).row(record, engine.now(), engine.knows)
+        assert row is not None
+        changes = engine.apply([row])
+        assert changes is not None
+        assert [(c.change, c.trigger, c.at.isoformat()) for c in changes] == [
+            ("left", "expiry", "2026-04-10T10:00:00.000001+00:00"),
+            ("entered", "late", "2026-05-01T12:00:00+00:00"),
+        ]
+        assert engine.run_due() == []  # nothing left to overwrite the answer at now
+        assert "buyers" in engine.segments_of("C1")
+    finally:
+        ws.close()

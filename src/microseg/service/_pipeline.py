@@ -69,6 +69,10 @@ class Job:
     offset: int = 0
     batched: int = 1
     error: BaseException | None = None
+    #: for the slow part of a split request: each record's position in the request, and
+    #: the fast part's job
+    index: list[int] | None = None
+    fast: Job | None = None
 
     def wait(self) -> Job:
         self.done.wait()
@@ -121,34 +125,36 @@ class Pipeline:
 
     # -- the request side ---------------------------------------------------------------------
 
-    def submit(self, kind: str, records: list[dict[str, Any]], *, wait: bool = False) -> Job:
+    async def submit(self, kind: str, records: list[dict[str, Any]], *, wait: bool = False) -> Job:
         """Write the records ahead and hand them to the applier; return at once on the
-        fast lane, once they are stored on the slow lane (or with ``wait``)."""
-        rows = self._lane(kind, records)
-        with self._cond:
-            while self.unstored > self._max_queued and not self._stopping:
-                self._cond.wait(1.0)  # back-pressure: the store is behind
-        seq = self._wal.append(kind, records)  # on disk before anything else
-        job = self._enqueue(kind, records, seq, rows)
-        if job.rows is None or wait:
-            job.wait()
-        return job
-
-    async def submit_async(
-        self, kind: str, records: list[dict[str, Any]], *, wait: bool = False
-    ) -> Job:
-        """:meth:`submit` for a coroutine: a fast-lane request never leaves the event loop
-        (the write-ahead file's thread tells it when its records are on disk)."""
+        fast lane (which never leaves the event loop: the write-ahead file's thread tells
+        it when its records are on disk), once they are stored on the slow lane (or with
+        ``wait``). A request with records of both lanes is split: the fast ones are
+        applied at once, and the answer waits for the slow ones (the job returned; its
+        ``fast`` is the other)."""
         if len(records) > _SCREEN_ON_LOOP:
-            rows = await asyncio.to_thread(self._lane, kind, records)
+            fast, slow = await asyncio.to_thread(self._split, kind, records)
         else:
-            rows = self._lane(kind, records)
+            fast, slow = self._split(kind, records)
         if self.unstored > self._max_queued:
             await asyncio.to_thread(self._backlog)
-        seq = await self._wal.append_async(kind, records)
-        job = self._enqueue(kind, records, seq, rows)
-        if job.rows is None or wait:
-            await asyncio.to_thread(job.wait)
+        first: Job | None = None
+        if fast:
+            chosen = [records[i] for i, _ in fast]
+            seq = await self._wal.append_async(kind, chosen)
+            first = self._enqueue(kind, chosen, seq, [row for _, row in fast])
+        if not slow:
+            assert first is not None
+            if wait:
+                await asyncio.to_thread(first.wait)
+            return first
+        chosen = [records[i] for i in slow]
+        seq = await self._wal.append_async(kind, chosen)
+        job = self._enqueue(kind, chosen, seq, None)
+        job.index, job.fast = (slow, first) if first is not None else (None, None)
+        await asyncio.to_thread(job.wait)
+        if first is not None and wait:
+            await asyncio.to_thread(first.wait)
         return job
 
     def _backlog(self) -> None:
@@ -156,16 +162,25 @@ class Pipeline:
             while self.unstored > self._max_queued and not self._stopping:
                 self._cond.wait(1.0)  # back-pressure: the store is behind
 
-    def _lane(self, kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """The fast lane's rows, or None for the slow lane (whose records must make one
-        table)."""
-        rows = self._fast_rows(records) if kind == "events" else None
-        if rows is None:
+    def _split(
+        self, kind: str, records: list[dict[str, Any]]
+    ) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+        """(position, row) of the records for the fast lane, and the positions of those
+        for the slow lane (whose records must make one table). All go slow when an event
+        id is on both sides (the loader keeps the first of an id: only one load can tell)."""
+        rows = self._fast_rows(records) if kind == "events" else [None] * len(records)
+        fast = [(i, row) for i, row in enumerate(rows) if row is not None]
+        slow = [i for i, row in enumerate(rows) if row is None]
+        if fast and slow:
+            ids = {records[i].get("event_id") for i in slow}
+            if any(row["event_id"] in ids for _, row in fast):
+                fast, slow = [], list(range(len(records)))
+        if slow:
             try:
-                records_table(records)
+                records_table([records[i] for i in slow])
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise ParameterError(f"records of mixed shapes: {exc}") from None
-        return rows
+        return fast, slow
 
     def _enqueue(
         self, kind: str, records: list[dict[str, Any]], seq: int, rows: list[dict[str, Any]] | None
@@ -180,18 +195,13 @@ class Pipeline:
         self._metrics.queued.set(self.unstored)
         return job
 
-    def _fast_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    def _fast_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """Each record's stored row, if the fast lane may take it (else None)."""
         engine = self._realtime
         if engine is None:
-            return None
+            return [None] * len(records)
         now = engine.now()
-        rows = []
-        for one in records:
-            row = self._screen.row(one, now, engine.knows)
-            if row is None:
-                return None
-            rows.append(row)
-        return rows
+        return [self._screen.row(one, now, engine.knows) for one in records]
 
     def _fresh(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """The rows whose event ids are neither stored nor on their way (the loader keeps
@@ -422,10 +432,12 @@ class Pipeline:
         if kind == "events":
             events = session.store.table("events")
             stored = events.filter(events.load_id == report.load_id).drop("load_id")
-            changes = engine.on_load(
-                stored.to_pyarrow().to_pylist(),
-                reloaded=bool(report.new_customers or report.merged_customers),
-            )
+            rows = stored.to_pyarrow().to_pylist()
+            reloaded = bool(report.new_customers or report.merged_customers)
+            if len(rows) >= self.bulk_rows:
+                changes = engine.on_bulk_load(session, rows, reloaded=reloaded)
+            else:
+                changes = engine.on_load(rows, reloaded=reloaded)
             self._metrics.events.labels("accepted").inc(report.accepted)
         else:
             history = session.store.table("customer_history")

@@ -200,13 +200,13 @@ class RealTime:
     def on_load(self, rows: list[dict[str, Any]], *, reloaded: bool = False) -> list[Change]:
         """Events just stored (rows of ``events``): evaluate the customers they concern."""
         with self._lock:
+            now = self.now()
+            found = self._due(now)
             touched = None if reloaded else self.prepared.absorb(rows)
             if touched is None:  # a new or merged customer: the prepared state was reloaded
                 self.prepared.refresh(force=True)
                 touched = list(dict.fromkeys(str(r["customer_id"]) for r in rows))
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
-            now = self.now()
-            found: list[Change] = []
             for customer in touched:
                 found += self._evaluate(customer, None, now, trigger.get(customer, "event"))
                 self._schedule(customer, now)
@@ -222,13 +222,13 @@ class RealTime:
             snapshot = self.prepared.snapshot
             if not all(snapshot.knows(str(r["customer_id"])) for r in rows):
                 return None
+            now = self.now()
+            found = self._due(now)
             touched = self.prepared.absorb(rows, stored=False) or []
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
             types: dict[str, set[str]] = {}
             for row in rows:
                 types.setdefault(str(row["customer_id"]), set()).add(str(row["type"]))
-            now = self.now()
-            found: list[Change] = []
             for customer in touched:
                 names = self._concerned(types[customer])
                 found += self._evaluate(customer, None, now, trigger[customer], names)
@@ -247,16 +247,27 @@ class RealTime:
             self.prepared.absorb(rows, stored=False)
             return True
 
+    def on_bulk_load(
+        self, session: Workspace, rows: list[dict[str, Any]], *, reloaded: bool = False
+    ) -> list[Change]:
+        """Many events just stored: add them to the prepared state (or load it again),
+        then evaluate everyone in batch (:meth:`rebase`)."""
+        with self._lock:
+            if reloaded or self.prepared.absorb(rows) is None:
+                self.prepared.refresh(force=True)
+            return self.rebase(session, rows)
+
     def rebase(self, session: Workspace, rows: list[dict[str, Any]]) -> list[Change]:
         """Every customer's segments from one batch evaluation at now (``rows``, just
         stored, were absorbed without evaluation): the differences from the state held are
         the changes, triggered by each customer's last event of ``rows``."""
         with self._lock:
-            members, _ = self._batch(session)
             now = self.now()
+            found = self._due(now)
+            timed = len(found)  # counted by _evaluate
+            members, _ = self._batch(session)
             stamp = now.replace(tzinfo=UTC)
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
-            found: list[Change] = []
             for customer in sorted(set(members) | set(self.state)):
                 after = frozenset(members.get(customer, ()))
                 before = self.state.get(customer, frozenset())
@@ -275,7 +286,7 @@ class RealTime:
                 self.state[customer] = after
             for customer in trigger:
                 self._schedule(customer, now)
-            self.changes += len(found)
+            self.changes += len(found) - timed
         self._publish(found)
         return found
 
@@ -294,9 +305,9 @@ class RealTime:
     def on_profiles(self, customers: list[str]) -> list[Change]:
         """Profiles just updated: load the prepared state again, evaluate those customers."""
         with self._lock:
-            self.prepared.refresh(force=True)
             now = self.now()
-            found: list[Change] = []
+            found = self._due(now)
+            self.prepared.refresh(force=True)
             for customer in dict.fromkeys(customers):
                 found += self._evaluate(customer, None, now, "profile")
                 self._schedule(customer, now)
@@ -381,17 +392,23 @@ class RealTime:
     def run_due(self, now: datetime | None = None) -> list[Change]:
         """Evaluate every customer whose timer is due by ``now`` (default: the clock's),
         each at its own instant, in time order."""
-        now = now or self.now()
-        found: list[Change] = []
         with self._lock:
-            while self._timers and self._timers[0][0] <= now:
-                moment, customer = heapq.heappop(self._timers)
-                if self._next.get(customer) != moment:
-                    continue
-                self.expiries += 1
-                found += self._evaluate(customer, moment, moment, "expiry")
-                self._schedule(customer, moment)
+            found = self._due(now or self.now())
         self._publish(found)
+        return found
+
+    def _due(self, now: datetime) -> list[Change]:
+        """The due timers' changes (the caller holds the lock and publishes). Every path
+        that evaluates at now runs them first: an answer at now must not be overwritten by
+        a timer's answer at an earlier instant."""
+        found: list[Change] = []
+        while self._timers and self._timers[0][0] <= now:
+            moment, customer = heapq.heappop(self._timers)
+            if self._next.get(customer) != moment:
+                continue
+            self.expiries += 1
+            found += self._evaluate(customer, moment, moment, "expiry")
+            self._schedule(customer, moment)
         return found
 
     # -- batch against real time --------------------------------------------------------------

@@ -232,7 +232,7 @@ async def _load(request: Request, kind: str, rows: Any, wait: bool) -> JSONRespo
         raise ParameterError("no records: send one object or a non-empty list")
     if len(records) > MAX_EVENTS:
         raise ParameterError(f"{len(records):,} records: send at most {MAX_EVENTS:,} at once")
-    job = await request.app.state.pipeline.submit_async(kind, records, wait=wait)
+    job = await request.app.state.pipeline.submit(kind, records, wait=wait)
     if job.report is None:  # the fast lane: written ahead, in the real-time state
         return JSONResponse(
             {"kind": kind, "accepted": len(job.rows), "duplicates": job.duplicates,
@@ -241,13 +241,19 @@ async def _load(request: Request, kind: str, rows: Any, wait: bool) -> JSONRespo
         )  # fmt: skip
     report = job.report
     body = {**report.to_dict(), "stored": True, "batched_requests": job.batched}
-    mine = [
-        r for r in job.rejected if job.offset < int(r.get("row") or 0) <= job.offset + len(records)
-    ]
+    if job.fast is not None:  # a split request: the fast part's records are counted too
+        assert job.fast.rows is not None
+        body["accepted"] += len(job.fast.rows)
+        body["duplicates"] += job.fast.duplicates
+        body["rows_read"] = len(records)
+        body["fast_lane"] = {"accepted": len(job.fast.rows), "duplicates": job.fast.duplicates}
+    size = len(job.records)
+    mine = [r for r in job.rejected if job.offset < int(r.get("row") or 0) <= job.offset + size]
     if not mine:
         return JSONResponse(body)
+    where = job.index or list(range(size))  # position in the request of each record loaded
     problems = [
-        {"path": f"[{int(r['row']) - 1 - job.offset}].{r['column']}",
+        {"path": f"[{where[int(r['row']) - 1 - job.offset]}].{r['column']}",
          "message": str(r["reason"])}
         for r in mine
     ]  # fmt: skip
