@@ -269,3 +269,30 @@ def test_a_batch_of_both_lanes_is_split_and_answered_for_all_its_records(
     events = served.workspace.events()
     stored = events.filter(events.event_id.isin(["s1", "s2", "s3"])).count().to_pyarrow()
     assert stored.as_py() == 2
+
+
+def test_a_profile_now_is_read_from_memory_and_says_what_the_store_says(
+    served: Served,
+) -> None:
+    from microseg.core.results import plain
+
+    with served.client("write") as writer:
+        answers = {c: writer.get(f"/api/profiles/{c}").json() for c in ("C1", "C2", "C3")}
+        ws = served.workspace
+        for customer, answer in answers.items():
+            one = ws.profile.of(customer)
+            counts: dict[str, int] = {}
+            for row in one.events:
+                counts[row["type"]] = counts.get(row["type"], 0) + 1
+            held = ws.segments.of(customer)
+            assert answer["attributes"] == {k: plain(v) for k, v in one.attributes.items()}
+            assert answer["events"] == counts
+            traits = ws.traits.of(customer)
+            assert answer["traits"] == {k: plain(v) for k, v in traits.items()}
+            assert answer["segments"] == sorted(n for n, inside in held.items() if inside)
+        event = {"event_id": "m1", "customer_id": "C3", "timestamp": "2026-01-14T09:00:00Z",
+                 "type": "purchase", "amount": 30.0}  # fmt: skip
+        assert writer.post("/api/events", json=event).status_code == 202
+        now = writer.get("/api/profiles/C3").json()  # the event, before it is stored
+    assert now["events"] == {"purchase": 1}
+    assert "buyers" in now["segments"]

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from microseg.context import Context
 from microseg.core.time import AsOf
 from microseg.lang import Clock, RuleError, event_kinds
-from microseg.lang.profile import ModelScorer
+from microseg.lang.profile import ModelScorer, Profile
 from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
+from microseg.traits import profile_traits
 from microseg.traits.api import Traits
 
 if TYPE_CHECKING:
@@ -177,6 +178,26 @@ class PreparedSegments:
             while len(self._by_clock) > _CLOCKS_KEPT:
                 self._by_clock.popitem(last=False)
         return kept
+
+    def current(self, customer_id: str) -> tuple[Profile, dict[str, Any]]:
+        """The customer's profile now (current attributes, every event held, those not
+        stored yet included) and their traits by the per-profile interpreter: the memory's
+        answer to ``ws.profile.of`` and ``ws.traits.of``."""
+        self.refresh()
+        clock = self._context.clock(None)
+        profile = self.snapshot.of(customer_id, clock, current=True)
+        cuts, scorer = self._at(Clock(self._now, clock.timezone))
+        traits = profile_traits(
+            self.traits,
+            list(self.traits.definitions),
+            profile,
+            clock,
+            cuts=cuts,
+            models=scorer,
+            clusters=self._clusters,
+            scores=self._scores,
+        )
+        return profile, traits
 
     def of(
         self,

@@ -295,6 +295,13 @@ class RealTime:
         with self._lock:
             self.prepared.settle(rows)
 
+    def profile(self, customer_id: str) -> tuple[Any, dict[str, Any], frozenset[str]]:
+        """The customer now, from memory: their profile, traits and segments."""
+        with self._lock:
+            self._publish(self._due(self.now()))
+            profile, traits = self.prepared.current(customer_id)
+            return profile, traits, self.segments_of(customer_id)
+
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is live in the prepared state."""
         return self.prepared.snapshot.knows(customer_id)

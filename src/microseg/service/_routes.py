@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -29,11 +29,17 @@ MAX_PAGE = 10_000
 MAX_EVENTS = 50_000
 
 
-def _session(request: Request) -> Iterator[Workspace]:
+@contextmanager
+def _opened(request: Request) -> Iterator[Workspace]:
     """A request's own session of the workspace (its own cursor and result tables), once
     the records acknowledged before are stored (a read after a write sees it)."""
     request.app.state.pipeline.drain()
     with request.app.state.workspace.session() as session:
+        yield session
+
+
+def _session(request: Request) -> Iterator[Workspace]:
+    with _opened(request) as session:
         yield session
 
 
@@ -160,11 +166,20 @@ profiles = APIRouter(prefix="/api/profiles", tags=["profiles"])
 
 
 @profiles.get("/{customer_id}", dependencies=[needs("read")])
-def read_profile(customer_id: str, ws: Session, as_of: AsOfQuery = None) -> dict[str, Any]:
-    """One customer: attributes at ``as_of``, event counts, traits and segments."""
-    one = ws.profile.of(customer_id, as_of=as_of)
-    problems: list[Problem] = []
-    inside = ws.segments.of(customer_id, as_of=as_of, problems=problems)
+def read_profile(customer_id: str, request: Request, as_of: AsOfQuery = None) -> dict[str, Any]:
+    """One customer: attributes at ``as_of``, event counts, traits and segments. Now (no
+    ``as_of``) it is answered from the real-time state, in memory."""
+    engine = request.app.state.realtime
+    if as_of is None and engine is not None and engine.knows(customer_id):
+        one, traits, inside = engine.profile(customer_id)
+        problems = list(engine.prepared.problems)
+    else:
+        with _opened(request) as ws:
+            one = ws.profile.of(customer_id, as_of=as_of)
+            problems = []
+            held = ws.segments.of(customer_id, as_of=as_of, problems=problems)
+            inside = frozenset(n for n, found in held.items() if found)
+            traits = ws.traits.of(customer_id, as_of=as_of)
     counts: dict[str, int] = {}
     for event in one.events:
         counts[event["type"]] = counts.get(event["type"], 0) + 1
@@ -172,8 +187,8 @@ def read_profile(customer_id: str, ws: Session, as_of: AsOfQuery = None) -> dict
         "customer_id": customer_id,
         "attributes": _plain(dict(one.attributes)),
         "events": dict(sorted(counts.items())),
-        "traits": _plain(ws.traits.of(customer_id, as_of=as_of)),
-        "segments": sorted(n for n, held in inside.items() if held),
+        "traits": _plain(traits),
+        "segments": sorted(inside),
         "problems": [{"path": p.path, "message": p.message} for p in problems],
     }
 
