@@ -169,7 +169,7 @@ def main() -> None:
         evaluate_seconds = time.perf_counter() - begun
         if run.result is not None:
             run.result.drop()
-        reconcile = engine.reconcile(session)
+        reconcile, _ = engine.reconcile(session, heal=False)
 
     server.should_exit = True
     thread.join(timeout=30)

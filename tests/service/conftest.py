@@ -97,11 +97,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
     yield from serve_workspace(build_shop(tmp_path / "shop", clock), clock)
 
 
-def serve_workspace(ws: Workspace, clock: MovableClock) -> Iterator[Served]:
+def serve_workspace(
+    ws: Workspace, clock: MovableClock, settings: ServiceSettings | None = None
+) -> Iterator[Served]:
     """``ws`` served by uvicorn on a free loopback port until the generator is closed."""
     ring = KeyRing(ws.path)
     keys = {scope: ring.create(f"test-{scope}", [scope])[1] for scope in ("read", "write", "admin")}
-    settings = ServiceSettings(rate=1000, burst=1000, max_body=200_000)
+    settings = settings or ServiceSettings(rate=1000, burst=1000, max_body=200_000)
     port = _free_port()
     app = create_app(ws, settings)
     config = uvicorn.Config(

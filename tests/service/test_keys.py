@@ -171,3 +171,17 @@ def test_demo_serve_prints_a_key_that_works(tmp_path: Path) -> None:
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.communicate(timeout=60)
+
+
+def test_serve_refuses_an_unreadable_reconciliation_period(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microseg import Workspace
+
+    Workspace.init(tmp_path / "shop").close()
+    result = CliRunner().invoke(
+        app, ["serve", "--reconcile-every", "every now and then", "-w", str(tmp_path / "shop")]
+    )
+    assert result.exit_code != 0
+    assert "--reconcile-every 'every now and then'" in result.output
+    assert "or 'off'" in result.output

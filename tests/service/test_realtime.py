@@ -203,6 +203,35 @@ def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
     assert wrong["explain"]["holds"] is True
     assert "gender" in wrong["explain"]["text"]
     assert "microseg_reconciliation_disagreements_total 1.0" in metrics
+    # then healed: the batch answer is taken, and logged
+    assert found["healed"] == 1
+    assert "women" in engine.segments_of("C1")
+    assert ("C1", "women", "entered", "reconcile") in [
+        (r["customer_id"], r["segment"], r["change"], r["trigger"]) for r in _log(served)
+    ]
+    with served.client("write") as writer:
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+
+
+def test_reconciliation_also_runs_on_a_schedule(tmp_path: Path) -> None:
+    from microseg.service import ServiceSettings
+
+    clock = MovableClock(NOW)
+    settings = ServiceSettings(rate=1000, burst=1000, reconcile_every=0.3)
+    served_gen = serve_workspace(build_shop(tmp_path / "shop", clock), clock, settings)
+    served = next(served_gen)
+    try:
+        engine = served.app.state.realtime
+        engine.state["C1"] = engine.state["C1"] - {"women"}
+        deadline = time.monotonic() + 30
+        while "women" not in engine.segments_of("C1"):
+            assert time.monotonic() < deadline, "no scheduled reconciliation healed it"
+            time.sleep(0.05)
+        with served.client("read") as reader:
+            metrics = reader.get("/metrics").text
+        assert "microseg_reconciliation_disagreements_total 1.0" in metrics
+    finally:
+        served_gen.close()
 
 
 def test_many_events_at_once_are_evaluated_in_batch_with_the_same_changes(

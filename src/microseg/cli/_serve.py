@@ -45,6 +45,12 @@ def serve(
     cors: list[str] = typer.Option(
         [], "--cors-origin", help="An origin browsers may call from (repeat; none by default)."
     ),
+    reconcile_every: str = typer.Option(
+        "1 hour",
+        "--reconcile-every",
+        help="How often to reconcile the real-time state with batch, e.g. '15 minutes' "
+        "('off': only POST /api/reconcile).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the addresses as JSON."),
 ) -> None:
     """Serve the workspace over HTTP: the API at /api, its schema at /openapi.json and
@@ -58,7 +64,11 @@ def serve(
     from microseg.service import serve as run
 
     settings = ServiceSettings(
-        rate=rate, burst=max(1, int(rate * 2)), max_body=max_body, cors_origins=tuple(cors)
+        rate=rate,
+        burst=max(1, int(rate * 2)),
+        max_body=max_body,
+        cors_origins=tuple(cors),
+        reconcile_every=_seconds(reconcile_every),
     )
     base = f"http://{host}:{port}"
     where = {"url": base, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json"}
@@ -70,6 +80,21 @@ def serve(
         )
     with handled():
         run(state(ctx).workspace, host=host, port=port, settings=settings)
+
+
+def _seconds(text: str) -> float:
+    """``--reconcile-every``: a duration such as '15 minutes', or 'off'."""
+    from microseg.core.duration import parse_duration
+    from microseg.core.errors import DurationError
+
+    if text.strip().lower() in ("off", "0", "never"):
+        return 0.0
+    try:
+        return parse_duration(text).approx_timedelta().total_seconds()
+    except DurationError as exc:
+        raise fail(
+            f"--reconcile-every {text!r}: {exc} (write e.g. '15 minutes' or 'off')"
+        ) from None
 
 
 @keys_app.command("create")

@@ -179,6 +179,12 @@ class PreparedSegments:
                 self._by_clock.popitem(last=False)
         return kept
 
+    def refit(self) -> None:
+        """Take the population values (score cut points, the value fit) again at now, as
+        a batch evaluation now would (they are otherwise those of the last load)."""
+        self._now = self._context.now()
+        self._by_clock.clear()
+
     def current(self, customer_id: str) -> tuple[Profile, dict[str, Any]]:
         """The customer's profile now (current attributes, every event held, those not
         stored yet included) and their traits by the per-profile interpreter: the memory's

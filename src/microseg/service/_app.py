@@ -115,7 +115,11 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         sys.setswitchinterval(min(switch, 0.0005))
         timer = _Timer(app) if settings.realtime else None
         follower = _Follower(app) if settings.realtime and _followed(workspace) else None
+        every = settings.reconcile_every if settings.realtime else 0
+        reconciler = _Reconciler(app, every) if every > 0 else None
         yield
+        if reconciler is not None:
+            reconciler.stop()
         if follower is not None:
             follower.stop()
         if timer is not None:
@@ -199,6 +203,47 @@ class _Timer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class _Reconciler:
+    """Reconciles the real-time state with batch every ``every`` seconds: what was
+    acknowledged is stored first, every disagreement is logged and counted, then set to
+    the batch answer, and the population values (score cut points, the value fit) are
+    taken again at now."""
+
+    def __init__(self, app: FastAPI, every: float) -> None:
+        self._app = app
+        self._every = every
+        self._stop = threading.Event()
+        self.runs = 0
+        self._thread = threading.Thread(target=self._run, name="microseg-reconcile", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        state = self._app.state
+        with state.workspace.session() as session:
+            while not self._stop.wait(self._every):
+                try:
+                    state.pipeline.drain()
+                    with state.write_lock:
+                        found, changes = state.realtime.reconcile(session)
+                        record(session.store, changes)
+                except Exception:  # the next run tries again
+                    _LOG.exception("the scheduled reconciliation failed")
+                    continue
+                self.runs += 1
+                state.metrics.disagreements.inc(len(found.disagreements))
+                line = {
+                    "event": "reconciled",
+                    "customers": found.customers,
+                    "disagreements": len(found.disagreements),
+                    "healed": found.healed,
+                }
+                _LOG.info("%s", json.dumps(line))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
 
 
 def replay(workspace: Workspace, wal: WriteAheadLog) -> int:

@@ -48,6 +48,8 @@ class ServiceSettings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     #: keep every customer's segments up to date per event and per window expiry
     realtime: bool = True
+    #: seconds between scheduled reconciliations with batch (0: only on demand)
+    reconcile_every: float = 3600.0
 
 
 class RateLimiter:

@@ -74,6 +74,8 @@ class Reconciliation(Result):
     customers: int
     segments: list[str]
     disagreements: list[Disagreement]
+    #: memberships set to the batch answer afterwards (each logged, trigger ``reconcile``)
+    healed: int = 0
 
 
 @dataclass(frozen=True)
@@ -420,33 +422,57 @@ class RealTime:
 
     # -- batch against real time --------------------------------------------------------------
 
-    def reconcile(self, session: Workspace | None = None) -> Reconciliation:
-        """Every segment in batch at now against the state held (the target: none differ);
-        ``session`` is the caller's session of the workspace (its thread's cursor)."""
+    def reconcile(
+        self, session: Workspace | None = None, *, heal: bool = True
+    ) -> tuple[Reconciliation, list[Change]]:
+        """Every segment in batch at now against the state held (the target: none differ),
+        and the changes to log: those of the timers due, and with ``heal`` those that set
+        each disagreeing customer to the batch answer (trigger ``reconcile``). The
+        population values (score cut points, the value fit) are taken again at now, as
+        batch takes them. ``session`` is the caller's session (its thread's cursor)."""
+        workspace = session or self._ws
         with self._lock:
-            self.run_due()
             now = self.now()
-            batch, customers = self._batch(session or self._ws)
+            moved = self._due(now)
+            batch, customers = self._batch(workspace)
             differ = [
                 Disagreement(customer_id=c, segment=n, realtime=n in held, batch=n in wanted)
                 for c in sorted(set(batch) | set(self.state))
                 for held, wanted in [(self.state.get(c, frozenset()), batch.get(c, set()))]
                 for n in sorted(held ^ wanted)
             ]
-            explaining = session or self._ws
             for i, found in enumerate(differ[:EXPLAINED]):
-                tree = explaining.segments.explain(
+                tree = workspace.segments.explain(
                     found.segment, found.customer_id, as_of=now.replace(tzinfo=UTC)
                 )
                 differ[i] = found.model_copy(update={"explain": tree.to_dict()})
                 line = {"event": "disagreement", **differ[i].to_dict()}
                 _LOG.warning("%s", json.dumps(line, default=str))
-            return Reconciliation(
-                at=now.replace(tzinfo=UTC),
-                customers=customers,
-                segments=list(self.names),
-                disagreements=differ,
-            )
+            self.prepared.refit()
+            stamp = now.replace(tzinfo=UTC)
+            healed: list[Change] = []
+            for found in differ if heal else ():
+                healed.append(
+                    Change(
+                        at=stamp,
+                        customer_id=found.customer_id,
+                        segment=found.segment,
+                        change="entered" if found.batch else "left",
+                        trigger="reconcile",
+                    )
+                )
+            for customer in {c.customer_id for c in healed}:
+                self.state[customer] = frozenset(batch.get(customer, ()))
+            self.changes += len(healed)
+        self._publish(moved + healed)
+        report = Reconciliation(
+            at=stamp,
+            customers=customers,
+            segments=list(self.names),
+            disagreements=differ,
+            healed=len(healed),
+        )
+        return report, moved + healed
 
     def _publish(self, changes: list[Change]) -> None:
         if changes:

@@ -17,7 +17,7 @@ from microseg.core.results import plain
 from microseg.lang import Problem, RuleError, SegmentDefinition
 from microseg.service._guard import allowed, needs
 from microseg.service._problems import problem_response
-from microseg.service._realtime import Reconciliation
+from microseg.service._realtime import record
 from microseg.workspace import Workspace
 
 __all__ = ["routers"]
@@ -440,14 +440,17 @@ def realtime_segments(customer_id: str, request: Request) -> dict[str, Any]:
 
 @realtime.post("/reconcile", dependencies=[needs("write")])
 def reconcile(request: Request, ws: Session) -> dict[str, Any]:
-    """Batch at now against the real-time state: every disagreement (the target: none)."""
+    """Batch at now against the real-time state: every disagreement (the target: none),
+    each then set to the batch answer and logged (trigger ``reconcile``)."""
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
     with request.app.state.write_lock:
-        found: Reconciliation = engine.reconcile(ws)
+        found, changes = engine.reconcile(ws)
+        record(ws.store, changes)
     request.app.state.metrics.disagreements.inc(len(found.disagreements))
-    return found.to_dict()
+    answer: dict[str, Any] = found.to_dict()
+    return answer
 
 
 routers = [operations, segments, profiles, data, insights, realtime]
