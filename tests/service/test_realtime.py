@@ -312,3 +312,34 @@ def test_timers_due_before_an_event_run_before_it(tmp_path: Path) -> None:
         assert "buyers" in engine.segments_of("C1")
     finally:
         ws.close()
+
+
+def test_new_and_updated_customers_are_read_without_reloading_everyone(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    engine = served.app.state.realtime
+    loads = engine.prepared.loads
+    first = {"event_id": "n1", "customer_id": "C7", "timestamp": "2026-01-15T11:00:00Z",
+             "type": "purchase", "amount": 10.0}  # fmt: skip
+    with served.client("write") as writer:
+        assert writer.post("/api/events", json=first).status_code == 200  # a new customer
+        change = stream.get(timeout=20)
+        assert (change["customer_id"], change["segment"], change["change"]) == (
+            "C7",
+            "buyers",
+            "entered",
+        )
+        assert engine.knows("C7")
+        update = {"customer_id": "C7", "gender": "female"}
+        assert writer.post("/api/customers", json=update).status_code == 200
+        change = stream.get(timeout=20)
+        assert (change["customer_id"], change["segment"], change["trigger"]) == (
+            "C7",
+            "women",
+            "profile",
+        )
+        later = {**first, "event_id": "n2", "timestamp": "2026-01-15T11:30:00Z"}
+        assert writer.post("/api/events", json=later).status_code == 202  # now known
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+    assert engine.prepared.loads == loads  # nobody else was read again
+    assert engine.rereads == 2

@@ -94,6 +94,8 @@ class ProfileSnapshot:
         #: tables never change: only :attr:`_added` grows)
         self._recent: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]
         self._recent = OrderedDict()
+        #: attribute history read again since loading, by customer (:meth:`reread`)
+        self._reread: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def events(self) -> int:
@@ -127,6 +129,46 @@ class ProfileSnapshot:
         added = [r["timestamp"] for r in self._added.get(customer_id, ())]
         return sorted([*base, *added])
 
+    def reread(self, store: Store, customers: list[str]) -> bool:
+        """Read these customers' attribute history, identities and liveness again from
+        ``store`` (a load added or changed them); False, with nothing done, when the load
+        also changed the attribute columns (who holds the snapshot loads a new one)."""
+        history = store.table("customer_history")
+        if [c for c in history.columns if c not in _HISTORY_SYSTEM] != self._attributes:
+            return False
+        ids = list(dict.fromkeys(customers))
+        rows = (
+            history.filter(history.customer_id.isin(ids))
+            .order_by(["customer_id", "valid_from"])
+            .to_pyarrow()
+            .to_pylist()
+        )
+        versions: dict[str, list[dict[str, Any]]] = {c: [] for c in ids}
+        for row in rows:
+            versions[str(row["customer_id"])].append(row)
+        identities = store.table("identities")
+        held: dict[str, set[str]] = {}
+        kinds = identities.filter(
+            identities.customer_id.isin(ids) & identities.id_type.isin(list(IDENTITY_KINDS))
+        )
+        for row in kinds.select("customer_id", "id_type").distinct().to_pyarrow().to_pylist():
+            held.setdefault(str(row["customer_id"]), set()).add(str(row["id_type"]))
+        registry = store.table("customer_registry")
+        live = registry.filter(registry.customer_id.isin(ids) & registry.merged_into.isnull())
+        alive = {str(c) for c in live.select("customer_id").to_pyarrow().column(0).to_pylist()}
+        for customer in ids:
+            self._reread[customer] = versions[customer]
+            self._recent.pop(customer, None)
+            if held.get(customer):
+                self._identities[customer] = frozenset(held[customer])
+            else:
+                self._identities.pop(customer, None)
+            if customer in alive:
+                self._live.add(customer)
+            else:
+                self._live.discard(customer)
+        return True
+
     def has_event(self, customer_id: str, event_id: str) -> bool:
         """Whether the customer already has an event with this id."""
         start, end = self._event_rows.get(customer_id, (0, 0))
@@ -145,8 +187,10 @@ class ProfileSnapshot:
         if found is not None:
             self._recent.move_to_end(customer_id)
             return found
-        start, end = self._history_rows.get(customer_id, (0, 0))
-        versions = self._history.slice(start, end - start).to_pylist() if end > start else []
+        versions = self._reread.get(customer_id)
+        if versions is None:
+            start, end = self._history_rows.get(customer_id, (0, 0))
+            versions = self._history.slice(start, end - start).to_pylist() if end > start else []
         start, end = self._event_rows.get(customer_id, (0, 0))
         events = self._events.slice(start, end - start).to_pylist() if end > start else []
         self._recent[customer_id] = found = (versions, events)

@@ -160,6 +160,17 @@ class PreparedSegments:
             self._ahead += rows
         return touched
 
+    def reread(self, customers: list[str]) -> None:
+        """Read these customers' attributes, identities and liveness again (a load just
+        stored through this workspace's store added or changed them, and nothing else was
+        written since the last load): no reload of everyone, unless the load changed the
+        attribute columns."""
+        if self.snapshot.reread(self._context.store, customers):
+            self._writes = self._context.store.writes
+            self.generation = self._stamp()
+        else:
+            self._load()
+
     def settle(self, rows: list[dict[str, Any]]) -> None:
         """Rows absorbed ahead of the store are in it now (the caller stored them, and
         nothing else since the last load): forget them, and take the store's new

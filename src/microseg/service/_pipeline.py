@@ -385,7 +385,7 @@ class Pipeline:
             "load_id": report.load_id,
         }
         _LOG.warning("%s", json.dumps(line))
-        changes = self._realtime.on_load(rows, reloaded=True)
+        changes = self._realtime.on_load(rows, reload=True)
         self._changes += changes
 
     def _load_slow(self, session: Workspace, jobs: list[Job]) -> None:
@@ -433,17 +433,19 @@ class Pipeline:
             events = session.store.table("events")
             stored = events.filter(events.load_id == report.load_id).drop("load_id")
             rows = stored.to_pyarrow().to_pylist()
-            reloaded = bool(report.new_customers or report.merged_customers)
+            merged = bool(report.merged_customers)
             if len(rows) >= self.bulk_rows:
-                changes = engine.on_bulk_load(session, rows, reloaded=reloaded)
+                changes = engine.on_bulk_load(session, rows, reload=merged)
             else:
-                changes = engine.on_load(rows, reloaded=reloaded)
+                changes = engine.on_load(rows, reload=merged)
             self._metrics.events.labels("accepted").inc(report.accepted)
         else:
             history = session.store.table("customer_history")
             ids = history.filter(history.load_id == report.load_id).select("customer_id")
             customers = ids.distinct().to_pyarrow().column("customer_id").to_pylist()
-            changes = engine.on_profiles([str(c) for c in customers])
+            changes = engine.on_profiles(
+                [str(c) for c in customers], reload=bool(report.merged_customers)
+            )
         record(session.store, changes)
         self._metrics.changes.inc(len(changes))
 

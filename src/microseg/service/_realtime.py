@@ -159,6 +159,8 @@ class RealTime:
         self.listeners: list[Callable[[list[Change]], None]] = []
         self.changes = 0
         self.expiries = 0
+        #: customers read again into the prepared state without a reload (new, updated)
+        self.rereads = 0
         self._start()
 
     # -- state --------------------------------------------------------------------------------
@@ -199,13 +201,15 @@ class RealTime:
 
     # -- events -------------------------------------------------------------------------------
 
-    def on_load(self, rows: list[dict[str, Any]], *, reloaded: bool = False) -> list[Change]:
-        """Events just stored (rows of ``events``): evaluate the customers they concern."""
+    def on_load(self, rows: list[dict[str, Any]], *, reload: bool = False) -> list[Change]:
+        """Events just stored (rows of ``events``): evaluate the customers they concern.
+        New customers are read into the prepared state; ``reload`` (a load merged
+        customers) loads it again."""
         with self._lock:
             now = self.now()
             found = self._due(now)
-            touched = None if reloaded else self.prepared.absorb(rows)
-            if touched is None:  # a new or merged customer: the prepared state was reloaded
+            touched = None if reload else self._absorb_stored(rows)
+            if touched is None:  # customers merged: the prepared state is loaded again
                 self.prepared.refresh(force=True)
                 touched = list(dict.fromkeys(str(r["customer_id"]) for r in rows))
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
@@ -250,14 +254,24 @@ class RealTime:
             return True
 
     def on_bulk_load(
-        self, session: Workspace, rows: list[dict[str, Any]], *, reloaded: bool = False
+        self, session: Workspace, rows: list[dict[str, Any]], *, reload: bool = False
     ) -> list[Change]:
         """Many events just stored: add them to the prepared state (or load it again),
         then evaluate everyone in batch (:meth:`rebase`)."""
         with self._lock:
-            if reloaded or self.prepared.absorb(rows) is None:
+            if reload or self._absorb_stored(rows) is None:
                 self.prepared.refresh(force=True)
             return self.rebase(session, rows)
+
+    def _absorb_stored(self, rows: list[dict[str, Any]]) -> list[str] | None:
+        """Stored rows into the prepared state, their new customers read first."""
+        snapshot = self.prepared.snapshot
+        new = [c for c in dict.fromkeys(str(r["customer_id"]) for r in rows)
+               if not snapshot.knows(c)]  # fmt: skip
+        if new:
+            self.prepared.reread(new)
+            self.rereads += 1
+        return self.prepared.absorb(rows)
 
     def rebase(self, session: Workspace, rows: list[dict[str, Any]]) -> list[Change]:
         """Every customer's segments from one batch evaluation at now (``rows``, just
@@ -311,12 +325,17 @@ class RealTime:
     def has_event(self, customer_id: str, event_id: str) -> bool:
         return self.prepared.snapshot.has_event(customer_id, event_id)
 
-    def on_profiles(self, customers: list[str]) -> list[Change]:
-        """Profiles just updated: load the prepared state again, evaluate those customers."""
+    def on_profiles(self, customers: list[str], *, reload: bool = False) -> list[Change]:
+        """Profiles just stored: read those customers again into the prepared state (or,
+        with ``reload``, when the load merged customers, load it again), evaluate them."""
         with self._lock:
             now = self.now()
             found = self._due(now)
-            self.prepared.refresh(force=True)
+            if reload:
+                self.prepared.refresh(force=True)
+            else:
+                self.prepared.reread(customers)
+                self.rereads += 1
             for customer in dict.fromkeys(customers):
                 found += self._evaluate(customer, None, now, "profile")
                 self._schedule(customer, now)
