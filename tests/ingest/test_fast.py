@@ -17,13 +17,18 @@ from microseg.ingest._fast import EventScreen, records_table
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 LIVE = ("C1", "C2", "C3")
+GIVEN = (*LIVE, "C4")  # C4 was merged into C1
 
 
 def _shop(root: Path) -> Workspace:
     ws = Workspace.init(root, timezone="Europe/Paris", clock=lambda: NOW)
     customers = root / "customers.csv"
-    customers.write_text("customer_id,country\nC1,FR\nC2,DE\nC3,FR\n", encoding="utf-8")
-    ws.ingest("customers", customers)
+    customers.write_text(
+        "customer_id,country,email\nC1,FR,a@example.com\nC2,DE,b@example.com\n"
+        "C3,FR,c@example.com\nC4,FR,a@example.com\n",  # C4 is C1: merged into it
+        encoding="utf-8",
+    )
+    assert ws.ingest("customers", customers).merged_customers == 1
     return ws
 
 
@@ -52,7 +57,7 @@ def _variants(rng: random.Random, n: int) -> dict[str, Any]:
     stamp = NOW - timedelta(seconds=rng.randint(0, 10**8))
     record: dict[str, Any] = {
         "event_id": f"e{n}",
-        "customer_id": rng.choice(LIVE),
+        "customer_id": rng.choice(GIVEN),
         "timestamp": stamp.isoformat(timespec=rng.choice(["seconds", "microseconds"])),
         "type": rng.choice(["purchase", "view", "Purchase", "return"]),
     }
@@ -73,17 +78,20 @@ def _variants(rng: random.Random, n: int) -> dict[str, Any]:
 def test_what_the_screen_accepts_the_loader_stores_as_built(tmp_path: Path) -> None:
     ws = _shop(tmp_path / "shop")
     screen = EventScreen.of(ws.config)
+    resolve = ws.segments.prepare().snapshot.resolve
+    assert (resolve("C4"), resolve("C1"), resolve("C404")) == ("C1", "C1", None)
     rng = random.Random(15)
     records = [_variants(rng, n) for n in range(600)]
     now = NOW.replace(tzinfo=None)
     built = {}
     for record in records:
-        row = screen.row(record, now, lambda c: c in LIVE)
+        row = screen.row(record, now, resolve)
         if row is not None:
             built[row["event_id"]] = row
     # the screen is not trivially cautious: most plain records pass
     assert 150 < len(built) < 450, len(built)
     accepted = [r for r in records if r.get("event_id") in built]
+    assert any(r["customer_id"] == "C4" for r in accepted)  # a merged id, stored as C1
     report = ws.ingest("events", [records_table(accepted)], max_rejected="100%")
     assert report.rejected == 0
     assert report.accepted == len(accepted)
@@ -114,7 +122,8 @@ def test_what_the_screen_accepts_the_loader_stores_as_built(tmp_path: Path) -> N
 )
 def test_the_screen_leaves_doubtful_records_to_the_loader(record: dict[str, Any]) -> None:
     screen = EventScreen(earliest=datetime(1900, 1, 1), tolerance=timedelta(days=1))
-    assert screen.row(record, NOW.replace(tzinfo=None), lambda c: c == "C1") is None
+    only = {"C1": "C1"}.get
+    assert screen.row(record, NOW.replace(tzinfo=None), only) is None
 
 
 def test_a_timestamp_format_sends_everything_to_the_loader(tmp_path: Path) -> None:
@@ -126,8 +135,8 @@ def test_a_timestamp_format_sends_everything_to_the_loader(tmp_path: Path) -> No
     )
     record = {"event_id": "x", "customer_id": "C1", "timestamp": "2026-03-01T10:00:00Z",
               "type": "view"}  # fmt: skip
-    assert EventScreen.of(ws.config).row(record, NOW.replace(tzinfo=None), lambda c: True)
-    assert EventScreen.of(config).row(record, NOW.replace(tzinfo=None), lambda c: True) is None
+    assert EventScreen.of(ws.config).row(record, NOW.replace(tzinfo=None), str)
+    assert EventScreen.of(config).row(record, NOW.replace(tzinfo=None), str) is None
 
 
 def test_records_of_different_columns_keep_all_of_them() -> None:

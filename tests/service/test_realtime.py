@@ -300,7 +300,7 @@ def test_timers_due_before_an_event_run_before_it(tmp_path: Path) -> None:
         clock.now = datetime(2026, 5, 1, 12, tzinfo=UTC)
         record = {"event_id": "late", "customer_id": "C1", "type": "purchase",
                   "timestamp": "2026-04-20T10:00:00Z", "amount": 9.0}  # fmt: skip
-        row = EventScreen.of(ws.config).row(record, engine.now(), engine.knows)
+        row = EventScreen.of(ws.config).row(record, engine.now(), engine.resolve)
         assert row is not None
         changes = engine.apply([row])
         assert changes is not None

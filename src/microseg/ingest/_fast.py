@@ -5,8 +5,9 @@ running the loader.
 moment later, with other events, through the loader (one validation for every path). It
 may only do so for an event the loader is sure to accept, and the real-time path must
 hold the very row the loader will store. :class:`EventScreen` says which events those
-are: a narrow, unambiguous form (the canonical columns, an ``event_id``, a known live
-``customer_id``, ISO 8601 text with a zone, plain numbers) for which it builds the stored
+are: a narrow, unambiguous form (the canonical columns, an ``event_id``, the
+``customer_id`` of a known customer (stored under the customer it was merged into, if it
+was), ISO 8601 text with a zone, plain numbers) for which it builds the stored
 row itself. Anything else (other columns, identifiers to stitch, a new customer, text
 with spaces around it, a time without a zone, a read option that changes how text is
 read) is not judged here: it takes the slow lane, the loader at once, with its verdicts
@@ -73,15 +74,17 @@ class EventScreen:
         )
 
     def row(
-        self, record: dict[str, Any], now: datetime, live: Callable[[str], bool]
+        self, record: dict[str, Any], now: datetime, resolve: Callable[[str], str | None]
     ) -> dict[str, Any] | None:
         """The row of ``events`` (without ``load_id``) the loader will store for
         ``record`` at ``now`` (naive UTC) or later, or None when that is not certain here.
-        ``live`` tells whether a customer id is a live customer of the store."""
+        ``resolve`` gives the live customer a ``customer_id`` stands for (itself, or the
+        customer it was merged into), or None for an id the store does not know."""
         if not self.enabled or not _KNOWN.issuperset(record):
             return None
-        event_id, customer = record.get("event_id"), record.get("customer_id")
-        if not (_text(event_id) and _text(customer) and live(str(customer))):
+        event_id, given = record.get("event_id"), record.get("customer_id")
+        customer = resolve(str(given)) if _text(given) else None
+        if not (_text(event_id) and customer is not None):
             return None
         moment = self._moment(record.get("timestamp"), now)
         if moment is None or not _text(record.get("type")):

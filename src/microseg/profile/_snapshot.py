@@ -88,6 +88,10 @@ class ProfileSnapshot:
         registry = store.table("customer_registry")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
         self._live = set(live.to_pyarrow().column("customer_id").to_pylist())
+        merged = registry.filter(registry.merged_into.notnull())
+        pairs = merged.select("customer_id", "merged_into").to_pyarrow().to_pylist()
+        #: customer merged away -> the customer it was merged into
+        self._merged = {str(p["customer_id"]): str(p["merged_into"]) for p in pairs}
         #: events stored since loading, by customer, oldest first (:meth:`add_events`)
         self._added: dict[str, list[dict[str, Any]]] = {}
         #: the rows of the customers asked about lately, as Python values (the snapshot's
@@ -154,8 +158,12 @@ class ProfileSnapshot:
         for row in kinds.select("customer_id", "id_type").distinct().to_pyarrow().to_pylist():
             held.setdefault(str(row["customer_id"]), set()).add(str(row["id_type"]))
         registry = store.table("customer_registry")
-        live = registry.filter(registry.customer_id.isin(ids) & registry.merged_into.isnull())
-        alive = {str(c) for c in live.select("customer_id").to_pyarrow().column(0).to_pylist()}
+        found = registry.filter(registry.customer_id.isin(ids)).select("customer_id", "merged_into")
+        into = {str(r["customer_id"]): r["merged_into"] for r in found.to_pyarrow().to_pylist()}
+        alive = {c for c, target in into.items() if target is None}
+        for customer, target in into.items():
+            if target is not None:
+                self._merged[customer] = str(target)
         for customer in ids:
             self._reread[customer] = versions[customer]
             self._recent.pop(customer, None)
@@ -175,6 +183,17 @@ class ProfileSnapshot:
         if end > start and event_id in self._events.column("event_id")[start:end].to_pylist():
             return True
         return any(r["event_id"] == event_id for r in self._added.get(customer_id, ()))
+
+    def resolve(self, customer_id: str) -> str | None:
+        """The live customer an id stands for: itself, or the customer it was merged into
+        (following merges of merges); None for an id this snapshot does not know."""
+        seen = 0
+        while customer_id not in self._live:
+            customer_id = self._merged.get(customer_id, "")
+            seen += 1
+            if not customer_id or seen > len(self._merged):
+                return None
+        return customer_id
 
     def knows(self, customer_id: str) -> bool:
         """Whether the customer is live in this snapshot."""

@@ -322,6 +322,10 @@ class RealTime:
         """Whether the customer is live in the prepared state."""
         return self.prepared.snapshot.knows(customer_id)
 
+    def resolve(self, customer_id: str) -> str | None:
+        """The live customer an id stands for (itself, or whom it was merged into)."""
+        return self.prepared.snapshot.resolve(customer_id)
+
     def has_event(self, customer_id: str, event_id: str) -> bool:
         return self.prepared.snapshot.has_event(customer_id, event_id)
 
