@@ -73,6 +73,8 @@ class Job:
     #: the fast part's job
     index: list[int] | None = None
     fast: Job | None = None
+    #: the fast lane's entries and exits, logged when the job is stored
+    changes: list[Change] = field(default_factory=list)
 
     def wait(self) -> Job:
         self.done.wait()
@@ -112,15 +114,17 @@ class Pipeline:
         #: event ids of the fast lane not yet stored (duplicates are told at once)
         self._ids: set[str] = set()
         self._ids_lock = threading.Lock()
-        self._applied: list[Job] = []
-        self._first_applied = 0.0
-        self._changes: list[Change] = []
         self._stopping = False
+        #: what the applier hands the storer, in order: (what, job, jobs)
+        self._store_cond = threading.Condition()
+        self._store_queue: deque[tuple[str, Job | None, list[Job] | None]] = deque()
         self.flushes = 0
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
         self.bulks = 0
         self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
+        self._storer = threading.Thread(target=self._store, name="microseg-storer", daemon=True)
+        self._storer.start()
         self._thread.start()
 
     # -- the request side ---------------------------------------------------------------------
@@ -234,91 +238,56 @@ class Pipeline:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(timeout=120)
+        self._storer.join(timeout=120)
 
-    # -- the applier --------------------------------------------------------------------------
+    # -- the applier: the real-time path, in order ---------------------------------------------
 
     def _run(self) -> None:
-        with self._ws.session() as session:
-            while True:
-                with self._cond:
-                    while not self._queue and not self._stopping and not self._flush_due():
-                        self._cond.wait(self._wait_time())
-                    jobs = list(self._queue)
-                    self._queue.clear()
-                    stopping = self._stopping
-                self._take(session, jobs)
-                if self._applied and (self._flush_due() or stopping):
-                    self._guarded(session, self._flush)
-                if stopping and not self._queue:
-                    return
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                jobs = list(self._queue)
+                self._queue.clear()
+                stopping = self._stopping
+            self._take(jobs)
+            if stopping and not self._queue:
+                self._hand("stop", None)
+                return
 
-    def _wait_time(self) -> float | None:
-        if not self._applied:
-            return None
-        return max(0.001, self._first_applied + self._flush_seconds - time.monotonic())
-
-    def _flush_due(self) -> bool:
-        if not self._applied:
-            return False
-        held = sum(len(j.records) for j in self._applied)
-        return (
-            held >= self._flush_records
-            or time.monotonic() - self._first_applied >= self._flush_seconds
-        )
-
-    def _take(self, session: Workspace, jobs: list[Job]) -> None:
-        """Apply the fast lane's jobs and load the slow lane's, in order."""
+    def _take(self, jobs: list[Job]) -> None:
+        """Apply the fast lane's jobs and hand every job to the storer, in order."""
         bulk = 0
         while bulk < len(jobs) and jobs[bulk].rows is not None:
             bulk += 1
         many = sum(len(j.rows or ()) for j in jobs[:bulk]) >= self.bulk_rows
-        if many and self._bulk(session, jobs[:bulk]):
+        if many and self._bulk(jobs[:bulk]):
             jobs = jobs[bulk:]
-        slow: list[Job] = []
         for job in jobs:
             if job.kind == "drain":
-                self._guarded(session, lambda s, held=slow: self._load_slow(s, held))
-                slow = []
-                if self._applied:
-                    self._guarded(session, self._flush)
-                job.done.set()
+                self._hand("drain", job)
             elif job.rows is not None and self._apply(job):
-                continue
+                self._hand("fast", job)
             else:
-                if slow and slow[0].kind != job.kind:
-                    self._guarded(session, lambda s, held=slow: self._load_slow(s, held))
-                    slow = []
-                slow.append(job)
-        if slow:
-            self._guarded(session, lambda s: self._load_slow(s, slow))
+                self._hand("slow", job)
 
-    def _bulk(self, session: Workspace, jobs: list[Job]) -> bool:
+    def _bulk(self, jobs: list[Job]) -> bool:
         """Many events at once: add them to the real-time state without evaluating each
-        customer, store them, then evaluate everyone in batch at now (the database does
-        it faster than one customer at a time beyond :data:`BULK_ROWS` events) and take
-        the differences as the changes. False when a customer is no longer live (the jobs
-        take the usual way)."""
+        customer, have them stored, then everyone evaluated in batch at now (the database
+        does it faster than one customer at a time beyond :data:`BULK_ROWS` events), the
+        differences being the changes; the applier waits for it (a batch evaluation must
+        not miss events applied meanwhile). False when a customer is no longer live (the
+        jobs take the usual way)."""
         assert self._realtime is not None
         rows = [r for j in jobs for r in j.rows or ()]
         if not self._realtime.absorb(rows):
             return False
-        if not self._applied:
-            self._first_applied = time.monotonic()
-        self._applied += jobs
         self._metrics.events.labels("accepted").inc(len(rows))
         self.bulks += 1
-        self._guarded(session, lambda s: self._flush(s, rebase=rows))
+        done = Job("bulk", [], 0, rows)
+        self._hand("bulk", done, jobs)
+        done.done.wait()
         return True
-
-    def _guarded(self, session: Workspace, step: Any) -> None:
-        """Run a step; a failure is given to the jobs it concerned, never kills the
-        applier."""
-        try:
-            step(session)
-        except MicrosegError:
-            pass  # the caller's mistake (an unreadable batch): its request is answered 4xx
-        except Exception:
-            _LOG.exception("the applier failed")
 
     def _apply(self, job: Job) -> bool:
         """The real-time path for a fast-lane job; False when it must take the slow lane
@@ -331,19 +300,93 @@ class Pipeline:
                 self._ids.difference_update(r["event_id"] for r in job.rows)
             job.rows = None
             return False
-        if not self._applied:
-            self._first_applied = time.monotonic()
-        self._applied.append(job)
-        self._changes += changes
+        job.changes = changes
         self._metrics.events.labels("accepted").inc(len(job.rows))
         self._metrics.changes.inc(len(changes))
         return True
 
-    def _flush(self, session: Workspace, rebase: list[dict[str, Any]] | None = None) -> None:
-        """Store the fast lane's applied jobs in one load, log their changes; with
-        ``rebase`` (rows absorbed but not evaluated), evaluate everyone in batch after."""
-        jobs, self._applied = self._applied, []
-        changes, self._changes = self._changes, []
+    def _hand(self, what: str, job: Job | None, jobs: list[Job] | None = None) -> None:
+        with self._store_cond:
+            self._store_queue.append((what, job, jobs))
+            self._store_cond.notify_all()
+
+    # -- the storer: every write to the store, in order ------------------------------------
+
+    def _store(self) -> None:
+        pending: list[Job] = []
+        first = 0.0
+        with self._ws.session() as session:
+            while True:
+                with self._store_cond:
+                    while not self._store_queue and not self._due(pending, first):
+                        wait = first + self._flush_seconds - time.monotonic() if pending else None
+                        self._store_cond.wait(None if wait is None else max(0.001, wait))
+                    items = list(self._store_queue)
+                    self._store_queue.clear()
+                slow: list[Job] = []
+                for what, job, jobs in items:
+                    if what == "slow":
+                        assert job is not None
+                        if not slow or slow[0].kind == job.kind:
+                            slow.append(job)  # loaded together (group commit)
+                            continue
+                    if slow:  # what came before is stored first
+                        pending = self._flush_pending(session, pending, slow)
+                        slow = []
+                    if what == "slow":
+                        slow = [job]  # type: ignore[list-item]
+                    elif what == "fast":
+                        assert job is not None
+                        if not pending:
+                            first = time.monotonic()
+                        pending.append(job)
+                    else:
+                        pending = self._flush_pending(session, pending, [])
+                        if what == "stop":
+                            return
+                        assert job is not None
+                        if what == "bulk":
+                            assert jobs is not None
+                            self._guarded(
+                                session, lambda s, j=jobs, r=job.rows: self._flush(s, j, r)
+                            )
+                        job.done.set()  # a bulk's or a drain's
+                if slow:
+                    pending = self._flush_pending(session, pending, slow)
+                if self._due(pending, first):
+                    pending = self._flush_pending(session, pending, [])
+
+    def _due(self, pending: list[Job], first: float) -> bool:
+        if not pending:
+            return False
+        held = sum(len(j.records) for j in pending)
+        return held >= self._flush_records or time.monotonic() - first >= self._flush_seconds
+
+    def _flush_pending(self, session: Workspace, pending: list[Job], slow: list[Job]) -> list[Job]:
+        """Store the fast lane's pending jobs, then load the slow lane's; nothing pending
+        after."""
+        if pending:
+            self._guarded(session, lambda s: self._flush(s, pending))
+        if slow:
+            self._guarded(session, lambda s: self._load_slow(s, slow))
+        return []
+
+    def _guarded(self, session: Workspace, step: Any) -> None:
+        """Run a step; a failure is given to the jobs it concerned, never kills the
+        storer."""
+        try:
+            step(session)
+        except MicrosegError:
+            pass  # the caller's mistake (an unreadable batch): its request is answered 4xx
+        except Exception:
+            _LOG.exception("storing failed")
+
+    def _flush(
+        self, session: Workspace, jobs: list[Job], rebase: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Store fast-lane jobs in one load and log their changes; with ``rebase`` (rows
+        absorbed but not evaluated), evaluate everyone in batch after."""
+        changes = [c for j in jobs for c in j.changes]
         rows = [r for j in jobs for r in j.rows or ()]
         records = [r for j in jobs for r in j.records]
         try:
@@ -354,7 +397,7 @@ class Pipeline:
                 if (report.accepted, report.rejected) != (len(rows), 0) or (
                     report.new_customers or report.merged_customers
                 ):
-                    self._diverged(report, rows)
+                    changes += self._diverged(report, rows)
                 if rebase is not None:
                     moved = self._realtime.rebase(session, rebase)
                     self._metrics.changes.inc(len(moved))
@@ -370,7 +413,7 @@ class Pipeline:
         finally:
             self._finish(jobs, sum(len(j.records) for j in jobs))
 
-    def _diverged(self, report: LoadReport, rows: list[dict[str, Any]]) -> None:
+    def _diverged(self, report: LoadReport, rows: list[dict[str, Any]]) -> list[Change]:
         """The loader stored the fast lane's rows otherwise than screened: take the
         store's word (load the real-time state again, evaluate those customers again)."""
         assert self._realtime is not None
@@ -385,16 +428,13 @@ class Pipeline:
             "load_id": report.load_id,
         }
         _LOG.warning("%s", json.dumps(line))
-        changes = self._realtime.on_load(rows, reload=True)
-        self._changes += changes
+        return self._realtime.on_load(rows, reload=True)
 
     def _load_slow(self, session: Workspace, jobs: list[Job]) -> None:
-        """Store what the fast lane holds, then load the slow lane's jobs together (one
-        load per job when their shapes do not mix) and follow them in real time."""
+        """Load the slow lane's jobs together (one load per job when their shapes do not
+        mix) and follow them in real time."""
         if not jobs:
             return
-        if self._applied:
-            self._flush(session)
         try:
             groups = [(jobs, records_table([r for j in jobs for r in j.records]))]
         except (pa.ArrowInvalid, pa.ArrowTypeError):
