@@ -9,6 +9,8 @@ to one generation of the workspace: whoever holds it loads a new one after a wri
 
 from __future__ import annotations
 
+import bisect
+import operator
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -77,9 +79,6 @@ class ProfileSnapshot:
         events = store.table("events").drop("load_id")
         self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow()
         self._event_rows = _offsets(self._events.column("customer_id"))
-        self._stamps = np.asarray(
-            self._events.column("timestamp").to_numpy(zero_copy_only=False), dtype="datetime64[us]"
-        )
         history = store.table("customer_history").order_by(["customer_id", "valid_from"])
         self._history = history.to_pyarrow()
         self._history_rows = _offsets(self._history.column("customer_id"))
@@ -128,10 +127,9 @@ class ProfileSnapshot:
 
     def event_times(self, customer_id: str) -> list[datetime]:
         """The customer's event instants (naive UTC), oldest first."""
-        start, end = self._event_rows.get(customer_id, (0, 0))
-        base = self._stamps[start:end].astype("datetime64[us]").tolist() if end > start else []
+        base = [r["timestamp"] for r in self._rows(customer_id)[1]]
         added = [r["timestamp"] for r in self._added.get(customer_id, ())]
-        return sorted([*base, *added])
+        return sorted([*base, *added]) if added else base
 
     def reread(self, store: Store, customers: list[str]) -> bool:
         """Read these customers' attribute history, identities and liveness again from
@@ -208,6 +206,8 @@ class ProfileSnapshot:
             return found
         versions = self._reread.get(customer_id)
         if versions is None:
+            # Arrow, not Python values, for everyone: as Python objects the history would
+            # take 3.4 KiB more per customer (measured at 100,000)
             start, end = self._history_rows.get(customer_id, (0, 0))
             versions = self._history.slice(start, end - start).to_pylist() if end > start else []
         start, end = self._event_rows.get(customer_id, (0, 0))
@@ -251,13 +251,9 @@ class ProfileSnapshot:
         pending: dict[str, datetime] = {}
         if moment is not None and None in attributes.values():
             pending = pending_attributes(self.versions(customer_id), attributes, moment)
-        start, end = self._event_rows.get(customer_id, (0, 0))
-        events: list[dict[str, Any]] = []
-        if end > start:
-            before = np.datetime64(clock.as_of, "us")
-            cut = int(np.searchsorted(self._stamps[start:end], before, side="left"))
-            if cut:
-                events = self._rows(customer_id)[1][:cut]
+        loaded = self._rows(customer_id)[1]
+        cut = bisect.bisect_left(loaded, clock.as_of, key=operator.itemgetter("timestamp"))
+        events = loaded[:cut]
         added = [r for r in self._added.get(customer_id, ()) if r["timestamp"] < clock.as_of]
         if added:
             events = sorted([*events, *added], key=lambda r: r["timestamp"])

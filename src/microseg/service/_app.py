@@ -6,6 +6,7 @@ from the ``swagger-ui-bundle`` wheel: the page loads nothing from elsewhere.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         # often than every 5 ms, or each request waits for it that long
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, 0.0005))
+        # the prepared state is millions of long-lived objects: leave them out of the
+        # collector's full passes, which would otherwise pause every request
+        gc.collect()
+        gc.freeze()
         timer = _Timer(app) if settings.realtime else None
         follower = _Follower(app) if settings.realtime and _followed(workspace) else None
         every = settings.reconcile_every if settings.realtime else 0
@@ -130,6 +135,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
         app.state.wal.close()
         sys.setswitchinterval(switch)
+        gc.unfreeze()
         _LOG.info('{"event":"stopped"}')
 
     app = FastAPI(
