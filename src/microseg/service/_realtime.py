@@ -33,7 +33,15 @@ from pydantic import BaseModel
 
 from microseg.core.duration import Duration, parse_duration
 from microseg.core.results import Instant, Result
-from microseg.lang import Clock, Window
+from microseg.lang import (
+    AttributeRule,
+    Clock,
+    DaysSinceExpr,
+    SequenceStep,
+    TraitExpr,
+    TraitRule,
+    Window,
+)
 from microseg.workspace import Workspace
 
 __all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
@@ -119,23 +127,18 @@ def window_lengths(nodes: Iterable[Any], traits: dict[str, Any] | None = None) -
             durations += more
             midnight = midnight or day
         elif isinstance(node, BaseModel):
-            kind = type(node).__name__
-            within = getattr(node, "within", None)
-            if isinstance(within, str) and kind == "SequenceStep":
-                durations.append(parse_duration(within))
-            daily = daily or kind == "DaysSinceExpr"
-            midnight = midnight or (
-                kind == "AttributeRule" and getattr(node, "attribute", "") == "age"
-            )
-            name = getattr(node, "trait", None)
+            if isinstance(node, SequenceStep) and node.within is not None:
+                durations.append(parse_duration(node.within))
+            daily = daily or isinstance(node, DaysSinceExpr)
+            midnight = midnight or (isinstance(node, AttributeRule) and node.attribute == "age")
             if (
-                kind in ("TraitRule", "TraitExpr")
+                isinstance(node, TraitRule | TraitExpr)
                 and traits
-                and name in traits
-                and name not in followed
+                and node.trait in traits
+                and node.trait not in followed
             ):
-                followed.add(name)
-                stack.append(traits[name])
+                followed.add(node.trait)
+                stack.append(traits[node.trait])
             stack.extend(getattr(node, field) for field in type(node).model_fields)
         elif isinstance(node, list | tuple):
             stack.extend(node)
