@@ -28,8 +28,10 @@ from microseg.store import Store
 __all__ = ["ProfileSnapshot", "age_at"]
 
 _HISTORY_SYSTEM = ("customer_id", "valid_from", "valid_to", "load_id")
-#: customers whose rows are kept as Python values (:meth:`ProfileSnapshot._rows`)
-RECENT = 20_000
+#: customers whose rows are kept as Python values (:meth:`ProfileSnapshot._rows`): the
+#: ones just evaluated are often asked about again at once (timers, profile reads); more
+#: would mostly give the garbage collector more to scan
+RECENT = 4_096
 
 
 def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
@@ -127,7 +129,13 @@ class ProfileSnapshot:
 
     def event_times(self, customer_id: str) -> list[datetime]:
         """The customer's event instants (naive UTC), oldest first."""
-        base = [r["timestamp"] for r in self._rows(customer_id)[1]]
+        kept = self._recent.get(customer_id)
+        if kept is not None:
+            base = [r["timestamp"] for r in kept[1]]
+        else:  # one column, not the rows: every customer is timed at start
+            start, end = self._event_rows.get(customer_id, (0, 0))
+            stamps = self._events.column("timestamp")
+            base = stamps.slice(start, end - start).to_pylist() if end > start else []
         added = [r["timestamp"] for r in self._added.get(customer_id, ())]
         return sorted([*base, *added]) if added else base
 
