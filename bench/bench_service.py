@@ -2,7 +2,7 @@
 batch endpoint, memory per resident profile, against batch evaluation after the same events.
 
     python bench/bench_service.py                      # 100,000 customers, 50 segments
-    python bench/bench_service.py --customers 20000 --seconds 20
+    python bench/bench_service.py --customers 20000 --seconds 10 --light-rate 300
 
 The shop and the 50 segments of bench_segments.py (bench/.work/segments/N, reused), copied
 so that the run's events do not change it. uvicorn serves it in this process on a free
@@ -11,10 +11,14 @@ so that the run's events do not change it. uvicorn serves it in this process on 
 * **start:** the real-time state (every customer's segments from one batch evaluation,
   the prepared per-profile state): seconds, and the resident memory it added, per
   customer;
-* **single events:** ``--clients`` threads post one event per request for ``--seconds``;
-  rate, and p50/p99 of (a) the reply and (b) the membership change on the SSE stream,
-  from the request's start, for events that moved a customer;
-* **batch endpoint:** ``--batches`` posts of ``--batch-size`` events: events per second;
+* **single events:** the load generator (bench/_loadgen.py, a process of its own, asyncio
+  over ``--clients`` keep-alive connections) posts one event per request for
+  ``--seconds``: open loop at ``--rate`` (the target, 2,000/s), open loop at
+  ``--light-rate``, then closed loop (as fast as answers come); the rate answered, and
+  p50/p99 of (a) the reply and (b) the membership change on the SSE stream, from when the
+  event was due, for events that moved a customer; and how long until all of it is stored;
+* **batch endpoint:** ``--batches`` posts of ``--batch-size`` events: events per second
+  acknowledged (written ahead), and stored and evaluated;
 * **batch evaluation** of the 50 segments after those events (``ws.segments.evaluate``):
   how long a batch refresh takes, against the real-time path's per-event latency.
 
@@ -98,9 +102,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=2000)
-    parser.add_argument("--light-rate", type=float, default=300)
+    parser.add_argument("--light-rate", type=float, default=600)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=10_000)
@@ -136,12 +140,15 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
 
-    # single events: at the target rate (open loop), at a light one, then as fast as the
-    # server answers
-    sustained = _load(base, token, args, args.rate, "open")
-    sustained["stored_after_s"] = round(_settle(pipeline), 2)
+    # single events: a warm-up, then a light rate (open loop), the target rate, then as
+    # fast as the server answers; lightest first, so that no phase inherits a backlog
+    warm = argparse.Namespace(**{**vars(args), "seconds": 5.0})
+    warm_up = _load(base, token, warm, args.light_rate / 2, "warm")
+    warm_up["stored_after_s"] = round(_settle(pipeline), 2)
     light = _load(base, token, args, args.light_rate, "light")
     light["stored_after_s"] = round(_settle(pipeline), 2)
+    sustained = _load(base, token, args, args.rate, "open")
+    sustained["stored_after_s"] = round(_settle(pipeline), 2)
     most = _load(base, token, args, 0, "closed")
     most["stored_after_s"] = round(_settle(pipeline), 2)
 
@@ -185,8 +192,9 @@ def main() -> None:
             "resident_mib": round(resident, 1),
             "kib_per_customer": round(resident * 1024 / args.customers, 2),
         },
-        "sustained": sustained,
+        "warm_up": warm_up,
         "light": light,
+        "sustained": sustained,
         "most": most,
         "batch": {
             "batches": args.batches,
@@ -233,7 +241,8 @@ def _markdown(r: dict[str, Any]) -> str:
         "",
         f"{r['customers']:,} customers ({r['events_in_shop']:,} events), {r['segments']} "
         f"segments; uvicorn on 127.0.0.1 in the benchmark's process, the load generator "
-        f"(bench/_loadgen.py) in another. Machine: {m['cpu']}, {m['cores']} cores, "
+        f"(bench/_loadgen.py) in another; single events after a 5-second warm-up at "
+        f"{r['warm_up']['mode'].split(' at ')[-1]}. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, Python {m['python']}, DuckDB {m['duckdb']}; shared with "
         f"other work while it ran. Reproduce: `python bench/bench_service.py --customers "
         f"{r['customers']}`.",
@@ -242,8 +251,8 @@ def _markdown(r: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| start: real-time state of every customer | {st['seconds']} s, "
         f"{st['resident_mib']} MiB ({st['kib_per_customer']} KiB per customer) | |",
-        *_single("single events", r["sustained"], "2,000 events/s"),
         *_single("single events", r["light"], ""),
+        *_single("single events", r["sustained"], "2,000 events/s"),
         *_single("single events", r["most"], ""),
         f"| batch endpoint, {b['batches']} x {b['batch_size']:,} events: acknowledged "
         f"(written ahead) | {b['acknowledged_per_second']:,} events/s | 50,000 events/s |",
