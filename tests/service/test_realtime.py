@@ -193,6 +193,9 @@ def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
     assert "women" in engine.segments_of("C1")
     engine.state["C1"] = engine.state["C1"] - {"women"}  # as if an update had been missed
     with served.client("write") as writer:
+        looked = writer.post("/api/reconcile", params={"heal": "false"}).json()
+        assert (len(looked["disagreements"]), looked["healed"]) == (1, 0)
+        assert "women" not in engine.segments_of("C1")  # only looked
         found = writer.post("/api/reconcile").json()
         metrics = writer.get("/metrics").text
     assert len(found["disagreements"]) == 1
@@ -202,7 +205,7 @@ def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
     )  # fmt: skip
     assert wrong["explain"]["holds"] is True
     assert "gender" in wrong["explain"]["text"]
-    assert "microseg_reconciliation_disagreements_total 1.0" in metrics
+    assert "microseg_reconciliation_disagreements_total 2.0" in metrics  # seen twice
     # then healed: the batch answer is taken, and logged
     assert found["healed"] == 1
     assert "women" in engine.segments_of("C1")

@@ -439,14 +439,20 @@ def realtime_segments(customer_id: str, request: Request) -> dict[str, Any]:
 
 
 @realtime.post("/reconcile", dependencies=[needs("write")])
-def reconcile(request: Request, ws: Session) -> dict[str, Any]:
+def reconcile(
+    request: Request,
+    ws: Session,
+    heal: Annotated[
+        bool, Query(description="Set each disagreement to the batch answer (false: only look).")
+    ] = True,
+) -> dict[str, Any]:
     """Batch at now against the real-time state: every disagreement (the target: none),
     each then set to the batch answer and logged (trigger ``reconcile``)."""
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
     with request.app.state.write_lock:
-        found, changes = engine.reconcile(ws)
+        found, changes = engine.reconcile(ws, heal=heal)
         record(ws.store, changes)
     request.app.state.metrics.disagreements.inc(len(found.disagreements))
     answer: dict[str, Any] = found.to_dict()
