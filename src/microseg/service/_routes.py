@@ -341,6 +341,67 @@ def value(
     return ws.insights.value(segments or None, as_of=as_of, by=by).to_dict()
 
 
+# -- discovery, governance, activation (read) -------------------------------------------------
+
+reports = APIRouter(prefix="/api", tags=["discovery, governance, activation"])
+
+
+@reports.get("/discover/runs", dependencies=[needs("read")])
+def discovery_runs(ws: Session) -> list[dict[str, Any]]:
+    """The stored discovery runs, newest first (``microseg discover list``)."""
+    return [plain(run) for run in ws.discover.list()]
+
+
+@reports.get("/discover/runs/{run}", dependencies=[needs("read")])
+def discovery_run(run: str, ws: Session) -> dict[str, Any]:
+    """One discovery run: its clusters, their sizes and the rules that describe them."""
+    shown: dict[str, Any] = plain(ws.discover.show(int(run) if run.isdigit() else run))
+    return shown
+
+
+@reports.get("/audit", dependencies=[needs("read")])
+def audit(
+    ws: Session,
+    segments: Annotated[list[str] | None, Query()] = None,
+    as_of: AsOfQuery = None,
+) -> dict[str, Any]:
+    """Coverage, selection-rate ratios and proxies of the segments (docs/governance.md)."""
+    found: dict[str, Any] = ws.govern.audit(segments or None, as_of=as_of).to_dict()
+    return found
+
+
+@reports.get("/quality", dependencies=[needs("read")])
+def quality(ws: Session) -> dict[str, Any]:
+    """The data quality report (``microseg quality``)."""
+    found: dict[str, Any] = ws.govern.quality().to_dict()
+    return found
+
+
+@reports.get("/exports", dependencies=[needs("read")])
+def exports(ws: Session, segment: str | None = None) -> list[dict[str, Any]]:
+    """The exports log, newest first (of ``segment`` when given)."""
+    return [record.to_dict() for record in ws.activate.exports(segment)]
+
+
+@reports.get("/campaigns", dependencies=[needs("read")])
+def campaigns(ws: Session) -> dict[str, Any]:
+    """Every stored campaign, the latest sent first."""
+    found: dict[str, Any] = ws.activate.campaigns().to_dict()
+    return found
+
+
+@reports.get("/campaigns/{name}/measure", dependencies=[needs("read")])
+def campaign_measure(
+    name: str, ws: Session, outcome: str = "email_open", window: str = "14 days"
+) -> dict[str, Any]:
+    """A campaign's uplift on ``outcome`` events within ``window`` after the send, with
+    its intervals (docs/activation.md)."""
+    found: dict[str, Any] = ws.activate.campaign_measure(
+        name, outcome=outcome, window=window
+    ).to_dict()
+    return found
+
+
 # -- operations -------------------------------------------------------------------------------
 
 operations = APIRouter(tags=["operations"])
@@ -459,4 +520,4 @@ def reconcile(
     return answer
 
 
-routers = [operations, segments, profiles, data, insights, realtime]
+routers = [operations, segments, profiles, data, insights, reports, realtime]
