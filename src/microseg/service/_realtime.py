@@ -292,16 +292,7 @@ class RealTime:
                 before = self.state.get(customer, frozenset())
                 if after == before:
                     continue
-                cause = trigger.get(customer, "batch")
-                found += [
-                    Change(at=stamp, customer_id=customer, segment=n, change="entered",
-                           trigger=cause)
-                    for n in sorted(after - before)
-                ] + [
-                    Change(at=stamp, customer_id=customer, segment=n, change="left",
-                           trigger=cause)
-                    for n in sorted(before - after)
-                ]  # fmt: skip
+                found += _moves(customer, before, after, stamp, trigger.get(customer, "batch"))
                 self.state[customer] = after
             for customer in trigger:
                 self._schedule(customer, now)
@@ -372,13 +363,7 @@ class RealTime:
             now_in |= before - set(names)
         self.state[customer] = now_in
         stamp = at.replace(tzinfo=UTC)
-        changes = [
-            Change(at=stamp, customer_id=customer, segment=n, change="entered", trigger=trigger)
-            for n in sorted(now_in - before)
-        ] + [
-            Change(at=stamp, customer_id=customer, segment=n, change="left", trigger=trigger)
-            for n in sorted(before - now_in)
-        ]
+        changes = _moves(customer, before, now_in, stamp, trigger)
         self.changes += len(changes)
         return changes
 
@@ -504,6 +489,19 @@ class RealTime:
         if changes:
             for listener in list(self.listeners):
                 listener(changes)
+
+
+def _moves(
+    customer: str, before: frozenset[str], after: frozenset[str], at: datetime, trigger: str
+) -> list[Change]:
+    """The customer's entries (in ``after`` only) then exits (in ``before`` only)."""
+    return [
+        Change(at=at, customer_id=customer, segment=n, change="entered", trigger=trigger)
+        for n in sorted(after - before)
+    ] + [
+        Change(at=at, customer_id=customer, segment=n, change="left", trigger=trigger)
+        for n in sorted(before - after)
+    ]
 
 
 def record(store: Any, changes: list[Change]) -> None:
