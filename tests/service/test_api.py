@@ -116,7 +116,10 @@ def test_segment_create_previews_then_saves_and_delete_guards_references(served:
         refused = writer.delete("/api/segments/french")
         assert refused.status_code == 409
         assert "used by french-men" in refused.json()["detail"]
-        assert writer.delete("/api/segments/french-men").json() == {"deleted": "french-men"}
+        assert writer.delete("/api/segments/french-men").json() == {
+            "deleted": "french-men",
+            "realtime_changes": {"entered": 0, "left": 1},  # C2 was in it
+        }
         assert writer.delete("/api/segments/french").status_code == 200
         assert not (served.workspace.path / "segments" / "french.yaml").exists()
 
@@ -313,3 +316,73 @@ def test_discovery_governance_and_activation_reports_are_served(served: Served) 
         assert reader.get("/api/campaigns").status_code == 200
         unknown = reader.get("/api/campaigns/nothing/measure")
         assert 400 <= unknown.status_code < 500, unknown.text
+
+
+def test_exports_are_written_in_the_workspace_and_served_to_admin_keys(served: Served) -> None:
+    with served.client("write") as writer:
+        made = writer.post("/api/exports", json={"segment": "women", "file": "women.csv"})
+        assert made.status_code == 201, made.text
+        record = made.json()
+        logged = served.workspace.activate.exports("women")[0].to_dict()
+        assert record == {**logged, "stamp": record["stamp"]}  # the log keeps no stamp
+        assert record["stamp"].endswith("exports/women.csv.microseg.json")
+        assert record["members"] == 2
+        assert record["destination"] == str(served.workspace.path / "exports" / "women.csv")
+        for name in ("../women.csv", "/tmp/women.csv", ".hidden", "a/b.csv", "x" * 200):
+            bad = writer.post("/api/exports", json={"segment": "women", "file": name})
+            assert bad.status_code == 400, (name, bad.text)
+            assert bad.headers["content-type"] == "application/problem+json"
+            assert bad.json()["where"] == "file"
+        bypass = {"segment": "women", "file": "all.csv", "ignore_consent": True}
+        assert writer.post("/api/exports", json=bypass).status_code == 403
+        assert writer.get(f"/api/exports/{record['export_id']}/file").status_code == 403
+        assert writer.get("/api/exports").json()[0]["export_id"] == record["export_id"]
+    with served.client("admin") as admin:
+        file = admin.get(f"/api/exports/{record['export_id']}/file")
+        assert file.status_code == 200
+        assert file.content == (served.workspace.path / "exports" / "women.csv").read_bytes()
+        assert "C3" in file.text
+        assert admin.get("/api/exports/999/file").status_code == 404
+
+
+def test_campaigns_are_created_with_their_groups(served: Served) -> None:
+    with served.client("write") as writer:
+        made = writer.post(
+            "/api/campaigns", json={"name": "spring", "audience": ["C1", "C2", "C3"],
+                                    "holdout": "50%", "salt": "s"}
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        info = made.json()
+        assert info["members"] == 3
+        again = writer.post("/api/campaigns", json={"name": "spring", "segment": "women"})
+        assert again.status_code == 409  # a campaign's assignment is never redrawn
+        groups = {
+            group: writer.get("/api/campaigns/spring/members", params={"group": group}).json()
+            for group in ("treatment", "control")
+        }
+        assert writer.get("/api/campaigns/spring/members?group=other").status_code == 400
+    assert len(groups["treatment"]["members"]) == info["treatment"]
+    assert len(groups["control"]["members"]) == info["control"]
+    assert sorted(groups["treatment"]["members"] + groups["control"]["members"]) == [
+        "C1", "C2", "C3"
+    ]  # fmt: skip
+
+
+def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> None:
+    event = {"event_id": "h1", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+             "type": "purchase", "amount": 20.0}  # fmt: skip
+    with served.client("write") as writer:
+        assert writer.post("/api/events", json=event).status_code == 202
+        history = writer.get(
+            "/api/profiles/C1/history", params={"from": "2025-11-01", "to": "2026-01-01"}
+        )
+        assert history.status_code == 200, history.text
+        assert history.json() == served.workspace.insights.history(
+            "C1", start="2025-11-01", end="2026-01-01"
+        ).to_dict()
+        assert writer.get("/api/profiles/C9/history").status_code == 404
+        changes = writer.get("/api/profiles/C2/changes").json()["changes"]
+    assert [(c["segment"], c["change"], c["trigger"]) for c in changes] == [
+        ("buyers", "entered", "h1")
+    ]
+    assert changes[0]["changed_at"] == "2026-01-15T12:00:00"

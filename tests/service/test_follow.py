@@ -24,9 +24,16 @@ SECRET = "follow-secret"
 class _Receiver(http.server.BaseHTTPRequestHandler):
     posts: ClassVar[list[dict[str, object]]] = []
     bad: ClassVar[list[str]] = []
+    #: how many posts to answer 503 before accepting
+    failures: ClassVar[int] = 0
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
         stamp = self.headers["x-microseg-timestamp"]
         signature = self.headers["x-microseg-signature"]
         if not verify_signature(SECRET, body, stamp, signature, now=int(stamp)):
@@ -43,7 +50,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 def following(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     port = _free_port()
     receiver = http.server.HTTPServer(("127.0.0.1", port), _Receiver)
-    _Receiver.posts, _Receiver.bad = [], []
+    _Receiver.posts, _Receiver.bad, _Receiver.failures = [], [], 0
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     monkeypatch.setenv("MICROSEG_TEST_FOLLOW", SECRET)
     clock = MovableClock(NOW)
@@ -52,7 +59,8 @@ def following(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve
     text = config.read_text().replace(
         "destinations: {}",
         f"destinations:\n  crm:\n    url: http://127.0.0.1:{port}/hooks\n"
-        "    secret_env: MICROSEG_TEST_FOLLOW\n    follow: [buyers]\n    follow_seconds: 0.2",
+        "    secret_env: MICROSEG_TEST_FOLLOW\n    follow: [buyers]\n    follow_seconds: 0.2\n"
+        "    backoff: 0.05",
     )
     config.write_text(text)
     try:
@@ -87,3 +95,23 @@ def test_entries_are_posted_as_they_happen(following: Served) -> None:
     assert [m["customer_id"] for m in second["entered"]] == ["C3"]
     assert second["left"] == []
     assert _Receiver.bad == []  # every post was signed with the destination's secret
+
+
+def test_retries_and_deliveries_are_counted_in_the_metrics(following: Served) -> None:
+    _Receiver.failures = 2
+    event = {"event_id": "f1", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+             "type": "purchase"}  # fmt: skip
+    with following.client("write") as writer:
+        assert writer.post("/api/events", json=event).is_success
+    assert len(_wait_for(1)) == 1
+    deadline = time.monotonic() + 10
+    with following.client("read") as reader:
+        while "microseg_webhook_retries_total 2.0" not in (text := reader.get("/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+    assert 'microseg_webhook_batches_total{outcome="delivered"} 1.0' in text
+    assert 'microseg_webhook_batches_total{outcome="dead"} 0.0' in text
+    assert "microseg_evaluation_seconds_count 1.0" in text  # C2, evaluated once
+    assert "microseg_event_apply_seconds_count 1.0" in text
+    assert "microseg_expiry_timers 2.0" in text  # C1 and C2 have purchases in a window
+    assert "microseg_applier_queue 0.0" in text

@@ -346,3 +346,85 @@ def test_new_and_updated_customers_are_read_without_reloading_everyone(
         assert writer.post("/api/reconcile").json()["disagreements"] == []
     assert engine.prepared.loads == loads  # nobody else was read again
     assert engine.rereads == 2
+
+
+def _changes(stream: queue.Queue[dict[str, object]], count: int) -> list[tuple[object, ...]]:
+    found = [stream.get(timeout=20) for _ in range(count)]
+    return sorted((c["customer_id"], c["segment"], c["change"], c["trigger"]) for c in found)
+
+
+def test_segments_written_through_the_api_are_followed_at_once(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    french = {"title": "In France", "rule": {"attribute": "country", "eq": "FR"}}
+    with served.client("write") as writer:
+        saved = writer.put("/api/segments/french", json=french)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["realtime_changes"] == {"entered": 2, "left": 0}
+        assert _changes(stream, 2) == [
+            ("C1", "french", "entered", "definition"),
+            ("C2", "french", "entered", "definition"),
+        ]
+        assert writer.get("/api/segments-of/C2").json()["segments"] == ["french"]
+        # a shorter window: the timers follow it (C1 bought on 10 January, 10:00 UTC)
+        shorter = {"rule": {"event": "purchase", "window": {"last": "10 days"}}}
+        assert writer.put("/api/segments/buyers", json=shorter).status_code == 200
+        engine = served.app.state.realtime
+        assert engine.next_due() == datetime(2026, 1, 20, 10, 0, 0, 1)
+        served.clock.now = datetime(2026, 1, 21, tzinfo=UTC)
+        change = stream.get(timeout=20)
+        assert change == {"at": "2026-01-20T10:00:00.000001Z", "customer_id": "C1",
+                          "segment": "buyers", "change": "left", "trigger": "expiry"}  # fmt: skip
+        # deleted: its members leave it
+        deleted = writer.delete("/api/segments/french").json()
+        assert deleted["realtime_changes"] == {"entered": 0, "left": 2}
+        assert _changes(stream, 2) == [
+            ("C1", "french", "left", "definition"),
+            ("C2", "french", "left", "definition"),
+        ]
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+        logged = writer.get("/api/segments/french/changes").json()["changes"]
+    assert [(r["customer_id"], r["change"]) for r in logged] == [
+        ("C1", "left"), ("C2", "left"), ("C1", "entered"), ("C2", "entered")
+    ]  # fmt: skip
+
+
+def test_a_segment_file_written_by_hand_is_followed(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    (served.workspace.path / "segments" / "germans.yaml").write_text(
+        "name: germans\nrule: {attribute: country, eq: DE}\n", encoding="utf-8"
+    )
+    assert _changes(stream, 1) == [("C3", "germans", "entered", "definition")]
+    with served.client("read") as reader:
+        assert reader.get("/api/segments-of/C3").json()["segments"] == ["germans", "women"]
+
+
+def test_a_discovered_cluster_saved_as_a_segment_is_followed(tmp_path: Path) -> None:
+    end = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    clock = MovableClock(end)
+    shop = generate_shop(tmp_path / "data", customers=300, seed=5, end=end.date())
+    ws = Workspace.init(tmp_path / "shop", timezone="Europe/Paris", clock=clock)
+    ws.ingest("customers", shop.paths["customers"], valid_from="signup_date")
+    ws.ingest("events", list(shop.event_files))
+    ws.discover.run(seed=1, name="found", refits=0, max_clusters=3)
+    served_gen = serve_workspace(ws, clock)
+    served = next(served_gen)
+    try:
+        cluster = ws.discover.show("found")["clusters"][0]
+        with served.client("read") as reader:
+            body = {"name": "first-cluster"}
+            refused = reader.post("/api/discover/runs/found/clusters/0/save", json=body)
+            assert refused.status_code == 403
+        with served.client("write") as writer:
+            saved = writer.post(f"/api/discover/runs/found/clusters/{cluster['id']}/save", json=body)
+            assert saved.status_code == 200, saved.text
+            assert saved.json()["definition"]["name"] == "first-cluster"
+            entered = saved.json()["realtime_changes"]["entered"]
+            size = writer.get("/api/segments/first-cluster/size").json()["segments"][0]
+            assert entered == size["members"] > 0
+            again = writer.post(f"/api/discover/runs/found/clusters/{cluster['id']}/save", json=body)
+            assert again.status_code == 409, again.text
+            assert writer.post("/api/reconcile").json()["disagreements"] == []
+    finally:
+        served_gen.close()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from microseg.activate._audience import build_audience
-from microseg.activate._campaigns import CampaignInfo, CampaignList
+from microseg.activate._campaigns import CampaignInfo, CampaignList, known_campaign
 from microseg.activate._consent import Audience, channel_consent, identifiers_of
 from microseg.activate._export import (
     ExportPlan,
@@ -47,6 +47,7 @@ from microseg.core.text import did_you_mean
 from microseg.core.time import AsOf
 from microseg.profile import ProfileAssembler
 from microseg.segments.api import Segments
+from microseg.store import CampaignRepository
 from microseg.traits.api import Traits
 
 __all__ = ["Activate"]
@@ -332,3 +333,15 @@ class Activate:
     def campaigns(self) -> CampaignList:
         """Every stored campaign, the latest sent first."""
         return list_campaigns(self._context.store)
+
+    def campaign_members(self, name: str, *, group: str = "treatment") -> ibis.Table:
+        """The ``customer_id`` of a stored campaign's ``group``: ``treatment`` (those to
+        send to) or ``control`` (those held out)."""
+        if group not in ("treatment", "control"):
+            raise ParameterError(
+                f"no group {group!r} in a campaign", where="group", hint="treatment or control"
+            )
+        repo = CampaignRepository(self._context.store)
+        known_campaign(repo, name)
+        table = repo.assignments(name)
+        return table.filter(table.group == group).select("customer_id")

@@ -92,23 +92,7 @@ class PreparedSegments:
     def _load(self) -> None:
         self._writes = self._context.store.writes
         self.generation = self._stamp()
-        catalog, triage, unparsed, traits = self._segments.triage(self._names)
-        if self._names and any(n not in catalog.definitions for n in self._names):
-            raise RuleError([*unparsed, *triage.problems])
-        self.catalog = catalog
-        #: the event types each segment's answer can depend on (None: any), see
-        #: :func:`microseg.lang.event_kinds`
-        self.kinds = {
-            n: event_kinds(
-                catalog.full_rule(n),
-                segment_rule=catalog.full_rule,
-                trait_definition=traits.definitions.__getitem__,
-            )
-            for n in triage.good
-        }
-        self.traits = traits
-        self.names = triage.good
-        self.problems = [*unparsed, *triage.problems]
+        self._read_definitions()
         self.snapshot = ProfileSnapshot(
             self._context.store, self._profile.attribute_types(), self._context.config.timezone
         )
@@ -127,18 +111,48 @@ class PreparedSegments:
         self._by_clock = OrderedDict()
         self.loads += 1
 
+    def _read_definitions(self) -> None:
+        """The segment and trait catalogs, and what each segment depends on."""
+        catalog, triage, unparsed, traits = self._segments.triage(self._names)
+        if self._names and any(n not in catalog.definitions for n in self._names):
+            raise RuleError([*unparsed, *triage.problems])
+        self.catalog = catalog
+        #: the event types each segment's answer can depend on (None: any), see
+        #: :func:`microseg.lang.event_kinds`
+        self.kinds = {
+            n: event_kinds(
+                catalog.full_rule(n),
+                segment_rule=catalog.full_rule,
+                trait_definition=traits.definitions.__getitem__,
+            )
+            for n in triage.good
+        }
+        self.traits = traits
+        self.names = triage.good
+        self.problems = [*unparsed, *triage.problems]
+
     def refresh(self, *, force: bool = False) -> bool:
         """Load again if the workspace changed since; whether it did.
 
         A write through this workspace's store is seen at once; the generation stamp and the
         files are looked at when ``force`` or at most every :data:`RECHECK_SECONDS`.
         """
-        stale = self._context.store.writes != self._writes
-        if not stale and (force or time.monotonic() - self._checked >= RECHECK_SECONDS):
-            stale = self._stamp() != self.generation
-        if stale:
+        if self._context.store.writes != self._writes:
             self._load()
-        return stale
+            return True
+        if not force and time.monotonic() - self._checked < RECHECK_SECONDS:
+            return False
+        stamp = self._stamp()
+        if stamp == self.generation:
+            return False
+        if stamp[0] != self.generation[0]:  # the store changed: everything again
+            self._load()
+        else:  # only definition files: the customers' rows are as they were
+            self.generation = stamp
+            self._read_definitions()
+            self._by_clock.clear()
+            self.loads += 1
+        return True
 
     def absorb(self, rows: list[dict[str, Any]], *, stored: bool = True) -> list[str] | None:
         """Take events into the prepared state without loading it again (the real-time
@@ -180,6 +194,11 @@ class PreparedSegments:
         self._ahead = [r for r in self._ahead if id(r) not in stored]
         self._writes = self._context.store.writes
         self.generation = (self._context.store.generation(), self.generation[1])
+
+    def ahead_customers(self) -> list[str]:
+        """The customers with events absorbed ahead of the store (a batch evaluation does
+        not see those events yet)."""
+        return list(dict.fromkeys(str(r["customer_id"]) for r in self._ahead))
 
     def _at(self, clock: Clock) -> tuple[dict[str, list[float]], ModelScorer | None]:
         kept = self._by_clock.get(clock.as_of)

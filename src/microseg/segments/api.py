@@ -185,6 +185,31 @@ class Segments:
             identity_types=sorted(str(t) for t in kinds.column("id_type").to_pylist() if t),
         )
 
+    def changes(
+        self,
+        *,
+        customer_id: str | None = None,
+        segment: str | None = None,
+        after: AsOf | None = None,
+        limit: int = 100,
+    ) -> builtins.list[dict[str, Any]]:
+        """Entries and exits the service's real-time path logged (``membership_log``),
+        newest first: ``changed_at`` (UTC), ``customer_id``, ``segment``, ``change``
+        (``entered`` or ``left``) and ``trigger`` (the event id, ``expiry``,
+        ``profile``, ``definition``, ``reconcile``...), of one customer or segment, after
+        an instant."""
+        log = self._context.store.table("membership_log")
+        if customer_id is not None:
+            log = log.filter(log.customer_id == customer_id)
+        if segment is not None:
+            log = log.filter(log.segment == segment)
+        if after is not None:
+            moment = self._context.clock(after).as_of
+            log = log.filter(log.changed_at > moment)
+        rows = log.order_by([ibis.desc("changed_at"), "segment"]).limit(limit).to_pyarrow()
+        found: builtins.list[dict[str, Any]] = rows.to_pylist()
+        return found
+
     def diff(
         self, definition: SegmentDefinition, *, as_of: AsOf | None = None, sample: int = 10
     ) -> SegmentDiff:

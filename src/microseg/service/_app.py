@@ -53,6 +53,10 @@ class Metrics:
     disagreements: Counter
     queued: Gauge
     divergences: Counter
+    evaluation: Histogram
+    applied: Histogram
+    webhooks: Counter
+    retries: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -100,7 +104,48 @@ class Metrics:
                 "Fast-lane loads the loader stored otherwise than screened (the target: none)",
                 registry=registry,
             ),
+            evaluation=Histogram(
+                "microseg_evaluation_seconds",
+                "Time to evaluate one customer's segments in the real-time path",
+                registry=registry,
+                buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+            ),
+            applied=Histogram(
+                "microseg_event_apply_seconds",
+                "From a fast-lane event's acknowledgement to its entries and exits on the "
+                "stream (queueing and evaluation)",
+                registry=registry,
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            ),
+            webhooks=Counter(
+                "microseg_webhook_batches",
+                "Webhook batches of followed segments, by outcome (delivered, dead)",
+                ["outcome"],
+                registry=registry,
+            ),
+            retries=Counter(
+                "microseg_webhook_retries",
+                "Failed webhook attempts that were retried",
+                registry=registry,
+            ),
         )
+
+    def watch(self, pipeline: Pipeline, realtime: RealTime | None) -> None:
+        """Gauges read when ``/metrics`` is asked: the queues' depths, the timers held."""
+        waiting = Gauge(
+            "microseg_applier_queue",
+            "Requests acknowledged and waiting for the applier",
+            registry=self.registry,
+        )
+        waiting.set_function(lambda: pipeline.waiting)
+        if realtime is not None:
+            realtime.timed = self.evaluation.observe
+            timers = Gauge(
+                "microseg_expiry_timers",
+                "Customers with a window expiry scheduled",
+                registry=self.registry,
+            )
+            timers.set_function(lambda: realtime.scheduled)
 
 
 def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:
@@ -164,6 +209,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.pipeline = Pipeline(
         workspace, app.state.wal, app.state.realtime, app.state.metrics, app.state.write_lock
     )
+    app.state.metrics.watch(app.state.pipeline, app.state.realtime)
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -198,6 +244,9 @@ class _Timer:
         workspace: Workspace = self._app.state.workspace
         with workspace.session() as session:
             while not self._stop.wait(self._tick):
+                if engine.definitions_changed():  # a segment file edited by hand
+                    self._app.state.pipeline.follow_definitions(session)
+                    continue
                 due = engine.next_due()
                 if due is None or due > engine.now():
                     continue
@@ -313,8 +362,13 @@ class _Follower:
                             pushed = session.activate.push(
                                 segment, destination, channel=self._specs[destination].channel
                             )
-                        session.activate.deliver(destination)
-                        self._app.state.metrics.pushes.inc()
+                        report = session.activate.deliver(destination)
+                        metrics = self._app.state.metrics
+                        metrics.pushes.inc()
+                        for each in report.destinations:
+                            metrics.webhooks.labels("delivered").inc(each.delivered)
+                            metrics.webhooks.labels("dead").inc(each.dead)
+                            metrics.retries.inc(each.retries)
                         _LOG.info(
                             "%s",
                             json.dumps({"event": "followed", "destination": destination,

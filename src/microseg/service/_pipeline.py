@@ -75,6 +75,8 @@ class Job:
     fast: Job | None = None
     #: the fast lane's entries and exits, logged when the job is stored
     changes: list[Change] = field(default_factory=list)
+    #: when it was acknowledged (``time.perf_counter``)
+    since: float = field(default_factory=time.perf_counter)
 
     def wait(self) -> Job:
         self.done.wait()
@@ -221,6 +223,11 @@ class Pipeline:
                 fresh.append(row)
         return fresh, len(rows) - len(fresh)
 
+    @property
+    def waiting(self) -> int:
+        """Requests acknowledged and not yet taken by the applier."""
+        return len(self._queue)
+
     def drain(self) -> None:
         """Return once everything submitted before is stored."""
         with self._cond:
@@ -231,6 +238,25 @@ class Pipeline:
             self._queue.append(marker)
             self._cond.notify_all()
         marker.wait()
+
+    def follow_definitions(self, session: Workspace, *, force: bool = False) -> list[Change]:
+        """The real-time state follows changed segment and trait definitions
+        (:meth:`RealTime.on_definitions`), once what was acknowledged is stored; the
+        changes, logged and counted (none when nothing changed, or without real time).
+        ``force`` looks at the files now (a route that just wrote one)."""
+        engine = self._realtime
+        if engine is None:
+            return []
+        self.drain()
+        with self._write_lock:
+            if not engine.definitions_changed(force=force):  # followed meanwhile
+                return []
+            changes = engine.on_definitions(session)
+            record(session.store, changes)
+        self._metrics.changes.inc(len(changes))
+        line = {"event": "definitions", "segments": len(engine.names), "changes": len(changes)}
+        _LOG.info("%s", json.dumps(line))
+        return changes
 
     def stop(self) -> None:
         """Store everything still pending, then stop the applier."""
@@ -301,6 +327,7 @@ class Pipeline:
             job.rows = None
             return False
         job.changes = changes
+        self._metrics.applied.observe(time.perf_counter() - job.since)
         self._metrics.events.labels("accepted").inc(len(job.rows))
         self._metrics.changes.inc(len(changes))
         return True

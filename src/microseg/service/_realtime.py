@@ -24,6 +24,7 @@ import heapq
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -164,6 +165,10 @@ class RealTime:
         self.expiries = 0
         #: customers read again into the prepared state without a reload (new, updated)
         self.rereads = 0
+        #: called with the seconds each customer's evaluation took (``/metrics``)
+        self.timed: Callable[[float], None] | None = None
+        #: the segment and trait files the segments held were set from
+        self._files = self.prepared.generation[1]
         self._start()
 
     # -- state --------------------------------------------------------------------------------
@@ -198,6 +203,11 @@ class RealTime:
             if run.result is not None:
                 run.result.drop()
         return members, run.customers
+
+    @property
+    def scheduled(self) -> int:
+        """How many customers have an expiry timer."""
+        return len(self._next)
 
     def segments_of(self, customer_id: str) -> frozenset[str]:
         return self.state.get(customer_id, frozenset())
@@ -276,10 +286,13 @@ class RealTime:
             self.rereads += 1
         return self.prepared.absorb(rows)
 
-    def rebase(self, session: Workspace, rows: list[dict[str, Any]]) -> list[Change]:
+    def rebase(
+        self, session: Workspace, rows: list[dict[str, Any]], *, cause: str = "batch"
+    ) -> list[Change]:
         """Every customer's segments from one batch evaluation at now (``rows``, just
         stored, were absorbed without evaluation): the differences from the state held are
-        the changes, triggered by each customer's last event of ``rows``."""
+        the changes, triggered by each customer's last event of ``rows`` (``cause`` for
+        the other customers)."""
         with self._lock:
             now = self.now()
             found = self._due(now)
@@ -292,13 +305,46 @@ class RealTime:
                 before = self.state.get(customer, frozenset())
                 if after == before:
                     continue
-                found += _moves(customer, before, after, stamp, trigger.get(customer, "batch"))
+                found += _moves(customer, before, after, stamp, trigger.get(customer, cause))
                 self.state[customer] = after
             for customer in trigger:
                 self._schedule(customer, now)
             self.changes += len(found) - timed
         self._publish(found)
         return found
+
+    # -- definitions --------------------------------------------------------------------------
+
+    def definitions_changed(self, *, force: bool = False) -> bool:
+        """Whether a segment or trait file changed since the segments held were set (a
+        ``PUT /api/segments/NAME``, a delete, a saved cluster, a file edited by hand); the
+        files are looked at most once a second unless ``force``
+        (:meth:`PreparedSegments.refresh`)."""
+        with self._lock:
+            self.prepared.refresh(force=force)
+            return bool(self.prepared.generation[1] != self._files)
+
+    def on_definitions(self, session: Workspace) -> list[Change]:
+        """The definitions changed: the prepared state is loaded again, the segments held
+        become the new catalog's (those without problems), everyone is evaluated in batch
+        at now and the differences are the changes (trigger ``definition``); the customers
+        with events not stored yet are then evaluated one by one, and every timer is set
+        again from the new windows. The caller stores what was acknowledged first."""
+        with self._lock:
+            self.prepared.refresh(force=True)
+            self._files = self.prepared.generation[1]
+            self.names = list(self.prepared.names)
+            self._lengths = self._read_lengths()
+            found = self.rebase(session, [], cause="definition")  # published there
+            now = self.now()
+            ahead: list[Change] = []
+            for customer in self.prepared.ahead_customers():
+                ahead += self._evaluate(customer, None, now, "definition")
+            self._timers, self._next = [], {}
+            for customer in self.prepared.snapshot.customers():
+                self._schedule(customer, now)
+        self._publish(ahead)
+        return found + ahead
 
     def settle(self, rows: list[dict[str, Any]]) -> None:
         """Rows given to :meth:`apply` are in the store now."""
@@ -355,12 +401,16 @@ class RealTime:
         names: list[str] | None = None,
     ) -> list[Change]:
         before = self.state.get(customer, frozenset())
+        started = time.perf_counter()
         held = self.prepared.of(
             customer, as_of=as_of.replace(tzinfo=UTC) if as_of else None, names=names
         )
+        if self.timed is not None:
+            self.timed(time.perf_counter() - started)
         now_in = frozenset(n for n, inside in held.items() if inside and n in self.names)
-        if names is not None:  # the segments not evaluated keep their answer
-            now_in |= before - set(names)
+        # the segments not evaluated keep their answer (those the caller left out, and
+        # those a definition change removed, until :meth:`on_definitions` runs)
+        now_in |= before - held.keys()
         self.state[customer] = now_in
         stamp = at.replace(tzinfo=UTC)
         changes = _moves(customer, before, now_in, stamp, trigger)

@@ -5,12 +5,14 @@ typed result. Business logic in a route is a bug (docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
 from microseg.core.errors import NotFoundError, ParameterError
 from microseg.core.results import plain
@@ -27,6 +29,8 @@ AsOfQuery = Annotated[
 ]
 MAX_PAGE = 10_000
 MAX_EVENTS = 50_000
+#: the folder of the workspace where exports made through the API are written
+EXPORTS_FOLDER = "exports"
 
 
 @contextmanager
@@ -94,10 +98,11 @@ def write_segment(
         raise RuleError([Problem("rule", str(exc).splitlines()[-1].strip())]) from None
     ws.segments.validate([name] if name in ws.segments.list().definitions else [], extra=parsed)
     preview = ws.segments.diff(parsed, as_of=as_of)
-    if not dry_run:
-        with request.app.state.write_lock:
-            ws.segments.save(parsed, overwrite=True)
-    return {"saved": not dry_run, "diff": preview.to_dict()}
+    if dry_run:
+        return {"saved": False, "diff": preview.to_dict()}
+    with request.app.state.write_lock:
+        ws.segments.save(parsed, overwrite=True)
+    return {"saved": True, "diff": preview.to_dict(), **_followed(request, ws)}
 
 
 @segments.delete("/{name}", dependencies=[needs("write")])
@@ -106,7 +111,28 @@ def delete_segment(name: str, request: Request, ws: Session) -> dict[str, Any]:
     _definition(ws, name)
     with request.app.state.write_lock:
         ws.segments.delete(name)
-    return {"deleted": name}
+    return {"deleted": name, **_followed(request, ws)}
+
+
+def _followed(request: Request, ws: Workspace) -> dict[str, Any]:
+    """The real-time state follows a definition just written: its entries and exits
+    (trigger ``definition``) are on the stream and in the membership log before the
+    answer."""
+    changes = request.app.state.pipeline.follow_definitions(ws, force=True)
+    entered = sum(c.change == "entered" for c in changes)
+    return {"realtime_changes": {"entered": entered, "left": len(changes) - entered}}
+
+
+@segments.get("/{name}/changes", dependencies=[needs("read")])
+def segment_changes(
+    name: str,
+    ws: Session,
+    after: Annotated[str | None, Query(description="Only changes after this instant.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """Entries and exits of the segment the real-time path logged, newest first."""
+    found = ws.segments.changes(segment=name, after=after, limit=limit)
+    return {"segment": name, "changes": [_plain(r) for r in found]}
 
 
 @segments.get("/{name}/size", dependencies=[needs("read")])
@@ -131,14 +157,17 @@ def segment_members(
 ) -> dict[str, Any]:
     """The segment's members in id order, a page at a time: pass ``next`` as ``after``."""
     _definition(ws, name)
-    table = ws.segments.members(name, as_of=as_of)
+    page, more = _page(ws.segments.members(name, as_of=as_of), after, limit)
+    return {"segment": name, "members": page, "next": page[-1] if more else None}
+
+
+def _page(table: Any, after: str | None, limit: int) -> tuple[list[str], bool]:
+    """A page of ``customer_id`` in id order after the cursor, and whether more follow."""
     if after is not None:
         table = table.filter(table.customer_id > after)
     ids = [str(v) for v in table.order_by("customer_id").limit(limit + 1).to_pyarrow()
            .column("customer_id").to_pylist()]  # fmt: skip
-    more = len(ids) > limit
-    page = ids[:limit]
-    return {"segment": name, "members": page, "next": page[-1] if more else None}
+    return ids[:limit], len(ids) > limit
 
 
 @segments.post("/evaluate", dependencies=[needs("read")])
@@ -213,6 +242,41 @@ def recommendations(
     ws.profile.of(customer_id, as_of=as_of)  # 404 for an unknown customer
     found = ws.insights.recommend(customer_id, method=method, k=k, as_of=as_of)
     return found.to_dict()
+
+
+@profiles.get("/{customer_id}/history", dependencies=[needs("read")])
+def profile_history(
+    customer_id: str,
+    ws: Session,
+    start: Annotated[
+        str | None, Query(alias="from", description="First snapshot (default: a year ago).")
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", description="Last snapshot (default: now).")
+    ] = None,
+    every: Annotated[str, Query(description="`month` or `week`.")] = "month",
+    segments: Annotated[list[str] | None, Query(description="Only these segments.")] = None,
+) -> dict[str, Any]:
+    """The customer's segments at each snapshot and the entries and exits between them
+    (``microseg profile --history``)."""
+    ws.profile.of(customer_id)  # 404 for an unknown customer
+    found: dict[str, Any] = ws.insights.history(
+        customer_id, start=start, end=end, every=every, segments=segments or None
+    ).to_dict()
+    return found
+
+
+@profiles.get("/{customer_id}/changes", dependencies=[needs("read")])
+def profile_changes(
+    customer_id: str,
+    ws: Session,
+    after: Annotated[str | None, Query(description="Only changes after this instant.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """The customer's entries and exits the real-time path logged, newest first, each
+    with its instant and trigger."""
+    found = ws.segments.changes(customer_id=customer_id, after=after, limit=limit)
+    return {"customer_id": customer_id, "changes": [_plain(r) for r in found]}
 
 
 @profiles.get("/{customer_id}/identifiers", dependencies=[needs("admin")])
@@ -359,6 +423,24 @@ def discovery_run(run: str, ws: Session) -> dict[str, Any]:
     return shown
 
 
+@reports.post("/discover/runs/{run}/clusters/{cluster}/save", dependencies=[needs("write")])
+def save_cluster(
+    run: str,
+    cluster: int,
+    request: Request,
+    ws: Session,
+    name: Annotated[str, Body(embed=True, description="The new segment's name.")],
+    overwrite: Annotated[bool, Body(embed=True)] = False,
+) -> dict[str, Any]:
+    """Save a micro-segment's rule as a segment (``microseg discover save``), checked
+    against the workspace; the real-time state follows it at once."""
+    with request.app.state.write_lock:
+        ws.discover.save(int(run) if run.isdigit() else run, cluster, name=name,
+                         overwrite=overwrite)  # fmt: skip
+    definition = _definition(ws, name).model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {"saved": name, "definition": definition, **_followed(request, ws)}
+
+
 @reports.get("/audit", dependencies=[needs("read")])
 def audit(
     ws: Session,
@@ -383,11 +465,130 @@ def exports(ws: Session, segment: str | None = None) -> list[dict[str, Any]]:
     return [record.to_dict() for record in ws.activate.exports(segment)]
 
 
+_FILE_HELP = (
+    "A file name, written in the workspace's `exports/` folder (letters, digits, `.`, `_`, `-`)."
+)
+_FORMAT_HELP = "csv, parquet, jsonl, google-ads or meta-ads (default: from the file's suffix)."
+
+
+@reports.post("/exports", dependencies=[needs("write")], status_code=201)
+def create_export(  # noqa: PLR0913 - the documented options of an export
+    request: Request,
+    ws: Session,
+    segment: Annotated[str, Body(embed=True)],
+    file: Annotated[
+        str,
+        Body(embed=True, description=_FILE_HELP),
+    ],
+    format: Annotated[str | None, Body(embed=True, description=_FORMAT_HELP)] = None,
+    columns: Annotated[list[str] | None, Body(embed=True)] = None,
+    channel: Annotated[str | None, Body(embed=True)] = None,
+    as_of: Annotated[str | None, Body(embed=True)] = None,
+    delta: Annotated[bool, Body(embed=True)] = False,
+    ignore_consent: Annotated[
+        bool, Body(embed=True, description="Needs an `admin` key (and is recorded).")
+    ] = False,
+) -> dict[str, Any]:
+    """Export a segment's audience to a file in the workspace's ``exports/`` folder
+    (``microseg export``): consent-aware, stamped, recorded in the exports log; an
+    ``admin`` key downloads it from ``/api/exports/{export_id}/file``."""
+    if ignore_consent:
+        allowed(request, "admin", limit=False)
+    path = _export_path(ws, file)
+    with request.app.state.write_lock:
+        done = ws.activate.export(
+            segment, to=path, format=format, columns=columns, channel=channel, as_of=as_of,
+            delta=delta, ignore_consent=ignore_consent,
+        )  # fmt: skip
+    return done.to_dict()
+
+
+#: an export's file name through the API: no folder, no hidden file, bounded
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+
+
+def _export_path(ws: Workspace, name: str) -> Path:
+    if not _FILE_NAME.fullmatch(name) or ".." in name:
+        raise ParameterError(
+            f"{name[:130]!r} is not a file name the service writes",
+            where="file",
+            hint="a name such as vip.csv: letters, digits, '.', '_' and '-', at most 120, "
+            "written in the workspace's exports/ folder",
+        )
+    folder = ws.path / EXPORTS_FOLDER
+    folder.mkdir(exist_ok=True)
+    return folder / name
+
+
+@reports.get("/exports/{export_id}/file", dependencies=[needs("admin")])
+def export_file(export_id: int, ws: Session) -> FileResponse:
+    """The file of an export made through the API (``admin`` keys only: it may hold
+    identifiers)."""
+    found = [r for r in ws.activate.exports() if r.export_id == export_id]
+    if not found:
+        raise NotFoundError(f"no export {export_id}", hint="GET /api/exports lists them")
+    path = Path(found[0].destination)
+    if path.parent.resolve() != (ws.path / EXPORTS_FOLDER).resolve():
+        raise NotFoundError(
+            f"export {export_id} was written to {path.name!r} outside the workspace's "
+            "exports/ folder; the service serves only the files it wrote",
+            hint="read it where `microseg export` wrote it",
+        )
+    if not path.is_file():
+        raise NotFoundError(f"the file of export {export_id} is gone", where=path.name)
+    return FileResponse(path, filename=path.name)
+
+
 @reports.get("/campaigns", dependencies=[needs("read")])
 def campaigns(ws: Session) -> dict[str, Any]:
     """Every stored campaign, the latest sent first."""
     found: dict[str, Any] = ws.activate.campaigns().to_dict()
     return found
+
+
+@reports.post("/campaigns", dependencies=[needs("write")], status_code=201)
+def create_campaign(  # noqa: PLR0913 - the documented options of a campaign
+    request: Request,
+    ws: Session,
+    name: Annotated[str, Body(embed=True)],
+    segment: Annotated[str | None, Body(embed=True)] = None,
+    audience: Annotated[
+        list[str] | None, Body(embed=True, description="Customer ids (instead of a segment).")
+    ] = None,
+    holdout: Annotated[
+        float | str, Body(embed=True, description="The control group: 0.1 or `10%`.")
+    ] = 0.1,
+    channel: Annotated[str, Body(embed=True)] = "email",
+    as_of: Annotated[str | None, Body(embed=True)] = None,
+    salt: Annotated[str | None, Body(embed=True)] = None,
+) -> dict[str, Any]:
+    """Store a campaign with a deterministic control group (``microseg campaign
+    create``); the treatment group, those to send to, is at
+    ``/api/campaigns/{name}/members``."""
+    with request.app.state.write_lock:
+        info = ws.activate.campaign_create(
+            name, segment=segment, audience=audience, holdout=holdout, channel=channel,
+            as_of=as_of, salt=salt,
+        )  # fmt: skip
+    found: dict[str, Any] = info.to_dict()
+    return found
+
+
+@reports.get("/campaigns/{name}/members", dependencies=[needs("read")])
+def campaign_members(
+    name: str,
+    ws: Session,
+    group: Annotated[str, Query(description="`treatment` (to send to) or `control`.")] = (
+        "treatment"
+    ),
+    after: Annotated[
+        str | None, Query(description="The cursor: the last id of the page before.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+) -> dict[str, Any]:
+    """A campaign's treatment (or control) group in id order, a page at a time."""
+    page, more = _page(ws.activate.campaign_members(name, group=group), after, limit)
+    return {"campaign": name, "group": group, "members": page, "next": page[-1] if more else None}
 
 
 @reports.get("/campaigns/{name}/measure", dependencies=[needs("read")])
