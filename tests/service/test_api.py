@@ -377,9 +377,12 @@ def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> Non
             "/api/profiles/C1/history", params={"from": "2025-11-01", "to": "2026-01-01"}
         )
         assert history.status_code == 200, history.text
-        assert history.json() == served.workspace.insights.history(
-            "C1", start="2025-11-01", end="2026-01-01"
-        ).to_dict()
+        assert (
+            history.json()
+            == served.workspace.insights.history(
+                "C1", start="2025-11-01", end="2026-01-01"
+            ).to_dict()
+        )
         assert writer.get("/api/profiles/C9/history").status_code == 404
         changes = writer.get("/api/profiles/C2/changes").json()["changes"]
     assert [(c["segment"], c["change"], c["trigger"]) for c in changes] == [

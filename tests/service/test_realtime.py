@@ -416,15 +416,39 @@ def test_a_discovered_cluster_saved_as_a_segment_is_followed(tmp_path: Path) -> 
             body = {"name": "first-cluster"}
             refused = reader.post("/api/discover/runs/found/clusters/0/save", json=body)
             assert refused.status_code == 403
+        route = f"/api/discover/runs/found/clusters/{cluster['id']}/save"
         with served.client("write") as writer:
-            saved = writer.post(f"/api/discover/runs/found/clusters/{cluster['id']}/save", json=body)
+            saved = writer.post(route, json=body)
             assert saved.status_code == 200, saved.text
             assert saved.json()["definition"]["name"] == "first-cluster"
             entered = saved.json()["realtime_changes"]["entered"]
             size = writer.get("/api/segments/first-cluster/size").json()["segments"][0]
             assert entered == size["members"] > 0
-            again = writer.post(f"/api/discover/runs/found/clusters/{cluster['id']}/save", json=body)
+            again = writer.post(route, json=body)
             assert again.status_code == 409, again.text
             assert writer.post("/api/reconcile").json()["disagreements"] == []
     finally:
         served_gen.close()
+
+
+def test_expiries_take_the_population_values_held_not_one_per_instant(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Score cut points and the value fit are population values: computed per timer
+    instant they cost a query over everyone for each expiry (about 0.1 s on the demo shop),
+    holding up the events behind it. Expiries take the ones events take."""
+    from microseg.traits.api import Traits
+
+    engine = served.app.state.realtime
+    asked: list[datetime] = []
+    original = Traits.cuts
+
+    def cuts(self: Traits, clock: object, traits: object) -> object:
+        asked.append(clock.as_of)  # type: ignore[attr-defined]
+        return original(self, clock, traits)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Traits, "cuts", cuts)
+    before = engine.expiries
+    engine.run_due(datetime(2026, 6, 1))  # C1's and C2's windows run out, each at its instant
+    assert engine.expiries - before >= 2
+    assert len(set(asked)) <= 1

@@ -241,16 +241,21 @@ class PreparedSegments:
         *,
         as_of: AsOf | None = None,
         names: Sequence[str] | None = None,
+        held_population: bool = False,
     ) -> dict[str, bool]:
         """The customer's membership in every prepared segment (or in ``names``, some of
         them) at ``as_of`` (default: now).
 
-        The same answer as ``ws.segments.of(customer_id, as_of=...)``.
+        The same answer as ``ws.segments.of(customer_id, as_of=...)``. Population values
+        (score cut points, the value fit) are taken at ``as_of``, or with
+        ``held_population`` are those held for now (of the last load or :meth:`refit`),
+        as the real-time path takes them for every customer.
         """
         self.refresh()
         clock = self._context.clock(as_of)
         profile = self.snapshot.of(customer_id, clock, current=as_of is None)
-        cuts, scorer = self._at(Clock(self._now, clock.timezone) if as_of is None else clock)
+        held = as_of is None or held_population
+        cuts, scorer = self._at(Clock(self._now, clock.timezone) if held else clock)
         return evaluate_profile(
             self.catalog,
             self.names if names is None else [n for n in names if n in self.names],

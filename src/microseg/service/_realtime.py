@@ -403,7 +403,10 @@ class RealTime:
         before = self.state.get(customer, frozenset())
         started = time.perf_counter()
         held = self.prepared.of(
-            customer, as_of=as_of.replace(tzinfo=UTC) if as_of else None, names=names
+            customer,
+            as_of=as_of.replace(tzinfo=UTC) if as_of else None,
+            names=names,
+            held_population=True,  # a timer's instant: the same population as events
         )
         if self.timed is not None:
             self.timed(time.perf_counter() - started)
