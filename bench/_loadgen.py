@@ -141,6 +141,7 @@ class Load:
         ready = asyncio.Event()
         listener = asyncio.create_task(self.stream(ready))
         await asyncio.wait_for(ready.wait(), 30)
+        cpu = time.process_time()
         started = time.monotonic()
         deadline = started + self.args.seconds
         if self.args.rate:
@@ -153,6 +154,7 @@ class Load:
         else:
             await asyncio.gather(*(self.closed(deadline) for _ in range(self.args.clients)))
         elapsed = time.monotonic() - started
+        cpu = time.process_time() - cpu
         await asyncio.sleep(min(2.0, self.args.drain))  # the last changes reach the stream
         listener.cancel()
         stream = [(self.arrived[e] - t) * 1000 for e, t in self.due.items() if e in self.arrived]
@@ -165,6 +167,7 @@ class Load:
             "answered": answered,
             "statuses": self.statuses,
             "events_per_second": round(answered / elapsed, 1),
+            "cpu_seconds": round(cpu, 3),
             "reply": percentiles(self.replies),
             "stream": percentiles(stream),
         }

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -72,15 +73,41 @@ def _event(n: int, customers: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def _cpu_by_thread() -> dict[str, float]:
+    """CPU seconds of this process so far: the service's threads by name, the rest
+    (DuckDB's own threads, the benchmark) together as ``other``."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(path: str) -> float:
+        with open(path, encoding="utf-8") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    found = {t.name: used(f"/proc/self/task/{t.native_id}/stat")
+             for t in threading.enumerate() if t.native_id is not None
+             and os.path.exists(f"/proc/self/task/{t.native_id}/stat")}  # fmt: skip
+    total = used("/proc/self/stat")
+    named = {n: v for n, v in found.items() if n.startswith(("microseg-", "uvicorn"))}
+    return {**named, "other": total - sum(named.values())}
+
+
 def _load(base: str, token: str, args: argparse.Namespace, rate: float, prefix: str) -> Any:
-    """One run of the load generator (bench/_loadgen.py) in a process of its own."""
+    """One run of the load generator (bench/_loadgen.py) in a process of its own, with
+    the CPU time each side spent per event answered."""
     command = [sys.executable, str(HERE / "_loadgen.py"), base, token, "--rate", str(rate),
                "--seconds", str(args.seconds), "--clients", str(args.clients),
                "--customers", str(args.customers), "--prefix", prefix]  # fmt: skip
+    before = _cpu_by_thread()
     done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120)
+    after = _cpu_by_thread()
     if done.returncode:
         raise SystemExit(f"the load generator failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    found = json.loads(done.stdout)
+    answered = max(1, found["answered"])
+    per_event = {n: round((after[n] - before.get(n, 0.0)) * 1000 / answered, 3) for n in after}
+    per_event["load generator"] = round(found["cpu_seconds"] * 1000 / answered, 3)
+    found["cpu_ms_per_event"] = per_event
+    return found
 
 
 def _settle(pipeline: Any, limit: float = 600) -> float:
@@ -133,7 +160,7 @@ def main() -> None:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                        timeout_graceful_shutdown=2)
     )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
@@ -231,7 +258,14 @@ def _single(name: str, r: dict[str, Any], target: str) -> list[str]:
         f"a customer) | p50 {stream.get('p50_ms')} ms, p99 {stream.get('p99_ms')} ms | "
         "p99 20 ms |",
         f"| {name}: all of it in the store | {r['stored_after_s']} s after the last event | |",
+        f"| {name}: CPU per event answered | {_cpu_text(r['cpu_ms_per_event'])} | |",
     ]
+
+
+def _cpu_text(per_event: dict[str, float]) -> str:
+    shown = sorted(((v, n) for n, v in per_event.items() if v >= 0.005), reverse=True)
+    total = sum(per_event.values())
+    return f"{total:.2f} ms: " + ", ".join(f"{n} {v:.2f}" for v, n in shown)
 
 
 def _markdown(r: dict[str, Any]) -> str:

@@ -389,3 +389,39 @@ def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> Non
         ("buyers", "entered", "h1")
     ]
     assert changes[0]["changed_at"] == "2026-01-15T12:00:00"
+
+
+def test_the_fast_path_answers_events_as_the_route_does(served: Served) -> None:
+    """POST /api/events without a query string takes a path around FastAPI's routing
+    (service/_fast_events.py); with one (``?wait=false``, the same meaning) the route
+    answers: the two answers, headers and metrics are the same."""
+
+    def event(n: int) -> dict[str, object]:
+        return {"event_id": f"fp{n}", "customer_id": "C2", "type": "view",
+                "timestamp": "2026-01-15T11:00:00Z"}  # fmt: skip
+
+    with served.client("write") as writer:
+        fast = writer.post("/api/events", json=[event(1), event(2)])
+        routed = writer.post("/api/events", params={"wait": "false"}, json=[event(3), event(4)])
+        again = writer.post("/api/events", json=event(1))  # a duplicate
+        text = writer.get("/metrics").text
+    assert fast.status_code == routed.status_code == 202
+    assert fast.json() == routed.json() == {
+        "kind": "events", "accepted": 2, "duplicates": 0, "rejected": 0, "stored": False
+    }  # fmt: skip
+    assert again.json()["duplicates"] == 1
+    skip = {"date", "content-length"}
+    assert {k: v for k, v in fast.headers.items() if k not in skip} == {
+        k: v for k, v in routed.headers.items() if k not in skip
+    }
+    line = 'microseg_requests_total{method="POST",route="/api/events",status="202"} 3.0'
+    assert line in text
+    with served.client("read") as reader:  # errors are the route's: scope, body, limit
+        assert reader.post("/api/events", json=event(5)).status_code == 403
+    with served.client(None) as anonymous:
+        assert anonymous.post("/api/events", json=event(5)).status_code == 401
+        headers = {"content-type": "application/json"}
+        broken = anonymous.post("/api/events", content=b"{not json", headers=headers)
+        routed = anonymous.post("/api/events?wait=false", content=b"{not json", headers=headers)
+        assert broken.status_code == routed.status_code
+        assert broken.json() == routed.json()

@@ -452,3 +452,41 @@ def test_expiries_take_the_population_values_held_not_one_per_instant(
     engine.run_due(datetime(2026, 6, 1))  # C1's and C2's windows run out, each at its instant
     assert engine.expiries - before >= 2
     assert len(set(asked)) <= 1
+
+
+def test_concurrent_reads_writes_and_timers_share_no_cursor(served: Served) -> None:
+    """Requests, the applier and the expiry thread at once for a few seconds, the clock
+    moving so that timers run: no 5xx, and the expiry thread never fails (one DuckDB cursor
+    used by two threads at once did, at random)."""
+    errors: list[str] = []
+    stop = time.monotonic() + 3
+
+    def reads() -> None:
+        with served.client("write") as client:
+            n = 0
+            while time.monotonic() < stop:
+                n += 1
+                for reply in (
+                    client.get("/api/profiles/C1"),
+                    client.get("/ready"),
+                    client.get("/api/segments/buyers/size"),
+                    client.post("/api/events", json={
+                        "event_id": f"x{threading.get_ident()}-{n}", "customer_id": "C3",
+                        "timestamp": "2026-01-15T11:00:00Z", "type": "view"}),
+                ):  # fmt: skip
+                    if reply.status_code >= 500:
+                        errors.append(reply.text)
+
+    workers = [threading.Thread(target=reads) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    while time.monotonic() < stop:
+        served.clock.now += timedelta(days=3)  # C1's and C2's windows run out meanwhile
+        time.sleep(0.1)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert errors == []
+    timer = [t for t in threading.enumerate() if t.name == "microseg-expiry"]
+    assert len(timer) == 1
+    assert timer[0].is_alive()
+    assert served.app.state.realtime.expiries >= 2

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from microseg.service._fast_events import FastEvents
 from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
 from microseg.service._keys import KeyRing
 from microseg.service._pipeline import Pipeline
@@ -175,6 +176,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         if timer is not None:
             timer.stop()
         app.state.pipeline.stop()  # what was acknowledged goes to the store
+        if app.state.realtime is not None:
+            app.state.realtime.close()
         for stop in app.state.on_stop:
             stop()
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
@@ -221,6 +224,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
+    app.add_middleware(FastEvents, state=app.state)
     app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(SecurityHeaders)
@@ -236,6 +240,7 @@ class _Timer:
         self._app = app
         self._tick = tick
         self._stop = threading.Event()
+        self.failures = 0
         self._thread = threading.Thread(target=self._run, name="microseg-expiry", daemon=True)
         self._thread.start()
 
@@ -244,16 +249,23 @@ class _Timer:
         workspace: Workspace = self._app.state.workspace
         with workspace.session() as session:
             while not self._stop.wait(self._tick):
-                if engine.definitions_changed():  # a segment file edited by hand
-                    self._app.state.pipeline.follow_definitions(session)
-                    continue
-                due = engine.next_due()
-                if due is None or due > engine.now():
-                    continue
-                with self._app.state.write_lock:
-                    changes = engine.run_due()
-                    record(session.store, changes)
-                self._app.state.metrics.changes.inc(len(changes))
+                try:
+                    self._step(engine, session)
+                except Exception:  # logged; the next tick tries again, the thread lives on
+                    _LOG.exception("running the due expiries failed")
+                    self.failures += 1
+
+    def _step(self, engine: RealTime, session: Workspace) -> None:
+        if engine.definitions_changed():  # a segment file edited by hand
+            self._app.state.pipeline.follow_definitions(session)
+            return
+        due = engine.next_due()
+        if due is None or due > engine.now():
+            return
+        with self._app.state.write_lock:
+            changes = engine.run_due()
+            record(session.store, changes)
+        self._app.state.metrics.changes.inc(len(changes))
 
     def stop(self) -> None:
         self._stop.set()

@@ -147,8 +147,7 @@ class Pipeline:
         first: Job | None = None
         if fast:
             chosen = [records[i] for i, _ in fast]
-            seq = await self._wal.append_async(kind, chosen)
-            first = self._enqueue(kind, chosen, seq, [row for _, row in fast])
+            first = await self.submit_fast(kind, chosen, [row for _, row in fast], held=True)
         if not slow:
             assert first is not None
             if wait:
@@ -162,6 +161,35 @@ class Pipeline:
         if first is not None and wait:
             await asyncio.to_thread(first.wait)
         return job
+
+    def fast_rows(self, kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Every record's stored row when all of them take the fast lane (few enough to
+        screen on the event loop), else None."""
+        if kind != "events" or len(records) > _SCREEN_ON_LOOP:
+            return None
+        rows = self._fast_rows(records)
+        return None if any(row is None for row in rows) else rows  # type: ignore[return-value]
+
+    async def submit_fast(
+        self,
+        kind: str,
+        records: list[dict[str, Any]],
+        rows: list[dict[str, Any]],
+        *,
+        held: bool = False,
+    ) -> Job:
+        """Write ahead and hand to the applier records all screened for the fast lane
+        (``rows``, their stored rows: :meth:`fast_rows`); ``held``: the caller already
+        waited for the backlog."""
+        if not held and self.unstored > self._max_queued:
+            await asyncio.to_thread(self._backlog)
+        seq = await self._wal.append_async(kind, records)
+        return self._enqueue(kind, records, seq, rows)
+
+    @property
+    def realtime(self) -> RealTime | None:
+        """The real-time state the fast lane applies to (None: no fast lane)."""
+        return self._realtime
 
     def _backlog(self) -> None:
         with self._cond:

@@ -152,9 +152,11 @@ class RealTime:
     """Every customer's segments at now, kept up to date (module docstring)."""
 
     def __init__(self, workspace: Workspace, names: list[str] | None = None) -> None:
-        self._ws = workspace
+        #: a session of its own: its DuckDB cursor is used under :attr:`_lock` only (one
+        #: cursor used by two threads at once fails, or worse)
+        self._ws = workspace.session()
         self._lock = threading.RLock()
-        self.prepared = workspace.segments.prepare(names)
+        self.prepared = self._ws.segments.prepare(names)
         self.names = list(self.prepared.names)
         self._lengths = self._read_lengths()
         self.state: dict[str, frozenset[str]] = {}
@@ -170,6 +172,11 @@ class RealTime:
         #: the segment and trait files the segments held were set from
         self._files = self.prepared.generation[1]
         self._start()
+
+    def close(self) -> None:
+        """Close the session it reads the store through."""
+        with self._lock:
+            self._ws.close()
 
     # -- state --------------------------------------------------------------------------------
 

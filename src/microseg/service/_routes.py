@@ -305,6 +305,12 @@ Rows = Annotated[
 ]
 
 
+def accepted(kind: str, job: Any) -> dict[str, Any]:
+    """The ``202`` answer of records taken by the fast lane (``job``: their pipeline job)."""
+    return {"kind": kind, "accepted": len(job.rows), "duplicates": job.duplicates,
+            "rejected": 0, "stored": False}  # fmt: skip
+
+
 async def _load(request: Request, kind: str, rows: Any, wait: bool) -> JSONResponse:
     records = rows if isinstance(rows, list) else [rows]
     if not records:
@@ -313,11 +319,7 @@ async def _load(request: Request, kind: str, rows: Any, wait: bool) -> JSONRespo
         raise ParameterError(f"{len(records):,} records: send at most {MAX_EVENTS:,} at once")
     job = await request.app.state.pipeline.submit(kind, records, wait=wait)
     if job.report is None:  # the fast lane: written ahead, in the real-time state
-        return JSONResponse(
-            {"kind": kind, "accepted": len(job.rows), "duplicates": job.duplicates,
-             "rejected": 0, "stored": False},
-            status_code=202,
-        )  # fmt: skip
+        return JSONResponse(accepted(kind, job), status_code=202)
     report = job.report
     body = {**report.to_dict(), "stored": True, "batched_requests": job.batched}
     if job.fast is not None:  # a split request: the fast part's records are counted too
@@ -618,7 +620,8 @@ def health() -> dict[str, str]:
 def ready(request: Request) -> dict[str, Any]:
     """Readiness: the store is open and answers."""
     ws: Workspace = request.app.state.workspace
-    ws.store.table_names()
+    with ws.session() as session:  # the workspace's own cursor is not for requests
+        session.store.table_names()
     return {
         "ready": True,
         "store": "open",
