@@ -128,3 +128,34 @@ def test_frames_from_pandas_polars_and_arrow(ws: Workspace) -> None:
     rows = ws.customers().order_by("customer_id").to_pyarrow().to_pylist()
     assert [r["city"] for r in rows] == ["Lyon", "Nice", None]
     assert rows[2]["tags"] == ["a", "b"]
+
+
+def test_an_age_column_never_silently_replaces_the_age_derived_from_birth_dates(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    import pytest
+
+    from microseg.core.errors import IngestError
+
+    ws.ingest("customers", write(tmp_path / "c.csv", "customer_id,birth_date\nC1,1990-05-04\n"))
+    with pytest.raises(IngestError, match="derives from birth_date") as caught:
+        ws.ingest("customers", write(tmp_path / "u.csv", "customer_id,age\nC2,old\n"))
+    assert str(caught.value.where).endswith("u.csv")
+    assert "age" not in ws.store.attribute_columns()  # nothing stored
+    assert isinstance(_row(ws, "C1")["age"], int)  # still derived
+
+
+def test_a_declared_age_is_stored_beside_birth_dates(tmp_path: Path) -> None:
+    from tests.conftest import NOW
+
+    root = tmp_path / "shop"
+    Workspace.init(root, clock=lambda: NOW).close()
+    config = root / "microseg.yaml"
+    config.write_text(
+        config.read_text().replace("attributes:\n", "attributes:\n  age: {type: number}\n", 1),
+        encoding="utf-8",
+    )
+    ws = Workspace.open(root, clock=lambda: NOW)
+    data = write(tmp_path / "c.csv", "customer_id,birth_date,age\nC1,1990-05-04,7\n")
+    ws.ingest("customers", data)
+    assert _row(ws, "C1")["age"] == 7

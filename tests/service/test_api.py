@@ -4,7 +4,9 @@ and that it answers with the same messages and field paths as the CLI."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from microseg import Workspace
 from tests.service.conftest import Served
 
 PROBLEM = "application/problem+json"
@@ -388,7 +390,7 @@ def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> Non
     assert [(c["segment"], c["change"], c["trigger"]) for c in changes] == [
         ("buyers", "entered", "h1")
     ]
-    assert changes[0]["changed_at"] == "2026-01-15T12:00:00"
+    assert changes[0]["changed_at"] == "2026-01-15T12:00:00Z"
 
 
 def test_the_fast_path_answers_events_as_the_route_does(served: Served) -> None:
@@ -425,3 +427,72 @@ def test_the_fast_path_answers_events_as_the_route_does(served: Served) -> None:
         routed = anonymous.post("/api/events?wait=false", content=b"{not json", headers=headers)
         assert broken.status_code == routed.status_code
         assert broken.json() == routed.json()
+
+
+def test_definitions_sent_get_the_clis_messages_and_names_are_bounded(served: Served) -> None:
+    with served.client("write") as writer:
+        unknown = writer.put("/api/segments/x", json={"colour": "red", "rule": {
+            "attribute": "gender", "eq": "female"}})  # fmt: skip
+        assert unknown.status_code == 422
+        assert unknown.json()["problems"] == [
+            {"path": "colour", "message": "unknown field 'colour'; did you mean 'cluster'?"}
+        ]
+        misplaced = writer.put("/api/segments/x", json={
+            "rule": {"event": "purchase", "last": "90 days"}})  # fmt: skip
+        assert misplaced.json()["problems"] == [
+            {"path": "rule.last", "message": "'last' is not a field at this place in a rule"}
+        ]
+        long = writer.put(f"/api/segments/{'a' * 260}", json={"rule": {
+            "attribute": "gender", "eq": "female"}})  # fmt: skip
+        assert long.status_code == 422, long.text
+        assert "at most 120" in long.json()["detail"]
+        assert writer.put(f"/api/segments/{'a' * 120}", json={"rule": {
+            "attribute": "gender", "eq": "female"}}).status_code == 200  # fmt: skip
+
+
+def test_a_bug_is_a_counted_500_with_its_traceback_logged(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Workspace, "status", broken)
+    with served.client("read") as reader:
+        reply = reader.get("/api/status")
+        assert reply.status_code == 500
+        assert reply.headers["content-type"] == "application/problem+json"
+        text = reader.get("/metrics").text
+    assert 'microseg_requests_total{method="GET",route="/api/status",status="500"} 1.0' in text
+    logged = [r for r in caplog.records if r.getMessage().startswith("internal error")]
+    assert logged
+    assert logged[0].exc_info is not None
+    assert "a bug" in str(logged[0].exc_info[1])
+
+
+def test_exports_never_overwrite_each_other_unasked(served: Served) -> None:
+    with served.client("write") as writer:
+        first = writer.post("/api/exports", json={"segment": "women", "file": "w.csv"}).json()
+        again = writer.post("/api/exports", json={"segment": "buyers", "file": "w.csv"})
+        assert again.status_code == 409
+        assert again.json()["where"] == "file"
+        stamp = writer.post("/api/exports", json={"segment": "women",
+                                                   "file": "w.csv.microseg.json"})  # fmt: skip
+        assert stamp.status_code == 400
+        replaced = writer.post(
+            "/api/exports", json={"segment": "buyers", "file": "w.csv", "overwrite": True}
+        ).json()
+    with served.client("admin") as admin:
+        gone = admin.get(f"/api/exports/{first['export_id']}/file")
+        assert gone.status_code == 404
+        assert f"replaced by export {replaced['export_id']}" in gone.json()["detail"]
+        latest = admin.get(f"/api/exports/{replaced['export_id']}/file")
+        assert latest.status_code == 200
+        assert latest.headers["content-type"].startswith("text/csv")
+
+
+def test_a_campaign_needs_an_audience(served: Served) -> None:
+    with served.client("write") as writer:
+        empty = writer.post("/api/campaigns", json={"name": "none", "audience": []})
+        assert empty.status_code == 400, empty.text
+        assert empty.json()["where"] == "audience"
+        assert writer.get("/api/campaigns/none/measure").status_code < 500

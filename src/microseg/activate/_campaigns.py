@@ -138,6 +138,12 @@ def store_campaign(
     be written leaves no campaign behind), then store the campaign and its assignment."""
     repo = CampaignRepository(store)
     check_new_name(repo, row["name"])
+    if not customer_ids:
+        raise ParameterError(
+            "the campaign's audience is empty: nobody to send to or to hold out",
+            where="segment" if row["segment"] is not None else "audience",
+            hint="choose a segment with members who consented to the channel, or give ids",
+        )
     assignment = assign_groups(row["salt"], customer_ids, row["holdout"])
     groups = assignment.column("group").to_pylist()
     ids = assignment.column("customer_id").to_pylist()

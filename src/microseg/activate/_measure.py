@@ -87,7 +87,9 @@ def outcomes(
     amounts = events.filter(events.amount.notnull() & (events.amount != 0)).count()
     return Outcomes(
         customer_ids=[str(c) for c in rows.column("customer_id").to_pylist()],
-        treated=np.asarray([g == "treatment" for g in rows.column("group").to_pylist()]),
+        treated=np.asarray(
+            [g == "treatment" for g in rows.column("group").to_pylist()], dtype=bool
+        ),
         converted=(column("post_n") > 0).astype(float),
         revenue=column("post_amount"),
         pre_converted=(column("pre_n") > 0).astype(float),

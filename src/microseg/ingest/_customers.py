@@ -114,6 +114,7 @@ def load_customers(
     ]
     store = ctx.store
     _check_attribute_names(attrs, store.attribute_columns(), name)
+    _check_derived_age(attrs, store.attribute_columns(), config, name)
     ctx.step(f"validating {name}", index * 3, total * 3)
     fates = _attribute_types(ctx, opened, attrs, config)
     types = {a: str(f.type) for a, f in fates.items()}
@@ -195,6 +196,27 @@ def _check_attribute_names(attrs: list[str], stored: dict[str, str], where: str)
                 where=where,
                 hint=f"map it onto the stored attribute with --map {attr!r}={other!r}",
             )
+
+
+def _check_derived_age(
+    attrs: list[str], stored: dict[str, str], config: WorkspaceConfig, where: str
+) -> None:
+    """A first ``age`` column next to ``birth_date`` would silently replace the age
+    microseg derives from it, for every customer (empty for those the load lacks)."""
+    if (
+        "age" in attrs
+        and "age" not in stored
+        and "age" not in config.attributes
+        and ("birth_date" in stored or "birth_date" in attrs)
+    ):
+        raise IngestError(
+            "column 'age' would replace the age microseg derives from birth_date (whole "
+            "years at each evaluation date) for every customer, and leave it empty for those "
+            "this load does not hold",
+            where=where,
+            hint="leave the column out, map it to another name with --map age=stated_age, or "
+            "declare age under attributes: in microseg.yaml to keep a stored age",
+        )
 
 
 def _apply_versions(

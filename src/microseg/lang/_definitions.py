@@ -18,6 +18,8 @@ from microseg.lang._nodes import KINDS, OPERATORS, Rule
 __all__ = ["SegmentDefinition", "load_definition", "parse_definition"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+#: the longest segment name (it is a file name, ``NAME.yaml``)
+MAX_NAME = 120
 
 
 class SegmentDefinition(BaseModel):
@@ -36,7 +38,11 @@ class SegmentDefinition(BaseModel):
     @classmethod
     def _slug(cls, value: str) -> str:
         if not _SLUG.match(value):
-            raise ValueError(f"{value!r} is not a slug: use lower-case letters, digits and dashes")
+            raise ValueError(
+                f"{value[:80]!r} is not a slug: use lower-case letters, digits and dashes"
+            )
+        if len(value) > MAX_NAME:  # it names a file: file systems allow 255 bytes
+            raise ValueError(f"a name of {len(value)} characters: at most {MAX_NAME}")
         return value
 
     def to_yaml(self) -> str:
@@ -142,6 +148,8 @@ def _message(error: Any, data: Any) -> str:
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         key = str(loc[-1])
+        if key in RULE_FIELDS:  # a known field in the wrong place
+            return f"{key!r} is not a field at this place in a rule"
         return f"unknown field {key!r}" + did_you_mean(key, RULE_FIELDS)
     if kind == "rule_kind":
         node = _data_at(data, _clean_loc(loc))

@@ -13,6 +13,7 @@ import ibis
 
 from microseg.context import Context
 from microseg.core.errors import NotFoundError, ParameterError, WorkspaceError
+from microseg.core.results import Instant, Result
 from microseg.core.time import AsOf
 from microseg.lang import (
     Explanation,
@@ -35,7 +36,21 @@ from microseg.segments._series import evaluate_series
 from microseg.traits import TraitCatalog, cluster_runs, score_models, uses_traits
 from microseg.traits.api import Traits
 
-__all__ = ["Segments"]
+__all__ = ["LoggedChange", "Segments"]
+
+
+class LoggedChange(Result):
+    """An entry or exit the service's real-time path logged."""
+
+    #: when (UTC)
+    changed_at: Instant
+    customer_id: str
+    segment: str
+    #: ``entered`` or ``left``
+    change: str
+    #: what caused it: the event's id, or ``expiry``, ``profile``, ``definition``,
+    #: ``reconcile``, ``batch``
+    trigger: str
 
 
 class Segments:
@@ -192,12 +207,9 @@ class Segments:
         segment: str | None = None,
         after: AsOf | None = None,
         limit: int = 100,
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[LoggedChange]:
         """Entries and exits the service's real-time path logged (``membership_log``),
-        newest first: ``changed_at`` (UTC), ``customer_id``, ``segment``, ``change``
-        (``entered`` or ``left``) and ``trigger`` (the event id, ``expiry``,
-        ``profile``, ``definition``, ``reconcile``...), of one customer or segment, after
-        an instant."""
+        newest first, of one customer or segment, after an instant."""
         log = self._context.store.table("membership_log")
         if customer_id is not None:
             log = log.filter(log.customer_id == customer_id)
@@ -207,8 +219,7 @@ class Segments:
             moment = self._context.clock(after).as_of
             log = log.filter(log.changed_at > moment)
         rows = log.order_by([ibis.desc("changed_at"), "segment"]).limit(limit).to_pyarrow()
-        found: builtins.list[dict[str, Any]] = rows.to_pylist()
-        return found
+        return [LoggedChange.model_validate(row) for row in rows.to_pylist()]
 
     def diff(
         self, definition: SegmentDefinition, *, as_of: AsOf | None = None, sample: int = 10

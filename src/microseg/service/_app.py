@@ -30,7 +30,7 @@ from microseg.service._fast_events import FastEvents
 from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
 from microseg.service._keys import KeyRing
 from microseg.service._pipeline import Pipeline
-from microseg.service._problems import install_problem_handlers
+from microseg.service._problems import bug_response, install_problem_handlers
 from microseg.service._realtime import RealTime, record
 from microseg.service._routes import routers
 from microseg.service._wal import WriteAheadLog
@@ -412,7 +412,9 @@ def _docs(app: FastAPI) -> None:
 
 class _Measured:
     """Counts and times every request by route and status (a plain ASGI middleware: it
-    passes the body through untouched, so streams are not slowed)."""
+    passes the body through untouched, so streams are not slowed), and answers a bug's
+    ``500`` itself: Starlette's outermost handler would answer it and then raise again,
+    and uvicorn then cuts the connection, which a client may see as a reset."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
@@ -423,17 +425,26 @@ class _Measured:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [500]
+        counted = False
+
+        def count(status: int) -> None:
+            nonlocal counted
+            counted = True
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
         async def noted(message: Any) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                route = getattr(scope.get("route"), "path", "unmatched")
-                self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
-                self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+                count(message["status"])
             await send(message)
 
-        await self.app(scope, receive, noted)
+        try:
+            await self.app(scope, receive, noted)
+        except Exception as exc:  # a bug: answered here, so the connection stays open
+            if counted:  # the answer had begun: too late, the server closes the connection
+                raise
+            await bug_response(scope["method"], scope["path"], exc)(scope, receive, noted)
 
 
 def _version() -> str:

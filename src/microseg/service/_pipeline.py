@@ -50,6 +50,8 @@ _LOG = logging.getLogger("microseg.service")
 _SCREEN_ON_LOOP = 200
 #: from this many fast-lane events waiting at once, everyone is evaluated in batch
 BULK_ROWS = 3_000
+#: how far (seconds) the applier may fall behind before acknowledgements wait for it
+MAX_LAG = 0.25
 
 
 @dataclass
@@ -124,6 +126,8 @@ class Pipeline:
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
         self.bulks = 0
+        #: seconds the applier may fall behind acknowledgements before they wait for it
+        self.max_lag = MAX_LAG
         self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
         self._storer = threading.Thread(target=self._store, name="microseg-storer", daemon=True)
         self._storer.start()
@@ -142,8 +146,7 @@ class Pipeline:
             fast, slow = await asyncio.to_thread(self._split, kind, records)
         else:
             fast, slow = self._split(kind, records)
-        if self.unstored > self._max_queued:
-            await asyncio.to_thread(self._backlog)
+        await self._paced(len(records))
         first: Job | None = None
         if fast:
             chosen = [records[i] for i, _ in fast]
@@ -181,10 +184,27 @@ class Pipeline:
         """Write ahead and hand to the applier records all screened for the fast lane
         (``rows``, their stored rows: :meth:`fast_rows`); ``held``: the caller already
         waited for the backlog."""
-        if not held and self.unstored > self._max_queued:
-            await asyncio.to_thread(self._backlog)
+        if not held:
+            await self._paced(len(records))
         seq = await self._wal.append_async(kind, records)
         return self._enqueue(kind, records, seq, rows)
+
+    async def _paced(self, records: int) -> None:
+        """Wait while the store is far behind (``max_queued`` records), or, for a request
+        of a few records, while the applier is (its oldest job waiting over ``max_lag``
+        seconds): under overload single events are acknowledged more slowly, rather than
+        the real-time state falling minutes behind them. Large batches are evaluated in
+        batch once stored (``BULK_ROWS``): they are not paced by it."""
+        if self.unstored > self._max_queued:
+            await asyncio.to_thread(self._backlog)
+        while records <= _SCREEN_ON_LOOP and not self._stopping:
+            try:
+                oldest = self._queue[0].since
+            except IndexError:  # nothing waiting
+                return
+            if time.perf_counter() - oldest <= self.max_lag:
+                return
+            await asyncio.sleep(0.001)
 
     @property
     def realtime(self) -> RealTime | None:

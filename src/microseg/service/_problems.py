@@ -28,7 +28,13 @@ from microseg.core.errors import (
 )
 from microseg.lang import RuleError
 
-__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response", "status_of"]
+__all__ = [
+    "PROBLEM_JSON",
+    "bug_response",
+    "install_problem_handlers",
+    "problem_response",
+    "status_of",
+]
 
 PROBLEM_JSON = "application/problem+json"
 _LOG = logging.getLogger("microseg.service")
@@ -113,14 +119,21 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    title = {401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed"}
+    title = {401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
+             429: "too many requests"}  # fmt: skip
     return problem_response(
         exc.status_code, title.get(exc.status_code, "error"), str(exc.detail), headers=headers
     )
 
 
 def _bug(request: Request, exc: Exception) -> JSONResponse:
-    _LOG.exception("internal error on %s %s", request.method, request.url.path)
+    return bug_response(request.method, request.url.path, exc)
+
+
+def bug_response(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """The ``500`` of a bug, its traceback logged (never in the reply)."""
+    # called outside the except block: the traceback is the exception's
+    _LOG.error("internal error on %s %s", method, path, exc_info=exc)
     return problem_response(
         500,
         "internal error",

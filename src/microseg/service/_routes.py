@@ -14,9 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
-from microseg.core.errors import NotFoundError, ParameterError
+from microseg.core.errors import NotFoundError, ParameterError, WorkspaceError
 from microseg.core.results import plain
-from microseg.lang import Problem, RuleError, SegmentDefinition
+from microseg.lang import SegmentDefinition, parse_definition
 from microseg.service._guard import allowed, needs
 from microseg.service._problems import problem_response
 from microseg.service._realtime import record
@@ -91,11 +91,7 @@ def write_segment(
 ) -> dict[str, Any]:
     """Create or replace a segment: validated, with who would enter and leave (the diff
     preview); ``dry_run=true`` only previews."""
-    data = {**definition, "name": name}
-    try:
-        parsed = SegmentDefinition.model_validate(data)
-    except ValueError as exc:
-        raise RuleError([Problem("rule", str(exc).splitlines()[-1].strip())]) from None
+    parsed = parse_definition({**definition, "name": name})  # the CLI's messages and paths
     ws.segments.validate([name] if name in ws.segments.list().definitions else [], extra=parsed)
     preview = ws.segments.diff(parsed, as_of=as_of)
     if dry_run:
@@ -132,7 +128,7 @@ def segment_changes(
 ) -> dict[str, Any]:
     """Entries and exits of the segment the real-time path logged, newest first."""
     found = ws.segments.changes(segment=name, after=after, limit=limit)
-    return {"segment": name, "changes": [_plain(r) for r in found]}
+    return {"segment": name, "changes": [change.to_dict() for change in found]}
 
 
 @segments.get("/{name}/size", dependencies=[needs("read")])
@@ -276,7 +272,7 @@ def profile_changes(
     """The customer's entries and exits the real-time path logged, newest first, each
     with its instant and trigger."""
     found = ws.segments.changes(customer_id=customer_id, after=after, limit=limit)
-    return {"customer_id": customer_id, "changes": [_plain(r) for r in found]}
+    return {"customer_id": customer_id, "changes": [change.to_dict() for change in found]}
 
 
 @profiles.get("/{customer_id}/identifiers", dependencies=[needs("admin")])
@@ -490,6 +486,9 @@ def create_export(  # noqa: PLR0913 - the documented options of an export
     ignore_consent: Annotated[
         bool, Body(embed=True, description="Needs an `admin` key (and is recorded).")
     ] = False,
+    overwrite: Annotated[
+        bool, Body(embed=True, description="Replace a file of that name (a delta always does).")
+    ] = False,
 ) -> dict[str, Any]:
     """Export a segment's audience to a file in the workspace's ``exports/`` folder
     (``microseg export``): consent-aware, stamped, recorded in the exports log; an
@@ -497,6 +496,12 @@ def create_export(  # noqa: PLR0913 - the documented options of an export
     if ignore_consent:
         allowed(request, "admin", limit=False)
     path = _export_path(ws, file)
+    if path.exists() and not (overwrite or delta):
+        raise WorkspaceError(
+            f"exports/{file} exists already",
+            where="file",
+            hint='choose another name, or send "overwrite": true to replace it',
+        )
     with request.app.state.write_lock:
         done = ws.activate.export(
             segment, to=path, format=format, columns=columns, channel=channel, as_of=as_of,
@@ -507,15 +512,18 @@ def create_export(  # noqa: PLR0913 - the documented options of an export
 
 #: an export's file name through the API: no folder, no hidden file, bounded
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+#: the ending of an export's stamp, written beside it
+_STAMP = ".microseg.json"
 
 
 def _export_path(ws: Workspace, name: str) -> Path:
-    if not _FILE_NAME.fullmatch(name) or ".." in name:
+    if not _FILE_NAME.fullmatch(name) or ".." in name or name.endswith(_STAMP):
         raise ParameterError(
             f"{name[:130]!r} is not a file name the service writes",
             where="file",
             hint="a name such as vip.csv: letters, digits, '.', '_' and '-', at most 120, "
-            "written in the workspace's exports/ folder",
+            f"not ending in {_STAMP} (an export's stamp); written in the workspace's exports/ "
+            "folder",
         )
     folder = ws.path / EXPORTS_FOLDER
     folder.mkdir(exist_ok=True)
@@ -526,9 +534,17 @@ def _export_path(ws: Workspace, name: str) -> Path:
 def export_file(export_id: int, ws: Session) -> FileResponse:
     """The file of an export made through the API (``admin`` keys only: it may hold
     identifiers)."""
-    found = [r for r in ws.activate.exports() if r.export_id == export_id]
+    records = ws.activate.exports()
+    found = [r for r in records if r.export_id == export_id]
     if not found:
         raise NotFoundError(f"no export {export_id}", hint="GET /api/exports lists them")
+    later = [r.export_id for r in records
+             if r.destination == found[0].destination and r.export_id > export_id]  # fmt: skip
+    if later:
+        raise NotFoundError(
+            f"export {export_id}'s file was replaced by export {max(later)} (the same file name)",
+            hint=f"GET /api/exports/{max(later)}/file",
+        )
     path = Path(found[0].destination)
     if path.parent.resolve() != (ws.path / EXPORTS_FOLDER).resolve():
         raise NotFoundError(
@@ -538,7 +554,14 @@ def export_file(export_id: int, ws: Session) -> FileResponse:
         )
     if not path.is_file():
         raise NotFoundError(f"the file of export {export_id} is gone", where=path.name)
-    return FileResponse(path, filename=path.name)
+    kind = _MEDIA.get(found[0].format, "application/octet-stream")
+    return FileResponse(path, filename=path.name, media_type=kind)
+
+
+#: what an export's file is, by its format
+_MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson",
+          "parquet": "application/vnd.apache.parquet", "google-ads": "text/csv",
+          "meta-ads": "text/csv"}  # fmt: skip
 
 
 @reports.get("/campaigns", dependencies=[needs("read")])
