@@ -307,7 +307,7 @@ def test_discovery_governance_and_activation_reports_are_served(served: Served) 
     with served.client("read") as reader:
         assert reader.get("/api/discover/runs").json() == []
         missing = reader.get("/api/discover/runs/7")
-        assert 400 <= missing.status_code < 500
+        assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         audit = reader.get("/api/audit", params={"segments": ["buyers"]})
         assert audit.status_code == 200, audit.text
@@ -317,7 +317,8 @@ def test_discovery_governance_and_activation_reports_are_served(served: Served) 
         assert reader.get("/api/exports").json() == []
         assert reader.get("/api/campaigns").status_code == 200
         unknown = reader.get("/api/campaigns/nothing/measure")
-        assert 400 <= unknown.status_code < 500, unknown.text
+        assert unknown.status_code == 404, unknown.text
+        assert reader.get("/api/campaigns/nothing/members").status_code == 404
 
 
 def test_exports_are_written_in_the_workspace_and_served_to_admin_keys(served: Served) -> None:

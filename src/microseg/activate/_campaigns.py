@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from microseg.core.errors import OutputError, ParameterError, WorkspaceError
+from microseg.core.errors import NotFoundError, OutputError, ParameterError, WorkspaceError
 from microseg.core.holdout import in_holdout
 from microseg.core.results import Instant, Result
 from microseg.core.text import did_you_mean
@@ -110,7 +110,7 @@ def known_campaign(repo: CampaignRepository, name: str) -> dict[str, Any]:
     row = repo.get(name)
     if row is None:
         names = repo.names()
-        raise WorkspaceError(
+        raise NotFoundError(
             f"no campaign called {name!r}{did_you_mean(name, names)}",
             hint="list them with `microseg campaign list`"
             if names

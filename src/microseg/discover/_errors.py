@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from microseg.core.errors import MicrosegError
+from microseg.core.errors import MicrosegError, NotFoundError
 
-__all__ = ["DiscoveryError"]
+__all__ = ["DiscoveryError", "UnknownRunError"]
 
 
 class DiscoveryError(MicrosegError, ValueError):
     """A discovery parameter is invalid, or the data leaves nothing to cluster."""
+
+
+class UnknownRunError(DiscoveryError, NotFoundError):
+    """No stored discovery run has that name or id."""

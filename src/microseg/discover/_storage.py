@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from microseg.discover._assign import ClusterAssigner
-from microseg.discover._errors import DiscoveryError
+from microseg.discover._errors import DiscoveryError, UnknownRunError
 from microseg.lang import SegmentDefinition, parse_definition
 from microseg.store import RunRow
 
@@ -97,7 +97,7 @@ def resolve_run(store: Store, run: RunRef) -> int:
     if len(known) > _SHOWN:
         listed += ", ..."
     what = f"no discovery run {int(run)}" if by_id else f"no discovery run named {run!r}"
-    raise DiscoveryError(
+    raise UnknownRunError(
         f"{what}; known runs: {listed}" if known else f"{what}; no run is stored yet",
         where="run",
         hint="`microseg discover list` shows them"
