@@ -490,3 +490,32 @@ def test_concurrent_reads_writes_and_timers_share_no_cursor(served: Served) -> N
     assert len(timer) == 1
     assert timer[0].is_alive()
     assert served.app.state.realtime.expiries >= 2
+
+
+def test_single_events_wait_for_an_applier_far_behind(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledgements must not outrun the real-time state by more than ``max_lag``:
+    under overload events are answered more slowly, and their changes stay fresh."""
+    pipeline = served.app.state.pipeline
+    engine = served.app.state.realtime
+    original = engine.apply
+
+    applied: list[int] = []
+
+    def slow(rows: list[dict[str, object]]) -> object:
+        if not applied:  # the first batch takes half a second
+            time.sleep(0.5)
+        applied.append(len(rows))
+        return original(rows)
+
+    monkeypatch.setattr(engine, "apply", slow)
+    monkeypatch.setattr(pipeline, "max_lag", 0.05)
+    begun = time.monotonic()
+    with served.client("write") as writer:
+        for n in range(100):  # about 1 ms each: the first is still being applied
+            event = {"event_id": f"slow{n}", "customer_id": "C3", "type": "view",
+                     "timestamp": "2026-01-15T11:00:00Z"}  # fmt: skip
+            assert writer.post("/api/events", json=event).status_code == 202
+            assert pipeline.lag <= 0.05 + 0.1  # max_lag, and the pacing's granularity
+    assert time.monotonic() - begun >= 0.4  # they waited for the first to be applied

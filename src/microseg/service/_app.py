@@ -139,6 +139,12 @@ class Metrics:
             registry=self.registry,
         )
         waiting.set_function(lambda: pipeline.waiting)
+        lag = Gauge(
+            "microseg_applier_lag_seconds",
+            "How long the oldest request waiting for the applier has waited",
+            registry=self.registry,
+        )
+        lag.set_function(lambda: pipeline.lag)
         if realtime is not None:
             realtime.timed = self.evaluation.observe
             timers = Gauge(

@@ -128,6 +128,8 @@ class Pipeline:
         self.bulks = 0
         #: seconds the applier may fall behind acknowledgements before they wait for it
         self.max_lag = MAX_LAG
+        #: the jobs the applier took last, and how many of them it has done
+        self._progress: tuple[list[Job], int] = ([], 0)
         self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
         self._storer = threading.Thread(target=self._store, name="microseg-storer", daemon=True)
         self._storer.start()
@@ -197,14 +199,20 @@ class Pipeline:
         batch once stored (``BULK_ROWS``): they are not paced by it."""
         if self.unstored > self._max_queued:
             await asyncio.to_thread(self._backlog)
-        while records <= _SCREEN_ON_LOOP and not self._stopping:
-            try:
-                oldest = self._queue[0].since
-            except IndexError:  # nothing waiting
-                return
-            if time.perf_counter() - oldest <= self.max_lag:
-                return
-            await asyncio.sleep(0.001)
+        while records <= _SCREEN_ON_LOOP and not self._stopping and self.lag > self.max_lag:
+            await asyncio.sleep(0.01)  # fine enough against max_lag, few wake-ups
+
+    @property
+    def lag(self) -> float:
+        """How long (seconds) the oldest request the applier has not applied yet (taken
+        or still queued) has waited."""
+        jobs, done = self._progress  # one read: the pair is consistent
+        if done < len(jobs):
+            return time.perf_counter() - jobs[done].since
+        try:
+            return time.perf_counter() - self._queue[0].since
+        except IndexError:  # nothing waiting
+            return 0.0
 
     @property
     def realtime(self) -> RealTime | None:
@@ -335,15 +343,18 @@ class Pipeline:
         while bulk < len(jobs) and jobs[bulk].rows is not None:
             bulk += 1
         many = sum(len(j.rows or ()) for j in jobs[:bulk]) >= self.bulk_rows
+        self._progress = (jobs, 0)
         if many and self._bulk(jobs[:bulk]):
             jobs = jobs[bulk:]
-        for job in jobs:
+            self._progress = (jobs, 0)
+        for done, job in enumerate(jobs, start=1):
             if job.kind == "drain":
                 self._hand("drain", job)
             elif job.rows is not None and self._apply(job):
                 self._hand("fast", job)
             else:
                 self._hand("slow", job)
+            self._progress = (jobs, done)
 
     def _bulk(self, jobs: list[Job]) -> bool:
         """Many events at once: add them to the real-time state without evaluating each
