@@ -212,6 +212,7 @@ def main() -> None:
     result = {
         "machine": describe(),
         "customers": args.customers,
+        "seconds_per_phase": args.seconds,
         "events_in_shop": shop["events"],
         "segments": segments,
         "start": {
@@ -279,7 +280,8 @@ def _markdown(r: dict[str, Any]) -> str:
         f"{r['warm_up']['mode'].split(' at ')[-1]}. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, Python {m['python']}, DuckDB {m['duckdb']}; shared with "
         f"other work while it ran. Reproduce: `python bench/bench_service.py --customers "
-        f"{r['customers']}`.",
+        f"{r['customers']} --seconds {r['seconds_per_phase']:g}`. CPU per event: each "
+        "thread's CPU time (from /proc) over the events answered in the phase.",
         "",
         "| measure | value | target |",
         "|---|---|---|",
