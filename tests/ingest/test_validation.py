@@ -137,3 +137,16 @@ def test_jsonl_bad_lines_and_nested_values(ws: Workspace, tmp_path: Path) -> Non
     props = ws.events().order_by("customer_id").properties.to_pyarrow().to_pylist()
     assert props[1] is None
     assert '"score":3' in props[0].replace(" ", "")
+
+
+def test_an_events_amount_is_never_read_from_true_or_false(ws: Workspace) -> None:
+    import pyarrow as pa
+
+    record = {"event_id": "b1", "customer_id": "C1", "timestamp": "2025-01-01T10:00:00Z",
+              "type": "purchase", "amount": True}  # fmt: skip
+    # a typed table, as the service's records and Parquet files give: amount is BOOLEAN
+    ws.ingest("events", [pa.Table.from_pylist([record])], max_rejected="100%")
+    rejected = _rejects(ws)
+    assert [(r["row"], r["column"]) for r in rejected] == [(1, "amount")]
+    assert "could not read 'true' as a number" in str(rejected[0]["reason"])
+    assert ws.events().count().to_pyarrow().as_py() == 0

@@ -364,9 +364,17 @@ def _is_numeric(sql_type: str) -> bool:
 
 
 def convert(  # noqa: C901 - one case per source type and target type, a dispatch table in all but name
-    column: str, source_type: str, target: Target, params: Params, *, separator: str = "|"
+    column: str,
+    source_type: str,
+    target: Target,
+    params: Params,
+    *,
+    separator: str = "|",
+    booleans: bool = True,
 ) -> Conversion:
-    """Read ``column`` (of DuckDB type ``source_type``) as ``target``."""
+    """Read ``column`` (of DuckDB type ``source_type``) as ``target``. ``booleans``: a
+    true or false read as a number is 1 or 0 (a flag in a number attribute); without it
+    they are unreadable (an event's amount is never ``true``)."""
     col = ident(column)
     upper = source_type.upper()
     text = f"nullif(trim({col}::VARCHAR), '')" if not upper.endswith("[]") else f"{col}::VARCHAR"
@@ -382,9 +390,12 @@ def convert(  # noqa: C901 - one case per source type and target type, a dispatc
         if _is_numeric(upper):
             number = f"{col}::DOUBLE"
             bad = never
-        elif upper == "BOOLEAN":
+        elif upper == "BOOLEAN" and booleans:
             number = f"{col}::INTEGER::DOUBLE"
             bad = never
+        elif upper == "BOOLEAN":
+            number = "NULL::DOUBLE"
+            bad = f"({col} IS NOT NULL)"
         else:
             number, expects = _text_number(text, params)
             bad = f"({text} IS NOT NULL AND {number} IS NULL)"

@@ -97,7 +97,7 @@ def _stage_columns(
         if name not in cols:
             select[name] = f"NULL::{EVENT_COLUMNS[name]}"
             continue
-        conv = convert(name, cols[name], target, params)  # type: ignore[arg-type]
+        conv = convert(name, cols[name], target, params, booleans=False)  # type: ignore[arg-type]
         select[name] = conv.value
         what = "a whole number" if target == "integer" else "a number"
         problems.append(unreadable(name, conv, what, "use digits with a dot for decimals", params))
