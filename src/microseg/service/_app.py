@@ -237,31 +237,47 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     return app
 
 
-class _Timer:
-    """Runs the real-time path's due expiries: sleeps until the next timer (looking at the
-    clock at least every ``tick`` seconds, so that a clock moved by a test is followed)
-    and writes what changed to the membership log through a session of its own."""
+class _Periodic:
+    """A thread that works every ``every`` seconds through a session of its own until it
+    is stopped; a failure is logged and counted, and the next round tries again (the
+    thread lives on)."""
 
-    def __init__(self, app: FastAPI, tick: float = 0.05) -> None:
+    def __init__(self, app: FastAPI, every: float, name: str, join: float) -> None:
         self._app = app
-        self._tick = tick
+        self._every = every
+        self._join = join
         self._stop = threading.Event()
         self.failures = 0
-        self._thread = threading.Thread(target=self._run, name="microseg-expiry", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        engine: RealTime = self._app.state.realtime
-        workspace: Workspace = self._app.state.workspace
-        with workspace.session() as session:
-            while not self._stop.wait(self._tick):
+        with self._app.state.workspace.session() as session:
+            while not self._stop.wait(self._every):
                 try:
-                    self._step(engine, session)
-                except Exception:  # logged; the next tick tries again, the thread lives on
-                    _LOG.exception("running the due expiries failed")
+                    self.step(session)
+                except Exception:
+                    _LOG.exception("%s failed", self._thread.name)
                     self.failures += 1
 
-    def _step(self, engine: RealTime, session: Workspace) -> None:
+    def step(self, session: Workspace) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._join)
+
+
+class _Timer(_Periodic):
+    """Runs the real-time path's due expiries: sleeps until the next timer (looking at the
+    clock at least every ``tick`` seconds, so that a clock moved by a test is followed)
+    and writes what changed to the membership log; follows segment files edited by hand."""
+
+    def __init__(self, app: FastAPI, tick: float = 0.05) -> None:
+        super().__init__(app, tick, "microseg-expiry", join=10)
+
+    def step(self, session: Workspace) -> None:
+        engine: RealTime = self._app.state.realtime
         if engine.definitions_changed():  # a segment file edited by hand
             self._app.state.pipeline.follow_definitions(session)
             return
@@ -273,50 +289,32 @@ class _Timer:
             record(session.store, changes)
         self._app.state.metrics.changes.inc(len(changes))
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
-
-class _Reconciler:
+class _Reconciler(_Periodic):
     """Reconciles the real-time state with batch every ``every`` seconds: what was
     acknowledged is stored first, every disagreement is logged and counted, then set to
     the batch answer, and the population values (score cut points, the value fit) are
     taken again at now."""
 
     def __init__(self, app: FastAPI, every: float) -> None:
-        self._app = app
-        self._every = every
-        self._stop = threading.Event()
         self.runs = 0
-        self._thread = threading.Thread(target=self._run, name="microseg-reconcile", daemon=True)
-        self._thread.start()
+        super().__init__(app, every, "microseg-reconcile", join=60)
 
-    def _run(self) -> None:
+    def step(self, session: Workspace) -> None:
         state = self._app.state
-        with state.workspace.session() as session:
-            while not self._stop.wait(self._every):
-                try:
-                    state.pipeline.drain()
-                    with state.write_lock:
-                        found, changes = state.realtime.reconcile(session)
-                        record(session.store, changes)
-                except Exception:  # the next run tries again
-                    _LOG.exception("the scheduled reconciliation failed")
-                    continue
-                self.runs += 1
-                state.metrics.disagreements.inc(len(found.disagreements))
-                line = {
-                    "event": "reconciled",
-                    "customers": found.customers,
-                    "disagreements": len(found.disagreements),
-                    "healed": found.healed,
-                }
-                _LOG.info("%s", json.dumps(line))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
+        state.pipeline.drain()
+        with state.write_lock:
+            found, changes = state.realtime.reconcile(session)
+            record(session.store, changes)
+        self.runs += 1
+        state.metrics.disagreements.inc(len(found.disagreements))
+        line = {
+            "event": "reconciled",
+            "customers": found.customers,
+            "disagreements": len(found.disagreements),
+            "healed": found.healed,
+        }
+        _LOG.info("%s", json.dumps(line))
 
 
 def replay(workspace: Workspace, wal: WriteAheadLog) -> int:
@@ -341,24 +339,21 @@ def _followed(workspace: Workspace) -> dict[str, list[str]]:
     return {name: list(d.follow) for name, d in workspace.config.destinations.items() if d.follow}
 
 
-class _Follower:
+class _Follower(_Periodic):
     """Posts the followed segments' entries and exits to their webhook destinations as the
     real-time path finds them: changes are gathered for ``follow_seconds``, then each
     changed segment is pushed (``ws.activate.push``: consent-aware, signed, retried,
     idempotent, only who entered and who left since the last push) and delivered."""
 
     def __init__(self, app: FastAPI) -> None:
-        self._app = app
         workspace: Workspace = app.state.workspace
         self._follows = _followed(workspace)
         self._specs = workspace.config.destinations
         self._dirty: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._tick = min(self._specs[d].follow_seconds for d in self._follows)
         app.state.realtime.listeners.append(self._changed)
-        self._thread = threading.Thread(target=self._run, name="microseg-follow", daemon=True)
-        self._thread.start()
+        tick = min(self._specs[d].follow_seconds for d in self._follows)
+        super().__init__(app, tick, "microseg-follow", join=30)
 
     def _changed(self, changes: list[Any]) -> None:
         segments = {c.segment for c in changes}
@@ -366,38 +361,34 @@ class _Follower:
             for destination, followed in self._follows.items():
                 self._dirty.update((destination, s) for s in followed if s in segments)
 
-    def _run(self) -> None:
-        workspace: Workspace = self._app.state.workspace
-        with workspace.session() as session:
-            while not self._stop.wait(self._tick):
-                with self._lock:
-                    due, self._dirty = sorted(self._dirty), set()
-                if due:
-                    self._app.state.pipeline.drain()  # the audience is read from the store
-                for destination, segment in due:
-                    try:
-                        with self._app.state.write_lock:
-                            pushed = session.activate.push(
-                                segment, destination, channel=self._specs[destination].channel
-                            )
-                        report = session.activate.deliver(destination)
-                        metrics = self._app.state.metrics
-                        metrics.pushes.inc()
-                        for each in report.destinations:
-                            metrics.webhooks.labels("delivered").inc(each.delivered)
-                            metrics.webhooks.labels("dead").inc(each.dead)
-                            metrics.retries.inc(each.retries)
-                        _LOG.info(
-                            "%s",
-                            json.dumps({"event": "followed", "destination": destination,
-                                        "segment": segment, "batches": pushed.batches}),
-                        )  # fmt: skip
-                    except Exception:  # a destination's failure must not stop the others
-                        _LOG.exception("following %s to %s failed", segment, destination)
+    def step(self, session: Workspace) -> None:
+        with self._lock:
+            due, self._dirty = sorted(self._dirty), set()
+        if due:
+            self._app.state.pipeline.drain()  # the audience is read from the store
+        for destination, segment in due:
+            try:
+                self._push(session, destination, segment)
+            except Exception:  # a destination's failure must not stop the others
+                _LOG.exception("following %s to %s failed", segment, destination)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def _push(self, session: Workspace, destination: str, segment: str) -> None:
+        with self._app.state.write_lock:
+            pushed = session.activate.push(
+                segment, destination, channel=self._specs[destination].channel
+            )
+        report = session.activate.deliver(destination)
+        metrics = self._app.state.metrics
+        metrics.pushes.inc()
+        for each in report.destinations:
+            metrics.webhooks.labels("delivered").inc(each.delivered)
+            metrics.webhooks.labels("dead").inc(each.dead)
+            metrics.retries.inc(each.retries)
+        _LOG.info(
+            "%s",
+            json.dumps({"event": "followed", "destination": destination,
+                        "segment": segment, "batches": pushed.batches}),
+        )  # fmt: skip
 
 
 def _docs(app: FastAPI) -> None:
