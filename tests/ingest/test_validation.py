@@ -150,3 +150,24 @@ def test_an_events_amount_is_never_read_from_true_or_false(ws: Workspace) -> Non
     assert [(r["row"], r["column"]) for r in rejected] == [(1, "amount")]
     assert "could not read 'true' as a number" in str(rejected[0]["reason"])
     assert ws.events().count().to_pyarrow().as_py() == 0
+
+
+@pytest.mark.parametrize(
+    ("stamp", "readable"),
+    [
+        ("2025-01-01T10:00:00+25:00", False),
+        ("2025-01-01T10:00:00-2400", False),
+        ("2025-01-01 10:00 GMT+25", False),
+        ("2025-01-01T10:00:00+23:00", True),
+        ("2025-01-01T10:00:00.5-05:30", True),
+    ],
+)
+def test_an_offset_of_a_day_or_more_is_unreadable(
+    ws: Workspace, tmp_path: Path, stamp: str, readable: bool
+) -> None:
+    data = write(tmp_path / "e.csv", f"event_id,customer_id,timestamp,type\nx1,C1,{stamp},view\n")
+    ws.ingest("events", data, max_rejected="100%")
+    reasons = [str(r["reason"]) for r in _rejects(ws)]
+    assert (reasons == []) is readable, reasons
+    if not readable:
+        assert "could not read" in reasons[0]

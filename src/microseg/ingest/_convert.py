@@ -46,6 +46,9 @@ _TIMESTAMP = (
 )
 
 
+#: the hours of a numeric offset after a time (``10:00:00+02:00`` gives ``02``)
+_OFFSET = r":\d{2}(?:\.\d+)?[+-](\d{2}):?(?:\d{2})?$"
+
 #: the words read as true and false when a source declares none of its own
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -231,11 +234,15 @@ def _text_timestamp(text: str, params: Params) -> str:
     )
     sign = f"CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END"
     number = f"TRY_CAST({text} AS DOUBLE)"
+    # an offset of 24 hours or more is no offset (DuckDB's cast would take +25:00)
+    offset_hours = f"TRY_CAST(regexp_extract({text}, {params.add(_OFFSET)}, 1) AS INTEGER)"
     return params.derive(
         f"CASE WHEN {text} IS NULL THEN NULL "
         f"WHEN NOT {wordy} THEN CASE WHEN {number} IS NOT NULL THEN {_epoch(number)} "
+        f"WHEN {offset_hours} >= 24 THEN NULL "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END "
         f"WHEN {zone} IN ('Z', 'z', 'UTC', 'GMT') THEN {local} "
+        f"WHEN {zone}[1] IN ('+', '-') AND CAST(left({digits}, 2) AS INTEGER) >= 24 THEN NULL "
         f"WHEN {zone}[1] IN ('+', '-') THEN {local} - to_minutes({sign} * {minutes}) "
         f"WHEN list_contains({params.add(_zone_names())}::VARCHAR[], {zone}) "
         f"THEN timezone('UTC', timezone({zone}, {local})) END"
