@@ -171,3 +171,20 @@ def test_an_offset_of_a_day_or_more_is_unreadable(
     assert (reasons == []) is readable, reasons
     if not readable:
         assert "could not read" in reasons[0]
+
+
+def test_an_email_without_an_at_sign_is_reported_not_dropped_in_silence(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    data = write(
+        tmp_path / "c.csv",
+        "customer_id,email,city\nC1,not-an-email,Lyon\nC2,c2@example.com,Paris\nC3,,Nice\n",
+    )
+    report = ws.ingest("customers", data)
+    assert report.accepted == 3
+    found = [i.model_dump() for i in report.invalid_identifiers]
+    assert found == [{"id_type": "email", "values": 1, "examples": ["not-an-email"]}]
+    identities = ws.store.table("identities").to_pyarrow().to_pylist()
+    assert sorted(r["id_value"] for r in identities if r["id_type"] == "email") == [
+        "c2@example.com"
+    ]

@@ -105,6 +105,15 @@ def screen(
         opened.hidden = (PHONE_COLUMN,)
     ids = normalised_identifiers(cols)
     screened = screen_identifiers(ctx.store, opened.view, ids, policy)
+    if "email" in cols:  # no @: not an e-mail, linked to nothing (say so, not in silence)
+        raw = f"nullif(trim({ident('email')}::VARCHAR, {_SPACE}), '')"
+        ctx.note_invalid(
+            ctx.store.fetchall(
+                f"SELECT 'email', count(DISTINCT v), list(DISTINCT v ORDER BY v)[1:5] "  # noqa: S608 - identifiers via ident(), values bound as parameters
+                f"FROM (SELECT {raw} AS v FROM {ident(opened.view)}) "
+                "WHERE v IS NOT NULL AND NOT contains(v, '@') HAVING count(*) > 0"
+            )
+        )
     ctx.note_invalid(
         ctx.store.fetchall(
             f"SELECT t, count(*), list(v ORDER BY v)[1:5] FROM {VERDICTS} "  # noqa: S608 - identifiers via ident(), values bound as parameters
