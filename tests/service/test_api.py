@@ -497,3 +497,24 @@ def test_a_campaign_needs_an_audience(served: Served) -> None:
         assert empty.status_code == 400, empty.text
         assert empty.json()["where"] == "audience"
         assert writer.get("/api/campaigns/none/measure").status_code < 500
+
+
+def test_unknown_segments_and_customers_are_404_and_fields_are_named_as_sent(
+    served: Served,
+) -> None:
+    with served.client("write") as writer:
+        for reply in (
+            writer.post("/api/exports", json={"segment": "nope", "file": "n.csv"}),
+            writer.post("/api/campaigns", json={"name": "n", "segment": "nope"}),
+            writer.post("/api/segments/evaluate", json={"names": ["nope"]}),
+            writer.get("/api/audit", params={"segments": ["nope"]}),
+            writer.get("/api/insights/value", params={"segments": ["nope"]}),
+            writer.get("/api/segments-of/C99"),
+        ):
+            assert reply.status_code == 404, reply.text
+            assert reply.headers["content-type"] == "application/problem+json"
+        bad = writer.post(
+            "/api/exports", json={"segment": "women", "file": "w.csv", "format": "xlsx"}
+        )
+    assert bad.status_code == 400
+    assert bad.json()["where"] == "format"  # the CLI says --format

@@ -95,9 +95,10 @@ def _microseg_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RuleError):
         problems = [{"path": p.path, "message": p.message} for p in exc.problems]
     detail = exc.message if problems is None else str(exc)
-    return problem_response(
-        status, title, detail, where=exc.where, hint=exc.hint, problems=problems
-    )
+    where = exc.where
+    if where and where.startswith("--"):  # a CLI option is the body or query field here
+        where = where[2:].replace("-", "_")
+    return problem_response(status, title, detail, where=where, hint=exc.hint, problems=problems)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -57,6 +57,12 @@ def _definition(ws: Workspace, name: str) -> SegmentDefinition:
     return catalog.definitions[name]
 
 
+def _known(ws: Workspace, names: list[str] | None) -> None:
+    """404 for a segment named that does not exist (rather than the evaluator's 422)."""
+    for name in names or ():
+        _definition(ws, name)
+
+
 # -- segments ---------------------------------------------------------------------------------
 
 segments = APIRouter(prefix="/api/segments", tags=["segments"])
@@ -178,6 +184,7 @@ def evaluate(
     needs the ``write`` scope."""
     if save:  # the route needs read; saving needs write (the request was counted once)
         allowed(request, "write", limit=False)
+    _known(ws, names)
     with request.app.state.write_lock if save else nullcontext():
         run = ws.segments.evaluate(names or None, as_of=as_of, save=save)
     if run.result is not None:
@@ -400,6 +407,7 @@ def value(
     by: str = "clv_total",
 ) -> dict[str, Any]:
     """Segments ranked by value, with market potential (docs/insights.md)."""
+    _known(ws, segments)
     return ws.insights.value(segments or None, as_of=as_of, by=by).to_dict()
 
 
@@ -446,6 +454,7 @@ def audit(
     as_of: AsOfQuery = None,
 ) -> dict[str, Any]:
     """Coverage, selection-rate ratios and proxies of the segments (docs/governance.md)."""
+    _known(ws, segments)
     found: dict[str, Any] = ws.govern.audit(segments or None, as_of=as_of).to_dict()
     return found
 
@@ -495,6 +504,7 @@ def create_export(  # noqa: PLR0913 - the documented options of an export
     ``admin`` key downloads it from ``/api/exports/{export_id}/file``."""
     if ignore_consent:
         allowed(request, "admin", limit=False)
+    _known(ws, [segment])
     path = _export_path(ws, file)
     if path.exists() and not (overwrite or delta):
         raise WorkspaceError(
@@ -590,6 +600,7 @@ def create_campaign(  # noqa: PLR0913 - the documented options of a campaign
     """Store a campaign with a deterministic control group (``microseg campaign
     create``); the treatment group, those to send to, is at
     ``/api/campaigns/{name}/members``."""
+    _known(ws, [segment] if segment is not None else None)
     with request.app.state.write_lock:
         info = ws.activate.campaign_create(
             name, segment=segment, audience=audience, holdout=holdout, channel=channel,
@@ -723,6 +734,8 @@ def realtime_segments(customer_id: str, request: Request) -> dict[str, Any]:
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
+    if not engine.knows(customer_id):
+        raise NotFoundError(f"no customer {customer_id!r}", hint="check the id")
     return {"customer_id": customer_id, "segments": sorted(engine.segments_of(customer_id))}
 
 
