@@ -518,3 +518,20 @@ def test_unknown_segments_and_customers_are_404_and_fields_are_named_as_sent(
         )
     assert bad.status_code == 400
     assert bad.json()["where"] == "format"  # the CLI says --format
+
+
+def test_a_column_of_two_kinds_is_named_with_its_record(served: Served) -> None:
+    base = {"customer_id": "C1", "timestamp": "2026-01-14T09:00:00Z", "type": "purchase",
+            "colour": "red"}  # fmt: skip
+    records = [{**base, "event_id": "k1", "amount": 12.5},
+               {**base, "event_id": "k2", "amount": None},
+               {**base, "event_id": "k3", "amount": "12,50"}]  # fmt: skip
+    with served.client("write") as writer:
+        reply = writer.post("/api/events", json=records)
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    assert body["where"] == "[2].amount"
+    assert body["detail"] == (
+        "record [2] has text in 'amount', where record [0] has a number: a column holds one "
+        "kind of value"
+    )

@@ -1,6 +1,6 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
-from microseg.ingest._fast import EventScreen, records_table
+from microseg.ingest._fast import EventScreen, mixed_kinds, records_table
 from microseg.ingest._ingest import KINDS, Kind, ingest
 from microseg.ingest._load import LoadReport, Progress
 from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
@@ -14,5 +14,6 @@ __all__ = [
     "Progress",
     "UnmergeResult",
     "ingest",
+    "mixed_kinds",
     "records_table",
 ]

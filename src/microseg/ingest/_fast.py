@@ -123,6 +123,34 @@ class EventScreen:
         return moment
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def mixed_kinds(records: list[dict[str, Any]]) -> tuple[int, str, str, int, str] | None:
+    """The first record whose value in a column is of another kind than an earlier
+    record's (a number here, text there): (its index, the column, its kind, the earlier
+    record's index, that kind); None when every column holds one kind."""
+    first: dict[str, tuple[int, str]] = {}
+    for index, record in enumerate(records):
+        for column, value in record.items():
+            if value is None:
+                continue
+            kind = _kind(value)
+            seen = first.setdefault(column, (index, kind))
+            if seen[1] != kind:
+                return index, column, kind, seen[0], seen[1]
+    return None
+
+
 def records_table(records: list[dict[str, Any]]) -> pa.Table:
     """The records as one table with every column any of them has (in the order first
     seen; missing values null). ``pa.Table.from_pylist`` alone takes the columns of the

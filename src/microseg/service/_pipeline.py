@@ -38,7 +38,7 @@ from typing import Any
 import pyarrow as pa
 
 from microseg.core.errors import MicrosegError, ParameterError
-from microseg.ingest import EventScreen, LoadReport, records_table
+from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table
 from microseg.service._realtime import Change, RealTime, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
@@ -238,8 +238,18 @@ class Pipeline:
             if any(row["event_id"] in ids for _, row in fast):
                 fast, slow = [], list(range(len(records)))
         if slow:
+            chosen = [records[i] for i in slow]
+            mixed = mixed_kinds(chosen)
+            if mixed is not None:
+                at, column, kind, before, was = mixed
+                raise ParameterError(
+                    f"record [{slow[at]}] has {kind} in {column!r}, where record "
+                    f"[{slow[before]}] has {was}: a column holds one kind of value",
+                    where=f"[{slow[at]}].{column}",
+                    hint="send each column's values as the same JSON type in every record",
+                )
             try:
-                records_table([records[i] for i in slow])
+                records_table(chosen)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise ParameterError(f"records of mixed shapes: {exc}") from None
         return fast, slow
