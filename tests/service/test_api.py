@@ -3,6 +3,8 @@ and that it answers with the same messages and field paths as the CLI."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -535,3 +537,22 @@ def test_a_column_of_two_kinds_is_named_with_its_record(served: Served) -> None:
         "record [2] has text in 'amount', where record [0] has a number: a column holds one "
         "kind of value"
     )
+
+
+def test_a_read_from_memory_waits_for_what_was_acknowledged_before(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = served.app.state.realtime
+    original = engine.apply
+
+    def slow(rows: list[dict[str, object]]) -> object:
+        time.sleep(0.3)  # the applier is busy when the read comes
+        return original(rows)
+
+    monkeypatch.setattr(engine, "apply", slow)
+    event = {"event_id": "w1", "customer_id": "C3", "timestamp": "2026-01-14T09:00:00Z",
+             "type": "purchase", "amount": 30.0}  # fmt: skip
+    with served.client("write") as writer:
+        assert writer.post("/api/events", json=event).status_code == 202
+        assert writer.get("/api/profiles/C3").json()["events"] == {"purchase": 1}
+        assert "buyers" in writer.get("/api/segments-of/C3").json()["segments"]

@@ -228,13 +228,10 @@ def profile(
             ws.traits.model_traits() & {k for k, v in traits.items() if v is not None}
         )
     warnings += fit_warning_lines(from_fit, fit_warnings)
-    counts: dict[str, int] = {}
-    for event in one.events:
-        counts[event["type"]] = counts.get(event["type"], 0) + 1
     data = ProfileResult(
         customer_id=customer_id,
         attributes=dict(one.attributes),
-        events=dict(sorted(counts.items())),
+        events=one.event_counts(),
         traits=traits,
         segments=sorted(n for n, inside in segments.items() if inside),
         warnings=warnings,
@@ -256,7 +253,8 @@ def profile(
     for key, value in attributes.items():
         table.add_row(key, value_text(value, timezone))
     console.print(table)
-    console.print("events: " + (", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"))
+    counted = ", ".join(f"{k} {v:,}" for k, v in data["events"].items())
+    console.print("events: " + (counted or "none"))
     shown = Table(title="traits", show_header=False)
     shown.add_column(style="bold")
     shown.add_column(overflow="fold")

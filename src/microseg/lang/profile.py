@@ -90,6 +90,13 @@ class Profile:
     #: the types of identity the customer holds (``email``, ``phone``...), for ``has:``
     identities: frozenset[str] = frozenset()
 
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each type, by type name."""
+        counts: dict[str, int] = {}
+        for event in self.events:
+            counts[event["type"]] = counts.get(event["type"], 0) + 1
+        return dict(sorted(counts.items()))
+
 
 class ProfileEvaluator:
     """Evaluate rules for one profile at one ``as_of``.

@@ -130,6 +130,9 @@ class Pipeline:
         self.max_lag = MAX_LAG
         #: the jobs the applier took last, and how many of them it has done
         self._progress: tuple[list[Job], int] = ([], 0)
+        #: requests enqueued, and those the applier is done with (applied or handed on)
+        self._enqueued = 0
+        self._taken = 0
         self._thread = threading.Thread(target=self._run, name="microseg-applier", daemon=True)
         self._storer = threading.Thread(target=self._store, name="microseg-storer", daemon=True)
         self._storer.start()
@@ -263,9 +266,17 @@ class Pipeline:
         with self._cond:
             self.unstored += len(records)
             self._queue.append(job)
+            self._enqueued += 1
             self._cond.notify_all()
         self._metrics.queued.set(self.unstored)
         return job
+
+    def wait_applied(self, timeout: float = 30.0) -> None:
+        """Return once every request acknowledged before is in the real-time state (not
+        necessarily stored): a read from memory after a write sees it."""
+        with self._cond:
+            target = self._enqueued
+            self._cond.wait_for(lambda: self._taken >= target or self._stopping, timeout)
 
     def _fast_rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         """Each record's stored row, if the fast lane may take it (else None)."""
@@ -355,6 +366,7 @@ class Pipeline:
         many = sum(len(j.rows or ()) for j in jobs[:bulk]) >= self.bulk_rows
         self._progress = (jobs, 0)
         if many and self._bulk(jobs[:bulk]):
+            self._done_with(bulk)
             jobs = jobs[bulk:]
             self._progress = (jobs, 0)
         for done, job in enumerate(jobs, start=1):
@@ -365,6 +377,13 @@ class Pipeline:
             else:
                 self._hand("slow", job)
             self._progress = (jobs, done)
+            if job.kind != "drain":  # a drain marker is not a request (_enqueue)
+                self._done_with(1)
+
+    def _done_with(self, jobs: int) -> None:
+        with self._cond:
+            self._taken += jobs
+            self._cond.notify_all()
 
     def _bulk(self, jobs: list[Job]) -> bool:
         """Many events at once: add them to the real-time state without evaluating each

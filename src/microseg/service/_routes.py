@@ -202,6 +202,8 @@ def read_profile(customer_id: str, request: Request, as_of: AsOfQuery = None) ->
     """One customer: attributes at ``as_of``, event counts, traits and segments. Now (no
     ``as_of``) it is answered from the real-time state, in memory."""
     engine = request.app.state.realtime
+    if as_of is None and engine is not None:
+        request.app.state.pipeline.wait_applied()  # what was acknowledged before is in it
     if as_of is None and engine is not None and engine.knows(customer_id):
         one, traits, inside = engine.profile(customer_id)
         problems = list(engine.prepared.problems)
@@ -212,13 +214,10 @@ def read_profile(customer_id: str, request: Request, as_of: AsOfQuery = None) ->
             held = ws.segments.of(customer_id, as_of=as_of, problems=problems)
             inside = frozenset(n for n, found in held.items() if found)
             traits = ws.traits.of(customer_id, as_of=as_of)
-    counts: dict[str, int] = {}
-    for event in one.events:
-        counts[event["type"]] = counts.get(event["type"], 0) + 1
     return {
         "customer_id": customer_id,
         "attributes": _plain(dict(one.attributes)),
-        "events": dict(sorted(counts.items())),
+        "events": one.event_counts(),
         "traits": _plain(traits),
         "segments": sorted(inside),
         "problems": [{"path": p.path, "message": p.message} for p in problems],
@@ -734,6 +733,7 @@ def realtime_segments(customer_id: str, request: Request) -> dict[str, Any]:
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
+    request.app.state.pipeline.wait_applied()  # what was acknowledged before is in it
     if not engine.knows(customer_id):
         raise NotFoundError(f"no customer {customer_id!r}", hint="check the id")
     return {"customer_id": customer_id, "segments": sorted(engine.segments_of(customer_id))}
