@@ -3,6 +3,7 @@ share the server's interpreter lock), asyncio over raw keep-alive HTTP/1.1 conne
 one loopback address, with the membership stream read on another connection.
 
     python bench/_loadgen.py URL KEY --rate 2000 --seconds 20 --customers 100000
+    python bench/_loadgen.py URL KEY --batches 5 --batch-size 10000
 
 Open loop: events are due at a fixed rate and each is timed from when it was due (not
 from when a connection was free), so a server that falls behind shows it in the
@@ -185,6 +186,31 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "max_ms": round(ordered[-1], 2)}  # fmt: skip
 
 
+async def batches(args: argparse.Namespace) -> dict[str, Any]:
+    """``--batches`` posts of ``--batch-size`` events, one after another on one
+    connection (bodies built before the clock starts): the seconds until all are
+    acknowledged."""
+    load = Load(args)
+    bodies = [
+        json.dumps([event(b * args.batch_size + i, args.customers, load.rng, args.prefix)
+                    for i in range(args.batch_size)]).encode()
+        for b in range(args.batches)
+    ]  # fmt: skip
+    reader, writer = await asyncio.open_connection(load.host, load.port)
+    statuses: dict[int, int] = {}
+    cpu, begun = time.process_time(), time.monotonic()
+    for body in bodies:
+        writer.write(load.request(body))
+        await writer.drain()
+        status = await _read_reply(reader)
+        statuses[status] = statuses.get(status, 0) + 1
+    elapsed = time.monotonic() - begun
+    writer.close()
+    return {"mode": "batches", "batches": args.batches, "batch_size": args.batch_size,
+            "acknowledged_seconds": round(elapsed, 3), "statuses": statuses,
+            "cpu_seconds": round(time.process_time() - cpu, 3)}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -196,8 +222,11 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefix", default="load")
+    parser.add_argument("--batches", type=int, default=0, help="post batches instead")
+    parser.add_argument("--batch-size", type=int, default=10_000)
     args = parser.parse_args()
-    sys.stdout.write(json.dumps(asyncio.run(Load(args).run())) + "\n")
+    run = batches(args) if args.batches else Load(args).run()
+    sys.stdout.write(json.dumps(asyncio.run(run)) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ so that the run's events do not change it. uvicorn serves it in this process on 
   ``--light-rate``, then closed loop (as fast as answers come); the rate answered, and
   p50/p99 of (a) the reply and (b) the membership change on the SSE stream, from when the
   event was due, for events that moved a customer; and how long until all of it is stored;
-* **batch endpoint:** ``--batches`` posts of ``--batch-size`` events: events per second
-  acknowledged (written ahead), and stored and evaluated;
+* **batch endpoint:** ``--batches`` posts of ``--batch-size`` events, sent one after
+  another by the load generator's process: events per second acknowledged (written
+  ahead), and stored and evaluated;
 * **batch evaluation** of the 50 segments after those events (``ws.segments.evaluate``):
   how long a batch refresh takes, against the real-time path's per-event latency.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import shutil
 import socket
@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-CATEGORIES = ("anime", "books", "travel", "toys", "electronics", "fashion")
 
 
 def _rss_mib() -> float:
@@ -60,17 +59,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _event(n: int, customers: int, rng: random.Random) -> dict[str, Any]:
-    return {
-        "event_id": f"bench-{n}",
-        "customer_id": f"C{rng.randint(1, customers):08d}",
-        "timestamp": (NOW - timedelta(seconds=rng.randint(1, 3600))).isoformat(),
-        "type": rng.choice(["purchase", "view", "cart_add", "email_open"]),
-        "amount": round(rng.uniform(5, 300), 2),
-        "category": rng.choice(CATEGORIES),
-    }
 
 
 def _cpu_by_thread() -> dict[str, float]:
@@ -119,7 +107,6 @@ def _settle(pipeline: Any, limit: float = 600) -> float:
 
 
 def main() -> None:
-    import httpx
     import uvicorn
     from _machine import describe
     from bench_segments import _prepare, _work
@@ -165,7 +152,6 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {token}"}
 
     # single events: a warm-up, then a light rate (open loop), the target rate, then as
     # fast as the server answers; lightest first, so that no phase inherits a backlog
@@ -179,20 +165,17 @@ def main() -> None:
     most = _load(base, token, args, 0, "closed")
     most["stored_after_s"] = round(_settle(pipeline), 2)
 
-    # the batch endpoint: acknowledged, then stored and applied
-    rng = random.Random(7)
-    bodies = [
-        json.dumps([_event(10**8 + b * args.batch_size + i, args.customers, rng)
-                    for i in range(args.batch_size)]).encode()
-        for b in range(args.batches)
-    ]  # fmt: skip
-    begun = time.perf_counter()
-    with httpx.Client(base_url=base, headers={**headers, "content-type": "application/json"},
-                      timeout=600) as client:  # fmt: skip
-        for body in bodies:
-            reply = client.post("/api/events", content=body)
-            assert reply.is_success, reply.text[:500]
-    acknowledged = time.perf_counter() - begun
+    # the batch endpoint, from the load generator's process: acknowledged, then stored
+    # and applied
+    command = [sys.executable, str(HERE / "_loadgen.py"), base, token, "--batches",
+               str(args.batches), "--batch-size", str(args.batch_size), "--customers",
+               str(args.customers), "--prefix", "batch"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"the load generator failed: {done.stderr[-2000:]}")
+    posted = json.loads(done.stdout)
+    assert set(posted["statuses"]) == {"202"}, posted
+    acknowledged = posted["acknowledged_seconds"]
     stored = acknowledged + _settle(pipeline)
     batch_events = args.batches * args.batch_size
 
