@@ -245,8 +245,7 @@ class RealTime:
         nothing done, when a row's customer is not live (new or merged since it was
         screened): the caller stores those rows first."""
         with self._lock:
-            snapshot = self.prepared.snapshot
-            if not all(snapshot.knows(str(r["customer_id"])) for r in rows):
+            if not self._all_live(rows):
                 return None
             now = self.now()
             found = self._due(now)
@@ -267,11 +266,16 @@ class RealTime:
         (:meth:`rebase` follows once they are stored); False, with nothing done, when a
         row's customer is not live."""
         with self._lock:
-            snapshot = self.prepared.snapshot
-            if not all(snapshot.knows(str(r["customer_id"])) for r in rows):
+            if not self._all_live(rows):
                 return False
             self.prepared.absorb(rows, stored=False)
             return True
+
+    def _all_live(self, rows: list[dict[str, Any]]) -> bool:
+        """Whether every row's customer is live in the prepared state (not new, not merged
+        away since the rows were screened)."""
+        snapshot = self.prepared.snapshot
+        return all(snapshot.knows(str(r["customer_id"])) for r in rows)
 
     def on_bulk_load(
         self, session: Workspace, rows: list[dict[str, Any]], *, reload: bool = False
