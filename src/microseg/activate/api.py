@@ -42,7 +42,7 @@ from microseg.activate._webhook_results import (
 )
 from microseg.activate._webhooks import Sleep, Webhooks
 from microseg.context import Context
-from microseg.core.errors import ParameterError
+from microseg.core.errors import NotFoundError, ParameterError
 from microseg.core.text import did_you_mean
 from microseg.core.time import AsOf
 from microseg.profile import ProfileAssembler
@@ -169,6 +169,36 @@ class Activate:
         """The exports log, newest first (of ``segment`` when given)."""
         rows = self._context.store.exports.rows(segment)
         return [ExportRecord.from_row(r) for r in rows]
+
+    def export_file(self, export_id: int, *, within: Path) -> tuple[Path, ExportRecord]:
+        """The file of export ``export_id`` and its record, when it is still the one that
+        export wrote (no later export to the same file replaced it), in the folder
+        ``within``, and still there; a :class:`NotFoundError` saying which otherwise."""
+        records = self.exports()
+        found = next((r for r in records if r.export_id == export_id), None)
+        if found is None:
+            raise NotFoundError(
+                f"no export {export_id}",
+                hint="the exports log lists them: `microseg export --list`, GET /api/exports",
+            )
+        later = [r.export_id for r in records
+                 if r.destination == found.destination and r.export_id > export_id]  # fmt: skip
+        if later:
+            raise NotFoundError(
+                f"export {export_id}'s file was replaced by export {max(later)} "
+                "(the same file name)",
+                hint=f"read export {max(later)}'s file instead",
+            )
+        path = Path(found.destination)
+        if path.parent.resolve() != within.resolve():
+            raise NotFoundError(
+                f"export {export_id} was written to {path.name!r} outside the workspace's "
+                f"{within.name}/ folder; only files written there are served",
+                hint="read it where `microseg export` wrote it",
+            )
+        if not path.is_file():
+            raise NotFoundError(f"the file of export {export_id} is gone", where=path.name)
+        return path, found
 
     def _delta_rows(
         self, audience: Audience, before: list[str]

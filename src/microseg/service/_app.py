@@ -301,20 +301,8 @@ class _Reconciler(_Periodic):
         super().__init__(app, every, "microseg-reconcile", join=60)
 
     def step(self, session: Workspace) -> None:
-        state = self._app.state
-        state.pipeline.drain()
-        with state.write_lock:
-            found, changes = state.realtime.reconcile(session)
-            record(session.store, changes)
+        self._app.state.pipeline.reconcile(session)
         self.runs += 1
-        state.metrics.disagreements.inc(len(found.disagreements))
-        line = {
-            "event": "reconciled",
-            "customers": found.customers,
-            "disagreements": len(found.disagreements),
-            "healed": found.healed,
-        }
-        _LOG.info("%s", json.dumps(line))
 
 
 def replay(workspace: Workspace, wal: WriteAheadLog) -> int:

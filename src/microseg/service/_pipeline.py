@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from microseg.core.errors import MicrosegError, ParameterError
 from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table
-from microseg.service._realtime import Change, RealTime, record
+from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
 
@@ -334,6 +334,26 @@ class Pipeline:
         line = {"event": "definitions", "segments": len(engine.names), "changes": len(changes)}
         _LOG.info("%s", json.dumps(line))
         return changes
+
+    def reconcile(self, session: Workspace, *, heal: bool = True) -> Reconciliation:
+        """The real-time state against batch at now (:meth:`RealTime.reconcile`), once
+        what was acknowledged is stored: the healing changes logged, the disagreements
+        counted in ``/metrics``, one JSON line for the run."""
+        engine = self._realtime
+        assert engine is not None, "reconciliation needs the real-time path"
+        self.drain()
+        with self._write_lock:
+            found, changes = engine.reconcile(session, heal=heal)
+            record(session.store, changes)
+        self._metrics.disagreements.inc(len(found.disagreements))
+        line = {
+            "event": "reconciled",
+            "customers": found.customers,
+            "disagreements": len(found.disagreements),
+            "healed": found.healed,
+        }
+        _LOG.info("%s", json.dumps(line))
+        return found
 
     def stop(self) -> None:
         """Store everything still pending, then stop the applier."""

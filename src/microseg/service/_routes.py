@@ -19,7 +19,6 @@ from microseg.core.results import plain
 from microseg.lang import SegmentDefinition, parse_definition
 from microseg.service._guard import allowed, needs
 from microseg.service._problems import problem_response
-from microseg.service._realtime import record
 from microseg.workspace import Workspace
 
 __all__ = ["routers"]
@@ -424,7 +423,7 @@ def discovery_runs(ws: Session) -> list[dict[str, Any]]:
 @reports.get("/discover/runs/{run}", dependencies=[needs("read")])
 def discovery_run(run: str, ws: Session) -> dict[str, Any]:
     """One discovery run: its clusters, their sizes and the rules that describe them."""
-    shown: dict[str, Any] = plain(ws.discover.show(int(run) if run.isdigit() else run))
+    shown: dict[str, Any] = plain(ws.discover.show(run))  # a name, or an id in digits
     return shown
 
 
@@ -440,8 +439,7 @@ def save_cluster(
     """Save a micro-segment's rule as a segment (``microseg discover save``), checked
     against the workspace; the real-time state follows it at once."""
     with request.app.state.write_lock:
-        ws.discover.save(int(run) if run.isdigit() else run, cluster, name=name,
-                         overwrite=overwrite)  # fmt: skip
+        ws.discover.save(run, cluster, name=name, overwrite=overwrite)
     definition = _definition(ws, name).model_dump(mode="json", by_alias=True, exclude_none=True)
     return {"saved": name, "definition": definition, **_followed(request, ws)}
 
@@ -542,28 +540,9 @@ def _export_path(ws: Workspace, name: str) -> Path:
 @reports.get("/exports/{export_id}/file", dependencies=[needs("admin")])
 def export_file(export_id: int, ws: Session) -> FileResponse:
     """The file of an export made through the API (``admin`` keys only: it may hold
-    identifiers)."""
-    records = ws.activate.exports()
-    found = [r for r in records if r.export_id == export_id]
-    if not found:
-        raise NotFoundError(f"no export {export_id}", hint="GET /api/exports lists them")
-    later = [r.export_id for r in records
-             if r.destination == found[0].destination and r.export_id > export_id]  # fmt: skip
-    if later:
-        raise NotFoundError(
-            f"export {export_id}'s file was replaced by export {max(later)} (the same file name)",
-            hint=f"GET /api/exports/{max(later)}/file",
-        )
-    path = Path(found[0].destination)
-    if path.parent.resolve() != (ws.path / EXPORTS_FOLDER).resolve():
-        raise NotFoundError(
-            f"export {export_id} was written to {path.name!r} outside the workspace's "
-            "exports/ folder; the service serves only the files it wrote",
-            hint="read it where `microseg export` wrote it",
-        )
-    if not path.is_file():
-        raise NotFoundError(f"the file of export {export_id} is gone", where=path.name)
-    kind = _MEDIA.get(found[0].format, "application/octet-stream")
+    identifiers); not one a later export to the same name replaced."""
+    path, record = ws.activate.export_file(export_id, within=ws.path / EXPORTS_FOLDER)
+    kind = _MEDIA.get(record.format, "application/octet-stream")
     return FileResponse(path, filename=path.name, media_type=kind)
 
 
@@ -749,14 +728,9 @@ def reconcile(
 ) -> dict[str, Any]:
     """Batch at now against the real-time state: every disagreement (the target: none),
     each then set to the batch answer and logged (trigger ``reconcile``)."""
-    engine = request.app.state.realtime
-    if engine is None:
+    if request.app.state.realtime is None:
         raise ParameterError("the real-time path is off in this service")
-    with request.app.state.write_lock:
-        found, changes = engine.reconcile(ws, heal=heal)
-        record(ws.store, changes)
-    request.app.state.metrics.disagreements.inc(len(found.disagreements))
-    answer: dict[str, Any] = found.to_dict()
+    answer: dict[str, Any] = request.app.state.pipeline.reconcile(ws, heal=heal).to_dict()
     return answer
 
 
