@@ -465,6 +465,36 @@ def test_fit_without_dropout_converges_whatever_the_row_order() -> None:
     assert fits[0]["a"] / (fits[0]["a"] + fits[0]["b"]) < 0.2
 
 
+# Forty repeat buyers whose spend barely varies around each one's own mean: Gamma-Gamma's
+# p and gamma run off together along a ridge where p * gamma is fixed.
+_RIDGE_FREQUENCY = [10, 9, 5, 5, 2, 11, 2, 2, 6, 5, 2, 4, 2, 2, 2, 1, 2, 2, 4, 3]
+_RIDGE_FREQUENCY += [3, 10, 2, 5, 3, 11, 2, 9, 3, 3, 1, 11, 2, 9, 5, 3, 3, 2, 2, 3]
+_RIDGE_SPEND = [146.814, 83.718888889, 50.476, 107.48, 156.635, 115.86, 89.735, 73.955]
+_RIDGE_SPEND += [40.173333333, 88.03, 176.475, 69.26, 54.65, 306.57, 44.48, 191.28, 60.005]
+_RIDGE_SPEND += [177.785, 94.2275, 56.15, 34.043333333, 78.811, 119.44, 137.1, 219.363333333]
+_RIDGE_SPEND += [17.691818182, 40.635, 35.597777778, 111.633333333, 80.766666667, 53.73]
+_RIDGE_SPEND += [148.582727273, 36.775, 176.086666667, 204.104, 92.22, 196.126666667]
+_RIDGE_SPEND += [147.365, 64.075, 21.51]
+
+
+def test_gamma_gamma_on_a_ridge_converges_to_one_fit_whatever_the_row_order() -> None:
+    # the line search stopped (ABNORMAL) on about one order in twenty of these rows, and
+    # the parameters changed with the order the store returned the customers in
+    frequency, spend = np.array(_RIDGE_FREQUENCY), np.array(_RIDGE_SPEND)
+    fits = []
+    for seed in range(100):
+        order = np.random.default_rng(seed).permutation(frequency.size)
+        fitted = GammaGamma().fit(frequency[order], spend[order])
+        assert fitted.converged_
+        fits.append(fitted.params_)
+    assert all(f == fits[0] for f in fits)
+    # the fit says it is degenerate rather than hiding it
+    assert {w.code for w in fitted.warnings_} >= {"near_bound", "flat_likelihood"}
+    # p * gamma / (q - 1), the population's mean spend, is what the ridge pins down
+    p, q, gamma = fits[0]["p"], fits[0]["q"], fits[0]["gamma"]
+    assert p * gamma / (q - 1) == pytest.approx(np.mean(spend), rel=0.2)
+
+
 def test_bgnbd_expectation_with_little_dropout_matches_mpmath() -> None:
     # a and b in the millions (a fit that finds almost no drop-out): the reference values
     # are the closed form evaluated with mpmath at 30 digits

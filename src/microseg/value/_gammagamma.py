@@ -122,7 +122,11 @@ class GammaGamma(ValueModel):
         self.independence_warning_ = _independence_warning(self.spend_frequency_correlation_)
         key, first = group_rows(x, m)
         summed = np.bincount(key, weights=w, minlength=first.size).astype(np.float64)
-        objective = _Likelihood(x[first], m[first], summed)
+        # a fixed order whatever the input's, as in compress_rfm: the fit does not depend
+        # on the order a database returned the customers in
+        order = np.lexsort((m[first], x[first]))
+        first = first[order]
+        objective = _Likelihood(x[first], m[first], summed[order])
         mean = float(np.average(m, weights=w))
         start = np.array([1.0, 2.0, mean])
         self._run_fit(objective, start, float(w.sum()), started)
