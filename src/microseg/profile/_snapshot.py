@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from microseg.core.errors import NotFoundError
 from microseg.lang import IDENTITY_KINDS, Clock
@@ -189,6 +190,32 @@ class ProfileSnapshot:
         if end > start and event_id in self._events.column("event_id")[start:end].to_pylist():
             return True
         return any(r["event_id"] == event_id for r in self._added.get(customer_id, ()))
+
+    def known_events(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """:meth:`has_event` of many (customer_id, event_id) pairs, in one pass over the
+        customers' stored ids instead of a slice per pair (a batch of 10,000 events: about
+        70 ms one by one)."""
+        starts = np.empty(len(pairs), dtype=np.int64)
+        ends = np.empty(len(pairs), dtype=np.int64)
+        for i, (customer, _) in enumerate(pairs):
+            starts[i], ends[i] = self._event_rows.get(customer, (0, 0))
+        lengths = ends - starts
+        owners = np.repeat(np.arange(len(pairs)), lengths)
+        # every stored row of every pair's customer: its start plus its place in the run
+        offsets = np.arange(owners.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        stored = self._events.column("event_id").take(pa.array(starts[owners] + offsets))
+        wanted = pa.array([event_id for _, event_id in pairs], type=stored.type)
+        hits = np.flatnonzero(pc.is_in(stored, value_set=wanted).to_numpy(zero_copy_only=False))
+        found = [False] * len(pairs)
+        for at in hits.tolist():  # an id of the batch: is it this pair's own?
+            owner = int(owners[at])
+            if stored[at].as_py() == pairs[owner][1]:
+                found[owner] = True
+        for i, (customer, event_id) in enumerate(pairs):
+            added = self._added.get(customer)
+            if added and not found[i]:
+                found[i] = any(r["event_id"] == event_id for r in added)
+        return found
 
     def resolve(self, customer_id: str) -> str | None:
         """The live customer an id stands for: itself, or the customer it was merged into

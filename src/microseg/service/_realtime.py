@@ -380,6 +380,10 @@ class RealTime:
     def has_event(self, customer_id: str, event_id: str) -> bool:
         return self.prepared.snapshot.has_event(customer_id, event_id)
 
+    def known_events(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """:meth:`has_event` of many (customer_id, event_id) pairs at once."""
+        return self.prepared.snapshot.known_events(pairs)
+
     def on_profiles(self, customers: list[str], *, reload: bool = False) -> list[Change]:
         """Profiles just stored: read those customers again into the prepared state (or,
         with ``reload``, when the load merged customers, load it again), evaluate them."""
