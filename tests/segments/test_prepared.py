@@ -103,6 +103,36 @@ def test_sees_new_events_and_edited_files(
         path.write_text(original, encoding="utf-8")
 
 
+def test_a_write_the_holder_follows_itself_does_not_load_everyone(
+    shop: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the service's storer loads through a session of its own, then tells the evaluator
+    # (settle); a check of the generation stamp falling in between loaded everyone again
+    monkeypatch.setattr(prepared_module, "RECHECK_SECONDS", 0.0)
+    evaluator = shop.segments.prepare(["anime-buyers"])
+    customer = sorted(shop.customers().to_pyarrow().column("customer_id").to_pylist())[0]
+    loads = evaluator.loads
+    row = {"event_id": "held-1", "customer_id": customer, "timestamp": "2026-10-20T10:00:00Z",
+           "type": "purchase", "amount": 60.0, "category": "anime"}  # fmt: skip
+    orders = tmp_path / "held.csv"
+    orders.write_text(",".join(row) + "\n" + ",".join(map(str, row.values())) + "\n")
+    with shop.session() as storer:
+        with evaluator.writing():
+            storer.ingest("events", [orders])
+            evaluator.of(customer)  # the stamp changed: not a reason to load everyone
+            assert evaluator.loads == loads
+            evaluator.settle([])
+        evaluator.of(customer)
+        assert evaluator.loads == loads  # settled: the stamp is the one loaded
+        again = tmp_path / "again.csv"
+        again.write_text(orders.read_text().replace("held-1", "held-2"))
+        with evaluator.writing():
+            storer.ingest("events", [again])
+        # a write not followed is seen at the first check after
+        evaluator.of(customer)
+        assert evaluator.loads == loads + 1
+
+
 def test_an_unknown_customer_is_a_clear_error(shop: Workspace) -> None:
     from microseg import WorkspaceError
 

@@ -348,6 +348,36 @@ def test_new_and_updated_customers_are_read_without_reloading_everyone(
     assert engine.rereads == 2
 
 
+def test_the_storers_loads_do_not_reload_everyone(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the storer loads through its own session and then settles the real-time state; an
+    # event applied in between saw a new generation stamp and loaded every customer again
+    # (a quarter of the applier's time under load). The window is widened here.
+    import microseg.segments._prepared as prepared_module
+    from microseg.service._realtime import RealTime
+
+    monkeypatch.setattr(prepared_module, "RECHECK_SECONDS", 0.0)
+    settle = RealTime.settle
+
+    def slowly(self: RealTime, rows: list[dict[str, object]]) -> None:
+        time.sleep(0.15)
+        settle(self, rows)
+
+    monkeypatch.setattr(RealTime, "settle", slowly)
+    engine = served.app.state.realtime
+    loads = engine.prepared.loads
+    with served.client("write") as writer:
+        for n in range(40):
+            event = {"event_id": f"s{n}", "customer_id": f"C{n % 2 + 1}", "type": "view",
+                     "timestamp": f"2026-01-15T10:{n:02d}:00Z"}  # fmt: skip
+            assert writer.post("/api/events", json=event).status_code == 202
+            time.sleep(0.01)
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+    assert served.app.state.pipeline.flushes >= 2
+    assert engine.prepared.loads == loads
+
+
 def _changes(stream: queue.Queue[dict[str, object]], count: int) -> list[tuple[object, ...]]:
     found = [stream.get(timeout=20) for _ in range(count)]
     return sorted((c["customer_id"], c["segment"], c["change"], c["trigger"]) for c in found)

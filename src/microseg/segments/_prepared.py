@@ -14,10 +14,11 @@ columns) or of a segment or trait file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,8 @@ class PreparedSegments:
         #: rows absorbed ahead of the store (:meth:`absorb` with ``stored=False``), kept
         #: across reloads until :meth:`settle` says the store has them
         self._ahead: list[dict[str, Any]] = []
+        #: writes under way that the holder follows itself (:meth:`writing`)
+        self._writing = 0
         self._load()
 
     def _stamp(self) -> tuple[Any, ...]:
@@ -140,7 +143,7 @@ class PreparedSegments:
         if self._context.store.writes != self._writes:
             self._load()
             return True
-        if not force and time.monotonic() - self._checked < RECHECK_SECONDS:
+        if not force and (self._writing or time.monotonic() - self._checked < RECHECK_SECONDS):
             return False
         stamp = self._stamp()
         if stamp == self.generation:
@@ -153,6 +156,21 @@ class PreparedSegments:
             self._by_clock.clear()
             self.loads += 1
         return True
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write (through another session) whose effect the holder then gives
+        this evaluator itself (:meth:`settle`, :meth:`absorb`, :meth:`reread`): the
+        generation stamp changing meanwhile is no reason to load everything again. The
+        service's storer writes several times a second, and a load of everyone (about
+        1.5 s at 100,000 customers) falling in that window took a quarter of the
+        real-time path's time. A write that fails to be followed is still seen at the
+        first check after."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
 
     def absorb(self, rows: list[dict[str, Any]], *, stored: bool = True) -> list[str] | None:
         """Take events into the prepared state without loading it again (the real-time

@@ -27,6 +27,7 @@ in ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -531,10 +532,10 @@ class Pipeline:
         changes = [c for j in jobs for c in j.changes]
         rows = [r for j in jobs for r in j.rows or ()]
         records = [r for j in jobs for r in j.records]
+        assert self._realtime is not None
         try:
-            with self._write_lock:
+            with self._write_lock, self._realtime.storing():
                 report = session.ingest("events", [records_table(records)], max_rejected="100%")
-                assert self._realtime is not None
                 self._realtime.settle(rows)
                 if (report.accepted, report.rejected) != (len(rows), 0) or (
                     report.new_customers or report.merged_customers
@@ -587,7 +588,7 @@ class Pipeline:
                 for job in group:
                     job.offset, job.batched = offset, len(group)
                     offset += len(job.records)
-                with self._write_lock:
+                with self._write_lock, self._storing():
                     report = session.ingest(job.kind, [table], max_rejected="100%")  # type: ignore[arg-type]
                     self._follow(session, job.kind, report)
                 rejected = (
@@ -605,6 +606,11 @@ class Pipeline:
             raise
         finally:
             self._finish(jobs, sum(len(j.records) for j in jobs))
+
+    def _storing(self) -> contextlib.AbstractContextManager[None]:
+        """Around a load the real-time state then follows (:meth:`RealTime.storing`)."""
+        engine = self._realtime
+        return contextlib.nullcontext() if engine is None else engine.storing()
 
     def _follow(self, session: Workspace, kind: str, report: LoadReport) -> None:
         """The real-time path after a slow-lane load: evaluate the customers it concerns."""

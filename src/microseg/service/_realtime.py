@@ -20,6 +20,7 @@ event arrives and the moment a window runs out, and compared with batch on deman
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -356,6 +357,12 @@ class RealTime:
                 self._schedule(customer, now)
         self._publish(ahead)
         return found + ahead
+
+    def storing(self) -> contextlib.AbstractContextManager[None]:
+        """Around a load whose rows the caller then gives to :meth:`settle`,
+        :meth:`on_load`, :meth:`on_bulk_load` or :meth:`on_profiles`
+        (:meth:`PreparedSegments.writing`)."""
+        return self.prepared.writing()
 
     def settle(self, rows: list[dict[str, Any]]) -> None:
         """Rows given to :meth:`apply` are in the store now."""
