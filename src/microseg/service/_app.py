@@ -6,6 +6,7 @@ from the ``swagger-ui-bundle`` wheel: the page loads nothing from elsewhere.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
@@ -170,6 +171,10 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         # collector's full passes, which would otherwise pause every request
         gc.collect()
         gc.freeze()
+        # and collect the young less often: every event makes a few thousand short-lived
+        # objects, and at the default (700) the collector ran 30 times a second
+        thresholds = gc.get_threshold()
+        gc.set_threshold(50_000, 20, 100)
         timer = _Timer(app) if settings.realtime else None
         follower = _Follower(app) if settings.realtime and _followed(workspace) else None
         every = settings.reconcile_every if settings.realtime else 0
@@ -189,10 +194,11 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
         app.state.wal.close()
         sys.setswitchinterval(switch)
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
         _LOG.info('{"event":"stopped"}')
 
-    app = FastAPI(
+    app = _Service(
         title="microseg",
         version=_version(),
         description="Customer segmentation and micro-segmentation over one workspace: "
@@ -230,11 +236,26 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
-    app.add_middleware(FastEvents, state=app.state)
     app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(SecurityHeaders)
+    app.fast = FastEvents(functools.partial(FastAPI.__call__, app), app.state, settings.max_body)
     return app
+
+
+class _Service(FastAPI):
+    """FastAPI with :class:`FastEvents` in front of its whole stack (middleware
+    included): plain event posts are answered there."""
+
+    fast: FastEvents | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fast = self.fast
+        if fast is not None and fast.takes(scope):
+            scope["app"] = self  # what the stack would set: Request.app reads it
+            await fast(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _Periodic:

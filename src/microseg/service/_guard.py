@@ -24,7 +24,9 @@ __all__ = [
     "SecurityHeaders",
     "ServiceSettings",
     "json_log_line",
+    "log_request",
     "needs",
+    "security_headers",
 ]
 
 _LOG = logging.getLogger("microseg.service")
@@ -171,6 +173,42 @@ _DOCS_POLICY = (
 )
 
 
+def _headers(policy: str) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+        (b"content-security-policy", policy.encode()),
+    )
+
+
+_API_HEADERS = _headers(_API_POLICY)
+_DOCS_HEADERS = _headers(_DOCS_POLICY)
+
+
+def security_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer to ``path`` carries."""
+    docs = path == "/docs" or path.startswith("/static/")
+    return _DOCS_HEADERS if docs else _API_HEADERS
+
+
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The request's JSON log line (formatted only when it is written)."""
+    if not _LOG.isEnabledFor(logging.INFO):
+        return
+    state = scope.get("state") or {}
+    _LOG.info(
+        json_log_line(
+            method=scope.get("method"),
+            path=scope.get("path", ""),
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+            key=state.get("key_id"),
+        )
+    )
+
+
 class SecurityHeaders:
     """Headers every answer carries, and one JSON log line per request."""
 
@@ -181,8 +219,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        docs = path == "/docs" or path.startswith("/static/")
+        extra = security_headers(scope.get("path", ""))
         started = time.perf_counter()
         status = 500
 
@@ -190,30 +227,13 @@ class SecurityHeaders:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
-                    (b"content-security-policy", (_DOCS_POLICY if docs else _API_POLICY).encode()),
-                ]
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, with_headers)
         finally:
-            state = scope.get("state") or {}
-            _LOG.info(
-                json_log_line(
-                    method=scope.get("method"),
-                    path=path,
-                    status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 2),
-                    key=state.get("key_id"),
-                )
-            )
+            log_request(scope, status, started)
 
 
 def json_log_line(**fields: Any) -> str:
