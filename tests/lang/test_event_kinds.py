@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from microseg.lang import event_kinds, parse_definition
+from microseg.lang import event_filters, event_kinds, parse_definition
 from microseg.lang._expr import TraitDefinition
 
 SEGMENTS: dict[str, Any] = {
@@ -49,3 +49,27 @@ def _kinds(data: dict[str, Any]) -> frozenset[str] | None:
 )  # fmt: skip
 def test_event_kinds_follow_segments_and_traits(rule: dict[str, Any], kinds: Any) -> None:
     assert _kinds(rule) == (frozenset(kinds) if kinds is not None else None)
+
+
+def test_event_filters_keep_each_where_list_once() -> None:
+    rule = _rule({"any": [
+        {"event": "purchase", "where": [{"property": "category", "eq": "anime"}]},
+        {"event": "purchase", "where": [{"property": "category", "eq": "anime"}],
+         "count": {"gte": 2}},
+        {"segment": "late-buyers"},
+        {"trait": "spend", "gt": 100},
+    ]})  # fmt: skip
+    filters = event_filters(
+        rule, segment_rule=lambda name: _rule(SEGMENTS[name]), trait_definition=TRAITS.__getitem__
+    )
+    assert filters is not None
+    found = sorted(
+        (kind, [(p.property, p.op, p.operand) for p in where]) for kind, where in filters
+    )
+    assert found == [
+        ("cart_add", []),
+        ("purchase", []),  # the sequence's step and the trait's sum: one filter
+        ("purchase", [("category", "eq", "anime")]),
+    ]
+    model = _rule({"trait": "clv", "gt": 1})
+    assert event_filters(model, segment_rule=_rule, trait_definition=TRAITS.__getitem__) is None

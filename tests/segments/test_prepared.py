@@ -4,15 +4,17 @@ notices when the workspace changes."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import microseg.segments._prepared as prepared_module
 from microseg import Workspace
+from microseg.ingest import EventScreen
 from microseg.lang import cluster_column
 from microseg.synth import generate_shop
 
@@ -131,6 +133,77 @@ def test_a_write_the_holder_follows_itself_does_not_load_everyone(
         # a write not followed is seen at the first check after
         evaluator.of(customer)
         assert evaluator.loads == loads + 1
+
+
+EXTRA_RULES = {
+    "big-orders": {"event": "purchase", "where": [{"property": "amount", "gte": 120}]},
+    "web-buyers": {"event": "purchase", "where": [{"property": "channel", "in": ["web"]}],
+                   "window": {"last": "30 days"}},
+    "morning-views": {"event": "view", "where": [{"property": "hour", "lt": 12}],
+                      "count": {"gte": 2}},
+    "recent-any": {"event": "any", "where": [{"property": "category", "ne": "books"}],
+                   "window": {"last": "7 days"}},
+}  # fmt: skip
+
+
+def test_segments_an_event_cannot_concern_keep_their_answer(shop: Workspace) -> None:
+    """The real-time path evaluates again only the segments an arriving event passes a
+    filter of (PreparedSegments.concerned): adding any event leaves every other segment's
+    answer as it was, and most events concern few segments."""
+    for name, rule in EXTRA_RULES.items():
+        text = json.dumps({"name": name, "rule": rule})
+        (shop.path / "segments" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    try:
+        evaluator = shop.segments.prepare()
+        assert set(EXTRA_RULES) <= set(evaluator.names)
+        screen = EventScreen.of(shop.config)
+        ids = sorted(shop.customers().to_pyarrow().column("customer_id").to_pylist())
+        rng = random.Random(4)
+        now = NOW.replace(tzinfo=None)
+        sizes = []
+        for n in range(150):
+            customer = rng.choice(ids)
+            record = {
+                "event_id": f"concern-{n}", "customer_id": customer,
+                "timestamp": (NOW - timedelta(hours=rng.randint(1, 24 * 200))).isoformat(),
+                "type": rng.choice(["purchase", "view", "search", "cart_add", "email_open"]),
+                "amount": rng.choice([None, 15.0, 130.0, 600.0]),
+                "category": rng.choice([None, "anime", "books", "sports", "travel"]),
+                "channel": rng.choice([None, "web", "store"]),
+                "query": rng.choice([None, "character shoes", "tea"]),
+            }  # fmt: skip
+            row = screen.row({k: v for k, v in record.items() if v is not None}, now,
+                             evaluator.snapshot.resolve)  # fmt: skip
+            assert row is not None, record
+            before = evaluator.of(customer)
+            concerned = evaluator.concerned([row])
+            evaluator.absorb([row], stored=False)
+            after = evaluator.of(customer)
+            changed = {name for name in before if before[name] != after[name]}
+            assert changed <= set(concerned), (record, changed - set(concerned))
+            sizes.append(len(concerned))
+        assert sum(sizes) / len(sizes) < 0.6 * len(evaluator.names)  # the shortcut works
+    finally:
+        for name in EXTRA_RULES:
+            (shop.path / "segments" / f"{name}.yaml").unlink()
+
+
+def test_current_attributes_read_once_are_those_of_the_versions(shop: Workspace) -> None:
+    """The snapshot reads every customer's current attributes once, column by column; they
+    equal the version in force read from the customer's own rows, lists and missing
+    values included."""
+    snapshot = shop.segments.prepare().snapshot
+    ids = sorted(shop.customers().to_pyarrow().column("customer_id").to_pylist())
+    lists = 0
+    for customer in ids:
+        versions = snapshot.versions(customer)
+        in_force = [v for v in versions if v["valid_to"] is None]
+        expected = {k: in_force[0][k] for k in snapshot.attributes(customer, None)}
+        assert snapshot.attributes(customer, None) == expected, customer
+        assert len(versions) >= 1
+        lists += any(isinstance(v, list) for v in expected.values())
+    assert any(len(snapshot.versions(c)) > 1 for c in ids)  # updated customers are in it
+    assert lists > 0
 
 
 def test_an_unknown_customer_is_a_clear_error(shop: Workspace) -> None:

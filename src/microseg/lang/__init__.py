@@ -74,8 +74,10 @@ from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, ORD
 from microseg.lang._scores import ScoreLookup, ScoreSource, score_column
 from microseg.lang._values import bucket_of
 from microseg.lang._walk import (
+    EventFilter,
     Node,
     children,
+    event_filters,
     event_kinds,
     segment_references,
     walk,
@@ -107,6 +109,7 @@ __all__ = [
     "ClusterSpec",
     "DaysSinceExpr",
     "EvaluationError",
+    "EventFilter",
     "EventRule",
     "Explanation",
     "Expr",
@@ -141,6 +144,7 @@ __all__ = [
     "children",
     "cluster_column",
     "depth_message",
+    "event_filters",
     "event_kinds",
     "explain",
     "find_cycle",

@@ -11,7 +11,7 @@ without a case fails type checking.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeAlias, assert_never
+from typing import Any, TypeAlias, assert_never
 
 from microseg.lang._expr import (
     AddExpr,
@@ -41,6 +41,7 @@ from microseg.lang._nodes import (
     EventRule,
     HasRule,
     NotRule,
+    PropertyPredicate,
     Rule,
     RuleNode,
     ScoreRule,
@@ -50,8 +51,10 @@ from microseg.lang._nodes import (
 )
 
 __all__ = [
+    "EventFilter",
     "Node",
     "children",
+    "event_filters",
     "event_kinds",
     "nodes_below",
     "segment_references",
@@ -139,25 +142,36 @@ def segment_references(rule: Rule) -> set[str]:
     return {node.segment for node in walk(rule) if isinstance(node, SegmentRule)}
 
 
-def event_kinds(
+#: an event type ("any" for every type) and the ``where`` list an event must pass
+EventFilter: TypeAlias = tuple[str, tuple[PropertyPredicate, ...]]
+
+
+def event_filters(
     rule: Node,
     *,
     segment_rule: Callable[[str], Node],
     trait_definition: Callable[[str], TraitDefinition] | None = None,
-) -> frozenset[str] | None:
-    """The event types whose events can change what ``rule`` says of a customer at a given
-    instant, following the segments and traits it names; None when any event can (an
-    ``any`` event, a model output, a cluster or look-alike score, a trait not found). The
-    real-time path evaluates again only the segments an arriving event's type concerns."""
-    kinds: set[str] = set()
+) -> list[EventFilter] | None:
+    """The filters (type and ``where``) of every event ``rule``'s answer about a customer at
+    a given instant can depend on, following the segments and traits it names: an event
+    passing none of them changes nothing. None when any event can (a model output, a
+    cluster or look-alike score, a trait not found). The real-time path evaluates again
+    only the segments an arriving event passes a filter of."""
+    found: dict[tuple[Any, ...], EventFilter] = {}
+
+    def add(kind: str, where: list[PropertyPredicate]) -> None:
+        key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
+        found.setdefault(key, (kind, tuple(where)))
+
     followed: set[tuple[str, str]] = set()
     stack: list[Node] = [rule]
     while stack:
         for node in walk(stack.pop()):
             if isinstance(node, EventRule | AggregateExpr):
-                kinds.add(node.event)
+                add(node.event, node.where)
             elif isinstance(node, SequenceRule):
-                kinds.update(step.event for step in node.sequence.steps)
+                for step in node.sequence.steps:
+                    add(step.event, step.where)
             elif isinstance(node, ModelExpr | ScoreRule | ClusterRule):
                 return None
             elif isinstance(node, SegmentRule) and ("segment", node.segment) not in followed:
@@ -171,4 +185,20 @@ def event_kinds(
                     stack.append(trait_definition(node.trait).value)
                 except KeyError:
                     return None
+    return list(found.values())
+
+
+def event_kinds(
+    rule: Node,
+    *,
+    segment_rule: Callable[[str], Node],
+    trait_definition: Callable[[str], TraitDefinition] | None = None,
+) -> frozenset[str] | None:
+    """The event types whose events can change what ``rule`` says of a customer at a given
+    instant (those of :func:`event_filters`); None when any event can (an ``any`` event, a
+    model output, a cluster or look-alike score, a trait not found)."""
+    filters = event_filters(rule, segment_rule=segment_rule, trait_definition=trait_definition)
+    if filters is None:
+        return None
+    kinds = {kind for kind, _ in filters}
     return None if "any" in kinds else frozenset(kinds)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from microseg.context import Context
 from microseg.core.time import AsOf
-from microseg.lang import Clock, RuleError, event_kinds
-from microseg.lang.profile import ModelScorer, Profile
+from microseg.lang import Clock, RuleError, event_filters
+from microseg.lang.profile import ModelScorer, Profile, ProfileIndex
 from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
 from microseg.traits import profile_traits
@@ -120,19 +120,54 @@ class PreparedSegments:
         if self._names and any(n not in catalog.definitions for n in self._names):
             raise RuleError([*unparsed, *triage.problems])
         self.catalog = catalog
-        #: the event types each segment's answer can depend on (None: any), see
-        #: :func:`microseg.lang.event_kinds`
-        self.kinds = {
-            n: event_kinds(
+        #: the filters of the events each segment's answer can depend on (None: any), see
+        #: :func:`microseg.lang.event_filters`
+        self.filters = {
+            n: event_filters(
                 catalog.full_rule(n),
                 segment_rule=catalog.full_rule,
                 trait_definition=traits.definitions.__getitem__,
             )
             for n in triage.good
         }
+        # the other way round, for :meth:`concerned`: the segments any event concerns, and
+        # by event type each distinct ``where`` list with the segments it concerns
+        self._always = frozenset(n for n, f in self.filters.items() if f is None)
+        self._by_kind: dict[str, list[tuple[tuple[Any, ...], set[str]]]] = {}
+        wheres: dict[tuple[str, tuple[Any, ...]], set[str]] = {}
+        for name, filters in self.filters.items():
+            for kind, where in filters or ():
+                key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
+                if key not in wheres:
+                    wheres[key] = set()
+                    self._by_kind.setdefault(kind, []).append((where, wheres[key]))
+                wheres[key].add(name)
         self.traits = traits
         self.names = triage.good
         self.problems = [*unparsed, *triage.problems]
+
+    def concerned(self, events: Sequence[dict[str, Any]]) -> list[str]:
+        """The segments whose answer at now these new events (rows of ``events``) can
+        change: those with an event filter one of them passes, by the evaluator's own test
+        (:meth:`ProfileIndex.matches`), and those any event can change. The others keep
+        their answer: nothing they depend on changed since they were last evaluated (a
+        window running out is a timer's work)."""
+        hit = set(self._always)
+        clock: Clock | None = None
+        index: ProfileIndex | None = None
+        for event in events:
+            for kind in (event["type"], "any"):
+                for where, names in self._by_kind.get(kind, ()):
+                    if names <= hit:
+                        continue
+                    if where:
+                        if index is None or clock is None:
+                            clock = self._context.clock(None)
+                            index = ProfileIndex(timezone=clock.timezone)
+                        if not index.matches(event, where, clock):
+                            continue
+                    hit |= names
+        return [name for name in self.names if name in hit]
 
     def refresh(self, *, force: bool = False) -> bool:
         """Load again if the workspace changed since; whether it did.

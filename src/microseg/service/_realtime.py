@@ -252,12 +252,13 @@ class RealTime:
             found = self._due(now)
             touched = self.prepared.absorb(rows, stored=False) or []
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
-            types: dict[str, set[str]] = {}
+            arrived: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
-                types.setdefault(str(row["customer_id"]), set()).add(str(row["type"]))
+                arrived.setdefault(str(row["customer_id"]), []).append(row)
             for customer in touched:
-                names = self._concerned(types[customer])
-                found += self._evaluate(customer, None, now, trigger[customer], names)
+                names = self.prepared.concerned(arrived[customer])
+                if names:  # else every answer stands (the timers are set again below)
+                    found += self._evaluate(customer, None, now, trigger[customer], names)
                 self._schedule(customer, now)
         self._publish(found)
         return found
@@ -407,12 +408,6 @@ class RealTime:
                 self._schedule(customer, now)
         self._publish(found)
         return found
-
-    def _concerned(self, types: set[str]) -> list[str]:
-        """The segments events of these types can change (the others keep their answer:
-        nothing else changed since they were last evaluated, or a timer would have run)."""
-        kinds = self.prepared.kinds
-        return [n for n in self.names if (k := kinds.get(n)) is None or not k.isdisjoint(types)]
 
     def _evaluate(
         self,
