@@ -206,6 +206,26 @@ def test_current_attributes_read_once_are_those_of_the_versions(shop: Workspace)
     assert lists > 0
 
 
+def test_events_read_column_by_column_are_the_stored_rows(shop: Workspace) -> None:
+    """The snapshot builds a customer's event rows itself (timestamps from their integer
+    microseconds): they are the stored rows, every column and missing value alike."""
+    from microseg.lang import Clock
+
+    snapshot = shop.segments.prepare().snapshot
+    stored: dict[str, list[dict[str, object]]] = {}
+    for row in shop.store.table("events").drop("load_id").to_pyarrow().to_pylist():
+        stored.setdefault(str(row["customer_id"]), []).append(row)
+    later = Clock(datetime(2100, 1, 1), "Europe/Paris")
+    for customer, rows in stored.items():
+        # the times first: read from the column, before the rows are kept
+        assert snapshot.event_times(customer) == sorted(r["timestamp"] for r in rows)
+        events = snapshot.of(customer, later, current=True).events
+        assert sorted(events, key=lambda r: str(r["event_id"])) == sorted(
+            rows, key=lambda r: str(r["event_id"])
+        ), customer
+    assert sum(len(r) for r in stored.values()) > 1000
+
+
 def test_an_unknown_customer_is_a_clear_error(shop: Workspace) -> None:
     from microseg import WorkspaceError
 

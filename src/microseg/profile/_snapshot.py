@@ -50,6 +50,42 @@ def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
     return day.year - born.year - (1 if later else 0)
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
+class _EventReader:
+    """One customer's stored events as Python rows, column by column: about 40 µs where
+    ``Table.slice(...).to_pylist()`` takes 65 (its timestamps alone take 18: here they are
+    made from their integer microseconds, and ``customer_id`` is the one asked about)."""
+
+    def __init__(self, events: pa.Table) -> None:
+        self.names = events.column_names
+        self.columns = [events.column(n) for n in self.names]
+        stamps = events.column("timestamp")
+        plain = stamps.type == pa.timestamp("us") and stamps.null_count == 0
+        #: the timestamps in microseconds, when they can be read so (else from Arrow)
+        self.micros = stamps.cast(pa.int64()).to_numpy() if plain else None
+
+    def times(self, start: int, end: int) -> list[datetime]:
+        if self.micros is None:
+            stamps = self.columns[self.names.index("timestamp")].slice(start, end - start)
+            return list(stamps.to_pylist())
+        return [_EPOCH + timedelta(microseconds=m) for m in self.micros[start:end].tolist()]
+
+    def rows(self, customer_id: str, start: int, end: int) -> list[dict[str, Any]]:
+        count = end - start
+        columns: list[list[Any]] = []
+        for name, column in zip(self.names, self.columns, strict=True):
+            if name == "customer_id":
+                columns.append([customer_id] * count)
+            elif name == "timestamp":
+                columns.append(self.times(start, end))
+            else:
+                columns.append(column.slice(start, count).to_pylist())
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 class _Current:
     """Every customer's attributes in force (``valid_to`` null), read once, column by
     column: each column's distinct values, and per version a code into them (4 bytes), so
@@ -120,8 +156,9 @@ class ProfileSnapshot:
         self._timezone = timezone
         self._derive_age = "age" in attribute_types and "birth_date" in attribute_types
         events = store.table("events").drop("load_id")
-        self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow()
+        self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow().combine_chunks()
         self._event_rows = _offsets(self._events.column("customer_id"))
+        self._reader = _EventReader(self._events)
         history = store.table("customer_history").order_by(["customer_id", "valid_from"])
         self._history = history.to_pyarrow()
         self._history_rows = _offsets(self._history.column("customer_id"))
@@ -178,8 +215,7 @@ class ProfileSnapshot:
             base = [r["timestamp"] for r in kept[_EVENTS]]
         else:  # one column, not the rows: every customer is timed at start
             start, end = self._event_rows.get(customer_id, (0, 0))
-            stamps = self._events.column("timestamp")
-            base = stamps.slice(start, end - start).to_pylist() if end > start else []
+            base = self._reader.times(start, end) if end > start else []
         added = [r["timestamp"] for r in self._added.get(customer_id, ())]
         return sorted([*base, *added]) if added else base
 
@@ -284,7 +320,7 @@ class ProfileSnapshot:
             self._recent.move_to_end(customer_id)
             return found
         start, end = self._event_rows.get(customer_id, (0, 0))
-        events = self._events.slice(start, end - start).to_pylist() if end > start else []
+        events = self._reader.rows(customer_id, start, end) if end > start else []
         self._recent[customer_id] = found = [self._reread.get(customer_id), events]
         if len(self._recent) > RECENT:
             self._recent.popitem(last=False)
