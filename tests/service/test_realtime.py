@@ -367,6 +367,7 @@ def test_the_storers_loads_do_not_reload_everyone(
     monkeypatch.setattr(RealTime, "settle", slowly)
     engine = served.app.state.realtime
     loads = engine.prepared.loads
+    served.app.state.pipeline._flush_seconds = 0.1  # several loads while events arrive
     with served.client("write") as writer:
         for n in range(40):
             event = {"event_id": f"s{n}", "customer_id": f"C{n % 2 + 1}", "type": "view",

@@ -8,7 +8,7 @@ writers) before anything else. Then one of two lanes:
   columns, an ``event_id``, a live ``customer_id``, ISO 8601 times with a zone, plain
   numbers), are answered ``202`` at once. One thread, the applier, takes them in order:
   adds their rows to the real-time state, evaluates the customers concerned (the stream
-  hears of entries and exits now), and every ``flush_seconds`` (or ``flush_records``)
+  hears of entries and exits now), and every ``flush_seconds`` (1 s; or ``flush_records``)
   stores everything taken since in one load through the loader, writes the membership
   log, and marks the write-ahead batches done.
 - **The slow lane.** Anything else (other columns, identifiers to stitch, new customers,
@@ -101,7 +101,7 @@ class Pipeline:
         metrics: Any,
         write_lock: threading.Lock,
         *,
-        flush_seconds: float = 0.25,
+        flush_seconds: float = 1.0,
         flush_records: int = 50_000,
         max_queued: int = 400_000,
     ) -> None:
