@@ -156,7 +156,7 @@ class ProfileSnapshot:
         self._timezone = timezone
         self._derive_age = "age" in attribute_types and "birth_date" in attribute_types
         events = store.table("events").drop("load_id")
-        self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow().combine_chunks()
+        self._events = events.order_by(["customer_id", "timestamp"]).to_pyarrow()
         self._event_rows = _offsets(self._events.column("customer_id"))
         self._reader = _EventReader(self._events)
         history = store.table("customer_history").order_by(["customer_id", "valid_from"])
