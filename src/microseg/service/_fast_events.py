@@ -52,6 +52,10 @@ class FastEvents:
         self.app = app
         self.state = state
         self.limit = limit
+        metrics = state.metrics
+        #: the metrics this path counts into, looked up once
+        self._answered = metrics.requests.labels("POST", PATH, "202")
+        self._seconds = metrics.latency.labels(PATH)
 
     def takes(self, scope: Scope) -> bool:
         """Whether a request may be this path's (its body decides the rest)."""
@@ -100,9 +104,11 @@ class FastEvents:
         async def dressed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *_HEADERS]
-                metrics = self.state.metrics
-                metrics.requests.labels("POST", PATH, str(status)).inc()
-                metrics.latency.labels(PATH).observe(time.perf_counter() - started)
+                if status == 202:
+                    self._answered.inc()
+                else:
+                    self.state.metrics.requests.labels("POST", PATH, str(status)).inc()
+                self._seconds.observe(time.perf_counter() - started)
             await send(message)
 
         try:

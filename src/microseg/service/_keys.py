@@ -58,6 +58,10 @@ def grants(scopes: Iterable[str], needed: str) -> bool:
     return any(needed in _IMPLIES.get(s, set()) for s in scopes)
 
 
+#: at most this many verified keys are remembered (presented keys are bounded by the file)
+_VERIFIED = 1_000
+
+
 def _digest(salt: bytes, secret: str) -> str:
     return hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -70,6 +74,9 @@ class KeyRing:
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None
         self._records: dict[str, _Record] = {}
+        #: keys presented and verified since the file was last read (forgotten when it
+        #: changes): the digest and the key's record are not worked out at every request
+        self._verified: dict[str, ApiKey] = {}
 
     # -- managing -----------------------------------------------------------------------------
 
@@ -135,26 +142,34 @@ class KeyRing:
             return None
         key_id, secret = parts[1], parts[2]
         with self._lock:
-            self._refresh()
+            self._refresh()  # a revoke is seen at the next request
             record = self._records.get(key_id)
+            known = self._verified.get(presented)
         if record is None or record["revoked_at"] is not None:
             return None
+        if known is not None:  # verified since the file was last read
+            return known
         salt = bytes.fromhex(str(record["salt"]))
         if not hmac.compare_digest(_digest(salt, secret), str(record["digest"])):
             return None
-        return self._key(key_id, record)
+        key = self._key(key_id, record)
+        with self._lock:
+            if len(self._verified) < _VERIFIED:
+                self._verified[presented] = key
+        return key
 
     def _refresh(self) -> None:
         """Re-read the file when it changed since the last request (a revoke, a new key)."""
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            self._records, self._seen = {}, None
+            self._records, self._seen, self._verified = {}, None, {}
             return
         seen = (info.st_mtime_ns, info.st_size)
         if seen != self._seen:
             self._records = self._read()
             self._seen = seen
+            self._verified = {}
 
     # -- the file -----------------------------------------------------------------------------
 
