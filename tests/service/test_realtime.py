@@ -379,6 +379,28 @@ def test_the_storers_loads_do_not_reload_everyone(
     assert engine.prepared.loads == loads
 
 
+def test_the_next_expiry_is_the_first_event_leaving_a_window(served: Served) -> None:
+    """next_change finds, per window length, the first event still inside it by
+    bisection; the answer is the smallest of stamp + length (+1 µs) after the instant, as
+    trying every event against every length gives it."""
+    engine = served.app.state.realtime
+    with served.client("write") as writer:
+        for n, day in enumerate([2, 5, 5, 9, 12]):
+            event = {"event_id": f"w{n}", "customer_id": "C2", "type": "purchase",
+                     "timestamp": f"2026-01-{day:02d}T08:00:00Z"}  # fmt: skip
+            assert writer.post("/api/events", json=event).status_code == 202
+        writer.get("/api/segments-of/C2")  # applied
+    stamps = engine.prepared.snapshot.event_times("C2")
+    lengths = (*engine._lengths.fixed, *engine._lengths.calendar)
+    assert len(stamps) >= 6
+    assert lengths
+    one = timedelta(microseconds=1)
+    for hours in range(0, 24 * 200, 7):
+        after = datetime(2025, 6, 1) + timedelta(hours=hours)
+        moments = [s + n + one for n in lengths for s in stamps if s + n + one > after]
+        assert engine.next_change("C2", after) == (min(moments) if moments else None), after
+
+
 def _changes(stream: queue.Queue[dict[str, object]], count: int) -> list[tuple[object, ...]]:
     found = [stream.get(timeout=20) for _ in range(count)]
     return sorted((c["customer_id"], c["segment"], c["change"], c["trigger"]) for c in found)

@@ -144,6 +144,7 @@ class PreparedSegments:
                 wheres[key].add(name)
         self.traits = traits
         self.names = triage.good
+        self._known = frozenset(self.names)
         self.problems = [*unparsed, *triage.problems]
 
     def concerned(self, events: Sequence[dict[str, Any]]) -> list[str]:
@@ -311,7 +312,7 @@ class PreparedSegments:
         cuts, scorer = self._at(Clock(self._now, clock.timezone) if held else clock)
         return evaluate_profile(
             self.catalog,
-            self.names if names is None else [n for n in names if n in self.names],
+            self.names if names is None else [n for n in names if n in self._known],
             profile,
             clock,
             traits=self.traits,

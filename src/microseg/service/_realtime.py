@@ -20,6 +20,7 @@ event arrives and the moment a window runs out, and compared with batch on deman
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import json
@@ -445,9 +446,11 @@ class RealTime:
         stamps = self.prepared.snapshot.event_times(customer)
         best: datetime | None = None
         for length in (*self._lengths.fixed, *self._lengths.calendar):
-            for stamp in stamps:
-                moment = stamp + length + _TICK
-                if moment > after and (best is None or moment < best):
+            # the first event (the times are sorted) still inside the window after ``after``
+            at = bisect.bisect_right(stamps, after - length - _TICK)
+            if at < len(stamps):
+                moment = stamps[at] + length + _TICK
+                if best is None or moment < best:
                     best = moment
         if self._lengths.daily and stamps:
             day = timedelta(days=1)
