@@ -2,9 +2,8 @@
 none of it.
 
 The fast lane's requests are most of the service's traffic, and for one event FastAPI's
-middleware, routing, dependency solving and exception wrapping cost several times the
-work itself: a bare ASGI answer costs about 30 µs of the interpreter on this machine,
-the same request through the stack about 350 µs (py-spy and per-thread CPU, bench/). A
+middleware, routing, dependency solving and exception wrapping cost the event loop more
+than the work itself (py-spy, and the per-thread CPU of bench/bench_service.py). A
 request takes this path only when it is exactly the route's plainest case: no query
 string, no ``Origin`` (CORS is the stack's), a ``Content-Length`` within the body limit,
 a JSON body that is one object or a non-empty list of at most ``MAX_EVENTS`` objects, a
