@@ -66,3 +66,37 @@ def test_loads_are_recorded(ws: Workspace, tmp_path: Path) -> None:
     ws.ingest("events", path)
     rows = ws.store.fetchall("SELECT load_id, accepted, duplicates FROM loads ORDER BY load_id")
     assert rows == [(1, 3, 0), (2, 0, 3)]
+
+
+def test_an_event_id_repeated_under_another_customer_is_reported(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A repeat of an event id is a duplicate; under another customer it is more likely a
+    source numbering its events per customer, and the load says so (it kept the first)."""
+    first = write(tmp_path / "a.csv", """
+event_id,customer_id,timestamp,type,amount
+1,C1,2025-03-01T10:00:00Z,purchase,20
+2,C1,2025-03-02T10:00:00Z,purchase,5
+2,C1,2025-03-02T10:00:00Z,purchase,5
+3,C2,2025-03-02T10:00:00Z,purchase,7
+3,C3,2025-03-03T10:00:00Z,purchase,9
+""")  # fmt: skip
+    report = ws.ingest("events", first)
+    assert (report.accepted, report.duplicates) == (3, 2)
+    assert [w for w in report.warnings if "repeated under different customers" in w] == [
+        f"{first}: event ids repeated under different customers ('3' for 'C2' and 'C3'): the "
+        "first (or the stored one) was kept and the others counted as duplicates; check how "
+        "the source numbers its events"
+    ]
+    again = write(tmp_path / "b.csv", """
+event_id,customer_id,timestamp,type,amount
+1,C1,2025-03-01T10:00:00Z,purchase,20
+1,C4,2025-04-01T10:00:00Z,purchase,30
+""")  # fmt: skip
+    later = ws.ingest("events", again)
+    assert (later.accepted, later.duplicates) == (0, 2)
+    (warning,) = [w for w in later.warnings if "repeated under different customers" in w]
+    assert "'1' for 'C4' and 'C1'" in warning
+    plain = ws.ingest("events", first)  # the same file again: repeats, no clash to tell
+    assert plain.duplicates == 5
+    assert [w for w in plain.warnings if "C2' and 'C3" in w]  # its own clash, still there

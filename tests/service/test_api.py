@@ -430,6 +430,11 @@ def test_the_fast_path_answers_events_as_the_route_does(served: Served) -> None:
         routed = anonymous.post("/api/events?wait=false", content=b"{not json", headers=headers)
         assert broken.status_code == routed.status_code
         assert broken.json() == routed.json()
+        # the key first: without one, nothing is said of the body (FastAPI reads it first)
+        assert broken.status_code == 401
+        assert anonymous.get("/api/segments/women/members", params={"limit": 0}).status_code == 401
+    with served.client("write") as writer:  # with one, the body's problems
+        assert writer.post("/api/events", content=b"{not", headers=headers).status_code == 422
 
 
 def test_definitions_sent_get_the_clis_messages_and_names_are_bounded(served: Served) -> None:

@@ -218,6 +218,54 @@ def load_events(
         store.note_property_keys(ctx.load_id)
     ctx.accepted += inserted
     ctx.duplicates += ok - inserted
+    if ok > inserted:
+        _warn_of_foreign_repeats(ctx, name, bool(repeats), bool(has_events))
+
+
+#: an event id repeated under another customer: in this source, or in the store
+_FOREIGN_REPEATS_SQL = """
+WITH given AS (
+    SELECT s.event_id, r.resolved_id AS customer_id
+    FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok
+), clashes AS (
+    {inside}
+    {union}
+    {stored}
+)
+SELECT event_id, customer_id, other FROM clashes ORDER BY event_id LIMIT 4
+"""
+_INSIDE = (
+    "SELECT event_id, min(customer_id) AS customer_id, max(customer_id) AS other FROM given "
+    "WHERE event_id IN (SELECT event_id FROM _repeats) GROUP BY event_id "
+    "HAVING count(DISTINCT customer_id) > 1"
+)
+_STORED = (
+    "SELECT g.event_id, g.customer_id, e.customer_id AS other FROM given g "
+    "JOIN events e ON e.event_id = g.event_id AND e.load_id <> $load "
+    "WHERE e.customer_id <> g.customer_id"
+)
+
+
+def _warn_of_foreign_repeats(ctx: LoadContext, name: str, inside: bool, stored: bool) -> None:
+    """Say so when a repeated event id belongs to another customer: the first was kept
+    (or the stored one), the repeat counted as a duplicate, which is rarely what a
+    source meant when the customers differ."""
+    if not (inside or stored):
+        return
+    parts = [_INSIDE if inside else "", "UNION ALL" if inside and stored else "",
+             _STORED if stored else ""]  # fmt: skip
+    sql = _FOREIGN_REPEATS_SQL.format(inside=parts[0], union=parts[1], stored=parts[2])
+    params = {"load": ctx.load_id} if stored else None
+    found = ctx.store.fetchall(sql, params)
+    if not found:
+        return
+    shown = "; ".join(f"{e!r} for {c!r} and {o!r}" for e, c, o in found[:3])
+    more = " and more" if len(found) > 3 else ""
+    ctx.warnings.append(
+        f"{name}: event ids repeated under different customers ({shown}{more}): the first "
+        "(or the stored one) was kept and the others counted as duplicates; check how the "
+        "source numbers its events"
+    )
 
 
 def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]

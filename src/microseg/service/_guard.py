@@ -19,6 +19,7 @@ from microseg.service._keys import ApiKey, KeyRing, grants
 from microseg.service._problems import problem_response
 
 __all__ = [
+    "PUBLIC",
     "BodyLimit",
     "RateLimiter",
     "SecurityHeaders",
@@ -27,6 +28,7 @@ __all__ = [
     "log_request",
     "needs",
     "security_headers",
+    "unauthenticated",
 ]
 
 _LOG = logging.getLogger("microseg.service")
@@ -82,6 +84,30 @@ def _presented(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+#: the paths anyone may ask (no body, nothing to validate before a key)
+PUBLIC = frozenset({"/health", "/openapi.json", "/docs"})
+
+
+def unauthenticated(request: Request) -> HTTPException | None:
+    """The 401 to answer when the request has no valid, unrevoked key, else None."""
+    presented = _presented(request)
+    keys: KeyRing = request.app.state.keys
+    if presented is not None and keys.verify(presented) is not None:
+        return None
+    return _refusal(presented)
+
+
+def _refusal(presented: str | None) -> HTTPException:
+    return HTTPException(
+        401,
+        "a valid API key is needed: `Authorization: Bearer <key>` "
+        "(create one with `microseg keys create NAME --scope read`)"
+        if presented is None
+        else "this API key is unknown, malformed or revoked",
+        headers={"WWW-Authenticate": 'Bearer realm="microseg"'},
+    )
+
+
 def allowed(request: Request, scope: str, *, limit: bool = True) -> ApiKey:
     """The request's key, if it is valid, unrevoked, has ``scope`` and (with ``limit``) is
     within its rate limit; else the 401, 403 or 429 to answer."""
@@ -89,14 +115,7 @@ def allowed(request: Request, scope: str, *, limit: bool = True) -> ApiKey:
     presented = _presented(request)
     key = keys.verify(presented) if presented else None
     if key is None:
-        raise HTTPException(
-            401,
-            "a valid API key is needed: `Authorization: Bearer <key>` "
-            "(create one with `microseg keys create NAME --scope read`)"
-            if presented is None
-            else "this API key is unknown, malformed or revoked",
-            headers={"WWW-Authenticate": 'Bearer realm="microseg"'},
-        )
+        raise _refusal(presented)
     request.state.key_id = key.key_id
     if not grants(key.scopes, scope):
         raise HTTPException(

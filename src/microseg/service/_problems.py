@@ -103,6 +103,12 @@ def _microseg_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI reads and validates the body before the route's key check: a caller without
+    # a valid key learns nothing of the body's problems, only that a key is needed
+    from microseg.service._guard import PUBLIC, unauthenticated
+
+    if request.url.path not in PUBLIC and (refused := unauthenticated(request)) is not None:
+        return _http_error(request, refused)
     problems = [
         {"path": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
         for error in exc.errors()
