@@ -52,5 +52,6 @@ def test_known_events_in_one_pass_agree_with_one_by_one(tmp_path: Path) -> None:
             pairs.append(("C404", f"e{rng.randrange(400)}"))
     expected = [snapshot.has_event(c, e) for c, e in pairs]
     assert snapshot.known_events(pairs) == expected
+    assert snapshot.known_events(pairs[:12]) == expected[:12]  # a few: one by one
     assert sum(expected) == 240  # the stored and added ones, and only those
     assert snapshot.known_events([]) == []

@@ -227,11 +227,7 @@ _FOREIGN_REPEATS_SQL = """
 WITH given AS (
     SELECT s.event_id, r.resolved_id AS customer_id
     FROM _stage s JOIN _resolved r ON r._key = s._key WHERE s._ok
-), clashes AS (
-    {inside}
-    {union}
-    {stored}
-)
+), clashes AS ({clashes})
 SELECT event_id, customer_id, other FROM clashes ORDER BY event_id LIMIT 4
 """
 _INSIDE = (
@@ -250,22 +246,27 @@ def _warn_of_foreign_repeats(ctx: LoadContext, name: str, inside: bool, stored: 
     """Say so when a repeated event id belongs to another customer: the first was kept
     (or the stored one), the repeat counted as a duplicate, which is rarely what a
     source meant when the customers differ."""
-    if not (inside or stored):
+    clashes = [query for query, wanted in ((_INSIDE, inside), (_STORED, stored)) if wanted]
+    if not clashes:
         return
-    parts = [_INSIDE if inside else "", "UNION ALL" if inside and stored else "",
-             _STORED if stored else ""]  # fmt: skip
-    sql = _FOREIGN_REPEATS_SQL.format(inside=parts[0], union=parts[1], stored=parts[2])
+    sql = _FOREIGN_REPEATS_SQL.format(clashes=" UNION ALL ".join(clashes))
     params = {"load": ctx.load_id} if stored else None
     found = ctx.store.fetchall(sql, params)
     if not found:
         return
-    shown = "; ".join(f"{e!r} for {c!r} and {o!r}" for e, c, o in found[:3])
+    shown = "; ".join(f"{_short(e)} for {_short(c)} and {_short(o)}" for e, c, o in found[:3])
     more = " and more" if len(found) > 3 else ""
     ctx.warnings.append(
         f"{name}: event ids repeated under different customers ({shown}{more}): the first "
         "(or the stored one) was kept and the others counted as duplicates; check how the "
         "source numbers its events"
     )
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A value from the data for a message: quoted, and cut when long."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _fill_missing_event_ids(store) -> None:  # type: ignore[no-untyped-def]

@@ -68,6 +68,7 @@ from microseg.lang._nodes import (
     SequenceStep,
     TraitRule,
     Window,
+    where_key,
 )
 from microseg.lang._profile_index import order_of
 from microseg.lang._schema import BUILTIN_EVENT_TYPES, EVENT_PROPERTY_TYPES, ORDER_PROPERTY, Schema
@@ -161,4 +162,5 @@ __all__ = [
     "shape_problem",
     "walk",
     "walk_expr",
+    "where_key",
 ]

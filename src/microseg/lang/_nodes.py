@@ -9,6 +9,7 @@ docs/segments.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias, Union, get_args
@@ -53,6 +54,7 @@ __all__ = [
     "SequenceStep",
     "TraitRule",
     "Window",
+    "where_key",
 ]
 
 Scalar = Union[bool, int, float, str, date, datetime]  # noqa: UP007 (pydantic order matters)
@@ -191,6 +193,11 @@ class TraitRule(Predicate):
 
 class PropertyPredicate(Predicate):
     property: str
+
+
+def where_key(where: Sequence[PropertyPredicate]) -> tuple[tuple[str, str, str], ...]:
+    """A hashable key of a ``where`` list: equal lists, written in two rules, share it."""
+    return tuple((p.property, p.op, repr(p.operand)) for p in where)
 
 
 class Aggregate(Predicate):

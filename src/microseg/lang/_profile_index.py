@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from microseg.lang._dialect import local_time
-from microseg.lang._nodes import PropertyPredicate
+from microseg.lang._nodes import PropertyPredicate, where_key
 from microseg.lang._schema import (
     DERIVED_TIME_PROPERTIES,
     EVENT_PROPERTY_TYPES,
@@ -186,7 +186,7 @@ class ProfileIndex:
         relative = seen[1]
         return (
             kind,
-            tuple((p.property, p.op, repr(p.operand)) for p in where),
+            where_key(where),
             clock.as_of if relative else None,
         )
 

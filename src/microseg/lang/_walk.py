@@ -48,6 +48,7 @@ from microseg.lang._nodes import (
     SegmentRule,
     SequenceRule,
     TraitRule,
+    where_key,
 )
 
 __all__ = [
@@ -160,8 +161,7 @@ def event_filters(
     found: dict[tuple[Any, ...], EventFilter] = {}
 
     def add(kind: str, where: list[PropertyPredicate]) -> None:
-        key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
-        found.setdefault(key, (kind, tuple(where)))
+        found.setdefault((kind, where_key(where)), (kind, tuple(where)))
 
     followed: set[tuple[str, str]] = set()
     stack: list[Node] = [rule]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from microseg.context import Context
 from microseg.core.time import AsOf
-from microseg.lang import Clock, RuleError, event_filters
+from microseg.lang import Clock, RuleError, event_filters, where_key
 from microseg.lang.profile import ModelScorer, Profile, ProfileIndex
 from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
@@ -137,7 +137,7 @@ class PreparedSegments:
         wheres: dict[tuple[str, tuple[Any, ...]], set[str]] = {}
         for name, filters in self.filters.items():
             for kind, where in filters or ():
-                key = (kind, tuple((p.property, p.op, repr(p.operand)) for p in where))
+                key = (kind, where_key(where))
                 if key not in wheres:
                     wheres[key] = set()
                     self._by_kind.setdefault(kind, []).append((where, wheres[key]))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import Request
@@ -39,7 +38,6 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = "/api/events"
-_ROUTE = SimpleNamespace(path=PATH)
 _HEADERS = security_headers(PATH)
 
 
@@ -84,7 +82,6 @@ class FastEvents:
         try:
             job = await self._accepted(scope, body)
         except Exception as exc:  # a bug: answered as the stack answers one
-            scope["route"] = _ROUTE
             await self._answer(scope, receive, send, bug_response("POST", PATH, exc), started)
             return
         if job is None:

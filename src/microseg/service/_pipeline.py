@@ -49,8 +49,6 @@ __all__ = ["BULK_ROWS", "Job", "Pipeline"]
 _LOG = logging.getLogger("microseg.service")
 #: requests with more records are screened in a worker thread, not on the event loop
 _SCREEN_ON_LOOP = 200
-#: up to this many rows, stored event ids are looked up one by one (else in one pass)
-_ONE_BY_ONE = 50
 #: from this many fast-lane events waiting at once, everyone is evaluated in batch
 BULK_ROWS = 3_000
 #: how far (seconds) the applier may fall behind before acknowledgements wait for it
@@ -296,10 +294,7 @@ class Pipeline:
         assert engine is not None
         fresh = []
         with self._ids_lock:  # the storer forgets ids once they are in the real-time state
-            if len(rows) > _ONE_BY_ONE:
-                known = engine.known_events([(r["customer_id"], r["event_id"]) for r in rows])
-            else:
-                known = [engine.has_event(r["customer_id"], r["event_id"]) for r in rows]
+            known = engine.known_events([(r["customer_id"], r["event_id"]) for r in rows])
             for row, stored in zip(rows, known, strict=True):
                 event_id = row["event_id"]
                 if stored or event_id in self._ids:

@@ -386,11 +386,9 @@ class RealTime:
         """The live customer an id stands for (itself, or whom it was merged into)."""
         return self.prepared.snapshot.resolve(customer_id)
 
-    def has_event(self, customer_id: str, event_id: str) -> bool:
-        return self.prepared.snapshot.has_event(customer_id, event_id)
-
     def known_events(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        """:meth:`has_event` of many (customer_id, event_id) pairs at once."""
+        """Whether each customer already has an event with that id (stored, or applied
+        ahead of the store), for (customer_id, event_id) pairs."""
         return self.prepared.snapshot.known_events(pairs)
 
     def on_profiles(self, customers: list[str], *, reload: bool = False) -> list[Change]:

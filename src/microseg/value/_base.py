@@ -171,13 +171,19 @@ def compress_rfm(
     ([0.0, 2.0], [2.0, 1.0])
     """
     x, tx, big_t, w = rfm_inputs(frequency, recency, T, weights)
-    key, first = group_rows(x, tx, big_t)
-    summed = np.bincount(key, weights=w, minlength=first.size).astype(np.float64)
-    # a fixed order whatever the input's (a database returns rows in any order): sums in
-    # the likelihood, and so the fit to the last digit, do not depend on it
-    order = np.lexsort((big_t[first], tx[first], x[first]))
-    first = first[order]
-    return RFMRows(x[first], tx[first], big_t[first], summed[order])
+    first, summed = distinct_rows(w, x, tx, big_t)
+    return RFMRows(x[first], tx[first], big_t[first], summed)
+
+
+def distinct_rows(weights: FloatArray, *columns: NDArray[Any]) -> tuple[IntArray, FloatArray]:
+    """One row holding each distinct row of ``columns``, and the summed ``weights`` of
+    each, in the order of the values (first column first): a fixed order whatever the
+    input's (a database returns rows in any order), so that the sums in a likelihood, and
+    the fit to the last digit, do not depend on it."""
+    key, first = group_rows(*columns)
+    summed = np.bincount(key, weights=weights, minlength=first.size).astype(np.float64)
+    order = np.lexsort(tuple(column[first] for column in reversed(columns)))
+    return first[order], summed[order]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from microseg.value._base import (
     as_float_array,
     check_integer,
     check_non_negative,
-    group_rows,
+    distinct_rows,
     same_length,
     weighted_sums,
 )
@@ -120,13 +120,8 @@ class GammaGamma(ValueModel):
             raise ValueModelError(f"monetary_value must be > 0; row {i} is {m[i]}")
         self.spend_frequency_correlation_ = _correlation(x, m, w)
         self.independence_warning_ = _independence_warning(self.spend_frequency_correlation_)
-        key, first = group_rows(x, m)
-        summed = np.bincount(key, weights=w, minlength=first.size).astype(np.float64)
-        # a fixed order whatever the input's, as in compress_rfm: the fit does not depend
-        # on the order a database returned the customers in
-        order = np.lexsort((m[first], x[first]))
-        first = first[order]
-        objective = _Likelihood(x[first], m[first], summed[order])
+        first, summed = distinct_rows(w, x, m)
+        objective = _Likelihood(x[first], m[first], summed)
         mean = float(np.average(m, weights=w))
         start = np.array([1.0, 2.0, mean])
         self._run_fit(objective, start, float(w.sum()), started)
