@@ -206,12 +206,28 @@ def test_current_attributes_read_once_are_those_of_the_versions(shop: Workspace)
     assert lists > 0
 
 
-def test_events_read_column_by_column_are_the_stored_rows(shop: Workspace) -> None:
+@pytest.mark.parametrize("few", [None, 8])
+def test_events_read_column_by_column_are_the_stored_rows(
+    shop: Workspace, few: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The snapshot builds a customer's event rows itself (timestamps from their integer
-    microseconds): they are the stored rows, every column and missing value alike."""
+    microseconds, columns of few values through codes, the others from Arrow): they are
+    the stored rows, every column and missing value alike. In this small shop every
+    column has few values; ``few`` makes only some of them so."""
+    import microseg.profile._snapshot as snapshot_module
     from microseg.lang import Clock
 
+    if few is not None:
+        monkeypatch.setattr(snapshot_module, "_FEW_VALUES", few)
+        monkeypatch.setattr(snapshot_module, "_ROWS_PER_VALUE", 10**9)
     snapshot = shop.segments.prepare().snapshot
+    reader = snapshot._reader
+    coded = [
+        codes is not None
+        for name, codes in zip(reader.names, reader.codes, strict=True)
+        if name not in ("customer_id", "timestamp")
+    ]
+    assert all(coded) if few is None else any(coded) and not all(coded)
     stored: dict[str, list[dict[str, object]]] = {}
     for row in shop.store.table("events").drop("load_id").to_pyarrow().to_pylist():
         stored.setdefault(str(row["customer_id"]), []).append(row)

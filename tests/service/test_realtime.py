@@ -379,6 +379,31 @@ def test_the_storers_loads_do_not_reload_everyone(
     assert engine.prepared.loads == loads
 
 
+def test_the_storer_is_not_woken_for_every_event_it_holds(served: Served) -> None:
+    # the storer was woken at every event the applier handed it and counted what it held
+    # by walking all of it: quadratic in the events of a flush, half its time under load
+    pipeline = served.app.state.pipeline
+    pipeline._flush_seconds = 30.0  # no load while the events arrive
+    with served.client("write") as writer:
+        event = {"event_id": "r0", "customer_id": "C1", "type": "view",
+                 "timestamp": "2026-01-15T10:00:00Z"}  # fmt: skip
+        assert writer.post("/api/events", json=event).status_code == 202
+        pipeline.wait_applied()
+        time.sleep(0.2)  # the storer holds the first event, on its timer
+        rounds, flushes = pipeline.storer_rounds, pipeline.flushes
+        for n in range(1, 41):
+            event = {**event, "event_id": f"r{n}", "timestamp": f"2026-01-15T10:{n:02d}:00Z"}
+            assert writer.post("/api/events", json=event).status_code == 202
+        pipeline.wait_applied()
+        assert pipeline.storer_rounds - rounds <= 2
+        assert pipeline.flushes == flushes
+        pipeline.drain()  # stored all the same, when asked for
+        assert pipeline.flushes == flushes + 1
+    with served.workspace.session() as session:
+        found = session.store.scalar("SELECT count(*) FROM events WHERE event_id LIKE 'r%'")
+    assert found == 41
+
+
 def test_the_next_expiry_is_the_first_event_leaving_a_window(served: Served) -> None:
     """next_change finds, per window length, the first event still inside it by
     bisection; the answer is the smallest of stamp + length (+1 µs) after the instant, as

@@ -55,10 +55,34 @@ def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
 _EPOCH = datetime(1970, 1, 1)
 
 
+#: a column with at most this many distinct values (or one per this many rows) is read
+#: through codes into its distinct values (:func:`_encoded`)
+_FEW_VALUES, _ROWS_PER_VALUE = 4_096, 16
+
+
+def _encoded(column: pa.ChunkedArray) -> tuple[list[Any], Sequence[int]] | None:
+    """A column of few distinct values as (the values, then None; a code per row, -1 for
+    none) in the smallest machine integers that hold them, or None (many values, or a
+    kind Arrow cannot encode)."""
+    try:
+        distinct = pc.count_distinct(column, mode="all").as_py()
+        if distinct > max(_FEW_VALUES, len(column) // _ROWS_PER_VALUE):
+            return None
+        encoded = pc.dictionary_encode(column.combine_chunks())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    values = [*encoded.dictionary.to_pylist(), None]  # code -1: no value
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    width = "b" if len(values) <= 128 else "h" if len(values) <= 32_768 else "i"
+    return values, array(width, codes.astype(np.dtype(width)).tobytes())
+
+
 class _EventReader:
-    """One customer's stored events as Python rows, column by column: about 40 µs where
-    ``Table.slice(...).to_pylist()`` takes 65 (its timestamps alone take 18: here they are
-    made from their integer microseconds, and ``customer_id`` is the one asked about)."""
+    """One customer's stored events as Python rows, column by column: columns of few
+    distinct values through codes (a list lookup per value), timestamps from their integer
+    microseconds, the rest (ids, amounts) from Arrow; ``customer_id`` is the one asked
+    about. About 20 µs for a customer's 14 events, where ``Table.slice().to_pylist()``
+    takes 65."""
 
     def __init__(self, events: pa.Table) -> None:
         self.names = events.column_names
@@ -67,6 +91,11 @@ class _EventReader:
         plain = stamps.type == pa.timestamp("us") and stamps.null_count == 0
         #: the timestamps in microseconds, when they can be read so (else from Arrow)
         self.micros = stamps.cast(pa.int64()).to_numpy() if plain else None
+        #: per column: its values and codes when it has few values (else None)
+        self.codes = [
+            None if name in ("customer_id", "timestamp") else _encoded(column)
+            for name, column in zip(self.names, self.columns, strict=True)
+        ]
 
     def times(self, start: int, end: int) -> list[datetime]:
         if self.micros is None:
@@ -77,8 +106,11 @@ class _EventReader:
     def rows(self, customer_id: str, start: int, end: int) -> list[dict[str, Any]]:
         count = end - start
         columns: list[list[Any]] = []
-        for name, column in zip(self.names, self.columns, strict=True):
-            if name == "customer_id":
+        for name, column, coded in zip(self.names, self.columns, self.codes, strict=True):
+            if coded is not None:
+                values, codes = coded
+                columns.append([values[c] for c in codes[start:end]])
+            elif name == "customer_id":
                 columns.append([customer_id] * count)
             elif name == "timestamp":
                 columns.append(self.times(start, end))

@@ -21,11 +21,9 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from microseg.service._guard import allowed, log_request, security_headers
+from microseg.service._guard import log_request, permitted, security_headers
 from microseg.service._problems import bug_response
 from microseg.service._routes import MAX_EVENTS, accepted
 
@@ -39,6 +37,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = "/api/events"
 _HEADERS = security_headers(PATH)
+_JSON = (b"content-type", b"application/json")
 
 
 class FastEvents:
@@ -82,33 +81,40 @@ class FastEvents:
         try:
             job = await self._accepted(scope, body)
         except Exception as exc:  # a bug: answered as the stack answers one
-            await self._answer(scope, receive, send, bug_response("POST", PATH, exc), started)
+            bug = bug_response("POST", PATH, exc)
+            await self._answer(
+                scope, send, bug.status_code, bug.raw_headers, bytes(bug.body), started
+            )
             return
         if job is None:
             await self.app(scope, _replay(body, receive), send)
             return
-        response = JSONResponse(accepted("events", job), status_code=202)
-        await self._answer(scope, receive, send, response, started)
+        # the route's JSONResponse, written out: its body and headers as Starlette makes them
+        answer = json.dumps(accepted("events", job), separators=(",", ":")).encode()
+        headers = [(b"content-length", str(len(answer)).encode()), _JSON]
+        await self._answer(scope, send, 202, headers, answer, started)
 
     async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, response: Any, started: float
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        started: float,
     ) -> None:
-        """Send ``response`` with what the stack adds: the security headers, the request
+        """Send an answer with what the stack adds: the security headers, the request
         metrics and the log line."""
-        status = response.status_code
-
-        async def dressed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *_HEADERS]
-                if status == 202:
-                    self._answered.inc()
-                else:
-                    self.state.metrics.requests.labels("POST", PATH, str(status)).inc()
-                self._seconds.observe(time.perf_counter() - started)
-            await send(message)
-
+        counted = self._answered if status == 202 else None
+        if counted is None:
+            counted = self.state.metrics.requests.labels("POST", PATH, str(status))
         try:
-            await response(scope, receive, dressed)
+            counted.inc()
+            self._seconds.observe(time.perf_counter() - started)
+            start = {"type": "http.response.start", "status": status,
+                     "headers": [*headers, *_HEADERS]}  # fmt: skip
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
         finally:
             log_request(scope, status, started)
 
@@ -131,7 +137,7 @@ class FastEvents:
         if rows is None:
             return None
         try:
-            allowed(Request(scope), "write")  # the key, its scope, its rate limit
+            permitted(self.state, scope, "write")  # the key, its scope, its rate limit
         except HTTPException:
             return None  # the stack answers (the limit taken again is empty still)
         return await pipeline.submit_fast("events", records, rows)

@@ -27,6 +27,7 @@ __all__ = [
     "json_log_line",
     "log_request",
     "needs",
+    "permitted",
     "security_headers",
     "unauthenticated",
 ]
@@ -77,11 +78,17 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
 
 
-def _presented(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+def _presented(scope: Scope) -> str | None:
+    """The key a request presents: ``Authorization: Bearer``, else ``X-API-Key`` (the
+    first of a header given twice)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:  # ASGI gives the names in lower case
+        if name in (b"authorization", b"x-api-key"):
+            found.setdefault(name, value)
+    header = found.get(b"authorization", b"").decode("latin-1")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    return found.get(b"x-api-key", b"").decode("latin-1") or None
 
 
 #: the paths anyone may ask (no body, nothing to validate before a key)
@@ -90,7 +97,7 @@ PUBLIC = frozenset({"/health", "/openapi.json", "/docs"})
 
 def unauthenticated(request: Request) -> HTTPException | None:
     """The 401 to answer when the request has no valid, unrevoked key, else None."""
-    presented = _presented(request)
+    presented = _presented(request.scope)
     keys: KeyRing = request.app.state.keys
     if presented is not None and keys.verify(presented) is not None:
         return None
@@ -111,17 +118,23 @@ def _refusal(presented: str | None) -> HTTPException:
 def allowed(request: Request, scope: str, *, limit: bool = True) -> ApiKey:
     """The request's key, if it is valid, unrevoked, has ``scope`` and (with ``limit``) is
     within its rate limit; else the 401, 403 or 429 to answer."""
-    keys: KeyRing = request.app.state.keys
+    return permitted(request.app.state, request.scope, scope, limit=limit)
+
+
+def permitted(state: Any, request: Scope, scope: str, *, limit: bool = True) -> ApiKey:
+    """:func:`allowed` for an ASGI ``request`` scope and the app's ``state`` (the path in
+    front of the stack has no :class:`Request`)."""
+    keys: KeyRing = state.keys
     presented = _presented(request)
     key = keys.verify(presented) if presented else None
     if key is None:
         raise _refusal(presented)
-    request.state.key_id = key.key_id
+    request.setdefault("state", {})["key_id"] = key.key_id  # what Request.state sets
     if not grants(key.scopes, scope):
         raise HTTPException(
             403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r}"
         )
-    wait = request.app.state.limiter.take(key.key_id) if limit else 0
+    wait = state.limiter.take(key.key_id) if limit else 0
     if wait > 0:
         raise HTTPException(
             429,

@@ -123,6 +123,11 @@ class Pipeline:
         #: what the applier hands the storer, in order: (what, job, jobs)
         self._store_cond = threading.Condition()
         self._store_queue: deque[tuple[str, Job | None, list[Job] | None]] = deque()
+        #: the storer holds fast-lane jobs and will wake to store them (its flush timer):
+        #: more of them need not wake it
+        self._store_timed = False
+        #: times the storer woke to take what it was handed
+        self.storer_rounds = 0
         self.flushes = 0
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
@@ -446,19 +451,24 @@ class Pipeline:
     def _hand(self, what: str, job: Job | None, jobs: list[Job] | None = None) -> None:
         with self._store_cond:
             self._store_queue.append((what, job, jobs))
-            self._store_cond.notify_all()
+            if what != "fast" or not self._store_timed:
+                self._store_cond.notify_all()
 
     # -- the storer: every write to the store, in order ------------------------------------
 
     def _store(self) -> None:
         pending: list[Job] = []
         first = 0.0
+        held = 0  # records in pending
         with self._ws.session() as session:
             while True:
                 with self._store_cond:
-                    while not self._store_queue and not self._due(pending, first):
+                    while not self._store_queue and not self._due(pending, held, first):
                         wait = first + self._flush_seconds - time.monotonic() if pending else None
+                        self._store_timed = bool(pending)
                         self._store_cond.wait(None if wait is None else max(0.001, wait))
+                    self._store_timed = False
+                    self.storer_rounds += 1
                     items = list(self._store_queue)
                     self._store_queue.clear()
                 slow: list[Job] = []
@@ -469,7 +479,7 @@ class Pipeline:
                             slow.append(job)  # loaded together (group commit)
                             continue
                     if slow:  # what came before is stored first
-                        pending = self._flush_pending(session, pending, slow)
+                        pending, held = self._flush_pending(session, pending, slow), 0
                         slow = []
                     if what == "slow":
                         slow = [job]  # type: ignore[list-item]
@@ -478,8 +488,9 @@ class Pipeline:
                         if not pending:
                             first = time.monotonic()
                         pending.append(job)
+                        held += len(job.records)
                     else:
-                        pending = self._flush_pending(session, pending, [])
+                        pending, held = self._flush_pending(session, pending, []), 0
                         if what == "stop":
                             return
                         assert job is not None
@@ -490,14 +501,16 @@ class Pipeline:
                             )
                         job.done.set()  # a bulk's or a drain's
                 if slow:
-                    pending = self._flush_pending(session, pending, slow)
-                if self._due(pending, first):
-                    pending = self._flush_pending(session, pending, [])
+                    pending, held = self._flush_pending(session, pending, slow), 0
+                if self._due(pending, held, first):
+                    pending, held = self._flush_pending(session, pending, []), 0
 
-    def _due(self, pending: list[Job], first: float) -> bool:
+    def _due(self, pending: list[Job], held: int, first: float) -> bool:
+        """Whether the pending jobs (``held`` records, the first taken at ``first``) are
+        to be stored now. While its timer runs the storer is not woken for each fast-lane
+        job (:meth:`_hand`): ``flush_records`` is checked when it wakes."""
         if not pending:
             return False
-        held = sum(len(j.records) for j in pending)
         return held >= self._flush_records or time.monotonic() - first >= self._flush_seconds
 
     def _flush_pending(self, session: Workspace, pending: list[Job], slow: list[Job]) -> list[Job]:

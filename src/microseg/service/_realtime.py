@@ -565,12 +565,17 @@ class RealTime:
 def _moves(
     customer: str, before: frozenset[str], after: frozenset[str], at: datetime, trigger: str
 ) -> list[Change]:
-    """The customer's entries (in ``after`` only) then exits (in ``before`` only)."""
+    """The customer's entries (in ``after`` only) then exits (in ``before`` only). Built
+    without validation: every field is the real-time path's own (``at`` aware), and this
+    runs at every event."""
+    if before == after:
+        return []
+    made = Change.model_construct
     return [
-        Change(at=at, customer_id=customer, segment=n, change="entered", trigger=trigger)
+        made(at=at, customer_id=customer, segment=n, change="entered", trigger=trigger)
         for n in sorted(after - before)
     ] + [
-        Change(at=at, customer_id=customer, segment=n, change="left", trigger=trigger)
+        made(at=at, customer_id=customer, segment=n, change="left", trigger=trigger)
         for n in sorted(before - after)
     ]
 
