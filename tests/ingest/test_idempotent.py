@@ -100,3 +100,49 @@ event_id,customer_id,timestamp,type,amount
     plain = ws.ingest("events", first)  # the same file again: repeats, no clash to tell
     assert plain.duplicates == 5
     assert [w for w in plain.warnings if "C2' and 'C3" in w]  # its own clash, still there
+
+
+LINES = """
+order,customer_id,timestamp,type,product_id,amount
+O1,C1,2025-03-01T10:00:00Z,purchase,P1,20
+O1,C1,2025-03-01T10:00:00Z,purchase,P2,5
+O1,C1,2025-03-01T10:00:00Z,purchase,P3,7
+O2,C2,2025-03-02T10:00:00Z,purchase,P1,20
+O3,C2,2025-03-03T10:00:00Z,purchase,P4,9
+O3,C2,2025-03-03T10:00:00Z,purchase,P4,9
+"""
+
+
+def test_an_order_id_taken_for_event_ids_is_reported(ws: Workspace, tmp_path: Path) -> None:
+    """A line-item log whose order id is mapped to ``event_id``: the lines of an order
+    share the id, the first line is kept and the others were counted as duplicates with
+    nothing said, so an order's amount was its first line's. The load now says so, with
+    examples and what to do; a row sent twice (the same contents) is still a plain
+    duplicate."""
+    path = write(tmp_path / "lines.csv", LINES)
+    report = ws.ingest("events", path, map={"order": "event_id"})
+    assert (report.accepted, report.duplicates) == (3, 3)
+    (warning,) = [w for w in report.warnings if "different contents" in w]
+    assert warning == (
+        f"{path}: 1 event id is on several rows with different contents ('O1', 3 rows): "
+        "only the first row of each was kept and 2 counted as duplicates. If they are the "
+        "lines of one order, map a line id to event_id, or leave event_id unmapped (each "
+        "row then gets an id from its contents), and map the order id to order_id"
+    )
+    table = pa.table(
+        {
+            "order": ["A", "A", "B"],
+            "customer_id": ["C1", "C1", "C1"],
+            "timestamp": pa.array([1, 1, 2], pa.timestamp("s")),
+            "type": ["purchase"] * 3,
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    parquet = tmp_path / "lines.parquet"  # a typed source takes another path through loading
+    pq.write_table(table, parquet)
+    typed = ws.ingest("events", parquet, map={"order": "event_id"})
+    assert typed.duplicates == 1
+    assert any("('A', 2 rows)" in w for w in typed.warnings), typed.warnings
+    mapped = ws.ingest("events", path, map={"order": "order_id"})  # as advised
+    assert (mapped.accepted, mapped.duplicates) == (6, 0)
+    assert not [w for w in mapped.warnings if "different contents" in w]

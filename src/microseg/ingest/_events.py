@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from microseg.core.errors import IngestError
 from microseg.ingest._convert import Params, convert
@@ -220,6 +221,9 @@ def load_events(
     ctx.duplicates += ok - inserted
     if ok > inserted:
         _warn_of_foreign_repeats(ctx, name, bool(repeats), bool(has_events))
+    if repeats:
+        source = query if lean else "_stage"
+        _warn_of_differing_repeats(ctx, name, source, params.used_in(source))
 
 
 #: an event id repeated under another customer: in this source, or in the store
@@ -260,6 +264,45 @@ def _warn_of_foreign_repeats(ctx: LoadContext, name: str, inside: bool, stored: 
         f"{name}: event ids repeated under different customers ({shown}{more}): the first "
         "(or the stored one) was kept and the others counted as duplicates; check how the "
         "source numbers its events"
+    )
+
+
+#: the columns that tell two rows of one event id apart (one customer's: another
+#: customer's repeat is told by :func:`_warn_of_foreign_repeats`)
+_CONTENT = [c for c in EVENT_COLUMNS if c not in ("event_id", "customer_id", "properties")]
+_DIFFERING_REPEATS_SQL = """
+SELECT event_id, rows, count(*) OVER () AS ids, sum(rows - 1) OVER () AS dropped
+FROM (
+    SELECT s.event_id, count(*) AS rows
+    FROM {source} s JOIN _resolved r ON r._key = s._key
+    WHERE s._ok AND s.event_id IN (SELECT event_id FROM _repeats)
+    GROUP BY s.event_id
+    HAVING count(DISTINCT r.resolved_id) = 1 AND count(DISTINCT {content}) > 1
+)
+ORDER BY event_id LIMIT 3
+"""
+
+
+def _warn_of_differing_repeats(
+    ctx: LoadContext, name: str, source: str, params: dict[str, Any]
+) -> None:
+    """Say so when rows of one customer share an event id but not their contents: most
+    often a line-item log whose order id was taken for the event id, where the first
+    line of each order is kept and the others would be dropped as duplicates, unsaid."""
+    content = "md5(to_json([" + ", ".join(f"s.{ident(c)}::VARCHAR" for c in _CONTENT) + "]))"
+    sql = _DIFFERING_REPEATS_SQL.format(source=source, content=content)
+    found = ctx.store.fetchall(sql, params or None)
+    if not found:
+        return
+    ids, dropped = int(found[0][2]), int(found[0][3])
+    shown = "; ".join(f"{_short(e)}, {n:,} rows" for e, n, _, _ in found)
+    more = "; and more" if ids > len(found) else ""
+    ctx.warnings.append(
+        f"{name}: {ids:,} event id{' is' if ids == 1 else 's are'} on several rows with "
+        f"different contents ({shown}{more}): only the first row of each was kept and "
+        f"{dropped:,} counted as duplicates. If they are the lines of one order, map a line "
+        "id to event_id, or leave event_id unmapped (each row then gets an id from its "
+        "contents), and map the order id to order_id"
     )
 
 
