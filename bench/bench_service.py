@@ -61,15 +61,44 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _used(path: str) -> float:
+    """CPU seconds (user and system) of a /proc stat file's process or thread."""
+    with open(path, encoding="utf-8") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _copy_pid(engine: Any) -> int:
+    """The evaluations' process of the real-time state (0: none now)."""
+    copy = engine._copy
+    return int(copy.pid) if copy is not None else 0
+
+
+def _cpu(engine: Any) -> dict[str, float]:
+    """CPU seconds so far: this process's threads (:func:`_cpu_by_thread`) and the
+    evaluations' process (``evaluator process``; its pid as ``evaluator pid``)."""
+    found = _cpu_by_thread()
+    pid = _copy_pid(engine)
+    found["evaluator pid"] = pid
+    found["evaluator process"] = _used(f"/proc/{pid}/stat") if pid else 0.0
+    return found
+
+
+def _private_mib(pid: int) -> float | None:
+    """The memory a process has of its own (pages it wrote since it was forked), MiB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
+            rows = dict(line.split(":", 1) for line in rollup if ":" in line)
+    except OSError:
+        return None
+    kib = sum(int(rows[k].split()[0]) for k in ("Private_Clean", "Private_Dirty") if k in rows)
+    return kib / 1024
+
+
 def _cpu_by_thread() -> dict[str, float]:
     """CPU seconds of this process so far: the service's threads by name, the rest
     (DuckDB's own threads, the benchmark) together as ``other``."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used(path: str) -> float:
-        with open(path, encoding="utf-8") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+    used = _used
 
     found = {t.name: used(f"/proc/self/task/{t.native_id}/stat")
              for t in threading.enumerate() if t.native_id is not None
@@ -79,15 +108,20 @@ def _cpu_by_thread() -> dict[str, float]:
     return {**named, "other": total - sum(named.values())}
 
 
-def _load(base: str, token: str, args: argparse.Namespace, rate: float, prefix: str) -> Any:
+def _load(
+    base: str, token: str, args: argparse.Namespace, rate: float, prefix: str, engine: Any
+) -> Any:
     """One run of the load generator (bench/_loadgen.py) in a process of its own, with
-    the CPU time each side spent per event answered."""
+    the CPU time each side spent per event answered (the evaluations' process counted
+    from the phase's start, or from its making when it was made during the phase)."""
     command = [sys.executable, str(HERE / "_loadgen.py"), base, token, "--rate", str(rate),
                "--seconds", str(args.seconds), "--clients", str(args.clients),
                "--customers", str(args.customers), "--prefix", prefix]  # fmt: skip
-    before = _cpu_by_thread()
+    before = _cpu(engine)
     done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120)
-    after = _cpu_by_thread()
+    after = _cpu(engine)
+    if before.pop("evaluator pid") != after.pop("evaluator pid"):
+        before["evaluator process"] = 0.0
     if done.returncode:
         raise SystemExit(f"the load generator failed: {done.stderr[-2000:]}")
     found = json.loads(done.stdout)
@@ -156,13 +190,13 @@ def main() -> None:
     # single events: a warm-up, then a light rate (open loop), the target rate, then as
     # fast as the server answers; lightest first, so that no phase inherits a backlog
     warm = argparse.Namespace(**{**vars(args), "seconds": 5.0})
-    warm_up = _load(base, token, warm, args.light_rate / 2, "warm")
+    warm_up = _load(base, token, warm, args.light_rate / 2, "warm", engine)
     warm_up["stored_after_s"] = round(_settle(pipeline), 2)
-    light = _load(base, token, args, args.light_rate, "light")
+    light = _load(base, token, args, args.light_rate, "light", engine)
     light["stored_after_s"] = round(_settle(pipeline), 2)
-    sustained = _load(base, token, args, args.rate, "open")
+    sustained = _load(base, token, args, args.rate, "open", engine)
     sustained["stored_after_s"] = round(_settle(pipeline), 2)
-    most = _load(base, token, args, 0, "closed")
+    most = _load(base, token, args, 0, "closed", engine)
     most["stored_after_s"] = round(_settle(pipeline), 2)
 
     # the batch endpoint, from the load generator's process: acknowledged, then stored
@@ -188,6 +222,8 @@ def main() -> None:
             run.result.drop()
         reconcile, _ = engine.reconcile(session, heal=False)
 
+    copy = _copy_pid(engine)
+    copy_private = _private_mib(copy) if copy else None
     server.should_exit = True
     thread.join(timeout=30)
     ws.close()
@@ -202,6 +238,11 @@ def main() -> None:
             "seconds": round(start_seconds, 2),
             "resident_mib": round(resident, 1),
             "kib_per_customer": round(resident * 1024 / args.customers, 2),
+        },
+        "evaluator_process": {
+            "copies_made": engine.forks,
+            "evaluated_in_service_instead": engine.fallbacks,
+            "private_mib_at_end": None if copy_private is None else round(copy_private, 1),
         },
         "warm_up": warm_up,
         "light": light,
@@ -253,7 +294,7 @@ def _cpu_text(per_event: dict[str, float]) -> str:
 
 
 def _markdown(r: dict[str, Any]) -> str:
-    m, b, st = r["machine"], r["batch"], r["start"]
+    m, b, st, e = r["machine"], r["batch"], r["start"], r["evaluator_process"]
     lines = [
         "# The service under load",
         "",
@@ -264,12 +305,17 @@ def _markdown(r: dict[str, Any]) -> str:
         f"{m['memory_gib']} GiB, Python {m['python']}, DuckDB {m['duckdb']}; shared with "
         f"other work while it ran. Reproduce: `python bench/bench_service.py --customers "
         f"{r['customers']} --seconds {r['seconds_per_phase']:g}`. CPU per event: each "
-        "thread's CPU time (from /proc) over the events answered in the phase.",
+        "thread's CPU time (from /proc) over the events answered in the phase, and the "
+        "evaluations' process's (a forked copy of the real-time state).",
         "",
         "| measure | value | target |",
         "|---|---|---|",
         f"| start: real-time state of every customer | {st['seconds']} s, "
         f"{st['resident_mib']} MiB ({st['kib_per_customer']} KiB per customer) | |",
+        f"| evaluations' process (forked; shares the service's memory until either writes) "
+        f"| {e['private_mib_at_end']} MiB of its own at the end; {e['copies_made']} copies "
+        f"made, {e['evaluated_in_service_instead']} evaluations done in the service instead "
+        "| |",
         *_single("single events", r["light"], ""),
         *_single("single events", r["sustained"], "2,000 events/s"),
         *_single("single events", r["most"], ""),

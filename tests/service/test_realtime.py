@@ -5,8 +5,10 @@ exact instant, and after a random stream of events batch and real time agree."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import random
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from microseg import Workspace
+from microseg.service import ServiceSettings
 from microseg.service._realtime import window_lengths
 from microseg.synth import generate_shop
 from tests.conftest import NOW
@@ -140,10 +143,12 @@ def test_window_lengths_come_from_every_kind_of_window() -> None:
 
 
 @pytest.mark.slow
-def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path) -> None:
+@pytest.mark.parametrize("process", [True, False], ids=["evaluator process", "in process"])
+def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path, process: bool) -> None:
     """Many customers, every example segment (events with properties and windows,
     sequences, attributes, parents, absence), events and clock moves at random: the
-    real-time state then equals batch evaluation, customer by customer."""
+    real-time state then equals batch evaluation, customer by customer, whether the
+    evaluations run in a process of their own or in the service's."""
     end = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
     clock = MovableClock(end)
     shop = generate_shop(tmp_path / "data", customers=400, seed=3, end=end.date())
@@ -153,7 +158,8 @@ def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path) -> None
     ws.ingest("events", list(shop.event_files))
     for example in EXAMPLES.glob("*.yaml"):
         (ws.path / "segments" / example.name).write_text(example.read_text())
-    served_gen = serve_workspace(ws, clock)
+    settings = ServiceSettings(rate=1000, burst=1000, max_body=200_000, evaluator_process=process)
+    served_gen = serve_workspace(ws, clock, settings)
     served = next(served_gen)
     try:
         rng = random.Random(11)
@@ -182,8 +188,56 @@ def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path) -> None
         engine = served.app.state.realtime
         assert engine.changes > 0  # the stream did move customers
         assert engine.expiries > 0  # and windows ran out
+        assert (engine.forks > 0, engine.fallbacks) == (process, 0)
     finally:
         served_gen.close()
+
+
+def _copy_pid(served: Served) -> int:
+    copy = served.app.state.realtime._copy
+    assert copy is not None
+    assert copy.pid > 0
+    return int(copy.pid)
+
+
+def test_the_evaluator_process_is_made_again_when_stale_or_gone(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    """The copy holds while only events arrive; a new customer read into the state makes
+    it stale and a new one is made; a copy killed is done without (the same answers,
+    here), then made again. It keeps no file of the service open but its pipes."""
+    engine = served.app.state.realtime
+
+    def buy(writer: httpx.Client, event_id: str, customer: str) -> dict[str, object]:
+        event = {"event_id": event_id, "customer_id": customer, "type": "purchase",
+                 "timestamp": "2026-01-15T10:00:00Z", "amount": 5.0}  # fmt: skip
+        assert writer.post("/api/events", json=event).is_success
+        return stream.get(timeout=20)
+
+    with served.client("write") as writer:
+        assert buy(writer, "k1", "C2")["segment"] == "buyers"  # C2 had not bought lately
+        first = _copy_pid(served)
+        assert engine.forks == 1
+        kept = sorted(os.listdir(f"/proc/{first}/fd"), key=int)
+        assert len(kept) == 5, kept  # standard input, output and error; two pipes
+        assert all("pipe:" in os.readlink(f"/proc/{first}/fd/{fd}") for fd in kept[3:])
+        assert buy(writer, "k2", "C7")["customer_id"] == "C7"  # new: read into the state
+        pipeline = served.app.state.pipeline
+        again = {"event_id": "k3", "customer_id": "C1", "type": "purchase",
+                 "timestamp": "2026-01-15T10:00:00Z", "amount": 1.0}  # fmt: skip
+        assert writer.post("/api/events", json=again).is_success  # C1 stays in
+        pipeline.wait_applied()
+        assert engine.forks == 2  # the new customer made the first copy stale
+        second = _copy_pid(served)
+        os.kill(second, signal.SIGKILL)
+        os.waitpid(second, 0)
+        assert buy(writer, "k4", "C3")["segment"] == "buyers"
+        assert (engine.forks, engine.fallbacks) == (2, 1)  # C3 evaluated in the service
+        assert writer.post("/api/events", json={**again, "event_id": "k5"}).is_success
+        pipeline.wait_applied()
+        assert (engine.forks, engine.fallbacks) == (3, 1)
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+    assert not os.path.exists(f"/proc/{first}")
 
 
 def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(

@@ -83,6 +83,11 @@ class PreparedSegments:
         self._ahead: list[dict[str, Any]] = []
         #: writes under way that the holder follows itself (:meth:`writing`)
         self._writing = 0
+        #: changes of the prepared state other than events absorbed (loads, definitions,
+        #: rereads, refits): a copy of it (a forked process's) holds while this stands
+        self.version = 0
+        #: events absorbed since it was made (:meth:`absorb`)
+        self.absorbed = 0
         self._load()
 
     def _stamp(self) -> tuple[Any, ...]:
@@ -113,6 +118,7 @@ class PreparedSegments:
         self._by_clock: OrderedDict[datetime, tuple[dict[str, list[float]], ModelScorer | None]]
         self._by_clock = OrderedDict()
         self.loads += 1
+        self.version += 1
 
     def _read_definitions(self) -> None:
         """The segment and trait catalogs, and what each segment depends on."""
@@ -191,6 +197,7 @@ class PreparedSegments:
             self._read_definitions()
             self._by_clock.clear()
             self.loads += 1
+            self.version += 1
         return True
 
     @contextlib.contextmanager
@@ -221,6 +228,7 @@ class PreparedSegments:
             self._load()
             return None
         touched = self.snapshot.add_events(rows)
+        self.absorbed += len(rows)
         if stored:
             self._writes = self._context.store.writes
             self.generation = self._stamp()
@@ -236,6 +244,7 @@ class PreparedSegments:
         if self.snapshot.reread(self._context.store, customers):
             self._writes = self._context.store.writes
             self.generation = self._stamp()
+            self.version += 1
         else:
             self._load()
 
@@ -268,6 +277,17 @@ class PreparedSegments:
         a batch evaluation now would (they are otherwise those of the last load)."""
         self._now = self._context.now()
         self._by_clock.clear()
+        self.version += 1
+
+    def evaluate_ready(self, clock: Clock) -> None:
+        """Take the population values :meth:`evaluate` uses with ``held`` at ``clock``'s
+        zone, so that it asks the store nothing after (a copy in another process has no
+        store)."""
+        self._at(Clock(self._now, clock.timezone))
+
+    def clock(self, as_of: AsOf | None = None) -> Clock:
+        """The evaluation clock at ``as_of`` (default: now), as :meth:`of` takes it."""
+        return self._context.clock(as_of)
 
     def current(self, customer_id: str) -> tuple[Profile, dict[str, Any]]:
         """The customer's profile now (current attributes, every event held, those not
@@ -307,8 +327,23 @@ class PreparedSegments:
         """
         self.refresh()
         clock = self._context.clock(as_of)
-        profile = self.snapshot.of(customer_id, clock, current=as_of is None)
         held = as_of is None or held_population
+        return self.evaluate(customer_id, clock, current=as_of is None, held=held, names=names)
+
+    def evaluate(
+        self,
+        customer_id: str,
+        clock: Clock,
+        *,
+        current: bool,
+        held: bool,
+        names: Sequence[str] | None = None,
+    ) -> dict[str, bool]:
+        """:meth:`of` at ``clock``, with the current attributes when ``current`` and the
+        population values held for now when ``held``, without looking for changes of the
+        workspace first: what a copy of this evaluator in a process of its own answers
+        (it has no store to look at; :mod:`microseg.service._evaluator`)."""
+        profile = self.snapshot.of(customer_id, clock, current=current)
         cuts, scorer = self._at(Clock(self._now, clock.timezone) if held else clock)
         return evaluate_profile(
             self.catalog,

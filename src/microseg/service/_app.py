@@ -219,7 +219,9 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.wal = WriteAheadLog(workspace.path)
     app.state.replayed = replay(workspace, app.state.wal)
     #: every customer's segments, kept up to date (None when --no-realtime)
-    app.state.realtime = RealTime(workspace) if settings.realtime else None
+    app.state.realtime = (
+        RealTime(workspace, fork=settings.evaluator_process) if settings.realtime else None
+    )
     #: what happens to records sent: written ahead, answered, applied, stored
     app.state.pipeline = Pipeline(
         workspace, app.state.wal, app.state.realtime, app.state.metrics, app.state.write_lock

@@ -45,6 +45,7 @@ from microseg.lang import (
     TraitRule,
     Window,
 )
+from microseg.service._evaluator import ForkedEvaluator, can_fork
 from microseg.workspace import Workspace
 
 __all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
@@ -153,7 +154,9 @@ def window_lengths(nodes: Iterable[Any], traits: dict[str, Any] | None = None) -
 class RealTime:
     """Every customer's segments at now, kept up to date (module docstring)."""
 
-    def __init__(self, workspace: Workspace, names: list[str] | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, names: list[str] | None = None, *, fork: bool = False
+    ) -> None:
         #: a session of its own: its DuckDB cursor is used under :attr:`_lock` only (one
         #: cursor used by two threads at once fails, or worse)
         self._ws = workspace.session()
@@ -173,11 +176,21 @@ class RealTime:
         self.timed: Callable[[float], None] | None = None
         #: the segment and trait files the segments held were set from
         self._files = self.prepared.generation[1]
+        #: evaluate arriving events in a forked copy of the prepared state (``fork``,
+        #: where the platform forks: :mod:`microseg.service._evaluator`)
+        self._fork = fork and can_fork()
+        self._copy: ForkedEvaluator | None = None
+        #: copies made, and evaluations done here because none could answer
+        self.forks = 0
+        self.fallbacks = 0
         self._start()
 
     def close(self) -> None:
-        """Close the session it reads the store through."""
+        """End the evaluations' process, close the session it reads the store through."""
         with self._lock:
+            if self._copy is not None:
+                self._copy.close()
+                self._copy = None
             self._ws.close()
 
     # -- state --------------------------------------------------------------------------------
@@ -256,13 +269,50 @@ class RealTime:
             arrived: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
                 arrived.setdefault(str(row["customer_id"]), []).append(row)
+            asks = []  # the others' answers stand (their timers are set again below)
             for customer in touched:
                 names = self.prepared.concerned(arrived[customer])
-                if names:  # else every answer stands (the timers are set again below)
-                    found += self._evaluate(customer, None, now, trigger[customer], names)
+                if names:
+                    asks.append((customer, names))
+            answers = self._ask(rows, asks)
+            for i, (customer, names) in enumerate(asks):
+                held = answers[i] if answers is not None else None
+                found += self._evaluate(customer, None, now, trigger[customer], names, held)
+            for customer in touched:
                 self._schedule(customer, now)
         self._publish(found)
         return found
+
+    def _ask(
+        self, rows: list[dict[str, Any]], asks: list[tuple[str, list[str]]]
+    ) -> list[dict[str, bool]] | None:
+        """The answers of the evaluations' process to ``asks`` (``rows``: the events just
+        absorbed), a copy made first when there is none or it is stale; None when it is
+        not used or failed (the caller evaluates itself: the same answers)."""
+        if not self._fork or not asks:
+            return None
+        self.prepared.refresh()  # as an evaluation here would first (a write seen: stale)
+        copy = self._copy
+        try:
+            if copy is None or not copy.holds(self.prepared, len(rows)):
+                if copy is not None:
+                    copy.close()
+                self._copy = None
+                copy = self._copy = ForkedEvaluator(self.prepared)  # it has the rows
+                self.forks += 1
+                rows = []
+            started = time.perf_counter()
+            found = copy.evaluate(rows, [(c, list(n)) for c, n in asks], self.prepared.clock())
+            if self.timed is not None:
+                self.timed((time.perf_counter() - started) / len(asks))
+            return found
+        except Exception as exc:
+            _LOG.warning("%s", json.dumps({"event": "evaluator process", "error": repr(exc)}))
+            if self._copy is not None:
+                self._copy.close()
+                self._copy = None
+            self.fallbacks += 1
+            return None
 
     def absorb(self, rows: list[dict[str, Any]]) -> bool:
         """Events not stored yet, added to the prepared state without evaluating anyone
@@ -415,17 +465,21 @@ class RealTime:
         at: datetime,
         trigger: str,
         names: list[str] | None = None,
+        held: dict[str, bool] | None = None,
     ) -> list[Change]:
+        """The customer's segments at ``as_of`` (None: now) set in the state held, and the
+        changes; ``held``: the answers, when the evaluations' process gave them."""
         before = self.state.get(customer, frozenset())
-        started = time.perf_counter()
-        held = self.prepared.of(
-            customer,
-            as_of=as_of.replace(tzinfo=UTC) if as_of else None,
-            names=names,
-            held_population=True,  # a timer's instant: the same population as events
-        )
-        if self.timed is not None:
-            self.timed(time.perf_counter() - started)
+        if held is None:
+            started = time.perf_counter()
+            held = self.prepared.of(
+                customer,
+                as_of=as_of.replace(tzinfo=UTC) if as_of else None,
+                names=names,
+                held_population=True,  # a timer's instant: the same population as events
+            )
+            if self.timed is not None:
+                self.timed(time.perf_counter() - started)
         now_in = frozenset(n for n, inside in held.items() if inside and n in self.names)
         # the segments not evaluated keep their answer (those the caller left out, and
         # those a definition change removed, until :meth:`on_definitions` runs)
