@@ -143,8 +143,8 @@ def test_window_lengths_come_from_every_kind_of_window() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("process", [True, False], ids=["evaluator process", "in process"])
-def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path, process: bool) -> None:
+@pytest.mark.parametrize("processes", [2, 0], ids=["evaluator processes", "in process"])
+def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path, processes: int) -> None:
     """Many customers, every example segment (events with properties and windows,
     sequences, attributes, parents, absence), events and clock moves at random: the
     real-time state then equals batch evaluation, customer by customer, whether the
@@ -158,7 +158,9 @@ def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path, process
     ws.ingest("events", list(shop.event_files))
     for example in EXAMPLES.glob("*.yaml"):
         (ws.path / "segments" / example.name).write_text(example.read_text())
-    settings = ServiceSettings(rate=1000, burst=1000, max_body=200_000, evaluator_process=process)
+    settings = ServiceSettings(
+        rate=1000, burst=1000, max_body=200_000, evaluator_processes=processes
+    )
     served_gen = serve_workspace(ws, clock, settings)
     served = next(served_gen)
     try:
@@ -188,24 +190,26 @@ def test_after_a_random_stream_batch_and_real_time_agree(tmp_path: Path, process
         engine = served.app.state.realtime
         assert engine.changes > 0  # the stream did move customers
         assert engine.expiries > 0  # and windows ran out
-        assert (engine.forks > 0, engine.fallbacks) == (process, 0)
+        assert (engine.forks > 0, engine.fallbacks) == (processes > 0, 0)
     finally:
         served_gen.close()
 
 
-def _copy_pid(served: Served) -> int:
-    copy = served.app.state.realtime._copy
-    assert copy is not None
-    assert copy.pid > 0
-    return int(copy.pid)
+def _copy_pids(served: Served) -> list[int]:
+    copies = served.app.state.realtime._copy
+    assert copies is not None
+    assert len(copies.pids) == 2  # the default
+    assert all(pid > 0 for pid in copies.pids)
+    return list(copies.pids)
 
 
 def test_the_evaluator_process_is_made_again_when_stale_or_gone(
     served: Served, stream: queue.Queue[dict[str, object]]
 ) -> None:
-    """The copy holds while only events arrive; a new customer read into the state makes
-    it stale and a new one is made; a copy killed is done without (the same answers,
-    here), then made again. It keeps no file of the service open but its pipes."""
+    """The copies hold while only events arrive; a new customer read into the state makes
+    them stale and new ones are made; when a copy is killed the service evaluates itself
+    (the same answers), then makes them again. A copy keeps no file of the service open
+    but its pipes."""
     engine = served.app.state.realtime
 
     def buy(writer: httpx.Client, event_id: str, customer: str) -> dict[str, object]:
@@ -216,11 +220,14 @@ def test_the_evaluator_process_is_made_again_when_stale_or_gone(
 
     with served.client("write") as writer:
         assert buy(writer, "k1", "C2")["segment"] == "buyers"  # C2 had not bought lately
-        first = _copy_pid(served)
+        first = _copy_pids(served)
         assert engine.forks == 1
-        kept = sorted(os.listdir(f"/proc/{first}/fd"), key=int)
-        assert len(kept) == 5, kept  # standard input, output and error; two pipes
-        assert all("pipe:" in os.readlink(f"/proc/{first}/fd/{fd}") for fd in kept[3:])
+        for pid in first:
+            with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+                assert comm.read().strip() == "microseg-eval"  # what ps and top show
+            kept = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+            assert len(kept) == 5, kept  # standard input, output and error; two pipes
+            assert all("pipe:" in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in kept[3:])
         assert buy(writer, "k2", "C7")["customer_id"] == "C7"  # new: read into the state
         pipeline = served.app.state.pipeline
         again = {"event_id": "k3", "customer_id": "C1", "type": "purchase",
@@ -228,7 +235,7 @@ def test_the_evaluator_process_is_made_again_when_stale_or_gone(
         assert writer.post("/api/events", json=again).is_success  # C1 stays in
         pipeline.wait_applied()
         assert engine.forks == 2  # the new customer made the first copy stale
-        second = _copy_pid(served)
+        second = _copy_pids(served)[hash("C3") % 2]  # the copy with C3's share
         os.kill(second, signal.SIGKILL)
         os.waitpid(second, 0)
         assert buy(writer, "k4", "C3")["segment"] == "buyers"
@@ -237,7 +244,7 @@ def test_the_evaluator_process_is_made_again_when_stale_or_gone(
         pipeline.wait_applied()
         assert (engine.forks, engine.fallbacks) == (3, 1)
         assert writer.post("/api/reconcile").json()["disagreements"] == []
-    assert not os.path.exists(f"/proc/{first}")
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in first)
 
 
 def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(

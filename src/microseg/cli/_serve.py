@@ -51,6 +51,14 @@ def serve(
         help="How often to reconcile the real-time state with batch, e.g. '15 minutes' "
         "('off': only POST /api/reconcile).",
     ),
+    evaluators: int = typer.Option(
+        2,
+        "--evaluators",
+        min=0,
+        max=64,
+        help="Processes that evaluate arriving events, each a forked copy of the real-time "
+        "state with a share of the customers (0: in the service's own process).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the addresses as JSON."),
 ) -> None:
     """Serve the workspace over HTTP: the API at /api, its schema at /openapi.json and
@@ -69,6 +77,7 @@ def serve(
         max_body=max_body,
         cors_origins=tuple(cors),
         reconcile_every=_seconds(reconcile_every),
+        evaluator_processes=evaluators,
     )
     base = f"http://{host}:{port}"
     where = {"url": base, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json"}

@@ -220,7 +220,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.replayed = replay(workspace, app.state.wal)
     #: every customer's segments, kept up to date (None when --no-realtime)
     app.state.realtime = (
-        RealTime(workspace, fork=settings.evaluator_process) if settings.realtime else None
+        RealTime(workspace, processes=settings.evaluator_processes) if settings.realtime else None
     )
     #: what happens to records sent: written ahead, answered, applied, stored
     app.state.pipeline = Pipeline(

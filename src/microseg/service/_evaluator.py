@@ -6,7 +6,8 @@ and the evaluation is the largest part (bench/bench_service.py). A
 :class:`ForkedEvaluator` is a copy of the prepared state made by ``fork``: it shares the
 parent's memory until either writes to it, needs no store (the population values it uses
 are taken before the copy) and answers "which of these segments is this customer in"
-over a pipe, while the parent's threads go on.
+over a pipe, with when each customer's next window runs out, while the parent's threads
+go on.
 
 The copy holds while the parent's prepared state changes only by events absorbed, which
 it is sent with each question (in order: one pipe). Any other change (a load, new
@@ -25,6 +26,9 @@ import os
 import pickle
 import signal
 import struct
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from microseg.lang import Clock
@@ -32,7 +36,7 @@ from microseg.lang import Clock
 if TYPE_CHECKING:
     from microseg.segments._prepared import PreparedSegments
 
-__all__ = ["ForkedEvaluator", "can_fork"]
+__all__ = ["ForkedEvaluators", "can_fork"]
 
 _SIZE = struct.Struct("!I")
 
@@ -42,49 +46,112 @@ def can_fork() -> bool:
     return hasattr(os, "fork")
 
 
-class ForkedEvaluator:
-    """A forked copy of ``prepared`` that evaluates customers (module docstring)."""
+class ForkedEvaluators:
+    """``count`` forked copies of ``prepared`` (module docstring), each evaluating its
+    share of the customers: a question's customers are shared out, every copy works on
+    its share at once, and the answers are put back in order."""
 
-    def __init__(self, prepared: PreparedSegments) -> None:
+    def __init__(
+        self,
+        prepared: PreparedSegments,
+        timer: Callable[[str, datetime], datetime | None],
+        count: int = 1,
+    ) -> None:
         self.version = prepared.version
         self.absorbed = prepared.absorbed
-        clock = prepared.clock()
-        prepared.evaluate_ready(clock)  # the population values, taken before the copy
+        prepared.evaluate_ready(prepared.clock())  # the population values, before the copies
+        self.copies: list[_Copy] = []
+        try:
+            for _ in range(max(1, count)):
+                self.copies.append(_Copy(prepared, timer))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pids(self) -> list[int]:
+        return [copy.pid for copy in self.copies]
+
+    def holds(self, prepared: PreparedSegments, rows: int) -> bool:
+        """Whether the copies are still ``prepared`` once sent the last ``rows`` absorbed."""
+        return (
+            all(copy.pid > 0 for copy in self.copies)
+            and prepared.version == self.version
+            and prepared.absorbed == self.absorbed + rows
+        )
+
+    def evaluate(
+        self,
+        rows: list[dict[str, Any]],
+        asks: Sequence[tuple[str, Sequence[str] | None]],
+        clock: Clock,
+        timed: list[str],
+        after: datetime,
+    ) -> tuple[list[dict[str, bool]], list[datetime | None]]:
+        """Give the copies the events absorbed since (``rows``), then each (customer,
+        segments) of ``asks`` at ``clock``, and ``timer(customer, after)`` of each
+        customer of ``timed`` (each customer once): the answers and the instants, in
+        order."""
+        count = len(self.copies)
+        shares: list[tuple[list[Any], list[Any], list[str]]] = [([], [], []) for _ in range(count)]
+
+        def share(customer: str) -> int:  # the copies are forked: one hash seed
+            return hash(customer) % count if count > 1 else 0
+
+        for row in rows:
+            shares[share(str(row["customer_id"]))][0].append(row)
+        for ask in asks:
+            shares[share(ask[0])][1].append(ask)
+        for customer in timed:
+            shares[share(customer)][2].append(customer)
+        busy = [i for i, (r, a, t) in enumerate(shares) if r or a or t]
+        for i in busy:
+            mine, asked, timers = shares[i]
+            self.copies[i].send((mine, asked, clock, timers, after))
+        self.absorbed += len(rows)
+        held: dict[str, dict[str, bool]] = {}
+        moments: dict[str, datetime | None] = {}
+        for i in busy:
+            answers, instants = self.copies[i].receive()
+            held.update(zip((c for c, _ in shares[i][1]), answers, strict=True))
+            moments.update(zip(shares[i][2], instants, strict=True))
+        return [held[c] for c, _ in asks], [moments[c] for c in timed]
+
+    def close(self) -> None:
+        """End the copies (each ends when its pipe closes) and wait for them."""
+        for copy in self.copies:
+            copy.close()
+
+
+class _Copy:
+    """One forked copy, and the pipes to it."""
+
+    def __init__(
+        self,
+        prepared: PreparedSegments,
+        timer: Callable[[str, datetime], datetime | None],
+    ) -> None:
         asked, ask = os.pipe()  # questions: written here, read by the copy
         answered, answer = os.pipe()  # answers: written by the copy, read here
         pid = os.fork()
         if pid == 0:  # the copy: it never returns
             os.close(ask)
             os.close(answered)
-            _serve(prepared, asked, answer)
+            _serve(prepared, timer, asked, answer)
         os.close(asked)
         os.close(answer)
         self.pid = pid
         self._to = os.fdopen(ask, "wb", buffering=0)
         self._from = os.fdopen(answered, "rb", buffering=0)
-        self.questions = 0
 
-    def holds(self, prepared: PreparedSegments, rows: int) -> bool:
-        """Whether the copy is still ``prepared`` once sent the last ``rows`` absorbed."""
-        return (
-            self.pid > 0
-            and prepared.version == self.version
-            and prepared.absorbed == self.absorbed + rows
-        )
+    def send(self, question: tuple[Any, ...]) -> None:
+        _write(self._to, question)
 
-    def evaluate(
-        self, rows: list[dict[str, Any]], asks: list[tuple[str, list[str] | None]], clock: Clock
-    ) -> list[dict[str, bool]]:
-        """Give the copy the events absorbed since (``rows``), then each (customer,
-        segments) of ``asks`` at ``clock``: the answers, in order."""
-        _write(self._to, (rows, asks, clock))
-        self.absorbed += len(rows)
-        self.questions += len(asks)
+    def receive(self) -> Any:
         found = _read(self._from)
         if isinstance(found, BaseException):
             raise found
-        answers: list[dict[str, bool]] = found
-        return answers
+        return found
 
     def close(self) -> None:
         """End the copy (it ends when its pipe closes) and wait for it."""
@@ -97,13 +164,20 @@ class ForkedEvaluator:
             os.waitpid(pid, 0)
 
 
-def _serve(prepared: PreparedSegments, questions: int, answers: int) -> None:
+def _serve(
+    prepared: PreparedSegments,
+    timer: Callable[[str, datetime], datetime | None],
+    questions: int,
+    answers: int,
+) -> None:
     """The copy's loop: questions in, answers out, until the pipe closes; then exit at
     once (the parent's threads, files and exit handlers are not the copy's)."""
     code = 0
     try:
         # the parent's handlers are not the copy's: a terminal's Ctrl-C is the parent's
         # to act on (the copy ends when it closes the pipe), a kill ends the copy
+        with contextlib.suppress(OSError):  # named for ps and top (Linux)
+            Path("/proc/self/comm").write_text("microseg-eval", encoding="ascii")
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -115,16 +189,17 @@ def _serve(prepared: PreparedSegments, questions: int, answers: int) -> None:
         writer = os.fdopen(answers, "wb", buffering=0)
         while True:
             try:
-                rows, asks, clock = _read(reader)
+                rows, asks, clock, timed, after = _read(reader)
             except EOFError:
                 break
             try:
                 if rows:
                     prepared.snapshot.add_events(rows)
-                found: Any = [
+                held = [
                     prepared.evaluate(customer, clock, current=True, held=True, names=names)
                     for customer, names in asks
                 ]
+                found: Any = (held, [timer(customer, after) for customer in timed])
             except Exception as exc:  # the parent evaluates itself, and says why
                 found = RuntimeError(f"the evaluator process failed: {exc!r}")
             _write(writer, found)

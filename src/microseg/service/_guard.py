@@ -53,9 +53,10 @@ class ServiceSettings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     #: keep every customer's segments up to date per event and per window expiry
     realtime: bool = True
-    #: evaluate arriving events in a process of its own (a forked copy of the state), so
-    #: that the evaluations do not share the HTTP work's interpreter lock
-    evaluator_process: bool = True
+    #: evaluate arriving events in this many processes of their own (forked copies of the
+    #: state, each with a share of the customers), so that the evaluations do not share
+    #: the HTTP work's interpreter lock; 0: in the service's process
+    evaluator_processes: int = 2
     #: seconds between scheduled reconciliations with batch (0: only on demand)
     reconcile_every: float = 3600.0
 

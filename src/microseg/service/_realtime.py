@@ -45,7 +45,7 @@ from microseg.lang import (
     TraitRule,
     Window,
 )
-from microseg.service._evaluator import ForkedEvaluator, can_fork
+from microseg.service._evaluator import ForkedEvaluators, can_fork
 from microseg.workspace import Workspace
 
 __all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
@@ -155,7 +155,7 @@ class RealTime:
     """Every customer's segments at now, kept up to date (module docstring)."""
 
     def __init__(
-        self, workspace: Workspace, names: list[str] | None = None, *, fork: bool = False
+        self, workspace: Workspace, names: list[str] | None = None, *, processes: int = 0
     ) -> None:
         #: a session of its own: its DuckDB cursor is used under :attr:`_lock` only (one
         #: cursor used by two threads at once fails, or worse)
@@ -176,11 +176,11 @@ class RealTime:
         self.timed: Callable[[float], None] | None = None
         #: the segment and trait files the segments held were set from
         self._files = self.prepared.generation[1]
-        #: evaluate arriving events in a forked copy of the prepared state (``fork``,
-        #: where the platform forks: :mod:`microseg.service._evaluator`)
-        self._fork = fork and can_fork()
-        self._copy: ForkedEvaluator | None = None
-        #: copies made, and evaluations done here because none could answer
+        #: evaluate arriving events in ``processes`` forked copies of the prepared state
+        #: (none: here; where the platform forks: :mod:`microseg.service._evaluator`)
+        self._processes = processes if can_fork() else 0
+        self._copy: ForkedEvaluators | None = None
+        #: times the copies were made, and evaluations done here because they could not
         self.forks = 0
         self.fallbacks = 0
         self._start()
@@ -274,22 +274,30 @@ class RealTime:
                 names = self.prepared.concerned(arrived[customer])
                 if names:
                     asks.append((customer, names))
-            answers = self._ask(rows, asks)
+            asked = self._ask(rows, asks, touched, now)
             for i, (customer, names) in enumerate(asks):
-                held = answers[i] if answers is not None else None
+                held = asked[0][i] if asked is not None else None
                 found += self._evaluate(customer, None, now, trigger[customer], names, held)
-            for customer in touched:
-                self._schedule(customer, now)
+            for i, customer in enumerate(touched):
+                if asked is None:
+                    self._schedule(customer, now)
+                else:
+                    self._schedule_at(customer, asked[1][i])
         self._publish(found)
         return found
 
     def _ask(
-        self, rows: list[dict[str, Any]], asks: list[tuple[str, list[str]]]
-    ) -> list[dict[str, bool]] | None:
+        self,
+        rows: list[dict[str, Any]],
+        asks: list[tuple[str, list[str]]],
+        timed: list[str],
+        now: datetime,
+    ) -> tuple[list[dict[str, bool]], list[datetime | None]] | None:
         """The answers of the evaluations' process to ``asks`` (``rows``: the events just
-        absorbed), a copy made first when there is none or it is stale; None when it is
-        not used or failed (the caller evaluates itself: the same answers)."""
-        if not self._fork or not asks:
+        absorbed) and the next change of each customer of ``timed`` after ``now``
+        (:meth:`next_change`), a copy made first when there is none or it is stale; None
+        when it is not used or failed (the caller works them out itself: the same)."""
+        if not self._processes or not asks:
             return None
         self.prepared.refresh()  # as an evaluation here would first (a write seen: stale)
         copy = self._copy
@@ -298,11 +306,13 @@ class RealTime:
                 if copy is not None:
                     copy.close()
                 self._copy = None
-                copy = self._copy = ForkedEvaluator(self.prepared)  # it has the rows
+                copy = self._copy = ForkedEvaluators(
+                    self.prepared, self.next_change, self._processes
+                )
                 self.forks += 1
                 rows = []
             started = time.perf_counter()
-            found = copy.evaluate(rows, [(c, list(n)) for c, n in asks], self.prepared.clock())
+            found = copy.evaluate(rows, asks, self.prepared.clock(), timed, now)
             if self.timed is not None:
                 self.timed((time.perf_counter() - started) / len(asks))
             return found
@@ -520,7 +530,10 @@ class RealTime:
         return best
 
     def _schedule(self, customer: str, now: datetime) -> None:
-        moment = self.next_change(customer, now)
+        self._schedule_at(customer, self.next_change(customer, now))
+
+    def _schedule_at(self, customer: str, moment: datetime | None) -> None:
+        """Set the customer's timer at ``moment`` (None: no timer)."""
         if moment is None:
             self._next.pop(customer, None)
             return
