@@ -20,6 +20,7 @@ import pytest
 
 from microseg import Workspace
 from microseg.service import ServiceSettings
+from microseg.service import _evaluator as evaluator_module
 from microseg.service._realtime import window_lengths
 from microseg.synth import generate_shop
 from tests.conftest import NOW
@@ -204,7 +205,7 @@ def _copy_pids(served: Served) -> list[int]:
 
 
 def test_the_evaluator_process_is_made_again_when_stale_or_gone(
-    served: Served, stream: queue.Queue[dict[str, object]]
+    served: Served, stream: queue.Queue[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The copies hold while only events arrive; a new customer read into the state makes
     them stale and new ones are made; when a copy is killed the service evaluates itself
@@ -243,6 +244,19 @@ def test_the_evaluator_process_is_made_again_when_stale_or_gone(
         assert writer.post("/api/events", json={**again, "event_id": "k5"}).is_success
         pipeline.wait_applied()
         assert (engine.forks, engine.fallbacks) == (3, 1)
+        stuck = _copy_pids(served)[hash("C1") % 2]
+        os.kill(stuck, signal.SIGSTOP)  # a copy that does not answer is given up
+        monkeypatch.setattr(evaluator_module, "PATIENCE", 0.3)
+        assert writer.post("/api/events", json={**again, "event_id": "k6"}).is_success
+        pipeline.wait_applied()
+        assert (engine.forks, engine.fallbacks) == (3, 2)
+        assert not os.path.exists(f"/proc/{stuck}")  # killed, and waited for
+        metrics = writer.get("/metrics").text
+        assert "microseg_evaluator_processes 0.0" in metrics
+        assert "microseg_evaluator_fallbacks 2.0" in metrics
+        assert writer.post("/api/events", json={**again, "event_id": "k7"}).is_success
+        pipeline.wait_applied()
+        assert "microseg_evaluator_processes 2.0" in writer.get("/metrics").text
         assert writer.post("/api/reconcile").json()["disagreements"] == []
     assert not any(os.path.exists(f"/proc/{pid}") for pid in first)
 
@@ -278,8 +292,6 @@ def test_a_disagreement_is_reported_with_both_answers_and_its_explanation(
 
 
 def test_reconciliation_also_runs_on_a_schedule(tmp_path: Path) -> None:
-    from microseg.service import ServiceSettings
-
     clock = MovableClock(NOW)
     settings = ServiceSettings(rate=1000, burst=1000, reconcile_every=0.3)
     served_gen = serve_workspace(build_shop(tmp_path / "shop", clock), clock, settings)
@@ -438,6 +450,39 @@ def test_the_storers_loads_do_not_reload_everyone(
         assert writer.post("/api/reconcile").json()["disagreements"] == []
     assert served.app.state.pipeline.flushes >= 2
     assert engine.prepared.loads == loads
+
+
+def test_copies_that_cannot_be_made_are_not_tried_at_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When fork fails (no memory or processes left), the service evaluates in its own
+    process, with the same answers, and tries again only a minute later."""
+    from microseg.ingest import EventScreen
+    from microseg.service._realtime import RealTime
+
+    tried = []
+
+    def no_fork() -> int:
+        tried.append(1)
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(evaluator_module.os, "fork", no_fork)
+    ws = build_shop(tmp_path / "shop", MovableClock(NOW))
+    try:
+        engine = RealTime(ws, processes=2)
+        screen = EventScreen.of(ws.config)
+        for n, customer in enumerate(["C2", "C3", "C2"]):
+            record = {"event_id": f"f{n}", "customer_id": customer, "type": "purchase",
+                      "timestamp": "2026-01-15T10:00:00Z", "amount": 3.0}  # fmt: skip
+            row = screen.row(record, engine.now(), engine.resolve)
+            assert row is not None
+            engine.apply([row])
+        assert (len(tried), engine.fallbacks, engine.forks) == (1, 1, 0)
+        assert "buyers" in engine.segments_of("C2")
+        assert "buyers" in engine.segments_of("C3")
+        engine.close()
+    finally:
+        ws.close()
 
 
 def test_the_storer_is_not_woken_for_every_event_it_holds(served: Served) -> None:

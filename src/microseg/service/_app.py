@@ -154,6 +154,19 @@ class Metrics:
                 registry=self.registry,
             )
             timers.set_function(lambda: realtime.scheduled)
+            copies = Gauge(
+                "microseg_evaluator_processes",
+                "Processes evaluating arriving events now (0: the service evaluates itself)",
+                registry=self.registry,
+            )
+            copies.set_function(lambda: realtime.evaluators)
+            instead = Gauge(
+                "microseg_evaluator_fallbacks",
+                "Times the evaluator processes could not answer and the service evaluated "
+                "itself (then made new ones)",
+                registry=self.registry,
+            )
+            instead.set_function(lambda: realtime.fallbacks)
 
 
 def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:

@@ -24,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import struct
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["ForkedEvaluators", "can_fork"]
 
 _SIZE = struct.Struct("!I")
+#: seconds a copy may take to answer before it is given up (its share is evaluated in
+#: the service instead, and new copies are made)
+PATIENCE = 30.0
+#: seconds to wait before trying again to make copies that could not be made
+RETRY_SECONDS = 60.0
 
 
 def can_fork() -> bool:
@@ -148,20 +155,29 @@ class _Copy:
         _write(self._to, question)
 
     def receive(self) -> Any:
-        found = _read(self._from)
+        """The copy's answer; :class:`TimeoutError` when it takes over :data:`PATIENCE`
+        seconds (a copy stuck must not stop the real-time path)."""
+        found = _read(self._from, time.monotonic() + PATIENCE)
         if isinstance(found, BaseException):
             raise found
         return found
 
     def close(self) -> None:
-        """End the copy (it ends when its pipe closes) and wait for it."""
+        """End the copy (it ends when its pipe closes; one that does not answer is
+        killed) and wait for it."""
         if self.pid <= 0:
             return
         pid, self.pid = self.pid, 0
         for handle in (self._to, self._from):
             handle.close()
         with contextlib.suppress(ChildProcessError):  # already waited for
-            os.waitpid(pid, 0)
+            deadline = time.monotonic() + 5.0
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.005)
 
 
 def _serve(
@@ -214,14 +230,20 @@ def _write(handle: Any, value: Any) -> None:
     handle.write(_SIZE.pack(len(data)) + data)
 
 
-def _read(handle: Any) -> Any:
-    head = _exactly(handle, _SIZE.size)
-    return pickle.loads(_exactly(handle, _SIZE.unpack(head)[0]))  # our own copy's answers
+def _read(handle: Any, deadline: float | None = None) -> Any:
+    head = _exactly(handle, _SIZE.size, deadline)
+    size = _SIZE.unpack(head)[0]
+    return pickle.loads(_exactly(handle, size, deadline))  # our own copy's answers
 
 
-def _exactly(handle: Any, size: int) -> bytes:
+def _exactly(handle: Any, size: int, deadline: float | None = None) -> bytes:
+    """``size`` bytes from a pipe; by ``deadline`` (monotonic), if given."""
     chunks, left = [], size
     while left:
+        if deadline is not None:
+            ready, _, _ = select.select([handle], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError("the evaluator process did not answer in time")
         chunk = handle.read(left)
         if not chunk:
             raise EOFError("the pipe closed")

@@ -25,6 +25,7 @@ import contextlib
 import heapq
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,7 +46,7 @@ from microseg.lang import (
     TraitRule,
     Window,
 )
-from microseg.service._evaluator import ForkedEvaluators, can_fork
+from microseg.service._evaluator import RETRY_SECONDS, ForkedEvaluators, can_fork
 from microseg.workspace import Workspace
 
 __all__ = ["Change", "RealTime", "Reconciliation", "record", "window_lengths"]
@@ -183,6 +184,8 @@ class RealTime:
         #: times the copies were made, and evaluations done here because they could not
         self.forks = 0
         self.fallbacks = 0
+        #: when making the copies last failed (they are not tried again for a while)
+        self._unforked = -math.inf
         self._start()
 
     def close(self) -> None:
@@ -225,6 +228,12 @@ class RealTime:
             if run.result is not None:
                 run.result.drop()
         return members, run.customers
+
+    @property
+    def evaluators(self) -> int:
+        """How many processes evaluate arriving events now (0: none, this one does)."""
+        copies = self._copy
+        return 0 if copies is None else sum(pid > 0 for pid in copies.pids)
 
     @property
     def scheduled(self) -> int:
@@ -299,6 +308,8 @@ class RealTime:
         when it is not used or failed (the caller works them out itself: the same)."""
         if not self._processes or not asks:
             return None
+        if self._copy is None and time.monotonic() - self._unforked < RETRY_SECONDS:
+            return None  # the copies could not be made lately
         self.prepared.refresh()  # as an evaluation here would first (a write seen: stale)
         copy = self._copy
         try:
@@ -306,9 +317,13 @@ class RealTime:
                 if copy is not None:
                     copy.close()
                 self._copy = None
-                copy = self._copy = ForkedEvaluators(
-                    self.prepared, self.next_change, self._processes
-                )
+                try:
+                    copy = self._copy = ForkedEvaluators(
+                        self.prepared, self.next_change, self._processes
+                    )
+                except OSError:  # no memory or processes left to fork: later
+                    self._unforked = time.monotonic()
+                    raise
                 self.forks += 1
                 rows = []
             started = time.perf_counter()
