@@ -36,7 +36,7 @@ from microseg.segments._series import evaluate_series
 from microseg.traits import TraitCatalog, cluster_runs, score_models, uses_traits
 from microseg.traits.api import Traits
 
-__all__ = ["LoggedChange", "Segments"]
+__all__ = ["LoggedChange", "PreparedSegments", "Segments"]
 
 
 class LoggedChange(Result):

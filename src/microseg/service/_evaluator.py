@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from microseg.lang import Clock
 
 if TYPE_CHECKING:
-    from microseg.segments._prepared import PreparedSegments
+    from microseg.segments.api import PreparedSegments
 
 __all__ = ["ForkedEvaluators", "can_fork"]
 
