@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,40 +133,30 @@ class Metrics:
         )
 
     def watch(self, pipeline: Pipeline, realtime: RealTime | None) -> None:
-        """Gauges read when ``/metrics`` is asked: the queues' depths, the timers held."""
-        waiting = Gauge(
-            "microseg_applier_queue",
-            "Requests acknowledged and waiting for the applier",
-            registry=self.registry,
-        )
-        waiting.set_function(lambda: pipeline.waiting)
-        lag = Gauge(
-            "microseg_applier_lag_seconds",
-            "How long the oldest request waiting for the applier has waited",
-            registry=self.registry,
-        )
-        lag.set_function(lambda: pipeline.lag)
+        """Gauges read when ``/metrics`` is asked: the queues' depths, the timers held,
+        the evaluator processes."""
+        read: list[tuple[str, str, Callable[[], float]]] = [
+            ("microseg_applier_queue", "Requests acknowledged and waiting for the applier",
+             lambda: pipeline.waiting),
+            ("microseg_applier_lag_seconds",
+             "How long the oldest request waiting for the applier has waited",
+             lambda: pipeline.lag),
+        ]  # fmt: skip
         if realtime is not None:
             realtime.timed = self.evaluation.observe
-            timers = Gauge(
-                "microseg_expiry_timers",
-                "Customers with a window expiry scheduled",
-                registry=self.registry,
-            )
-            timers.set_function(lambda: realtime.scheduled)
-            copies = Gauge(
-                "microseg_evaluator_processes",
-                "Processes evaluating arriving events now (0: the service evaluates itself)",
-                registry=self.registry,
-            )
-            copies.set_function(lambda: realtime.evaluators)
-            instead = Gauge(
-                "microseg_evaluator_fallbacks",
-                "Times the evaluator processes could not answer and the service evaluated "
-                "itself (then made new ones)",
-                registry=self.registry,
-            )
-            instead.set_function(lambda: realtime.fallbacks)
+            read += [
+                ("microseg_expiry_timers", "Customers with a window expiry scheduled",
+                 lambda: realtime.scheduled),
+                ("microseg_evaluator_processes",
+                 "Processes evaluating arriving events now (0: the service evaluates itself)",
+                 lambda: realtime.evaluators),
+                ("microseg_evaluator_fallbacks",
+                 "Times the evaluator processes could not answer and the service evaluated "
+                 "itself (then made new ones)",
+                 lambda: realtime.fallbacks),
+            ]  # fmt: skip
+        for name, text, value in read:
+            Gauge(name, text, registry=self.registry).set_function(value)
 
 
 def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:
