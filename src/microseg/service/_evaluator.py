@@ -1,22 +1,22 @@
-"""The real-time path's evaluations in a process of its own.
+"""The real-time path's evaluations in processes of their own.
 
 Every event costs the service its HTTP work, its write-ahead record, its storing and the
 evaluation of the segments it concerns; in one process they share one interpreter lock,
-and the evaluation is the largest part (bench/bench_service.py). A
-:class:`ForkedEvaluator` is a copy of the prepared state made by ``fork``: it shares the
-parent's memory until either writes to it, needs no store (the population values it uses
-are taken before the copy) and answers "which of these segments is this customer in"
-over a pipe, with when each customer's next window runs out, while the parent's threads
-go on.
+and the evaluation is the largest part (bench/bench_service.py). :class:`ForkedEvaluators`
+are copies of the prepared state made by ``fork``: each shares the parent's memory until
+either writes to a page, needs no store (the population values it uses are taken before
+the copy), and answers "which of these segments is this customer in", with when each
+customer's next window runs out, for its share of the customers, over a pipe, while the
+parent's threads go on.
 
-The copy holds while the parent's prepared state changes only by events absorbed, which
-it is sent with each question (in order: one pipe). Any other change (a load, new
-customers read, definitions, a refit: :attr:`PreparedSegments.version`) makes it stale:
-the parent makes a new one. When a copy cannot be made or fails, the parent evaluates
-itself: the answers are the same, only slower.
+The copies hold while the parent's prepared state changes only by events absorbed, which
+they are sent with each question (in order: one pipe each). Any other change (a load,
+new customers read, definitions, a refit: :attr:`PreparedSegments.version`) makes them
+stale: the parent makes new ones. When copies cannot be made, fail, or do not answer in
+time, the parent evaluates itself: the answers are the same, only slower.
 
-The copy closes every file the parent had open but its pipe (a socket it kept would keep
-a client's connection open), and ends when the pipe closes, the parent's death included.
+A copy closes every file the parent had open but its pipes (a socket it kept would keep
+a client's connection open), and ends when its pipe closes, the parent's death included.
 """
 
 from __future__ import annotations

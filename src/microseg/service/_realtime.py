@@ -186,6 +186,8 @@ class RealTime:
         self.fallbacks = 0
         #: when making the copies last failed (they are not tried again for a while)
         self._unforked = -math.inf
+        #: events absorbed since the copies' last question, which concerned no segment
+        self._unsent: list[dict[str, Any]] = []
         self._start()
 
     def close(self) -> None:
@@ -194,6 +196,7 @@ class RealTime:
             if self._copy is not None:
                 self._copy.close()
                 self._copy = None
+                self._unsent = []
             self._ws.close()
 
     # -- state --------------------------------------------------------------------------------
@@ -302,12 +305,20 @@ class RealTime:
         timed: list[str],
         now: datetime,
     ) -> tuple[list[dict[str, bool]], list[datetime | None]] | None:
-        """The answers of the evaluations' process to ``asks`` (``rows``: the events just
+        """The answers of the evaluations' processes to ``asks`` (``rows``: the events just
         absorbed) and the next change of each customer of ``timed`` after ``now``
-        (:meth:`next_change`), a copy made first when there is none or it is stale; None
-        when it is not used or failed (the caller works them out itself: the same)."""
-        if not self._processes or not asks:
+        (:meth:`next_change`), copies made first when there are none or they are stale;
+        None when they are not used or failed (the caller works them out itself: the
+        same). Events that concern no segment are kept for the next question (sending
+        them alone would cost a round trip for nothing, and not sending them would make
+        the copies stale)."""
+        if not self._processes:
             return None
+        if not asks:
+            if self._copy is not None:
+                self._unsent += rows
+            return None
+        rows, self._unsent = [*self._unsent, *rows], []
         if self._copy is None and time.monotonic() - self._unforked < RETRY_SECONDS:
             return None  # the copies could not be made lately
         self.prepared.refresh()  # as an evaluation here would first (a write seen: stale)
@@ -316,7 +327,7 @@ class RealTime:
             if copy is None or not copy.holds(self.prepared, len(rows)):
                 if copy is not None:
                     copy.close()
-                self._copy = None
+                self._copy = None  # the new copies have every event absorbed
                 try:
                     copy = self._copy = ForkedEvaluators(
                         self.prepared, self.next_change, self._processes
