@@ -504,6 +504,34 @@ def test_copies_that_cannot_be_made_are_not_tried_at_every_event(
         ws.close()
 
 
+def test_each_customer_evaluated_by_the_copies_is_timed(tmp_path: Path) -> None:
+    """``microseg_evaluation_seconds`` counts one observation per customer evaluated,
+    whether by the evaluator processes (several customers per question) or here."""
+    from microseg.ingest import EventScreen
+    from microseg.service._realtime import RealTime
+
+    ws = build_shop(tmp_path / "shop", MovableClock(NOW))
+    try:
+        for processes in (2, 0):
+            engine = RealTime(ws, processes=processes)
+            seen: list[float] = []
+            engine.timed = seen.append
+            screen = EventScreen.of(ws.config)
+            rows = []
+            for customer in ("C1", "C2", "C3"):
+                record = {"event_id": f"t{processes}{customer}", "customer_id": customer,
+                          "type": "purchase", "timestamp": "2026-01-15T10:00:00Z",
+                          "amount": 3.0}  # fmt: skip
+                row = screen.row(record, engine.now(), engine.resolve)
+                assert row is not None
+                rows.append(row)
+            assert engine.apply(rows) is not None
+            assert (len(seen), engine.forks) == (3, 1 if processes else 0)
+            engine.close()
+    finally:
+        ws.close()
+
+
 def test_the_storer_is_not_woken_for_every_event_it_holds(served: Served) -> None:
     # the storer was woken at every event the applier handed it and counted what it held
     # by walking all of it: quadratic in the events of a flush, half its time under load
