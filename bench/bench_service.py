@@ -112,8 +112,8 @@ def _load(
     base: str, token: str, args: argparse.Namespace, rate: float, prefix: str, engine: Any
 ) -> Any:
     """One run of the load generator (bench/_loadgen.py) in a process of its own, with
-    the CPU time each side spent per event answered (the evaluations' process counted
-    from the phase's start, or from its making when it was made during the phase)."""
+    the CPU time each side spent per event answered (the evaluator processes counted
+    from the phase's start, or from their making when they were made during the phase)."""
     command = [sys.executable, str(HERE / "_loadgen.py"), base, token, "--rate", str(rate),
                "--seconds", str(args.seconds), "--clients", str(args.clients),
                "--customers", str(args.customers), "--prefix", prefix]  # fmt: skip

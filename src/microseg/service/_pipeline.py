@@ -54,7 +54,7 @@ BULK_ROWS = 3_000
 #: how far (seconds) the applier may fall behind before acknowledgements wait for it
 MAX_LAG = 0.25
 #: at most this many rows of requests waiting are applied together (:meth:`Pipeline._group`):
-#: one question to the evaluations' process for all, a few milliseconds of evaluation
+#: one question to each evaluator process for all, a few milliseconds of evaluation
 GROUP_ROWS = 32
 
 
@@ -436,7 +436,7 @@ class Pipeline:
     def _apply_together(self, jobs: list[Job]) -> bool:
         """The real-time path for several fast-lane jobs at once (requests that queued
         while the applier was busy): each customer is evaluated once, after all their
-        events of these jobs, and the evaluations' process is asked once. The changes are
+        events of these jobs, and each evaluator process is asked once. The changes are
         the last job's (logged when it is stored, in order). False, with nothing done, when
         a customer is no longer live (each job then goes its own way)."""
         assert self._realtime is not None

@@ -191,7 +191,7 @@ class RealTime:
         self._start()
 
     def close(self) -> None:
-        """End the evaluations' process, close the session it reads the store through."""
+        """End the evaluator processes, close the session it reads the store through."""
         with self._lock:
             if self._copy is not None:
                 self._copy.close()
@@ -506,7 +506,7 @@ class RealTime:
         held: dict[str, bool] | None = None,
     ) -> list[Change]:
         """The customer's segments at ``as_of`` (None: now) set in the state held, and the
-        changes; ``held``: the answers, when the evaluations' process gave them."""
+        changes; ``held``: the answers, when the evaluator processes gave them."""
         before = self.state.get(customer, frozenset())
         if held is None:
             started = time.perf_counter()
