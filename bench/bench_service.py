@@ -70,7 +70,7 @@ def _used(path: str) -> float:
 
 def _copy_pids(engine: Any) -> list[int]:
     """The evaluations' processes of the real-time state (none now: empty)."""
-    copies = engine._copy
+    copies = engine._copies
     return list(copies.pids) if copies is not None else []
 
 

@@ -209,7 +209,7 @@ def _named(pid: int, name: str) -> bool:
 
 
 def _copy_pids(served: Served) -> list[int]:
-    copies = served.app.state.realtime._copy
+    copies = served.app.state.realtime._copies
     assert copies is not None
     assert len(copies.pids) == 2  # the default
     assert all(pid > 0 for pid in copies.pids)

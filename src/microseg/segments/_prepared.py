@@ -279,11 +279,10 @@ class PreparedSegments:
         self._by_clock.clear()
         self.version += 1
 
-    def evaluate_ready(self, clock: Clock) -> None:
-        """Take the population values :meth:`evaluate` uses with ``held`` at ``clock``'s
-        zone, so that it asks the store nothing after (a copy in another process has no
-        store)."""
-        self._at(Clock(self._now, clock.timezone))
+    def evaluate_ready(self) -> None:
+        """Take the population values :meth:`evaluate` uses with ``held``, so that it asks
+        the store nothing after (a copy in another process has no store)."""
+        self._at(Clock(self._now, self._context.config.timezone))
 
     def clock(self, as_of: AsOf | None = None) -> Clock:
         """The evaluation clock at ``as_of`` (default: now), as :meth:`of` takes it."""

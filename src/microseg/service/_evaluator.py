@@ -66,7 +66,7 @@ class ForkedEvaluators:
     ) -> None:
         self.version = prepared.version
         self.absorbed = prepared.absorbed
-        prepared.evaluate_ready(prepared.clock())  # the population values, before the copies
+        prepared.evaluate_ready()  # the population values, taken before the copies
         self.copies: list[_Copy] = []
         try:
             for _ in range(max(1, count)):
@@ -81,11 +81,7 @@ class ForkedEvaluators:
 
     def holds(self, prepared: PreparedSegments, rows: int) -> bool:
         """Whether the copies are still ``prepared`` once sent the last ``rows`` absorbed."""
-        return (
-            all(copy.pid > 0 for copy in self.copies)
-            and prepared.version == self.version
-            and prepared.absorbed == self.absorbed + rows
-        )
+        return prepared.version == self.version and prepared.absorbed == self.absorbed + rows
 
     def evaluate(
         self,

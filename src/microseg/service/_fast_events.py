@@ -105,9 +105,11 @@ class FastEvents:
     ) -> None:
         """Send an answer with what the stack adds: the security headers, the request
         metrics and the log line."""
-        counted = self._answered if status == 202 else None
-        if counted is None:
-            counted = self.state.metrics.requests.labels("POST", PATH, str(status))
+        counted = (
+            self._answered
+            if status == 202
+            else self.state.metrics.requests.labels("POST", PATH, str(status))
+        )
         try:
             counted.inc()
             self._seconds.observe(time.perf_counter() - started)

@@ -125,18 +125,18 @@ def allowed(request: Request, scope: str, *, limit: bool = True) -> ApiKey:
     return permitted(request.app.state, request.scope, scope, limit=limit)
 
 
-def permitted(state: Any, request: Scope, scope: str, *, limit: bool = True) -> ApiKey:
-    """:func:`allowed` for an ASGI ``request`` scope and the app's ``state`` (the path in
-    front of the stack has no :class:`Request`)."""
+def permitted(state: Any, asgi: Scope, needed: str, *, limit: bool = True) -> ApiKey:
+    """:func:`allowed` for a request's ASGI scope and the app's ``state`` (the path in
+    front of the stack has no :class:`Request`); ``needed``: the key scope."""
     keys: KeyRing = state.keys
-    presented = _presented(request)
+    presented = _presented(asgi)
     key = keys.verify(presented) if presented else None
     if key is None:
         raise _refusal(presented)
-    request.setdefault("state", {})["key_id"] = key.key_id  # what Request.state sets
-    if not grants(key.scopes, scope):
+    asgi.setdefault("state", {})["key_id"] = key.key_id  # what Request.state sets
+    if not grants(key.scopes, needed):
         raise HTTPException(
-            403, f"this key's scopes ({', '.join(key.scopes)}) do not include {scope!r}"
+            403, f"this key's scopes ({', '.join(key.scopes)}) do not include {needed!r}"
         )
     wait = state.limiter.take(key.key_id) if limit else 0
     if wait > 0:

@@ -403,7 +403,7 @@ class Pipeline:
         at = 0
         while at < len(jobs):
             group = self._group(jobs, at)
-            if len(group) > 1 and self._apply_together(group):
+            if len(group) > 1 and self._apply(group):
                 for job in group:
                     self._hand("fast", job)
                 at += len(group)
@@ -413,7 +413,7 @@ class Pipeline:
             job = jobs[at]
             if job.kind == "drain":
                 self._hand("drain", job)
-            elif job.rows is not None and self._apply(job):
+            elif job.rows is not None and self._apply([job]):
                 self._hand("fast", job)
             else:
                 self._hand("slow", job)
@@ -433,16 +433,21 @@ class Pipeline:
             end += 1
         return jobs[at:end]
 
-    def _apply_together(self, jobs: list[Job]) -> bool:
-        """The real-time path for several fast-lane jobs at once (requests that queued
-        while the applier was busy): each customer is evaluated once, after all their
-        events of these jobs, and each evaluator process is asked once. The changes are
-        the last job's (logged when it is stored, in order). False, with nothing done, when
-        a customer is no longer live (each job then goes its own way)."""
+    def _apply(self, jobs: list[Job]) -> bool:
+        """The real-time path for fast-lane jobs, one, or several that queued while the
+        applier was busy: each customer is evaluated once, after all their events of these
+        jobs, and each evaluator process is asked once. The changes are the last job's
+        (logged when it is stored, in order). False, with nothing done, when a customer is
+        no longer live: several jobs then go their own way; one takes the slow lane
+        (merged or gone since it was screened)."""
         assert self._realtime is not None
         rows = [r for job in jobs for r in job.rows or ()]
-        changes = self._realtime.apply(rows)
+        changes = self._realtime.apply(rows) if rows else []
         if changes is None:
+            if len(jobs) == 1:
+                with self._ids_lock:
+                    self._ids.difference_update(r["event_id"] for r in rows)
+                jobs[0].rows = None
             return False
         jobs[-1].changes = changes
         now = time.perf_counter()
@@ -473,23 +478,6 @@ class Pipeline:
         done = Job("bulk", [], 0, rows)
         self._hand("bulk", done, jobs)
         done.done.wait()
-        return True
-
-    def _apply(self, job: Job) -> bool:
-        """The real-time path for a fast-lane job; False when it must take the slow lane
-        (a customer merged or gone since it was screened)."""
-        assert self._realtime is not None
-        assert job.rows is not None
-        changes = self._realtime.apply(job.rows) if job.rows else []
-        if changes is None:
-            with self._ids_lock:
-                self._ids.difference_update(r["event_id"] for r in job.rows)
-            job.rows = None
-            return False
-        job.changes = changes
-        self._metrics.applied.observe(time.perf_counter() - job.since)
-        self._metrics.events.labels("accepted").inc(len(job.rows))
-        self._metrics.changes.inc(len(changes))
         return True
 
     def _hand(self, what: str, job: Job | None, jobs: list[Job] | None = None) -> None:

@@ -180,7 +180,7 @@ class RealTime:
         #: evaluate arriving events in ``processes`` forked copies of the prepared state
         #: (none: here; where the platform forks: :mod:`microseg.service._evaluator`)
         self._processes = processes if can_fork() else 0
-        self._copy: ForkedEvaluators | None = None
+        self._copies: ForkedEvaluators | None = None
         #: times the copies were made, and evaluations done here because they could not
         self.forks = 0
         self.fallbacks = 0
@@ -193,10 +193,7 @@ class RealTime:
     def close(self) -> None:
         """End the evaluator processes, close the session it reads the store through."""
         with self._lock:
-            if self._copy is not None:
-                self._copy.close()
-                self._copy = None
-                self._unsent = []
+            self._drop_copies()
             self._ws.close()
 
     # -- state --------------------------------------------------------------------------------
@@ -235,8 +232,8 @@ class RealTime:
     @property
     def evaluators(self) -> int:
         """How many processes evaluate arriving events now (0: none, this one does)."""
-        copies = self._copy
-        return 0 if copies is None else sum(pid > 0 for pid in copies.pids)
+        copies = self._copies
+        return 0 if copies is None else len(copies.pids)
 
     @property
     def scheduled(self) -> int:
@@ -305,7 +302,7 @@ class RealTime:
         timed: list[str],
         now: datetime,
     ) -> tuple[list[dict[str, bool]], list[datetime | None]] | None:
-        """The answers of the evaluations' processes to ``asks`` (``rows``: the events just
+        """The answers of the evaluator processes to ``asks`` (``rows``: the events just
         absorbed) and the next change of each customer of ``timed`` after ``now``
         (:meth:`next_change`), copies made first when there are none or they are stale;
         None when they are not used or failed (the caller works them out itself: the
@@ -315,30 +312,28 @@ class RealTime:
         if not self._processes:
             return None
         if not asks:
-            if self._copy is not None:
+            if self._copies is not None:
                 self._unsent += rows
             return None
         rows, self._unsent = [*self._unsent, *rows], []
-        if self._copy is None and time.monotonic() - self._unforked < RETRY_SECONDS:
+        if self._copies is None and time.monotonic() - self._unforked < RETRY_SECONDS:
             return None  # the copies could not be made lately
         self.prepared.refresh()  # as an evaluation here would first (a write seen: stale)
-        copy = self._copy
         try:
-            if copy is None or not copy.holds(self.prepared, len(rows)):
-                if copy is not None:
-                    copy.close()
-                self._copy = None  # the new copies have every event absorbed
+            copies = self._copies
+            if copies is None or not copies.holds(self.prepared, len(rows)):
+                self._drop_copies()
                 try:
-                    copy = self._copy = ForkedEvaluators(
+                    copies = self._copies = ForkedEvaluators(
                         self.prepared, self.next_change, self._processes
                     )
                 except OSError:  # no memory or processes left to fork: later
                     self._unforked = time.monotonic()
                     raise
                 self.forks += 1
-                rows = []
+                rows = []  # the new copies have every event absorbed
             started = time.perf_counter()
-            found = copy.evaluate(rows, asks, self.prepared.clock(), timed, now)
+            found = copies.evaluate(rows, asks, self.prepared.clock(), timed, now)
             if self.timed is not None:  # one observation per customer, as here
                 each = (time.perf_counter() - started) / len(asks)
                 for _ in asks:
@@ -346,11 +341,16 @@ class RealTime:
             return found
         except Exception as exc:
             _LOG.warning("%s", json.dumps({"event": "evaluator process", "error": repr(exc)}))
-            if self._copy is not None:
-                self._copy.close()
-                self._copy = None
+            self._drop_copies()
             self.fallbacks += 1
             return None
+
+    def _drop_copies(self) -> None:
+        """End the evaluator processes, if any (new ones have every event absorbed)."""
+        if self._copies is not None:
+            self._copies.close()
+            self._copies = None
+        self._unsent = []
 
     def absorb(self, rows: list[dict[str, Any]]) -> bool:
         """Events not stored yet, added to the prepared state without evaluating anyone
