@@ -65,6 +65,8 @@ class Load:
         self.replies: list[float] = []
         self.statuses: dict[int, int] = {}
         self.arrived: dict[str, float] = {}
+        #: when each event was answered (with ``--samples``)
+        self.replied: dict[str, float] = {}
         self.queue: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
         self.sent = 0
 
@@ -103,7 +105,7 @@ class Load:
             self.due[one["event_id"]] = begun
             writer.write(self.request(json.dumps(one).encode()))
             await writer.drain()
-            self._answered(await _read_reply(reader), begun)
+            self._answered(await _read_reply(reader), begun, one["event_id"])
         writer.close()
 
     async def connection(self) -> None:
@@ -113,15 +115,18 @@ class Load:
                 due, one = await self.queue.get()
                 writer.write(self.request(json.dumps(one).encode()))
                 await writer.drain()
-                self._answered(await _read_reply(reader), due)
+                self._answered(await _read_reply(reader), due, one["event_id"])
                 self.queue.task_done()
         finally:
             writer.close()
 
-    def _answered(self, status: int, begun: float) -> None:
+    def _answered(self, status: int, begun: float, event_id: str) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if 200 <= status < 300:
-            self.replies.append((time.monotonic() - begun) * 1000)
+            now = time.monotonic()
+            self.replies.append((now - begun) * 1000)
+            if self.args.samples:
+                self.replied[event_id] = now
 
     async def opened(self, deadline: float) -> None:
         interval = 1.0 / self.args.rate
@@ -159,6 +164,22 @@ class Load:
         await asyncio.sleep(min(2.0, self.args.drain))  # the last changes reach the stream
         listener.cancel()
         stream = [(self.arrived[e] - t) * 1000 for e, t in self.due.items() if e in self.arrived]
+        if self.args.samples:
+            with open(self.args.samples, "w") as out:
+                out.write(json.dumps({"started_monotonic": started}) + "\n")
+                for e, t in self.due.items():
+                    got = self.replied.get(e)
+                    seen = self.arrived.get(e)
+                    out.write(
+                        json.dumps(
+                            [
+                                round(t - started, 4),
+                                None if got is None else round((got - t) * 1000, 2),
+                                None if seen is None else round((seen - t) * 1000, 2),
+                            ]
+                        )
+                        + "\n"
+                    )
         answered = len(self.replies)
         return {
             "mode": f"open loop at {self.args.rate}/s" if self.args.rate else "closed loop",
@@ -222,6 +243,9 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefix", default="load")
+    parser.add_argument(
+        "--samples", help="write each event's [due second, reply ms, stream ms] to this file"
+    )
     parser.add_argument("--batches", type=int, default=0, help="post batches instead")
     parser.add_argument("--batch-size", type=int, default=10_000)
     args = parser.parse_args()

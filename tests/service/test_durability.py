@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from microseg import Workspace
 from microseg.cli import app
 from microseg.service import create_app
+from microseg.service._pipeline import SCREEN_ON_LOOP
 from microseg.service._wal import WAL_FILE, WriteAheadLog
-from tests.service.conftest import _free_port, build_shop
+from tests.service.conftest import Served, _free_port, build_shop
 
 runner = CliRunner()
 
@@ -52,6 +53,60 @@ def test_writers_share_fsyncs(tmp_path: Path) -> None:
     assert len(wal.pending()) == 200
     assert 1 <= wal.fsyncs <= 200
     wal.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # pretty-printed: line breaks between values, and one escaped inside a string
+        b'[\n  {"event_id": "a", "note": "two\\nlines"},\r\n  {"event_id": "b"}\n]\n',
+        '{"event_id": "c", "note": "\u00e9t\u00e9 \u2603"}'.encode(),  # one object, UTF-8
+        '[{"event_id": "d"}]'.encode("utf-16-le"),  # json.loads reads it: encoded again
+        b'\xef\xbb\xbf[{"event_id": "e"}]',  # a byte-order mark: encoded again
+    ],
+    ids=["pretty", "one-object", "utf-16", "bom"],
+)
+def test_a_body_written_as_it_came_reads_back_as_its_records(tmp_path: Path, body: bytes) -> None:
+    read = json.loads(body)
+    records = read if isinstance(read, list) else [read]
+    wal = WriteAheadLog(tmp_path)
+    seq = wal.append("events", records, body=body)
+    after = wal.append("events", [{"event_id": "next"}])
+    wal.close()
+    written = (tmp_path / WAL_FILE).read_bytes()
+    assert written.count(b"\n") == 2  # one line each, whatever the body's
+    again = WriteAheadLog(tmp_path)
+    assert [(p.seq, p.records) for p in again.pending()] == [
+        (seq, records),
+        (after, [{"event_id": "next"}]),
+    ]
+    again.close()
+
+
+def test_a_batch_is_screened_and_written_ahead_as_it_came(served: Served) -> None:
+    """A batch of more records than are screened on the event loop takes the path in
+    front of the stack too: its body is in the write-ahead file as it was sent."""
+    events = [
+        {"event_id": f"big{n}", "customer_id": "C3", "type": "view",
+         "timestamp": "2026-01-14T09:00:00Z"}
+        for n in range(SCREEN_ON_LOOP + 50)
+    ]  # fmt: skip
+    body = json.dumps(events, indent=1).encode()
+    with served.client("write") as writer:
+        reply = writer.post(
+            "/api/events", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["accepted"] == len(events)
+        assert body.replace(b"\n", b" ") in (served.workspace.path / WAL_FILE).read_bytes()
+        # the same batch again: duplicates, told at once
+        again = writer.post(
+            "/api/events", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert (again.status_code, again.json()["duplicates"]) == (202, len(events))
+    served.app.state.pipeline.drain()
+    for event_id in ("big0", f"big{len(events) - 1}"):
+        assert _stored(served.workspace, event_id) == 1
 
 
 def _stored(ws: Workspace, event_id: str) -> int:

@@ -8,7 +8,9 @@ request takes this path only when it is exactly the route's plainest case: no qu
 string, no ``Origin`` (CORS is the stack's), a ``Content-Length`` within the body limit,
 a JSON body that is one object or a non-empty list of at most ``MAX_EVENTS`` objects, a
 valid key with the ``write`` scope within its rate limit, and every record screened for
-the fast lane (:meth:`Pipeline.fast_rows`). It is then answered as the stack answers it:
+the fast lane (:meth:`Pipeline.fast_rows`; a batch in a worker thread, once its key is
+known to be good). Its body is written ahead as it came (:mod:`microseg.service._wal`),
+and it is answered as the stack answers it:
 the route's body (:func:`microseg.service._routes.accepted`), the security headers, the
 request metrics and the log line. Anything else, errors included, goes on to the stack
 with the body as it came, so every other answer stays the route's.
@@ -24,6 +26,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from microseg.service._guard import log_request, permitted, security_headers
+from microseg.service._pipeline import SCREEN_ON_LOOP
 from microseg.service._problems import bug_response
 from microseg.service._routes import MAX_EVENTS, accepted
 
@@ -135,14 +138,16 @@ class FastEvents:
         ):
             return None
         pipeline = self.state.pipeline
-        rows = pipeline.fast_rows("events", records)
-        if rows is None:
-            return None
         try:
+            if len(records) > SCREEN_ON_LOOP:  # no worker's time for a request refused
+                permitted(self.state, scope, "write", limit=False)
+            rows = await pipeline.fast_rows("events", records)
+            if rows is None:
+                return None
             permitted(self.state, scope, "write")  # the key, its scope, its rate limit
         except HTTPException:
             return None  # the stack answers (the limit taken again is empty still)
-        return await pipeline.submit_fast("events", records, rows)
+        return await pipeline.submit_fast("events", records, rows, body=body)
 
 
 async def _body(receive: Receive) -> bytes | None:

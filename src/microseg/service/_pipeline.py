@@ -44,11 +44,11 @@ from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
 
-__all__ = ["BULK_ROWS", "Job", "Pipeline"]
+__all__ = ["BULK_ROWS", "SCREEN_ON_LOOP", "Job", "Pipeline"]
 
 _LOG = logging.getLogger("microseg.service")
 #: requests with more records are screened in a worker thread, not on the event loop
-_SCREEN_ON_LOOP = 200
+SCREEN_ON_LOOP = 200
 #: from this many fast-lane events waiting at once, everyone is evaluated in batch
 BULK_ROWS = 3_000
 #: how far (seconds) the applier may fall behind before acknowledgements wait for it
@@ -156,7 +156,7 @@ class Pipeline:
         ``wait``). A request with records of both lanes is split: the fast ones are
         applied at once, and the answer waits for the slow ones (the job returned; its
         ``fast`` is the other)."""
-        if len(records) > _SCREEN_ON_LOOP:
+        if len(records) > SCREEN_ON_LOOP:
             fast, slow = await asyncio.to_thread(self._split, kind, records)
         else:
             fast, slow = self._split(kind, records)
@@ -179,12 +179,17 @@ class Pipeline:
             await asyncio.to_thread(first.wait)
         return job
 
-    def fast_rows(self, kind: str, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """Every record's stored row when all of them take the fast lane (few enough to
-        screen on the event loop), else None."""
-        if kind != "events" or len(records) > _SCREEN_ON_LOOP:
+    async def fast_rows(
+        self, kind: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """Every record's stored row when all of them take the fast lane, else None
+        (screened in a worker thread when there are many)."""
+        if kind != "events":
             return None
-        rows = self._fast_rows(records)
+        if len(records) > SCREEN_ON_LOOP:
+            rows = await asyncio.to_thread(self._fast_rows, records)
+        else:
+            rows = self._fast_rows(records)
         return None if any(row is None for row in rows) else rows  # type: ignore[return-value]
 
     async def submit_fast(
@@ -194,13 +199,15 @@ class Pipeline:
         rows: list[dict[str, Any]],
         *,
         held: bool = False,
+        body: bytes | None = None,
     ) -> Job:
         """Write ahead and hand to the applier records all screened for the fast lane
         (``rows``, their stored rows: :meth:`fast_rows`); ``held``: the caller already
-        waited for the backlog."""
+        waited for the backlog; ``body``: the request's JSON, when the records are all of
+        it (written ahead as it came)."""
         if not held:
             await self._paced(len(records))
-        seq = await self._wal.append_async(kind, records)
+        seq = await self._wal.append_async(kind, records, body=body)
         return self._enqueue(kind, records, seq, rows)
 
     async def _paced(self, records: int) -> None:
@@ -211,7 +218,7 @@ class Pipeline:
         batch once stored (``BULK_ROWS``): they are not paced by it."""
         if self.unstored > self._max_queued:
             await asyncio.to_thread(self._backlog)
-        while records <= _SCREEN_ON_LOOP and not self._stopping and self.lag > self.max_lag:
+        while records <= SCREEN_ON_LOOP and not self._stopping and self.lag > self.max_lag:
             await asyncio.sleep(0.01)  # fine enough against max_lag, few wake-ups
 
     @property

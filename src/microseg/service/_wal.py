@@ -6,6 +6,8 @@ follows once the store has them. If the process dies in between, the next start 
 again every record without its ``done`` line (loads are idempotent on ``event_id``), then
 starts a fresh file. Appenders share fsyncs (group commit): one writer thread writes every
 batch queued while it was busy, fsyncs once, and only then tells each appender its number.
+A request's records are written as its body came when that body is their JSON (no second
+encoding of a 10,000-event batch, about 12 ms of the interpreter's time), else encoded.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class WriteAheadLog:
         self._file = self.path.open("ab")
         #: batches waiting for the writer thread, and what to call once they are on disk
         self._commit = threading.Condition()
-        self._waiting: list[tuple[str, list[dict[str, Any]], Callable[[int], Any]]] = []
+        self._waiting: list[
+            tuple[str, list[dict[str, Any]], bytes | None, Callable[[int], Any]]
+        ] = []
         self._closing = False
         self._writer = threading.Thread(target=self._write, name="microseg-wal", daemon=True)
         self._writer.start()
@@ -65,8 +69,10 @@ class WriteAheadLog:
                 found[seq] = Pending(seq, str(line["kind"]), list(line["records"]))
         return [found[k] for k in sorted(found)]
 
-    def append(self, kind: str, records: list[dict[str, Any]]) -> int:
-        """Write a batch and return once it is on disk; its number."""
+    def append(self, kind: str, records: list[dict[str, Any]], *, body: bytes | None = None) -> int:
+        """Write a batch and return once it is on disk; its number. ``body``: the JSON
+        text the records were read from (one object or a list), written as it is when it
+        can be (:func:`_records_text`)."""
         written = threading.Event()
         found: list[int] = []
 
@@ -74,24 +80,36 @@ class WriteAheadLog:
             found.append(seq)
             written.set()
 
-        self.submit(kind, records, on_disk)
+        self.submit(kind, records, on_disk, body=body)
         written.wait()
         return found[0]
 
-    async def append_async(self, kind: str, records: list[dict[str, Any]]) -> int:
+    async def append_async(
+        self, kind: str, records: list[dict[str, Any]], *, body: bytes | None = None
+    ) -> int:
         """:meth:`append` for a coroutine: the event loop goes on meanwhile."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self.submit(kind, records, lambda seq: loop.call_soon_threadsafe(future.set_result, seq))
+        self.submit(
+            kind,
+            records,
+            lambda seq: loop.call_soon_threadsafe(future.set_result, seq),
+            body=body,
+        )
         return await future
 
     def submit(
-        self, kind: str, records: list[dict[str, Any]], on_disk: Callable[[int], Any]
+        self,
+        kind: str,
+        records: list[dict[str, Any]],
+        on_disk: Callable[[int], Any],
+        *,
+        body: bytes | None = None,
     ) -> None:
         """Queue a batch for the writer thread, which calls ``on_disk(seq)`` once the
         batch is on disk (one write and one fsync for every batch queued meanwhile)."""
         with self._commit:
-            self._waiting.append((kind, records, on_disk))
+            self._waiting.append((kind, records, body, on_disk))
             self._commit.notify()
 
     def _write(self) -> None:
@@ -104,18 +122,21 @@ class WriteAheadLog:
                 waiting, self._waiting = self._waiting, []
             lines = []
             with self._write_lock:
-                for kind, records, _ in waiting:
+                for kind, records, body, _ in waiting:
                     self._seq += 1
-                    text = json.dumps({"seq": self._seq, "kind": kind, "records": records},
-                                      default=str)  # fmt: skip
-                    lines.append(text.encode("utf-8") + b"\n")
+                    text = _records_text(body) or json.dumps(records, default=str).encode()
+                    head = b'{"seq":%d,"kind":%s,"records":' % (
+                        self._seq,
+                        json.dumps(kind).encode(),
+                    )
+                    lines.append(head + text + b"}\n")
                     self._inflight.add(self._seq)
                 first = self._seq - len(waiting) + 1
                 self._file.write(b"".join(lines))
                 self._file.flush()
                 os.fsync(self._file.fileno())
                 self.fsyncs += 1
-            for offset, (_, _, on_disk) in enumerate(waiting):
+            for offset, (*_, on_disk) in enumerate(waiting):
                 on_disk(first + offset)
 
     def done(self, seq: int) -> None:
@@ -148,6 +169,22 @@ class WriteAheadLog:
         self._writer.join(timeout=30)
         with self._write_lock:
             self._file.close()
+
+
+def _records_text(body: bytes | None) -> bytes | None:
+    """A request's JSON body as the text of its list of records, on one line; None when it
+    cannot be written as it came. It was read by ``json.loads`` already, so it is valid
+    JSON, and a line break in it can only be space between values (strict JSON has none
+    inside strings): it becomes a space. A body starting otherwise than with ``{`` or
+    ``[`` (a byte-order mark), or holding a NUL (UTF-16 or UTF-32, which ``json.loads``
+    also reads) is encoded again instead."""
+    if body is None:
+        return None
+    text = body.strip(b" \t\r\n")
+    if text[:1] not in (b"{", b"[") or b"\x00" in text:
+        return None
+    text = text.replace(b"\r", b" ").replace(b"\n", b" ")
+    return b"[" + text + b"]" if text[:1] == b"{" else text
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
