@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from microseg.cli import app
 from microseg.core.errors import ParameterError
 from microseg.service import KeyRing
+from microseg.service import _keys as keys_module
 from tests.service.conftest import _free_port, build_shop
 
 runner = CliRunner()
@@ -41,6 +42,45 @@ def test_the_file_keeps_no_key_and_no_bare_hash(tmp_path: Path) -> None:
     # two keys with the same secret would still differ: each has its own salt
     stored = json.loads(text)["keys"][key.key_id]
     assert len(bytes.fromhex(stored["salt"])) == 16
+
+
+def test_the_file_is_looked_at_when_its_change_token_moves_or_a_second_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service does not look at the keys file at every request (a system call that
+    lets go of the interpreter lock): a change through KeyRing moves a token it reads
+    from memory, and a change by hand is seen within RECHECK_SECONDS."""
+    service = KeyRing(tmp_path)  # as the service holds it
+    _, token = KeyRing(tmp_path).create("crm", ["read"])  # as `microseg keys` makes it
+    kept, other = KeyRing(tmp_path).create("other", ["read"])
+    assert service.verify(token) is not None
+    clock = [1000.0]
+    monkeypatch.setattr(keys_module.time, "monotonic", lambda: clock[0])
+    looks: list[Path] = []
+    stat = type(service.path).stat
+
+    def counted(path: Path, **options: bool) -> os.stat_result:
+        looks.append(path)
+        return stat(path, **options)
+
+    monkeypatch.setattr(type(service.path), "stat", counted)
+    assert service.verify(token) is not None  # a first look, then none
+    looks.clear()
+    for _ in range(100):
+        assert service.verify(token) is not None
+    assert looks == []
+    # revoked through a KeyRing (another process's): refused at the next request
+    KeyRing(tmp_path).revoke(token.split("_")[1])
+    assert service.verify(token) is None
+    assert len(looks) == 1
+    # revoked by hand: seen once RECHECK_SECONDS passed
+    data = json.loads(service.path.read_text())
+    data["keys"][kept.key_id]["revoked_at"] = "2026-01-01T00:00:00+00:00"
+    service.path.write_text(json.dumps(data))
+    assert service.verify(other) is not None
+    clock[0] += keys_module.RECHECK_SECONDS
+    assert service.verify(other) is None
+    service.close()
 
 
 def test_scopes_are_checked_when_created(tmp_path: Path) -> None:

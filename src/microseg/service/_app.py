@@ -196,6 +196,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             stop()
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
         app.state.wal.close()
+        app.state.keys.close()
         sys.setswitchinterval(switch)
         gc.set_threshold(*thresholds)
         gc.unfreeze()

@@ -6,7 +6,12 @@ its id, name, scopes and an HMAC-SHA256 of the secret under a random per-key sal
 workspace does not give access to the service. The file, not the database, holds them:
 DuckDB allows one process at a time, and ``microseg keys revoke`` must work while the
 service runs. The service re-reads the file whenever it changes, so a revoked key stops
-working at the next request.
+working at the next request. It does not look at the file at every request to know
+(a ``stat`` that lets go of the interpreter lock, a tenth of the event loop's time under
+load): whatever changes keys through :class:`KeyRing` (``microseg keys``, the API) also
+writes a new random token to ``keys.changes`` beside it, which the service holds mapped in
+memory and compares at each request. Other edits of the file are seen within
+:data:`RECHECK_SECONDS`.
 
 Scopes: ``read`` (profiles, segments, insights), ``write`` (ingest, define segments; also
 reads) and ``admin`` (everything, and customers' e-mails and phones).
@@ -15,12 +20,15 @@ reads) and ``admin`` (everything, and customers' e-mails and phones).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import hmac
 import json
+import mmap
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +36,13 @@ from pathlib import Path
 from microseg.core.errors import ParameterError, WorkspaceError
 from microseg.core.results import Instant, Result
 
-__all__ = ["KEYS_FILE", "SCOPES", "ApiKey", "KeyRing", "grants"]
+__all__ = ["CHANGES_FILE", "KEYS_FILE", "SCOPES", "ApiKey", "KeyRing", "grants"]
 
 KEYS_FILE = "keys.json"
+#: a token rewritten at every change of the keys file (module docstring)
+CHANGES_FILE = "keys.changes"
+#: the keys file is looked at this often whatever the token says (an edit by hand)
+RECHECK_SECONDS = 1.0
 SCOPES = ("read", "write", "admin")
 #: what each scope also grants
 _IMPLIES = {"read": {"read"}, "write": {"read", "write"}, "admin": set(SCOPES)}
@@ -71,8 +83,16 @@ class KeyRing:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / KEYS_FILE
+        self._changes_path = folder / CHANGES_FILE
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None
+        #: the change token mapped in memory (None: not mapped yet, or it cannot be, and
+        #: the file is looked at every time), the token last seen, and when the file was
+        #: last looked at (``time.monotonic``)
+        self._changes: mmap.mmap | None = None
+        self._unmapped = False  # mapping it failed: not tried again
+        self._token = b""
+        self._looked = float("-inf")
         self._records: dict[str, _Record] = {}
         #: keys presented and verified since the file was last read (forgotten when it
         #: changes): the digest and the key's record are not worked out at every request
@@ -159,7 +179,19 @@ class KeyRing:
         return key
 
     def _refresh(self) -> None:
-        """Re-read the file when it changed since the last request (a revoke, a new key)."""
+        """Re-read the file when it changed since the last request (a revoke, a new key):
+        looked at when the change token moved, or :data:`RECHECK_SECONDS` after the last
+        look."""
+        changes = self._changes
+        if changes is None and not self._unmapped:
+            changes = self._map_changes()
+        now = time.monotonic()
+        if changes is not None:
+            token = changes[:8]
+            if token == self._token and now - self._looked < RECHECK_SECONDS:
+                return
+            self._token = token
+        self._looked = now
         try:
             info = self.path.stat()
         except FileNotFoundError:
@@ -170,6 +202,32 @@ class KeyRing:
             self._records = self._read()
             self._seen = seen
             self._verified = {}
+
+    def _map_changes(self) -> mmap.mmap | None:
+        """The change token's file mapped in memory (made when missing), or None when it
+        cannot be (the file is then looked at every time)."""
+        self._unmapped = True
+        try:
+            descriptor = os.open(self._changes_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            if os.fstat(descriptor).st_size < 8:
+                os.pwrite(descriptor, bytes(8), 0)
+            self._changes = mmap.mmap(descriptor, 8, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(descriptor)
+        self._unmapped = False
+        return self._changes
+
+    def close(self) -> None:
+        """Let go of the change token's mapping (it is made again when needed)."""
+        with self._lock:
+            if self._changes is not None:
+                self._changes.close()
+            self._changes, self._unmapped, self._token = None, False, b""
 
     # -- the file -----------------------------------------------------------------------------
 
@@ -196,6 +254,14 @@ class KeyRing:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
+        # then a new change token, which a running service reads from memory (if it
+        # cannot be written, a service sees the change within RECHECK_SECONDS)
+        with contextlib.suppress(OSError):
+            descriptor = os.open(self._changes_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(descriptor, secrets.token_bytes(8), 0)
+            finally:
+                os.close(descriptor)
 
     @staticmethod
     def _key(key_id: str, record: _Record) -> ApiKey:
