@@ -300,7 +300,7 @@ class Pipeline:
         if engine is None:
             return [None] * len(records)
         now = engine.now()
-        return [self._screen.row(one, now, engine.resolve) for one in records]
+        return self._screen.rows(records, now, engine.resolve)
 
     def _fresh(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """The rows whose event ids are neither stored nor on their way (the loader keeps
