@@ -54,8 +54,11 @@ BULK_ROWS = 3_000
 #: how far (seconds) the applier may fall behind before acknowledgements wait for it
 MAX_LAG = 0.25
 #: at most this many rows of requests waiting are applied together (:meth:`Pipeline._group`):
-#: one question to each evaluator process for all, a few milliseconds of evaluation
-GROUP_ROWS = 32
+#: one question to each evaluator process for all, about 10 ms of evaluation at most. Groups
+#: are only this large when requests queued: after a stall (a load into the store) the
+#: applier catches up in fewer rounds. At 2,000 events/s the stream's p99 was lower with 128
+#: than with 32 in each of five runs side by side (474 -> 255 ms, 180 -> 109 ms, ...).
+GROUP_ROWS = 128
 
 
 @dataclass
