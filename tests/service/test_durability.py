@@ -40,6 +40,31 @@ def test_the_file_keeps_what_is_not_done_and_ignores_a_torn_line(tmp_path: Path)
     again.close()
 
 
+def test_batches_stored_together_are_marked_done_in_one_write(tmp_path: Path) -> None:
+    """The storer marks a load's batches done in one write, not a system call each."""
+    wal = WriteAheadLog(tmp_path)
+    seqs = [wal.append("events", [{"event_id": str(n)}]) for n in range(50)]
+    writes: list[bytes] = []
+    real = wal._file
+
+    class Counted:
+        def write(self, data: bytes) -> int:
+            writes.append(data)
+            return real.write(data)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    wal._file = Counted()  # type: ignore[assignment]
+    wal.done(*seqs[:49])
+    assert len(writes) == 1
+    wal._file = real
+    wal.close()
+    again = WriteAheadLog(tmp_path)
+    assert [p.seq for p in again.pending()] == [seqs[49]]
+    again.close()
+
+
 def test_writers_share_fsyncs(tmp_path: Path) -> None:
     wal = WriteAheadLog(tmp_path)
     threads = [

@@ -688,8 +688,7 @@ class Pipeline:
         self._metrics.changes.inc(len(changes))
 
     def _finish(self, jobs: list[Job], records: int) -> None:
-        for job in jobs:
-            self._wal.done(job.seq)
+        self._wal.done(*(job.seq for job in jobs))
         with self._ids_lock:
             for job in jobs:
                 self._ids.difference_update(r["event_id"] for r in job.rows or ())

@@ -139,13 +139,18 @@ class WriteAheadLog:
             for offset, (*_, on_disk) in enumerate(waiting):
                 on_disk(first + offset)
 
-    def done(self, seq: int) -> None:
-        """Mark a batch as in the store (no fsync: replaying it again is harmless); start
-        a fresh file when nothing is in flight and this one passed :data:`ROTATE_BYTES`."""
+    def done(self, *seqs: int) -> None:
+        """Mark batches as in the store, in one write (no fsync: replaying them again is
+        harmless; a load of 3,000 single events wrote and flushed 3,000 lines one by one,
+        each a system call that let go of the interpreter lock); start a fresh file when
+        nothing is in flight and this one passed :data:`ROTATE_BYTES`."""
+        if not seqs:
+            return
+        lines = b"".join(b'{"done":%d}\n' % seq for seq in seqs)
         with self._write_lock:
-            self._file.write(json.dumps({"done": seq}).encode("utf-8") + b"\n")
+            self._file.write(lines)
             self._file.flush()
-            self._inflight.discard(seq)
+            self._inflight.difference_update(seqs)
             rotate = not self._inflight and self._file.tell() > ROTATE_BYTES
         if rotate:
             self.restart()
