@@ -55,6 +55,8 @@ def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
 _EPOCH = datetime(1970, 1, 1)
 
 
+_timestamp = operator.itemgetter("timestamp")
+
 #: a column with at most this many distinct values (or one per this many rows) is read
 #: through codes into its distinct values (:func:`_encoded`)
 _FEW_VALUES, _ROWS_PER_VALUE = 4_096, 16
@@ -209,7 +211,7 @@ class ProfileSnapshot:
         #: customer merged away -> the customer it was merged into
         self._merged = {str(p["customer_id"]): str(p["merged_into"]) for p in pairs}
         #: events stored since loading, by customer, oldest first (:meth:`add_events`)
-        self._added: dict[str, list[dict[str, Any]]] = {}
+        self._added: dict[str, tuple[dict[str, Any], ...]] = {}
         #: the rows of the customers asked about lately, as Python values (the snapshot's
         #: tables never change: only :attr:`_added` grows)
         self._recent: OrderedDict[str, list[Any]] = OrderedDict()
@@ -225,17 +227,19 @@ class ProfileSnapshot:
         ``load_id``), so that this snapshot answers as a new one would; the customers
         concerned, in order. Customers not live (new, or merged away) are not added: who
         holds the snapshot loads a new one for them."""
-        touched: dict[str, None] = {}
+        arrived: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             customer = str(row["customer_id"])
             if customer not in self._live:
                 raise NotFoundError(f"no live customer {customer!r} in the snapshot")
-            kept = self._added.setdefault(customer, [])
-            kept.append(row)
-            touched[customer] = None
-        for customer in touched:
-            self._added[customer].sort(key=lambda r: r["timestamp"])
-        return list(touched)
+            arrived.setdefault(customer, []).append(row)
+        # kept as tuples: the collector stops tracking a tuple of rows (plain values) once
+        # it has seen it, where a list per customer stayed in its young generations
+        for customer, new in arrived.items():
+            kept = [*self._added.get(customer, ()), *new]
+            kept.sort(key=_timestamp)
+            self._added[customer] = tuple(kept)
+        return list(arrived)
 
     def customers(self) -> list[str]:
         """The customers that have events, in id order."""

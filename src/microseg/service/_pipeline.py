@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,12 @@ MAX_LAG = 0.25
 GROUP_ROWS = 128
 
 
+#: every job's end is told through this one condition (:meth:`Job.wait`, :func:`_finished`):
+#: few wait for theirs, and an event (a condition, a lock and a queue) per job of the fast
+#: lane were thousands of objects more for the collector to walk at each of its passes
+_ENDED = threading.Condition()
+
+
 @dataclass
 class Job:
     """One request's records on their way to the store, and what became of them."""
@@ -71,10 +78,11 @@ class Job:
     #: the stored rows of the fast lane (duplicates left out); None for the slow lane
     rows: list[dict[str, Any]] | None
     duplicates: int = 0
-    done: threading.Event = field(default_factory=threading.Event)
+    #: stored (or failed: :attr:`error`), told through :data:`_ENDED`
+    ended: bool = False
     #: the slow lane's load: its report, its rejected rows, this job's first row in it
     report: LoadReport | None = None
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected: Sequence[dict[str, Any]] = ()
     offset: int = 0
     batched: int = 1
     error: BaseException | None = None
@@ -83,12 +91,13 @@ class Job:
     index: list[int] | None = None
     fast: Job | None = None
     #: the fast lane's entries and exits, logged when the job is stored
-    changes: list[Change] = field(default_factory=list)
+    changes: Sequence[Change] = ()
     #: when it was acknowledged (``time.perf_counter``)
     since: float = field(default_factory=time.perf_counter)
 
     def wait(self) -> Job:
-        self.done.wait()
+        with _ENDED:
+            _ENDED.wait_for(lambda: self.ended)
         if self.error is not None:
             raise self.error
         return self
@@ -135,6 +144,8 @@ class Pipeline:
         #: times the storer woke to take what it was handed
         self.storer_rounds = 0
         self.flushes = 0
+        #: the last fast-lane loads: (start, end, records), ``time.monotonic`` seconds
+        self.loads: deque[tuple[float, float, int]] = deque(maxlen=1_000)
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
         self.bulks = 0
@@ -487,7 +498,7 @@ class Pipeline:
         self.bulks += 1
         done = Job("bulk", [], 0, rows)
         self._hand("bulk", done, jobs)
-        done.done.wait()
+        done.wait()
         return True
 
     def _hand(self, what: str, job: Job | None, jobs: list[Job] | None = None) -> None:
@@ -541,7 +552,7 @@ class Pipeline:
                             self._guarded(
                                 session, lambda s, j=jobs, r=job.rows: self._flush(s, j, r)
                             )
-                        job.done.set()  # a bulk's or a drain's
+                        _finished([job])  # a bulk's or a drain's
                 if slow:
                     pending, held = self._flush_pending(session, pending, slow), 0
                 if self._due(pending, held, first):
@@ -583,6 +594,7 @@ class Pipeline:
         rows = [r for j in jobs for r in j.rows or ()]
         records = [r for j in jobs for r in j.records]
         assert self._realtime is not None
+        begun = time.monotonic()
         try:
             with self._write_lock, self._realtime.storing():
                 report = session.ingest("events", [records_table(records)], max_rejected="100%")
@@ -599,6 +611,7 @@ class Pipeline:
             for job in jobs:
                 job.report, job.batched = report, len(jobs)
             self.flushes += 1
+            self.loads.append((begun, time.monotonic(), len(records)))
         except BaseException as exc:
             for job in jobs:
                 job.error = exc
@@ -696,5 +709,12 @@ class Pipeline:
             self.unstored -= records
             self._cond.notify_all()
         self._metrics.queued.set(self.unstored)
+        _finished(jobs)
+
+
+def _finished(jobs: Sequence[Job]) -> None:
+    """Tell whoever waits for these jobs that they ended."""
+    with _ENDED:
         for job in jobs:
-            job.done.set()
+            job.ended = True
+        _ENDED.notify_all()

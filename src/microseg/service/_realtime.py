@@ -166,6 +166,8 @@ class RealTime:
         self.names = list(self.prepared.names)
         self._lengths = self._read_lengths()
         self.state: dict[str, frozenset[str]] = {}
+        #: one set object per distinct membership (:meth:`_kept`)
+        self._sets: dict[frozenset[str], frozenset[str]] = {}
         self._timers: list[tuple[datetime, str]] = []
         self._next: dict[str, datetime] = {}
         self.listeners: list[Callable[[list[Change]], None]] = []
@@ -210,7 +212,8 @@ class RealTime:
     def _start(self) -> None:
         """Everyone's memberships from one batch evaluation at now, and their timers."""
         members, _ = self._batch(self._ws)
-        self.state = {c: frozenset(s) for c, s in members.items()}
+        self._sets = {}
+        self.state = {c: self._kept(frozenset(s)) for c, s in members.items()}
         now = self.now()
         for customer in self.prepared.snapshot.customers():
             self._schedule(customer, now)
@@ -239,6 +242,15 @@ class RealTime:
     def scheduled(self) -> int:
         """How many customers have an expiry timer."""
         return len(self._next)
+
+    def _kept(self, members: frozenset[str]) -> frozenset[str]:
+        """The one set object held for this membership: customers in the same segments
+        share it, so a customer's evaluation leaves no new long-lived object for the
+        collector to walk at each pass (it walked one per evaluation). Kept as many as
+        there are distinct memberships (started again when far more than customers)."""
+        if len(self._sets) > 2 * len(self.state) + 1_000:
+            self._sets = {}
+        return self._sets.setdefault(members, members)
 
     def segments_of(self, customer_id: str) -> frozenset[str]:
         return self.state.get(customer_id, frozenset())
@@ -408,7 +420,7 @@ class RealTime:
                 if after == before:
                     continue
                 found += _moves(customer, before, after, stamp, trigger.get(customer, cause))
-                self.state[customer] = after
+                self.state[customer] = self._kept(after)
             for customer in trigger:
                 self._schedule(customer, now)
             self.changes += len(found) - timed
@@ -522,7 +534,7 @@ class RealTime:
         # the segments not evaluated keep their answer (those the caller left out, and
         # those a definition change removed, until :meth:`on_definitions` runs)
         now_in |= before - held.keys()
-        self.state[customer] = now_in
+        self.state[customer] = now_in = self._kept(now_in)
         stamp = at.replace(tzinfo=UTC)
         changes = _moves(customer, before, now_in, stamp, trigger)
         self.changes += len(changes)
@@ -639,7 +651,7 @@ class RealTime:
                     )
                 )
             for customer in {c.customer_id for c in healed}:
-                self.state[customer] = frozenset(batch.get(customer, ()))
+                self.state[customer] = self._kept(frozenset(batch.get(customer, ())))
             self.changes += len(healed)
         self._publish(moved + healed)
         report = Reconciliation(
