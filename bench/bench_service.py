@@ -23,7 +23,9 @@ so that the run's events do not change it. uvicorn serves it in this process on 
 * **batch evaluation** of the 50 segments after those events (``ws.segments.evaluate``):
   how long a batch refresh takes, against the real-time path's per-event latency.
 
-Writes bench/results/service.json and bench/results/service.md.
+Writes bench/results/service.json and bench/results/service.md, and
+bench/results/service-latency.svg: the ``--rate`` phase over time, per tenth of a second
+(the median and slowest change on the stream, the storer's loads into the store shaded).
 """
 
 from __future__ import annotations
@@ -109,14 +111,23 @@ def _cpu_by_thread() -> dict[str, float]:
 
 
 def _load(
-    base: str, token: str, args: argparse.Namespace, rate: float, prefix: str, engine: Any
+    base: str,
+    token: str,
+    args: argparse.Namespace,
+    rate: float,
+    prefix: str,
+    engine: Any,
+    samples: Path | None = None,
 ) -> Any:
     """One run of the load generator (bench/_loadgen.py) in a process of its own, with
     the CPU time each side spent per event answered (the evaluator processes counted
-    from the phase's start, or from their making when they were made during the phase)."""
+    from the phase's start, or from their making when they were made during the phase);
+    ``samples``: where it writes each event's latencies."""
     command = [sys.executable, str(HERE / "_loadgen.py"), base, token, "--rate", str(rate),
                "--seconds", str(args.seconds), "--clients", str(args.clients),
                "--customers", str(args.customers), "--prefix", prefix]  # fmt: skip
+    if samples is not None:
+        command += ["--samples", str(samples)]
     before = _cpu(engine)
     done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120)
     after = _cpu(engine)
@@ -194,7 +205,9 @@ def main() -> None:
     warm_up["stored_after_s"] = round(_settle(pipeline), 2)
     light = _load(base, token, args, args.light_rate, "light", engine)
     light["stored_after_s"] = round(_settle(pipeline), 2)
-    sustained = _load(base, token, args, args.rate, "open", engine)
+    samples = HERE / ".work" / "service" / "samples.jsonl"
+    sustained = _load(base, token, args, args.rate, "open", engine, samples)
+    loads = list(pipeline.loads)
     sustained["stored_after_s"] = round(_settle(pipeline), 2)
     most = _load(base, token, args, 0, "closed", engine)
     most["stored_after_s"] = round(_settle(pipeline), 2)
@@ -270,7 +283,87 @@ def main() -> None:
     out = HERE / "results"
     (out / "service.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "service.md").write_text(_markdown(result))
+    picture = _timeline_svg(samples, loads, args.rate)
+    (out / "service-latency.svg").write_text(picture)
     sys.stdout.write(_markdown(result))
+
+
+def _timeline_svg(samples: Path, loads: list[tuple[float, float, int]], rate: float) -> str:
+    """The sustained phase over time: per tenth of a second, the median and the slowest
+    request-to-stream latency of the events due then, with the storer's loads into the
+    store shaded (self-contained SVG, no plotting library)."""
+    lines = samples.read_text(encoding="utf-8").splitlines()
+    started = json.loads(lines[0])["started_monotonic"]
+    buckets: dict[int, list[float]] = {}
+    for line in lines[1:]:
+        due, _, stream = json.loads(line)
+        if stream is not None:
+            buckets.setdefault(int(due * 10), []).append(stream)
+    span = max(buckets) + 1 if buckets else 1
+    top = max((max(v) for v in buckets.values()), default=1.0)
+    top = next(t for t in (25, 50, 100, 200, 400, 800, 1600, 3200, 10**6) if t >= top)
+    width, height, left, right, above, below = 900, 330, 60, 20, 56, 45
+    plot_w, plot_h = width - left - right, height - above - below
+
+    def x(tenth: float) -> float:
+        return left + plot_w * tenth / span
+
+    def y(ms: float) -> float:
+        return above + plot_h * (1 - min(ms, top) / top)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-weight="bold">Single events '
+        f"at {rate:,.0f}/s: request to change on the stream, per tenth of a second</text>",
+    ]
+    for begun, ended, _ in loads:
+        a, b = (begun - started) * 10, (ended - started) * 10
+        if b < 0 or a > span:
+            continue
+        a, b = max(a, 0.0), min(b, float(span))
+        parts.append(
+            f'<rect x="{x(a):.1f}" y="{above}" width="{max(x(b) - x(a), 1):.1f}" '
+            f'height="{plot_h}" fill="#fde9c9"/>'
+        )
+    for tick in range(0, top + 1, top // 4):
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+            f'stroke="#e5e5e5"/><text x="{left - 6}" y="{y(tick) + 4:.1f}" '
+            f'text-anchor="end">{tick}</text>'
+        )
+    for second in range(span // 10 + 1):
+        parts.append(
+            f'<text x="{x(second * 10):.1f}" y="{height - below + 16}" '
+            f'text-anchor="middle">{second}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{y(20):.1f}" y2="{y(20):.1f}" '
+        'stroke="#2ca02c" stroke-dasharray="4 3"/>'
+    )
+    for colour, pick in (("#d62728", max), ("#222222", lambda v: sorted(v)[len(v) // 2])):
+        points = " ".join(f"{x(t + 0.5):.1f},{y(pick(buckets[t])):.1f}" for t in sorted(buckets))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}"/>')
+    parts += [
+        f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">seconds into '
+        "the phase</text>",
+        f'<text x="14" y="{above + plot_h / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {above + plot_h / 2})">ms</text>',
+        f'<line x1="{left}" x2="{left + 20}" y1="{above - 8}" y2="{above - 8}" '
+        f'stroke="#d62728"/><text x="{left + 26}" y="{above - 4}">slowest event of the '
+        "tenth</text>",
+        f'<line x1="{left + 210}" x2="{left + 230}" y1="{above - 8}" y2="{above - 8}" '
+        f'stroke="#222222"/><text x="{left + 236}" y="{above - 4}">median</text>',
+        f'<line x1="{left + 310}" x2="{left + 330}" y1="{above - 8}" y2="{above - 8}" '
+        f'stroke="#2ca02c" stroke-dasharray="4 3"/><text x="{left + 336}" '
+        f'y="{above - 4}">the 20 ms target</text>',
+        f'<rect x="{left + 470}" y="{above - 14}" width="20" height="12" fill="#fde9c9"/>'
+        f'<text x="{left + 496}" y="{above - 4}">a load of the events taken into the '
+        "store</text>",
+        "</svg>",
+    ]
+    return "\n".join(parts) + "\n"
 
 
 def _single(name: str, r: dict[str, Any], target: str) -> list[str]:
@@ -329,6 +422,12 @@ def _markdown(r: dict[str, Any]) -> str:
         f"| loads into the store (micro-batches) | {r['flushes']:,}; fast-lane divergences "
         f"{r['divergences']} | 0 |",
         f"| reconciliation after the run | {r['reconcile_disagreements']} disagreements | 0 |",
+        "",
+        f"The {r['sustained']['mode']} phase over time (service-latency.svg): per tenth of a "
+        "second, the median and the slowest request-to-stream latency, with the storer's "
+        "loads shaded.",
+        "",
+        "![latency over time](service-latency.svg)",
         "",
     ]
     return "\n".join(lines) + "\n"
