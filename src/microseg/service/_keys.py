@@ -74,6 +74,12 @@ def grants(scopes: Iterable[str], needed: str) -> bool:
 _VERIFIED = 1_000
 
 
+def _put(descriptor: int, token: bytes) -> None:
+    """Write the change token at the start of its file (``os.pwrite`` is not everywhere)."""
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    os.write(descriptor, token)
+
+
 def _digest(salt: bytes, secret: str) -> str:
     return hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -213,7 +219,7 @@ class KeyRing:
             return None
         try:
             if os.fstat(descriptor).st_size < 8:
-                os.pwrite(descriptor, bytes(8), 0)
+                _put(descriptor, bytes(8))
             self._changes = mmap.mmap(descriptor, 8, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             return None
@@ -259,7 +265,7 @@ class KeyRing:
         with contextlib.suppress(OSError):
             descriptor = os.open(self._changes_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                os.pwrite(descriptor, secrets.token_bytes(8), 0)
+                _put(descriptor, secrets.token_bytes(8))
             finally:
                 os.close(descriptor)
 
