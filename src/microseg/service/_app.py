@@ -57,6 +57,7 @@ class Metrics:
     divergences: Counter
     evaluation: Histogram
     applied: Histogram
+    loads: Histogram
     webhooks: Counter
     retries: Counter
 
@@ -118,6 +119,13 @@ class Metrics:
                 "stream (queueing and evaluation)",
                 registry=registry,
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            ),
+            loads=Histogram(
+                "microseg_store_load_seconds",
+                "Time of each load of the fast lane's events into the store (the changes of "
+                "events applied meanwhile reach the stream later)",
+                registry=registry,
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             ),
             webhooks=Counter(
                 "microseg_webhook_batches",

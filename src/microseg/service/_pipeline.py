@@ -611,7 +611,9 @@ class Pipeline:
             for job in jobs:
                 job.report, job.batched = report, len(jobs)
             self.flushes += 1
-            self.loads.append((begun, time.monotonic(), len(records)))
+            ended = time.monotonic()
+            self.loads.append((begun, ended, len(records)))
+            self._metrics.loads.observe(ended - begun)
         except BaseException as exc:
             for job in jobs:
                 job.error = exc
