@@ -244,7 +244,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prefix", default="load")
     parser.add_argument(
-        "--samples", help="write each event's [due second, reply ms, stream ms] to this file"
+        "--samples",
+        help="write to this file a first line {started_monotonic}, then each event's "
+        "[due second, reply ms, stream ms]",
     )
     parser.add_argument("--batches", type=int, default=0, help="post batches instead")
     parser.add_argument("--batch-size", type=int, default=10_000)

@@ -53,9 +53,9 @@ def age_at(born: date | None, moment: datetime, timezone: str) -> int | None:
 
 
 _EPOCH = datetime(1970, 1, 1)
-
-
+#: an event row's instant (its sort key)
 _timestamp = operator.itemgetter("timestamp")
+
 
 #: a column with at most this many distinct values (or one per this many rows) is read
 #: through codes into its distinct values (:func:`_encoded`)
@@ -415,7 +415,7 @@ class ProfileSnapshot:
         if moment is not None and None in attributes.values():
             pending = pending_attributes(self.versions(customer_id), attributes, moment)
         loaded = self._kept(customer_id)[_EVENTS]
-        cut = bisect.bisect_left(loaded, clock.as_of, key=operator.itemgetter("timestamp"))
+        cut = bisect.bisect_left(loaded, clock.as_of, key=_timestamp)
         events = loaded[:cut]
         added = [r for r in self._added.get(customer_id, ()) if r["timestamp"] < clock.as_of]
         if added:

@@ -74,10 +74,13 @@ def grants(scopes: Iterable[str], needed: str) -> bool:
 _VERIFIED = 1_000
 
 
-def _put(descriptor: int, token: bytes) -> None:
-    """Write the change token at the start of its file (``os.pwrite`` is not everywhere)."""
-    os.lseek(descriptor, 0, os.SEEK_SET)
-    os.write(descriptor, token)
+def _put(path: Path, token: bytes) -> None:
+    """Write the change token at the start of its file, made (owner only) when missing."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, token)
+    finally:
+        os.close(descriptor)
 
 
 def _digest(salt: bytes, secret: str) -> str:
@@ -214,17 +217,12 @@ class KeyRing:
         cannot be (the file is then looked at every time)."""
         self._unmapped = True
         try:
-            descriptor = os.open(self._changes_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return None
-        try:
-            if os.fstat(descriptor).st_size < 8:
-                _put(descriptor, bytes(8))
-            self._changes = mmap.mmap(descriptor, 8, access=mmap.ACCESS_READ)
+            if not self._changes_path.exists() or self._changes_path.stat().st_size < 8:
+                _put(self._changes_path, bytes(8))
+            with self._changes_path.open("rb") as handle:
+                self._changes = mmap.mmap(handle.fileno(), 8, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             return None
-        finally:
-            os.close(descriptor)
         self._unmapped = False
         return self._changes
 
@@ -263,11 +261,7 @@ class KeyRing:
         # then a new change token, which a running service reads from memory (if it
         # cannot be written, a service sees the change within RECHECK_SECONDS)
         with contextlib.suppress(OSError):
-            descriptor = os.open(self._changes_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                _put(descriptor, secrets.token_bytes(8))
-            finally:
-                os.close(descriptor)
+            _put(self._changes_path, secrets.token_bytes(8))
 
     @staticmethod
     def _key(key_id: str, record: _Record) -> ApiKey:
