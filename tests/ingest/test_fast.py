@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from microseg import Workspace
+from microseg.ingest import store_screened
 from microseg.ingest._fast import EventScreen, records_table
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -101,6 +102,60 @@ def test_what_the_screen_accepts_the_loader_stores_as_built(tmp_path: Path) -> N
     assert stored.keys() == built.keys()
     for event_id, row in built.items():
         assert stored[event_id] == row, event_id
+
+
+def _screened(ws: Workspace, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    screen = EventScreen.of(ws.config)
+    resolve = ws.segments.prepare().snapshot.resolve
+    rows = [screen.row(r, NOW.replace(tzinfo=None), resolve) for r in records]
+    return [row for row in rows if row is not None]
+
+
+def _stored(ws: Workspace) -> dict[str, dict[str, Any]]:
+    events = ws.store.table("events").drop("load_id").to_pyarrow().to_pylist()
+    return {e["event_id"]: e for e in events}
+
+
+def _loads(ws: Workspace) -> list[tuple[Any, ...]]:
+    return ws.store.fetchall("SELECT * EXCLUDE (load_id) FROM loads ORDER BY load_id")
+
+
+def test_screened_rows_are_stored_as_the_loader_stores_them(tmp_path: Path) -> None:
+    """The fast lane's own store (ingest.store_screened): the same rows, report and
+    ``loads`` row as the loader's, for every batch the screen passes whole."""
+    by_loader, by_screen = _shop(tmp_path / "loader"), _shop(tmp_path / "screen")
+    rng = random.Random(16)
+    records = [_variants(rng, n) for n in range(600)]
+    for start in range(0, 600, 150):  # four batches: the second and later meet stored events
+        rows = _screened(by_screen, records[start : start + 150])
+        batch = [r for r in records[start : start + 150] if r.get("event_id") in
+                 {row["event_id"] for row in rows}]  # fmt: skip
+        assert len(batch) == len(rows) > 30
+        loaded = by_loader.ingest("events", [records_table(batch)], max_rejected="100%")
+        now = by_screen.context.now()
+        stored = store_screened(by_screen.store, by_screen.config, batch, rows, now=now)
+        assert stored.load_id == loaded.load_id
+        assert stored.to_dict() | {"seconds": 0} == loaded.to_dict() | {"seconds": 0}
+    assert _stored(by_screen) == _stored(by_loader)
+    assert _loads(by_screen)[1:] == _loads(by_loader)[1:]  # after the customers (other paths)
+    assert len(_stored(by_screen)) > 150
+
+
+def test_an_id_stored_under_another_customer_goes_to_the_loader(tmp_path: Path) -> None:
+    ws = _shop(tmp_path / "shop")
+    first = {"event_id": "e1", "customer_id": "C2", "timestamp": "2026-03-01T10:00:00Z",
+             "type": "view"}  # fmt: skip
+    store_screened(ws.store, ws.config, [first], _screened(ws, [first]), now=NOW)
+    again = [{**first, "customer_id": "C1"}, {**first, "event_id": "e2", "customer_id": "C1"}]
+    rows = _screened(ws, again)
+    assert len(rows) == 2  # C1 has no event e1: the screen cannot tell
+    report = store_screened(ws.store, ws.config, again, rows, now=NOW)
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 1, 0)
+    assert report.warnings  # the loader's word on an id under two customers
+    stored = _stored(ws)
+    assert stored.keys() == {"e1", "e2"}
+    assert stored["e1"]["customer_id"] == "C2"
+    assert [row[-6:-2] for row in _loads(ws)][-2:] == [(1, 1, 0, 0), (2, 1, 1, 0)]
 
 
 @pytest.mark.parametrize(

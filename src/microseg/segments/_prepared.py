@@ -176,6 +176,12 @@ class PreparedSegments:
                     hit |= names
         return [name for name in self.names if name in hit]
 
+    def reload(self) -> None:
+        """Load everything again now, whatever the stamps say: the caller knows the store
+        holds other than what was absorbed (a load that merged customers, or stored
+        fewer rows than :meth:`settle` was told)."""
+        self._load()
+
     def refresh(self, *, force: bool = False) -> bool:
         """Load again if the workspace changed since; whether it did.
 

@@ -9,8 +9,10 @@ writers) before anything else. Then one of two lanes:
   numbers), are answered ``202`` at once. One thread, the applier, takes them in order:
   adds their rows to the real-time state, evaluates the customers concerned (the stream
   hears of entries and exits now), and every ``flush_seconds`` (1 s; or ``flush_records``)
-  stores everything taken since in one load through the loader, writes the membership
-  log, and marks the write-ahead batches done.
+  stores everything taken since in one load (``microseg.ingest.store_screened``: the
+  screened rows in one statement, as the loader would store them; the loader itself when
+  an event id may be a duplicate), writes the membership log, and marks the write-ahead
+  batches done.
 - **The slow lane.** Anything else (other columns, identifiers to stitch, new customers,
   ``POST /api/customers``, or ``?wait=true``): the applier stores what is pending first
   (order is kept), then loads these records together with the slow-lane requests that
@@ -18,8 +20,9 @@ writers) before anything else. Then one of two lanes:
   its own rejected rows.
 
 Reads that go to the store call :meth:`Pipeline.drain` first, so a read after a write sees
-it. If the loader ever stores a fast-lane batch differently from what the screen built (it
-is proven not to, ``tests/ingest/test_fast.py``), the real-time state is loaded again from
+it. If a fast-lane batch is ever stored differently from what the screen built (an event
+id stored under another customer, which the loader counts as a duplicate; otherwise proven
+not to happen, ``tests/ingest/test_fast.py``), the real-time state is loaded again from
 the store, the customers concerned evaluated again, and the divergence logged and counted
 in ``/metrics``.
 """
@@ -40,7 +43,7 @@ from typing import Any
 import pyarrow as pa
 
 from microseg.core.errors import MicrosegError, ParameterError
-from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table
+from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table, store_screened
 from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
@@ -597,7 +600,8 @@ class Pipeline:
         begun = time.monotonic()
         try:
             with self._write_lock, self._realtime.storing():
-                report = session.ingest("events", [records_table(records)], max_rejected="100%")
+                now = session.context.now()
+                report = store_screened(session.store, session.config, records, rows, now=now)
                 self._realtime.settle(rows)
                 if (report.accepted, report.rejected) != (len(rows), 0) or (
                     report.new_customers or report.merged_customers

@@ -260,13 +260,17 @@ class RealTime:
     def on_load(self, rows: list[dict[str, Any]], *, reload: bool = False) -> list[Change]:
         """Events just stored (rows of ``events``): evaluate the customers they concern.
         New customers are read into the prepared state; ``reload`` (a load merged
-        customers) loads it again."""
+        customers, or the fast lane's rows were stored otherwise than absorbed) loads it
+        again."""
         with self._lock:
             now = self.now()
             found = self._due(now)
-            touched = None if reload else self._absorb_stored(rows)
-            if touched is None:  # customers merged: the prepared state is loaded again
-                self.prepared.refresh(force=True)
+            if reload:  # customers merged, or rows not stored as absorbed: load again
+                self.prepared.reload()
+                touched = None
+            else:  # None: loaded again (a customer unknown even after reading)
+                touched = self._absorb_stored(rows)
+            if touched is None:
                 touched = list(dict.fromkeys(str(r["customer_id"]) for r in rows))
             trigger = {str(r["customer_id"]): str(r["event_id"]) for r in rows}
             for customer in touched:
