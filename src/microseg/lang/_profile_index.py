@@ -31,6 +31,13 @@ __all__ = ["Event", "ProfileIndex", "order_of"]
 
 Event = Mapping[str, Any]
 
+#: per ``where`` list of the rules (by id; the list is kept, so its id is not reused while
+#: it is here): its key and whether it compares with times relative to ``as_of``, worked
+#: out once rather than at each evaluation (an index lives for one evaluation but on the
+#: real-time path). Emptied when it holds this many (definitions read again and again).
+_WHERE: dict[int, tuple[Sequence[PropertyPredicate], Any, bool]] = {}
+_WHERE_KEPT = 4_096
+
 
 def _property(event: Event, name: str, clock: Clock) -> Any:
     if name in DERIVED_TIME_PROPERTIES:
@@ -85,7 +92,6 @@ class ProfileIndex:
         self._filters: dict[tuple[Any, ...], _Filter] = {}
         # property values aligned with the by-type lists: (kind, property, as_text) -> values
         self._type_values: dict[tuple[str, str, bool], list[Any]] = {}
-        self._relative: dict[int, tuple[Sequence[PropertyPredicate], bool]] = {}
 
     def times(self, kind: str) -> list[datetime]:
         return self._times.get(kind, [])
@@ -159,12 +165,22 @@ class ProfileIndex:
         if not where:
             key = (kind, prop, as_text)
             if key not in self._type_values:
-                self._type_values[key] = [self._value(e, prop, as_text) for e in events]
+                self._type_values[key] = self._values(events, prop, as_text)
             return self._type_values[key]
         chosen = self._filters[self._key(kind, where, clock)]
         if (prop, as_text) not in chosen.values:
-            chosen.values[(prop, as_text)] = [self._value(e, prop, as_text) for e in events]
+            chosen.values[(prop, as_text)] = self._values(events, prop, as_text)
         return chosen.values[(prop, as_text)]
+
+    def _values(self, events: list[Event], prop: str, as_text: bool) -> list[Any]:
+        """:meth:`_value` of each event; a column's values read at once (the property's
+        kind looked up once, not per event)."""
+        kind = EVENT_PROPERTY_TYPES.get(prop)
+        if kind in (None, "json") or prop in DERIVED_TIME_PROPERTIES or prop == ORDER_PROPERTY:
+            return [self._value(e, prop, as_text) for e in events]
+        if as_text or kind == "timestamp":
+            return [e.get(prop) for e in events]
+        return [None if (v := e.get(prop)) is None else float(v) for e in events]
 
     def _value(self, event: Event, prop: str, as_text: bool) -> Any:
         prop_kind = property_kind(prop)
@@ -178,17 +194,14 @@ class ProfileIndex:
         return float(value)
 
     def _key(self, kind: str, where: Sequence[PropertyPredicate], clock: Clock) -> tuple[Any, ...]:
-        # whether the where list compares with relative times, looked up once per list
-        seen = self._relative.get(id(where))
+        seen = _WHERE.get(id(where))
         if seen is None or seen[0] is not where:
-            seen = (where, any(_time_operand(p) for p in where))
-            self._relative[id(where)] = seen
-        relative = seen[1]
-        return (
-            kind,
-            where_key(where),
-            clock.as_of if relative else None,
-        )
+            if len(_WHERE) >= _WHERE_KEPT:
+                _WHERE.clear()
+            seen = (where, where_key(where), any(_time_operand(p) for p in where))
+            _WHERE[id(where)] = seen
+        _, written, relative = seen
+        return (kind, written, clock.as_of if relative else None)
 
     def _index(self, kind: str, prop: str) -> dict[Any, list[Event]]:
         if (kind, prop) not in self._indexes:

@@ -390,21 +390,21 @@ class ProfileEvaluator:
                 assert_never(expr)
 
     def _step_events(self, step: SequenceStep) -> list[datetime]:
+        """The instants of the step's events before ``as_of``, in time order."""
         _, times = self.index.filtered(step.event, step.where, self.clock)
-        start, end = self._span(step.event, step.where, None, self.clock.as_of)
-        return times[start:end]
+        return times[: bisect.bisect_left(times, self.clock.as_of)]
 
     def _sequence(self, rule: SequenceRule) -> bool:
         spec = rule.sequence
         lower, upper = window_bounds(spec.window, self.clock)
         steps = live_steps(spec)
         first = steps[0]
-        previous = sorted(
-            {t for t in self._step_events(first) if (lower is None or t >= lower) and t < upper}
-        )
+        firsts = self._step_events(first)  # in time order: the window by bisection
+        start = bisect.bisect_left(firsts, lower) if lower is not None else 0
+        previous = list(dict.fromkeys(firsts[start : bisect.bisect_left(firsts, upper)]))
         for step in steps[1:]:
             within = step_span(step)
-            times = sorted(self._step_events(step))
+            times = self._step_events(step)
             if step.absent:
                 # some t whose whole period has passed with no event in (t, t + within]
                 for t in previous:
@@ -423,7 +423,7 @@ class ProfileEvaluator:
                     if last:
                         return True  # one is enough for the last step
                     kept.append(u)
-            previous = sorted(set(kept))
+            previous = list(dict.fromkeys(kept))  # in time order
             if not previous:
                 return False
         return bool(previous)
