@@ -775,6 +775,7 @@ def test_an_event_id_stored_under_another_customer_is_set_right_when_stored(
     left = stream.get(timeout=20)
     assert (left["customer_id"], left["segment"], left["change"]) == ("C2", "buyers", "left")
     assert served.app.state.pipeline.divergences == 1
+    assert served.app.state.pipeline.unchecked == 0  # e1 is stored: the store was asked
     with served.client("admin") as admin:
         metrics = admin.get("/metrics").text
         assert "microseg_fast_lane_divergences_total 1.0" in metrics
@@ -783,3 +784,26 @@ def test_an_event_id_stored_under_another_customer_is_set_right_when_stored(
     with served.workspace.session() as session:
         rows = session.store.fetchall("SELECT customer_id FROM events WHERE event_id = 'e1'")
     assert rows == [("C1",)]
+
+
+def test_a_load_of_new_ids_skips_the_stores_pass_over_every_id(served: Served) -> None:
+    pipeline = served.app.state.pipeline
+    pipeline._flush_seconds = 0.1
+    with served.client("write") as writer:
+        for n in range(3):
+            event = {"event_id": f"new{n}", "customer_id": "C3", "type": "view",
+                     "timestamp": f"2026-01-15T10:0{n}:00Z"}  # fmt: skip
+            assert writer.post("/api/events", json=event).status_code == 202
+            deadline = time.monotonic() + 20
+            while pipeline.flushes <= n and time.monotonic() < deadline:
+                time.sleep(0.02)
+        # sent again after it is stored: the screen sees it among C3's events
+        again = writer.post("/api/events", json=event).json()
+        assert (again["accepted"], again["duplicates"]) == (0, 1)
+    assert (pipeline.flushes, pipeline.unchecked) == (3, 3)
+    with served.workspace.session() as session:
+        rows = session.store.fetchall(
+            "SELECT event_id, load_id FROM events WHERE customer_id = 'C3' ORDER BY event_id"
+        )
+    assert [r[0] for r in rows] == ["new0", "new1", "new2"]
+    assert len({r[1] for r in rows}) == 3

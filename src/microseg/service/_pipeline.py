@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from microseg.core.errors import MicrosegError, ParameterError
 from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table, store_screened
+from microseg.service._ids import StoredIds
 from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
 from microseg.workspace import Workspace
@@ -149,6 +150,10 @@ class Pipeline:
         self.flushes = 0
         #: the last fast-lane loads: (start, end, records), ``time.monotonic`` seconds
         self.loads: deque[tuple[float, float, int]] = deque(maxlen=1_000)
+        #: the event ids the store may hold (the storer's: filled when it starts)
+        self._stored_ids = StoredIds()
+        #: fast-lane loads stored without the store's pass over every stored id
+        self.unchecked = 0
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
         self.bulks = 0
@@ -517,6 +522,8 @@ class Pipeline:
         first = 0.0
         held = 0  # records in pending
         with self._ws.session() as session:
+            if self._realtime is not None:  # the fast lane's loads will ask it
+                self._stored_ids.fill(session.store.event_id_hashes())
             while True:
                 with self._store_cond:
                     while not self._store_queue and not self._due(pending, held, first):
@@ -601,7 +608,14 @@ class Pipeline:
         try:
             with self._write_lock, self._realtime.storing():
                 now = session.context.now()
-                report = store_screened(session.store, session.config, records, rows, now=now)
+                # the records the screen left out are stored already or among these rows
+                hashes = session.store.event_id_hashes([r["event_id"] for r in rows])
+                fresh = self._stored_ids.none_of(hashes)
+                report = store_screened(
+                    session.store, session.config, records, rows, now=now, new_ids=fresh
+                )
+                self._stored_ids.add(hashes)
+                self.unchecked += fresh
                 self._realtime.settle(rows)
                 if (report.accepted, report.rejected) != (len(rows), 0) or (
                     report.new_customers or report.merged_customers
@@ -690,6 +704,7 @@ class Pipeline:
             events = session.store.table("events")
             stored = events.filter(events.load_id == report.load_id).drop("load_id")
             rows = stored.to_pyarrow().to_pylist()
+            self._stored_ids.add(session.store.event_id_hashes([str(r["event_id"]) for r in rows]))
             merged = bool(report.merged_customers)
             if len(rows) >= self.bulk_rows:
                 changes = engine.on_bulk_load(session, rows, reload=merged)

@@ -13,6 +13,7 @@ from typing import Any, Self
 
 import duckdb
 import ibis
+import numpy as np
 import pyarrow as pa
 
 from microseg.core.errors import StoreMemoryError, WorkspaceError
@@ -619,6 +620,17 @@ class Store:
             WHERE k NOT IN (SELECT key FROM event_property_keys)""",
             {"load": load_id},
         )
+
+    def event_id_hashes(self, ids: Sequence[str] | None = None) -> np.ndarray:
+        """DuckDB's 64-bit hash of every stored event id, or of ``ids`` (as unsigned
+        integers, in no particular order): the service keeps those of the store to know
+        which ids cannot be stored (``microseg.service._ids``)."""
+        if ids is None:
+            found = self.con.execute("SELECT hash(event_id) AS h FROM events").fetchnumpy()
+        else:
+            with self.registered("_event_ids", pa.table({"x": pa.array(ids, pa.string())})):
+                found = self.con.execute("SELECT hash(x) AS h FROM _event_ids").fetchnumpy()
+        return np.asarray(found["h"], dtype=np.uint64)
 
     def property_keys(self) -> frozenset[str]:
         """The keys of events' ``properties`` seen in every load so far."""
