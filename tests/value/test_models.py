@@ -488,8 +488,13 @@ def test_gamma_gamma_on_a_ridge_converges_to_one_fit_whatever_the_row_order() ->
         assert fitted.converged_
         fits.append(fitted.params_)
     assert all(f == fits[0] for f in fits)
-    # the fit says it is degenerate rather than hiding it
-    assert {w.code for w in fitted.warnings_} >= {"near_bound", "flat_likelihood"}
+    # the fit says it is degenerate rather than hiding it: at the edge, and the data do not
+    # pin the parameters down (the curvature along the ridge is tiny: huge standard errors,
+    # or, when the Hessian comes out singular in floating point, none; which one depends on
+    # the last bits of the numerical libraries, and both are said)
+    codes = {w.code for w in fitted.warnings_}
+    assert "near_bound" in codes
+    assert codes & {"flat_likelihood", "no_standard_errors"}
     # p * gamma / (q - 1), the population's mean spend, is what the ridge pins down
     p, q, gamma = fits[0]["p"], fits[0]["q"], fits[0]["gamma"]
     assert p * gamma / (q - 1) == pytest.approx(np.mean(spend), rel=0.2)
