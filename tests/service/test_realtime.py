@@ -807,3 +807,37 @@ def test_a_load_of_new_ids_skips_the_stores_pass_over_every_id(served: Served) -
         )
     assert [r[0] for r in rows] == ["new0", "new1", "new2"]
     assert len({r[1] for r in rows}) == 3
+
+
+def test_the_store_checks_every_load_when_the_stored_ids_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = build_shop(tmp_path / "shop", MovableClock(NOW))
+    store_class = type(ws.store)
+    hashes = store_class.event_id_hashes
+
+    def failing(self: object, ids: list[str] | None = None) -> object:
+        if ids is None:
+            raise RuntimeError("out of memory")
+        return hashes(self, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_class, "event_id_hashes", failing)
+    running = serve_workspace(ws, MovableClock(NOW))
+    served = next(running)
+    try:
+        pipeline = served.app.state.pipeline
+        pipeline._flush_seconds = 0.1
+        event = {"event_id": "new0", "customer_id": "C3", "type": "view",
+                 "timestamp": "2026-01-15T10:00:00Z"}  # fmt: skip
+        with served.client("write") as writer:
+            assert writer.post("/api/events", json=event).status_code == 202
+        deadline = time.monotonic() + 20
+        while not pipeline.flushes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (pipeline.flushes, pipeline.unchecked) == (1, 0)  # stored, checked
+        with served.workspace.session() as session:
+            assert session.store.fetchall(
+                "SELECT customer_id FROM events WHERE event_id = 'new0'"
+            ) == [("C3",)]
+    finally:
+        running.close()

@@ -219,7 +219,8 @@ def store_screened(
     ``rows`` are the stored rows of ``records``, one each, with event ids new to one
     another and to their customers' stored events), as :func:`ingest` would, with the same
     report and ``loads`` row, in two statements instead of the loader's forty (2,000
-    events into a store of 1.4 million: 0.05 s instead of 0.16 s). When the caller left
+    events into a store of 1.4 million: 0.05 s instead of 0.16 s, 0.01 s with
+    ``new_ids``). When the caller left
     duplicates out (fewer rows than records), or an id is stored under another customer
     (the one thing the screen cannot see), the loader loads ``records`` instead: it counts
     the duplicates and says why. ``new_ids``: the caller knows that no id of ``rows`` is

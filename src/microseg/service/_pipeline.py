@@ -522,8 +522,7 @@ class Pipeline:
         first = 0.0
         held = 0  # records in pending
         with self._ws.session() as session:
-            if self._realtime is not None:  # the fast lane's loads will ask it
-                self._stored_ids.fill(session.store.event_id_hashes())
+            self._read_stored_ids(session)
             while True:
                 with self._store_cond:
                     while not self._store_queue and not self._due(pending, held, first):
@@ -567,6 +566,16 @@ class Pipeline:
                     pending, held = self._flush_pending(session, pending, slow), 0
                 if self._due(pending, held, first):
                     pending, held = self._flush_pending(session, pending, []), 0
+
+    def _read_stored_ids(self, session: Workspace) -> None:
+        """The hashes of the stored event ids, for the fast lane's loads (none without
+        it); when they cannot be read, the store checks every load, as without them."""
+        if self._realtime is None:
+            return
+        try:
+            self._stored_ids.fill(session.store.event_id_hashes())
+        except Exception:
+            _LOG.exception("reading the stored event ids failed")
 
     def _due(self, pending: list[Job], held: int, first: float) -> bool:
         """Whether the pending jobs (``held`` records, the first taken at ``first``) are
