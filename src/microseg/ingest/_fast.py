@@ -2,9 +2,10 @@
 running the loader.
 
 ``microseg serve`` answers an event once it is in the write-ahead file and stores it a
-moment later, with other events, through the loader (one validation for every path). It
-may only do so for an event the loader is sure to accept, and the real-time path must
-hold the very row the loader will store. :class:`EventScreen` says which events those
+moment later, with other events (:func:`microseg.ingest.store_screened`: the rows built
+here, as the loader stores them; the loader itself when an id may be a duplicate). It may
+only do so for an event the loader is sure to accept, and the real-time path must hold
+the very row the loader would store. :class:`EventScreen` says which events those
 are: a narrow, unambiguous form (the canonical columns, an ``event_id``, the
 ``customer_id`` of a known customer (stored under the customer it was merged into, if it
 was), ISO 8601 text with a zone, plain numbers) for which it builds the stored
@@ -12,7 +13,8 @@ row itself. Anything else (other columns, identifiers to stitch, a new customer,
 with spaces around it, a time without a zone, a read option that changes how text is
 read) is not judged here: it takes the slow lane, the loader at once, with its verdicts
 and messages. ``tests/ingest/test_fast.py`` proves the two agree on what the screen
-accepts: the loader accepts it and stores exactly the row built here.
+accepts: the loader accepts it and stores exactly the row built here, and storing the
+rows built here leaves the same rows, report and ``loads`` row as the loader.
 """
 
 from __future__ import annotations
