@@ -841,3 +841,19 @@ def test_the_store_checks_every_load_when_the_stored_ids_cannot_be_read(
             ) == [("C3",)]
     finally:
         running.close()
+
+
+def test_the_real_time_clock_is_the_workspaces_whatever_the_servers_zone(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the real-time path's now was the workspace's naive UTC instant read again as the
+    # server's local time: hours off on a server not set to UTC (windows ran out early or
+    # late, the screen's future bound moved)
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert served.app.state.realtime.now() == served.workspace.context.now()
+        assert served.app.state.realtime.now() == NOW.replace(tzinfo=None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

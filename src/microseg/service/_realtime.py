@@ -202,7 +202,8 @@ class RealTime:
 
     def now(self) -> datetime:
         """The workspace clock's now, as the evaluators take it (naive UTC)."""
-        return self._ws.context.now().astimezone(UTC).replace(tzinfo=None)
+        # already naive UTC: astimezone would read it as the server's local time
+        return self._ws.context.now()
 
     def _read_lengths(self) -> _Lengths:
         catalog = self.prepared.catalog
