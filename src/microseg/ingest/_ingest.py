@@ -28,7 +28,7 @@ from microseg.ingest._fast import records_table
 from microseg.ingest._lines import number_csv_rejects
 from microseg.ingest._load import ColumnReport, LoadContext, LoadReport, Progress
 from microseg.ingest._screen import IdentityPolicy
-from microseg.ingest._sources import open_source, resolve_sources
+from microseg.ingest._sources import frame_name, open_source, resolve_sources
 from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, Store, ident
 
 __all__ = ["Kind", "ingest", "store_screened"]
@@ -194,8 +194,8 @@ def ingest(  # noqa: PLR0913 - ws.ingest's documented options, keyword-only
         _unregister(store)
 
 
-#: what a table of records is called in a load's report (the loader's name for it)
-_RECORDS = "<Table>"
+#: what the loader calls the table of records it is given (:func:`records_table`)
+_RECORDS = frame_name(pa.Table)
 
 
 #: the screened rows whose ids the store does not hold yet
@@ -241,34 +241,31 @@ def store_screened(
             )
             if written is None or int(written[0]) != len(rows):
                 raise _Repeated
-            store.execute(
-                "INSERT INTO loads VALUES ($id, 'events', [$source], $now, $now, $n, $n, 0, 0, "
-                "0, 0)",
-                {"id": load_id, "source": _RECORDS, "now": now, "n": len(rows)},
+            # the screen passes no properties (their keys would be noted) and no identifiers
+            given = dict.fromkeys(k for record in records for k in record)
+            report = LoadReport(
+                kind="events",
+                load_id=load_id,
+                sources=(_RECORDS,),
+                rows_read=len(rows),
+                accepted=len(rows),
+                duplicates=0,
+                rejected=0,
+                seconds=round(clock.perf_counter() - started, 3),
+                columns=[
+                    ColumnReport(
+                        source=_RECORDS,
+                        column=name,
+                        role="identity" if name == "customer_id" else "canonical",
+                        name=name,
+                    )
+                    for name in given
+                ],
             )
+            _record_load(store, report, now)
     except _Repeated:
         return _loaded(store, config, records, now)
-    # the screen passes no properties (their keys would be noted) and no identifiers
-    given = dict.fromkeys(k for record in records for k in record)
-    return LoadReport(
-        kind="events",
-        load_id=load_id,
-        sources=(_RECORDS,),
-        rows_read=len(rows),
-        accepted=len(rows),
-        duplicates=0,
-        rejected=0,
-        seconds=round(clock.perf_counter() - started, 3),
-        columns=[
-            ColumnReport(
-                source=_RECORDS,
-                column=name,
-                role="identity" if name == "customer_id" else "canonical",
-                name=name,
-            )
-            for name in given
-        ],
-    )
+    return report
 
 
 def _loaded(
@@ -343,26 +340,31 @@ def _load(  # noqa: PLR0913 - the parts of one ingest call, resolved
         report = ctx.report(tuple(s.name for s in resolved))
         if plan.limit.exceeded(report.rejected, report.rows_read):
             raise _Refused(_rejects_of(store, ctx.load_id), _refusal(store, report, plan.limit))
-        store.execute(
-            "INSERT INTO loads VALUES ($id, $kind, $sources, $started, $finished, $read, $ok, "
-            "$dup, $rej, $new, $merged)",
-            {
-                "id": report.load_id,
-                "kind": kind,
-                "sources": list(report.sources),
-                "started": now,
-                "finished": now,
-                "read": report.rows_read,
-                "ok": report.accepted,
-                "dup": report.duplicates,
-                "rej": report.rejected,
-                "new": report.new_customers,
-                "merged": report.merged_customers,
-            },
-        )
+        _record_load(store, report, now)
         _drop_scratch(store)
     ctx.step("done", 1, 1)
     return report
+
+
+def _record_load(store: Store, report: LoadReport, now: datetime) -> None:
+    """The ``loads`` row of a load (inside its transaction)."""
+    store.execute(
+        "INSERT INTO loads VALUES ($id, $kind, $sources, $started, $finished, $read, $ok, "
+        "$dup, $rej, $new, $merged)",
+        {
+            "id": report.load_id,
+            "kind": report.kind,
+            "sources": list(report.sources),
+            "started": now,
+            "finished": now,
+            "read": report.rows_read,
+            "ok": report.accepted,
+            "dup": report.duplicates,
+            "rej": report.rejected,
+            "new": report.new_customers,
+            "merged": report.merged_customers,
+        },
+    )
 
 
 def _rejects_of(store: Store, load_id: int) -> pa.Table:

@@ -184,8 +184,13 @@ def resolve_sources(
             sources.append(Source(str(path), _format_of(path, format), path=path))
         else:
             table = _as_arrow(item)
-            sources.append(Source(f"<{type(item).__name__}>", "frame", table=table))
+            sources.append(Source(frame_name(type(item)), "frame", table=table))
     return sources
+
+
+def frame_name(kind: type) -> str:
+    """What a load calls a data frame or table of this type (its reports, ``loads``)."""
+    return f"<{kind.__name__}>"
 
 
 _NORMAL = re.compile(r"[^0-9a-z]+")

@@ -625,11 +625,13 @@ class Store:
         """DuckDB's 64-bit hash of every stored event id, or of ``ids`` (as unsigned
         integers, in no particular order): the service keeps those of the store to know
         which ids cannot be stored (``microseg.service._ids``)."""
-        if ids is None:
-            found = self.con.execute("SELECT hash(event_id) AS h FROM events").fetchnumpy()
-        else:
-            with self.registered("_event_ids", pa.table({"x": pa.array(ids, pa.string())})):
-                found = self.con.execute("SELECT hash(x) AS h FROM _event_ids").fetchnumpy()
+        with translated():
+            if ids is None:
+                found = self.con.execute("SELECT hash(event_id) AS h FROM events").fetchnumpy()
+            else:
+                given = pa.table({"x": pa.array(ids, pa.string())})
+                with self.registered("_event_ids", given):
+                    found = self.con.execute("SELECT hash(x) AS h FROM _event_ids").fetchnumpy()
         return np.asarray(found["h"], dtype=np.uint64)
 
     def property_keys(self) -> frozenset[str]:
