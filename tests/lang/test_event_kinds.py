@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from microseg.lang import event_filters, event_kinds, parse_definition
+from microseg.lang import event_filters, event_kinds, parse_definition, profile_reads
 from microseg.lang._expr import TraitDefinition
 
 SEGMENTS: dict[str, Any] = {
@@ -73,3 +73,39 @@ def test_event_filters_keep_each_where_list_once() -> None:
     ]
     model = _rule({"trait": "clv", "gt": 1})
     assert event_filters(model, segment_rule=_rule, trait_definition=TRAITS.__getitem__) is None
+
+
+BASICS = {"customer_id", "timestamp", "type"}
+
+
+@pytest.mark.parametrize(
+    ("rules", "events", "attributes"),
+    [
+        ([{"attribute": "country", "eq": "FR"}], set(), {"country"}),
+        ([{"event": "purchase", "where": [{"property": "category", "eq": "anime"}],
+           "sum": {"property": "amount", "gte": 10}}], {"category", "amount"}, set()),
+        # derived from the instant, the order (its id, else its instant), a JSON key
+        ([{"event": "view", "where": [{"property": "hour", "lt": 12}]},
+          {"event": "purchase", "distinct": {"property": "order", "gte": 2}},
+          {"event": "view", "where": [{"property": "device", "eq": "mobile"}]}],
+         {"order_id", "properties"}, set()),
+        ([{"sequence": {"steps": [
+            {"event": "cart_add", "where": [{"property": "channel", "eq": "web"}]},
+            {"event": "purchase", "within": "2 days"}]}}], {"channel"}, set()),
+        # followed into the segments and traits named
+        ([{"segment": "viewers"}, {"trait": "spend", "gt": 100}], {"amount"}, set()),
+        ([{"trait": "clv", "gt": 100}], None, set()),  # a model reads the events as fitted
+        ([{"cluster": {"run": 1, "in": [0]}}], set(), None),  # its run's attributes
+        ([{"trait": "nowhere", "gt": 1}, {"attribute": "age", "gt": 1}], None, None),
+    ],
+)  # fmt: skip
+def test_profile_reads_are_what_the_rules_read(
+    rules: list[dict[str, Any]], events: set[str] | None, attributes: set[str] | None
+) -> None:
+    reads = profile_reads(
+        [_rule(r) for r in rules],
+        segment_rule=lambda name: _rule(SEGMENTS[name]),
+        trait_definition=TRAITS.__getitem__,
+    )
+    assert reads.events == (None if events is None else frozenset(events | BASICS))
+    assert reads.attributes == (None if attributes is None else frozenset(attributes))

@@ -188,6 +188,58 @@ def test_segments_an_event_cannot_concern_keep_their_answer(shop: Workspace) -> 
             (shop.path / "segments" / f"{name}.yaml").unlink()
 
 
+def test_a_snapshot_narrowed_to_what_the_segments_read_answers_alike(shop: Workspace) -> None:
+    """An evaluator process reads of each customer only the event columns and attributes
+    the segments read (PreparedSegments.reads, ProfileSnapshot.narrow): every customer's
+    answers, now and at a past instant, are those of the whole snapshot, new events
+    included."""
+    for name, rule in EXTRA_RULES.items():
+        text = json.dumps({"name": name, "rule": rule})
+        (shop.path / "segments" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    try:
+        names = [n for n in shop.segments.prepare().names if n != "in-cluster-1"]
+        whole, narrow = shop.segments.prepare(names), shop.segments.prepare(names)
+        reads = narrow.reads
+        assert reads.events is not None
+        assert reads.attributes is not None
+        assert {"amount", "channel", "category", "query"} <= reads.events
+        assert "product_id" not in reads.events
+        assert "age" in reads.attributes
+        narrow.snapshot.narrow(events=reads.events, attributes=reads.attributes)
+        ids = sorted(shop.customers().to_pyarrow().column("customer_id").to_pylist())
+        screen = EventScreen.of(shop.config)
+        rng = random.Random(7)
+        now = NOW.replace(tzinfo=None)
+        for n in range(40):  # some new events first, added to both alike
+            record = {
+                "event_id": f"narrow-{n}", "customer_id": rng.choice(ids),
+                "timestamp": (NOW - timedelta(hours=rng.randint(1, 24 * 60))).isoformat(),
+                "type": rng.choice(["purchase", "view", "cart_add"]), "amount": 130.0,
+                "category": "anime", "product_id": f"P{n}",
+            }  # fmt: skip
+            row = screen.row(record, now, whole.snapshot.resolve)
+            assert row is not None
+            for prepared in (whole, narrow):
+                prepared.absorb([row], stored=False)
+        selected, read = 0, 0
+        for as_of in (None, "2026-06-01"):
+            clock = whole.clock(as_of)
+            for customer in ids:
+                expected = whole.evaluate(customer, clock, current=as_of is None, held=True)
+                found = narrow.evaluate(customer, clock, current=as_of is None, held=True)
+                assert found == expected, (customer, as_of)
+                selected += sum(expected.values())
+                events = narrow.snapshot.of(customer, clock, current=as_of is None).events
+                stored = [e for e in events if "event_id" not in e]  # those added keep all
+                assert all("product_id" not in e and "amount" in e for e in stored)
+                read += len(stored)
+        assert selected > 100
+        assert read > 1000
+    finally:
+        for name in EXTRA_RULES:
+            (shop.path / "segments" / f"{name}.yaml").unlink()
+
+
 def test_current_attributes_read_once_are_those_of_the_versions(shop: Workspace) -> None:
     """The snapshot reads every customer's current attributes once, column by column; they
     equal the version in force read from the customer's own rows, lists and missing

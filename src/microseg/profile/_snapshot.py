@@ -10,10 +10,11 @@ to one generation of the workspace: whoever holds it loads a new one after a wri
 from __future__ import annotations
 
 import bisect
+import copy
 import operator
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,6 +103,17 @@ class _EventReader:
             for name, column in zip(self.names, self.columns, strict=True)
         ]
 
+    def narrowed(self, columns: Collection[str]) -> _EventReader:
+        """This reader for only ``columns`` (those of the table among them; the customer
+        and the instant always), sharing what it read."""
+        kept = copy.copy(self)
+        wanted = {*columns, "customer_id", "timestamp"}
+        chosen = [i for i, name in enumerate(self.names) if name in wanted]
+        kept.names = [self.names[i] for i in chosen]
+        kept.columns = [self.columns[i] for i in chosen]
+        kept.codes = [self.codes[i] for i in chosen]
+        return kept
+
     def times(self, start: int, end: int) -> list[datetime]:
         if self.micros is None:
             stamps = self.columns[self.names.index("timestamp")].slice(start, end - start)
@@ -145,6 +157,15 @@ class _Current:
             coded = _encoded(column, any_count=True)
             # lists stay in Arrow, read at lookup (a few µs)
             self.columns.append(coded if coded is not None else ([], column.combine_chunks()))
+
+    def narrowed(self, names: Collection[str]) -> _Current:
+        """These current attributes for only ``names`` (those held among them), sharing
+        what was read."""
+        kept = copy.copy(self)
+        chosen = [i for i, name in enumerate(self.names) if name in names]
+        kept.names = [self.names[i] for i in chosen]
+        kept.columns = [self.columns[i] for i in chosen]
+        return kept
 
     def of(self, customer_id: str) -> dict[str, Any] | None:
         """The customer's attributes in force, or None when no version is."""
@@ -202,6 +223,8 @@ class ProfileSnapshot:
         #: the real-time path asks for them at every event, and reading one customer's
         #: versions from Arrow costs about 60 µs (a fixed cost per column)
         self._current = _Current(self._history, self._attributes)
+        #: the attributes profiles carry (:meth:`narrow`)
+        self._given = self._attributes
         self._identities = _identity_types(store)
         registry = store.table("customer_registry")
         live = registry.filter(registry.merged_into.isnull()).select("customer_id")
@@ -217,6 +240,24 @@ class ProfileSnapshot:
         self._recent: OrderedDict[str, list[Any]] = OrderedDict()
         #: attribute history read again since loading, by customer (:meth:`reread`)
         self._reread: dict[str, list[dict[str, Any]]] = {}
+
+    def narrow(self, *, events: Collection[str] | None, attributes: Collection[str] | None) -> None:
+        """From now on, read of each customer's stored events only the columns ``events``
+        and of their current attributes only ``attributes`` (None: all of them), for a
+        holder that only evaluates rules reading no more
+        (:func:`microseg.lang.profile_reads`): the evaluator processes of the real-time
+        path. A customer's first read builds a Python row per event, and most of its time
+        went to columns no rule reads. Profiles it gives then carry only those (attributes
+        not read are missing; events added keep every column)."""
+        if events is not None:
+            self._reader = self._reader.narrowed(events)
+        if attributes is not None:
+            wanted = set(attributes)
+            if self._derive_age and "age" in wanted:
+                wanted.add("birth_date")  # what the age is derived from
+            self._current = self._current.narrowed(wanted)
+            self._given = [a for a in self._attributes if a in wanted]
+        self._recent.clear()
 
     @property
     def events(self) -> int:
@@ -385,8 +426,8 @@ class ProfileSnapshot:
         """Attributes in force just before ``moment`` (the current ones when None)."""
         if moment is None and customer_id not in self._reread:
             values = self._current.of(customer_id)
-            return dict.fromkeys(self._attributes) if values is None else values
-        found = dict.fromkeys(self._attributes)
+            return dict.fromkeys(self._given) if values is None else values
+        found = dict.fromkeys(self._given)
         rows = self.versions(customer_id)
         if rows:
             for row in rows:
@@ -398,7 +439,7 @@ class ProfileSnapshot:
                         valid_to is None or valid_to >= moment
                     )
                 if in_force:
-                    found = {k: row[k] for k in self._attributes}
+                    found = {k: row[k] for k in self._given}
                     break
         return found
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from microseg.context import Context
 from microseg.core.time import AsOf
-from microseg.lang import Clock, RuleError, event_filters, where_key
+from microseg.lang import Clock, ProfileReads, RuleError, event_filters, profile_reads, where_key
 from microseg.lang.profile import ModelScorer, Profile, ProfileIndex
 from microseg.profile import ProfileAssembler, ProfileSnapshot
 from microseg.segments._evaluate import evaluate_profile
@@ -148,6 +148,12 @@ class PreparedSegments:
                     wheres[key] = set()
                     self._by_kind.setdefault(kind, []).append((where, wheres[key]))
                 wheres[key].add(name)
+        #: what the segments read of a profile (an evaluator process reads no more)
+        self.reads: ProfileReads = profile_reads(
+            [catalog.full_rule(n) for n in triage.good],
+            segment_rule=catalog.full_rule,
+            trait_definition=traits.definitions.__getitem__,
+        )
         self.traits = traits
         self.names = triage.good
         self._known = frozenset(self.names)
