@@ -36,10 +36,17 @@ class Duration:
 
     def approx_timedelta(self) -> timedelta:
         """The duration as a timedelta (months = 30.44 days, years = 365.25 days)."""
-        days = {"months": 30.436875, "years": 365.2425}
-        if self.unit in days:
-            return timedelta(days=self.amount * days[self.unit])
-        return timedelta(**{self.unit: self.amount})
+        return _approx_timedelta(self.amount, self.unit)
+
+
+@functools.lru_cache(maxsize=1024)
+def _approx_timedelta(amount: int, unit: str) -> timedelta:
+    """:meth:`Duration.approx_timedelta`, worked out once per length (evaluations ask for
+    their windows' at every customer)."""
+    days = {"months": 30.436875, "years": 365.2425}
+    if unit in days:
+        return timedelta(days=amount * days[unit])
+    return timedelta(**{unit: amount})
 
 
 @functools.lru_cache(maxsize=1024)
