@@ -167,12 +167,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--store-threads",
+        type=int,
+        default=None,
+        help="the store's DuckDB threads (store: threads:), default all cores",
+    )
     args = parser.parse_args()
 
     shop = _prepare(args.customers, reuse=True)
     work = HERE / ".work" / "service" / str(args.customers)
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(_work(args.customers) / "ws", work)
+    if args.store_threads:
+        config = work / "microseg.yaml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("store:\n", f"store:\n  threads: {args.store_threads}\n", 1))
     clock = [NOW]
     ws = Workspace.open(work, clock=lambda: clock[0])
     token = KeyRing(work).create("bench", ["write"])[1]
@@ -244,6 +254,7 @@ def main() -> None:
     result = {
         "machine": describe(),
         "customers": args.customers,
+        "store_threads": args.store_threads,
         "seconds_per_phase": args.seconds,
         "events_in_shop": shop["events"],
         "segments": segments,

@@ -13,9 +13,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -29,6 +31,7 @@ from microseg.activate import (
     sign,
     verify_signature,
 )
+from microseg.activate._webhooks import _retry_after
 from microseg.cli import app
 from microseg.config import DestinationSpec
 from microseg.core.errors import ParameterError
@@ -323,6 +326,30 @@ def test_first_push_posts_the_audience_in_signed_batches_once(
     status = {d.destination: d for d in shop.activate.status().destinations}
     assert (status["ok"].delivered, status["ok"].pending, status["ok"].dead) == (2, 0, 0)
     assert status["ok"].delivered_records == 3
+
+
+def test_a_clock_of_naive_local_times_signs_and_waits_at_the_right_instant(
+    shop: Workspace, receiver: tuple[Receiver, str]
+) -> None:
+    """A workspace clock may give naive times: they are the workspace zone's, as
+    everywhere else. The signature's timestamp is that instant (it was read as the
+    server's own zone: an hour off in Paris, and every post refused), and a Retry-After
+    given as an HTTP date is counted from it (it failed comparing naive with aware)."""
+    server, _ = receiver
+    path = shop.path
+    shop.close()
+    paris = NOW.astimezone(ZoneInfo("Europe/Paris")).replace(tzinfo=None)
+    ws = _open(path, now=paris)
+    try:
+        ws.activate.push("lyon", "ok", as_of=BEFORE)
+        report = ws.activate.deliver(sleep=Sleeps())
+        assert (report.delivered, report.dead) == (2, 0)
+        assert server.requests
+        assert all(r["good"] for r in server.requests)
+        later = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
+        assert _retry_after(later, ws.context.now()) == 90.0
+    finally:
+        ws.close()
 
 
 def test_later_pushes_post_who_entered_and_who_left(

@@ -4,6 +4,7 @@ exact instant, and after a random stream of events batch and real time agree."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -19,8 +20,9 @@ import httpx
 import pytest
 
 from microseg import Workspace
-from microseg.service import ServiceSettings
+from microseg.service import ServiceSettings, create_app
 from microseg.service import _evaluator as evaluator_module
+from microseg.service._guard import store_threads
 from microseg.service._realtime import window_lengths
 from microseg.synth import generate_shop
 from tests.conftest import NOW
@@ -857,3 +859,43 @@ def test_the_real_time_clock_is_the_workspaces_whatever_the_servers_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("given", "configured", "cores", "expected"),
+    [
+        ({}, None, 2, 1),  # 2 cores: the service and 2 evaluator processes take them
+        ({}, None, 8, 5),
+        ({"evaluator_processes": 0}, None, 4, 3),
+        ({}, 3, 2, None),  # the workspace's store: threads: stand
+        ({"store_threads": 2}, 3, 2, 2),  # --store-threads wins
+        ({"realtime": False}, None, 2, None),  # no real-time path to leave cores to
+    ],
+)
+def test_the_stores_threads_leave_the_cores_to_the_real_time_path(
+    given: dict[str, object], configured: int | None, cores: int, expected: int | None
+) -> None:
+    settings = ServiceSettings(**given)  # type: ignore[arg-type]
+    assert store_threads(settings, configured, cores) == expected
+
+
+def test_the_store_works_with_its_serving_threads_and_as_before_once_stopped(
+    tmp_path: Path,
+) -> None:
+    """The threads are the database's (every session's, the storer's included), set once
+    the real-time state is read, put back when the service stops."""
+    ws = build_shop(tmp_path / "shop", MovableClock(NOW))
+    try:
+        before = ws.store.threads()
+        app = create_app(ws, ServiceSettings(store_threads=before + 1, reconcile_every=0))
+
+        async def serving() -> None:  # the app's start and stop, as uvicorn runs them
+            async with app.router.lifespan_context(app):
+                assert ws.store.threads() == before + 1
+                with ws.store.session() as session:
+                    assert session.threads() == before + 1
+
+        asyncio.run(serving())
+        assert ws.store.threads() == before
+    finally:
+        ws.close()

@@ -380,7 +380,8 @@ class _Poster:
         self, client: httpx.Client, spec: DestinationSpec, secret: str, batch: dict[str, Any]
     ) -> _Attempt:
         body = str(batch["body"]).encode("utf-8")
-        stamp = int(self._context.time_source().timestamp())
+        # the workspace's now (naive UTC): a clock's naive times are its zone's
+        stamp = int(self._context.now().replace(tzinfo=UTC).timestamp())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "microseg-webhooks/1",
@@ -403,7 +404,7 @@ class _Poster:
         said = " ".join(response.text.split())[:200]
         error = f"HTTP {status} {response.reason_phrase}" + (f": {said}" if said else "")
         if status == 429:
-            wait = _retry_after(response.headers.get("Retry-After"), self._context.time_source())
+            wait = _retry_after(response.headers.get("Retry-After"), self._context.now())
             return _Attempt(False, status, error, retryable=True, retry_after=wait)
         if status >= 500 or status == 408:
             return _Attempt(False, status, error, retryable=True)
@@ -416,7 +417,8 @@ class _Poster:
 
 
 def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), or None."""
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), or None;
+    ``now``: naive UTC, as the workspace gives it."""
     if not value:
         return None
     text = value.strip()
@@ -426,8 +428,8 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
     return min(max(0.0, (when - now).total_seconds()), _LONGEST_RETRY_AFTER)
 
 

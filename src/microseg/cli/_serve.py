@@ -59,6 +59,16 @@ def serve(
         help="Processes that evaluate arriving events, each a forked copy of the real-time "
         "state with a share of the customers (0: in the service's own process).",
     ),
+    store_threads: int = typer.Option(
+        None,
+        "--store-threads",
+        min=1,
+        max=1024,
+        help="Threads the store's database works with while serving (default: the "
+        "workspace's store: threads:, else the cores left once the service and each "
+        "evaluator process has one).",
+        show_default=False,
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the addresses as JSON."),
 ) -> None:
     """Serve the workspace over HTTP: the API at /api, its schema at /openapi.json and
@@ -78,6 +88,7 @@ def serve(
         cors_origins=tuple(cors),
         reconcile_every=_seconds(reconcile_every),
         evaluator_processes=evaluators,
+        store_threads=store_threads,
     )
     base = f"http://{host}:{port}"
     where = {"url": base, "docs": f"{base}/docs", "openapi": f"{base}/openapi.json"}

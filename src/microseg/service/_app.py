@@ -28,7 +28,13 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from microseg.service._fast_events import FastEvents
-from microseg.service._guard import BodyLimit, RateLimiter, SecurityHeaders, ServiceSettings
+from microseg.service._guard import (
+    BodyLimit,
+    RateLimiter,
+    SecurityHeaders,
+    ServiceSettings,
+    store_threads,
+)
 from microseg.service._keys import KeyRing
 from microseg.service._pipeline import Pipeline
 from microseg.service._problems import bug_response, install_problem_handlers
@@ -173,7 +179,9 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _LOG.info('{"event":"started","workspace":"%s"}', workspace.config.name)
+        started = {"event": "started", "workspace": workspace.config.name,
+                   "store_threads": workspace.store.threads()}  # fmt: skip
+        _LOG.info(json.dumps(started, separators=(",", ":")))
         # the applier evaluates while requests are answered: hand the interpreter over more
         # often than every 5 ms, or each request waits for it that long
         switch = sys.getswitchinterval()
@@ -204,6 +212,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
             stop()
         app.state.wal.restart()  # all in the store: a stopped service leaves no records
         app.state.wal.close()
+        workspace.store.threads(app.state.store_threads[0])
         app.state.keys.close()
         sys.setswitchinterval(switch)
         gc.set_threshold(*thresholds)
@@ -234,6 +243,12 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.realtime = (
         RealTime(workspace, processes=settings.evaluator_processes) if settings.realtime else None
     )
+    #: the store's threads while serving, set once the real-time state is read (which
+    #: has every core to itself), and as they were (put back when the service stops)
+    threads = store_threads(settings, workspace.config.store.threads, _cores())
+    app.state.store_threads = (workspace.store.threads(), threads)
+    if threads is not None:
+        workspace.store.threads(threads)
     #: what happens to records sent: written ahead, answered, applied, stored
     app.state.pipeline = Pipeline(
         workspace, app.state.wal, app.state.realtime, app.state.metrics, app.state.write_lock
@@ -465,6 +480,12 @@ class _Measured:
             if counted:  # the answer had begun: too late, the server closes the connection
                 raise
             await bug_response(scope["method"], scope["path"], exc)(scope, receive, noted)
+
+
+def _cores() -> int | None:
+    """The cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count()
 
 
 def _version() -> str:

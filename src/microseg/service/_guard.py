@@ -29,6 +29,7 @@ __all__ = [
     "needs",
     "permitted",
     "security_headers",
+    "store_threads",
     "unauthenticated",
 ]
 
@@ -59,6 +60,26 @@ class ServiceSettings:
     evaluator_processes: int = 2
     #: seconds between scheduled reconciliations with batch (0: only on demand)
     reconcile_every: float = 3600.0
+    #: threads the store's database works with while serving (its loads, batch
+    #: evaluations, queries); None: the workspace's ``store: threads:`` when set, else the
+    #: cores the real-time path leaves (:func:`store_threads`)
+    store_threads: int | None = None
+
+
+def store_threads(
+    settings: ServiceSettings, configured: int | None, cores: int | None
+) -> int | None:
+    """The store's threads while serving (None: as they are): ``settings.store_threads``,
+    else the workspace's ``configured`` ones, else with the real-time path the ``cores``
+    left once the service's own process and each evaluator process has one (at least
+    1). DuckDB otherwise takes every core for each load into the store, and the events
+    arriving meanwhile wait: on 2 cores at 2,000 events a second, the real-time path kept
+    up with one thread and fell behind with two (docs/service.md, "Load")."""
+    if settings.store_threads is not None:
+        return max(1, settings.store_threads)
+    if configured is not None or not settings.realtime:
+        return None
+    return max(1, (cores or 1) - 1 - settings.evaluator_processes)
 
 
 class RateLimiter:

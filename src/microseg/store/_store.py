@@ -280,6 +280,13 @@ class Store:
         finally:
             self.con.unregister(name)
 
+    def threads(self, count: int | None = None) -> int:
+        """The threads DuckDB works with (every session of this database alike); with
+        ``count``, set them first."""
+        if count is not None:
+            self.execute(f"SET threads = {max(1, int(count))}")
+        return int(self.scalar("SELECT current_setting('threads')"))
+
     def execute(self, sql: str, params: Params | None = None) -> None:
         """Run a statement to completion (DuckDB wants every result consumed)."""
         self.fetchall(sql, params)
