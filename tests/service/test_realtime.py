@@ -17,13 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from microseg import Workspace
 from microseg.service import ServiceSettings, create_app
 from microseg.service import _evaluator as evaluator_module
 from microseg.service._guard import store_threads
-from microseg.service._realtime import window_lengths
+from microseg.service._realtime import differences, window_lengths
 from microseg.synth import generate_shop
 from tests.conftest import NOW
 from tests.service.conftest import MovableClock, Served, build_shop, serve_workspace
@@ -899,3 +900,35 @@ def test_the_store_works_with_its_serving_threads_and_as_before_once_stopped(
         assert ws.store.threads() == before
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("segments", [5, 63, 64, 150])
+def test_batch_differences_as_bit_sets_are_those_of_sets(segments: int) -> None:
+    """After a large batch, and at each reconciliation, the batch's answer for every
+    customer is compared with the state held as bit sets (one 63-bit word per 63
+    segments): the same customers and answers as comparing their sets, with segments
+    held that the batch did not evaluate, customers held that it did not see, and
+    missing answers (none)."""
+    rng = random.Random(segments)
+    names = [f"s{i}" for i in range(segments)]
+    ids = [f"C{i:04d}" for i in range(400)]
+    columns = {name: [rng.choice([True, False, False, None]) for _ in ids] for name in names}
+    table = pa.table({"customer_id": ids, **columns})
+    shared = [frozenset(rng.sample(names, rng.randint(0, min(6, segments)))) for _ in range(20)]
+    state = {c: rng.choice(shared) for c in ids if rng.random() < 0.8}
+    state["C0001"] = frozenset({"gone", names[0]})  # a segment deleted since
+    state["ZZZ"] = frozenset({names[-1]})  # merged away: not in the batch
+    state["ZZY"] = frozenset()
+    for i, customer in enumerate(ids[:40]):  # some agree with the batch
+        state[customer] = frozenset(n for n in names if columns[n][i])
+    expected = []
+    for customer in sorted(set(ids) | set(state)):
+        at = ids.index(customer) if customer in ids else None
+        wanted = frozenset(n for n in names if at is not None and columns[n][at])
+        if wanted != state.get(customer, frozenset()):
+            expected.append((customer, wanted))
+    found = differences(table, names, state)
+    assert found == expected
+    assert ("ZZZ", frozenset()) in found
+    assert all(c != "ZZY" for c, _ in found)
+    assert 40 < len(found) < len(ids)
