@@ -254,7 +254,9 @@ def main() -> None:
     result = {
         "machine": describe(),
         "customers": args.customers,
-        "store_threads": args.store_threads,
+        # the store's DuckDB threads while served (--store-threads, else the service's
+        # default: the cores its real-time path leaves)
+        "store_threads": app.state.store_threads[1] or ws.store.threads(),
         "seconds_per_phase": args.seconds,
         "events_in_shop": shop["events"],
         "segments": segments,
@@ -408,7 +410,9 @@ def _markdown(r: dict[str, Any]) -> str:
         f"(bench/_loadgen.py) in another; single events after a 5-second warm-up at "
         f"{r['warm_up']['mode'].split(' at ')[-1]}. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB, Python {m['python']}, DuckDB {m['duckdb']}; shared with "
-        f"other work while it ran. Reproduce: `python bench/bench_service.py --customers "
+        f"other work while it ran. The store's DuckDB threads while served: "
+        f"{r.get('store_threads') or 'not recorded'}. Reproduce: "
+        "`python bench/bench_service.py --customers "
         f"{r['customers']} --seconds {r['seconds_per_phase']:g}`. CPU per event: each "
         "thread's CPU time (from /proc) over the events answered in the phase, and the "
         "evaluations' processes' (forked copies of the real-time state).",
