@@ -217,33 +217,19 @@ class RealTime:
 
     def _start(self) -> None:
         """Everyone's memberships from one batch evaluation at now, and their timers."""
-        members, _ = self._batch(self._ws)
+        members, _ = self._batch_differences(self._ws, {})
         self._sets = {}
-        self.state = {c: self._kept(frozenset(s)) for c, s in members.items()}
+        self.state = {c: self._kept(s) for c, s in members}
         now = self.now()
         for customer in self.prepared.snapshot.customers():
             self._schedule(customer, now)
 
-    def _batch(self, workspace: Workspace) -> tuple[dict[str, set[str]], int]:
-        """Every customer's segments at now by one batch evaluation, and the customers."""
-        run = workspace.segments.evaluate(self.names, save=False)
-        members: dict[str, set[str]] = {}
-        try:
-            for name in self.names:
-                ids = run.members(name).to_pyarrow().column("customer_id").to_pylist()
-                for customer in ids:
-                    members.setdefault(str(customer), set()).add(name)
-        finally:
-            if run.result is not None:
-                run.result.drop()
-        return members, run.customers
-
     def _batch_differences(
-        self, workspace: Workspace
+        self, workspace: Workspace, state: dict[str, frozenset[str]] | None = None
     ) -> tuple[list[tuple[str, frozenset[str]]], int]:
-        """The customers whose segments by one batch evaluation at now differ from the
-        state held, each with the batch's answer, in id order; and the customers
-        evaluated."""
+        """The customers whose segments by one batch evaluation at now differ from
+        ``state`` (default: the state held), each with the batch's answer, in id order;
+        and the customers evaluated. Against an empty state: everyone in a segment."""
         run = workspace.segments.evaluate(self.names, save=False)
         try:
             table = run.result.to_pyarrow() if run.result is not None else None
@@ -252,7 +238,8 @@ class RealTime:
                 run.result.drop()
         if table is None:
             return [], run.customers
-        return differences(table, self.names, self.state), run.customers
+        held = self.state if state is None else state
+        return differences(table, self.names, held), run.customers
 
     @property
     def evaluators(self) -> int:

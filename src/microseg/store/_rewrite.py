@@ -87,5 +87,5 @@ def _reopen(store: Store, settings: tuple[Any, ...]) -> None:
     assert isinstance(backend, Backend)
     store._attach(store.path, store.timezone, backend)
     store.execute(f"SET memory_limit = '{settings[0]}'")
-    store.execute(f"SET threads = {int(settings[1])}")
+    store.threads(int(settings[1]))
     store.execute("SET preserve_insertion_order = false")

@@ -108,7 +108,7 @@ class Store:
         if memory_limit:
             self.execute(f"SET memory_limit = '{_plain_setting(memory_limit)}'")
         if threads:
-            self.execute(f"SET threads = {int(threads)}")
+            self.threads(threads)
         self.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._migrate()
