@@ -474,6 +474,50 @@ def test_the_storers_loads_do_not_reload_everyone(
     assert engine.prepared.loads == loads
 
 
+def test_events_are_applied_while_a_load_reads_the_stores_generation(tmp_path: Path) -> None:
+    """The storer settles each load by reading the store's generation, a query that waits
+    for the database the load just used (up to 40 ms under load): it must not hold the
+    real-time lock meanwhile, or the events arriving wait for it."""
+
+    from microseg.ingest import EventScreen
+    from microseg.service._realtime import RealTime
+
+    clock = MovableClock(NOW)
+    ws = build_shop(tmp_path / "shop", clock)
+    try:
+        engine = RealTime(ws)
+        asking, answer = threading.Event(), threading.Event()
+        store = engine.prepared._context.store  # the real-time state's own session
+        generation = store.generation
+
+        def slow_generation() -> object:
+            asking.set()
+            assert answer.wait(10)
+            return generation()
+
+        store.generation = slow_generation  # type: ignore[method-assign]
+        settling = threading.Thread(target=engine.settle, args=([],))
+        settling.start()
+        assert asking.wait(10)
+        record = {"event_id": "meanwhile", "customer_id": "C2", "type": "view",
+                  "timestamp": "2026-01-15T10:00:00Z"}  # fmt: skip
+        row = EventScreen.of(ws.config).row(record, engine.now(), engine.resolve)
+        applied: list[object] = []
+        applying = threading.Thread(target=lambda: applied.append(engine.apply([row])))
+        applying.start()
+        applying.join(5)
+        done_meanwhile = not applying.is_alive()
+        answer.set()
+        settling.join(10)
+        applying.join(10)
+        assert done_meanwhile, "the event waited for the store's generation to be read"
+        assert applied
+        assert applied[0] is not None
+        assert engine.prepared.generation[0] == generation()
+    finally:
+        ws.close()
+
+
 def test_copies_that_cannot_be_made_are_not_tried_at_every_event(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,7 @@ from microseg.traits.api import Traits
 
 if TYPE_CHECKING:
     from microseg.segments.api import Segments
+    from microseg.store import Generation
 
 __all__ = ["PreparedSegments"]
 
@@ -260,15 +261,22 @@ class PreparedSegments:
         else:
             self._load()
 
-    def settle(self, rows: list[dict[str, Any]]) -> None:
+    def settle(self, rows: list[dict[str, Any]], stamp: Generation | None = None) -> None:
         """Rows absorbed ahead of the store are in it now (the caller stored them, and
         nothing else since the last load): forget them, and take the store's new
-        generation as the one loaded. A change of segment or trait files meanwhile is still
-        seen at the next check."""
+        generation as the one loaded (``stamp``: :meth:`Store.generation` read by the
+        caller after its write, else read here). A change of segment or trait files
+        meanwhile is still seen at the next check."""
         stored = {id(r) for r in rows}
         self._ahead = [r for r in self._ahead if id(r) not in stored]
         self._writes = self._context.store.writes
-        self.generation = (self._context.store.generation(), self.generation[1])
+        if stamp is None:
+            stamp = self._context.store.generation()
+        self.generation = (stamp, self.generation[1])
+
+    def store_generation(self) -> Generation:
+        """The store's generation stamp now (one query), for :meth:`settle`."""
+        return self._context.store.generation()
 
     def ahead_customers(self) -> list[str]:
         """The customers with events absorbed ahead of the store (a batch evaluation does

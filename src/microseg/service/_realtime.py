@@ -477,9 +477,14 @@ class RealTime:
         return self.prepared.writing()
 
     def settle(self, rows: list[dict[str, Any]]) -> None:
-        """Rows given to :meth:`apply` are in the store now."""
+        """Rows given to :meth:`apply` are in the store now. The store's generation is read
+        before the lock is taken: the query waits for the database, busy with the load
+        that just ended, and events were not applied meanwhile (up to 40 ms at 600
+        events/s). The caller is the one writer and holds the write lock, so nothing is
+        stored between the reading and the settling."""
+        stamp = self.prepared.store_generation()
         with self._lock:
-            self.prepared.settle(rows)
+            self.prepared.settle(rows, stamp)
 
     def profile(self, customer_id: str) -> tuple[Any, dict[str, Any], frozenset[str]]:
         """The customer now, from memory: their profile, traits and segments."""
