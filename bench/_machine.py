@@ -36,3 +36,11 @@ def describe() -> dict[str, Any]:
         "duckdb": duckdb.__version__,
         "ibis": ibis.__version__,
     }
+
+
+def summary(machine: dict[str, Any]) -> str:
+    """One line of :func:`describe`, for a results table's caption."""
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"Python {machine['python']}, DuckDB {machine['duckdb']}"
+    )

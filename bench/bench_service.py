@@ -401,6 +401,8 @@ def _cpu_text(per_event: dict[str, float]) -> str:
 
 
 def _markdown(r: dict[str, Any]) -> str:
+    from _machine import summary
+
     m, b, st, e = r["machine"], r["batch"], r["start"], r["evaluator_process"]
     lines = [
         "# The service under load",
@@ -408,8 +410,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"{r['customers']:,} customers ({r['events_in_shop']:,} events), {r['segments']} "
         f"segments; uvicorn on 127.0.0.1 in the benchmark's process, the load generator "
         f"(bench/_loadgen.py) in another; single events after a 5-second warm-up at "
-        f"{r['warm_up']['mode'].split(' at ')[-1]}. Machine: {m['cpu']}, {m['cores']} cores, "
-        f"{m['memory_gib']} GiB, Python {m['python']}, DuckDB {m['duckdb']}; shared with "
+        f"{r['warm_up']['mode'].split(' at ')[-1]}. Machine: {summary(m)}; shared with "
         f"other work while it ran. The store's DuckDB threads while served: "
         f"{r.get('store_threads') or 'not recorded'}. Reproduce: "
         "`python bench/bench_service.py --customers "
