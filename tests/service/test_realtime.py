@@ -362,6 +362,43 @@ def test_many_events_at_once_are_evaluated_in_batch_with_the_same_changes(
     ]
 
 
+def test_an_import_sent_as_several_requests_is_evaluated_in_batch_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large requests arriving one after another are gathered into one bulk (stored and
+    evaluated in batch together) while they keep arriving, and not for longer than
+    ``bulk_gather``: a steady import is still evaluated."""
+    from microseg.service import _pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "SCREEN_ON_LOOP", 3)  # 5 records: a large request
+    pipeline = served.app.state.pipeline
+    pipeline.bulk_rows = 4
+    pipeline.bulk_quiet = 1.0  # wide, against a slow machine
+
+    def batch(tag: str) -> list[dict[str, object]]:
+        return [{"event_id": f"{tag}{n}", "customer_id": "C2", "type": "view",
+                 "timestamp": f"2026-01-15T11:0{n}:00Z"} for n in range(5)]  # fmt: skip
+
+    with served.client("write") as writer:
+        for tag in ("a", "b", "c"):
+            assert writer.post("/api/events", json=batch(tag)).status_code == 202
+        begun = time.monotonic()
+        served.app.state.pipeline.wait_applied()
+        assert pipeline.bulks == 1  # one batch evaluation for the three
+        assert time.monotonic() - begun < 15
+        assert pipeline.unstored == 0
+        # arriving faster than the quiet period for longer than bulk_gather: not held
+        pipeline.bulk_quiet, pipeline.bulk_gather = 10.0, 0.5
+        begun = time.monotonic()
+        n = 0
+        while pipeline.bulks < 2 and time.monotonic() - begun < 8:
+            n += 1
+            assert writer.post("/api/events", json=batch(f"d{n}-")).status_code == 202
+            time.sleep(0.05)
+        assert pipeline.bulks >= 2, "a steady import was held past bulk_gather"
+        assert writer.post("/api/reconcile").json()["disagreements"] == []
+
+
 def test_many_events_of_the_slow_lane_are_evaluated_in_batch_too(
     served: Served, stream: queue.Queue[dict[str, object]]
 ) -> None:

@@ -56,6 +56,14 @@ _LOG = logging.getLogger("microseg.service")
 SCREEN_ON_LOOP = 200
 #: from this many fast-lane events waiting at once, everyone is evaluated in batch
 BULK_ROWS = 3_000
+#: a bulk waits this long (seconds) after the last large request (more than
+#: ``SCREEN_ON_LOOP`` records) for more to arrive before it is applied: an import sent as
+#: many requests in a row is stored and evaluated in batch together, not once for each
+#: request that arrived while the last was evaluated, and its acknowledgements do not
+#: share the cores with those evaluations meanwhile
+BULK_QUIET = 0.3
+#: ... and no longer than this (seconds) after its first request arrived
+BULK_GATHER = 2.0
 #: how far (seconds) the applier may fall behind before acknowledgements wait for it
 MAX_LAG = 0.25
 #: at most this many rows of requests waiting are applied together (:meth:`Pipeline._group`):
@@ -156,6 +164,8 @@ class Pipeline:
         self.unchecked = 0
         self.divergences = 0
         self.bulk_rows = BULK_ROWS
+        self.bulk_quiet = BULK_QUIET
+        self.bulk_gather = BULK_GATHER
         self.bulks = 0
         #: seconds the applier may fall behind acknowledgements before they wait for it
         self.max_lag = MAX_LAG
@@ -410,6 +420,7 @@ class Pipeline:
             with self._cond:
                 while not self._queue and not self._stopping:
                     self._cond.wait()
+                self._gather()
                 jobs = list(self._queue)
                 self._queue.clear()
                 stopping = self._stopping
@@ -417,6 +428,26 @@ class Pipeline:
             if stopping and not self._queue:
                 self._hand("stop", None)
                 return
+
+    def _gather(self) -> None:
+        """While the queue starts with a bulk (:meth:`_take`) and large requests are still
+        arriving, wait for them: ``bulk_quiet`` seconds after the last, ``bulk_gather``
+        after the first at most (called holding ``_cond``; an enqueue wakes it)."""
+        while not self._stopping:
+            rows, last = 0, None
+            for job in self._queue:
+                if job.rows is None:
+                    break
+                rows += len(job.rows)
+                if len(job.records) > SCREEN_ON_LOOP:
+                    last = job.since
+            if rows < self.bulk_rows or last is None:
+                return
+            now = time.perf_counter()
+            wait = min(last + self.bulk_quiet, self._queue[0].since + self.bulk_gather) - now
+            if wait <= 0:
+                return
+            self._cond.wait(wait)
 
     def _take(self, jobs: list[Job]) -> None:
         """Apply the fast lane's jobs and hand every job to the storer, in order."""
