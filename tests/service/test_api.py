@@ -278,6 +278,29 @@ def test_a_batch_of_both_lanes_is_split_and_answered_for_all_its_records(
     assert stored.as_py() == 2
 
 
+@pytest.mark.parametrize("dropped", ["type", "customer_id", "timestamp"])
+def test_a_batch_whose_slow_records_lack_a_required_column_is_one_load(
+    served: Served, dropped: str
+) -> None:
+    """A fast record and one without ``type``: the second alone lacked the column, its
+    load failed as a whole with a 422 while the first was already stored. Now the request
+    is one load: the first is stored, the second rejected with its path, and the answer
+    says so."""
+    fast = {"event_id": "m1", "customer_id": "C1", "timestamp": "2026-01-14T09:00:00Z",
+            "type": "view"}  # fmt: skip
+    lacking = {k: v for k, v in {**fast, "event_id": "m2"}.items() if k != dropped}
+    with served.client("write") as writer:
+        reply = writer.post("/api/events", json=[fast, lacking])
+    assert reply.status_code == 422, reply.text
+    problem = reply.json()
+    assert [p["path"] for p in problem["problems"]] == [f"[1].{dropped}"]
+    assert problem["report"]["accepted"] == 1
+    assert problem["report"]["rejected"] == 1
+    events = served.workspace.events()
+    stored = events.filter(events.event_id.isin(["m1", "m2"])).event_id.to_pyarrow()
+    assert stored.to_pylist() == ["m1"]
+
+
 def test_a_profile_now_is_read_from_memory_and_says_what_the_store_says(
     served: Served,
 ) -> None:

@@ -1,5 +1,6 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
+from microseg.ingest._events import missing_event_column
 from microseg.ingest._fast import EventScreen, mixed_kinds, records_table
 from microseg.ingest._ingest import KINDS, Kind, ingest, store_screened
 from microseg.ingest._load import LoadReport, Progress
@@ -14,6 +15,7 @@ __all__ = [
     "Progress",
     "UnmergeResult",
     "ingest",
+    "missing_event_column",
     "mixed_kinds",
     "records_table",
     "store_screened",

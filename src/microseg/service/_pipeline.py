@@ -43,7 +43,14 @@ from typing import Any
 import pyarrow as pa
 
 from microseg.core.errors import MicrosegError, ParameterError
-from microseg.ingest import EventScreen, LoadReport, mixed_kinds, records_table, store_screened
+from microseg.ingest import (
+    EventScreen,
+    LoadReport,
+    missing_event_column,
+    mixed_kinds,
+    records_table,
+    store_screened,
+)
 from microseg.service._ids import StoredIds
 from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
@@ -280,13 +287,20 @@ class Pipeline:
     ) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
         """(position, row) of the records for the fast lane, and the positions of those
         for the slow lane (whose records must make one table). All go slow when an event
-        id is on both sides (the loader keeps the first of an id: only one load can tell)."""
+        id is on both sides (the loader keeps the first of an id: only one load can tell),
+        or when the slow ones lack a column the loader requires that the fast ones have
+        (one of them without a ``type``: the whole request is one load, where that record
+        is rejected with its path, rather than the fast ones stored and the request
+        refused)."""
         rows = self._fast_rows(records) if kind == "events" else [None] * len(records)
         fast = [(i, row) for i, row in enumerate(rows) if row is not None]
         slow = [i for i, row in enumerate(rows) if row is None]
         if fast and slow:
             ids = {records[i].get("event_id") for i in slow}
-            if any(row["event_id"] in ids for _, row in fast):
+            keys = {key for i in slow for key in records[i]}
+            if missing_event_column(keys) is not None or any(
+                row["event_id"] in ids for _, row in fast
+            ):
                 fast, slow = [], list(range(len(records)))
         if slow:
             chosen = [records[i] for i in slow]
