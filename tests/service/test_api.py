@@ -41,6 +41,29 @@ def test_a_wrong_key_is_refused_and_a_revoked_one_stops_at_once(served: Served) 
         assert client.get("/api/segments", headers=good).status_code == 200
 
 
+def test_a_revoked_key_ends_its_open_stream(served: Served) -> None:
+    """A stream opened before its key was revoked stops at once, rather than carrying
+    entries and exits to a reader no longer allowed them for as long as it stays open."""
+    key, token = served.ring.create("stream-revoked", ["read"])
+    lines: list[str] = []
+    with (
+        httpx.Client(base_url=served.url, timeout=20) as client,
+        client.stream(
+            "GET", "/api/stream/memberships", headers={"Authorization": f"Bearer {token}"}
+        ) as reply,
+    ):
+        assert reply.status_code == 200
+        revoked = None
+        for line in reply.iter_lines():  # a keep-alive comes every second
+            lines.append(line)
+            if line == ": connected":
+                served.ring.revoke(key.key_id)
+                revoked = time.monotonic()
+            elif revoked is not None and time.monotonic() - revoked > 5:
+                break  # still open
+    assert ": the key was revoked" in lines
+
+
 def test_scopes_read_write_admin(served: Served) -> None:
     event = {"event_id": "n1", "customer_id": "C3", "timestamp": "2026-01-14T09:00:00Z",
              "type": "purchase", "amount": 30.0}  # fmt: skip

@@ -169,6 +169,14 @@ def permitted(state: Any, asgi: Scope, needed: str, *, limit: bool = True) -> Ap
     return key
 
 
+def still_valid(state: Any, asgi: Scope) -> bool:
+    """Whether the key a request presented is still active (a long request, a stream, asks
+    again: a revoke ends it)."""
+    presented = _presented(asgi)
+    keys: KeyRing = state.keys
+    return presented is not None and keys.verify(presented) is not None
+
+
 def needs(scope: str) -> Any:
     """A route dependency: a valid, unrevoked key with ``scope``, within its rate limit."""
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from microseg.core.errors import NotFoundError, ParameterError, WorkspaceError
 from microseg.core.results import plain
 from microseg.lang import SegmentDefinition, parse_definition
-from microseg.service._guard import allowed, needs
+from microseg.service._guard import allowed, needs, still_valid
 from microseg.service._problems import problem_response
 from microseg.workspace import Workspace
 
@@ -663,7 +663,8 @@ async def stream(
     segment: Annotated[list[str] | None, Query(description="Only these segments.")] = None,
 ) -> StreamingResponse:
     """Entries and exits as they happen, as server-sent events (``event: membership``, the
-    change as JSON in ``data``); ``segment`` filters (repeatable)."""
+    change as JSON in ``data``); ``segment`` filters (repeatable). The stream ends within a
+    second of its key being revoked."""
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
@@ -685,6 +686,9 @@ async def stream(
         try:
             yield ": connected\n\n"
             while not await request.is_disconnected():
+                if not still_valid(request.app.state, request.scope):
+                    yield ": the key was revoked\n\n"
+                    return
                 try:
                     texts = [await asyncio.wait_for(queue.get(), timeout=1.0)]
                 except TimeoutError:
