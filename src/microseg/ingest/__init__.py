@@ -1,7 +1,7 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
 from microseg.ingest._events import missing_event_column
-from microseg.ingest._fast import EventScreen, mixed_kinds, records_table
+from microseg.ingest._fast import EventScreen, mixed_kinds, oversized_integer, records_table
 from microseg.ingest._ingest import KINDS, Kind, ingest, store_screened
 from microseg.ingest._load import LoadReport, Progress
 from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
@@ -17,6 +17,7 @@ __all__ = [
     "ingest",
     "missing_event_column",
     "mixed_kinds",
+    "oversized_integer",
     "records_table",
     "store_screened",
 ]

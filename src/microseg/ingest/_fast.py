@@ -177,6 +177,29 @@ def mixed_kinds(records: list[dict[str, Any]]) -> tuple[int, str, str, int, str]
     return None
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def oversized_integer(records: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The first record holding a whole number no 64-bit column takes (JSON allows any),
+    at any depth: (its index, the column); None when there is none."""
+
+    def found(value: Any) -> bool:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return not _INT64[0] <= value <= _INT64[1]
+        if isinstance(value, dict):
+            return any(found(v) for v in value.values())
+        if isinstance(value, list):
+            return any(found(v) for v in value)
+        return False
+
+    for index, record in enumerate(records):
+        for column, value in record.items():
+            if found(value):
+                return index, column
+    return None
+
+
 def records_table(records: list[dict[str, Any]]) -> pa.Table:
     """The records as one table with every column any of them has (in the order first
     seen; missing values null). ``pa.Table.from_pylist`` alone takes the columns of the

@@ -3,6 +3,7 @@ security headers and one structured log line per request (never a key)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -201,19 +202,27 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await self._refuse(scope, receive, send)
             return
-        seen = 0
+        seen, over, answered = 0, False, False
 
         async def counted() -> MutableMapping[str, Any]:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                over = True
                 raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
+        async def sent(message: MutableMapping[str, Any]) -> None:
+            nonlocal answered
+            if over and not answered:  # what the app made of a body cut short: ours instead
+                return
+            answered = True
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, counted, sent)
+        if over and not answered:  # the app may have caught the refusal (FastAPI: a 400)
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -48,6 +48,7 @@ from microseg.ingest import (
     LoadReport,
     missing_event_column,
     mixed_kinds,
+    oversized_integer,
     records_table,
     store_screened,
 )
@@ -312,6 +313,15 @@ class Pipeline:
                     f"[{slow[before]}] has {was}: a column holds one kind of value",
                     where=f"[{slow[at]}].{column}",
                     hint="send each column's values as the same JSON type in every record",
+                )
+            oversized = oversized_integer(chosen)
+            if oversized is not None:
+                at, column = oversized
+                raise ParameterError(
+                    f"record [{slow[at]}] has a whole number in {column!r} too large to "
+                    "store (beyond 64 bits)",
+                    where=f"[{slow[at]}].{column}",
+                    hint="send it as text, or as a number between -2**63 and 2**63-1",
                 )
             try:
                 records_table(chosen)
