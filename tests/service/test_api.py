@@ -498,6 +498,15 @@ def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> Non
             ).to_dict()
         )
         assert writer.get("/api/profiles/C9/history").status_code == 404
+        # each snapshot is an evaluation: a range of hundreds took minutes of the server
+        begun = time.monotonic()
+        wide = writer.get(
+            "/api/profiles/C1/history", params={"from": "2000-01-31", "to": "2026-05-31"}
+        )
+        assert wide.status_code == 400, wide.text
+        assert "317 snapshots, over the 60" in wide.json()["detail"]
+        assert wide.json()["where"] == "from"
+        assert time.monotonic() - begun < 5
         changes = writer.get("/api/profiles/C2/changes").json()["changes"]
     assert [(c["segment"], c["change"], c["trigger"]) for c in changes] == [
         ("buyers", "entered", "h1")

@@ -203,6 +203,7 @@ class MigrationBuilder:
         end: AsOf | None,
         every: str,
         names: Sequence[str] | None,
+        max_snapshots: int | None = None,
     ) -> CustomerHistory:
         if every not in EVERY:
             raise ParameterError(f"every {every!r}: use month or week")
@@ -211,6 +212,13 @@ class MigrationBuilder:
         if start is None:
             start = add_months(self._context.clock(end).today(), -12)
         dates, _ = series_dates(start, end, every, self._context.instant)
+        if max_snapshots is not None and len(dates) > max_snapshots:
+            raise ParameterError(
+                f"from {start} to {end} every {every} is {len(dates)} snapshots, over the "
+                f"{max_snapshots} one request may ask (each is a full evaluation)",
+                where="from",
+                hint=f"narrow from and to, or ask for the range in parts of {max_snapshots}",
+            )
         moments: list[datetime] = []
         held: list[list[str]] = []
         for as_of in dates:

@@ -170,13 +170,20 @@ class Insights:
         end: AsOf | None = None,
         every: str = "month",
         segments: Sequence[str] | None = None,
+        max_snapshots: int | None = None,
     ) -> CustomerHistory:
         """One customer's segments at each snapshot from ``start`` to ``end`` (default: the
         12 months up to today) every ``month`` or ``week``, and the entries and exits
         between them. All segments by default (those with problems are left out); by the
-        per-profile evaluator, so nothing is stored."""
+        per-profile evaluator, so nothing is stored. ``max_snapshots``: a range with more
+        snapshots is refused (:class:`ParameterError`) before any is evaluated."""
         return self._migrations().history(
-            customer_id, start=start, end=end, every=every, names=segments
+            customer_id,
+            start=start,
+            end=end,
+            every=every,
+            names=segments,
+            max_snapshots=max_snapshots,
         )
 
     def _migrations(self) -> MigrationBuilder:
