@@ -201,3 +201,18 @@ def test_records_of_different_columns_keep_all_of_them() -> None:
     table = records_table([{"a": 1}, {"a": 2, "b": "x"}, {"c": 3.5}])
     assert table.column_names == ["a", "b", "c"]
     assert table.to_pylist()[1] == {"a": 2, "b": "x", "c": None}
+
+
+def test_a_whole_number_beyond_64_bits_is_found_at_any_depth() -> None:
+    from microseg.ingest import oversized_integer
+
+    deep: list[object] = []
+    inner = deep
+    for _ in range(5_000):  # deeper than Python's recursion limit
+        inner.append([])
+        inner = inner[-1]  # type: ignore[assignment]
+    inner.append(2**70)
+    assert oversized_integer([{"a": 1}, {"b": deep}]) == (1, "b")
+    assert oversized_integer([{"a": [1, {"c": 2**63 - 1}], "d": -(2**63), "e": True}]) is None
+    assert oversized_integer([{"a": 1.0e300, "b": "9" * 40}]) is None
+    assert oversized_integer([{"a": -(2**63) - 1}]) == (0, "a")

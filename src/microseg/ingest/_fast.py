@@ -184,13 +184,17 @@ def oversized_integer(records: list[dict[str, Any]]) -> tuple[int, str] | None:
     """The first record holding a whole number no 64-bit column takes (JSON allows any),
     at any depth: (its index, the column); None when there is none."""
 
-    def found(value: Any) -> bool:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return not _INT64[0] <= value <= _INT64[1]
-        if isinstance(value, dict):
-            return any(found(v) for v in value.values())
-        if isinstance(value, list):
-            return any(found(v) for v in value)
+    def found(value: Any) -> bool:  # a loop, not recursion: JSON may nest deeply
+        waiting = [value]
+        while waiting:
+            value = waiting.pop()
+            if isinstance(value, int) and not isinstance(value, bool):
+                if not _INT64[0] <= value <= _INT64[1]:
+                    return True
+            elif isinstance(value, dict):
+                waiting.extend(value.values())
+            elif isinstance(value, list):
+                waiting.extend(value)
         return False
 
     for index, record in enumerate(records):
