@@ -269,6 +269,30 @@ def test_an_integer_column_beyond_64_bits_is_a_reject_not_a_crash(served: Served
     assert "q2" in stored.to_pylist()
 
 
+def test_a_body_not_sent_as_json_says_so(served: Served) -> None:
+    """curl -d without a Content-Type sends a form: FastAPI answered "body: Input should be
+    a valid dictionary"; a broken JSON body "body.8: JSON decode error"."""
+    event = '{"event_id": "ct1", "customer_id": "C1", "type": "view"}'
+    with served.client("write") as writer:
+        for headers in ({}, {"content-type": "application/x-www-form-urlencoded"},
+                        {"content-type": "text/plain"}):  # fmt: skip
+            reply = writer.post("/api/events", content=event, headers=headers)
+            assert reply.status_code == 415, reply.text
+            assert reply.headers["content-type"] == PROBLEM
+            assert reply.json()["where"] == "content-type"
+            assert "Content-Type: application/json" in reply.json()["hint"]
+        broken = writer.put(
+            "/api/segments/x",
+            content='{"rule": {"event": ',
+            headers={"content-type": "application/json"},
+        )
+        assert broken.status_code == 422
+        assert broken.json()["problems"][0]["path"] == "body"
+        assert broken.json()["detail"].startswith("body: the body is not valid JSON at character")
+    with served.client(None) as anonymous:  # without a key, the key is what is wrong
+        assert anonymous.post("/api/events", content=event).status_code == 401
+
+
 def test_openapi_docs_and_metrics(served: Served) -> None:
     with served.client(None) as anonymous:
         schema = anonymous.get("/openapi.json").json()

@@ -109,10 +109,22 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
     if request.url.path not in PUBLIC and (refused := unauthenticated(request)) is not None:
         return _http_error(request, refused)
-    problems = [
-        {"path": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-        for error in exc.errors()
-    ]
+    errors = list(exc.errors())
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    json_body = kind == "application/json" or kind.endswith("+json")
+    if not json_body and any(error["loc"][:1] == ("body",) for error in errors):
+        # FastAPI reads a body of another type as no JSON at all: "Input should be a valid
+        # dictionary" said nothing of the cause (curl -d sends a form)
+        return problem_response(
+            415,
+            "unsupported media type",
+            "the body is read as JSON, and this one came as "
+            + (repr(kind) if kind else "no Content-Type"),
+            where="content-type",
+            hint="send it with the header Content-Type: application/json "
+            "(curl: -H 'content-type: application/json')",
+        )
+    problems = [_validation_problem(error) for error in errors]
     first = problems[0] if problems else {"path": "", "message": "invalid request"}
     return problem_response(
         422,
@@ -121,6 +133,17 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         problems=problems,
         hint="see the operation's schema at /docs",
     )
+
+
+def _validation_problem(error: Any) -> dict[str, str]:
+    """One of FastAPI's validation errors as a problem: its path and message, a body that
+    is no JSON said so with where it broke (FastAPI's path is ``body.<offset>``)."""
+    loc = list(error["loc"])
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"path": "body", "message": f"the body is not valid JSON{at}: {reason}".rstrip(": ")}
+    return {"path": ".".join(str(part) for part in loc), "message": error["msg"]}
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
