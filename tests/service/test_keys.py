@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def test_microseg_serve_runs_and_a_key_revoked_meanwhile_stops_working(tmp_path:
     build_shop(shop).close()
     where = ["-w", str(shop)]
     token = json.loads(runner.invoke(app, ["--json", "keys", "create", "ops", *where]).output)
+    reader = json.loads(
+        runner.invoke(app, ["--json", "keys", "create", "watch", "--scope", "read", *where]).output
+    )
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "microseg", "serve", "--port", str(port), *where],
@@ -147,9 +151,33 @@ def test_microseg_serve_runs_and_a_key_revoked_meanwhile_stops_working(tmp_path:
         revoked = runner.invoke(app, ["keys", "revoke", token["key_id"], *where])
         assert revoked.exit_code == 0
         assert httpx.get(f"{base}/api/segments", headers=auth).status_code == 401
+        # a stream open when the server is told to stop
+        lines: list[str] = []
+        opened = threading.Event()
+
+        def watch() -> None:
+            with httpx.stream(
+                "GET", f"{base}/api/stream/memberships", timeout=30,
+                headers={"Authorization": f"Bearer {reader['key']}"},
+            ) as reply:  # fmt: skip
+                for line in reply.iter_lines():
+                    lines.append(line)
+                    opened.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        assert opened.wait(30)
     finally:
+        stopped = time.monotonic()
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=30)
+        stopped = time.monotonic() - stopped
+    # the stream ended when the server was told to stop, not cancelled 5 s later with an
+    # error in the log
+    watcher.join(timeout=10)
+    assert ": the server is stopping" in lines
+    assert '"level":"error"' not in err, err
+    assert stopped < 4.5
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert server.returncode in (0, -signal.SIGTERM), err
     assert "Application shutdown complete" in err

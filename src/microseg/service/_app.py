@@ -6,6 +6,7 @@ from the ``swagger-ui-bundle`` wheel: the page loads nothing from elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -236,6 +238,9 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.state.metrics = Metrics.create()
     #: run when the server stops, before uvicorn re-raises the signal that stopped it
     app.state.on_stop = []
+    #: set when the server is told to stop (:func:`serve`): the membership streams end
+    #: then, rather than being cancelled once the graceful shutdown runs out
+    app.state.stopping = threading.Event()
     #: what clients sent, on disk before they are answered; loaded again after a crash
     app.state.wal = WriteAheadLog(workspace.path)
     app.state.replayed = replay(workspace, app.state.wal)
@@ -510,18 +515,30 @@ def serve(
         marker = workspace.path / SERVED_FILE
         _write_atomically(marker, json.dumps({"pid": os.getpid(), "url": f"http://{host}:{port}"}))
         app.state.on_stop.append(lambda: marker.unlink(missing_ok=True))
+        stopping: threading.Event = app.state.stopping
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                stopping.set()  # the streams end at once (a second at most)
+                super().handle_exit(sig, frame)
+
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,  # streams end; requests in flight are answered
+            log_config=_log_config(log_level),
+        )
+        server = Server(config)
         try:
-            uvicorn.run(
-                app,
-                host=host,
-                port=port,
-                log_level=log_level,
-                access_log=False,
-                timeout_graceful_shutdown=5,  # streams end; requests in flight are answered
-                log_config=_log_config(log_level),
-            )
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run()
         finally:
             marker.unlink(missing_ok=True)
+        if not server.started:  # as uvicorn.run: the port was taken, say
+            raise SystemExit(3)
 
 
 class JsonLines(logging.Formatter):

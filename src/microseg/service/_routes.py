@@ -672,7 +672,7 @@ async def stream(
 ) -> StreamingResponse:
     """Entries and exits as they happen, as server-sent events (``event: membership``, the
     change as JSON in ``data``); ``segment`` filters (repeatable). The stream ends within a
-    second of its key being revoked."""
+    second of its key being revoked, or of the server being told to stop."""
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
@@ -696,6 +696,9 @@ async def stream(
             while not await request.is_disconnected():
                 if not still_valid(request.app.state, request.scope):
                     yield ": the key was revoked\n\n"
+                    return
+                if request.app.state.stopping.is_set():
+                    yield ": the server is stopping\n\n"
                     return
                 try:
                     texts = [await asyncio.wait_for(queue.get(), timeout=1.0)]
