@@ -411,6 +411,27 @@ def test_a_batch_whose_slow_records_lack_a_required_column_is_one_load(
     assert stored.to_pylist() == ["m1"]
 
 
+@pytest.mark.parametrize(
+    ("path", "records", "where", "said"),
+    [
+        ("/api/events", [{"event_id": "nt", "customer_id": "C1",
+                          "timestamp": "2026-01-14T09:00:00Z"}], "[0].type", "every event"),
+        ("/api/customers", [{"name": "Ann"}], "[0].customer_id", "every customer"),
+    ],
+)  # fmt: skip
+def test_records_without_a_required_column_are_told_in_the_apis_words(
+    served: Served, path: str, records: list[dict[str, object]], where: str, said: str
+) -> None:
+    """The loader's message spoke of a file (``where: <Table>``) and of ``--map``."""
+    with served.client("write") as writer:
+        reply = writer.post(path, json=records)
+    assert reply.status_code == 422, reply.text
+    problem = reply.json()
+    assert problem["where"] == where
+    assert said in problem["detail"]
+    assert "--map" not in problem.get("hint", "")
+
+
 def test_a_profile_now_is_read_from_memory_and_says_what_the_store_says(
     served: Served,
 ) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from microseg.core.errors import MicrosegError, ParameterError
+from microseg.core.errors import IngestError, MicrosegError, ParameterError
 from microseg.ingest import (
     EventScreen,
     LoadReport,
@@ -55,6 +55,7 @@ from microseg.ingest import (
 from microseg.service._ids import StoredIds
 from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
+from microseg.store import IDENTITY_TYPES
 from microseg.workspace import Workspace
 
 __all__ = ["BULK_ROWS", "SCREEN_ON_LOOP", "Job", "Pipeline"]
@@ -305,6 +306,7 @@ class Pipeline:
                 fast, slow = [], list(range(len(records)))
         if slow:
             chosen = [records[i] for i in slow]
+            _require_columns(kind, chosen)
             mixed = mixed_kinds(chosen)
             if mixed is not None:
                 at, column, kind, before, was = mixed
@@ -795,6 +797,26 @@ class Pipeline:
             self._cond.notify_all()
         self._metrics.queued.set(self.unstored)
         _finished(jobs)
+
+
+def _require_columns(kind: str, records: list[dict[str, Any]]) -> None:
+    """Refuse records that lack a column every load of their kind needs, in the API's
+    words (the loader's message speaks of a file's columns and ``--map``)."""
+    keys = {key for record in records for key in record}
+    if kind == "events":
+        missing = missing_event_column(keys)
+    elif kind == "customers":
+        missing = None if keys.intersection(IDENTITY_TYPES) else "customer_id"
+    else:
+        return
+    if missing is None:
+        return
+    needed = "customer_id (or email, phone, anonymous_id)" if missing == "customer_id" else missing
+    raise IngestError(
+        f"no record has {needed!r}: every {'event' if kind == 'events' else 'customer'} needs it",
+        where=f"[0].{missing}",
+        hint=f"give each record its {needed}",
+    )
 
 
 def _finished(jobs: Sequence[Job]) -> None:
