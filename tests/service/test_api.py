@@ -559,6 +559,21 @@ def test_a_profile_has_its_history_and_its_logged_changes(served: Served) -> Non
     assert changes[0]["changed_at"] == "2026-01-15T12:00:00Z"
 
 
+def test_changes_and_the_stream_of_an_unknown_name_are_404(served: Served) -> None:
+    """A typo answered 200 with no changes, and a stream filtered on it waited forever."""
+    with served.client("read") as reader:
+        assert reader.get("/api/profiles/ZZZ999/changes").status_code == 404
+        assert reader.get("/api/segments/nope/changes").status_code == 404
+        known = reader.get("/api/segments/buyers/changes")
+        assert known.status_code == 200
+        assert known.json()["changes"] == []
+        assert reader.get("/api/profiles/C1/changes").status_code == 200
+        stream = reader.get("/api/stream/memberships", params={"segment": "nope"})
+        assert stream.status_code == 404
+        assert stream.headers["content-type"] == PROBLEM
+        assert "'nope'" in stream.json()["detail"]
+
+
 def test_the_fast_path_answers_events_as_the_route_does(served: Served) -> None:
     """POST /api/events without a query string takes a path around FastAPI's routing
     (service/_fast_events.py); with one (``?wait=false``, the same meaning) the route

@@ -134,8 +134,11 @@ def segment_changes(
     after: Annotated[str | None, Query(description="Only changes after this instant.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
-    """Entries and exits of the segment the real-time path logged, newest first."""
+    """Entries and exits of the segment the real-time path logged, newest first (those of
+    a segment since deleted too; 404 for a name neither defined nor logged)."""
     found = ws.segments.changes(segment=name, after=after, limit=limit)
+    if not found:
+        _definition(ws, name)  # 404 for a name never defined (a typo answered [] before)
     return {"segment": name, "changes": [change.to_dict() for change in found]}
 
 
@@ -283,8 +286,10 @@ def profile_changes(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """The customer's entries and exits the real-time path logged, newest first, each
-    with its instant and trigger."""
+    with its instant and trigger (404 for an unknown customer with none logged)."""
     found = ws.segments.changes(customer_id=customer_id, after=after, limit=limit)
+    if not found:
+        ws.profile.of(customer_id)  # 404 for an unknown customer (a typo answered [] before)
     return {"customer_id": customer_id, "changes": [change.to_dict() for change in found]}
 
 
@@ -676,9 +681,15 @@ async def stream(
     engine = request.app.state.realtime
     if engine is None:
         raise ParameterError("the real-time path is off in this service")
+    wanted = set(segment or ())
+    unknown = sorted(wanted - set(engine.names))
+    if unknown:  # a typo would wait forever for changes that never come
+        raise NotFoundError(
+            f"the real-time path holds no segment named {unknown[0]!r}",
+            hint="GET /api/segments lists them (one with problems is not held)",
+        )
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
-    wanted = set(segment or ())
 
     def listener(changes: list[Any]) -> None:
         texts = [
