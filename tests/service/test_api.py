@@ -626,8 +626,16 @@ def test_definitions_sent_get_the_clis_messages_and_names_are_bounded(served: Se
         misplaced = writer.put("/api/segments/x", json={
             "rule": {"event": "purchase", "last": "90 days"}})  # fmt: skip
         assert misplaced.json()["problems"] == [
-            {"path": "rule.last", "message": "'last' is not a field at this place in a rule"}
-        ]
+            {"path": "rule.last", "message": "'last' is not a field at this place in a rule; "
+             "a time window goes under window: (window: {last: ...})"}
+        ]  # fmt: skip
+        renamed = writer.put("/api/segments/x", json={"name": "y", "rule": {
+            "attribute": "gender", "eq": "female"}})  # fmt: skip
+        assert renamed.status_code == 400, renamed.text  # the body's name was ignored
+        assert renamed.json()["where"] == "name"
+        same = writer.put("/api/segments/x", json={"name": "x", "rule": {
+            "attribute": "gender", "eq": "female"}}, params={"dry_run": "true"})  # fmt: skip
+        assert same.status_code == 200, same.text
         long = writer.put(f"/api/segments/{'a' * 260}", json={"rule": {
             "attribute": "gender", "eq": "female"}})  # fmt: skip
         assert long.status_code == 422, long.text

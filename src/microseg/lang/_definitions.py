@@ -143,11 +143,20 @@ RULE_FIELDS = sorted(
 )
 
 
+#: the fields of a ``window:``, written beside it by mistake
+_WINDOW_FIELDS = frozenset({"last", "from", "to", "since"})
+
+
 def _message(error: Any, data: Any) -> str:
     kind = error["type"]
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         key = str(loc[-1])
+        if key in _WINDOW_FIELDS:  # {event: x, last: 30 days}: the window's own field
+            return (
+                f"{key!r} is not a field at this place in a rule; a time window goes under "
+                f"window: (window: {{{key}: ...}})"
+            )
         if key in RULE_FIELDS:  # a known field in the wrong place
             return f"{key!r} is not a field at this place in a rule"
         return f"unknown field {key!r}" + did_you_mean(key, RULE_FIELDS)

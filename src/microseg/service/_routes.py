@@ -99,6 +99,13 @@ def write_segment(
 ) -> dict[str, Any]:
     """Create or replace a segment: validated, with who would enter and leave (the diff
     preview); ``dry_run=true`` only previews."""
+    given = definition.get("name", name)
+    if given != name:  # the path names the segment: a body naming another was ignored
+        raise ParameterError(
+            f"the body names the segment {given!r}, the path {name!r}",
+            where="name",
+            hint=f"leave name out of the body, or PUT /api/segments/{given}",
+        )
     parsed = parse_definition({**definition, "name": name})  # the CLI's messages and paths
     ws.segments.validate([name] if name in ws.segments.list().definitions else [], extra=parsed)
     preview = ws.segments.diff(parsed, as_of=as_of)
