@@ -152,7 +152,7 @@ def _serve_demo(path: Path, port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     console.print(
         f"\nServing the demo on {base} (API docs: {base}/docs); Ctrl-C stops. "
-        f"Key {key.key_id} (scopes: write, read), shown only now:",
+        f"Key {key.key_id} (scope write, which reads too), shown only now:",
         highlight=False,
     )
     console.print(token, highlight=False, markup=False, soft_wrap=True)
