@@ -737,6 +737,11 @@ def test_a_discovered_cluster_saved_as_a_segment_is_followed(tmp_path: Path) -> 
             body = {"name": "first-cluster"}
             refused = reader.post("/api/discover/runs/found/clusters/0/save", json=body)
             assert refused.status_code == 403
+            # the list writes instants as one run's answer does (without Z before)
+            listed = reader.get("/api/discover/runs").json()[0]
+            one = reader.get("/api/discover/runs/found").json()
+            assert listed["as_of"] == one["as_of"]
+            assert listed["as_of"].endswith("Z")
         route = f"/api/discover/runs/found/clusters/{cluster['id']}/save"
         with served.client("write") as writer:
             saved = writer.post(route, json=body)

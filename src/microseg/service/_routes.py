@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
 from microseg.core.errors import NotFoundError, ParameterError, WorkspaceError
-from microseg.core.results import plain
+from microseg.core.results import instant_text, plain
 from microseg.lang import SegmentDefinition, parse_definition
 from microseg.service._guard import allowed, needs, still_valid
 from microseg.service._problems import problem_response
@@ -436,8 +437,12 @@ reports = APIRouter(prefix="/api", tags=["discovery, governance, activation"])
 
 @reports.get("/discover/runs", dependencies=[needs("read")])
 def discovery_runs(ws: Session) -> list[dict[str, Any]]:
-    """The stored discovery runs, newest first (``microseg discover list``)."""
-    return [plain(run) for run in ws.discover.list()]
+    """The stored discovery runs, newest first (``microseg discover list``); instants in
+    UTC with ``Z``, as in one run's answer."""
+    return [
+        {k: instant_text(v) if isinstance(v, datetime) else v for k, v in plain(run).items()}
+        for run in ws.discover.list()
+    ]
 
 
 @reports.get("/discover/runs/{run}", dependencies=[needs("read")])
