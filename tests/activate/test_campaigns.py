@@ -110,6 +110,40 @@ def test_a_segment_campaign_reaches_only_who_consented_to_its_channel(
     assert not kept & set(withdrawn)
 
 
+def test_a_campaign_takes_its_audience_at_its_send_time_in_any_time_zone(
+    tmp_path: Path,
+) -> None:
+    """The send time, held as naive UTC, was given back to the evaluation, which reads a
+    naive time in the workspace's zone: in Paris the audience was that of an hour earlier,
+    and a customer who unsubscribed half an hour before the send was in it."""
+    ws = Workspace.init(tmp_path / "paris", timezone="Europe/Paris")
+    try:
+        people = "\n".join(f"{c},gold,{c.lower()}@example.com,true" for c in IDS)
+        header = "customer_id,tier,email,email_opt_in\n"
+        ws.ingest("customers", write(tmp_path / "c.csv", header + people))
+        late = (  # half an hour before the send
+            "u1,C01,2025-12-01T09:30:00Z,unsubscribe,email\nv1,C02,2025-12-01T09:30:00Z,view,web"
+        )
+        header = "event_id,customer_id,timestamp,type,channel\n"
+        ws.ingest("events", write(tmp_path / "u.csv", header + late))
+        (ws.path / "segments" / "members.yaml").write_text(SEGMENT, encoding="utf-8")
+        (ws.path / "segments" / "viewed.yaml").write_text(
+            "name: viewed\nrule:\n  event: view\n  window: {last: 1 hour}\n", encoding="utf-8"
+        )
+        info = ws.activate.campaign_create("paris", segment="members", holdout="50%", as_of=SEND)
+        assert info.members == len(IDS) - 1
+        table = ws.store.table("campaign_assignments")
+        kept = table.filter(table.campaign == "paris").to_pyarrow().column("customer_id")
+        assert "C01" not in kept.to_pylist()
+        # measured by a segment: its members at the send time, not an hour before
+        result = ws.activate.campaign_measure("paris", outcome="view", by=["viewed"])
+        viewed = result.slices[1]
+        assert (viewed.kind, viewed.slice) == ("segment", "viewed")
+        assert viewed.treatment.members + viewed.control.members == 1
+    finally:
+        ws.close()
+
+
 def test_the_design_of_this_file_holds() -> None:
     assert len(TREATED) >= 7
     assert len(CONTROL) >= 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +66,20 @@ def create_campaign(
     if not request.channel.strip():
         raise ParameterError("the channel cannot be empty, e.g. email, sms or ads")
     sent_at = context.instant(request.as_of)
+    # the send time as an instant: a naive time given back would be read in the
+    # workspace's zone (the audience of an hour or two before, in Paris)
+    at = sent_at.replace(tzinfo=UTC)
     version: str | None = None
     description: str | None = None
     if request.segment is not None:
-        run = segments.evaluate([request.segment], as_of=sent_at, save=True)
+        run = segments.evaluate([request.segment], as_of=at, save=True)
         version = run.versions[request.segment]
         ids = [str(c) for c in run.members(request.segment).to_pyarrow().column(0).to_pylist()]
         if run.result is not None:
             run.result.drop()
         if audience_of is not None:
             reachable = audience_of(
-                request.segment, channel=request.channel.strip(), as_of=sent_at
+                request.segment, channel=request.channel.strip(), as_of=at
             ).members.column("customer_id")
             allowed = {str(c) for c in reachable.to_pylist()}
             ids = [c for c in ids if c in allowed]
@@ -132,12 +135,13 @@ def measure_campaign(
             f"no events of type {outcome!r} in the workspace{did_you_mean(outcome, types)}",
             hint="the outcome is an event type, e.g. purchase, email_open or email_click",
         )
-    sent_at = row["sent_at"]
+    sent_at = row["sent_at"]  # naive UTC, as stored
+    at = sent_at.replace(tzinfo=UTC)  # as an instant for the evaluations (see create_campaign)
     data = outcomes(store, name, outcome, sent_at, length)
     slices = [measure_slice(data, name, "campaign", with_cuped=with_cuped)]
     known = set(segments.list().definitions)
     for segment in [b for b in by if b in known]:
-        members = segments.members(segment, as_of=sent_at).to_pyarrow().column(0).to_pylist()
+        members = segments.members(segment, as_of=at).to_pyarrow().column(0).to_pylist()
         part = slice_by(data, {str(c) for c in members})
         slices.append(measure_slice(part, segment, "segment", with_cuped=with_cuped))
     dimensions = [b for b in by if b not in known]
@@ -149,7 +153,7 @@ def measure_campaign(
                 hint="give a segment's name, or a grid dimension such as gender or age:25,45",
             )
     if dimensions:
-        cells = segments.grid_cells(dimensions, as_of=sent_at).to_pyarrow().to_pylist()
+        cells = segments.grid_cells(dimensions, as_of=at).to_pyarrow().to_pylist()
         lookup = {str(r["customer_id"]): str(r["cell"]) for r in cells}
         for cell, part in cells_of(data, lookup):
             slices.append(measure_slice(part, cell, "cell", with_cuped=with_cuped))
