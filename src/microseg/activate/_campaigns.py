@@ -160,10 +160,11 @@ def write_treatment(path: Path, customer_ids: Sequence[str], campaign: CampaignI
     """Write the treatment group, the customers to send to, as a plain CSV of
     ``customer_id``.
 
-    This is the one place a campaign's audience leaves microseg: it will go through
-    ``ws.activate.export(...)`` (consent-aware on ``campaign.channel``, stamped with
-    ``campaign.segment``, ``campaign.version`` and ``campaign.sent_at``, recorded in the
-    exports log) once that exists, with the same ids.
+    This is the one place a campaign's audience leaves microseg. A segment's audience is
+    already consent-aware (its members who consented to ``campaign.channel`` and are
+    reachable on it, at the send time: ``create_campaign`` in ``activate/_run.py``); ids
+    given are written as they are. The file carries no stamp and is not in the exports
+    log.
     """
     del campaign  # the plain CSV carries no stamp yet
     try:
