@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import socket
 import subprocess
 import sys
@@ -231,5 +230,4 @@ def _markdown(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

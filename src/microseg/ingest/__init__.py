@@ -1,9 +1,8 @@
 """Getting data in: readers, mapping, validation, rejects, identity stitching."""
 
-from microseg.ingest._events import missing_event_column
 from microseg.ingest._fast import EventScreen, mixed_kinds, oversized_integer, records_table
 from microseg.ingest._ingest import KINDS, Kind, ingest, store_screened
-from microseg.ingest._load import LoadReport, Progress
+from microseg.ingest._load import LoadReport, Progress, missing_column
 from microseg.ingest._unmerge import IdentityNamespace, UnmergeResult
 
 __all__ = [
@@ -15,7 +14,7 @@ __all__ = [
     "Progress",
     "UnmergeResult",
     "ingest",
-    "missing_event_column",
+    "missing_column",
     "mixed_kinds",
     "oversized_integer",
     "records_table",

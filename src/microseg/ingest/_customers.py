@@ -20,7 +20,7 @@ from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert, is_text_type
 from microseg.ingest._forgotten import forgotten_problem
 from microseg.ingest._identity import KEY, identifier_problems, resolve_identities, screen
-from microseg.ingest._load import Fate, LoadContext, infer_types, unreadable
+from microseg.ingest._load import Fate, LoadContext, infer_types, missing_column, unreadable
 from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import OpenedSource
 from microseg.store import IDENTITY_TYPES, ident
@@ -95,7 +95,7 @@ def load_customers(
     """Load one opened source of customers (inside the caller's transaction)."""
     cols = opened.columns
     name = opened.source.name
-    if not any(t in cols for t in IDENTITY_TYPES):
+    if missing_column("customers", cols) is not None:
         raise IngestError(
             "missing required column 'customer_id' (or email, phone, anonymous_id)",
             where=name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from microseg.ingest._load import (
     LoadContext,
     Problem,
     missing,
+    missing_column,
     properties_json,
     text,
     unreadable,
@@ -29,25 +29,15 @@ from microseg.ingest._screen import IdentityPolicy
 from microseg.ingest._sources import OpenedSource
 from microseg.store import EVENT_COLUMNS, IDENTITY_TYPES, ident
 
-__all__ = ["CANONICAL", "load_events", "missing_event_column"]
+__all__ = ["CANONICAL", "load_events"]
 
 _TEXT = ("event_id", "type", "product_id", "category", "channel", "order_id", "campaign", "query")
 _NUMBERS = {"amount": "number", "quantity": "integer", "discount": "number"}
 CANONICAL = (*[c for c in EVENT_COLUMNS if c != "properties"], *IDENTITY_TYPES)
 
 
-def missing_event_column(columns: Iterable[str]) -> str | None:
-    """The first column an events source must have that ``columns`` lack (``customer_id``
-    standing for any identifier), or None."""
-    present = set(columns)
-    for required in ("timestamp", "type"):
-        if required not in present:
-            return required
-    return None if present.intersection(IDENTITY_TYPES) else "customer_id"
-
-
 def _check_columns(opened: OpenedSource) -> None:
-    missing = missing_event_column(opened.columns)
+    missing = missing_column("events", opened.columns)
     if missing == "customer_id":
         raise IngestError(
             "missing required column 'customer_id' (or email, phone, anonymous_id)",

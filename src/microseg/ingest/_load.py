@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from microseg.ingest._convert import (
     is_text_type,
 )
 from microseg.ingest._sources import LINE, ROW, OpenedSource, row_too_long
-from microseg.store import Store, ident
+from microseg.store import IDENTITY_TYPES, Store, ident
 
 __all__ = [
     "ColumnReport",
@@ -666,3 +666,28 @@ def _native_type(sql_type: str) -> str:
 
 
 __all__ += ["Params", "missing", "properties_json", "text", "unreadable"]
+
+#: the columns a source of each kind must have (``customer_id``: any identifier)
+_REQUIRED = {
+    "events": ("timestamp", "type", "customer_id"),
+    "customers": ("customer_id",),
+    "products": ("product_id",),
+}
+
+
+def missing_column(kind: str, columns: Iterable[str]) -> str | None:
+    """The first column a source of ``kind`` must have that ``columns`` lack, or None;
+    ``customer_id`` stands for any identifier (customer_id, email, phone, anonymous_id)."""
+    present = set(columns)
+    for required in _REQUIRED.get(kind, ()):
+        found = (
+            present.intersection(IDENTITY_TYPES)
+            if required == "customer_id"
+            else (required in present)
+        )
+        if not found:
+            return required
+    return None
+
+
+__all__ += ["missing_column"]

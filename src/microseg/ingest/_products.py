@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from microseg.core.errors import IngestError
 from microseg.ingest._convert import convert
-from microseg.ingest._load import Fate, LoadContext, missing, properties_json, unreadable
+from microseg.ingest._load import (
+    Fate,
+    LoadContext,
+    missing,
+    missing_column,
+    properties_json,
+    unreadable,
+)
 from microseg.ingest._sources import OpenedSource
 from microseg.store import PRODUCT_COLUMNS, ident
 
@@ -24,7 +31,7 @@ def load_products(ctx: LoadContext, opened: OpenedSource, *, index: int, total: 
     """Load one opened source of products (inside the caller's transaction)."""
     cols = opened.columns
     name = opened.source.name
-    if "product_id" not in cols:
+    if missing_column("products", cols) is not None:
         raise IngestError(
             "missing required column 'product_id'",
             where=name,

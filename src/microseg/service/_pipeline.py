@@ -46,7 +46,7 @@ from microseg.core.errors import IngestError, MicrosegError, ParameterError
 from microseg.ingest import (
     EventScreen,
     LoadReport,
-    missing_event_column,
+    missing_column,
     mixed_kinds,
     oversized_integer,
     records_table,
@@ -55,7 +55,6 @@ from microseg.ingest import (
 from microseg.service._ids import StoredIds
 from microseg.service._realtime import Change, RealTime, Reconciliation, record
 from microseg.service._wal import WriteAheadLog
-from microseg.store import IDENTITY_TYPES
 from microseg.workspace import Workspace
 
 __all__ = ["BULK_ROWS", "SCREEN_ON_LOOP", "Job", "Pipeline"]
@@ -300,7 +299,7 @@ class Pipeline:
         if fast and slow:
             ids = {records[i].get("event_id") for i in slow}
             keys = {key for i in slow for key in records[i]}
-            if missing_event_column(keys) is not None or any(
+            if missing_column(kind, keys) is not None or any(
                 row["event_id"] in ids for _, row in fast
             ):
                 fast, slow = [], list(range(len(records)))
@@ -802,18 +801,12 @@ class Pipeline:
 def _require_columns(kind: str, records: list[dict[str, Any]]) -> None:
     """Refuse records that lack a column every load of their kind needs, in the API's
     words (the loader's message speaks of a file's columns and ``--map``)."""
-    keys = {key for record in records for key in record}
-    if kind == "events":
-        missing = missing_event_column(keys)
-    elif kind == "customers":
-        missing = None if keys.intersection(IDENTITY_TYPES) else "customer_id"
-    else:
-        return
+    missing = missing_column(kind, {key for record in records for key in record})
     if missing is None:
         return
     needed = "customer_id (or email, phone, anonymous_id)" if missing == "customer_id" else missing
     raise IngestError(
-        f"no record has {needed!r}: every {'event' if kind == 'events' else 'customer'} needs it",
+        f"no record has {needed!r}: every {kind.removesuffix('s')} needs it",
         where=f"[0].{missing}",
         hint=f"give each record its {needed}",
     )
